@@ -1,0 +1,54 @@
+"""TensorFlow, Keras 2 (tf-keras) and segmentation-models, imported with the right environment.
+
+Every module of roofseg that needs them imports them from here::
+
+    from roofseg._tf import tf, keras
+"""
+
+import contextlib
+import os
+import sys
+
+from roofseg import _env  # noqa: F401  (must run before tensorflow is imported)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    # TensorFlow's C++ runtime logs (oneDNN, missing CUDA) before absl reads any log level,
+    # so TF_CPP_MIN_LOG_LEVEL cannot hide them; silence file descriptor 2 during the import.
+    if os.environ.get("ROOFSEG_TF_LOGS") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with _quiet_native_stderr():
+    import tensorflow as tf  # noqa: E402
+    import tf_keras as keras  # noqa: E402
+
+    tf.constant(0)  # the first op loads the device runtime, which logs too
+
+__all__ = ["tf", "keras", "sm"]
+
+
+def __getattr__(name: str):
+    # segmentation-models is imported on first use only: it pulls in efficientnet and
+    # image-classifiers, which the tiler and the pipeline never need.
+    if name == "sm":
+        import segmentation_models as sm
+
+        return sm
+    raise AttributeError(name)

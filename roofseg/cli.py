@@ -1,0 +1,131 @@
+"""The ``roofseg`` command line: one click group, one subcommand per verb (like ``rio``).
+
+Heavy libraries are imported inside each command, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from roofseg import __version__
+from roofseg.errors import RoofsegError
+
+CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def fraction(lo: float = 0.0, hi: float = 1.0):
+    return click.FloatRange(lo, hi)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="roofseg")
+def cli() -> None:
+    """Rooftop segmentation from georeferenced satellite and aerial scenes.
+
+    A typical run: `roofseg sample DIR`, `roofseg tile DIR -o TILES`, `roofseg train TILES/manifest.json -o RUN`,
+    `roofseg predict RUN/best.keras SCENE.tif OUT.tif`.
+    """
+
+
+@cli.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--size", default=2048, type=click.IntRange(64), help="Width and height of the scene in pixels.")
+@click.option("--pixel-size", default=0.3, type=click.FloatRange(0.01, 100), help="Ground size of a pixel in metres.")
+@click.option("--crs", default="EPSG:32633", help="Projected CRS of the scene (anything rasterio accepts).")
+@click.option("--seed", default=0, type=int, help="Seed of the layout and textures: same seed, same scene.")
+def sample(out_dir: str, size: int, pixel_size: float, crs: str, seed: int) -> None:
+    """Write the built-in synthetic sample scene to OUT_DIR.
+
+    Writes sample_image.tif (3-band uint8 GeoTIFF, nodata 0 along an irregular left border),
+    sample_mask.tif (0/1 roofs on the same grid) and sample_labels.geojson (the roofs as polygons).
+    """
+    from roofseg.sample import write_sample
+
+    paths = write_sample(out_dir, size=size, pixel=pixel_size, crs=crs, seed=seed)
+    for role, path in paths.items():
+        click.echo(f"{role}: {path}")
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the shards and manifest.json.")
+@click.option("--labels", multiple=True, type=click.Path(), help="Labels of each scene, in order (mask raster or vector file); repeat once per scene. Default: found beside each scene (see below).")
+@click.option("--prefer", type=click.Choice(["mask", "vector"]), default="mask", help="Which labels to take when both a mask and footprints lie beside a scene.")
+@click.option("--tile-size", default=256, type=click.IntRange(16), help="Tile width and height in pixels.")
+@click.option("--stride", default=None, type=click.IntRange(1), help="Pixels between tile starts. Default: tile size minus --overlap.")
+@click.option("--overlap", default=0, type=click.IntRange(0), help="Pixels shared by neighbouring tiles (ignored when --stride is given).")
+@click.option("--bands", default=None, help="Bands to use, 1-based, e.g. '3,2,1' or '1'. Default: 1,2,3, or the only band replicated to RGB.")
+@click.option("--max-nodata", default=0.5, type=fraction(), help="Skip tiles with more than this fraction of nodata (padding outside the scene counts as nodata).")
+@click.option("--keep-empty", default=1.0, type=fraction(), help="Fraction of training tiles without any roof to keep (val and test keep all).")
+@click.option("--val", "val_fraction", default=0.15, type=fraction(0, 0.9), help="Fraction of scenes (or blocks) for validation.")
+@click.option("--test", "test_fraction", default=0.15, type=fraction(0, 0.9), help="Fraction of scenes (or blocks) for testing.")
+@click.option("--split-by", type=click.Choice(["auto", "scene", "block"]), default="auto", help="Split whole scenes, or square blocks inside each scene. auto: by scene from 3 scenes on, else by block.")
+@click.option("--split-block", default=512, type=click.IntRange(16), help="Block size in pixels for --split-by block; tiles straddling two splits are dropped.")
+@click.option("--shard-mb", default=100.0, type=click.FloatRange(0.001), help="Approximate size of a shard in MB (uncompressed records).")
+@click.option("--compress", type=click.Choice(["none", "gzip"]), default="none", help="TFRecord compression.")
+@click.option("--workers", default=1, type=click.IntRange(1), help="Scenes tiled in parallel (processes).")
+@click.option("--seed", default=0, type=int, help="Seed of the split and of --keep-empty.")
+@click.option("--overwrite", is_flag=True, help="Redo scenes whose shards are complete (by default a rerun skips them).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def tile(inputs, out_dir, labels, prefer, tile_size, stride, overlap, bands, max_nodata, keep_empty,
+         val_fraction, test_fraction, split_by, split_block, shard_mb, compress, workers, seed, overwrite, quiet) -> None:
+    """Cut scenes and their labels into tiles written to TFRecord shards.
+
+    INPUTS are GeoTIFF scenes, folders of scenes, or .txt lists with one 'IMAGE [LABELS]' per line;
+    or one folder holding images/ and masks/ (JPG/PNG/TIF of any size, matched by name), each pair
+    resized to one tile (image bilinear, mask nearest).
+
+    Scenes are read window by window, never whole. Labels beside a scene NAME.tif (or NAME_image.tif)
+    are NAME_mask.tif, NAME_labels*.geojson/.gpkg/.shp or NAME.geojson/.gpkg/.shp; footprints in another
+    CRS are reprojected. Any non-uint8 imagery is stretched to uint8 by per-band 2-98 percentiles of a
+    decimated read of the whole scene (uint8 is taken as it is).
+
+    Writes OUTPUT/{train,val,test}/*.tfrecord and OUTPUT/manifest.json (written last).
+    """
+    from roofseg.raster.scene import parse_bands
+    from roofseg.raster.windows import stride_for
+    from roofseg.tiler.run import tile as run_tile
+    from roofseg.tiler.shards import COMPRESSIONS
+    from roofseg.tiler.tile import TileParams
+
+    try:
+        band_tuple = parse_bands(bands)
+        step = stride or stride_for(tile_size, overlap)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc))
+    if step > tile_size:
+        raise click.BadParameter(f"stride {step} is larger than the tile size {tile_size}: pixels would be missed", param_hint="--stride")
+    params = TileParams(size=tile_size, stride=step, max_nodata=max_nodata, keep_empty=keep_empty, bands=band_tuple,
+                        shard_bytes=int(shard_mb * 1e6), compression=COMPRESSIONS[compress], val=val_fraction,
+                        test=test_fraction, split_block=split_block, seed=seed)
+    manifest = run_tile(list(inputs), out_dir, params, labels=list(labels), prefer=prefer, split_by=split_by,
+                        workers=workers, overwrite=overwrite, progress=not quiet)
+    for name, s in manifest["splits"].items():
+        click.echo(f"{name}: {s['tiles']} tiles in {len(s['shards'])} shards, roof fraction {s['roof_fraction']:.3f}")
+    click.echo(f"manifest: {out_dir.rstrip('/')}/manifest.json")
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning RoofsegError into one line on stderr and exit 1."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except RoofsegError as exc:
+        click.echo(f"roofseg: error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

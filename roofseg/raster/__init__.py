@@ -1,0 +1,1 @@
+"""Reading georeferenced scenes window by window: the one path the tiler and the predictor share."""

@@ -1,0 +1,152 @@
+"""Building labels on a scene's pixel grid, from a mask raster or from vector footprints.
+
+Both kinds answer the same question — which pixels of this window are roof — so the tiler
+and the scene evaluator can take either.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.features import rasterize
+from rasterio.warp import transform_geom
+from rasterio.windows import Window, bounds as window_bounds
+
+from roofseg.errors import RoofsegError
+from roofseg.raster.scene import Scene, _first_line
+from roofseg.raster.windows import tile_transform
+
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
+RASTER_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".vrt", ".img")
+
+
+class Labels(Protocol):
+    path: str
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        """0/1 uint8 (height, width): 1 where a building is."""
+
+
+def open_labels(path: str | os.PathLike, scene: Scene) -> Labels:
+    """Open ``path`` as labels for ``scene``: vector footprints or a mask raster, by its suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix in VECTOR_SUFFIXES:
+        return VectorLabels(path, scene)
+    return MaskLabels(path, scene)
+
+
+class MaskLabels:
+    """A raster of the scene's size whose non-zero pixels are roof (0/1 or 0/255 masks)."""
+
+    def __init__(self, path: str | os.PathLike, scene: Scene):
+        self.path = os.fspath(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            try:
+                self.ds = rasterio.open(self.path)
+            except RasterioError as exc:
+                raise RoofsegError(self.path, f"cannot open as a mask raster ({_first_line(exc)})") from None
+        ds = self.ds
+        if (ds.height, ds.width) != (scene.height, scene.width):
+            self.ds.close()
+            raise RoofsegError(
+                self.path,
+                f"mask is {ds.width}x{ds.height} px but the scene {scene.path} is {scene.width}x{scene.height}",
+            )
+        georeferenced = ds.crs is not None or not ds.transform.is_identity
+        if georeferenced and scene.georeferenced:
+            if not ds.transform.almost_equals(scene.transform, precision=1e-6 * max(1.0, abs(scene.transform.a))):
+                self.ds.close()
+                raise RoofsegError(self.path, f"mask grid {tuple(ds.transform)[:6]} differs from the scene's {tuple(scene.transform)[:6]}")
+            if ds.crs is not None and scene.crs is not None and ds.crs != scene.crs:
+                self.ds.close()
+                raise RoofsegError(self.path, f"mask CRS {ds.crs} differs from the scene's {scene.crs}")
+        self.nodata = ds.nodata
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        try:
+            data = self.ds.read(1, window=Window(col, row, width, height))
+        except RasterioError as exc:
+            raise RoofsegError(self.path, f"read failed at row {row}, col {col} ({_first_line(exc)})") from None
+        roof = data > 0
+        if self.nodata is not None and self.nodata != 0:
+            roof &= data != self.nodata
+        return roof.astype(np.uint8)
+
+    def close(self) -> None:
+        self.ds.close()
+
+
+class VectorLabels:
+    """Polygon footprints (GeoJSON, GeoPackage, Shapefile, …) burned onto the scene's grid.
+
+    Footprints in another CRS are reprojected to the scene's; each window burns only the
+    footprints whose bounding box meets it, so the cost of a window does not grow with the
+    number of footprints in the file.
+    """
+
+    def __init__(self, path: str | os.PathLike, scene: Scene):
+        import fiona  # imported here: only vector labels need it
+
+        self.path = os.fspath(path)
+        if not scene.georeferenced or scene.crs is None:
+            raise RoofsegError(scene.path, "has no CRS, so vector labels cannot be placed on it")
+        try:
+            with fiona.open(self.path) as src:
+                if not src.crs:
+                    raise RoofsegError(self.path, "footprints have no CRS (add one, e.g. a .prj file)")
+                src_crs = src.crs.to_wkt() if hasattr(src.crs, "to_wkt") else src.crs
+                geoms = [
+                    f.geometry.__geo_interface__ if hasattr(f.geometry, "__geo_interface__") else f["geometry"]
+                    for f in src
+                    if f.geometry is not None
+                ]
+        except RoofsegError:
+            raise
+        except Exception as exc:  # fiona raises a zoo of driver errors
+            raise RoofsegError(self.path, f"cannot read as vector footprints ({_first_line(exc)})") from None
+        geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
+        if not geoms:
+            raise RoofsegError(self.path, "has no polygon footprints")
+        if rasterio.crs.CRS.from_user_input(src_crs) != scene.crs:
+            geoms = transform_geom(src_crs, scene.crs, geoms)
+        self.geoms = geoms
+        self.bboxes = np.array([_bbox(g) for g in geoms])  # minx, miny, maxx, maxy
+        self.transform = scene.transform
+        left, bottom, right, top = window_bounds(Window(0, 0, scene.width, scene.height), scene.transform)
+        if not self._hits(left, bottom, right, top).any():
+            fx0, fy0 = self.bboxes[:, :2].min(axis=0)
+            fx1, fy1 = self.bboxes[:, 2:].max(axis=0)
+            raise RoofsegError(
+                self.path,
+                f"no footprint overlaps the scene {scene.path} (footprints span "
+                f"{fx0:.6g},{fy0:.6g} to {fx1:.6g},{fy1:.6g}; the scene {left:.6g},{bottom:.6g} "
+                f"to {right:.6g},{top:.6g} in {scene.crs})",
+            )
+
+    def _hits(self, left: float, bottom: float, right: float, top: float) -> np.ndarray:
+        b = self.bboxes
+        return (b[:, 0] < right) & (b[:, 2] > left) & (b[:, 1] < top) & (b[:, 3] > bottom)
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        transform = tile_transform(self.transform, row, col)
+        left, bottom, right, top = window_bounds(Window(0, 0, width, height), transform)
+        shapes = [self.geoms[i] for i in np.flatnonzero(self._hits(left, bottom, right, top))]
+        if not shapes:
+            return np.zeros((height, width), np.uint8)
+        return rasterize(shapes, out_shape=(height, width), transform=transform, fill=0, default_value=1, dtype="uint8")
+
+    def close(self) -> None:
+        pass
+
+
+def _bbox(geom: dict) -> tuple[float, float, float, float]:
+    rings = geom["coordinates"] if geom["type"] == "Polygon" else [r for p in geom["coordinates"] for r in p]
+    xy = np.concatenate([np.asarray(r, dtype=np.float64)[:, :2] for r in rings])
+    return xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()

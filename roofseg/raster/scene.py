@@ -1,0 +1,168 @@
+"""A scene opened for window-by-window reading as uint8 RGB plus a validity mask.
+
+This is the one raster-reading path of roofseg: the tiler, the predictor and the scene
+evaluator all read imagery through :class:`Scene`, so band selection, one-band
+replication, the percentile stretch and nodata handling are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Sequence
+
+import numpy as np
+import rasterio
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.windows import Window
+
+from roofseg.errors import RoofsegError
+from roofseg.raster import scaling
+
+CHANNELS = 3
+
+
+def parse_bands(text: str | None) -> tuple[int, ...] | None:
+    """Parse ``--bands`` ("3,2,1" → (3, 2, 1)); None or "" means the default choice."""
+    if not text:
+        return None
+    try:
+        bands = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        raise ValueError(f"--bands takes 1-based band numbers separated by commas, got {text!r}")
+    if len(bands) not in (1, 3) or min(bands) < 1:
+        raise ValueError(f"--bands takes 1 or 3 band numbers (1-based), got {text!r}")
+    return bands
+
+
+class Scene:
+    """An open GeoTIFF (or any GDAL raster) read as uint8 ``(h, w, 3)`` tiles.
+
+    ``bands`` picks and orders bands (1-based); by default the first three, or the only
+    one, replicated to three channels. See :data:`roofseg.raster.scaling.SCALING_RULE`.
+    """
+
+    def __init__(self, path: str | os.PathLike, bands: Sequence[int] | None = None):
+        self.path = os.fspath(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            try:
+                self.ds = rasterio.open(self.path)
+            except RasterioError as exc:
+                raise RoofsegError(self.path, f"cannot open as a raster ({_first_line(exc)})") from None
+        try:
+            self.bands = self._choose_bands(bands)
+            self._valid_from = self._validity_source()
+            self.limits = None if self.dtype == "uint8" else self._stretch_limits()
+        except BaseException:
+            self.ds.close()
+            raise
+
+    # -- metadata -------------------------------------------------------------------------
+    @property
+    def height(self) -> int:
+        return self.ds.height
+
+    @property
+    def width(self) -> int:
+        return self.ds.width
+
+    @property
+    def crs(self):
+        return self.ds.crs
+
+    @property
+    def transform(self):
+        return self.ds.transform
+
+    @property
+    def dtype(self) -> str:
+        return self.ds.dtypes[self.bands[0] - 1]
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.ds.crs is not None or not self.ds.transform.is_identity
+
+    def _choose_bands(self, bands: Sequence[int] | None) -> tuple[int, ...]:
+        count = self.ds.count
+        if bands is None:
+            if count >= 3:
+                return (1, 2, 3)
+            if count == 1:
+                return (1,)
+            raise RoofsegError(self.path, f"has {count} bands; pick 1 or 3 of them with --bands")
+        bad = [b for b in bands if not 1 <= b <= count]
+        if bad:
+            raise RoofsegError(self.path, f"has {count} bands, no band {bad[0]} (--bands)")
+        if len({self.ds.dtypes[b - 1] for b in bands}) > 1:
+            raise RoofsegError(self.path, "the chosen bands have different data types")
+        return tuple(bands)
+
+    def _validity_source(self) -> str:
+        flags = [self.ds.mask_flag_enums[b - 1] for b in self.bands]
+        if all(MaskFlags.nodata in f for f in flags):
+            return "nodata"
+        if all(MaskFlags.all_valid in f for f in flags):
+            return "nan" if np.issubdtype(np.dtype(self.dtype), np.floating) else "all"
+        return "mask"  # an internal mask band or an alpha band
+
+    def _stretch_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        h, w = scaling.decimation(self.height, self.width)
+        try:
+            data = self.ds.read(self.bands, out_shape=(len(self.bands), h, w), resampling=Resampling.nearest)
+            valid = self._valid(data, None, (h, w))
+            return scaling.stretch_limits(data, valid)
+        except RasterioError as exc:
+            raise RoofsegError(self.path, f"read failed ({_first_line(exc)})") from None
+        except ValueError as exc:
+            raise RoofsegError(self.path, str(exc)) from None
+
+    def _valid(self, data: np.ndarray, window: Window | None, shape: tuple[int, int]) -> np.ndarray:
+        if self._valid_from == "all":
+            return np.ones(shape, bool)
+        if self._valid_from == "mask":
+            masks = self.ds.read_masks(self.bands[0], window=window, out_shape=shape, resampling=Resampling.nearest)
+            return masks > 0
+        if self._valid_from == "nan":
+            invalid = np.isnan(data)
+        else:
+            nodata = self.ds.nodatavals[self.bands[0] - 1]
+            invalid = np.isnan(data) if np.isnan(nodata) else data == nodata
+        # GDAL's rule for per-band nodata: a pixel is nodata only where every band is.
+        return ~invalid.all(axis=0)
+
+    # -- reading --------------------------------------------------------------------------
+    def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Read scene pixels [row:row+height, col:col+width] as uint8 (h, w, 3) and valid (h, w).
+
+        Nodata pixels are 0 in the image and False in ``valid``.
+        """
+        window = Window(col, row, width, height)
+        try:
+            data = self.ds.read(self.bands, window=window)
+        except RasterioError as exc:
+            raise RoofsegError(self.path, f"read failed at row {row}, col {col} ({_first_line(exc)})") from None
+        valid = self._valid(data, window, (height, width))
+        if self.limits is not None:
+            data = scaling.stretch_to_uint8(data, *self.limits)
+        image = np.moveaxis(data, 0, -1)
+        if image.shape[-1] == 1:
+            image = np.repeat(image, CHANNELS, axis=-1)
+        else:
+            image = np.ascontiguousarray(image)
+        image[~valid] = 0
+        return image, valid
+
+    def close(self) -> None:
+        self.ds.close()
+
+    def __enter__(self) -> "Scene":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

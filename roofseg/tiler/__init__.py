@@ -1,0 +1,1 @@
+"""Cutting scenes and their labels into tiles written to TFRecord shards."""

@@ -1,0 +1,223 @@
+"""Tiling many jobs in parallel, resuming finished ones, and writing the manifest last."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from roofseg.atomic import ensure_writable_dir, remove_stale_partials, write_json
+from roofseg.errors import RoofsegError
+from roofseg.raster.labels import open_labels
+from roofseg.raster.scene import Scene
+from roofseg.raster.windows import tile_grid
+from roofseg.tiler import inputs as inp
+from roofseg.tiler.split import SPLITS, scene_splits
+from roofseg.tiler.tile import JobResult, TileParams, tile_folder, tile_scene
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "roofseg-tiles/1"
+JOBS_DIR = "jobs"
+FOLDER_CHUNK = 256  # folder images per job: the unit of parallel work and of resuming
+
+
+def _job_spec(kind: str, job_id: str, payload, split, params: TileParams, windows: int) -> dict:
+    return {"kind": kind, "id": job_id, "payload": payload, "split": split, "params": params, "windows": windows}
+
+
+def _run_job(spec: dict, out_dir: Path, progress) -> JobResult:
+    if spec["kind"] == "scene":
+        return tile_scene(spec["payload"], spec["split"], spec["params"], out_dir, progress)
+    return tile_folder(spec["id"], spec["payload"], spec["split"], spec["params"], out_dir, progress)
+
+
+def _fingerprint(spec: dict) -> dict:
+    payload = spec["payload"]
+    payload = [asdict(i) for i in payload] if isinstance(payload, list) else asdict(payload)
+    return {"kind": spec["kind"], "payload": payload, "split": spec["split"], "params": spec["params"].fingerprint()}
+
+
+def _done_path(out_dir: Path, job_id: str) -> Path:
+    return out_dir / JOBS_DIR / f"{job_id}.json"
+
+
+def _load_done(out_dir: Path, spec: dict) -> JobResult | None:
+    """The result of an earlier run of this very job, if its marker and every shard are there."""
+    path = _done_path(out_dir, spec["id"])
+    try:
+        done = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if done.get("fingerprint") != _fingerprint(spec):
+        return None
+    result = JobResult(**done["result"])
+    if not all((out_dir / f).is_file() for shards in result.shards.values() for f, _ in shards):
+        return None
+    return result
+
+
+def _remove_outputs(out_dir: Path, job_id: str) -> None:
+    for split in SPLITS:
+        for f in (out_dir / split).glob(f"{job_id}-[0-9][0-9][0-9][0-9][0-9].tfrecord*"):
+            f.unlink()
+    _done_path(out_dir, job_id).unlink(missing_ok=True)
+
+
+_queue = None
+
+
+def _init_worker(queue) -> None:
+    global _queue
+    _queue = queue
+
+
+def _worker(spec: dict, out_dir: Path) -> JobResult:
+    pending = 0
+
+    def progress(n: int) -> None:
+        nonlocal pending
+        pending += n
+        if pending >= 16:
+            _queue.put(pending)
+            pending = 0
+
+    result = _run_job(spec, out_dir, progress)
+    _queue.put(pending)
+    return result
+
+
+def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm) -> list[JobResult]:
+    def finish(spec: dict, result: JobResult) -> JobResult:
+        write_json(_done_path(out_dir, spec["id"]), {"fingerprint": _fingerprint(spec), "result": asdict(result)})
+        return result
+
+    if workers <= 1 or len(specs) <= 1:
+        return [finish(s, _run_job(s, out_dir, bar.update)) for s in specs]
+    ctx = multiprocessing.get_context("spawn")  # TensorFlow and GDAL are not fork-safe
+    queue = ctx.Queue()
+    stop = object()
+
+    def drain() -> None:
+        for n in iter(queue.get, stop):
+            bar.update(n)
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    try:
+        with ProcessPoolExecutor(min(workers, len(specs)), mp_context=ctx, initializer=_init_worker, initargs=(queue,)) as pool:
+            futures = {pool.submit(_worker, s, out_dir): s for s in specs}
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                pool.shutdown(cancel_futures=True)
+                raise failed[0].exception()
+            return [finish(futures[f], f.result()) for f in futures]
+    finally:
+        queue.put(stop)
+        drainer.join()
+
+
+def _plan_scenes(scenes: list[inp.SceneInput], params: TileParams, split_by: str) -> tuple[list[dict], int]:
+    """Check every scene and its labels before anything is written; return the job specs."""
+    windows = {}
+    for s in scenes:
+        with Scene(s.image, params.bands) as scene:
+            open_labels(s.labels, scene).close()
+            windows[s.id] = len(tile_grid(scene.height, scene.width, params.size, params.stride))
+    by_scene = split_by == "scene" or (split_by == "auto" and len(scenes) >= 3)
+    splits = scene_splits([s.id for s in scenes], params.val, params.test, params.seed) if by_scene else {}
+    return [_job_spec("scene", s.id, s, splits.get(s.id), params, windows[s.id]) for s in scenes]
+
+
+def _plan_folder(folder: Path, params: TileParams) -> list[dict]:
+    items = inp.folder_items(folder)
+    splits = scene_splits([i.id for i in items], params.val, params.test, params.seed)
+    specs = []
+    for k in range(0, len(items), FOLDER_CHUNK):
+        chunk = items[k:k + FOLDER_CHUNK]
+        job_id = f"{folder.name}-{k // FOLDER_CHUNK:04d}"
+        specs.append(_job_spec("folder", job_id, chunk, {i.id: splits[i.id] for i in chunk}, params, len(chunk)))
+    return specs
+
+
+def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels: Sequence[str] = (),
+         prefer: str = "mask", split_by: str = "auto", workers: int = 1, overwrite: bool = False,
+         progress: bool = True) -> dict:
+    """Tile scenes (or one images/+masks/ folder) into ``out_dir``; return the manifest written."""
+    if not entries:
+        raise RoofsegError(None, "no input given")
+    if len(entries) == 1 and inp.is_folder_pair(entries[0]):
+        specs = _plan_folder(Path(entries[0]), params)
+        split_mode = "image"
+    else:
+        specs = _plan_scenes(inp.scene_inputs(entries, labels, prefer), params, split_by)
+        split_mode = "scene" if specs[0]["split"] else "block"
+    out = ensure_writable_dir(out_dir)
+    (out / JOBS_DIR).mkdir(exist_ok=True)
+    manifest_path = out / MANIFEST
+    manifest_path.unlink(missing_ok=True)  # a manifest stands only for a complete set of shards
+    for folder in [out, out / JOBS_DIR, *(out / s for s in SPLITS)]:
+        if folder.is_dir():
+            remove_stale_partials(folder)
+
+    results: dict[str, JobResult] = {}
+    todo = []
+    for spec in specs:
+        earlier = None if overwrite else _load_done(out, spec)
+        if earlier is None:
+            _remove_outputs(out, spec["id"])
+            todo.append(spec)
+        else:
+            results[spec["id"]] = earlier
+    total = sum(s["windows"] for s in specs)
+    with tqdm(total=total, desc="tiling", unit="tile", disable=not progress) as bar:
+        bar.update(total - sum(s["windows"] for s in todo))
+        for r in _execute(todo, out, workers, bar):
+            results[r.id] = r
+    ordered = [results[s["id"]] for s in specs]
+    if sum(sum(r.tiles.values()) for r in ordered) == 0:
+        raise RoofsegError(entries[0] if len(entries) == 1 else None,
+                           f"0 tiles produced (skipped: {_sum_skipped(ordered)}); "
+                           "check --max-nodata, --keep-empty and the tile size")
+    manifest = build_manifest(ordered, params, split_mode)
+    write_json(manifest_path, manifest)
+    return manifest
+
+
+def _sum_skipped(results: list[JobResult]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in results:
+        for k, v in r.skipped.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def build_manifest(results: list[JobResult], params: TileParams, split_mode: str) -> dict:
+    """The manifest: shards and tile counts per split, roof fractions, and what each job did."""
+    area = params.size * params.size
+    splits = {}
+    for split in SPLITS:
+        shards = [{"path": f, "tiles": n} for r in results for f, n in r.shards.get(split, [])]
+        tiles = sum(r.tiles.get(split, 0) for r in results)
+        roof = sum(r.roof_pixels.get(split, 0) for r in results)
+        splits[split] = {"tiles": tiles, "roof_fraction": roof / (tiles * area) if tiles else 0.0, "shards": shards}
+    all_tiles = sum(s["tiles"] for s in splits.values())
+    all_roof = sum(r.roof_pixels.get(s, 0) for r in results for s in SPLITS)
+    return {
+        "format": MANIFEST_FORMAT,
+        "tile_size": params.size,
+        "channels": 3,
+        "compression": params.compression,
+        "split_mode": split_mode,
+        "tiles": all_tiles,
+        "roof_fraction": all_roof / (all_tiles * area) if all_tiles else 0.0,
+        "splits": splits,
+        "jobs": [{"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped} for r in results],
+        "params": params.fingerprint(),
+    }

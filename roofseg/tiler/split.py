@@ -1,0 +1,64 @@
+"""Train/val/test assignment by scene, or by spatial block inside a scene (pure functions).
+
+Neighbouring tiles look alike, so a random split of tiles would leak test areas into
+training. Splits are made of whole scenes, or of square blocks of one scene; a tile that
+straddles blocks of two different splits is dropped rather than let pixels cross.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+
+def split_counts(n: int, val: float, test: float) -> tuple[int, int, int]:
+    """How many of ``n`` units go to (train, val, test): at least one each where n ≥ 3."""
+    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
+        raise ValueError(f"val and test fractions must be in [0, 1) and sum below 1, got {val}, {test}")
+    n_test = round(n * test)
+    n_val = round(n * val)
+    if n >= 3:
+        n_test = max(n_test, 1 if test > 0 else 0)
+        n_val = max(n_val, 1 if val > 0 else 0)
+    n_test = min(n_test, max(n - 1, 0))
+    n_val = min(n_val, max(n - 1 - n_test, 0))
+    return n - n_val - n_test, n_val, n_test
+
+
+def assign(n: int, val: float, test: float, seed: int) -> list[str]:
+    """A split name for each of ``n`` units, shuffled by ``seed``, in the proportions asked."""
+    n_train, n_val, n_test = split_counts(n, val, test)
+    names = ["test"] * n_test + ["val"] * n_val + ["train"] * n_train
+    order = np.random.default_rng(seed).permutation(n)
+    out = [""] * n
+    for name, i in zip(names, order):
+        out[i] = name
+    return out
+
+
+class BlockSplit:
+    """Splits of the ``block``-pixel squares of a ``height`` × ``width`` scene."""
+
+    def __init__(self, height: int, width: int, block: int, val: float, test: float, seed: int):
+        self.block = block
+        self.rows = math.ceil(height / block)
+        self.cols = math.ceil(width / block)
+        names = assign(self.rows * self.cols, val, test, seed)
+        self.grid = np.array(names, dtype=object).reshape(self.rows, self.cols)
+
+    def of_tile(self, row: int, col: int, height: int, width: int) -> str | None:
+        """The split of the scene pixels [row:row+height, col:col+width], or None if mixed."""
+        r0, r1 = row // self.block, (row + height - 1) // self.block
+        c0, c1 = col // self.block, (col + width - 1) // self.block
+        names = set(self.grid[r0:r1 + 1, c0:c1 + 1].ravel())
+        return names.pop() if len(names) == 1 else None
+
+
+def scene_splits(scene_ids: Sequence[str], val: float, test: float, seed: int) -> dict[str, str]:
+    """Whole scenes to splits, independent of the order the scenes were given in."""
+    ordered = sorted(scene_ids)
+    return dict(zip(ordered, assign(len(ordered), val, test, seed)))

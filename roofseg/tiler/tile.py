@@ -1,0 +1,186 @@
+"""Tiling one job — a scene with its labels, or a batch of folder images — into shards."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from roofseg.errors import RoofsegError
+from roofseg.raster.labels import open_labels
+from roofseg.raster.scene import Scene
+from roofseg.raster.windows import tile_grid, tile_transform
+from roofseg.records import TileRecord
+from roofseg.tiler.inputs import FolderItem, SceneInput
+from roofseg.tiler.shards import ShardWriter
+from roofseg.tiler.split import BlockSplit
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class TileParams:
+    """How tiles are cut, filtered, split and sharded (the CLI's options)."""
+
+    size: int = 256
+    stride: int = 256
+    max_nodata: float = 0.5
+    keep_empty: float = 1.0
+    bands: tuple[int, ...] | None = None
+    shard_bytes: int = 100 * 10**6
+    compression: str | None = None
+    val: float = 0.15
+    test: float = 0.15
+    split_block: int = 512
+    seed: int = 0
+
+    def fingerprint(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class JobResult:
+    """What a job wrote: committed shard files and counts per split, and what it skipped."""
+
+    id: str
+    shards: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    tiles: dict[str, int] = field(default_factory=dict)
+    roof_pixels: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=lambda: {"nodata": 0, "empty": 0, "split_border": 0})
+    info: dict = field(default_factory=dict)
+
+
+class _SplitWriters:
+    """One ShardWriter per split, opened on first use; all committed or aborted together."""
+
+    def __init__(self, out_dir: Path, job_id: str, params: TileParams, result: JobResult):
+        self.out_dir, self.job_id, self.params, self.result = out_dir, job_id, params, result
+        self.writers: dict[str, ShardWriter] = {}
+
+    def write(self, split: str, record: TileRecord) -> None:
+        writer = self.writers.get(split)
+        if writer is None:
+            writer = self.writers[split] = ShardWriter(
+                self.out_dir / split / self.job_id, self.params.shard_bytes, self.params.compression
+            )
+            (self.out_dir / split).mkdir(exist_ok=True)
+        writer.write(record.to_example())
+        self.result.tiles[split] = self.result.tiles.get(split, 0) + 1
+        self.result.roof_pixels[split] = self.result.roof_pixels.get(split, 0) + int(record.mask.sum())
+
+    def commit(self) -> None:
+        for split, writer in self.writers.items():
+            self.result.shards[split] = [(str(p.relative_to(self.out_dir)), n) for p, n in writer.commit()]
+
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
+
+
+def keep_draw(seed: int, job_id: str, row: int, col: int) -> float:
+    """A uniform number fixed by the tile's place, so reruns keep the same empty tiles."""
+    return float(np.random.default_rng([seed, zlib.crc32(job_id.encode()), row, col]).random())
+
+
+def pad(array: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad the first two axes of ``array`` to ``size`` × ``size`` at the bottom and right."""
+    h, w = array.shape[:2]
+    if h == size and w == size:
+        return array
+    widths = [(0, size - h), (0, size - w)] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, widths)
+
+
+def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: Path, progress: Progress) -> JobResult:
+    """Cut one scene into tiles; ``split`` is the whole scene's split, or None to split by block."""
+    result = JobResult(job.id)
+    writers = _SplitWriters(out_dir, job.id, params, result)
+    try:
+        with Scene(job.image, params.bands) as scene:
+            labels = open_labels(job.labels, scene)
+            blocks = None if split else BlockSplit(
+                scene.height, scene.width, params.split_block, params.val, params.test, params.seed
+            )
+            crs_wkt = scene.crs.to_wkt() if scene.crs else ""
+            epsg = (scene.crs.to_epsg() or 0) if scene.crs else 0
+            area = params.size * params.size
+            for t in tile_grid(scene.height, scene.width, params.size, params.stride):
+                progress(1)
+                tile_split = split or blocks.of_tile(t.row, t.col, t.height, t.width)
+                if tile_split is None:
+                    result.skipped["split_border"] += 1
+                    continue
+                image, valid = scene.read(t.row, t.col, t.height, t.width)
+                nodata_fraction = 1.0 - valid.sum() / area  # padding outside the scene is no data
+                if nodata_fraction > params.max_nodata:
+                    result.skipped["nodata"] += 1
+                    continue
+                mask = labels.read(t.row, t.col, t.height, t.width)
+                mask[~valid] = 0
+                if (tile_split == "train" and params.keep_empty < 1 and not mask.any()
+                        and keep_draw(params.seed, job.id, t.row, t.col) >= params.keep_empty):
+                    result.skipped["empty"] += 1
+                    continue
+                writers.write(tile_split, TileRecord(
+                    image=pad(image, params.size), mask=pad(mask, params.size), scene_id=job.id,
+                    row=t.row, col=t.col, transform=tuple(tile_transform(scene.transform, t.row, t.col))[:6],
+                    crs_wkt=crs_wkt, epsg=epsg, valid_height=t.height, valid_width=t.width,
+                    nodata_fraction=float(nodata_fraction),
+                ))
+            result.info = {"image": job.image, "labels": job.labels, "split": split or "block",
+                           "width": scene.width, "height": scene.height, "crs": scene.crs.to_string() if scene.crs else None,
+                           "dtype": scene.dtype, "bands": list(scene.bands)}
+            labels.close()
+        writers.commit()
+    except BaseException:
+        writers.abort()
+        raise
+    return result
+
+
+def read_folder_item(item: FolderItem, size: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """An image (RGB uint8) and its 0/1 mask, each resized to ``size`` × ``size``, and the original (h, w)."""
+    image = cv2.imread(item.image, cv2.IMREAD_COLOR)
+    if image is None:
+        raise RoofsegError(item.image, "cannot be read as an image (corrupt, or not JPG/PNG/TIF)")
+    mask = cv2.imread(item.mask, cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        raise RoofsegError(item.mask, "cannot be read as a mask image (corrupt, or not JPG/PNG/TIF)")
+    if mask.ndim == 3:
+        mask = mask[..., 0]
+    if mask.shape[:2] != image.shape[:2]:
+        raise RoofsegError(item.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} px but its image is {image.shape[1]}x{image.shape[0]}")
+    shape = image.shape[:2]
+    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)[..., ::-1]
+    mask = cv2.resize((mask > 0).astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
+    return np.ascontiguousarray(image), mask, shape
+
+
+def tile_folder(job_id: str, items: list[FolderItem], splits: dict[str, str], params: TileParams, out_dir: Path, progress: Progress) -> JobResult:
+    """Resize each folder image/mask pair to one tile; ``splits`` maps item ids to splits."""
+    result = JobResult(job_id)
+    writers = _SplitWriters(out_dir, job_id, params, result)
+    try:
+        for item in items:
+            progress(1)
+            image, mask, (h, w) = read_folder_item(item, params.size)
+            split = splits[item.id]
+            if split == "train" and params.keep_empty < 1 and not mask.any() and keep_draw(params.seed, item.id, 0, 0) >= params.keep_empty:
+                result.skipped["empty"] += 1
+                continue
+            # The tile's transform maps its pixels back onto the original image's pixel grid.
+            writers.write(split, TileRecord(
+                image=image, mask=mask, scene_id=item.id, row=0, col=0,
+                transform=(w / params.size, 0.0, 0.0, 0.0, h / params.size, 0.0), crs_wkt="", epsg=0,
+                valid_height=params.size, valid_width=params.size, nodata_fraction=0.0,
+            ))
+        result.info = {"images": [i.image for i in items], "split": "image"}
+        writers.commit()
+    except BaseException:
+        writers.abort()
+        raise
+    return result
