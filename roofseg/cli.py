@@ -12,7 +12,7 @@ import click
 from roofseg import __version__
 from roofseg.errors import RoofsegError
 
-CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"], "max_content_width": 100}
+CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
 
 
 def fraction(lo: float = 0.0, hi: float = 1.0):
@@ -51,7 +51,7 @@ def sample(out_dir: str, size: int, pixel_size: float, crs: str, seed: int) -> N
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the shards and manifest.json.")
-@click.option("--labels", multiple=True, type=click.Path(), help="Labels of each scene, in order (mask raster or vector file); repeat once per scene. Default: found beside each scene (see below).")
+@click.option("--labels", multiple=True, type=click.Path(), help="Labels of each scene, in order (mask raster or vector file); repeat once per scene. Default: found beside each scene (see above).")
 @click.option("--prefer", type=click.Choice(["mask", "vector"]), default="mask", help="Which labels to take when both a mask and footprints lie beside a scene.")
 @click.option("--tile-size", default=256, type=click.IntRange(16), help="Tile width and height in pixels.")
 @click.option("--stride", default=None, type=click.IntRange(1), help="Pixels between tile starts. Default: tile size minus --overlap.")
@@ -107,10 +107,10 @@ def tile(inputs, out_dir, labels, prefer, tile_size, stride, overlap, bands, max
     click.echo(f"manifest: {out_dir.rstrip('/')}/manifest.json")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning RoofsegError into one line on stderr and exit 1."""
     try:
-        cli.main(standalone_mode=False)
+        cli.main(args=argv, prog_name="roofseg", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -125,6 +125,7 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    sys.exit(0)
 
 
 if __name__ == "__main__":

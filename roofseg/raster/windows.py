@@ -64,5 +64,5 @@ def grid_rows(height: int, width: int, size: int, stride: int) -> Iterator[list[
 
 def tile_transform(transform: Affine, row: int, col: int) -> Affine:
     """The affine transform of a window whose pixel (0, 0) is scene pixel (row, col)."""
-    return transform * Affine.translation(col, row)
+    return transform @ Affine.translation(col, row)
 

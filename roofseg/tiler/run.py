@@ -101,10 +101,9 @@ def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm) -> list[
         return [finish(s, _run_job(s, out_dir, bar.update)) for s in specs]
     ctx = multiprocessing.get_context("spawn")  # TensorFlow and GDAL are not fork-safe
     queue = ctx.Queue()
-    stop = object()
 
     def drain() -> None:
-        for n in iter(queue.get, stop):
+        for n in iter(queue.get, None):  # None, put below, ends the drain
             bar.update(n)
 
     drainer = threading.Thread(target=drain, daemon=True)
@@ -119,7 +118,7 @@ def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm) -> list[
                 raise failed[0].exception()
             return [finish(futures[f], f.result()) for f in futures]
     finally:
-        queue.put(stop)
+        queue.put(None)
         drainer.join()
 
 

@@ -1,0 +1,79 @@
+"""Fixtures: tiny GeoTIFFs written in tmp_path, the sample scene, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+import roofseg  # noqa: F401  (sets the TensorFlow environment before anything imports it)
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+UTM = "EPSG:32633"
+
+
+def write_tif(path, data: np.ndarray, transform=Affine(0.5, 0, 500_000, 0, -0.5, 5_000_000),
+              crs=UTM, nodata=None, **extra) -> Path:
+    """Write (bands, h, w) or (h, w) ``data`` as a GeoTIFF; return its path."""
+    data = data if data.ndim == 3 else data[None]
+    profile = dict(driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
+                   dtype=data.dtype, transform=transform, crs=crs, nodata=nodata, **extra)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data)
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def sample_scene(tmp_path_factory) -> dict[str, Path]:
+    """The built-in sample at 512 x 512 px (seed 3): image, mask and footprints."""
+    from roofseg.sample import write_sample
+
+    return write_sample(tmp_path_factory.mktemp("sample"), size=512, seed=3, progress=False)
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``roofseg ARGS`` in this process; return its exit code, stdout and stderr."""
+    from roofseg.cli import main
+
+    def run(*args) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def outputs_of(folder: Path) -> list[str]:
+    """Every file below ``folder`` except job markers: shards, manifests and temporaries."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def spacenet() -> Path:
+    path = SHARED / "spacenet-atlanta-sample"
+    if not (path / "sample_geotiff.tif").is_file():
+        pytest.skip(f"real data not present at {path}")
+    return path
+
+
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+from hypothesis import settings  # noqa: E402
+
+# This machine is shared and noisy: a per-example deadline would fail on load, not on bugs.
+settings.register_profile("roofseg", deadline=None, max_examples=100)
+settings.load_profile("roofseg")

@@ -1,0 +1,130 @@
+"""Bad input to `roofseg tile`: one line naming the file, non-zero exit, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import fiona
+import numpy as np
+import pytest
+
+from conftest import outputs_of, write_tif
+
+
+def assert_refused(result, out: Path, *names: str) -> None:
+    assert result.code != 0
+    lines = [ln for ln in result.err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("roofseg: error:")
+    for name in names:
+        assert name in lines[0], lines[0]
+    leftovers = [f for f in outputs_of(out) if not f.startswith("jobs/")] if out.exists() else []
+    assert leftovers == [], leftovers  # no shard, temporary or manifest
+
+
+@pytest.fixture
+def scene(tmp_path) -> Path:
+    rng = np.random.default_rng(0)
+    path = write_tif(tmp_path / "s.tif", rng.integers(1, 255, (3, 300, 300), dtype=np.uint8), nodata=0)
+    write_tif(tmp_path / "s_mask.tif", (rng.random((300, 300)) > 0.7).astype(np.uint8))
+    return path
+
+
+def test_corrupt_scene(tmp_path, run_cli):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"II*\x00 this is not really a tiff")
+    write_tif(tmp_path / "broken_mask.tif", np.zeros((10, 10), np.uint8))
+    out = tmp_path / "out"
+    assert_refused(run_cli("tile", bad, "-o", out, "--quiet"), out, "broken.tif", "cannot open")
+
+
+def test_scene_truncated_midway_leaves_no_partial_shard(tmp_path, run_cli):
+    rng = np.random.default_rng(0)
+    good = write_tif(tmp_path / "cut.tif", rng.integers(1, 255, (3, 1024, 1024), dtype=np.uint8),
+                     tiled=True, blockxsize=256, blockysize=256)
+    write_tif(tmp_path / "cut_mask.tif", np.zeros((1024, 1024), np.uint8))
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) * 2 // 3])  # header intact, last blocks gone
+    out = tmp_path / "out"
+    assert_refused(run_cli("tile", good, "-o", out, "--tile-size", "128", "--quiet"), out, "cut.tif", "read failed")
+
+
+def test_mask_of_another_size(scene, tmp_path, run_cli):
+    write_tif(tmp_path / "small_mask.tif", np.zeros((299, 300), np.uint8))
+    out = tmp_path / "out"
+    res = run_cli("tile", scene, "--labels", tmp_path / "small_mask.tif", "-o", out, "--quiet")
+    assert_refused(res, out, "small_mask.tif", "300x299")
+
+
+def test_mask_on_another_grid(scene, tmp_path, run_cli):
+    from affine import Affine
+
+    write_tif(tmp_path / "shifted_mask.tif", np.zeros((300, 300), np.uint8),
+              transform=Affine(0.5, 0, 500_010, 0, -0.5, 5_000_000))
+    out = tmp_path / "out"
+    assert_refused(run_cli("tile", scene, "--labels", tmp_path / "shifted_mask.tif", "-o", out), out, "shifted_mask.tif", "grid")
+
+
+def _square(x, y, d=5.0):
+    return {"type": "Polygon", "coordinates": [[(x, y), (x + d, y), (x + d, y + d), (x, y + d), (x, y)]]}
+
+
+def test_footprints_without_crs(scene, tmp_path, run_cli):
+    shp = tmp_path / "nocrs.shp"
+    schema = {"geometry": "Polygon", "properties": {"id": "int"}}
+    with fiona.open(shp, "w", driver="ESRI Shapefile", schema=schema) as dst:
+        dst.write({"geometry": _square(500_010, 4_999_900), "properties": {"id": 1}})
+    out = tmp_path / "out"
+    assert_refused(run_cli("tile", scene, "--labels", shp, "-o", out), out, "nocrs.shp", "no CRS")
+
+
+def test_footprints_that_miss_the_scene(scene, tmp_path, run_cli):
+    far = tmp_path / "far.geojson"
+    far.write_text(json.dumps({
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}},
+        "features": [{"type": "Feature", "properties": {}, "geometry": _square(600_000, 4_000_000)}],
+    }))
+    out = tmp_path / "out"
+    assert_refused(run_cli("tile", scene, "--labels", far, "-o", out), out, "far.geojson", "no footprint overlaps")
+
+
+def test_zero_tiles(tmp_path, run_cli):
+    write_tif(tmp_path / "void.tif", np.zeros((3, 200, 200), np.uint8), nodata=0)
+    write_tif(tmp_path / "void_mask.tif", np.zeros((200, 200), np.uint8))
+    out = tmp_path / "out"
+    assert_refused(run_cli("tile", tmp_path / "void.tif", "-o", out, "--quiet"), out, "void.tif", "0 tiles")
+
+
+def test_unwritable_output(scene, tmp_path, run_cli):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    res = run_cli("tile", scene, "-o", blocker / "tiles")
+    assert res.code != 0 and "a-file" in res.err and len(res.err.strip().splitlines()) == 1
+
+
+def test_scene_without_labels(tmp_path, run_cli):
+    write_tif(tmp_path / "alone.tif", np.ones((3, 50, 50), np.uint8))
+    out = tmp_path / "out"
+    assert_refused(run_cli("tile", tmp_path / "alone.tif", "-o", out), out, "alone.tif", "no labels found")
+
+
+def test_folder_image_without_mask(tmp_path, run_cli):
+    import cv2
+
+    (tmp_path / "f" / "images").mkdir(parents=True)
+    (tmp_path / "f" / "masks").mkdir()
+    cv2.imwrite(str(tmp_path / "f" / "images" / "lonely.png"), np.zeros((20, 20, 3), np.uint8))
+    out = tmp_path / "out"
+    assert_refused(run_cli("tile", tmp_path / "f", "-o", out), out, "lonely.png", "no mask")
+
+
+def test_help_lists_every_option_with_its_default(run_cli):
+    res = run_cli("tile", "--help")
+    assert res.code == 0
+    for opt in ("--tile-size", "--stride", "--overlap", "--bands", "--max-nodata", "--keep-empty",
+                "--shard-mb", "--compress", "--workers", "--overwrite", "--split-by"):
+        assert opt in res.out
+    text = " ".join(res.out.split())
+    assert "[default: 256; x>=16]" in text and "[default: 0.5;" in text and "percentiles" in text
