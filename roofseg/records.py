@@ -32,37 +32,28 @@ class TileRecord:
 
     def to_example(self) -> bytes:
         h, w, c = self.image.shape
+        # A new message per record: upb keeps replaced bytes in a message's arena until the
+        # message dies, so refilling one Example would grow memory by a tile per record.
+        ex = tf.train.Example()
+        f = ex.features.feature
+        f["image"].bytes_list.value.append(self.image.tobytes())
+        f["mask"].bytes_list.value.append(self.mask.tobytes())
+        f["scene_id"].bytes_list.value.append(self.scene_id.encode())
+        # float_list is float32, too coarse for UTM coordinates: the transform is kept as text
+        f["transform"].bytes_list.value.append(",".join(repr(float(v)) for v in self.transform).encode())
+        f["crs"].bytes_list.value.append(self.crs_wkt.encode())
+        ints = {"height": h, "width": w, "channels": c, "row": self.row, "col": self.col, "epsg": self.epsg,
+                "valid_height": self.valid_height, "valid_width": self.valid_width,
+                "padded": int(self.valid_height < h or self.valid_width < w)}
+        for key, value in ints.items():
+            f[key].int64_list.value.append(value)
+        f["nodata_fraction"].float_list.value.append(self.nodata_fraction)
+        f["roof_fraction"].float_list.value.append(self.roof_pixels / (h * w))
+        return ex.SerializeToString()
 
-        def ints(*v):
-            return tf.train.Feature(int64_list=tf.train.Int64List(value=v))
-
-        def floats(*v):
-            return tf.train.Feature(float_list=tf.train.FloatList(value=v))
-
-        def raw(b: bytes):
-            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))
-
-        feature = {
-            "image": raw(self.image.tobytes()),
-            "mask": raw(self.mask.tobytes()),
-            "height": ints(h),
-            "width": ints(w),
-            "channels": ints(c),
-            "scene_id": raw(self.scene_id.encode()),
-            "row": ints(self.row),
-            "col": ints(self.col),
-            # float64 would be needed to keep UTM coordinates to the millimetre: float_list is
-            # float32, so the transform is stored as its repr in bytes.
-            "transform": raw(",".join(repr(float(v)) for v in self.transform).encode()),
-            "crs": raw(self.crs_wkt.encode()),
-            "epsg": ints(self.epsg),
-            "valid_height": ints(self.valid_height),
-            "valid_width": ints(self.valid_width),
-            "padded": ints(int(self.valid_height < h or self.valid_width < w)),
-            "nodata_fraction": floats(self.nodata_fraction),
-            "roof_fraction": floats(float(self.mask.mean())),
-        }
-        return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    @property
+    def roof_pixels(self) -> int:
+        return int(np.count_nonzero(self.mask))
 
 
 FEATURES = {

@@ -5,15 +5,16 @@ from __future__ import annotations
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
 from roofseg.errors import RoofsegError
 from roofseg.raster.labels import open_labels
-from roofseg.raster.scene import Scene
+from roofseg.raster.scene import Scene, band_cache
 from roofseg.raster.windows import tile_grid, tile_transform
+from roofseg.readahead import read_ahead
 from roofseg.records import TileRecord
 from roofseg.tiler.inputs import FolderItem, SceneInput
 from roofseg.tiler.shards import ShardWriter
@@ -70,7 +71,7 @@ class _SplitWriters:
             (self.out_dir / split).mkdir(exist_ok=True)
         writer.write(record.to_example())
         self.result.tiles[split] = self.result.tiles.get(split, 0) + 1
-        self.result.roof_pixels[split] = self.result.roof_pixels.get(split, 0) + int(record.mask.sum())
+        self.result.roof_pixels[split] = self.result.roof_pixels.get(split, 0) + record.roof_pixels
 
     def commit(self) -> None:
         for split, writer in self.writers.items():
@@ -95,46 +96,57 @@ def pad(array: np.ndarray, size: int) -> np.ndarray:
     return np.pad(array, widths)
 
 
+def _scene_records(scene: Scene, labels, job_id: str, split: str | None, params: TileParams, skipped: dict[str, int]) -> Iterator[tuple[str | None, TileRecord | None]]:
+    """(split, record) for every window of the grid; (None, None) for a window skipped."""
+    blocks = None if split else BlockSplit(scene.height, scene.width, params.split_block, params.val, params.test, params.seed)
+    crs_wkt = scene.crs.to_wkt() if scene.crs else ""
+    epsg = (scene.crs.to_epsg() or 0) if scene.crs else 0
+    area = params.size * params.size
+    for t in tile_grid(scene.height, scene.width, params.size, params.stride):
+        tile_split = split or blocks.of_tile(t.row, t.col, t.height, t.width)
+        if tile_split is None:
+            skipped["split_border"] += 1
+            yield None, None
+            continue
+        image, valid = scene.read(t.row, t.col, t.height, t.width)
+        nodata_fraction = 1.0 - np.count_nonzero(valid) / area  # padding outside the scene is no data
+        if nodata_fraction > params.max_nodata:
+            skipped["nodata"] += 1
+            yield None, None
+            continue
+        mask = labels.read(t.row, t.col, t.height, t.width)
+        mask[~valid] = 0
+        if (tile_split == "train" and params.keep_empty < 1 and not mask.any()
+                and keep_draw(params.seed, job_id, t.row, t.col) >= params.keep_empty):
+            skipped["empty"] += 1
+            yield None, None
+            continue
+        yield tile_split, TileRecord(
+            image=pad(image, params.size), mask=pad(mask, params.size), scene_id=job_id,
+            row=t.row, col=t.col, transform=tuple(tile_transform(scene.transform, t.row, t.col))[:6],
+            crs_wkt=crs_wkt, epsg=epsg, valid_height=t.height, valid_width=t.width,
+            nodata_fraction=float(nodata_fraction),
+        )
+
+
 def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: Path, progress: Progress) -> JobResult:
     """Cut one scene into tiles; ``split`` is the whole scene's split, or None to split by block."""
     result = JobResult(job.id)
     writers = _SplitWriters(out_dir, job.id, params, result)
     try:
-        with Scene(job.image, params.bands) as scene:
+        with Scene(job.image, params.bands) as scene, band_cache(scene, params.size):
             labels = open_labels(job.labels, scene)
-            blocks = None if split else BlockSplit(
-                scene.height, scene.width, params.split_block, params.val, params.test, params.seed
-            )
-            crs_wkt = scene.crs.to_wkt() if scene.crs else ""
-            epsg = (scene.crs.to_epsg() or 0) if scene.crs else 0
-            area = params.size * params.size
-            for t in tile_grid(scene.height, scene.width, params.size, params.stride):
-                progress(1)
-                tile_split = split or blocks.of_tile(t.row, t.col, t.height, t.width)
-                if tile_split is None:
-                    result.skipped["split_border"] += 1
-                    continue
-                image, valid = scene.read(t.row, t.col, t.height, t.width)
-                nodata_fraction = 1.0 - valid.sum() / area  # padding outside the scene is no data
-                if nodata_fraction > params.max_nodata:
-                    result.skipped["nodata"] += 1
-                    continue
-                mask = labels.read(t.row, t.col, t.height, t.width)
-                mask[~valid] = 0
-                if (tile_split == "train" and params.keep_empty < 1 and not mask.any()
-                        and keep_draw(params.seed, job.id, t.row, t.col) >= params.keep_empty):
-                    result.skipped["empty"] += 1
-                    continue
-                writers.write(tile_split, TileRecord(
-                    image=pad(image, params.size), mask=pad(mask, params.size), scene_id=job.id,
-                    row=t.row, col=t.col, transform=tuple(tile_transform(scene.transform, t.row, t.col))[:6],
-                    crs_wkt=crs_wkt, epsg=epsg, valid_height=t.height, valid_width=t.width,
-                    nodata_fraction=float(nodata_fraction),
-                ))
+            try:
+                # windows are read by a thread while this one encodes and writes the previous ones
+                for tile_split, record in read_ahead(_scene_records(scene, labels, job.id, split, params, result.skipped)):
+                    progress(1)
+                    if record is not None:
+                        writers.write(tile_split, record)
+            finally:
+                labels.close()
             result.info = {"image": job.image, "labels": job.labels, "split": split or "block",
                            "width": scene.width, "height": scene.height, "crs": scene.crs.to_string() if scene.crs else None,
                            "dtype": scene.dtype, "bands": list(scene.bands)}
-            labels.close()
         writers.commit()
     except BaseException:
         writers.abort()
