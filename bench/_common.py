@@ -13,12 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def child_peak_rss_mb(module: str, *args: str) -> float:
     """Run ``python -m MODULE ARGS`` in a fresh process; return its peak resident set size in MB."""
+    return run_child(module, *args)[0]
+
+
+def run_child(module: str, *args: str) -> tuple[float, str]:
+    """Run ``python -m MODULE ARGS`` (or a script path) fresh; return (peak RSS in MB, its stdout)."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as out:
         cmd = [sys.executable, str(Path(__file__).with_name("_peak.py")), out.name, module, *args]
-        status = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL).returncode
-        if status != 0:
-            raise SystemExit(f"child {' '.join(cmd)} failed with status {status}")
-        return int(Path(out.name).read_text()) / 1024
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"child {' '.join(cmd)} failed with status {proc.returncode}")
+        return int(Path(out.name).read_text()) / 1024, proc.stdout
 
 
 def sample_scene(folder: Path, size: int, seed: int = 0) -> Path:

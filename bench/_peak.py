@@ -1,4 +1,4 @@
-"""Run `python bench/_peak.py OUT_FILE MODULE ARGS...`: run MODULE as __main__, then write its peak RSS.
+"""`python bench/_peak.py OUT_FILE MODULE|SCRIPT.py ARGS...`: run it as __main__, then write its peak RSS.
 
 ru_maxrss of a child survives exec (it starts at the RSS of the process that forked it), so the
 child reports its own high-water mark, VmHWM, which exec resets.
@@ -16,7 +16,10 @@ def _write_peak(out: str) -> None:
         f.write(str(kb))
 
 
-out, module, *args = sys.argv[1:]
+out, target, *args = sys.argv[1:]
 atexit.register(_write_peak, out)
-sys.argv = [module, *args]
-runpy.run_module(module, run_name="__main__", alter_sys=True)
+sys.argv = [target, *args]
+if target.endswith(".py"):
+    runpy.run_path(target, run_name="__main__")
+else:
+    runpy.run_module(target, run_name="__main__", alter_sys=True)

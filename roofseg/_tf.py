@@ -11,7 +11,6 @@ import sys
 
 from roofseg import _env  # noqa: F401  (must run before tensorflow is imported)
 
-
 @contextlib.contextmanager
 def _quiet_native_stderr():
     # TensorFlow's C++ runtime logs (oneDNN, missing CUDA) before absl reads any log level,
@@ -34,12 +33,13 @@ def _quiet_native_stderr():
         os.close(saved)
         os.close(devnull)
 
-
 with _quiet_native_stderr():
     import tensorflow as tf  # noqa: E402
     import tf_keras as keras  # noqa: E402
 
-    tf.constant(0)  # the first op loads the device runtime, which logs too
+    # The first op starts the device runtime, which logs too (cuInit fails on machines without
+    # a GPU). Whoever needs logical devices configures them before importing this module.
+    tf.constant(0)
 
 __all__ = ["tf", "keras", "sm"]
 
@@ -48,7 +48,8 @@ def __getattr__(name: str):
     # segmentation-models is imported on first use only: it pulls in efficientnet and
     # image-classifiers, which the tiler and the pipeline never need.
     if name == "sm":
-        import segmentation_models as sm
+        with contextlib.redirect_stdout(sys.stderr):  # it prints its framework choice on import
+            import segmentation_models as sm
 
         return sm
     raise AttributeError(name)

@@ -107,6 +107,44 @@ def tile(inputs, out_dir, labels, prefer, tile_size, stride, overlap, bands, max
     click.echo(f"manifest: {out_dir.rstrip('/')}/manifest.json")
 
 
+def augment_options(f):
+    """The ranges of the random augmentation, shared by the commands that augment."""
+    for opt in reversed([
+        click.option("--no-flip", is_flag=True, help="Do not mirror tiles left-right at random."),
+        click.option("--max-angle", default=30.0, type=click.FloatRange(0, 180), help="Rotations are drawn from ±this many degrees."),
+        click.option("--brightness", default=0.1, type=click.FloatRange(0, 1), help="Brightness shifts are drawn from ±this (images in [0, 1])."),
+        click.option("--contrast", default=0.2, type=click.FloatRange(0, 1), help="Contrast factors are drawn from 1 ± this."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def augment_config(no_flip: bool, max_angle: float, brightness: float, contrast: float):
+    from roofseg.pipeline.augment import AugmentConfig
+
+    return AugmentConfig(flip=not no_flip, max_angle=max_angle, brightness=brightness, contrast=contrast)
+
+
+@cli.command("augment-preview")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@click.argument("out_png", type=click.Path(dir_okay=False))
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", help="Which tiles to draw.")
+@click.option("--count", default=6, type=click.IntRange(1, 64), help="How many tiles.")
+@click.option("--seed", default=0, type=int, help="Seed of the augmentation drawn.")
+@augment_options
+def augment_preview(manifest, out_png, split, count, seed, no_flip, max_angle, brightness, contrast) -> None:
+    """Draw tiles of MANIFEST before and after augmentation, masks outlined, into OUT_PNG.
+
+    The outline is the mask; if it still follows the roofs in the augmented column, image and
+    mask were transformed together.
+    """
+    from roofseg.pipeline.preview import write_preview
+
+    write_preview(manifest, out_png, count=count, split=split, seed=seed,
+                  config=augment_config(no_flip, max_angle, brightness, contrast))
+    click.echo(f"preview: {out_png}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning RoofsegError into one line on stderr and exit 1."""
     try:

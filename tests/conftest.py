@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,13 @@ import rasterio
 from affine import Affine
 
 import roofseg  # noqa: F401  (sets the TensorFlow environment before anything imports it)
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, so MirroredStrategy can be tried on a machine without GPUs. This must
+# happen before the runtime starts, i.e. before roofseg._tf runs its first op.
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 UTM = "EPSG:32633"
@@ -69,8 +75,6 @@ def spacenet() -> Path:
         pytest.skip(f"real data not present at {path}")
     return path
 
-
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 from hypothesis import settings  # noqa: E402
 

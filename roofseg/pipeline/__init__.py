@@ -1,0 +1,1 @@
+"""Streaming the tiler's shards into training batches with tf.data, and augmenting them."""

@@ -1,0 +1,119 @@
+"""A tf.data graph from shards to batches: list → shuffle files → interleave → parse → batch."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from roofseg._tf import tf
+from roofseg.errors import RoofsegError
+from roofseg.pipeline.augment import AugmentConfig, augment
+from roofseg.records import FEATURES
+
+AUTOTUNE = tf.data.AUTOTUNE
+META_KEYS = ("scene_id", "row", "col", "transform", "crs", "valid_height", "valid_width")
+
+
+@dataclass(frozen=True)
+class ShardSet:
+    """The shards of one split, their compression and tile size (None when read from a glob)."""
+
+    files: list[str]
+    compression: str | None
+    tile_size: int | None
+    tiles: int | None
+
+
+def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
+    """The shards of ``split`` named by a ``manifest.json``, or every file matching a glob.
+
+    Paths go through ``tf.io.gfile``, so any file system TensorFlow can open works (local,
+    gs://, s3:// with the plug-in). A glob's compression is read off the ``.gz`` suffix.
+    """
+    source = os.fspath(source)
+    if source.endswith(".json"):
+        try:
+            with tf.io.gfile.GFile(source) as f:
+                manifest = json.load(f)
+        except (tf.errors.OpError, ValueError) as exc:
+            raise RoofsegError(source, f"cannot read the manifest ({exc})") from None
+        if split not in manifest.get("splits", {}):
+            raise RoofsegError(source, f"has no split {split!r} (it has {', '.join(manifest.get('splits', {}))})")
+        info = manifest["splits"][split]
+        base = os.path.dirname(source)
+        files = [p["path"] if "://" in p["path"] else os.path.join(base, p["path"]) for p in info["shards"]]
+        if not files:
+            raise RoofsegError(source, f"split {split!r} has no tiles")
+        return ShardSet(files, manifest.get("compression"), manifest.get("tile_size"), info["tiles"])
+    files = sorted(tf.io.gfile.glob(source))
+    if not files:
+        raise RoofsegError(source, "matches no shard")
+    return ShardSet(files, "GZIP" if files[0].endswith(".gz") else None, None, None)
+
+
+def decode(serialized: tf.Tensor, size: int | None, resize: bool) -> dict:
+    """One serialized tile → image (size, size, 3) float in [0, 1], mask (size, size, 1) in {0, 1}, and metadata."""
+    ex = tf.io.parse_single_example(serialized, FEATURES)
+    shape = tf.stack([ex["height"], ex["width"]])
+    image = tf.reshape(tf.io.decode_raw(ex["image"], tf.uint8), tf.concat([shape, [3]], 0))
+    mask = tf.reshape(tf.io.decode_raw(ex["mask"], tf.uint8), tf.concat([shape, [1]], 0))
+    image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 → [0, 1]
+    mask = tf.cast(mask > 0, tf.float32)
+    if resize:
+        image = tf.image.resize(image, [size, size], method="bilinear")
+        mask = tf.image.resize(mask, [size, size], method="nearest")
+    if size:
+        image = tf.ensure_shape(image, [size, size, 3])
+        mask = tf.ensure_shape(mask, [size, size, 1])
+    return {"image": image, "mask": mask, **{k: ex[k] for k in META_KEYS}}
+
+
+def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: int | None = None,
+                 training: bool | None = None, shuffle_buffer: int = 256, seed: int | None = None,
+                 repeat: bool = False, augment_on: str = "device", augment_config: AugmentConfig = AugmentConfig(),
+                 with_meta: bool = False) -> tf.data.Dataset:
+    """Batches of (image, mask) — or (image, mask, meta) with ``with_meta`` — for one split.
+
+    ``training`` (default: split == "train") shuffles shard order every epoch and tiles in a
+    buffer, drops the last partial batch and reads non-deterministically for speed; evaluation
+    reads in order. ``size`` resizes tiles of another size (image bilinear, mask nearest).
+    ``augment_on="host"`` augments training batches in this graph; the default ``"device"``
+    leaves that to the training step (see roofseg.training.model). Val and test are never augmented.
+    """
+    shards = shards_of(source, split)
+    training = split == "train" if training is None else training
+    size = size or shards.tile_size
+    resize = size is not None and size != shards.tile_size
+
+    files = tf.data.Dataset.from_tensor_slices(shards.files)
+    if training:
+        files = files.shuffle(len(shards.files), seed=seed, reshuffle_each_iteration=True)
+    ds = files.interleave(
+        lambda f: tf.data.TFRecordDataset(f, compression_type=shards.compression or ""),
+        cycle_length=min(len(shards.files), 8), num_parallel_calls=AUTOTUNE, deterministic=not training,
+    )
+    if training:
+        # shuffled while still serialized uint8: a quarter of the memory of decoded float tiles
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda s: decode(s, size, resize), num_parallel_calls=AUTOTUNE, deterministic=not training)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=AUTOTUNE, deterministic=not training)
+    if with_meta:
+        ds = ds.map(lambda d: (d["image"], d["mask"], {k: d[k] for k in META_KEYS}))
+    else:
+        ds = ds.map(lambda d: (d["image"], d["mask"]))
+    if training and augment_on == "host":
+        seeds = tf.data.Dataset.random(seed=seed).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda batch, s: (*augment(batch[0], batch[1], s, augment_config), *batch[2:]),
+            num_parallel_calls=AUTOTUNE, deterministic=not training,
+        )
+    elif augment_on not in ("device", "host"):
+        raise ValueError(f"augment_on must be 'device' or 'host', got {augment_on!r}")
+    options = tf.data.Options()
+    options.deterministic = not training
+    # Each worker reads every shard and keeps its share of records: works with any number of shards.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(AUTOTUNE)

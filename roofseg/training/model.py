@@ -1,0 +1,104 @@
+"""The ResNet34 U-Net of segmentation-models, with augmentation inside its training step."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from roofseg._tf import keras, sm, tf
+from roofseg.errors import RoofsegError
+from roofseg.pipeline.augment import AugmentConfig, augment
+from roofseg.training import losses
+
+BACKBONE = "resnet34"
+IMAGENET_FILE = "resnet34_imagenet_1000_no_top.h5"
+IMAGENET_URL = "https://github.com/qubvel/classification_models/releases/download/0.0.1/" + IMAGENET_FILE
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded weights: $KERAS_HOME/models, else ~/.keras/models."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def resolve_encoder_weights(choice: str) -> str | None:
+    """``imagenet`` → the cached ImageNet file, ``none`` → None, else an existing .h5 path."""
+    if choice.lower() == "none":
+        return None
+    if choice.lower() == "imagenet":
+        path = keras_cache_dir() / IMAGENET_FILE
+        if not path.is_file():
+            raise RoofsegError(path, f"ImageNet weights of the ResNet34 encoder are not there and this "
+                               f"machine cannot download them: put {IMAGENET_URL} at that path, or "
+                               "use --encoder-weights none or --encoder-weights PATH")
+        return str(path)
+    if not Path(choice).is_file():
+        raise RoofsegError(choice, "no such encoder weights file (--encoder-weights imagenet|none|PATH)")
+    return choice
+
+
+@keras.saving.register_keras_serializable("roofseg")
+class SegmentationModel(keras.Model):
+    """A functional model whose ``train_step`` augments each batch before the forward pass.
+
+    Augmentation thus runs where the step runs: on the GPU, and on every replica under a
+    distribution strategy. A reloaded model has ``augment_config`` None and trains without it
+    (loading is for prediction; training builds a new one and restores from its backup).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.augment_config: AugmentConfig | None = None
+        self.augment_seed = 0
+
+    def train_step(self, data):
+        x, y = data[0], data[1]
+        if self.augment_config is not None:
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            step = tf.cast(self.optimizer.iterations, tf.int64)
+            # a new draw each step and each replica, repeatable from the seed (also after a resume)
+            seed = tf.stack([tf.constant(self.augment_seed, tf.int64), step * 1024 + tf.cast(replica, tf.int64)])
+            x, y = augment(x, y, seed, self.augment_config)
+        return super().train_step((x, y))
+
+    def get_config(self) -> dict:
+        # A functional subclass with its own __init__ reports only its name; the config of the
+        # same graph as a plain functional model lets load_model rebuild every layer.
+        return keras.Model(self.inputs, self.outputs, name=self.name).get_config()
+
+
+def build_model(encoder_weights: str | None = None, freeze_encoder: bool = False) -> tuple[SegmentationModel, list]:
+    """The U-Net (ResNet34 encoder, 1 class, sigmoid) for inputs of any size divisible by 32.
+
+    Returns the model and its encoder layers (those frozen for fine-tuning; batch norms excepted,
+    as segmentation-models does). The sigmoid is a float32 layer of its own, so the output stays
+    float32 under a mixed-precision policy.
+    """
+    base = sm.Unet(BACKBONE, input_shape=(None, None, 3), classes=1, activation="linear",
+                   encoder_weights=encoder_weights, encoder_freeze=True)
+    encoder = [layer for layer in base.layers if not layer.trainable]
+    outputs = keras.layers.Activation("sigmoid", dtype="float32", name="sigmoid")(base.output)
+    model = SegmentationModel(inputs=base.input, outputs=outputs, name="unet_resnet34")
+    set_trainable(encoder, not freeze_encoder)
+    return model, encoder
+
+
+def set_trainable(layers: list, trainable: bool) -> None:
+    for layer in layers:
+        layer.trainable = trainable
+
+
+def compile_model(model: keras.Model, loss: str = "dice", learning_rate: float = 1e-4) -> None:
+    """Adam, the chosen loss, IoU and F1 at threshold 0.5."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses.LOSSES[loss], metrics=losses.METRICS)
+
+
+def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
+    """Load a model saved by roofseg (``.keras``), with its loss and metrics."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise RoofsegError(path, "no such model file")
+    try:
+        return keras.models.load_model(path, compile=compile)
+    except (OSError, ValueError, TypeError) as exc:
+        raise RoofsegError(path, f"cannot load the model ({str(exc).splitlines()[0]})") from None
