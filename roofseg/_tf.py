@@ -6,6 +6,7 @@ Every module of roofseg that needs them imports them from here::
 """
 
 import contextlib
+import io
 import os
 import sys
 
@@ -48,7 +49,7 @@ def __getattr__(name: str):
     # segmentation-models is imported on first use only: it pulls in efficientnet and
     # image-classifiers, which the tiler and the pipeline never need.
     if name == "sm":
-        with contextlib.redirect_stdout(sys.stderr):  # it prints its framework choice on import
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints its framework choice on import
             import segmentation_models as sm
 
         return sm

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
+import zipfile
 from pathlib import Path
 
 from roofseg._tf import keras, sm, tf
@@ -99,6 +102,41 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
     if not os.path.isfile(path):
         raise RoofsegError(path, "no such model file")
     try:
-        return keras.models.load_model(path, compile=compile)
-    except (OSError, ValueError, TypeError) as exc:
+        try:
+            return _load_extracted(path, compile)
+        except (ImportError, AttributeError, KeyError):  # another tf-keras layout: the public loader
+            return keras.models.load_model(path, compile=compile)
+    except (OSError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         raise RoofsegError(path, f"cannot load the model ({str(exc).splitlines()[0]})") from None
+
+
+def _load_extracted(path: str, compile: bool) -> keras.Model:
+    """tf-keras' own .keras loading, but with the weights read from a file on disk.
+
+    tf-keras reads the weights' HDF5 through zipfile, and on Python 3.11 every backward seek in
+    a zip member re-reads it from the start: a 100 MB U-Net takes over a minute to load. The
+    member extracted to a temporary file loads in a second.
+    """
+    from tf_keras.src.saving import saving_lib as sl
+
+    with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory() as tmp:
+        names = zf.namelist()
+        if len(names) > 3 or "model.weights.h5" not in names:  # assets or npz weights
+            raise KeyError("layout")
+        config = json.loads(zf.read("config.json"))
+        if not compile:
+            config["compile_config"] = None
+        weights = zf.extract("model.weights.h5", tmp)
+        previous = getattr(sl._SAVING_V3_ENABLED, "value", False)
+        sl._SAVING_V3_ENABLED.value = True
+        try:
+            with sl.ObjectSharingScope():
+                model = sl.deserialize_keras_object(config, None, safe_mode=True)
+            store = sl.H5IOStore(weights, mode="r")
+            try:
+                sl._load_state(model, weights_store=store, assets_store=None, inner_path="", visited_trackables=set())
+            finally:
+                store.close()
+        finally:
+            sl._SAVING_V3_ENABLED.value = previous
+    return model

@@ -1,0 +1,172 @@
+"""Training: the loss goes down, artefacts are written, checkpoints reload, killed runs resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from roofseg.tiler.run import tile
+from roofseg.tiler.tile import TileParams
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def manifest(sample_scene, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiles64")
+    tile([str(sample_scene["image"])], out, TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2), progress=False)
+    return out / "manifest.json"
+
+
+def epochs_logged(run: Path) -> list[int]:
+    path = run / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def trained(manifest, tmp_path_factory):
+    from roofseg.training.train import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(manifest=str(manifest), out_dir=str(run), encoder_weights="none", epochs=5, batch_size=4,
+                      steps_per_epoch=6, learning_rate=1e-3, strategy="default", samples=3)
+    return run, train(cfg, verbose=0)
+
+
+def test_training_lowers_the_loss_and_writes_every_artefact(trained):
+    from roofseg.training.reports import read_history
+
+    run, summary = trained
+    log = read_history(run / "history.csv")
+    assert log["epoch"] == [0, 1, 2, 3, 4]
+    assert log["loss"][-1] < log["loss"][0] - 0.05, log["loss"]
+    for name in ("config.json", "best.keras", "history.csv", "curves.png", "samples.png", "summary.json"):
+        assert (run / name).stat().st_size > 0, name
+    assert list((run / "logs").rglob("*.tfevents.*")), "TensorBoard logs"
+    assert not (run / "backup").exists()  # a finished run leaves nothing to resume
+    config = json.loads((run / "config.json").read_text())
+    assert config["learning_rate"] == 1e-3 and config["global_batch"] == 4
+    assert summary["best_val_loss"] == min(log["val_loss"])
+
+
+def test_best_checkpoint_reloads_and_predicts_identically(trained, manifest, tmp_path):
+    from roofseg.training.evaluate import evaluate
+    from roofseg.training.model import load_model
+
+    run, summary = trained
+    model = load_model(run / "best.keras")
+    x = np.random.default_rng(0).random((2, 96, 64, 3), dtype=np.float32)  # any size divisible by 32
+    first = model.predict(x, verbose=0)
+    assert first.shape == (2, 96, 64, 1) and first.dtype == np.float32
+    model.save(tmp_path / "again.keras")
+    np.testing.assert_array_equal(load_model(tmp_path / "again.keras").predict(x, verbose=0), first)
+    # the checkpoint is the best epoch's model: it scores the validation loss logged for that epoch
+    scores = evaluate(run / "best.keras", manifest, "val", batch_size=4)
+    assert scores["loss"] == pytest.approx(summary["best_val_loss"], abs=2e-3)
+    assert 0.0 <= scores["iou"] <= 1.0 and sum(scores["pixels"].values()) == scores["tiles"] * 64 * 64
+
+
+def test_evaluate_command_prints_and_writes_scores(trained, manifest, tmp_path, run_cli):
+    run, _ = trained
+    res = run_cli("evaluate", run / "best.keras", manifest, "--split", "test", "--json", tmp_path / "s.json")
+    assert res.code == 0, res.err
+    assert "Validation Loss: " in res.out and " - Validation IoU: " in res.out
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert {"loss", "iou", "f1", "precision", "recall", "pixels"} <= scores.keys()
+
+
+def test_a_killed_run_resumes_instead_of_starting_over(manifest, tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "roofseg.cli", "train", str(manifest), "-o", str(run), "--encoder-weights", "none",
+           "--epochs", "4", "--batch", "4", "--steps-per-epoch", "3", "--validation-steps", "1", "--strategy", "default", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while len(epochs_logged(run)) < 1 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = epochs_logged(run)
+    assert 1 <= len(done) < 4, "the kill should land after the first epoch and before the last"
+    assert (run / "backup").exists()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    assert epochs_logged(run) == [0, 1, 2, 3]  # no epoch run twice: the second run went on from the backup
+    assert (run / "best.keras").exists() and not (run / "backup").exists()
+
+
+def test_imagenet_weights_come_from_the_keras_cache_file(tmp_path, monkeypatch, run_cli, manifest):
+    from roofseg._tf import sm
+    from roofseg.training.model import IMAGENET_FILE, build_model, resolve_encoder_weights
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    res = run_cli("train", manifest, "-o", tmp_path / "run", "--encoder-weights", "imagenet")
+    assert res.code == 1
+    assert len(res.err.strip().splitlines()) == 1 and IMAGENET_FILE in res.err and "cannot download" in res.err
+
+    from roofseg._tf import keras
+
+    backbone = sm.Backbones.get_backbone("resnet34", input_shape=(None, None, 3), weights=None, include_top=False,
+                                         backend=keras.backend, layers=keras.layers, models=keras.models, utils=keras.utils)
+    rng = np.random.default_rng(7)
+    backbone.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in backbone.get_weights()])
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    backbone.save_weights(str(tmp_path / "keras" / "models" / IMAGENET_FILE))
+
+    model, encoder = build_model(resolve_encoder_weights("imagenet"))
+    by_name = {layer.name: layer for layer in model.layers}
+    compared = 0
+    for layer in backbone.layers:
+        for mine, theirs in zip(by_name[layer.name].get_weights(), layer.get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+            compared += 1
+    assert compared > 100 and encoder
+
+
+def test_mirrored_strategy_on_two_logical_cpus_trains_and_checkpoints(manifest, tmp_path):
+    from roofseg.training.train import TrainConfig, train
+
+    cfg = TrainConfig(manifest=str(manifest), out_dir=str(tmp_path), encoder_weights="none", epochs=1, batch_size=2,
+                      steps_per_epoch=2, validation_steps=1, strategy="mirrored", devices=["/cpu:0", "/cpu:1"], samples=2)
+    summary = train(cfg, verbose=0)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["replicas"] == 2 and config["global_batch"] == 4
+    assert (tmp_path / "best.keras").exists() and summary["epochs_run"] == 1
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multiworker_with_two_local_workers_trains_one_epoch(manifest, tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        cmd = [sys.executable, "-m", "roofseg.cli", "train", str(manifest), "-o", str(tmp_path / "run"),
+               "--encoder-weights", "none", "--epochs", "1", "--batch", "2", "--steps-per-epoch", "2",
+               "--validation-steps", "1", "--strategy", "multiworker", "--quiet"]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:] + outs[1][-3000:]
+    assert "2 replica(s) (MultiWorkerMirroredStrategy)" in outs[0]
+    assert (tmp_path / "run" / "best.keras").exists()
+    assert epochs_logged(tmp_path / "run") == [0]
