@@ -38,9 +38,10 @@ with _quiet_native_stderr():
     import tensorflow as tf  # noqa: E402
     import tf_keras as keras  # noqa: E402
 
-    # The first op starts the device runtime, which logs too (cuInit fails on machines without
-    # a GPU). Whoever needs logical devices configures them before importing this module.
-    tf.constant(0)
+    # Listing devices loads the CUDA platform, which logs too (cuInit fails on machines without
+    # a GPU). It does not start the runtime: logical devices and collective ops (multi-worker
+    # training) can still be configured afterwards.
+    tf.config.list_physical_devices("GPU")
 
 __all__ = ["tf", "keras", "sm"]
 

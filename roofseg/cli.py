@@ -220,6 +220,86 @@ def evaluate(model, manifest, split, batch_size, tile_size, json_out) -> None:
         click.echo(f"scores: {json_out}")
 
 
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("scene", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--tile", default=256, type=click.IntRange(32), help="Window size in px (a multiple of 32).")
+@click.option("--overlap", default=64, type=click.IntRange(0), help="Pixels shared by neighbouring windows, blended with a raised-cosine weight.")
+@click.option("--batch", default=8, type=click.IntRange(1), help="Windows predicted at once.")
+@click.option("--bands", default=None, help="Bands to use, 1-based, e.g. '3,2,1' or '1'. Default: 1,2,3, or the only band replicated to RGB.")
+@click.option("--dtype", type=click.Choice(["uint8", "float32"]), default="uint8", help="Output probability as 0-255 or as 0.0-1.0.")
+@click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Also write OUTPUT_binary.tif, 1 where the probability is at least this.")
+@click.option("--vector", default=None, type=click.Path(dir_okay=False), help="Also write the thresholded roofs as polygons (.geojson, .gpkg, .shp, .fgb) in the scene's CRS (threshold 0.5 unless --threshold).")
+@click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Polygons smaller than this many m² are dropped from --vector.")
+@click.option("--tta", is_flag=True, help="Average the predictions of the four flips of each window (4x slower).")
+@click.option("--cog", is_flag=True, help="Write Cloud-Optimised GeoTIFFs with overviews.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict(model, scene, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, tta, cog, overwrite, quiet) -> None:
+    """Predict roofs over the whole SCENE with MODEL into OUTPUT, a GeoTIFF on the scene's grid.
+
+    The scene is read window by window with the tiler's reader (same band choice, one-band
+    replication and percentile stretch); overlapping windows are blended so no seam shows, edge
+    windows are reflect-padded and cropped. OUTPUT keeps the scene's CRS, transform and size, is
+    tiled and DEFLATE-compressed, and marks the scene's nodata in its mask band.
+    """
+    from roofseg.prediction.predict import PredictOptions, predict_scene
+    from roofseg.prediction.vectorize import DRIVERS, write_polygons
+    from roofseg.raster.scene import parse_bands
+    from roofseg.training.model import load_model
+
+    try:
+        band_tuple = parse_bands(bands)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--bands")
+    if overlap >= tile:
+        raise click.BadParameter(f"must be smaller than --tile ({tile})", param_hint="--overlap")
+    if vector:
+        if Path(vector).suffix.lower() not in DRIVERS:
+            raise click.BadParameter(f"use one of {', '.join(DRIVERS)}", param_hint="--vector")
+        if Path(vector).exists() and not overwrite:
+            raise RoofsegError(vector, "exists; use --overwrite to replace it")
+        threshold = 0.5 if threshold is None else threshold
+    net = load_model(model, compile=False)
+    options = PredictOptions(tile=tile, overlap=overlap, batch=batch, dtype=dtype, threshold=threshold, tta=tta, cog=cog, bands=band_tuple)
+    result = predict_scene(net, scene, output, options, overwrite=overwrite, progress=not quiet)
+    click.echo(f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows)")
+    if result["binary"]:
+        click.echo(f"binary mask: {result['binary']}")
+    if vector:
+        n = write_polygons(result["binary"], vector, min_area)
+        click.echo(f"footprints: {vector} ({n} polygons of at least {min_area:g} m²)")
+
+
+@cli.command("evaluate-scene")
+@click.argument("prediction", type=click.Path(exists=True, dir_okay=False))
+@click.argument("labels", type=click.Path(exists=True, dir_okay=False))
+@click.option("--threshold", default=0.5, type=click.FloatRange(0, 1), help="Probability from which a pixel is roof.")
+@click.option("--iou", "iou_threshold", default=0.5, type=click.FloatRange(0, 1, min_open=True), help="Object match: a predicted polygon matches a footprint at this IoU or above (SpaceNet: 0.5).")
+@click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Predicted polygons smaller than this many m² are ignored for object scores.")
+@click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write the scores to this JSON file.")
+def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, json_out) -> None:
+    """Score a PREDICTION raster against LABELS (a mask raster or vector footprints).
+
+    Pixel IoU, F1, precision and recall over the prediction's valid pixels; with vector footprints
+    also object precision, recall and F1 at IoU >= 0.5 (the SpaceNet metric).
+    """
+    from roofseg.atomic import write_json
+    from roofseg.prediction.score import evaluate_scene as run
+
+    scores = run(prediction, labels, threshold, iou_threshold, min_area)
+    px = scores["pixel"]
+    click.echo(f"pixels: IoU {px['iou']:.4f}  F1 {px['f1']:.4f}  precision {px['precision']:.4f}  recall {px['recall']:.4f}")
+    if "objects" in scores:
+        ob = scores["objects"]
+        click.echo(f"objects (IoU >= {iou_threshold:g}): F1 {ob['f1']:.4f}  precision {ob['precision']:.4f}  "
+                   f"recall {ob['recall']:.4f}  ({ob['matched']} matched of {ob['predicted']} predicted, {ob['true']} true)")
+    if json_out:
+        write_json(json_out, scores)
+        click.echo(f"scores: {json_out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning RoofsegError into one line on stderr and exit 1."""
     try:

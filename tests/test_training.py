@@ -117,6 +117,7 @@ def test_imagenet_weights_come_from_the_keras_cache_file(tmp_path, monkeypatch, 
 
     from roofseg._tf import keras
 
+    keras.backend.clear_session()  # same layer-name counters for both builds below
     backbone = sm.Backbones.get_backbone("resnet34", input_shape=(None, None, 3), weights=None, include_top=False,
                                          backend=keras.backend, layers=keras.layers, models=keras.models, utils=keras.utils)
     rng = np.random.default_rng(7)
@@ -124,6 +125,7 @@ def test_imagenet_weights_come_from_the_keras_cache_file(tmp_path, monkeypatch, 
     (tmp_path / "keras" / "models").mkdir(parents=True)
     backbone.save_weights(str(tmp_path / "keras" / "models" / IMAGENET_FILE))
 
+    keras.backend.clear_session()
     model, encoder = build_model(resolve_encoder_weights("imagenet"))
     by_name = {layer.name: layer for layer in model.layers}
     compared = 0

@@ -1,0 +1,1 @@
+"""Predicting whole scenes window by window into georeferenced rasters and footprints."""

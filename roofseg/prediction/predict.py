@@ -1,0 +1,150 @@
+"""`roofseg predict`: a sliding window over a whole scene into a georeferenced probability raster."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+from tqdm import tqdm
+
+from roofseg.atomic import atomic_output
+from roofseg.errors import RoofsegError
+from roofseg.raster.scene import Scene, band_cache
+from roofseg.raster.windows import grid_rows, stride_for
+from roofseg.prediction.stitch import BandAccumulator
+
+BLOCK = 256  # output GeoTIFF block size
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How a scene is cut, predicted and written (the CLI's options)."""
+
+    tile: int = 256
+    overlap: int = 64
+    batch: int = 8
+    dtype: str = "uint8"  # or float32
+    threshold: float | None = None  # also write a 0/1 raster
+    tta: bool = False
+    cog: bool = False
+    bands: tuple[int, ...] | None = None
+
+
+def binary_path(out: str | os.PathLike) -> Path:
+    """Where the thresholded 0/1 raster goes: beside ``out``, named ``<stem>_binary.tif``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_binary.tif")
+
+
+def pad_reflect(image: np.ndarray, size: int) -> np.ndarray:
+    """Reflect-pad an (h, w, c) window at the bottom and right to size × size."""
+    h, w = image.shape[:2]
+    if (h, w) == (size, size):
+        return image
+    return np.pad(image, [(0, size - h), (0, size - w), (0, 0)], mode="symmetric")
+
+
+def flips_average(predict: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
+    """Mean prediction over the four flips of a batch (test-time augmentation)."""
+    total = np.zeros(batch.shape[:3] + (1,), np.float32)
+    for axes in ((), (2,), (1,), (1, 2)):
+        flipped = np.flip(batch, axis=axes) if axes else batch
+        out = predict(np.ascontiguousarray(flipped))
+        total += np.flip(out, axis=axes) if axes else out
+    return total / 4
+
+
+def _profile(scene: Scene, dtype: str) -> dict:
+    return dict(driver="GTiff", width=scene.width, height=scene.height, count=1, dtype=dtype, crs=scene.crs,
+                transform=scene.transform, tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate",
+                predictor=2 if dtype == "uint8" else 3, BIGTIFF="IF_SAFER")
+
+
+def _to_cog(path: Path, resampling: str) -> None:
+    """Rewrite the GeoTIFF at ``path`` as a Cloud-Optimised GeoTIFF with overviews (GDAL's COG driver)."""
+    from rasterio.shutil import copy
+
+    cog = path.with_name(path.name + ".cog")
+    try:
+        copy(str(path), str(cog), driver="COG", compress="DEFLATE", overview_resampling=resampling, BIGTIFF="IF_SAFER")
+        os.replace(cog, path)
+    finally:
+        cog.unlink(missing_ok=True)
+
+
+def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathLike, options: PredictOptions = PredictOptions(),
+                  overwrite: bool = False, progress: bool = True) -> dict:
+    """Predict ``scene_path`` into ``out_path`` on the scene's grid; return what was written.
+
+    ``model`` is a Keras model or any callable from a float32 (n, h, w, 3) batch in [0, 1] to
+    (n, h, w, 1) probabilities. Windows are read, predicted and blended band of rows by band of
+    rows, so memory follows the scene's width, not its area.
+    """
+    out_path = Path(out_path)
+    outputs = [out_path] + ([binary_path(out_path)] if options.threshold is not None else [])
+    for p in outputs:
+        if p.exists() and not overwrite:
+            raise RoofsegError(p, "exists; use --overwrite to replace it")
+        if not p.parent.is_dir():
+            raise RoofsegError(p, "its folder does not exist")
+    if options.tile % 32:
+        raise RoofsegError(None, f"--tile must be a multiple of 32 (the U-Net's downsampling), got {options.tile}")
+    stride = stride_for(options.tile, options.overlap)
+    predict = model.predict_on_batch if hasattr(model, "predict_on_batch") else model
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        x = batch.astype(np.float32) / 255.0
+        out = flips_average(lambda b: np.asarray(predict(b), np.float32), x) if options.tta else np.asarray(predict(x), np.float32)
+        return out[..., 0]
+
+    with Scene(scene_path, options.bands) as scene, band_cache(scene, options.tile), ExitStack() as stack:
+        if not scene.georeferenced:
+            warnings.warn(f"{scene.path}: has no georeference; the prediction will have none either", stacklevel=2)
+        acc = BandAccumulator(scene.height, scene.width, options.tile, options.overlap)
+        rows = list(grid_rows(scene.height, scene.width, options.tile, stride))
+        total = sum(len(r) for r in rows)
+        temps = [stack.enter_context(atomic_output(p)) for p in outputs]
+        bar = stack.enter_context(tqdm(total=total, desc="predicting", unit="window", disable=not progress))
+        datasets = [stack.enter_context(rasterio.open(temps[0], "w", **_profile(scene, options.dtype)))]
+        if options.threshold is not None:
+            datasets.append(stack.enter_context(rasterio.open(temps[1], "w", **_profile(scene, "uint8"))))
+        for k, grid_row in enumerate(rows):
+            for start in range(0, len(grid_row), options.batch):
+                tiles = grid_row[start:start + options.batch]
+                reads = [scene.read(t.row, t.col, t.height, t.width) for t in tiles]
+                probs = run(np.stack([pad_reflect(image, options.tile) for image, _ in reads]))
+                for t, p, (_, valid) in zip(tiles, probs, reads):
+                    acc.add(t.row, t.col, p, valid)
+                bar.update(len(tiles))
+            next_row = rows[k + 1][0].row if k + 1 < len(rows) else scene.height
+            for top, band, valid in acc.advance(next_row):
+                _write_band(datasets, top, band, valid, options)
+        for ds in datasets:
+            ds.close()
+        if options.cog:
+            for path, resampling in zip(temps, ("average", "nearest")):
+                _to_cog(path, resampling)
+    return {"prediction": str(out_path), "binary": str(outputs[1]) if len(outputs) > 1 else None,
+            "windows": total, "width": scene.width, "height": scene.height}
+
+
+def _write_band(datasets: list, top: int, band: np.ndarray, valid: np.ndarray, options: PredictOptions) -> None:
+    """Write blended rows [top, top + len(band)); the scene's validity becomes the mask band."""
+    window = Window(0, top, band.shape[1], band.shape[0])
+    band = np.where(valid, band, 0.0)
+    mask = valid.astype(np.uint8) * 255
+    if options.dtype == "uint8":
+        datasets[0].write(np.clip(np.rint(band * 255.0), 0, 255).astype(np.uint8), 1, window=window)
+    else:
+        datasets[0].write(band.astype(np.float32), 1, window=window)
+    if len(datasets) > 1:
+        datasets[1].write((band >= options.threshold).astype(np.uint8), 1, window=window)
+    for ds in datasets:
+        ds.write_mask(mask, window=window)

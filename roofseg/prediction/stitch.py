@@ -1,0 +1,73 @@
+"""Blending overlapping window predictions into one seamless band of rows (pure numpy)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+
+def taper(size: int, overlap: int) -> np.ndarray:
+    """1-D weights: a raised-cosine ramp over ``overlap`` px at each end, 1 in between.
+
+    Neighbouring windows overlap by ``overlap`` px, where one ramps down as the other ramps
+    up, so a window's less reliable border pixels count for little. Weights stay > 0, so a
+    pixel seen by one window alone (a scene edge) keeps that window's value.
+    """
+    w = np.ones(size, np.float32)
+    if overlap > 0:
+        ramp = np.sin(0.5 * np.pi * (np.arange(overlap, dtype=np.float32) + 0.5) / overlap) ** 2
+        w[:overlap] = ramp
+        w[size - overlap:] = np.minimum(w[size - overlap:], ramp[::-1])
+    return w
+
+
+def weight_window(size: int, overlap: int) -> np.ndarray:
+    """2-D blending weights of a ``size`` × ``size`` window (outer product of tapers)."""
+    t = taper(size, overlap)
+    return np.outer(t, t)
+
+
+class BandAccumulator:
+    """Weighted sums of window predictions over a band of rows as wide as the scene.
+
+    Windows arrive grid row by grid row (all with the same top row). When the next grid row
+    starts at ``row``, every scene row above it is final: :meth:`advance` returns those rows
+    (the weighted mean) and drops them, so memory holds one window height of rows at most.
+    """
+
+    def __init__(self, height: int, width: int, size: int, overlap: int):
+        self.height, self.width, self.size = height, width, size
+        self.weights = weight_window(size, overlap)
+        self.top = 0  # scene row of the buffer's first row
+        self.sum = np.zeros((size, width), np.float32)
+        self.wsum = np.zeros((size, width), np.float32)
+        self.valid = np.zeros((size, width), bool)
+
+    def add(self, row: int, col: int, prediction: np.ndarray, valid: np.ndarray) -> None:
+        """Add a ``size`` × ``size`` prediction whose pixel (0, 0) is scene pixel (row, col).
+
+        ``valid`` is the window's (h, w) validity inside the scene (False on nodata).
+        """
+        h, w = valid.shape
+        r = row - self.top
+        weights = self.weights[:h, :w]
+        self.sum[r:r + h, col:col + w] += prediction[:h, :w] * weights
+        self.wsum[r:r + h, col:col + w] += weights
+        self.valid[r:r + h, col:col + w] |= valid
+
+    def advance(self, next_row: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield (first scene row, blended rows, their validity) for the rows above ``next_row``.
+
+        Those rows are then forgotten.
+        """
+        n = min(next_row, self.height) - self.top
+        if n <= 0:
+            return
+        with np.errstate(invalid="ignore", divide="ignore"):
+            done = self.sum[:n] / self.wsum[:n]
+        yield self.top, done, self.valid[:n].copy()
+        self.sum = np.concatenate([self.sum[n:], np.zeros((n, self.width), np.float32)])
+        self.wsum = np.concatenate([self.wsum[n:], np.zeros((n, self.width), np.float32)])
+        self.valid = np.concatenate([self.valid[n:], np.zeros((n, self.width), bool)])
+        self.top += n
