@@ -1,0 +1,202 @@
+"""Whole-scene prediction: seamless, on the scene's grid, streamed, and strict about bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from conftest import outputs_of, write_tif
+from roofseg._tf import keras
+from roofseg.prediction.predict import PredictOptions, predict_scene
+from roofseg.prediction.stitch import BandAccumulator, taper
+
+
+def mean_model() -> keras.Model:
+    """An identity-like model: the mean of the three channels, pixel by pixel."""
+    inp = keras.Input((None, None, 3))
+    out = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer=keras.initializers.Constant(1 / 3))(inp)
+    return keras.Model(inp, out)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return mean_model()
+
+
+def scene_of(tmp_path, h: int, w: int, nodata_cols: int = 0, seed: int = 0, **kw):
+    rng = np.random.default_rng(seed)
+    data = rng.integers(1, 255, (3, h, w), dtype=np.uint8)
+    data[:, :, :nodata_cols] = 0
+    return write_tif(tmp_path / f"scene_{h}x{w}.tif", data, nodata=0, **kw), data
+
+
+@pytest.mark.parametrize("h,w,tile,overlap", [
+    (256, 256, 128, 0), (300, 517, 128, 32), (200, 333, 64, 16), (40, 50, 64, 16), (512, 384, 96, 0),
+])
+def test_stitched_output_is_the_function_of_the_whole_scene(model, tmp_path, h, w, tile, overlap):
+    path, data = scene_of(tmp_path, h, w)
+    out = tmp_path / "pred.tif"
+    predict_scene(model, path, out, PredictOptions(tile=tile, overlap=overlap, batch=3, dtype="float32"), progress=False)
+    with rasterio.open(out) as pred, rasterio.open(path) as src:
+        got = pred.read(1)
+        assert (pred.width, pred.height) == (src.width, src.height)
+        assert pred.crs == src.crs and pred.transform == src.transform
+        assert pred.block_shapes[0] == (256, 256) and pred.compression.name == "deflate"
+    np.testing.assert_allclose(got, data.astype(np.float32).mean(axis=0) / 255, atol=2e-6)
+
+
+def test_blending_weights_sum_to_one_where_windows_overlap():
+    t = taper(64, 16)
+    assert t.min() > 0 and t.max() == 1
+    np.testing.assert_allclose(t[-16:] + t[:16], 1.0, atol=1e-6)  # sin² + cos² across an overlap
+    acc = BandAccumulator(40, 100, 64, 16)
+    ones = np.ones((64, 64), np.float32)
+    for col in (0, 48):
+        acc.add(0, col, ones * (col + 1), np.ones((40, min(64, 100 - col)), bool))
+    (_, band, valid), = acc.advance(40)
+    assert valid.all() and band.shape == (40, 100)
+    assert band[0, 0] == 1 and band[0, 99] == 49 and 1 < band[0, 56] < 49  # a smooth hand-over
+
+
+def test_uint8_output_nodata_mask_and_binary(model, tmp_path):
+    path, data = scene_of(tmp_path, 200, 300, nodata_cols=70)
+    out = tmp_path / "p.tif"
+    predict_scene(model, path, out, PredictOptions(tile=64, overlap=16, threshold=0.5), progress=False)
+    want = data.astype(np.float32).mean(axis=0) / 255
+    with rasterio.open(out) as pred, rasterio.open(tmp_path / "p_binary.tif") as binary:
+        assert pred.dtypes[0] == "uint8"
+        valid = pred.read_masks(1) > 0
+        np.testing.assert_array_equal(valid, (data != 0).any(axis=0))
+        got = pred.read(1)
+        assert np.abs(got[valid].astype(int) - np.rint(want[valid] * 255)).max() <= 1
+        assert binary.transform == pred.transform
+        np.testing.assert_array_equal(binary.read(1)[valid], (want[valid] >= 0.5).astype(np.uint8))
+        assert (binary.read_masks(1) > 0).sum() == valid.sum()
+
+
+def test_tta_of_a_pointwise_model_changes_nothing(model, tmp_path):
+    path, _ = scene_of(tmp_path, 100, 130)
+    opts = dict(tile=64, overlap=16, dtype="float32")
+    predict_scene(model, path, tmp_path / "a.tif", PredictOptions(**opts), progress=False)
+    predict_scene(model, path, tmp_path / "b.tif", PredictOptions(tta=True, **opts), progress=False)
+    with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
+        np.testing.assert_allclose(a.read(1), b.read(1), atol=1e-6)
+
+
+def test_cog_output_is_valid(model, tmp_path):
+    from rio_cogeo.cogeo import cog_validate
+
+    path, _ = scene_of(tmp_path, 600, 700)
+    out = tmp_path / "cog.tif"
+    predict_scene(model, path, out, PredictOptions(tile=128, overlap=32, cog=True, threshold=0.5), progress=False)
+    for p in (out, tmp_path / "cog_binary.tif"):
+        valid, errors, _ = cog_validate(str(p))
+        assert valid, errors
+        with rasterio.open(p) as ds:
+            assert ds.overviews(1)
+
+
+def test_vector_polygons_land_on_the_right_map_coordinates(tmp_path, run_cli):
+    import fiona
+    from shapely.geometry import box, shape
+
+    data = np.full((3, 128, 160), 20, np.uint8)
+    data[:, 32:64, 48:96] = 240  # one bright 48 x 32 px "roof" at rows 32-63, cols 48-95
+    transform = Affine(0.5, 0, 500_000, 0, -0.5, 5_000_000)
+    scene = write_tif(tmp_path / "roof.tif", data, transform=transform)
+    mean_model().save(tmp_path / "mean.keras")
+    vec = tmp_path / "roofs.geojson"
+    res = run_cli("predict", tmp_path / "mean.keras", scene, tmp_path / "p.tif", "--tile", "64", "--overlap", "16",
+                  "--vector", vec, "--min-area", "1", "--quiet")
+    assert res.code == 0, res.err
+    with fiona.open(vec) as src:
+        assert src.crs.to_epsg() == 32633
+        feats = list(src)
+    assert len(feats) == 1
+    left, top = transform @ (48, 32)
+    right, bottom = transform @ (96, 64)
+    poly = shape(feats[0]["geometry"])
+    assert poly.symmetric_difference(box(left, bottom, right, top)).area < 1e-6
+    assert feats[0]["properties"]["area_m2"] == pytest.approx(24 * 16)
+
+
+def test_evaluate_scene_scores_a_perfect_and_a_shifted_prediction(sample_scene, tmp_path, run_cli):
+    with rasterio.open(sample_scene["mask"]) as m:
+        truth, profile = m.read(1), m.profile
+    perfect = tmp_path / "perfect.tif"
+    with rasterio.open(perfect, "w", **{**profile, "dtype": "uint8"}) as dst:
+        dst.write(truth * 255, 1)
+    res = run_cli("evaluate-scene", perfect, sample_scene["labels"], "--min-area", "0", "--json", tmp_path / "s.json")
+    assert res.code == 0, res.err
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["pixel"]["iou"] == 1.0 and scores["objects"]["f1"] == 1.0
+    assert scores["objects"]["matched"] == scores["objects"]["true"] > 10
+    shifted = tmp_path / "shifted.tif"
+    with rasterio.open(shifted, "w", **{**profile, "dtype": "uint8"}) as dst:
+        dst.write(np.roll(truth, 12, axis=1) * 255, 1)
+    res = run_cli("evaluate-scene", shifted, sample_scene["labels"], "--json", tmp_path / "t.json")
+    scores = json.loads((tmp_path / "t.json").read_text())
+    assert 0.2 < scores["pixel"]["iou"] < 0.9 and scores["objects"]["f1"] < 1.0
+
+
+def test_peak_memory_does_not_grow_with_the_scene(tmp_path):
+    """Python allocations of predicting a 4x larger scene (tracemalloc) stay about the same."""
+    code = f"""
+import sys, tracemalloc, numpy as np
+sys.path.insert(0, {str(tmp_path.parent)!r})
+from roofseg.sample import write_sample
+from roofseg.prediction.predict import predict_scene, PredictOptions
+from roofseg._tf import keras
+inp = keras.Input((None, None, 3)); model = keras.Model(inp, keras.layers.Conv2D(1, 1)(inp))
+peaks = []
+for size in (512, 2048):
+    paths = write_sample({str(tmp_path)!r} + f"/s{{size}}", size=size, progress=False)
+    tracemalloc.start()
+    predict_scene(model, paths["image"], {str(tmp_path)!r} + f"/p{{size}}.tif", PredictOptions(tile=128, overlap=32), progress=False)
+    peaks.append(tracemalloc.get_traced_memory()[1]); tracemalloc.stop()
+print(peaks[0], peaks[1])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    small, big = map(int, out.stdout.split()[-2:])
+    # 16x the pixels; memory follows the width (4x), not the area: a band of 128 rows is ~2 MB
+    assert big < small * 4.5 and big < 16 * 2**20, (small, big)
+
+
+def test_bad_inputs(model, tmp_path, run_cli):
+    mean_model().save(tmp_path / "m.keras")
+    path, _ = scene_of(tmp_path, 64, 64)
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(b"II*\x00garbage")
+    two = write_tif(tmp_path / "two.tif", np.ones((2, 64, 64), np.uint8))
+    (tmp_path / "exists.tif").write_bytes(b"keep me")
+    cases = [
+        (("predict", tmp_path / "m.keras", broken, tmp_path / "o1.tif"), "broken.tif"),
+        (("predict", tmp_path / "m.keras", two, tmp_path / "o2.tif"), "2 bands"),
+        (("predict", tmp_path / "m.keras", path, tmp_path / "exists.tif"), "--overwrite"),
+        (("predict", tmp_path / "missing.keras", path, tmp_path / "o3.tif"), "missing.keras"),
+        (("predict", tmp_path / "m.keras", path, tmp_path / "o4.tif", "--tile", "100"), "multiple of 32"),
+        (("predict", tmp_path / "m.keras", path, tmp_path / "nofolder" / "o5.tif"), "folder"),
+    ]
+    for args, needle in cases:
+        res = run_cli(*args, "--quiet")
+        assert res.code != 0, args
+        lines = res.err.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], (args, res.err)
+    assert (tmp_path / "exists.tif").read_bytes() == b"keep me"
+    assert not [f for f in outputs_of(tmp_path) if f.startswith(("o1", "o2", "o3", "o4", ".o"))]
+
+
+def test_scene_without_georeference_is_predicted_with_a_warning(model, tmp_path):
+    data = np.random.default_rng(0).integers(0, 255, (3, 70, 90), dtype=np.uint8)
+    path = write_tif(tmp_path / "plain.tif", data, transform=Affine.identity(), crs=None)
+    with pytest.warns(UserWarning, match="no georeference"):
+        predict_scene(model, path, tmp_path / "p.tif", PredictOptions(tile=64, overlap=0), progress=False)
+    with rasterio.open(tmp_path / "p.tif") as p:
+        assert p.crs is None and p.shape == (70, 90)
