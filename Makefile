@@ -11,16 +11,16 @@ DEMO   := demo
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/roofseg sample $(DEMO)/scene --size 2048
-	$(BIN)/roofseg tile $(DEMO)/scene -o $(DEMO)/tiles --overwrite
+	$(BIN)/roofseg tile $(DEMO)/scene -o $(DEMO)/tiles --tile-size 128
 	$(BIN)/roofseg train $(DEMO)/tiles/manifest.json -o $(DEMO)/run --encoder-weights none \
-		--epochs 6 --batch 8 --tile-size 128 --steps-per-epoch 40
+		--epochs 10 --batch 8 --lr 1e-3
 	$(BIN)/roofseg evaluate $(DEMO)/run/best.keras $(DEMO)/tiles/manifest.json --split test \
 		--json $(DEMO)/run/test_metrics.json
 	$(BIN)/roofseg predict $(DEMO)/run/best.keras $(DEMO)/scene/sample_image.tif \
@@ -39,7 +39,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/tile.py
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/predict.py
+	$(BIN)/python bench/train.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis

@@ -147,3 +147,10 @@ def test_iterates_under_mirrored_strategy_on_two_logical_cpus(shards):
         assert len(parts) == 2 and all(p.shape[0] == 2 for p in parts)
         n += 1
     assert n > 0
+
+
+def test_augment_preview_draws_a_png(shards, tmp_path, run_cli):
+    out = tmp_path / "preview.png"
+    res = run_cli("augment-preview", shards, out, "--count", "3", "--seed", "2")
+    assert res.code == 0, res.err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

@@ -97,6 +97,17 @@ def test_zero_tiles(tmp_path, run_cli):
     assert_refused(run_cli("tile", tmp_path / "void.tif", "-o", out, "--quiet"), out, "void.tif", "0 tiles")
 
 
+def test_empty_footprint_file_means_no_roofs(scene, tmp_path):
+    from roofseg.tiler.run import tile
+    from roofseg.tiler.tile import TileParams
+
+    empty = tmp_path / "empty.geojson"
+    empty.write_text(json.dumps({"type": "FeatureCollection", "features": [],
+                                 "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}}))
+    manifest = tile([str(scene)], tmp_path / "out", TileParams(size=100, stride=100), labels=[str(empty)], progress=False)
+    assert manifest["tiles"] > 0 and manifest["roof_fraction"] == 0.0
+
+
 def test_unwritable_output(scene, tmp_path, run_cli):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

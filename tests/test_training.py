@@ -169,6 +169,43 @@ def test_multiworker_with_two_local_workers_trains_one_epoch(manifest, tmp_path)
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:] + outs[1][-3000:]
-    assert "2 replica(s) (MultiWorkerMirroredStrategy)" in outs[0]
+    assert "2 replica(s) (CollectiveAllReduceStrategy)" in outs[0]  # MultiWorkerMirroredStrategy's class
+    assert not (tmp_path / "run" / "workers").exists()  # the other worker's scratch files are gone
     assert (tmp_path / "run" / "best.keras").exists()
     assert epochs_logged(tmp_path / "run") == [0]
+
+
+def test_freeze_encoder_epochs_train_the_decoder_alone_first(manifest, tmp_path):
+    from roofseg._tf import keras
+    from roofseg.training.train import TrainConfig, train
+
+    class Watch(keras.callbacks.Callback):
+        """Encoder (frozen-at-start) and decoder weights at the start and end of each fit."""
+
+        fits: list = []
+
+        def on_train_begin(self, logs=None):
+            frozen = [layer.name for layer in self.model.layers if not layer.trainable and layer.weights]
+            self.names = frozen or self.fits[0]["frozen"]
+            self.fits.append({"frozen": self.names, "begin": self._snapshot()})
+
+        def on_train_end(self, logs=None):
+            self.fits[-1]["end"] = self._snapshot()
+
+        def _snapshot(self):
+            layers = {layer.name: layer for layer in self.model.layers}
+            enc = [w.numpy().copy() for n in self.names for w in layers[n].weights]
+            dec = [w.numpy().copy() for w in layers["final_conv"].weights]
+            return enc, dec
+
+    cfg = TrainConfig(manifest=str(manifest), out_dir=str(tmp_path), encoder_weights="none", epochs=2,
+                      freeze_encoder_epochs=1, batch_size=4, steps_per_epoch=2, validation_steps=1,
+                      learning_rate=1e-2, strategy="default", samples=2)
+    train(cfg, verbose=0, callbacks=[Watch()])
+    first, second = Watch.fits
+    assert len(first["frozen"]) >= 36  # ResNet34's convolutions: stem, 32 in its units, shortcuts
+    changed = lambda a, b: any(not np.array_equal(x, y) for x, y in zip(a, b))  # noqa: E731
+    assert not changed(first["begin"][0], first["end"][0])  # encoder untouched while frozen
+    assert changed(first["begin"][1], first["end"][1])  # decoder learned
+    assert changed(second["begin"][0], second["end"][0])  # then the encoder trains too
+    assert epochs_logged(tmp_path) == [0, 1]

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from roofseg._tf import tf
-from roofseg.atomic import atomic_output
+from roofseg.figures import pyplot, save_png
 from roofseg.pipeline.augment import AugmentConfig, augment
 from roofseg.pipeline.dataset import make_dataset
 
@@ -15,11 +15,7 @@ from roofseg.pipeline.dataset import make_dataset
 def write_preview(source: str | os.PathLike, out_png: str | os.PathLike, count: int = 6, split: str = "train",
                   seed: int = 0, config: AugmentConfig = AugmentConfig()) -> None:
     """Draw ``count`` tiles of ``split``: each as read and augmented, roof outlines in red."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     images, masks = next(iter(make_dataset(source, split, batch_size=count, training=False)))
     aug_images, aug_masks = augment(images, masks, tf.constant([seed, 0]), config)
     n = int(images.shape[0])
@@ -31,7 +27,4 @@ def write_preview(source: str | os.PathLike, out_png: str | os.PathLike, count: 
                 ax.contour(np.asarray(mask)[..., 0], levels=[0.5], colors="red", linewidths=0.8)
             ax.set_title(title, fontsize=9)
             ax.axis("off")
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    save_png(fig, out_png)

@@ -111,16 +111,15 @@ class VectorLabels:
             raise
         except Exception as exc:  # fiona raises a zoo of driver errors
             raise RoofsegError(self.path, f"cannot read as vector footprints ({_first_line(exc)})") from None
+        # A file without footprints is an area without buildings: every pixel is background.
         geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
-        if not geoms:
-            raise RoofsegError(self.path, "has no polygon footprints")
-        if rasterio.crs.CRS.from_user_input(src_crs) != scene.crs:
+        if geoms and rasterio.crs.CRS.from_user_input(src_crs) != scene.crs:
             geoms = transform_geom(src_crs, scene.crs, geoms)
         self.geoms = geoms
-        self.bboxes = np.array([_bbox(g) for g in geoms])  # minx, miny, maxx, maxy
+        self.bboxes = np.array([_bbox(g) for g in geoms]).reshape(-1, 4)  # minx, miny, maxx, maxy
         self.transform = scene.transform
         left, bottom, right, top = window_bounds(Window(0, 0, scene.width, scene.height), scene.transform)
-        if not self._hits(left, bottom, right, top).any():
+        if geoms and not self._hits(left, bottom, right, top).any():
             fx0, fy0 = self.bboxes[:, :2].min(axis=0)
             fx1, fy1 = self.bboxes[:, 2:].max(axis=0)
             raise RoofsegError(

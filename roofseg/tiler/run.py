@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import threading
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
@@ -111,18 +111,19 @@ def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm) -> list[
     try:
         with ProcessPoolExecutor(min(workers, len(specs)), mp_context=ctx, initializer=_init_worker, initargs=(queue,)) as pool:
             futures = {pool.submit(_worker, s, out_dir): s for s in specs}
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                pool.shutdown(cancel_futures=True)
-                raise failed[0].exception()
-            return [finish(futures[f], f.result()) for f in futures]
+            results = []
+            for future in as_completed(futures):  # a job's marker is written as soon as it is done
+                if future.exception() is not None:
+                    pool.shutdown(cancel_futures=True)
+                    raise future.exception()
+                results.append(finish(futures[future], future.result()))
+            return results
     finally:
         queue.put(None)
         drainer.join()
 
 
-def _plan_scenes(scenes: list[inp.SceneInput], params: TileParams, split_by: str) -> tuple[list[dict], int]:
+def _plan_scenes(scenes: list[inp.SceneInput], params: TileParams, split_by: str) -> list[dict]:
     """Check every scene and its labels before anything is written; return the job specs."""
     windows = {}
     for s in scenes:

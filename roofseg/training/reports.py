@@ -7,16 +7,7 @@ import os
 
 import numpy as np
 
-from roofseg.atomic import atomic_output
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from roofseg.figures import pyplot, save_png
 
 
 def read_history(csv_path: str | os.PathLike) -> dict[str, list[float]]:
@@ -28,7 +19,7 @@ def read_history(csv_path: str | os.PathLike) -> dict[str, list[float]]:
 
 def plot_curves(history: dict[str, list[float]], out_png: str | os.PathLike) -> None:
     """Training and validation loss and IoU per epoch, side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [int(e) + 1 for e in history.get("epoch", range(len(history.get("loss", []))))]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, title in ((axes[0], "loss", "loss"), (axes[1], "iou_score", "IoU")):
@@ -39,15 +30,12 @@ def plot_curves(history: dict[str, list[float]], out_png: str | os.PathLike) -> 
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
+    save_png(fig, out_png, dpi=90)
 
 
 def plot_samples(images: np.ndarray, truths: np.ndarray, probs: np.ndarray, out_png: str | os.PathLike) -> None:
     """One row per tile: image, ground truth, predicted probability."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(images)
     fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
     for k in range(n):
@@ -57,7 +45,4 @@ def plot_samples(images: np.ndarray, truths: np.ndarray, probs: np.ndarray, out_
             ax.imshow(data, **kw)
             ax.set_title(title, fontsize=9)
             ax.axis("off")
-    fig.tight_layout()
-    with atomic_output(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    save_png(fig, out_png)

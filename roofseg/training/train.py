@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -49,24 +49,31 @@ class TrainConfig:
     seed: int = 0
 
 
-def _callbacks(cfg: TrainConfig, run: Path, phase: str, chief: bool) -> list:
+def _output_dir(run: Path, chief: bool) -> Path:
+    """The run folder, or for a non-chief worker of a multi-worker run a scratch folder of its own."""
+    return run if chief else run / "workers" / str(os.getpid())
+
+
+def _callbacks(cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list | None) -> list:
     cbs = [
         keras.callbacks.BackupAndRestore(str(run / "backup" / phase)),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr, verbose=1),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True, verbose=1),
     ]
-    # Non-chief workers of a multi-worker run write to their own scratch folder
-    out = run if chief else run / "workers" / str(os.getpid())
+    out = _output_dir(run, chief)
     cbs += [
         keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=1),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(out / "logs"), histogram_freq=0, write_graph=False, update_freq="epoch"),
     ]
-    return cbs
+    return cbs + list(extra or [])
 
 
-def train(cfg: TrainConfig, verbose: int | str = "auto") -> dict:
-    """Fit the model; return a summary (best val_loss, epochs run, paths). Resumes a killed run."""
+def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None = None) -> dict:
+    """Fit the model; return a summary (best val_loss, epochs run, paths). Resumes a killed run.
+
+    ``callbacks`` are added to the run's own (checkpoint, plateau, early stopping, backup, logs).
+    """
     run = ensure_writable_dir(cfg.out_dir)
     shards = shards_of(cfg.manifest, "train")
     shards_of(cfg.manifest, "val")  # fail now, not after an epoch, if there is no validation split
@@ -112,29 +119,33 @@ def train(cfg: TrainConfig, verbose: int | str = "auto") -> dict:
 
     fit = dict(validation_data=val_ds, steps_per_epoch=cfg.steps_per_epoch, validation_steps=cfg.validation_steps, verbose=verbose)
     frozen_done = run / "backup" / "frozen-phase-done.weights.h5"
-    history = []
-    if 0 < cfg.freeze_encoder_epochs < cfg.epochs or cfg.freeze_encoder_epochs >= cfg.epochs > 0:
+    if cfg.freeze_encoder_epochs > 0:
         first = min(cfg.freeze_encoder_epochs, cfg.epochs)
         if frozen_done.exists():
             model.load_weights(str(frozen_done))
         else:
             print(f"roofseg: training the decoder alone for {first} epoch(s), encoder frozen")
-            history.append(model.fit(train_ds, epochs=first, callbacks=_callbacks(cfg, run, "frozen", chief), **fit))
+            model.fit(train_ds, epochs=first, callbacks=_callbacks(cfg, run, "frozen", chief, callbacks), **fit)
             model.save_weights(str(frozen_done))
         if first < cfg.epochs:
             with strategy.scope():
                 set_trainable(encoder, True)
                 compile_model(model, cfg.loss, cfg.learning_rate)
-            history.append(model.fit(train_ds, initial_epoch=first, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief), **fit))
+            model.fit(train_ds, initial_epoch=first, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief, callbacks), **fit)
     else:
-        history.append(model.fit(train_ds, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief), **fit))
+        model.fit(train_ds, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief, callbacks), **fit)
     shutil.rmtree(run / "backup", ignore_errors=True)  # the run is complete: nothing to resume
 
+    # Every worker predicts the samples: under a multi-worker strategy reading the batch-norm
+    # statistics is a collective operation, which waits for all workers.
+    _write_samples(model, cfg.manifest, size, cfg.samples, _output_dir(run, chief) / "samples.png")
     if not chief:
+        shutil.rmtree(_output_dir(run, chief), ignore_errors=True)
+        with contextlib.suppress(OSError):  # the last worker out removes the empty folder
+            (run / "workers").rmdir()
         return {}
     log = reports.read_history(run / "history.csv")
     reports.plot_curves(log, run / "curves.png")
-    _write_samples(model, cfg.manifest, size, cfg.samples, run / "samples.png")
     best = int(np.argmin(log["val_loss"])) if log.get("val_loss") else None
     summary = {
         "best_epoch": None if best is None else int(log["epoch"][best]) + 1,
