@@ -20,6 +20,8 @@ def read_history(csv_path: str | os.PathLike) -> dict[str, list[float]]:
 def plot_curves(history: dict[str, list[float]], out_png: str | os.PathLike) -> None:
     """Training and validation loss and IoU per epoch, side by side."""
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [int(e) + 1 for e in history.get("epoch", range(len(history.get("loss", []))))]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, title in ((axes[0], "loss", "loss"), (axes[1], "iou_score", "IoU")):
@@ -27,6 +29,7 @@ def plot_curves(history: dict[str, list[float]], out_png: str | os.PathLike) -> 
             if prefix + key in history:
                 ax.plot(epochs, history[prefix + key], style, label=("validation " if prefix else "training ") + title, ms=3)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
