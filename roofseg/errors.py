@@ -15,3 +15,9 @@ class RoofsegError(Exception):
 
     def __reduce__(self):  # so that errors raised in worker processes arrive whole
         return type(self), (self.path, self.problem)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (GDAL's can run to many), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

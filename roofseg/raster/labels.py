@@ -18,8 +18,8 @@ from rasterio.features import rasterize
 from rasterio.warp import transform_geom
 from rasterio.windows import Window, bounds as window_bounds
 
-from roofseg.errors import RoofsegError
-from roofseg.raster.scene import Scene, _first_line
+from roofseg.errors import RoofsegError, first_line
+from roofseg.raster.scene import Scene
 from roofseg.raster.windows import tile_transform
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
@@ -51,7 +51,7 @@ class MaskLabels:
             try:
                 self.ds = rasterio.open(self.path)
             except RasterioError as exc:
-                raise RoofsegError(self.path, f"cannot open as a mask raster ({_first_line(exc)})") from None
+                raise RoofsegError(self.path, f"cannot open as a mask raster ({first_line(exc)})") from None
         ds = self.ds
         if (ds.height, ds.width) != (scene.height, scene.width):
             self.ds.close()
@@ -73,7 +73,7 @@ class MaskLabels:
         try:
             data = self.ds.read(1, window=Window(col, row, width, height))
         except RasterioError as exc:
-            raise RoofsegError(self.path, f"read failed at row {row}, col {col} ({_first_line(exc)})") from None
+            raise RoofsegError(self.path, f"read failed at row {row}, col {col} ({first_line(exc)})") from None
         roof = data > 0
         if self.nodata is not None and self.nodata != 0:
             roof &= data != self.nodata
@@ -110,7 +110,7 @@ class VectorLabels:
         except RoofsegError:
             raise
         except Exception as exc:  # fiona raises a zoo of driver errors
-            raise RoofsegError(self.path, f"cannot read as vector footprints ({_first_line(exc)})") from None
+            raise RoofsegError(self.path, f"cannot read as vector footprints ({first_line(exc)})") from None
         # A file without footprints is an area without buildings: every pixel is background.
         geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
         if geoms and rasterio.crs.CRS.from_user_input(src_crs) != scene.crs:

@@ -18,7 +18,7 @@ from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
-from roofseg.errors import RoofsegError
+from roofseg.errors import RoofsegError, first_line
 from roofseg.raster import scaling
 
 CHANNELS = 3
@@ -51,7 +51,7 @@ class Scene:
             try:
                 self.ds = rasterio.open(self.path)
             except RasterioError as exc:
-                raise RoofsegError(self.path, f"cannot open as a raster ({_first_line(exc)})") from None
+                raise RoofsegError(self.path, f"cannot open as a raster ({first_line(exc)})") from None
         try:
             self.bands = self._choose_bands(bands)
             self._valid_from = self._validity_source()
@@ -115,7 +115,7 @@ class Scene:
             valid = self._valid(data, None, (h, w))
             return scaling.stretch_limits(data, valid)
         except RasterioError as exc:
-            raise RoofsegError(self.path, f"read failed ({_first_line(exc)})") from None
+            raise RoofsegError(self.path, f"read failed ({first_line(exc)})") from None
         except ValueError as exc:
             raise RoofsegError(self.path, str(exc)) from None
 
@@ -143,7 +143,7 @@ class Scene:
         try:
             data = self.ds.read(self.bands, window=window)
         except RasterioError as exc:
-            raise RoofsegError(self.path, f"read failed at row {row}, col {col} ({_first_line(exc)})") from None
+            raise RoofsegError(self.path, f"read failed at row {row}, col {col} ({first_line(exc)})") from None
         valid = self._valid(data, window, (height, width))
         if self.limits is not None:
             data = scaling.stretch_to_uint8(data, *self.limits)
@@ -163,9 +163,6 @@ class Scene:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 MIN_CACHE_BYTES = 64 * 2**20
