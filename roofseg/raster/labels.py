@@ -7,19 +7,18 @@ and the scene evaluator can take either.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import rasterio
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import RasterioError
 from rasterio.features import rasterize
 from rasterio.warp import transform_geom
 from rasterio.windows import Window, bounds as window_bounds
 
 from roofseg.errors import RoofsegError, first_line
-from roofseg.raster.scene import Scene
+from roofseg.raster.scene import Scene, open_raster
 from roofseg.raster.windows import tile_transform
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
@@ -46,13 +45,7 @@ class MaskLabels:
 
     def __init__(self, path: str | os.PathLike, scene: Scene):
         self.path = os.fspath(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            try:
-                self.ds = rasterio.open(self.path)
-            except RasterioError as exc:
-                raise RoofsegError(self.path, f"cannot open as a mask raster ({first_line(exc)})") from None
-        ds = self.ds
+        self.ds = ds = open_raster(self.path, "a mask raster")
         if (ds.height, ds.width) != (scene.height, scene.width):
             self.ds.close()
             raise RoofsegError(

@@ -24,6 +24,19 @@ from roofseg.raster import scaling
 CHANNELS = 3
 
 
+def open_raster(path: str, what: str = "a raster") -> rasterio.DatasetReader:
+    """Open ``path`` with rasterio, or raise a one-line RoofsegError saying why not.
+
+    A missing georeference is not an error here (the caller decides), so GDAL's warning is muted.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        try:
+            return rasterio.open(path)
+        except RasterioError as exc:
+            raise RoofsegError(path, f"cannot open as {what} ({first_line(exc)})") from None
+
+
 def parse_bands(text: str | None) -> tuple[int, ...] | None:
     """Parse ``--bands`` ("3,2,1" → (3, 2, 1)); None or "" means the default choice."""
     if not text:
@@ -46,12 +59,7 @@ class Scene:
 
     def __init__(self, path: str | os.PathLike, bands: Sequence[int] | None = None):
         self.path = os.fspath(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            try:
-                self.ds = rasterio.open(self.path)
-            except RasterioError as exc:
-                raise RoofsegError(self.path, f"cannot open as a raster ({first_line(exc)})") from None
+        self.ds = open_raster(self.path)
         try:
             self.bands = self._choose_bands(bands)
             self._valid_from = self._validity_source()
