@@ -43,7 +43,7 @@ with _quiet_native_stderr():
     # training) can still be configured afterwards.
     tf.config.list_physical_devices("GPU")
 
-__all__ = ["tf", "keras", "sm"]
+__all__ = ["tf", "keras"]  # and sm, imported on first use (module __getattr__ below)
 
 
 def __getattr__(name: str):

@@ -95,7 +95,7 @@ def tile(inputs, out_dir, labels, prefer, tile_size, stride, overlap, bands, max
         band_tuple = parse_bands(bands)
         step = stride or stride_for(tile_size, overlap)
     except ValueError as exc:
-        raise click.BadParameter(str(exc))
+        raise click.BadParameter(str(exc)) from None
     if step > tile_size:
         raise click.BadParameter(f"stride {step} is larger than the tile size {tile_size}: pixels would be missed", param_hint="--stride")
     params = TileParams(size=tile_size, stride=step, max_nodata=max_nodata, keep_empty=keep_empty, bands=band_tuple,
@@ -252,7 +252,7 @@ def predict(model, scene, output, tile, overlap, batch, bands, dtype, threshold,
     try:
         band_tuple = parse_bands(bands)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--bands")
+        raise click.BadParameter(str(exc), param_hint="--bands") from None
     if overlap >= tile:
         raise click.BadParameter(f"must be smaller than --tile ({tile})", param_hint="--overlap")
     if vector:

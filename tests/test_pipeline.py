@@ -142,7 +142,7 @@ def test_iterates_under_mirrored_strategy_on_two_logical_cpus(shards):
     assert strategy.num_replicas_in_sync == 2
     ds = strategy.experimental_distribute_dataset(make_dataset(shards, "train", batch_size=4, seed=0))
     n = 0
-    for images, masks in ds:
+    for images, _masks in ds:
         parts = strategy.experimental_local_results(images)
         assert len(parts) == 2 and all(p.shape[0] == 2 for p in parts)
         n += 1

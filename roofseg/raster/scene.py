@@ -44,7 +44,7 @@ def parse_bands(text: str | None) -> tuple[int, ...] | None:
     try:
         bands = tuple(int(b) for b in text.split(","))
     except ValueError:
-        raise ValueError(f"--bands takes 1-based band numbers separated by commas, got {text!r}")
+        raise ValueError(f"--bands takes 1-based band numbers separated by commas, got {text!r}") from None
     if len(bands) not in (1, 3) or min(bands) < 1:
         raise ValueError(f"--bands takes 1 or 3 band numbers (1-based), got {text!r}")
     return bands
