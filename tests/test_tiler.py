@@ -223,3 +223,25 @@ def test_parallel_workers_give_the_same_tiles(sample_scene, tmp_path):
     parallel = tile(scenes, tmp_path / "b", TileParams(size=64, stride=64), workers=2, progress=False)
     assert serial["split_mode"] == "scene"
     assert serial["splits"] == parallel["splits"]
+
+
+def test_a_failed_write_stops_the_reader_before_the_datasets_close(sample_scene, tmp_path, monkeypatch):
+    """The read-ahead thread must be joined before tile_scene closes what it reads."""
+    import threading
+
+    from roofseg.tiler import tile as tile_module
+
+    calls = {"n": 0}
+    original = tile_module._SplitWriters.write
+
+    def failing_write(self, split, record):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        return original(self, split, record)
+
+    monkeypatch.setattr(tile_module._SplitWriters, "write", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        tile([str(sample_scene["image"])], tmp_path, TileParams(size=32, stride=32, max_nodata=1.0), progress=False)
+    assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
+    assert not list(tmp_path.rglob("*.tfrecord")) and not list(tmp_path.rglob("*.partial"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -136,12 +137,15 @@ def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: 
     try:
         with Scene(job.image, params.bands) as scene, band_cache(scene, params.size):
             labels = open_labels(job.labels, scene)
+            # windows are read by a thread while this one encodes and writes the previous ones;
+            # closing() stops and joins that thread, even when a write fails, before labels close
+            records = read_ahead(_scene_records(scene, labels, job.id, split, params, result.skipped))
             try:
-                # windows are read by a thread while this one encodes and writes the previous ones
-                for tile_split, record in read_ahead(_scene_records(scene, labels, job.id, split, params, result.skipped)):
-                    progress(1)
-                    if record is not None:
-                        writers.write(tile_split, record)
+                with contextlib.closing(records):
+                    for tile_split, record in records:
+                        progress(1)
+                        if record is not None:
+                            writers.write(tile_split, record)
             finally:
                 labels.close()
             result.info = {"image": job.image, "labels": job.labels, "split": split or "block",
