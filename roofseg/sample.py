@@ -17,11 +17,11 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.features import rasterize
 from tqdm import tqdm
 
 from roofseg.atomic import atomic_output
 from roofseg.errors import RoofsegError
+from roofseg.raster.labels import ShapeIndex
 from roofseg.raster.windows import tile_transform
 
 ORIGIN = (400_000.0, 5_300_000.0)  # UTM 33N, metres: upper-left corner of the scene
@@ -41,10 +41,10 @@ GRASS, SOIL, ASPHALT, TREE = (86, 112, 62), (142, 124, 94), (96, 96, 102), (42, 
 class Layout:
     """The vector content of a scene: map-coordinate polygons and per-roof drawing parameters."""
 
-    roofs: list[dict]  # GeoJSON polygons
-    shadows: list[dict]
-    trees: list[dict]
-    roads: list[dict]
+    roofs: ShapeIndex  # GeoJSON polygons, indexed by bounding box
+    shadows: ShapeIndex
+    trees: ShapeIndex
+    roads: ShapeIndex
     roof_colour: np.ndarray  # (n, 3)
     roof_centre: np.ndarray  # (n, 2) map x, y
     roof_angle: np.ndarray  # (n,) radians of the ridge
@@ -120,25 +120,10 @@ def layout(height: int, width: int, pixel: float, seed: int) -> Layout:
     k = 6
     waves = np.c_[rng.normal(0, 1 / 60, (k, 2)), rng.uniform(0, 2 * math.pi, k), rng.uniform(0.2, 0.5, k)]
     return Layout(
-        roofs, shadows, trees, roads,
+        ShapeIndex(roofs), ShapeIndex(shadows), ShapeIndex(trees), ShapeIndex(roads),
         np.array(colours, np.float32).reshape(-1, 3), np.array(centres).reshape(-1, 2), np.array(angles),
         waves, border,
     )
-
-
-def _burn(shapes: list[dict], values, out_shape, transform, dtype="uint8") -> np.ndarray:
-    """Rasterize only the shapes whose bounding box meets this window (values: per shape)."""
-    h, w = out_shape
-    left, top = transform.c, transform.f
-    right, bottom = left + w * transform.a, top + h * transform.e
-    pairs = []
-    for shape, value in zip(shapes, values):
-        xy = np.asarray(shape["coordinates"][0])
-        if xy[:, 0].max() > left and xy[:, 0].min() < right and xy[:, 1].max() > bottom and xy[:, 1].min() < top:
-            pairs.append((shape, value))
-    if not pairs:
-        return np.zeros(out_shape, dtype)
-    return rasterize(pairs, out_shape=out_shape, transform=transform, fill=0, dtype=dtype)
 
 
 def render(lay: Layout, transform: Affine, row: int, height: int, width: int, scene_width: int, seed: int):
@@ -153,14 +138,14 @@ def render(lay: Layout, transform: Affine, row: int, height: int, width: int, sc
     noise_rng = np.random.default_rng([seed, row])  # per band of rows: same pixels whatever the caller
     image *= 1 + noise_rng.normal(0, 0.07, (1, height, width)).astype(np.float32)
 
-    road = _burn(lay.roads, [1] * len(lay.roads), (height, width), t).astype(bool)
+    road = lay.roads.burn(t, height, width).astype(bool)
     image[:, road] = np.array(ASPHALT, np.float32)[:, None] * (1 + noise_rng.normal(0, 0.04, road.sum()))
-    tree = _burn(lay.trees, [1] * len(lay.trees), (height, width), t).astype(bool)
+    tree = lay.trees.burn(t, height, width).astype(bool)
     image[:, tree] = np.array(TREE, np.float32)[:, None] * (1 + noise_rng.normal(0, 0.12, tree.sum()))
-    shadow = _burn(lay.shadows, [1] * len(lay.shadows), (height, width), t).astype(bool)
+    shadow = lay.shadows.burn(t, height, width).astype(bool)
     image[:, shadow] *= 0.5
 
-    ids = _burn(lay.roofs, range(1, len(lay.roofs) + 1), (height, width), t, dtype="int32")
+    ids = lay.roofs.burn(t, height, width, values=np.arange(1, len(lay.roofs.geoms) + 1), dtype="int32")
     roof = ids > 0
     if roof.any():
         k = ids[roof] - 1
@@ -209,7 +194,7 @@ def write_sample(out_dir: str | os.PathLike, size: int = 2048, pixel: float = 0.
     geojson = {
         "type": "FeatureCollection",
         "crs": {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else crs_obj.to_wkt()}},
-        "features": [{"type": "Feature", "properties": {"id": i}, "geometry": g} for i, g in enumerate(lay.roofs)],
+        "features": [{"type": "Feature", "properties": {"id": i}, "geometry": g} for i, g in enumerate(lay.roofs.geoms)],
     }
     with atomic_output(paths["labels"]) as tmp:
         tmp.write_text(json.dumps(geojson))

@@ -76,12 +76,37 @@ class MaskLabels:
         self.ds.close()
 
 
+class ShapeIndex:
+    """Polygons in map coordinates with their bounding boxes, burned window by window.
+
+    A window burns only the shapes whose bounding box meets it, so its cost does not grow with
+    the number of shapes.
+    """
+
+    def __init__(self, geoms: list[dict]):
+        self.geoms = geoms
+        self.bboxes = np.array([_bbox(g) for g in geoms]).reshape(-1, 4)  # minx, miny, maxx, maxy
+
+    def hits(self, left: float, bottom: float, right: float, top: float) -> np.ndarray:
+        """Which shapes' bounding boxes meet the given box."""
+        b = self.bboxes
+        return (b[:, 0] < right) & (b[:, 2] > left) & (b[:, 1] < top) & (b[:, 3] > bottom)
+
+    def burn(self, transform, height: int, width: int, values=None, dtype: str = "uint8") -> np.ndarray:
+        """Rasterize onto a ``height`` × ``width`` window with ``transform``: 1 (or ``values[i]``) inside shape i."""
+        left, bottom, right, top = window_bounds(Window(0, 0, width, height), transform)
+        hit = np.flatnonzero(self.hits(left, bottom, right, top))
+        if not len(hit):
+            return np.zeros((height, width), dtype)
+        shapes = [(self.geoms[i], 1 if values is None else values[i]) for i in hit]
+        return rasterize(shapes, out_shape=(height, width), transform=transform, fill=0, dtype=dtype)
+
+
 class VectorLabels:
     """Polygon footprints (GeoJSON, GeoPackage, Shapefile, …) burned onto the scene's grid.
 
-    Footprints in another CRS are reprojected to the scene's; each window burns only the
-    footprints whose bounding box meets it, so the cost of a window does not grow with the
-    number of footprints in the file.
+    Footprints in another CRS are reprojected to the scene's; windows are burned through a
+    :class:`ShapeIndex`.
     """
 
     def __init__(self, path: str | os.PathLike, scene: Scene):
@@ -94,12 +119,8 @@ class VectorLabels:
             with fiona.open(self.path) as src:
                 if not src.crs:
                     raise RoofsegError(self.path, "footprints have no CRS (add one, e.g. a .prj file)")
-                src_crs = src.crs.to_wkt() if hasattr(src.crs, "to_wkt") else src.crs
-                geoms = [
-                    f.geometry.__geo_interface__ if hasattr(f.geometry, "__geo_interface__") else f["geometry"]
-                    for f in src
-                    if f.geometry is not None
-                ]
+                src_crs = src.crs.to_wkt()
+                geoms = [f.geometry.__geo_interface__ for f in src if f.geometry is not None]
         except RoofsegError:
             raise
         except Exception as exc:  # fiona raises a zoo of driver errors
@@ -108,13 +129,12 @@ class VectorLabels:
         geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
         if geoms and rasterio.crs.CRS.from_user_input(src_crs) != scene.crs:
             geoms = transform_geom(src_crs, scene.crs, geoms)
-        self.geoms = geoms
-        self.bboxes = np.array([_bbox(g) for g in geoms]).reshape(-1, 4)  # minx, miny, maxx, maxy
+        self.index = ShapeIndex(geoms)
         self.transform = scene.transform
         left, bottom, right, top = window_bounds(Window(0, 0, scene.width, scene.height), scene.transform)
-        if geoms and not self._hits(left, bottom, right, top).any():
-            fx0, fy0 = self.bboxes[:, :2].min(axis=0)
-            fx1, fy1 = self.bboxes[:, 2:].max(axis=0)
+        if geoms and not self.index.hits(left, bottom, right, top).any():
+            fx0, fy0 = self.index.bboxes[:, :2].min(axis=0)
+            fx1, fy1 = self.index.bboxes[:, 2:].max(axis=0)
             raise RoofsegError(
                 self.path,
                 f"no footprint overlaps the scene {scene.path} (footprints span "
@@ -122,17 +142,13 @@ class VectorLabels:
                 f"to {right:.6g},{top:.6g} in {scene.crs})",
             )
 
-    def _hits(self, left: float, bottom: float, right: float, top: float) -> np.ndarray:
-        b = self.bboxes
-        return (b[:, 0] < right) & (b[:, 2] > left) & (b[:, 1] < top) & (b[:, 3] > bottom)
+    @property
+    def geoms(self) -> list[dict]:
+        """The footprints in the scene's CRS."""
+        return self.index.geoms
 
     def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
-        transform = tile_transform(self.transform, row, col)
-        left, bottom, right, top = window_bounds(Window(0, 0, width, height), transform)
-        shapes = [self.geoms[i] for i in np.flatnonzero(self._hits(left, bottom, right, top))]
-        if not shapes:
-            return np.zeros((height, width), np.uint8)
-        return rasterize(shapes, out_shape=(height, width), transform=transform, fill=0, default_value=1, dtype="uint8")
+        return self.index.burn(tile_transform(self.transform, row, col), height, width)
 
     def close(self) -> None:
         pass
