@@ -245,3 +245,21 @@ def test_a_failed_write_stops_the_reader_before_the_datasets_close(sample_scene,
         tile([str(sample_scene["image"])], tmp_path, TileParams(size=32, stride=32, max_nodata=1.0), progress=False)
     assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
     assert not list(tmp_path.rglob("*.tfrecord")) and not list(tmp_path.rglob("*.partial"))
+
+
+def test_the_percentile_stretch_is_read_once_per_scene(tmp_path, monkeypatch):
+    """Planning opens each scene to check it; the decimated read happens once, when tiling."""
+    data = np.random.default_rng(0).integers(300, 5000, (200, 300)).astype(np.uint16)
+    scene = write_tif(tmp_path / "pan.tif", data, nodata=0)
+    write_tif(tmp_path / "pan_mask.tif", (data > 4000).astype(np.uint8))
+    decimated = []
+    read = rasterio.io.DatasetReader.read
+
+    def counting(self, *args, **kwargs):
+        if "out_shape" in kwargs:
+            decimated.append(self.name)
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(rasterio.io.DatasetReader, "read", counting)
+    tile([str(scene)], tmp_path / "o", TileParams(size=100, stride=100), progress=False)
+    assert len(decimated) == 1

@@ -7,6 +7,7 @@ replication, the percentile stretch and nodata handling are the same everywhere.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from typing import Sequence
@@ -63,7 +64,6 @@ class Scene:
         try:
             self.bands = self._choose_bands(bands)
             self._valid_from = self._validity_source()
-            self.limits = None if self.dtype == "uint8" else self._stretch_limits()
         except BaseException:
             self.ds.close()
             raise
@@ -116,7 +116,15 @@ class Scene:
             return "nan" if np.issubdtype(np.dtype(self.dtype), np.floating) else "all"
         return "mask"  # an internal mask band or an alpha band
 
-    def _stretch_limits(self) -> tuple[np.ndarray, np.ndarray]:
+    @functools.cached_property
+    def limits(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-band (low, high) of the percentile stretch; None for uint8 (used as it is).
+
+        Computed on the first read, not on opening: opening a scene to check it or to take its
+        grid (the tiler's planning, evaluate-scene) then costs no extra read.
+        """
+        if self.dtype == "uint8":
+            return None
         h, w = scaling.decimation(self.height, self.width)
         try:
             data = self.ds.read(self.bands, out_shape=(len(self.bands), h, w), resampling=Resampling.nearest)
