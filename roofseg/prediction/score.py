@@ -12,7 +12,7 @@ from rasterio.windows import Window
 
 from roofseg.raster.labels import VectorLabels, open_labels
 from roofseg.raster.scene import Scene
-from roofseg.training.evaluate import pixel_scores
+from roofseg.training.evaluate import pixel_counts, pixel_scores
 from roofseg.prediction.vectorize import polygons
 
 ROWS = 256  # rows scored at a time
@@ -58,19 +58,16 @@ def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, thr
         profile = dict(driver="GTiff", width=ds.width, height=ds.height, count=1, dtype="uint8", crs=ds.crs,
                        transform=ds.transform, tiled=True, compress="deflate")
         binary = Path(tmp) / "binary.tif"
-        tp = fp = fn = tn = 0
+        counts = np.zeros(4, np.int64)
         with rasterio.open(binary, "w", **profile) as out:
             for row in range(0, ds.height, ROWS):
                 h = min(ROWS, ds.height - row)
                 window = Window(0, row, ds.width, h)
                 valid = ds.read_masks(1, window=window) > 0
                 pred = (ds.read(1, window=window) >= cut) & valid
-                true = truth.read(row, 0, h, ds.width).astype(bool) & valid
-                tp += int(np.count_nonzero(pred & true))
-                fp += int(np.count_nonzero(pred & ~true))
-                fn += int(np.count_nonzero(~pred & true))
-                tn += int(np.count_nonzero(~pred & ~true & valid))
+                counts += pixel_counts(pred, truth.read(row, 0, h, ds.width).astype(bool), valid)
                 out.write(pred.astype(np.uint8), 1, window=window)
+        tp, fp, fn, tn = (int(c) for c in counts)
         result = {"prediction": str(prediction), "labels": str(labels), "threshold": threshold,
                   "pixel": {**pixel_scores(tp, fp, fn, tn), "counts": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}}}
         if isinstance(truth, VectorLabels):

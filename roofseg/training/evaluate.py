@@ -11,6 +11,16 @@ from roofseg.training.losses import THRESHOLD
 from roofseg.training.model import load_model
 
 
+def pixel_counts(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """(tp, fp, fn, tn) of boolean ``pred`` against boolean ``truth``, over ``valid`` pixels if given."""
+    if valid is not None:
+        pred, truth = pred[valid], truth[valid]
+    tp = np.count_nonzero(pred & truth)
+    fp = np.count_nonzero(pred) - tp
+    fn = np.count_nonzero(truth) - tp
+    return np.array([tp, fp, fn, pred.size - tp - fp - fn], np.int64)
+
+
 def pixel_scores(tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:
     """IoU, F1, precision and recall from pixel counts (1.0 where there is nothing to find)."""
     def ratio(a: int, b: int) -> float:
@@ -26,16 +36,12 @@ def evaluate(model_path: str | os.PathLike, manifest: str | os.PathLike, split: 
     model = load_model(model_path)
     ds = make_dataset(manifest, split, batch_size, tile_size, training=False)
     losses, weights = [], []
-    tp = fp = fn = tn = 0
+    counts = np.zeros(4, np.int64)
     for images, masks in ds:
         probs = model(images, training=False)
         losses.append(float(model.compiled_loss(masks, probs)))
         weights.append(int(images.shape[0]))
-        pred = probs.numpy() >= THRESHOLD
-        truth = masks.numpy() > 0.5
-        tp += int(np.count_nonzero(pred & truth))
-        fp += int(np.count_nonzero(pred & ~truth))
-        fn += int(np.count_nonzero(~pred & truth))
-        tn += int(np.count_nonzero(~pred & ~truth))
+        counts += pixel_counts(probs.numpy() >= THRESHOLD, masks.numpy() > 0.5)
+    tp, fp, fn, tn = (int(c) for c in counts)
     return {"split": split, "tiles": int(sum(weights)), "loss": float(np.average(losses, weights=weights)),
             **pixel_scores(tp, fp, fn, tn), "pixels": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}}
