@@ -13,10 +13,13 @@ from roofseg.errors import RoofsegError
 TMP_SUFFIX = ".partial"
 
 
-def temp_path(path: str | os.PathLike) -> Path:
-    """The temporary name an output is written under: same folder, so the rename is atomic."""
+def temp_path(path: str | os.PathLike, keep_suffix: bool = False) -> Path:
+    """The temporary name an output is written under: same folder, so the rename is atomic.
+
+    ``keep_suffix`` ends it with the output's suffix too, for writers that choose a format by it.
+    """
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}{path.suffix if keep_suffix else ''}")
 
 
 @contextlib.contextmanager
@@ -51,10 +54,33 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     return path
 
 
-def remove_stale_partials(folder: str | os.PathLike) -> int:
-    """Delete temporaries a killed run left in ``folder``; return how many."""
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process has not written it yet: a leftover of an earlier run with our pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_partials(folder: str | os.PathLike, name: str = "*") -> int:
+    """Delete the temporaries of outputs named ``name`` (a glob) that a dead run left in ``folder``.
+
+    A temporary is named ``.NAME.PID.partial[...]``; one whose process still runs belongs to a
+    live run and is kept. Returns how many were deleted.
+    """
     n = 0
-    for p in Path(folder).glob(f".*{TMP_SUFFIX}"):
+    for p in Path(folder).glob(f".{name}.*{TMP_SUFFIX}*"):
+        stem = p.name.split(TMP_SUFFIX)[0]
+        try:
+            pid = int(stem.rsplit(".", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if _pid_alive(pid):
+            continue
         p.unlink(missing_ok=True)
         n += 1
     return n

@@ -11,9 +11,12 @@ from pathlib import Path
 import click
 
 from roofseg import __version__
-from roofseg.errors import RoofsegError
+from roofseg.errors import RoofsegError, failure_line
 
 CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
+
+
+SPLIT_NAMES = {"train": "Training", "val": "Validation", "test": "Test"}
 
 
 def fraction(lo: float = 0.0, hi: float = 1.0):
@@ -54,6 +57,8 @@ def sample(out_dir: str, size: int, pixel_size: float, crs: str, seed: int) -> N
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the shards and manifest.json.")
 @click.option("--labels", multiple=True, type=click.Path(), help="Labels of each scene, in order (mask raster or vector file); repeat once per scene. Default: found beside each scene (see above).")
 @click.option("--prefer", type=click.Choice(["mask", "vector"]), default="mask", help="Which labels to take when both a mask and footprints lie beside a scene.")
+@click.option("--labels-crs", default=None, help="CRS of vector labels whose file states none or a wrong one, e.g. EPSG:3857 (GeoJSON without a 'crs' member is read as WGS84).")
+@click.option("--ignore-non-polygons", is_flag=True, help="Take a labels file holding only lines or points as an area without buildings (default: refuse it).")
 @click.option("--tile-size", default=256, type=click.IntRange(16), help="Tile width and height in pixels.")
 @click.option("--stride", default=None, type=click.IntRange(1), help="Pixels between tile starts. Default: tile size minus --overlap.")
 @click.option("--overlap", default=0, type=click.IntRange(0), help="Pixels shared by neighbouring tiles (ignored when --stride is given).")
@@ -70,7 +75,7 @@ def sample(out_dir: str, size: int, pixel_size: float, crs: str, seed: int) -> N
 @click.option("--seed", default=0, type=int, help="Seed of the split and of --keep-empty.")
 @click.option("--overwrite", is_flag=True, help="Redo scenes whose shards are complete (by default a rerun skips them).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def tile(inputs, out_dir, labels, prefer, tile_size, stride, overlap, bands, max_nodata, keep_empty,
+def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_size, stride, overlap, bands, max_nodata, keep_empty,
          val_fraction, test_fraction, split_by, split_block, shard_mb, compress, workers, seed, overwrite, quiet) -> None:
     """Cut scenes and their labels into tiles written to TFRecord shards.
 
@@ -100,7 +105,8 @@ def tile(inputs, out_dir, labels, prefer, tile_size, stride, overlap, bands, max
         raise click.BadParameter(f"stride {step} is larger than the tile size {tile_size}: pixels would be missed", param_hint="--stride")
     params = TileParams(size=tile_size, stride=step, max_nodata=max_nodata, keep_empty=keep_empty, bands=band_tuple,
                         shard_bytes=int(shard_mb * 1e6), compression=COMPRESSIONS[compress], val=val_fraction,
-                        test=test_fraction, split_block=split_block, seed=seed)
+                        test=test_fraction, split_block=split_block, seed=seed, labels_crs=labels_crs,
+                        ignore_non_polygons=ignore_non_polygons)
     manifest = run_tile(list(inputs), out_dir, params, labels=list(labels), prefer=prefer, split_by=split_by,
                         workers=workers, overwrite=overwrite, progress=not quiet)
     for name, s in manifest["splits"].items():
@@ -212,7 +218,8 @@ def evaluate(model, manifest, split, batch_size, tile_size, json_out) -> None:
     from roofseg.training.evaluate import evaluate as run_evaluate
 
     scores = run_evaluate(model, manifest, split, batch_size, tile_size)
-    click.echo(f"Validation Loss: {scores['loss']:.4f} - Validation IoU: {scores['iou']:.4f}")
+    name = SPLIT_NAMES[split]
+    click.echo(f"{name} Loss: {scores['loss']:.4f} - {name} IoU: {scores['iou']:.4f}")
     click.echo(f"F1 {scores['f1']:.4f}  precision {scores['precision']:.4f}  recall {scores['recall']:.4f}  "
                f"({scores['tiles']} tiles of the {split} split; pixels {scores['pixels']})")
     if json_out:
@@ -244,7 +251,7 @@ def predict(model, scene, output, tile, overlap, batch, bands, dtype, threshold,
     windows are reflect-padded and cropped. OUTPUT keeps the scene's CRS, transform and size, is
     tiled and DEFLATE-compressed, and marks the scene's nodata in its mask band.
     """
-    from roofseg.prediction.predict import PredictOptions, predict_scene
+    from roofseg.prediction.predict import PredictOptions, check_outputs, predict_scene
     from roofseg.prediction.vectorize import DRIVERS, write_polygons
     from roofseg.raster.scene import parse_bands
     from roofseg.training.model import load_model
@@ -258,9 +265,9 @@ def predict(model, scene, output, tile, overlap, batch, bands, dtype, threshold,
     if vector:
         if Path(vector).suffix.lower() not in DRIVERS:
             raise click.BadParameter(f"use one of {', '.join(DRIVERS)}", param_hint="--vector")
-        if Path(vector).exists() and not overwrite:
-            raise RoofsegError(vector, "exists; use --overwrite to replace it")
+        check_outputs([Path(vector)], [scene, model], overwrite)
         threshold = 0.5 if threshold is None else threshold
+    check_outputs([Path(output)], [scene, model], overwrite)  # before the model's slow loading
     net = load_model(model, compile=False)
     options = PredictOptions(tile=tile, overlap=overlap, batch=batch, dtype=dtype, threshold=threshold, tta=tta, cog=cog, bands=band_tuple)
     result = predict_scene(net, scene, output, options, overwrite=overwrite, progress=not quiet)
@@ -278,17 +285,20 @@ def predict(model, scene, output, tile, overlap, batch, bands, dtype, threshold,
 @click.option("--threshold", default=0.5, type=click.FloatRange(0, 1), help="Probability from which a pixel is roof.")
 @click.option("--iou", "iou_threshold", default=0.5, type=click.FloatRange(0, 1, min_open=True), help="Object match: a predicted polygon matches a footprint at this IoU or above (SpaceNet: 0.5).")
 @click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Predicted polygons smaller than this many m² are ignored for object scores.")
+@click.option("--labels-crs", default=None, help="CRS of vector labels whose file states none or a wrong one, e.g. EPSG:3857.")
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write the scores to this JSON file.")
-def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, json_out) -> None:
+def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, labels_crs, json_out) -> None:
     """Score a PREDICTION raster against LABELS (a mask raster or vector footprints).
 
-    Pixel IoU, F1, precision and recall over the prediction's valid pixels; with vector footprints
-    also object precision, recall and F1 at IoU >= 0.5 (the SpaceNet metric).
+    PREDICTION is a probability raster (uint8 0-255 or float 0-1) or a 0/1 mask, as roofseg predict
+    writes them. Pixel IoU, F1, precision and recall over the prediction's valid pixels; with vector
+    footprints also object precision, recall and F1 at IoU >= 0.5 (the SpaceNet metric), the
+    footprints clipped to the raster's extent and valid pixels. Areas are ground areas in m².
     """
     from roofseg.atomic import write_json
     from roofseg.prediction.score import evaluate_scene as run
 
-    scores = run(prediction, labels, threshold, iou_threshold, min_area)
+    scores = run(prediction, labels, threshold, iou_threshold, min_area, labels_crs)
     px = scores["pixel"]
     click.echo(f"pixels: IoU {px['iou']:.4f}  F1 {px['f1']:.4f}  precision {px['precision']:.4f}  recall {px['recall']:.4f}")
     if "objects" in scores:
@@ -301,23 +311,31 @@ def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, json_
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning RoofsegError into one line on stderr and exit 1."""
+    """Entry point: every expected failure ends in one line on stderr and exit 1.
+
+    This is the one place errors become messages: usage errors (click's), RoofsegError and the
+    I/O libraries' own errors (see :func:`roofseg.errors.failure_line`); anything else is a bug
+    and keeps its traceback.
+    """
     try:
         cli.main(args=argv, prog_name="roofseg", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage errors: the same one-line form and exit status
+        click.echo(f"roofseg: error: {exc.format_message()}", err=True)
+        sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except RoofsegError as exc:
-        click.echo(f"roofseg: error: {exc}", err=True)
-        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except Exception as exc:
+        line = failure_line(exc)
+        if line is None:
+            raise
+        click.echo(f"roofseg: error: {line}", err=True)
+        sys.exit(1)
     sys.exit(0)
 
 

@@ -21,3 +21,42 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (GDAL's can run to many), or its type's name."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _expected_types() -> tuple[type, ...]:
+    """Exception types of the I/O libraries that mean a failed input or output, not a bug.
+
+    Looked up in sys.modules, so this never imports TensorFlow or GDAL just to name an error.
+    """
+    import sys
+
+    types: list[type] = [OSError, MemoryError]
+    for module, names in (("rasterio.errors", ("RasterioError", "CRSError", "WindowError")),
+                          ("fiona.errors", ("FionaError", "DriverError")),
+                          ("pyproj.exceptions", ("ProjError", "CRSError")),
+                          ("tensorflow", ())):
+        mod = sys.modules.get(module)
+        if mod is None:
+            continue
+        if module == "tensorflow":
+            types.append(mod.errors.OpError)
+        types += [getattr(mod, n) for n in names if isinstance(getattr(mod, n, None), type)]
+    return tuple(types)
+
+
+def failure_line(exc: BaseException) -> str | None:
+    """The one line an expected failure ends the command with, or None for an unexpected one (a bug).
+
+    RoofsegError says its file itself; an OSError (h5py's too) names its file; a TensorFlow
+    OpError, GDAL/rasterio, fiona or PROJ error gives its first line, which names the file
+    where the library knows it.
+    """
+    if isinstance(exc, RoofsegError):
+        return str(exc)
+    if not isinstance(exc, _expected_types()):
+        return None
+    if isinstance(exc, OSError) and exc.strerror:
+        name = exc.filename if exc.filename is not None else None
+        return f"{name}: {exc.strerror}" if name else exc.strerror
+    message = getattr(exc, "message", None) or first_line(exc)  # tf OpError keeps its text in .message
+    return f"{type(exc).__name__}: {first_line(Exception(message))}"

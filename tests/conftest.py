@@ -81,3 +81,42 @@ from hypothesis import settings  # noqa: E402
 # This machine is shared and noisy: a per-example deadline would fail on load, not on bugs.
 settings.register_profile("roofseg", deadline=None, max_examples=100)
 settings.load_profile("roofseg")
+
+
+def _mount_tmpfs(path: Path, options: str) -> None:
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real file system of 400 KB mounted in tmp_path (root only; skipped elsewhere)."""
+    import subprocess
+
+    path = tmp_path / "small"
+    _mount_tmpfs(path, "size=400k")
+    yield path
+    subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.fixture
+def readonly_dir(tmp_path):
+    """A read-only file system mounted in tmp_path (root only; root ignores chmod, not this)."""
+    import subprocess
+
+    path = tmp_path / "readonly"
+    _mount_tmpfs(path, "size=64k,ro")
+    yield path
+    subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def one_error_line(result) -> str:
+    """The single stderr line of a failed command (asserting exit 1 and no traceback)."""
+    assert result.code == 1, (result.code, result.err)
+    lines = [ln for ln in result.err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("roofseg: error: "), result.err
+    return lines[0]

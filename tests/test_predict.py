@@ -123,7 +123,8 @@ def test_vector_polygons_land_on_the_right_map_coordinates(tmp_path, run_cli):
     right, bottom = transform @ (96, 64)
     poly = shape(feats[0]["geometry"])
     assert poly.symmetric_difference(box(left, bottom, right, top)).area < 1e-6
-    assert feats[0]["properties"]["area_m2"] == pytest.approx(24 * 16)
+    # ground area: 24 x 16 m in UTM units, / 0.9996² (UTM's scale on its central meridian)
+    assert feats[0]["properties"]["area_m2"] == pytest.approx(24 * 16 / 0.9996**2, rel=1e-4)
 
 
 def test_evaluate_scene_scores_a_perfect_and_a_shifted_prediction(sample_scene, tmp_path, run_cli):

@@ -161,7 +161,8 @@ def test_folder_pairs_are_resized_to_one_tile_each(tmp_path):
         assert r["image"].shape == (128, 128, 3)
         assert set(np.unique(r["mask"])) == {0, 1}  # nearest keeps a mask binary
         src = cv2.imread(str(root / "images" / f"{r['scene_id']}.jpg"))
-        want = cv2.resize(src, (128, 128), interpolation=cv2.INTER_LINEAR)[..., ::-1]
+        shrink = 128 < min(src.shape[:2])  # area-averaged when shrinking, bilinear otherwise
+        want = cv2.resize(src, (128, 128), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)[..., ::-1]
         np.testing.assert_array_equal(r["image"], want)
         assert r["mask"][32:64, 32:64].all() and not r["mask"][70:].any()
 
@@ -176,8 +177,12 @@ def test_rerun_skips_complete_scenes_and_overwrite_redoes_them(sample_scene, tmp
     assert shard.stat().st_mtime_ns == before
     tile([str(sample_scene["image"])], tmp_path, params, overwrite=True, progress=False)
     assert shard.stat().st_mtime_ns != before
-    tile([str(sample_scene["image"])], tmp_path, TileParams(size=128, stride=64), progress=False)
-    assert shard.stat().st_mtime_ns != before  # other parameters: not the same job, redone
+    manifest = tile([str(sample_scene["image"])], tmp_path, TileParams(size=128, stride=64), progress=False)
+    # other parameters: not the same job, redone into shards of another name; the old ones go
+    # once the new manifest is written
+    assert not shard.exists()
+    listed = {s["path"] for split in manifest["splits"].values() for s in split["shards"]}
+    assert listed == {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.tfrecord")}
 
 
 @pytest.mark.slow

@@ -83,7 +83,7 @@ def test_evaluate_command_prints_and_writes_scores(trained, manifest, tmp_path, 
     run, _ = trained
     res = run_cli("evaluate", run / "best.keras", manifest, "--split", "test", "--json", tmp_path / "s.json")
     assert res.code == 0, res.err
-    assert "Validation Loss: " in res.out and " - Validation IoU: " in res.out
+    assert "Test Loss: " in res.out and " - Test IoU: " in res.out
     scores = json.loads((tmp_path / "s.json").read_text())
     assert {"loss", "iou", "f1", "precision", "recall", "pixels"} <= scores.keys()
 

@@ -23,6 +23,7 @@ class ShardSet:
     compression: str | None
     tile_size: int | None
     tiles: int | None
+    counts: list[int] | None = None  # records in each file, as the manifest promises
 
 
 def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
@@ -45,7 +46,8 @@ def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
         files = [p["path"] if "://" in p["path"] else os.path.join(base, p["path"]) for p in info["shards"]]
         if not files:
             raise RoofsegError(source, f"split {split!r} has no tiles")
-        return ShardSet(files, manifest.get("compression"), manifest.get("tile_size"), info["tiles"])
+        return ShardSet(files, manifest.get("compression"), manifest.get("tile_size"), info["tiles"],
+                        [int(p["tiles"]) for p in info["shards"]])
     files = sorted(tf.io.gfile.glob(source))
     if not files:
         raise RoofsegError(source, "matches no shard")
@@ -69,37 +71,63 @@ def decode(serialized: tf.Tensor, size: int | None, resize: bool) -> dict:
     return {"image": image, "mask": mask, **{k: ex[k] for k in META_KEYS}}
 
 
+def read_records(shards: ShardSet, training: bool, seed: int | None, deterministic: bool) -> tf.data.Dataset:
+    """The serialized records of ``shards``; each file must hold the records the manifest counts.
+
+    A shard cut short or longer than promised fails the read (tf.data's assert_cardinality)
+    instead of silently training or scoring on fewer tiles; :func:`roofseg.pipeline.check.check_shards`
+    then names the file.
+    """
+    if shards.counts is None:
+        files = tf.data.Dataset.from_tensor_slices(shards.files)
+        def open_file(f):
+            return tf.data.TFRecordDataset(f, compression_type=shards.compression or "")
+    else:
+        files = tf.data.Dataset.from_tensor_slices((shards.files, tf.constant(shards.counts, tf.int64)))
+        def open_file(f, n):
+            records = tf.data.TFRecordDataset(f, compression_type=shards.compression or "")
+            return records.apply(tf.data.experimental.assert_cardinality(n))
+    if training:
+        files = files.shuffle(len(shards.files), seed=seed, reshuffle_each_iteration=True)
+    ds = files.interleave(lambda *a: open_file(*a), cycle_length=min(len(shards.files), 8),
+                          num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if shards.tiles is not None:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(shards.tiles))
+    return ds
+
+
 def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: int | None = None,
                  training: bool | None = None, shuffle_buffer: int = 256, seed: int | None = None,
                  repeat: bool = False, augment_on: str = "device", augment_config: AugmentConfig = AugmentConfig(),
-                 with_meta: bool = False) -> tf.data.Dataset:
+                 with_meta: bool = False, deterministic: bool | None = None) -> tf.data.Dataset:
     """Batches of (image, mask) — or (image, mask, meta) with ``with_meta`` — for one split.
 
     ``training`` (default: split == "train") shuffles shard order every epoch and tiles in a
     buffer, drops the last partial batch and reads non-deterministically for speed; evaluation
-    reads in order. ``size`` resizes tiles of another size (image bilinear, mask nearest).
-    ``augment_on="host"`` augments training batches in this graph; the default ``"device"``
-    leaves that to the training step (see roofseg.training.model). Val and test are never augmented.
+    reads in order. ``deterministic=True`` keeps a training order fixed by ``seed``: needed where
+    several workers shard the same dataset by element (multi-worker training), which is only
+    disjoint when every worker sees the same order. ``size`` resizes tiles of another size (image
+    bilinear, mask nearest). ``augment_on="host"`` augments training batches in this graph; the
+    default ``"device"`` leaves that to the training step (see roofseg.training.model). Val and
+    test are never augmented. The batch count is known from the manifest (Keras' progress bar
+    shows it from the first epoch).
     """
     shards = shards_of(source, split)
     training = split == "train" if training is None else training
+    deterministic = (not training) if deterministic is None else deterministic
+    if deterministic and training and seed is None:
+        seed = 0
     size = size or shards.tile_size
     resize = size is not None and size != shards.tile_size
 
-    files = tf.data.Dataset.from_tensor_slices(shards.files)
-    if training:
-        files = files.shuffle(len(shards.files), seed=seed, reshuffle_each_iteration=True)
-    ds = files.interleave(
-        lambda f: tf.data.TFRecordDataset(f, compression_type=shards.compression or ""),
-        cycle_length=min(len(shards.files), 8), num_parallel_calls=AUTOTUNE, deterministic=not training,
-    )
+    ds = read_records(shards, training, seed, deterministic)
     if training:
         # shuffled while still serialized uint8: a quarter of the memory of decoded float tiles
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda s: decode(s, size, resize), num_parallel_calls=AUTOTUNE, deterministic=not training)
+    ds = ds.map(lambda s: decode(s, size, resize), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if repeat:
         ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=AUTOTUNE, deterministic=not training)
+    ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if with_meta:
         ds = ds.map(lambda d: (d["image"], d["mask"], {k: d[k] for k in META_KEYS}))
     else:
@@ -108,12 +136,12 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda batch, s: (*augment(batch[0], batch[1], s, augment_config), *batch[2:]),
-            num_parallel_calls=AUTOTUNE, deterministic=not training,
+            num_parallel_calls=AUTOTUNE, deterministic=deterministic,
         )
     elif augment_on not in ("device", "host"):
         raise ValueError(f"augment_on must be 'device' or 'host', got {augment_on!r}")
     options = tf.data.Options()
-    options.deterministic = not training
+    options.deterministic = deterministic
     # Each worker reads every shard and keeps its share of records: works with any number of shards.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(AUTOTUNE)

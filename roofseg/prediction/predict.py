@@ -14,13 +14,17 @@ import rasterio
 from rasterio.windows import Window
 from tqdm import tqdm
 
-from roofseg.atomic import atomic_output
+from roofseg.atomic import atomic_output, ensure_writable_dir, remove_stale_partials
 from roofseg.errors import RoofsegError
+from roofseg.raster.gdal_errors import raise_gdal_errors
 from roofseg.raster.scene import Scene, band_cache
 from roofseg.raster.windows import grid_rows, stride_for
-from roofseg.prediction.stitch import BandAccumulator
+from roofseg.prediction.stitch import BandAccumulator, BlockAligner
 
 BLOCK = 256  # output GeoTIFF block size
+#: GeoTIFF metadata saying what a prediction raster holds, read back by evaluate-scene
+CONTENT_TAG = "ROOFSEG_CONTENT"  # "probability" or "binary"
+SCALE_TAG = "ROOFSEG_PROBABILITY_SCALE"  # the value that stands for probability 1 (255 or 1)
 
 
 @dataclass(frozen=True)
@@ -79,21 +83,33 @@ def _to_cog(path: Path, resampling: str) -> None:
         cog.unlink(missing_ok=True)
 
 
+def check_outputs(outputs: list[Path], inputs: list[str | os.PathLike], overwrite: bool) -> None:
+    """Refuse outputs that exist (without ``overwrite``), lie in a missing or read-only folder,
+    or are one of the inputs; remove the temporaries a killed run left for these outputs."""
+    for p in outputs:
+        for source in inputs:
+            if p.exists() and os.path.exists(source) and os.path.samefile(p, source):
+                raise RoofsegError(p, f"is an input of this run ({source}); choose another output")
+        if p.exists() and not overwrite:
+            raise RoofsegError(p, "exists; use --overwrite to replace it")
+        if not p.parent.is_dir():
+            raise RoofsegError(p, "its folder does not exist")
+        ensure_writable_dir(p.parent)
+        remove_stale_partials(p.parent, f"{p.stem}*")
+
+
 def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathLike, options: PredictOptions = PredictOptions(),
                   overwrite: bool = False, progress: bool = True) -> dict:
     """Predict ``scene_path`` into ``out_path`` on the scene's grid; return what was written.
 
     ``model`` is a Keras model or any callable from a float32 (n, h, w, 3) batch in [0, 1] to
     (n, h, w, 1) probabilities. Windows are read, predicted and blended band of rows by band of
-    rows, so memory follows the scene's width, not its area.
+    rows, so memory follows the scene's width, not its area. A failed write (GDAL's errors
+    included) raises, and nothing is left under the output's name.
     """
     out_path = Path(out_path)
     outputs = [out_path] + ([binary_path(out_path)] if options.threshold is not None else [])
-    for p in outputs:
-        if p.exists() and not overwrite:
-            raise RoofsegError(p, "exists; use --overwrite to replace it")
-        if not p.parent.is_dir():
-            raise RoofsegError(p, "its folder does not exist")
+    check_outputs(outputs, [scene_path], overwrite)
     if options.tile % 32:
         raise RoofsegError(None, f"--tile must be a multiple of 32 (the U-Net's downsampling), got {options.tile}")
     stride = stride_for(options.tile, options.overlap)
@@ -108,29 +124,34 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
         if not scene.georeferenced:
             warnings.warn(f"{scene.path}: has no georeference; the prediction will have none either", stacklevel=2)
         acc = BandAccumulator(scene.height, scene.width, options.tile, options.overlap)
+        aligner = BlockAligner(scene.height, scene.width, BLOCK)
         rows = list(grid_rows(scene.height, scene.width, options.tile, stride))
         total = sum(len(r) for r in rows)
         temps = [stack.enter_context(atomic_output(p)) for p in outputs]
         bar = stack.enter_context(tqdm(total=total, desc="predicting", unit="window", disable=not progress))
-        datasets = [stack.enter_context(rasterio.open(temps[0], "w", **_profile(scene, options.dtype)))]
-        if options.threshold is not None:
-            datasets.append(stack.enter_context(rasterio.open(temps[1], "w", **_profile(scene, "uint8"))))
-        for k, grid_row in enumerate(rows):
-            for start in range(0, len(grid_row), options.batch):
-                tiles = grid_row[start:start + options.batch]
-                reads = [scene.read(t.row, t.col, t.height, t.width) for t in tiles]
-                probs = run(np.stack([pad_reflect(image, options.tile) for image, _ in reads]))
-                for t, p, (_, valid) in zip(tiles, probs, reads):
-                    acc.add(t.row, t.col, p, valid)
-                bar.update(len(tiles))
-            next_row = rows[k + 1][0].row if k + 1 < len(rows) else scene.height
-            for top, band, valid in acc.advance(next_row):
-                _write_band(datasets, top, band, valid, options)
-        for ds in datasets:
-            ds.close()
-        if options.cog:
-            for path, resampling in zip(temps, ("average", "nearest")):
-                _to_cog(path, resampling)
+        with raise_gdal_errors(out_path):
+            datasets = [stack.enter_context(rasterio.open(temps[0], "w", **_profile(scene, options.dtype)))]
+            datasets[0].update_tags(**{CONTENT_TAG: "probability", SCALE_TAG: "255" if options.dtype == "uint8" else "1"})
+            if options.threshold is not None:
+                datasets.append(stack.enter_context(rasterio.open(temps[1], "w", **_profile(scene, "uint8"))))
+                datasets[1].update_tags(**{CONTENT_TAG: "binary"})
+            for k, grid_row in enumerate(rows):
+                for start in range(0, len(grid_row), options.batch):
+                    tiles = grid_row[start:start + options.batch]
+                    reads = [scene.read(t.row, t.col, t.height, t.width) for t in tiles]
+                    probs = run(np.stack([pad_reflect(image, options.tile) for image, _ in reads]))
+                    for t, p, (_, valid) in zip(tiles, probs, reads):
+                        acc.add(t.row, t.col, p, valid)
+                    bar.update(len(tiles))
+                next_row = rows[k + 1][0].row if k + 1 < len(rows) else scene.height
+                for top, band, valid in acc.advance(next_row):
+                    for block_top, block, block_valid in aligner.push(top, band, valid):
+                        _write_band(datasets, block_top, block, block_valid, options)
+            for ds in datasets:
+                ds.close()  # flushes the last blocks: a full disk often shows only here
+            if options.cog:
+                for path, resampling in zip(temps, ("average", "nearest")):
+                    _to_cog(path, resampling)
     return {"prediction": str(out_path), "binary": str(outputs[1]) if len(outputs) > 1 else None,
             "windows": total, "width": scene.width, "height": scene.height}
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.features
 from rasterio.windows import Window
 
+from roofseg.errors import RoofsegError
 from roofseg.raster.labels import VectorLabels, open_labels
 from roofseg.raster.scene import Scene
+from roofseg.raster.windows import corners
 from roofseg.training.evaluate import pixel_counts, pixel_scores
 from roofseg.prediction.vectorize import polygons
 
@@ -44,17 +48,74 @@ def match_objects(predicted: list, truth: list, iou_threshold: float = 0.5) -> i
     return len(used_p)
 
 
-def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, threshold: float = 0.5,
-                   iou_threshold: float = 0.5, min_area: float = 0.0) -> dict:
-    """Pixel IoU/F1/precision/recall over the prediction's valid pixels; with vector labels,
-    also object precision/recall/F1 of predicted polygons at IoU ≥ ``iou_threshold``."""
+def roof_cut(ds: rasterio.DatasetReader, threshold: float) -> float:
+    """The pixel value from which prediction raster ``ds`` says roof, read from what it holds.
+
+    roofseg's own rasters say so in their tags (a probability and its scale, or a 0/1 mask);
+    otherwise a uint8 raster of 0s and 1s only is a mask, any other uint8 a 0–255 probability,
+    and a float raster a 0–1 probability.
+    """
+    from roofseg.prediction.predict import CONTENT_TAG, SCALE_TAG
+
+    if ds.count != 1 or ds.dtypes[0] not in ("uint8", "float32", "float64"):
+        raise RoofsegError(ds.name, f"is not a prediction raster ({ds.count} band(s) of {ds.dtypes[0]}; "
+                           "expected one uint8 or float band, as roofseg predict writes)")
+    tags = ds.tags()
+    if tags.get(CONTENT_TAG) == "binary":
+        return 0.5
+    if tags.get(CONTENT_TAG) == "probability":
+        return threshold * float(tags.get(SCALE_TAG, 1))
+    if ds.dtypes[0] != "uint8":
+        return threshold
+    top = max(int(ds.read(1, window=Window(0, r, ds.width, min(ROWS, ds.height - r))).max())
+              for r in range(0, ds.height, ROWS))
+    return 0.5 if top <= 1 else threshold * 255
+
+
+def valid_part(geom, ds: rasterio.DatasetReader, extent):
+    """The part of ``geom`` (a shapely polygon in ``ds``'s CRS) inside the raster and off its nodata."""
     from shapely.geometry import shape
+    from shapely.ops import unary_union
+
+    from roofseg.prediction.vectorize import valid_polygonal
+
+    geom = geom.intersection(extent)
+    if geom.is_empty:
+        return geom
+    x0, y0, x1, y1 = geom.bounds
+    cols, rows = zip(*(~ds.transform @ xy for xy in ((x0, y0), (x0, y1), (x1, y0), (x1, y1))))  # any rotation
+    c0, r0 = max(0, math.floor(min(cols))), max(0, math.floor(min(rows)))
+    c1, r1 = min(ds.width, math.ceil(max(cols))), min(ds.height, math.ceil(max(rows)))
+    if c1 <= c0 or r1 <= r0:
+        return type(geom)()
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    valid = ds.read_masks(1, window=window)
+    if valid.all():
+        return geom
+    if not valid.any():
+        return type(geom)()
+    wt = ds.window_transform(window)
+    cover = unary_union([shape(g) for g, v in rasterio.features.shapes((valid > 0).astype(np.uint8), transform=wt) if v == 1])
+    return valid_polygonal(geom.intersection(cover))
+
+
+def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, threshold: float = 0.5,
+                   iou_threshold: float = 0.5, min_area: float = 0.0, labels_crs: str | None = None) -> dict:
+    """Pixel IoU/F1/precision/recall over the prediction's valid pixels; with vector labels,
+    also object precision/recall/F1 of predicted polygons at IoU ≥ ``iou_threshold``.
+
+    Objects are counted where the pixels are: true footprints are clipped to the raster's extent
+    and to its valid pixels, and pieces under ``min_area`` m² are left out on both sides.
+    """
+    from shapely.geometry import Polygon, shape
     from shapely.validation import make_valid
 
+    from roofseg.raster.ground import GroundArea
+
     with Scene(prediction, bands=(1,)) as grid, tempfile.TemporaryDirectory() as tmp:
-        truth = open_labels(labels, grid)
         ds = grid.ds
-        cut = threshold * 255 if ds.dtypes[0] == "uint8" else threshold
+        cut = roof_cut(ds, threshold)
+        truth = open_labels(labels, grid, crs=labels_crs)
         profile = dict(driver="GTiff", width=ds.width, height=ds.height, count=1, dtype="uint8", crs=ds.crs,
                        transform=ds.transform, tiled=True, compress="deflate")
         binary = Path(tmp) / "binary.tif"
@@ -72,12 +133,10 @@ def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, thr
                   "pixel": {**pixel_scores(tp, fp, fn, tn), "counts": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}}}
         if isinstance(truth, VectorLabels):
             predicted = [shape(g) for g, _ in polygons(binary, min_area)]
-            left, bottom, right, top = rasterio.windows.bounds(Window(0, 0, ds.width, ds.height), ds.transform)
-            from shapely.geometry import box
-
-            footprint = box(left, bottom, right, top)
-            true_polys = [make_valid(shape(g)) for g in truth.geoms]
-            true_polys = [p for p in true_polys if p.intersects(footprint)]
+            extent = Polygon(corners(ds.transform, ds.height, ds.width))
+            area_of = GroundArea(ds.crs)
+            true_polys = [valid_part(make_valid(shape(g)), ds, extent) for g in truth.geoms]
+            true_polys = [p for p in true_polys if not p.is_empty and area_of(p) >= min_area]
             matched = match_objects(predicted, true_polys, iou_threshold)
             precision = matched / len(predicted) if predicted else 1.0
             recall = matched / len(true_polys) if true_polys else 1.0

@@ -71,3 +71,40 @@ class BandAccumulator:
         self.wsum = np.concatenate([self.wsum[n:], np.zeros((n, self.width), np.float32)])
         self.valid = np.concatenate([self.valid[n:], np.zeros((n, self.width), bool)])
         self.top += n
+
+
+class BlockAligner:
+    """Regroups bands of finished rows into bands that start and end on the output's block rows.
+
+    A tiled GeoTIFF compresses a block when it is complete; rows written in bands that cut
+    through blocks make GDAL compress partial blocks and write them again (a float32
+    prediction grew by half). Rows go out in whole blocks, the scene's last band excepted,
+    through one preallocated block of rows.
+    """
+
+    def __init__(self, height: int, width: int, block: int):
+        self.height, self.block = height, block
+        self.band = np.zeros((min(block, height), width), np.float32)
+        self.valid = np.zeros((min(block, height), width), bool)
+        self.top = 0  # scene row of the block being filled
+        self.rows = 0  # rows filled
+
+    def push(self, top: int, band: np.ndarray, valid: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Take rows [top, top + len(band)) (following the rows taken before); yield whole blocks of rows.
+
+        A block yielded is reused for the next one: write it before taking more rows.
+        """
+        if top != self.top + self.rows:
+            raise ValueError(f"rows must arrive in order: expected row {self.top + self.rows}, got {top}")
+        k = 0
+        while k < len(band):
+            size = min(self.block, self.height - self.top)
+            n = min(size - self.rows, len(band) - k)
+            self.band[self.rows:self.rows + n] = band[k:k + n]
+            self.valid[self.rows:self.rows + n] = valid[k:k + n]
+            self.rows += n
+            k += n
+            if self.rows == size:
+                yield self.top, self.band[:size], self.valid[:size]
+                self.top += size
+                self.rows = 0

@@ -7,32 +7,46 @@ from pathlib import Path
 from typing import Iterator
 
 import rasterio
+import shapely
+import shapely.geometry
 from rasterio.features import shapes
-from rasterio.warp import transform_geom
 
 from roofseg.errors import RoofsegError
+from roofseg.raster.ground import GroundArea
 
 DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".fgb": "FlatGeobuf"}
-EQUAL_AREA = "EPSG:6933"  # where a geographic CRS has no metres, areas are taken in this projection
 
 
 def polygons(binary_path: str | os.PathLike, min_area: float = 0.0) -> Iterator[tuple[dict, float]]:
-    """(GeoJSON polygon, area in m²) for each 8-connected region of 1s, regions under ``min_area`` m² dropped.
+    """(valid GeoJSON polygon, ground area in m²) for each 8-connected region of 1s, those under ``min_area`` m² dropped.
 
     GDAL's polygonize reads the band block by block itself, so memory follows the number of
-    polygons, not the raster's size.
+    polygons, not the raster's size. Its 8-connected rings can touch themselves (invalid in
+    OGC terms): such a region is repaired, as a MultiPolygon where it is two pieces joined at a corner.
     """
-    from shapely.geometry import shape
-
     with rasterio.open(binary_path) as ds:
         band = rasterio.band(ds, 1)
-        geographic = ds.crs is not None and ds.crs.is_geographic
+        area_of = GroundArea(ds.crs)
         for geom, value in shapes(band, mask=band, connectivity=8, transform=ds.transform):
             if value != 1:
                 continue
-            area = shape(transform_geom(ds.crs, EQUAL_AREA, geom) if geographic else geom).area
+            poly = valid_polygonal(shapely.geometry.shape(geom))
+            if poly.is_empty:
+                continue
+            area = area_of(poly)
             if area >= min_area:
-                yield geom, area
+                yield shapely.geometry.mapping(poly), area
+
+
+def valid_polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """``geom`` made valid, keeping only its polygonal parts (a Polygon or a MultiPolygon)."""
+    if geom.is_valid:
+        return geom
+    fixed = shapely.make_valid(geom)
+    if fixed.geom_type in ("Polygon", "MultiPolygon"):
+        return fixed
+    parts = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
 def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, min_area: float = 0.0) -> int:
@@ -46,7 +60,7 @@ def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, 
     with rasterio.open(binary_path) as ds:
         crs_wkt = ds.crs.to_wkt() if ds.crs else ""
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")  # drivers want their suffix
-    schema = {"geometry": "Polygon", "properties": {"id": "int", "area_m2": "float"}}
+    schema = {"geometry": ("Polygon", "MultiPolygon"), "properties": {"id": "int", "area_m2": "float"}}
     n = 0
     try:
         # GeoPackage: a layer named like the file, and no R-tree index (fiona's SQLite has no rtree module)

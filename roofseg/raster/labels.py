@@ -7,6 +7,7 @@ and the scene evaluator can take either.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Protocol
 
@@ -15,13 +16,14 @@ import rasterio
 from rasterio.errors import RasterioError
 from rasterio.features import rasterize
 from rasterio.warp import transform_geom
-from rasterio.windows import Window, bounds as window_bounds
+from rasterio.windows import Window
 
 from roofseg.errors import RoofsegError, first_line
 from roofseg.raster.scene import Scene, open_raster
-from roofseg.raster.windows import tile_transform
+from roofseg.raster.windows import grid_bounds, tile_transform
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
+POLYGONAL = ("Polygon", "MultiPolygon")
 RASTER_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".vrt", ".img")
 
 
@@ -32,11 +34,15 @@ class Labels(Protocol):
         """0/1 uint8 (height, width): 1 where a building is."""
 
 
-def open_labels(path: str | os.PathLike, scene: Scene) -> Labels:
-    """Open ``path`` as labels for ``scene``: vector footprints or a mask raster, by its suffix."""
+def open_labels(path: str | os.PathLike, scene: Scene, crs: str | None = None, ignore_non_polygons: bool = False) -> Labels:
+    """Open ``path`` as labels for ``scene``: vector footprints or a mask raster, by its suffix.
+
+    ``crs`` states the footprints' CRS where the file has none or a wrong one (``--labels-crs``);
+    ``ignore_non_polygons`` takes a file of lines or points only as an area without buildings.
+    """
     suffix = Path(path).suffix.lower()
     if suffix in VECTOR_SUFFIXES:
-        return VectorLabels(path, scene)
+        return VectorLabels(path, scene, crs=crs, ignore_non_polygons=ignore_non_polygons)
     return MaskLabels(path, scene)
 
 
@@ -94,7 +100,7 @@ class ShapeIndex:
 
     def burn(self, transform, height: int, width: int, values=None, dtype: str = "uint8") -> np.ndarray:
         """Rasterize onto a ``height`` × ``width`` window with ``transform``: 1 (or ``values[i]``) inside shape i."""
-        left, bottom, right, top = window_bounds(Window(0, 0, width, height), transform)
+        left, bottom, right, top = grid_bounds(transform, height, width)
         hit = np.flatnonzero(self.hits(left, bottom, right, top))
         if not len(hit):
             return np.zeros((height, width), dtype)
@@ -109,7 +115,7 @@ class VectorLabels:
     :class:`ShapeIndex`.
     """
 
-    def __init__(self, path: str | os.PathLike, scene: Scene):
+    def __init__(self, path: str | os.PathLike, scene: Scene, crs: str | None = None, ignore_non_polygons: bool = False):
         import fiona  # imported here: only vector labels need it
 
         self.path = os.fspath(path)
@@ -117,21 +123,26 @@ class VectorLabels:
             raise RoofsegError(scene.path, "has no CRS, so vector labels cannot be placed on it")
         try:
             with fiona.open(self.path) as src:
-                if not src.crs:
-                    raise RoofsegError(self.path, "footprints have no CRS (add one, e.g. a .prj file)")
-                src_crs = src.crs.to_wkt()
-                geoms = [f.geometry.__geo_interface__ for f in src if f.geometry is not None]
-        except RoofsegError:
-            raise
+                file_crs = src.crs.to_wkt() if src.crs else None
+                features = [f.geometry for f in src if f.geometry is not None]
         except Exception as exc:  # fiona raises a zoo of driver errors
             raise RoofsegError(self.path, f"cannot read as vector footprints ({first_line(exc)})") from None
+        geoms = [g.__geo_interface__ for g in features if g.type in POLYGONAL]
+        if features and not geoms and not ignore_non_polygons:
+            found = Counter(g.type for g in features)
+            raise RoofsegError(self.path, "holds no polygon, only " + ", ".join(f"{n} {t}" for t, n in found.most_common())
+                               + "; building labels are polygons (--ignore-non-polygons takes it as an area without buildings)")
         # A file without footprints is an area without buildings: every pixel is background.
-        geoms = [g for g in geoms if g["type"] in ("Polygon", "MultiPolygon")]
-        if geoms and rasterio.crs.CRS.from_user_input(src_crs) != scene.crs:
-            geoms = transform_geom(src_crs, scene.crs, geoms)
+        src_crs = _labels_crs(self.path, crs or file_crs, geoms)
+        if geoms and src_crs != scene.crs:
+            try:
+                geoms = transform_geom(src_crs, scene.crs, geoms)
+            except Exception as exc:  # PROJ errors come as several types
+                raise RoofsegError(self.path, f"cannot reproject the footprints from {src_crs} to the scene's "
+                                   f"{scene.crs} ({first_line(exc)})") from None
         self.index = ShapeIndex(geoms)
         self.transform = scene.transform
-        left, bottom, right, top = window_bounds(Window(0, 0, scene.width, scene.height), scene.transform)
+        left, bottom, right, top = grid_bounds(scene.transform, scene.height, scene.width)
         if geoms and not self.index.hits(left, bottom, right, top).any():
             fx0, fy0 = self.index.bboxes[:, :2].min(axis=0)
             fx1, fy1 = self.index.bboxes[:, 2:].max(axis=0)
@@ -152,6 +163,31 @@ class VectorLabels:
 
     def close(self) -> None:
         pass
+
+
+def _labels_crs(path: str, crs_text: str | None, geoms: list[dict]) -> rasterio.crs.CRS | None:
+    """The footprints' CRS, checked against their coordinates: degrees must lie within ±180 / ±90.
+
+    GeoJSON without a ``crs`` member is WGS84 (RFC 7946), so projected coordinates in such a
+    file mean a CRS is missing, not that the buildings lie off the globe.
+    """
+    if not crs_text:
+        if not geoms:
+            return None
+        raise RoofsegError(path, "footprints have no CRS (add one, e.g. a .prj file, or give --labels-crs EPSG:…)")
+    try:
+        crs = rasterio.crs.CRS.from_user_input(crs_text)
+    except Exception as exc:
+        raise RoofsegError(path, f"unknown CRS {crs_text!r} ({first_line(exc)})") from None
+    if crs.is_geographic and geoms:
+        bb = np.array([_bbox(g) for g in geoms])
+        x, y = bb[:, [0, 2]], bb[:, [1, 3]]
+        if np.abs(x).max() > 180.0 + 1e-6 or np.abs(y).max() > 90.0 + 1e-6:
+            k = int(np.argmax(np.maximum(np.abs(x).max(axis=1), np.abs(y).max(axis=1))))
+            raise RoofsegError(path, f"coordinates such as ({bb[k, 0]:.6g}, {bb[k, 1]:.6g}) are not degrees, yet the file's CRS is "
+                               f"{crs.to_string()} (GeoJSON without a 'crs' member is WGS84 by RFC 7946); "
+                               "state their CRS with --labels-crs EPSG:…")
+    return crs
 
 
 def _bbox(geom: dict) -> tuple[float, float, float, float]:

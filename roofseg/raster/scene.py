@@ -113,7 +113,7 @@ class Scene:
         if all(MaskFlags.nodata in f for f in flags):
             return "nodata"
         if all(MaskFlags.all_valid in f for f in flags):
-            return "nan" if np.issubdtype(np.dtype(self.dtype), np.floating) else "all"
+            return "all"
         return "mask"  # an internal mask band or an alpha band
 
     @functools.cached_property
@@ -137,17 +137,19 @@ class Scene:
 
     def _valid(self, data: np.ndarray, window: Window | None, shape: tuple[int, int]) -> np.ndarray:
         if self._valid_from == "all":
-            return np.ones(shape, bool)
-        if self._valid_from == "mask":
+            valid = np.ones(shape, bool)
+        elif self._valid_from == "mask":
             masks = self.ds.read_masks(self.bands[0], window=window, out_shape=shape, resampling=Resampling.nearest)
-            return masks > 0
-        if self._valid_from == "nan":
-            invalid = np.isnan(data)
+            valid = masks > 0
         else:
             nodata = self.ds.nodatavals[self.bands[0] - 1]
             invalid = np.isnan(data) if np.isnan(nodata) else data == nodata
-        # GDAL's rule for per-band nodata: a pixel is nodata only where every band is.
-        return ~invalid.all(axis=0)
+            # GDAL's rule for per-band nodata: a pixel is nodata only where every band is.
+            valid = ~invalid.all(axis=0)
+        if data.dtype.kind == "f":
+            # NaN is no measurement whatever the nodata value says: a pixel with any NaN band is nodata.
+            valid &= ~np.isnan(data).any(axis=0)
+        return valid
 
     # -- reading --------------------------------------------------------------------------
     def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +168,7 @@ class Scene:
         # cv2.merge interleaves bands into (h, w, 3) far faster than numpy's strided copy
         planes = [data[0]] * CHANNELS if len(self.bands) == 1 else list(data)
         image = cv2.merge(planes)
-        if self._valid_from != "all" and not valid.all():
+        if not valid.all():
             image[~valid] = 0
         return image, valid
 

@@ -66,3 +66,18 @@ def tile_transform(transform: Affine, row: int, col: int) -> Affine:
     """The affine transform of a window whose pixel (0, 0) is scene pixel (row, col)."""
     return transform @ Affine.translation(col, row)
 
+
+
+def corners(transform: Affine, height: int, width: int) -> list[tuple[float, float]]:
+    """Map coordinates of the four corners of a ``height`` × ``width`` grid, clockwise from (0, 0)."""
+    return [transform @ (c, r) for c, r in ((0, 0), (width, 0), (width, height), (0, height))]
+
+
+def grid_bounds(transform: Affine, height: int, width: int) -> tuple[float, float, float, float]:
+    """(left, bottom, right, top) around the whole grid, whatever its rotation or orientation.
+
+    The box of all four corners: two opposite corners are not enough for a rotated, south-up or
+    mirrored grid.
+    """
+    xs, ys = zip(*corners(transform, height, width))
+    return min(xs), min(ys), max(xs), max(ys)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
@@ -14,6 +16,7 @@ from tqdm import tqdm
 
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, write_json
 from roofseg.errors import RoofsegError
+from roofseg.locks import folder_lock
 from roofseg.raster.labels import open_labels
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import tile_grid
@@ -28,19 +31,37 @@ FOLDER_CHUNK = 256  # folder images per job: the unit of parallel work and of re
 
 
 def _job_spec(kind: str, job_id: str, payload, split, params: TileParams, windows: int) -> dict:
-    return {"kind": kind, "id": job_id, "payload": payload, "split": split, "params": params, "windows": windows}
+    spec = {"kind": kind, "id": job_id, "payload": payload, "split": split, "params": params, "windows": windows}
+    spec["fingerprint"] = _fingerprint(spec)
+    # Shards are named by what made them, so a job redone with other inputs or parameters writes
+    # new files beside the old ones, which the manifest keeps pointing at until the run succeeds.
+    digest = hashlib.sha256(json.dumps(spec["fingerprint"], sort_keys=True).encode()).hexdigest()[:8]
+    spec["shard_name"] = f"{job_id}-{digest}"
+    return spec
 
 
 def _run_job(spec: dict, out_dir: Path, progress) -> JobResult:
     if spec["kind"] == "scene":
-        return tile_scene(spec["payload"], spec["split"], spec["params"], out_dir, progress)
-    return tile_folder(spec["id"], spec["payload"], spec["split"], spec["params"], out_dir, progress)
+        return tile_scene(spec["payload"], spec["split"], spec["params"], out_dir, progress, spec["shard_name"])
+    return tile_folder(spec["id"], spec["payload"], spec["split"], spec["params"], out_dir, progress, spec["shard_name"])
+
+
+def _file_signature(path: str) -> list:
+    """What says a file changed: its size and modification time (a rerun redoes jobs whose inputs differ)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [None, None]
+    return [st.st_size, st.st_mtime_ns]
 
 
 def _fingerprint(spec: dict) -> dict:
     payload = spec["payload"]
+    items = payload if isinstance(payload, list) else [payload]
+    files = [f for item in items for f in ((item.image, item.mask) if spec["kind"] == "folder" else (item.image, item.labels))]
     payload = [asdict(i) for i in payload] if isinstance(payload, list) else asdict(payload)
-    return {"kind": spec["kind"], "payload": payload, "split": spec["split"], "params": spec["params"].fingerprint()}
+    return {"kind": spec["kind"], "payload": payload, "split": spec["split"], "params": spec["params"].fingerprint(),
+            "inputs": {f: _file_signature(f) for f in files}}
 
 
 def _done_path(out_dir: Path, job_id: str) -> Path:
@@ -48,13 +69,13 @@ def _done_path(out_dir: Path, job_id: str) -> Path:
 
 
 def _load_done(out_dir: Path, spec: dict) -> JobResult | None:
-    """The result of an earlier run of this very job, if its marker and every shard are there."""
+    """The result of an earlier run of this very job (same inputs, same parameters), if every shard is there."""
     path = _done_path(out_dir, spec["id"])
     try:
         done = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if done.get("fingerprint") != _fingerprint(spec):
+    if done.get("fingerprint") != spec["fingerprint"]:
         return None
     result = JobResult(**done["result"])
     if not all((out_dir / f).is_file() for shards in result.shards.values() for f, _ in shards):
@@ -62,11 +83,16 @@ def _load_done(out_dir: Path, spec: dict) -> JobResult | None:
     return result
 
 
-def _remove_outputs(out_dir: Path, job_id: str) -> None:
+def _remove_unlisted(out_dir: Path, manifest: dict, job_ids: set[str]) -> None:
+    """After a manifest is written: delete the shards and job markers it no longer refers to."""
+    listed = {Path(out_dir / s["path"]).resolve() for split in manifest["splits"].values() for s in split["shards"]}
     for split in SPLITS:
-        for f in (out_dir / split).glob(f"{job_id}-[0-9][0-9][0-9][0-9][0-9].tfrecord*"):
-            f.unlink()
-    _done_path(out_dir, job_id).unlink(missing_ok=True)
+        for f in (out_dir / split).glob("*.tfrecord*"):
+            if f.resolve() not in listed and not f.name.startswith("."):
+                f.unlink(missing_ok=True)
+    for marker in (out_dir / JOBS_DIR).glob("*.json"):
+        if marker.stem not in job_ids:
+            marker.unlink(missing_ok=True)
 
 
 _queue = None
@@ -94,7 +120,7 @@ def _worker(spec: dict, out_dir: Path) -> JobResult:
 
 def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm) -> list[JobResult]:
     def finish(spec: dict, result: JobResult) -> JobResult:
-        write_json(_done_path(out_dir, spec["id"]), {"fingerprint": _fingerprint(spec), "result": asdict(result)})
+        write_json(_done_path(out_dir, spec["id"]), {"fingerprint": spec["fingerprint"], "result": asdict(result)})
         return result
 
     if workers <= 1 or len(specs) <= 1:
@@ -128,7 +154,7 @@ def _plan_scenes(scenes: list[inp.SceneInput], params: TileParams, split_by: str
     windows = {}
     for s in scenes:
         with Scene(s.image, params.bands) as scene:
-            open_labels(s.labels, scene).close()
+            open_labels(s.labels, scene, params.labels_crs, params.ignore_non_polygons).close()
             windows[s.id] = len(tile_grid(scene.height, scene.width, params.size, params.stride))
     by_scene = split_by == "scene" or (split_by == "auto" and len(scenes) >= 3)
     splits = scene_splits([s.id for s in scenes], params.val, params.test, params.seed) if by_scene else {}
@@ -159,9 +185,14 @@ def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels
         specs = _plan_scenes(inp.scene_inputs(entries, labels, prefer), params, split_by)
         split_mode = "scene" if specs[0]["split"] else "block"
     out = ensure_writable_dir(out_dir)
+    with folder_lock(out):
+        return _tile_locked(specs, out, split_mode, entries, params, workers, overwrite, progress)
+
+
+def _tile_locked(specs: list[dict], out: Path, split_mode: str, entries: Sequence[str], params: TileParams,
+                 workers: int, overwrite: bool, progress: bool) -> dict:
+    """Run the jobs not done yet, then write the manifest; until then the previous manifest stands."""
     (out / JOBS_DIR).mkdir(exist_ok=True)
-    manifest_path = out / MANIFEST
-    manifest_path.unlink(missing_ok=True)  # a manifest stands only for a complete set of shards
     for folder in [out, out / JOBS_DIR, *(out / s for s in SPLITS)]:
         if folder.is_dir():
             remove_stale_partials(folder)
@@ -171,7 +202,6 @@ def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels
     for spec in specs:
         earlier = None if overwrite else _load_done(out, spec)
         if earlier is None:
-            _remove_outputs(out, spec["id"])
             todo.append(spec)
         else:
             results[spec["id"]] = earlier
@@ -186,7 +216,8 @@ def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels
                            f"0 tiles produced (skipped: {_sum_skipped(ordered)}); "
                            "check --max-nodata, --keep-empty and the tile size")
     manifest = build_manifest(ordered, params, split_mode)
-    write_json(manifest_path, manifest)
+    write_json(out / MANIFEST, manifest)
+    _remove_unlisted(out, manifest, {s["id"] for s in specs})
     return manifest
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from roofseg._tf import tf
 from roofseg.atomic import temp_path
+from roofseg.errors import RoofsegError, first_line
 
 COMPRESSIONS = {"none": None, "gzip": "GZIP"}
 
@@ -43,14 +44,23 @@ class ShardWriter:
         if self._writer is None or self._bytes >= self.shard_bytes:
             self._close_current()
             self._open_next()
-        self._writer.write(record)
+        try:
+            self._writer.write(record)
+        except tf.errors.OpError as exc:  # a full disk: ResourceExhaustedError
+            raise self._failed(exc) from None
         self._bytes += len(record)
         self.counts[-1] += 1
 
+    def _failed(self, exc: tf.errors.OpError) -> RoofsegError:
+        return RoofsegError(self.finals[-1], f"writing the shard failed ({first_line(Exception(exc.message))})")
+
     def _close_current(self) -> None:
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()  # flushes: a full disk may show only here
+            except tf.errors.OpError as exc:
+                raise self._failed(exc) from None
 
     def commit(self) -> list[tuple[Path, int]]:
         """Close and rename every shard into place; return (path, record count) pairs."""
@@ -61,6 +71,9 @@ class ShardWriter:
 
     def abort(self) -> None:
         """Close and delete every shard written so far."""
-        self._close_current()
+        try:
+            self._close_current()
+        except RoofsegError:
+            pass  # the error that made us abort is the one to report
         for final in self.finals:
             temp_path(final).unlink(missing_ok=True)

@@ -39,6 +39,8 @@ class TileParams:
     test: float = 0.15
     split_block: int = 512
     seed: int = 0
+    labels_crs: str | None = None  # the footprints' CRS where their file states none or a wrong one
+    ignore_non_polygons: bool = False  # a labels file of lines/points only means no buildings
 
     def fingerprint(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -59,15 +61,15 @@ class JobResult:
 class _SplitWriters:
     """One ShardWriter per split, opened on first use; all committed or aborted together."""
 
-    def __init__(self, out_dir: Path, job_id: str, params: TileParams, result: JobResult):
-        self.out_dir, self.job_id, self.params, self.result = out_dir, job_id, params, result
+    def __init__(self, out_dir: Path, shard_name: str, params: TileParams, result: JobResult):
+        self.out_dir, self.shard_name, self.params, self.result = out_dir, shard_name, params, result
         self.writers: dict[str, ShardWriter] = {}
 
     def write(self, split: str, record: TileRecord) -> None:
         writer = self.writers.get(split)
         if writer is None:
             writer = self.writers[split] = ShardWriter(
-                self.out_dir / split / self.job_id, self.params.shard_bytes, self.params.compression
+                self.out_dir / split / self.shard_name, self.params.shard_bytes, self.params.compression
             )
             (self.out_dir / split).mkdir(exist_ok=True)
         writer.write(record.to_example())
@@ -130,13 +132,17 @@ def _scene_records(scene: Scene, labels, job_id: str, split: str | None, params:
         )
 
 
-def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: Path, progress: Progress) -> JobResult:
-    """Cut one scene into tiles; ``split`` is the whole scene's split, or None to split by block."""
+def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: Path, progress: Progress,
+               shard_name: str | None = None) -> JobResult:
+    """Cut one scene into tiles; ``split`` is the whole scene's split, or None to split by block.
+
+    Shards are named ``SPLIT/{shard_name}-00000.tfrecord``… (default: the job's id).
+    """
     result = JobResult(job.id)
-    writers = _SplitWriters(out_dir, job.id, params, result)
+    writers = _SplitWriters(out_dir, shard_name or job.id, params, result)
     try:
         with Scene(job.image, params.bands) as scene, band_cache(scene, params.size):
-            labels = open_labels(job.labels, scene)
+            labels = open_labels(job.labels, scene, params.labels_crs, params.ignore_non_polygons)
             # windows are read by a thread while this one encodes and writes the previous ones;
             # closing() stops and joins that thread, even when a write fails, before labels close
             records = read_ahead(_scene_records(scene, labels, job.id, split, params, result.skipped))
@@ -171,15 +177,20 @@ def read_folder_item(item: FolderItem, size: int) -> tuple[np.ndarray, np.ndarra
     if mask.shape[:2] != image.shape[:2]:
         raise RoofsegError(item.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} px but its image is {image.shape[1]}x{image.shape[0]}")
     shape = image.shape[:2]
-    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)[..., ::-1]
-    mask = cv2.resize((mask > 0).astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
-    return np.ascontiguousarray(image), mask, shape
+    # Image and mask go through the same resampling, so the mask lands on the image's grid: the
+    # mask is resampled as a fraction of roof and thresholded at one half. (Nearest neighbour is
+    # not pixel-centred in OpenCV and shifts the mask by up to a pixel.)
+    interpolation = cv2.INTER_AREA if size < min(shape) else cv2.INTER_LINEAR
+    image = cv2.resize(image, (size, size), interpolation=interpolation)[..., ::-1]
+    roof = cv2.resize((mask > 0).astype(np.float32), (size, size), interpolation=interpolation)
+    return np.ascontiguousarray(image), (roof >= 0.5).astype(np.uint8), shape
 
 
-def tile_folder(job_id: str, items: list[FolderItem], splits: dict[str, str], params: TileParams, out_dir: Path, progress: Progress) -> JobResult:
+def tile_folder(job_id: str, items: list[FolderItem], splits: dict[str, str], params: TileParams, out_dir: Path,
+                progress: Progress, shard_name: str | None = None) -> JobResult:
     """Resize each folder image/mask pair to one tile; ``splits`` maps item ids to splits."""
     result = JobResult(job_id)
-    writers = _SplitWriters(out_dir, job_id, params, result)
+    writers = _SplitWriters(out_dir, shard_name or job_id, params, result)
     try:
         for item in items:
             progress(1)

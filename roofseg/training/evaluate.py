@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from roofseg.pipeline.check import shard_faults_named
 from roofseg.pipeline.dataset import make_dataset
 from roofseg.training.losses import THRESHOLD
 from roofseg.training.model import load_model
@@ -32,16 +33,20 @@ def pixel_scores(tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:
 
 def evaluate(model_path: str | os.PathLike, manifest: str | os.PathLike, split: str = "test", batch_size: int = 16,
              tile_size: int | None = None) -> dict:
-    """Scores over every pixel of the split (counts summed first, not per-batch averages)."""
+    """Scores over every pixel of the split (counts summed first, not per-batch averages).
+
+    Every tile the manifest lists is scored, or the read fails naming the shard at fault.
+    """
     model = load_model(model_path)
     ds = make_dataset(manifest, split, batch_size, tile_size, training=False)
     losses, weights = [], []
     counts = np.zeros(4, np.int64)
-    for images, masks in ds:
-        probs = model(images, training=False)
-        losses.append(float(model.compiled_loss(masks, probs)))
-        weights.append(int(images.shape[0]))
-        counts += pixel_counts(probs.numpy() >= THRESHOLD, masks.numpy() > 0.5)
+    with shard_faults_named(manifest, (split,)):
+        for images, masks in ds:
+            probs = model(images, training=False)
+            losses.append(float(model.compiled_loss(masks, probs)))
+            weights.append(int(images.shape[0]))
+            counts += pixel_counts(probs.numpy() >= THRESHOLD, masks.numpy() > 0.5)
     tp, fp, fn, tn = (int(c) for c in counts)
     return {"split": split, "tiles": int(sum(weights)), "loss": float(np.average(losses, weights=weights)),
             **pixel_scores(tp, fp, fn, tn), "pixels": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}}

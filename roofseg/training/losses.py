@@ -32,17 +32,52 @@ def bce_dice_loss(y_true, y_pred):
     return bce_loss(y_true, y_pred) + dice_loss(y_true, y_pred)
 
 
-@keras.saving.register_keras_serializable("roofseg")
-def iou_score(y_true, y_pred):
-    """Intersection over union of the mask thresholded at 0.5, over the batch."""
-    return _F.iou_score(y_true, y_pred, per_image=False, threshold=THRESHOLD, **_SUB)
+class _PixelCounts(keras.metrics.BinaryIoU):
+    """Roof pixels counted over the whole epoch (Keras' streaming confusion matrix), not per batch.
+
+    Under a distribution strategy the counts of every replica are summed before the ratio is
+    taken, so the logged score is the score of the split, as ``roofseg evaluate`` computes it.
+    """
+
+    default_name = ""
+
+    def __init__(self, target_class_ids=(1,), threshold: float = THRESHOLD, name: str | None = None, dtype=None):
+        super().__init__(target_class_ids=[1], threshold=threshold, name=name or self.default_name, dtype=dtype)
+
+    def _counts(self):
+        cm = self.total_cm  # rows: truth, columns: prediction
+        return cm[1, 1], cm[0, 1], cm[1, 0]
+
+
+def _ratio(num, den):
+    return tf.where(den > 0, num / tf.maximum(den, 1.0), tf.ones_like(num))  # 1 where there is nothing to find
 
 
 @keras.saving.register_keras_serializable("roofseg")
-def f1_score(y_true, y_pred):
-    """F1 (Dice) of the mask thresholded at 0.5, over the batch."""
-    return _F.f_score(y_true, y_pred, beta=1, per_image=False, threshold=THRESHOLD, **_SUB)
+class PixelIoU(_PixelCounts):
+    """Intersection over union of the roof pixels thresholded at 0.5, over every pixel of the epoch."""
+
+    default_name = "iou_score"
+
+    def result(self):
+        tp, fp, fn = self._counts()
+        return _ratio(tp, tp + fp + fn)
+
+
+@keras.saving.register_keras_serializable("roofseg")
+class PixelF1(_PixelCounts):
+    """F1 (Dice) of the roof pixels thresholded at 0.5, over every pixel of the epoch."""
+
+    default_name = "f1_score"
+
+    def result(self):
+        tp, fp, fn = self._counts()
+        return _ratio(2 * tp, 2 * tp + fp + fn)
 
 
 LOSSES = {"dice": dice_loss, "bce": bce_loss, "bce_dice": bce_dice_loss}
-METRICS = [iou_score, f1_score]
+
+
+def metrics() -> list:
+    """Fresh metric objects for a compile (a metric object belongs to one model)."""
+    return [PixelIoU(), PixelF1()]

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from roofseg._tf import keras, sm, tf
-from roofseg.errors import RoofsegError
+from roofseg.errors import RoofsegError, first_line
 from roofseg.pipeline.augment import AugmentConfig, augment
 from roofseg.training import losses
 
@@ -37,7 +37,17 @@ def resolve_encoder_weights(choice: str) -> str | None:
         return str(path)
     if not Path(choice).is_file():
         raise RoofsegError(choice, "no such encoder weights file (--encoder-weights imagenet|none|PATH)")
-    return choice
+    return check_hdf5(choice)
+
+
+def check_hdf5(path: str | os.PathLike) -> str:
+    """``path`` if it is an HDF5 file (Keras' .h5 weights), else a RoofsegError saying what it is not."""
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        raise RoofsegError(path, "is not an HDF5 weights file (.h5); give the ResNet34 encoder's "
+                           f"{IMAGENET_FILE}, or --encoder-weights none")
+    return os.fspath(path)
 
 
 @keras.saving.register_keras_serializable("roofseg")
@@ -70,15 +80,35 @@ class SegmentationModel(keras.Model):
         return keras.Model(self.inputs, self.outputs, name=self.name).get_config()
 
 
-def build_model(encoder_weights: str | None = None, freeze_encoder: bool = False) -> tuple[SegmentationModel, list]:
+def bn_momentum(steps_per_epoch: int) -> float:
+    """Batch-norm momentum whose moving statistics follow the weights within a fifth of an epoch.
+
+    Keras' 0.99 averages the last ~100 steps. On a short run from random weights (the demo: ~20
+    steps an epoch) the statistics then lag the weights for many epochs, and the model in
+    inference mode (validation, checkpoints, prediction) scores far below the model in training.
+    Long runs keep 0.99; the time constant never drops below 4 steps.
+    """
+    steps = min(100.0, max(4.0, steps_per_epoch / 5.0))
+    return round(1.0 - 1.0 / steps, 4)
+
+
+def build_model(encoder_weights: str | None = None, freeze_encoder: bool = False,
+                momentum: float | None = None) -> tuple[SegmentationModel, list]:
     """The U-Net (ResNet34 encoder, 1 class, sigmoid) for inputs of any size divisible by 32.
 
     Returns the model and its encoder layers (those frozen for fine-tuning; batch norms excepted,
     as segmentation-models does). The sigmoid is a float32 layer of its own, so the output stays
-    float32 under a mixed-precision policy.
+    float32 under a mixed-precision policy. ``momentum`` sets every batch norm's (see :func:`bn_momentum`).
     """
-    base = sm.Unet(BACKBONE, input_shape=(None, None, 3), classes=1, activation="linear",
-                   encoder_weights=encoder_weights, encoder_freeze=True)
+    try:
+        base = sm.Unet(BACKBONE, input_shape=(None, None, 3), classes=1, activation="linear",
+                       encoder_weights=encoder_weights, encoder_freeze=True)
+    except (OSError, ValueError) as exc:  # an HDF5 file of other weights
+        raise RoofsegError(encoder_weights, f"cannot load as ResNet34 encoder weights ({first_line(exc)})") from None
+    if momentum is not None:
+        for layer in base.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = momentum
     encoder = [layer for layer in base.layers if not layer.trainable]
     outputs = keras.layers.Activation("sigmoid", dtype="float32", name="sigmoid")(base.output)
     model = SegmentationModel(inputs=base.input, outputs=outputs, name="unet_resnet34")
@@ -93,7 +123,7 @@ def set_trainable(layers: list, trainable: bool) -> None:
 
 def compile_model(model: keras.Model, loss: str = "dice", learning_rate: float = 1e-4) -> None:
     """Adam, the chosen loss, IoU and F1 at threshold 0.5."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses.LOSSES[loss], metrics=losses.METRICS)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses.LOSSES[loss], metrics=losses.metrics())
 
 
 def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -11,12 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from roofseg._tf import keras, tf
-from roofseg.atomic import ensure_writable_dir, write_json
-from roofseg.errors import RoofsegError
+from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path, write_json
+from roofseg.errors import RoofsegError, first_line
+from roofseg.locks import folder_lock
 from roofseg.pipeline.augment import AugmentConfig
+from roofseg.pipeline.check import shard_faults_named
 from roofseg.pipeline.dataset import make_dataset, shards_of
-from roofseg.training import reports
-from roofseg.training.model import build_model, compile_model, resolve_encoder_weights, set_trainable
+from roofseg.training import reports, resume
+from roofseg.training.model import (bn_momentum, build_model, compile_model, load_model, resolve_encoder_weights,
+                                    set_trainable)
 from roofseg.training.strategy import is_chief, make_strategy
 
 
@@ -54,19 +58,94 @@ def _output_dir(run: Path, chief: bool) -> Path:
     return run if chief else run / "workers" / str(os.getpid())
 
 
-def _callbacks(cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list | None) -> list:
-    cbs = [
-        keras.callbacks.BackupAndRestore(str(run / "backup" / phase)),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr, verbose=1),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True, verbose=1),
-    ]
+#: settings a resumed run may change: how long it goes on, and how patiently
+RESUMABLE = {"epochs", "early_stopping_patience", "lr_patience", "min_lr", "samples"}
+
+
+def config_record(cfg: TrainConfig, replicas: int, global_batch: int, momentum: float) -> dict:
+    """The run's config.json: the settings, with the manifest as an absolute path."""
+    record = {**asdict(cfg), "replicas": replicas, "global_batch": global_batch, "bn_momentum": momentum}
+    record["manifest"] = os.path.abspath(cfg.manifest)
+    record["out_dir"] = os.path.abspath(cfg.out_dir)
+    return json.loads(json.dumps(record))  # tuples as lists, as read back from the file
+
+
+def check_same_run(run: Path, record: dict) -> None:
+    """Refuse to resume ``run`` with settings other than those it was started with."""
+    path = run / "config.json"
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise RoofsegError(path, "the run has a backup to resume but no readable config; "
+                           f"start afresh with another -o (or delete {run})") from None
+    differ = [f"{k}: {saved.get(k)!r} then, {v!r} now" for k, v in record.items()
+              if k not in RESUMABLE and saved.get(k) != v]
+    if differ:
+        raise RoofsegError(path, "this run was started with other settings (" + "; ".join(differ) + "); resume it "
+                           f"with the same settings, or start afresh with another -o (or delete {run})")
+
+
+def _callbacks(cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list | None, best_weights) -> list:
     out = _output_dir(run, chief)
-    cbs += [
-        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=1),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience,
+                                                min_lr=cfg.min_lr, verbose=1)
+    stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience,
+                                             restore_best_weights=True, verbose=1)
+    checkpoint = AtomicCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=1)
+    return [
+        plateau, stopping, checkpoint,
+        # after the monitors: it sets their state at the first epoch, once fit knows where it resumes
+        resume.ResumeMonitors(run / "history.csv", checkpoint, stopping, plateau, best_weights),
+        resume.ResumableCSVLogger(str(out / "history.csv"), truncate=chief),
         keras.callbacks.TensorBoard(str(out / "logs"), histogram_freq=0, write_graph=False, update_freq="epoch"),
+        *(extra or []),
+        # last: an epoch is backed up only once it is logged; a kill in between runs it again
+        keras.callbacks.BackupAndRestore(str(run / "backup" / phase)),
     ]
-    return cbs + list(extra or [])
+
+
+def _save_atomically(path: Path, save) -> None:
+    """``save(tmp)`` to a temporary name with ``path``'s suffixes (Keras picks the format by them), then rename."""
+    tmp = temp_path(path, keep_suffix=True)
+    try:
+        save(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that writes under a temporary name and renames: a kill or a full disk while
+    saving leaves the previous best.keras, never a truncated one."""
+
+    def _save_model(self, epoch, batch, logs):
+        final = self.filepath
+        self.filepath = str(temp_path(final, keep_suffix=True))
+        try:
+            super()._save_model(epoch, batch, logs)
+            if os.path.exists(self.filepath):
+                os.replace(self.filepath, final)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(self.filepath)
+            self.filepath = final
+
+
+def _best_weights(run: Path) -> list | None:
+    """The weights of the run's best.keras, for EarlyStopping to restore after a resume."""
+    best = run / "best.keras"
+    if not best.exists() or not resume.read_rows(run / "history.csv"):
+        return None
+    return load_model(best, compile=False).get_weights()
+
+
+def _remove_backup_temporaries(run: Path) -> None:
+    """Delete what a failed backup save left half-written (its checkpoint's temporary files)."""
+    for tmp in (run / "backup").rglob("*_temp*"):
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
 
 
 def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None = None) -> dict:
@@ -76,7 +155,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
     """
     run = ensure_writable_dir(cfg.out_dir)
     shards = shards_of(cfg.manifest, "train")
-    shards_of(cfg.manifest, "val")  # fail now, not after an epoch, if there is no validation split
+    val_shards = shards_of(cfg.manifest, "val")  # fail now, not after an epoch, if there is no validation split
     size = cfg.tile_size or shards.tile_size
     if not size or size % 32:
         raise RoofsegError(cfg.manifest, f"model tiles must be a multiple of 32 px, got {size} (use --tile-size)")
@@ -89,33 +168,60 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
             print("roofseg: --mixed-precision needs a GPU; training in float32")
     strategy = make_strategy(cfg.strategy, cfg.devices)
     chief = is_chief(strategy)
+    with contextlib.ExitStack() as stack:
+        if chief and cfg.strategy != "multiworker":  # multi-worker chiefs may share a folder across machines
+            stack.enter_context(folder_lock(run))
+        with shard_faults_named(cfg.manifest, ("train", "val")):
+            try:
+                return _train(cfg, run, strategy, chief, size, weights, shards, val_shards, verbose, callbacks)
+            except (tf.errors.ResourceExhaustedError, OSError) as exc:  # a full disk while saving
+                if chief:
+                    _remove_backup_temporaries(run)
+                what = getattr(exc, "message", None) or getattr(exc, "strerror", None) or str(exc)
+                raise RoofsegError(run, f"writing the run failed ({first_line(Exception(what))})") from None
+
+
+def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weights: str | None, shards, val_shards,
+           verbose, callbacks) -> dict:
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
-    print(f"roofseg: {replicas} replica(s) ({type(strategy).__name__}), batch {cfg.batch_size} per replica, "
-          f"global batch {global_batch}, learning rate {cfg.learning_rate:g}, tiles {size} px")
     if shards.tiles is not None and shards.tiles < global_batch:
         raise RoofsegError(cfg.manifest, f"the training split has {shards.tiles} tiles, fewer than one global batch of {global_batch}")
+    steps = cfg.steps_per_epoch or max(1, (shards.tiles or global_batch) // global_batch)
+    momentum = bn_momentum(steps)
+    print(f"roofseg: {replicas} replica(s) ({type(strategy).__name__}), batch {cfg.batch_size} per replica, "
+          f"global batch {global_batch}, learning rate {cfg.learning_rate:g}, tiles {size} px, "
+          f"batch-norm momentum {momentum:g}")
 
+    record = config_record(cfg, replicas, global_batch, momentum)
+    if chief:
+        remove_stale_partials(run)
     resuming = (run / "backup").exists()
-    if not resuming and chief:
-        for stale in ("history.csv", "best.keras", "curves.png", "samples.png"):
+    if resuming:
+        check_same_run(run, record)
+    elif chief:
+        for stale in ("history.csv", "best.keras", "curves.png", "samples.png", "summary.json", "config.json"):
             (run / stale).unlink(missing_ok=True)
         shutil.rmtree(run / "logs", ignore_errors=True)
-        write_json(run / "config.json", {**asdict(cfg), "replicas": replicas, "global_batch": global_batch})
 
     repeat = cfg.steps_per_epoch is not None
+    # Workers of a multi-worker run shard the data by element: only disjoint if all read in one order.
+    same_order = cfg.strategy == "multiworker"
     train_ds = make_dataset(cfg.manifest, "train", global_batch, size, training=True, seed=cfg.seed, repeat=repeat,
-                            shuffle_buffer=cfg.shuffle_buffer, augment_on=cfg.augment_on, augment_config=cfg.augment)
+                            shuffle_buffer=cfg.shuffle_buffer, augment_on=cfg.augment_on, augment_config=cfg.augment,
+                            deterministic=same_order or None)
     val_ds = make_dataset(cfg.manifest, "val", global_batch, size, training=False)
     if cfg.validation_steps:
         val_ds = val_ds.repeat()
 
     with strategy.scope():
-        model, encoder = build_model(weights, freeze_encoder=cfg.freeze_encoder_epochs > 0)
+        model, encoder = build_model(weights, freeze_encoder=cfg.freeze_encoder_epochs > 0, momentum=momentum)
         if cfg.augment_on == "device":
             model.augment_config = cfg.augment
             model.augment_seed = cfg.seed
         compile_model(model, cfg.loss, cfg.learning_rate)
+    if chief and not resuming:
+        write_json(run / "config.json", record)  # once the model builds: a failed start leaves no run behind
 
     fit = dict(validation_data=val_ds, steps_per_epoch=cfg.steps_per_epoch, validation_steps=cfg.validation_steps, verbose=verbose)
     frozen_done = run / "backup" / "frozen-phase-done.weights.h5"
@@ -125,16 +231,19 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
             model.load_weights(str(frozen_done))
         else:
             print(f"roofseg: training the decoder alone for {first} epoch(s), encoder frozen")
-            model.fit(train_ds, epochs=first, callbacks=_callbacks(cfg, run, "frozen", chief, callbacks), **fit)
-            model.save_weights(str(frozen_done))
+            model.fit(train_ds, epochs=first, callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run)), **fit)
+            if chief:  # the run's shared files are the chief's to write
+                _save_atomically(frozen_done, model.save_weights)
         if first < cfg.epochs:
             with strategy.scope():
                 set_trainable(encoder, True)
                 compile_model(model, cfg.loss, cfg.learning_rate)
-            model.fit(train_ds, initial_epoch=first, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief, callbacks), **fit)
+            model.fit(train_ds, initial_epoch=first, epochs=cfg.epochs,
+                      callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run)), **fit)
     else:
-        model.fit(train_ds, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief, callbacks), **fit)
-    shutil.rmtree(run / "backup", ignore_errors=True)  # the run is complete: nothing to resume
+        model.fit(train_ds, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run)), **fit)
+    if chief:
+        shutil.rmtree(run / "backup", ignore_errors=True)  # the run is complete: nothing to resume
 
     # Every worker predicts the samples: under a multi-worker strategy reading the batch-norm
     # statistics is a collective operation, which waits for all workers.

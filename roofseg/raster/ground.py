@@ -1,0 +1,37 @@
+"""Measures on the ground, whatever the CRS: geodesic areas in square metres.
+
+Areas taken in CRS units are wrong in the CRSs imagery comes in: web-mercator metres are
+1/cos²(latitude) too large (4× at 60°), US-feet CRSs count square feet, and geographic CRSs
+square degrees. Polygons are measured on the CRS's own ellipsoid instead (pyproj's Geod).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from pyproj import CRS, Geod, Transformer
+
+
+class GroundArea:
+    """Callable: a GeoJSON-like polygon (or a shapely geometry) in ``crs`` → its area in m².
+
+    Without a CRS (a raster that is not georeferenced) the area is the planar one, in the grid's units.
+    """
+
+    def __init__(self, crs) -> None:
+        self.geod: Geod | None = None
+        self.to_lonlat: Transformer | None = None
+        if crs is None:
+            return
+        crs = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+        self.geod = crs.get_geod() or Geod(ellps="WGS84")
+        if not crs.is_geographic:
+            self.to_lonlat = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True)
+
+    def __call__(self, geom) -> float:
+        geom = geom if isinstance(geom, shapely.Geometry) else shapely.geometry.shape(geom)
+        if self.geod is None:
+            return float(geom.area)
+        if self.to_lonlat is not None:
+            geom = shapely.transform(geom, lambda xy: np.column_stack(self.to_lonlat.transform(xy[:, 0], xy[:, 1])))
+        return abs(float(self.geod.geometry_area_perimeter(geom)[0]))
