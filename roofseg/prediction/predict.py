@@ -128,12 +128,13 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
         rows = list(grid_rows(scene.height, scene.width, options.tile, stride))
         total = sum(len(r) for r in rows)
         temps = [stack.enter_context(atomic_output(p)) for p in outputs]
-        bar = stack.enter_context(tqdm(total=total, desc="predicting", unit="window", disable=not progress))
-        with raise_gdal_errors(out_path):
-            datasets = [stack.enter_context(rasterio.open(temps[0], "w", **_profile(scene, options.dtype)))]
+        # the outputs close inside the watch, also on failure: closing flushes, and may fail too
+        with raise_gdal_errors(out_path), ExitStack() as outs, \
+                tqdm(total=total, desc="predicting", unit="window", disable=not progress) as bar:
+            datasets = [outs.enter_context(rasterio.open(temps[0], "w", **_profile(scene, options.dtype)))]
             datasets[0].update_tags(**{CONTENT_TAG: "probability", SCALE_TAG: "255" if options.dtype == "uint8" else "1"})
             if options.threshold is not None:
-                datasets.append(stack.enter_context(rasterio.open(temps[1], "w", **_profile(scene, "uint8"))))
+                datasets.append(outs.enter_context(rasterio.open(temps[1], "w", **_profile(scene, "uint8"))))
                 datasets[1].update_tags(**{CONTENT_TAG: "binary"})
             for k, grid_row in enumerate(rows):
                 for start in range(0, len(grid_row), options.batch):

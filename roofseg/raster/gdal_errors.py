@@ -8,12 +8,14 @@ its final name. :func:`raise_gdal_errors` listens to that logger around a write 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
-import threading
+import sys
+import tempfile
 from typing import Iterator
 
-from roofseg.errors import RoofsegError
+from roofseg.errors import RoofsegError, first_line
 
 _MARK = "GDAL signalled an error"
 
@@ -22,28 +24,71 @@ class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.messages: list[str] = []
-        self.lock = threading.Lock()
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def emit(self, record: logging.LogRecord) -> None:  # Handler.handle holds the handler's lock
         text = record.getMessage()
         if _MARK in text:
-            with self.lock:
-                self.messages.append(text.split("msg=", 1)[-1].strip("'\""))
+            self.messages.append(text.split("msg=", 1)[-1].strip("'\""))
+
+
+@contextlib.contextmanager
+def _native_stderr_captured(sink) -> Iterator[None]:
+    """Send what C libraries print to file descriptor 2 into ``sink``; Python's sys.stderr
+    (progress bars, warnings) still reaches the terminal. A no-op where stderr is not fd 2."""
+    try:
+        sys.stderr.flush()
+        real = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        real = False
+    if not real:
+        yield
+        return
+    saved = os.dup(2)
+    python_stderr = sys.stderr
+    sys.stderr = io.TextIOWrapper(io.FileIO(os.dup(saved), "w"), encoding=python_stderr.encoding,
+                                  errors="backslashreplace", write_through=True)
+    os.dup2(sink.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr.close()
+        sys.stderr = python_stderr
 
 
 @contextlib.contextmanager
 def raise_gdal_errors(path: str | os.PathLike) -> Iterator[None]:
-    """Raise RoofsegError(path, …) after the block if GDAL signalled an error during it."""
+    """Raise RoofsegError(path, …) if GDAL signalled an error during the block, or rasterio raised one.
+
+    Only for blocks that write ``path``: the message names it, with GDAL's own reason (such as
+    "File too large" or "No space left on device") where GDAL gave one. What libtiff prints
+    straight to stderr meanwhile is kept out of the terminal and joins the reason. Create
+    progress bars inside the block, so that they write to the terminal's stderr.
+    """
+    from rasterio.errors import RasterioError
+
     handler = _Collect()
     logger = logging.getLogger("rasterio")  # its modules' records (rasterio._env, ._err, …) reach it
     level = logger.level
     logger.addHandler(handler)
     if not logger.isEnabledFor(logging.INFO):
         logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    if handler.messages:
-        raise RoofsegError(path, f"writing failed ({handler.messages[0]})")
+    with tempfile.TemporaryFile() as printed:
+        try:
+            with _native_stderr_captured(printed):
+                yield
+        except RasterioError as exc:
+            raise RoofsegError(path, f"writing failed ({_reason(handler, printed) or first_line(exc)})") from None
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        reason = _reason(handler, printed)
+    if reason:
+        raise RoofsegError(path, f"writing failed ({reason})")
+
+
+def _reason(handler: _Collect, printed) -> str:
+    printed.seek(0)
+    lines = [ln.strip() for ln in printed.read().decode(errors="replace").splitlines() if ln.strip()]
+    return "; ".join(dict.fromkeys(lines[:1] + handler.messages[:1]))
