@@ -16,10 +16,11 @@ TMP_SUFFIX = ".partial"
 def temp_path(path: str | os.PathLike, keep_suffix: bool = False) -> Path:
     """The temporary name an output is written under: same folder, so the rename is atomic.
 
-    ``keep_suffix`` ends it with the output's suffix too, for writers that choose a format by it.
+    ``keep_suffix`` ends it with the output's suffixes too (``.weights.h5``), for writers that
+    choose a format by them.
     """
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}{path.suffix if keep_suffix else ''}")
+    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}{''.join(path.suffixes) if keep_suffix else ''}")
 
 
 @contextlib.contextmanager
