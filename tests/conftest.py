@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -83,35 +85,31 @@ settings.register_profile("roofseg", deadline=None, max_examples=100)
 settings.load_profile("roofseg")
 
 
-def _mount_tmpfs(path: Path, options: str) -> None:
-    import subprocess
-
+@contextlib.contextmanager
+def mounted_tmpfs(path: Path, options: str):
+    """A tmpfs mounted at ``path`` for the block (root only; the test is skipped elsewhere)."""
     path.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 @pytest.fixture
 def small_fs(tmp_path):
-    """A real file system of 400 KB mounted in tmp_path (root only; skipped elsewhere)."""
-    import subprocess
-
-    path = tmp_path / "small"
-    _mount_tmpfs(path, "size=400k")
-    yield path
-    subprocess.run(["umount", "-l", str(path)], check=False)
+    """A real file system of 400 KB, to fill."""
+    with mounted_tmpfs(tmp_path / "small", "size=400k") as path:
+        yield path
 
 
 @pytest.fixture
 def readonly_dir(tmp_path):
-    """A read-only file system mounted in tmp_path (root only; root ignores chmod, not this)."""
-    import subprocess
-
-    path = tmp_path / "readonly"
-    _mount_tmpfs(path, "size=64k,ro")
-    yield path
-    subprocess.run(["umount", "-l", str(path)], check=False)
+    """A read-only file system (root ignores chmod, not this)."""
+    with mounted_tmpfs(tmp_path / "readonly", "size=64k,ro") as path:
+        yield path
 
 
 def one_error_line(result) -> str:

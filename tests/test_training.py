@@ -189,7 +189,8 @@ def test_freeze_encoder_epochs_train_the_decoder_alone_first(manifest, tmp_path)
             self.names = frozen or self.fits[0]["frozen"]
             self.fits.append({"frozen": self.names, "begin": self._snapshot()})
 
-        def on_train_end(self, logs=None):
+        def on_epoch_end(self, epoch, logs=None):
+            # at the epoch's end, before EarlyStopping may restore the best epoch's weights
             self.fits[-1]["end"] = self._snapshot()
 
         def _snapshot(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -139,6 +140,18 @@ def _best_weights(run: Path) -> list | None:
     return load_model(best, compile=False).get_weights()
 
 
+WRITE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO)
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    """A save that failed for lack of room or rights: h5py and TensorFlow (SaveV2: ResourceExhausted
+    for ENOSPC, OutOfRange for EFBIG) report it in their own types, with the system's words."""
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+        return True
+    text = getattr(exc, "message", None) or str(exc)
+    return "[Op:SaveV2]" in text or any(os.strerror(e) in text for e in WRITE_ERRNOS)
+
+
 def _remove_backup_temporaries(run: Path) -> None:
     """Delete what a failed backup save left half-written (its checkpoint's temporary files)."""
     for tmp in (run / "backup").rglob("*_temp*"):
@@ -155,7 +168,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
     """
     run = ensure_writable_dir(cfg.out_dir)
     shards = shards_of(cfg.manifest, "train")
-    val_shards = shards_of(cfg.manifest, "val")  # fail now, not after an epoch, if there is no validation split
+    shards_of(cfg.manifest, "val")  # fail now, not after an epoch, if there is no validation split
     size = cfg.tile_size or shards.tile_size
     if not size or size % 32:
         raise RoofsegError(cfg.manifest, f"model tiles must be a multiple of 32 px, got {size} (use --tile-size)")
@@ -173,16 +186,18 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
             stack.enter_context(folder_lock(run))
         with shard_faults_named(cfg.manifest, ("train", "val")):
             try:
-                return _train(cfg, run, strategy, chief, size, weights, shards, val_shards, verbose, callbacks)
-            except (tf.errors.ResourceExhaustedError, OSError) as exc:  # a full disk while saving
+                return _train(cfg, run, strategy, chief, size, weights, shards, verbose, callbacks)
+            except (tf.errors.OpError, OSError) as exc:
+                if not _is_write_failure(exc):
+                    raise
                 if chief:
                     _remove_backup_temporaries(run)
-                what = getattr(exc, "message", None) or getattr(exc, "strerror", None) or str(exc)
+                what = getattr(exc, "message", None) or str(exc)
                 raise RoofsegError(run, f"writing the run failed ({first_line(Exception(what))})") from None
 
 
-def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weights: str | None, shards, val_shards,
-           verbose, callbacks) -> dict:
+def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weights: str | None, shards, verbose,
+           callbacks) -> dict:
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
     if shards.tiles is not None and shards.tiles < global_batch:
