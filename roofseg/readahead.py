@@ -48,3 +48,60 @@ def read_ahead(items: Iterator[T], depth: int = 8) -> Iterator[T]:
             except queue.Empty:
                 pass
         thread.join()
+
+
+class WriteBehind:
+    """Hand items to ``consume`` on a thread of its own, at most ``depth`` items behind the caller.
+
+    The counterpart of :func:`read_ahead` for the end of a pipeline: blending and writing run
+    while the caller computes the next items. A failure of ``consume`` is raised in the caller
+    (at its next :meth:`put`, or at :meth:`close`); the thread is always joined.
+    """
+
+    def __init__(self, consume, depth: int = 4):
+        self._consume = consume
+        self._q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(consume,), daemon=True, name="write-behind")
+        if depth > 0:  # depth 0: consume in the caller's thread (the sequential reference)
+            self._thread.start()
+
+    def _run(self, consume) -> None:
+        while True:
+            item = self._q.get()
+            if item is _END:
+                return
+            if self._error is None:
+                try:
+                    consume(item)
+                except BaseException as exc:  # raised in the caller
+                    self._error = exc
+
+    def put(self, item) -> None:
+        if not self._thread.is_alive() and self._error is None:
+            self._consume(item)
+            return
+        if self._error is not None:
+            self.close()
+        self._q.put(item)
+
+    def close(self) -> None:
+        """Wait for every item to be consumed; raise what ``consume`` raised, if anything."""
+        if self._thread.is_alive():
+            self._q.put(_END)
+            self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def __enter__(self) -> "WriteBehind":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # the caller failed: stop, and report its error rather than ours
+            self.close()
+        except BaseException:
+            pass

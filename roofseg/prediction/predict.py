@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import rasterio
@@ -19,6 +20,7 @@ from roofseg.errors import RoofsegError
 from roofseg.raster.gdal_errors import raise_gdal_errors
 from roofseg.raster.scene import Scene, band_cache
 from roofseg.raster.windows import grid_rows, stride_for
+from roofseg.readahead import WriteBehind, read_ahead
 from roofseg.prediction.stitch import BandAccumulator, BlockAligner
 
 BLOCK = 256  # output GeoTIFF block size
@@ -39,6 +41,7 @@ class PredictOptions:
     tta: bool = False
     cog: bool = False
     bands: tuple[int, ...] | None = None
+    pipelined: bool = True  # read, predict, and blend/write on three threads; False: one after another
 
 
 def binary_path(out: str | os.PathLike) -> Path:
@@ -68,7 +71,7 @@ def flips_average(predict: Callable[[np.ndarray], np.ndarray], batch: np.ndarray
 def _profile(scene: Scene, dtype: str) -> dict:
     return dict(driver="GTiff", width=scene.width, height=scene.height, count=1, dtype=dtype, crs=scene.crs,
                 transform=scene.transform, tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate",
-                predictor=2 if dtype == "uint8" else 3, BIGTIFF="IF_SAFER")
+                predictor=2 if dtype == "uint8" else 3, BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
 
 
 def _to_cog(path: Path, resampling: str) -> None:
@@ -113,18 +116,14 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
     if options.tile % 32:
         raise RoofsegError(None, f"--tile must be a multiple of 32 (the U-Net's downsampling), got {options.tile}")
     stride = stride_for(options.tile, options.overlap)
-    predict = model.predict_on_batch if hasattr(model, "predict_on_batch") else model
+    infer = _inference(model)
 
     def run(batch: np.ndarray) -> np.ndarray:
-        x = batch.astype(np.float32) / 255.0
-        out = flips_average(lambda b: np.asarray(predict(b), np.float32), x) if options.tta else np.asarray(predict(x), np.float32)
-        return out[..., 0]
+        return (flips_average(infer, batch) if options.tta else infer(batch))[..., 0]
 
     with Scene(scene_path, options.bands) as scene, band_cache(scene, options.tile), ExitStack() as stack:
         if not scene.georeferenced:
             warnings.warn(f"{scene.path}: has no georeference; the prediction will have none either", stacklevel=2)
-        acc = BandAccumulator(scene.height, scene.width, options.tile, options.overlap)
-        aligner = BlockAligner(scene.height, scene.width, BLOCK)
         rows = list(grid_rows(scene.height, scene.width, options.tile, stride))
         total = sum(len(r) for r in rows)
         temps = [stack.enter_context(atomic_output(p)) for p in outputs]
@@ -136,18 +135,15 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
             if options.threshold is not None:
                 datasets.append(outs.enter_context(rasterio.open(temps[1], "w", **_profile(scene, "uint8"))))
                 datasets[1].update_tags(**{CONTENT_TAG: "binary"})
-            for k, grid_row in enumerate(rows):
-                for start in range(0, len(grid_row), options.batch):
-                    tiles = grid_row[start:start + options.batch]
-                    reads = [scene.read(t.row, t.col, t.height, t.width) for t in tiles]
-                    probs = run(np.stack([pad_reflect(image, options.tile) for image, _ in reads]))
-                    for t, p, (_, valid) in zip(tiles, probs, reads):
-                        acc.add(t.row, t.col, p, valid)
+            stitch = _Stitcher(scene.height, scene.width, rows, datasets, options)
+            # Three stages: a thread reads windows (GDAL releases the GIL), this one runs the
+            # model, a thread blends and writes. Each dataset is touched by one thread only.
+            windows = _windows(scene, rows, options)
+            batches = read_ahead(windows, depth=2) if options.pipelined else windows
+            with contextlib.closing(batches), WriteBehind(stitch, depth=2 if options.pipelined else 0) as sink:
+                for k, tiles, batch, valids in batches:
+                    sink.put((k, tiles, run(batch), valids))
                     bar.update(len(tiles))
-                next_row = rows[k + 1][0].row if k + 1 < len(rows) else scene.height
-                for top, band, valid in acc.advance(next_row):
-                    for block_top, block, block_valid in aligner.push(top, band, valid):
-                        _write_band(datasets, block_top, block, block_valid, options)
             for ds in datasets:
                 ds.close()  # flushes the last blocks: a full disk often shows only here
             if options.cog:
@@ -155,6 +151,51 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
                     _to_cog(path, resampling)
     return {"prediction": str(out_path), "binary": str(outputs[1]) if len(outputs) > 1 else None,
             "windows": total, "width": scene.width, "height": scene.height}
+
+
+def _inference(model) -> Callable[[np.ndarray], np.ndarray]:
+    """uint8 (n, h, w, 3) windows → float32 (n, h, w, 1) probabilities.
+
+    A Keras model gets the windows as uint8 and scales them in its graph: a quarter of the
+    bytes to the device, and no float conversion on the host. Any other callable takes float32
+    in [0, 1], scaled here.
+    """
+    if hasattr(model, "predict_on_batch"):
+        from roofseg._tf import tf
+
+        graph = tf.function(lambda x: model(tf.cast(x, tf.float32) / 255.0, training=False), reduce_retracing=True)
+        return lambda batch: graph(batch).numpy()
+    return lambda batch: np.asarray(model(batch.astype(np.float32) / 255.0), np.float32)
+
+
+def _windows(scene: Scene, rows: list, options: PredictOptions) -> Iterator[tuple[int, list, np.ndarray, list]]:
+    """(grid row index, tiles, uint8 windows reflect-padded to the tile size, validities), batch by batch."""
+    for k, grid_row in enumerate(rows):
+        for start in range(0, len(grid_row), options.batch):
+            tiles = grid_row[start:start + options.batch]
+            reads = [scene.read(t.row, t.col, t.height, t.width) for t in tiles]
+            yield k, tiles, np.stack([pad_reflect(image, options.tile) for image, _ in reads]), [v for _, v in reads]
+
+
+class _Stitcher:
+    """Blends predicted batches into rows and writes each block of rows once it is final."""
+
+    def __init__(self, height: int, width: int, rows: list, datasets: list, options: PredictOptions):
+        self.acc = BandAccumulator(height, width, options.tile, options.overlap)
+        self.aligner = BlockAligner(height, width, BLOCK)
+        self.height, self.rows, self.datasets, self.options = height, rows, datasets, options
+        self.left = [len(r) for r in rows]  # windows of each grid row still to come
+
+    def __call__(self, item: tuple[int, list, np.ndarray, list]) -> None:
+        k, tiles, probs, valids = item
+        for t, p, valid in zip(tiles, probs, valids):
+            self.acc.add(t.row, t.col, p, valid)
+        self.left[k] -= len(tiles)
+        if self.left[k] == 0:
+            next_row = self.rows[k + 1][0].row if k + 1 < len(self.rows) else self.height
+            for top, band, valid in self.acc.advance(next_row):
+                for block_top, block, block_valid in self.aligner.push(top, band, valid):
+                    _write_band(self.datasets, block_top, block, block_valid, self.options)
 
 
 def _write_band(datasets: list, top: int, band: np.ndarray, valid: np.ndarray, options: PredictOptions) -> None:
