@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/roofseg sample $(DEMO)/scene --size 2048
 	$(BIN)/roofseg tile $(DEMO)/scene -o $(DEMO)/tiles --tile-size 128
 	$(BIN)/roofseg train $(DEMO)/tiles/manifest.json -o $(DEMO)/run --encoder-weights none \
-		--epochs 20 --batch 8 --lr 1e-3
+		--epochs 12 --batch 8 --lr 1e-3
 	$(BIN)/roofseg evaluate $(DEMO)/run/best.keras $(DEMO)/tiles/manifest.json --split test \
 		--json $(DEMO)/run/test_metrics.json
 	$(BIN)/roofseg predict $(DEMO)/run/best.keras $(DEMO)/scene/sample_image.tif \
