@@ -17,7 +17,7 @@ from roofseg.raster.labels import VectorLabels, open_labels
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import corners
 from roofseg.training.evaluate import pixel_counts, pixel_scores
-from roofseg.prediction.vectorize import polygons
+from roofseg.prediction.vectorize import polygons, valid_polygonal
 
 ROWS = 256  # rows scored at a time
 
@@ -77,9 +77,7 @@ def valid_part(geom, ds: rasterio.DatasetReader, extent):
     from shapely.geometry import shape
     from shapely.ops import unary_union
 
-    from roofseg.prediction.vectorize import valid_polygonal
-
-    geom = geom.intersection(extent)
+    geom = valid_polygonal(geom.intersection(extent))
     if geom.is_empty:
         return geom
     x0, y0, x1, y1 = geom.bounds
@@ -108,7 +106,6 @@ def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, thr
     and to its valid pixels, and pieces under ``min_area`` m² are left out on both sides.
     """
     from shapely.geometry import Polygon, shape
-    from shapely.validation import make_valid
 
     from roofseg.raster.ground import GroundArea
 
@@ -135,7 +132,7 @@ def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, thr
             predicted = [shape(g) for g, _ in polygons(binary, min_area)]
             extent = Polygon(corners(ds.transform, ds.height, ds.width))
             area_of = GroundArea(ds.crs)
-            true_polys = [valid_part(make_valid(shape(g)), ds, extent) for g in truth.geoms]
+            true_polys = [valid_part(valid_polygonal(shape(g)), ds, extent) for g in truth.geoms]
             true_polys = [p for p in true_polys if not p.is_empty and area_of(p) >= min_area]
             matched = match_objects(predicted, true_polys, iou_threshold)
             precision = matched / len(predicted) if predicted else 1.0
