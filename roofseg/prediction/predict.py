@@ -199,15 +199,22 @@ class _Stitcher:
 
 
 def _write_band(datasets: list, top: int, band: np.ndarray, valid: np.ndarray, options: PredictOptions) -> None:
-    """Write blended rows [top, top + len(band)); the scene's validity becomes the mask band."""
+    """Write blended rows [top, top + len(band)); the scene's validity becomes the mask band.
+
+    ``band`` (float32) is scaled in place: it is a block the caller refills afterwards, and a
+    copy per step would cost a band of rows each.
+    """
     window = Window(0, top, band.shape[1], band.shape[0])
-    band = np.where(valid, band, 0.0)
-    mask = valid.astype(np.uint8) * 255
-    if options.dtype == "uint8":
-        datasets[0].write(np.clip(np.rint(band * 255.0), 0, 255).astype(np.uint8), 1, window=window)
-    else:
-        datasets[0].write(band.astype(np.float32), 1, window=window)
+    band[~valid] = 0.0
     if len(datasets) > 1:
-        datasets[1].write((band >= options.threshold).astype(np.uint8), 1, window=window)
+        datasets[1].write((band >= options.threshold).view(np.uint8), 1, window=window)
+    if options.dtype == "uint8":
+        np.multiply(band, 255.0, out=band)
+        np.rint(band, out=band)
+        np.clip(band, 0, 255, out=band)
+        datasets[0].write(band.astype(np.uint8), 1, window=window)
+    else:
+        datasets[0].write(band, 1, window=window)
+    mask = valid.view(np.uint8) * np.uint8(255)
     for ds in datasets:
         ds.write_mask(mask, window=window)
