@@ -254,7 +254,7 @@ def test_train_onto_a_file_size_limit_ends_in_one_line_and_leaves_no_half_file(m
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_mb * 2**20, limit_mb * 2**20))
 
     done = subprocess.run([sys.executable, "-m", "roofseg.cli", "train", str(manifest), "-o", str(run), "--encoder-weights",
-                           "none", "--epochs", "2", "--batch", "4", "--steps-per-epoch", "2", "--validation-steps", "1",
+                           "none", "--epochs", "1", "--batch", "2", "--steps-per-epoch", "1", "--validation-steps", "1",
                            "--strategy", "default", "--quiet"], capture_output=True, text=True, timeout=600, preexec_fn=limit)
     assert done.returncode == 1, done.stderr[-3000:]
     lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
