@@ -62,8 +62,9 @@ class WriteBehind:
         self._consume = consume
         self._q: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
+        self._inline = depth <= 0  # depth 0: consume in the caller's thread (the sequential reference)
         self._thread = threading.Thread(target=self._run, args=(consume,), daemon=True, name="write-behind")
-        if depth > 0:  # depth 0: consume in the caller's thread (the sequential reference)
+        if not self._inline:
             self._thread.start()
 
     def _run(self, consume) -> None:
@@ -78,7 +79,7 @@ class WriteBehind:
                     self._error = exc
 
     def put(self, item) -> None:
-        if not self._thread.is_alive() and self._error is None:
+        if self._inline:
             self._consume(item)
             return
         if self._error is not None:
