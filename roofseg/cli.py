@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from roofseg import __version__
-from roofseg.errors import RoofsegError, failure_line
+from roofseg.errors import failure_line
 
 CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
 

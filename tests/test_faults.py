@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
-from shapely.geometry import LineString, Point, box, mapping
+from shapely.geometry import LineString, Point, mapping
 
 from conftest import one_error_line, outputs_of, write_tif
 from test_trust_geometry import write_geojson
-from test_trust_scores_files import first_channel, roofs_scene
+from test_trust_scores_files import roofs_scene
 
 
 def cli(*args, fsize: int | None = None, timeout: int = 300) -> subprocess.CompletedProcess:

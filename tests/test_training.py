@@ -94,7 +94,8 @@ def test_a_killed_run_resumes_instead_of_starting_over(manifest, tmp_path):
            "--epochs", "4", "--batch", "4", "--steps-per-epoch", "3", "--validation-steps", "1", "--strategy", "default", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while len(epochs_logged(run)) < 1 and proc.poll() is None and time.time() < deadline:
+    # an epoch is logged first, then backed up (the backup's index file is written last)
+    while not list((run / "backup").rglob("checkpoint")) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -8,7 +8,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-import rasterio
 from affine import Affine
 from rasterio.features import rasterize
 from shapely.geometry import Polygon, box, mapping

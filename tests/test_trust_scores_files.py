@@ -4,17 +4,15 @@ prediction rasters that do not grow from rewritten blocks."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
-import pytest
 import rasterio
 from affine import Affine
 from rasterio.features import rasterize
 from shapely.geometry import box, mapping
 
-from conftest import one_error_line, outputs_of, write_tif
+from conftest import one_error_line, write_tif
 from test_trust_geometry import write_geojson
 from roofseg.prediction.predict import PredictOptions, predict_scene
 from roofseg.records import read_records
