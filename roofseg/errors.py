@@ -18,8 +18,11 @@ class RoofsegError(Exception):
 
 
 def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (GDAL's can run to many), or its type's name."""
-    text = str(exc).strip()
+    """The first line of an exception's message (GDAL's can run to many), or its type's name.
+
+    A TensorFlow OpError's own text (``.message``) is taken, without the op's traceback.
+    """
+    text = str(getattr(exc, "message", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
@@ -58,5 +61,4 @@ def failure_line(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.strerror:
         name = exc.filename if exc.filename is not None else None
         return f"{name}: {exc.strerror}" if name else exc.strerror
-    message = getattr(exc, "message", None) or first_line(exc)  # tf OpError keeps its text in .message
-    return f"{type(exc).__name__}: {first_line(Exception(message))}"
+    return f"{type(exc).__name__}: {first_line(exc)}"

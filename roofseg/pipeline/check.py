@@ -24,7 +24,7 @@ def check_shards(shards: ShardSet, source: str | os.PathLike) -> None:
         try:
             found = int(records.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
         except tf.errors.OpError as exc:
-            raise RoofsegError(path, f"shard cannot be read ({first_line(Exception(exc.message))}); "
+            raise RoofsegError(path, f"shard cannot be read ({first_line(exc)}); "
                                "tile the scene again") from None
         if promised is not None and found != promised:
             raise RoofsegError(path, f"shard holds {found} tiles but {source} promises {promised} "

@@ -71,7 +71,7 @@ def decode(serialized: tf.Tensor, size: int | None, resize: bool) -> dict:
     return {"image": image, "mask": mask, **{k: ex[k] for k in META_KEYS}}
 
 
-def read_records(shards: ShardSet, training: bool, seed: int | None, deterministic: bool) -> tf.data.Dataset:
+def record_stream(shards: ShardSet, training: bool, seed: int | None, deterministic: bool) -> tf.data.Dataset:
     """The serialized records of ``shards``; each file must hold the records the manifest counts.
 
     A shard cut short or longer than promised fails the read (tf.data's assert_cardinality)
@@ -120,7 +120,7 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
     size = size or shards.tile_size
     resize = size is not None and size != shards.tile_size
 
-    ds = read_records(shards, training, seed, deterministic)
+    ds = record_stream(shards, training, seed, deterministic)
     if training:
         # shuffled while still serialized uint8: a quarter of the memory of decoded float tiles
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)

@@ -52,7 +52,7 @@ class ShardWriter:
         self.counts[-1] += 1
 
     def _failed(self, exc: tf.errors.OpError) -> RoofsegError:
-        return RoofsegError(self.finals[-1], f"writing the shard failed ({first_line(Exception(exc.message))})")
+        return RoofsegError(self.finals[-1], f"writing the shard failed ({first_line(exc)})")
 
     def _close_current(self) -> None:
         if self._writer is not None:

@@ -192,8 +192,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
                     raise
                 if chief:
                     _remove_backup_temporaries(run)
-                what = getattr(exc, "message", None) or str(exc)
-                raise RoofsegError(run, f"writing the run failed ({first_line(Exception(what))})") from None
+                raise RoofsegError(run, f"writing the run failed ({first_line(exc)})") from None
 
 
 def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weights: str | None, shards, verbose,
