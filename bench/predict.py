@@ -1,91 +1,74 @@
-"""Benchmark of whole-scene prediction (run by hand): `python bench/predict.py [--size 4096]`.
+"""Benchmark of whole-scene prediction (run by hand): `python bench/predict.py [--only free,unet,rss,huge,many]`.
 
-In one run:
-- megapixels/s of `predict_scene` (read, pad, predict, blend, write) with the ResNet34 U-Net
-  (random weights) on a generated scene, vs the model's bare `predict` on the same number of
-  windows already cut and held in memory — goal: ours >= 0.85 of the bare model;
-- peak RSS of `roofseg predict` in a fresh process on a 4096² and an 8192² scene — goal ratio
-  <= 1.2;
-- with a model that costs nothing (`--free-size`, default 8192²; tile 256, overlap 64, batch
-  32): `predict_scene` pipelined and sequential vs the I/O floor — a plain loop that reads the
-  same overlapping windows and writes a DEFLATE-tiled uint8 raster of the scene's size. On a GPU
-  the host work is what limits prediction; goal: pipelined >= 1.0 of the floor. (`--rss-model small` uses a one-layer model there, so the 8192² run takes seconds
-  rather than many minutes on a CPU; memory growth is about the streaming, not the model.)
+In one run, each figure a ratio of two things measured side by side:
+- free: with a model that costs nothing (it takes the uint8 windows and returns one channel as
+  the probability, as a model whose work is on a GPU), `predict_scene` pipelined and sequential
+  vs the I/O floor — a plain loop that reads the same overlapping windows and writes a
+  DEFLATE-tiled uint8 raster of the scene's size (8192², tile 256, overlap 64, batch 32). On a
+  GPU the host work is what limits prediction; goal: pipelined >= 1.0 of the floor.
+- unet: megapixels/s of `predict_scene` with the ResNet34 U-Net (random weights) vs the model's
+  bare `predict` on the same windows already cut and held in memory; goal >= 0.95.
+- rss: peak RSS of `roofseg predict` in a fresh process on a 4096² and an 8192² scene; goal ratio
+  <= 1.2 (`--rss-model small`, the default, uses a one-layer model so the 8192² run takes seconds
+  rather than many minutes on a CPU; memory growth is about the streaming, not the model).
+- huge: one 20000² scene with the free model in a fresh process: wall time and peak RSS (goal < 2 GB).
+- many: ten 2048² scenes in one `roofseg predict` call vs ten calls, each a fresh process
+  (`--many-model small` by default: a one-layer model, so the figure shows what one model load and
+  one process per call cost; `unet` for the U-Net).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import child_peak_rss_mb, sample_scene  # noqa: E402
+from _common import ROOT, child_peak_rss_mb, run_child, sample_scene  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+PARTS = ("free", "unet", "rss", "huge", "many")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", type=int, default=4096, help="scene size for the throughput ratio")
+    ap.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {PARTS}")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "roofseg-bench")
+    ap.add_argument("--size", type=int, default=4096, help="scene size for the U-Net throughput ratio")
     ap.add_argument("--tile", type=int, default=256)
     ap.add_argument("--overlap", type=int, default=64)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--rss-model", choices=["small", "unet"], default="small")
     ap.add_argument("--free-size", type=int, default=8192, help="scene size for the free-model vs I/O floor ratio")
-    ap.add_argument("--only-free", action="store_true", help="run the free-model comparison alone")
+    ap.add_argument("--huge-size", type=int, default=20000)
+    ap.add_argument("--rss-model", choices=["small", "unet"], default="small")
+    ap.add_argument("--many-model", choices=["small", "unet"], default="small")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    free_model_vs_io_floor(sample_scene(args.work, args.free_size), args.work)
-    if args.only_free:
-        return
+    parts = args.only.split(",")
+    if "free" in parts:
+        free_model_vs_io_floor(sample_scene(args.work, args.free_size), args.work)
+    if "unet" in parts:
+        unet_vs_bare_predict(args)
+    if "rss" in parts:
+        rss_4096_vs_8192(args)
+    if "huge" in parts:
+        huge_scene(args)
+    if "many" in parts:
+        many_scenes(args)
 
-    from roofseg._tf import keras
-    from roofseg.prediction.predict import PredictOptions, pad_reflect, predict_scene
-    from roofseg.raster.scene import Scene
-    from roofseg.raster.windows import stride_for, tile_grid
-    from roofseg.training.model import build_model
 
-    args.work.mkdir(parents=True, exist_ok=True)
-    scene_path = sample_scene(args.work, args.size)
-    model, _ = build_model(None)
-    opts = PredictOptions(tile=args.tile, overlap=args.overlap, batch=args.batch)
+def free_model(batch: np.ndarray) -> np.ndarray:
+    """Costs nothing: one channel of the uint8 windows as the probability (the float copy of one
+    channel stands for the device → host copy of a real model's output)."""
+    return batch[..., :1] * np.float32(1 / 255)
 
-    with Scene(scene_path) as scene:
-        tiles = tile_grid(scene.height, scene.width, args.tile, stride_for(args.tile, args.overlap))
-        windows = np.stack([pad_reflect(scene.read(t.row, t.col, t.height, t.width)[0], args.tile) for t in tiles])
-        megapixels = scene.height * scene.width / 1e6
-    x = windows.astype(np.float32) / 255.0
-    del windows
-    model.predict(x[: args.batch], batch_size=args.batch, verbose=0)  # build the predict function once
-    t0 = time.perf_counter()
-    model.predict(x, batch_size=args.batch, verbose=0)
-    bare = time.perf_counter() - t0
-    del x
-    out = args.work / "pred.tif"
-    t0 = time.perf_counter()
-    predict_scene(model, scene_path, out, opts, overwrite=True, progress=False)
-    ours = time.perf_counter() - t0
-    print(f"scene {args.size}² ({megapixels:.1f} MP), {len(tiles)} windows of {args.tile} px, overlap {args.overlap}, batch {args.batch}")
-    print(f"  bare model.predict on windows in memory: {megapixels / bare:6.3f} MP/s ({bare:.1f} s)")
-    print(f"  roofseg predict_scene (read+blend+write): {megapixels / ours:6.3f} MP/s ({ours:.1f} s)")
-    print(f"  ratio ours/bare: {bare / ours:.3f}   (goal >= 0.85)")
 
-    if args.rss_model == "small":
-        inp = keras.Input((None, None, 3))
-        model = keras.Model(inp, keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(inp))
-    model_path = args.work / f"rss-{args.rss_model}.keras"
-    model.save(model_path)
-    rss = {}
-    for size in (4096, 8192):
-        scene = sample_scene(args.work, size)
-        rss[size] = child_peak_rss_mb("roofseg.cli", "predict", str(model_path), str(scene), str(args.work / f"rss{size}.tif"),
-                                      "--overwrite", "--quiet", "--tile", str(args.tile), "--overlap", str(args.overlap))
-        print(f"  peak RSS roofseg predict {size}² ({args.rss_model} model): {rss[size]:.0f} MB")
-    print(f"  peak RSS ratio 8192/4096: {rss[8192] / rss[4096]:.2f}   (goal <= 1.2)")
+free_model.takes_uint8 = True
 
 
 def io_floor(scene_path: Path, out: Path, tile: int, overlap: int) -> None:
@@ -113,11 +96,8 @@ def io_floor(scene_path: Path, out: Path, tile: int, overlap: int) -> None:
                 dst.write(band, 1, window=Window(0, top, scene.width, end - top))
 
 
-def free_model_vs_io_floor(scene_path: Path, work: Path, rounds: int = 2) -> None:
+def free_model_vs_io_floor(scene_path: Path, work: Path, rounds: int = 3) -> None:
     from roofseg.prediction.predict import PredictOptions, predict_scene
-
-    def free(batch):
-        return batch[..., :1]
 
     best = {"floor": np.inf, "sequential": np.inf, "pipelined": np.inf}
     for _ in range(rounds):  # alternating, best of each: the machine is noisy
@@ -127,11 +107,116 @@ def free_model_vs_io_floor(scene_path: Path, work: Path, rounds: int = 2) -> Non
         for name, pipelined in (("sequential", False), ("pipelined", True)):
             opts = PredictOptions(tile=256, overlap=64, batch=32, pipelined=pipelined)
             t0 = time.perf_counter()
-            predict_scene(free, scene_path, work / f"free-{name}.tif", opts, overwrite=True, progress=False)
+            predict_scene(free_model, scene_path, work / f"free-{name}.tif", opts, overwrite=True, progress=False)
             best[name] = min(best[name], time.perf_counter() - t0)
     print(f"free model on {scene_path.parent.name} (tile 256, overlap 64, batch 32), best of {rounds}:")
     for name, t in best.items():
-        print(f"  {name:10s} {t:7.1f} s   ratio to the I/O floor {best['floor'] / t:.2f}")
+        print(f"  {name:10s} {t:7.2f} s   ratio to the I/O floor {best['floor'] / t:.2f}")
+
+
+def unet_vs_bare_predict(args) -> None:
+    from roofseg.prediction.predict import PredictOptions, pad_reflect, predict_scene
+    from roofseg.raster.scene import Scene
+    from roofseg.raster.windows import stride_for, tile_grid
+    from roofseg.training.model import build_model
+
+    scene_path = sample_scene(args.work, args.size)
+    model, _ = build_model(None)
+    opts = PredictOptions(tile=args.tile, overlap=args.overlap, batch=args.batch)
+    with Scene(scene_path) as scene:
+        tiles = tile_grid(scene.height, scene.width, args.tile, stride_for(args.tile, args.overlap))
+        windows = np.stack([pad_reflect(scene.read(t.row, t.col, t.height, t.width)[0], args.tile) for t in tiles])
+        megapixels = scene.height * scene.width / 1e6
+    x = windows.astype(np.float32) / 255.0
+    del windows
+    model.predict(x[: args.batch], batch_size=args.batch, verbose=0)  # build the predict function once
+    predict_scene(model, scene_path, args.work / "pred.tif", opts, overwrite=True, progress=False)  # and ours
+    t0 = time.perf_counter()
+    model.predict(x, batch_size=args.batch, verbose=0)
+    bare = time.perf_counter() - t0
+    del x
+    t0 = time.perf_counter()
+    predict_scene(model, scene_path, args.work / "pred.tif", opts, overwrite=True, progress=False)
+    ours = time.perf_counter() - t0
+    print(f"U-Net on {args.size}² ({megapixels:.1f} MP), {len(tiles)} windows of {args.tile} px, overlap {args.overlap}, batch {args.batch}")
+    print(f"  bare model.predict on windows in memory: {megapixels / bare:6.3f} MP/s ({bare:.1f} s)")
+    print(f"  roofseg predict_scene (read+blend+write): {megapixels / ours:6.3f} MP/s ({ours:.1f} s)")
+    print(f"  ratio ours/bare: {bare / ours:.3f}   (goal >= 0.95)")
+
+
+def small_model(path: Path) -> Path:
+    from roofseg._tf import keras
+
+    if not path.exists():
+        inp = keras.Input((None, None, 3))
+        keras.Model(inp, keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(inp)).save(path)
+    return path
+
+
+def unet_file(path: Path) -> Path:
+    from roofseg.training.model import build_model
+
+    if not path.exists():
+        build_model(None)[0].save(path)
+    return path
+
+
+def model_file(kind: str, work: Path) -> Path:
+    return small_model(work / "small.keras") if kind == "small" else unet_file(work / "unet.keras")
+
+
+def rss_4096_vs_8192(args) -> None:
+    model = model_file(args.rss_model, args.work)
+    rss = {}
+    for size in (4096, 8192):
+        scene = sample_scene(args.work, size)
+        rss[size] = child_peak_rss_mb("roofseg.cli", "predict", str(model), str(scene), str(args.work / f"rss{size}.tif"),
+                                      "--overwrite", "--quiet", "--tile", str(args.tile), "--overlap", str(args.overlap))
+        print(f"  peak RSS roofseg predict {size}² ({args.rss_model} model): {rss[size]:.0f} MB")
+    print(f"  peak RSS ratio 8192/4096: {rss[8192] / rss[4096]:.2f}   (goal <= 1.2)")
+
+
+HUGE_CHILD = """
+import sys, time
+sys.path.insert(0, {bench!r})
+from predict import free_model
+from roofseg.prediction.predict import PredictOptions, predict_scene
+t0 = time.perf_counter()
+predict_scene(free_model, sys.argv[1], sys.argv[2], PredictOptions(tile=256, overlap=64, batch=32), overwrite=True, progress=False)
+print(f"{{time.perf_counter() - t0:.1f}}")
+"""
+
+
+def huge_scene(args) -> None:
+    scene = sample_scene(args.work, args.huge_size)
+    script = args.work / "huge_child.py"
+    script.write_text(HUGE_CHILD.format(bench=str(Path(__file__).resolve().parent)))
+    rss, out = run_child(str(script), str(scene), str(args.work / "huge.tif"))
+    print(f"free model on {args.huge_size}² ({args.huge_size ** 2 / 1e6:.0f} MP): {out.strip()} s, peak RSS {rss:.0f} MB   (goal < 2048 MB)")
+
+
+def many_scenes(args, count: int = 10, size: int = 2048) -> None:
+    model = model_file(args.many_model, args.work)
+    folder = args.work / f"many{size}"
+    folder.mkdir(exist_ok=True)
+    for i in range(count):
+        target = folder / f"scene{i:02d}.tif"
+        if not target.exists():
+            shutil.copy(sample_scene(args.work, size, seed=0), target)
+    roofseg = [sys.executable, "-m", "roofseg.cli", "predict", str(model)]
+    common = ["--quiet", "--overwrite", "--tile", str(args.tile), "--overlap", str(args.overlap)]
+    best = {"one call": np.inf, "ten calls": np.inf}
+    for _ in range(2):
+        t0 = time.perf_counter()
+        subprocess.run(roofseg + [str(folder), str(args.work / "many-one")] + common, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        best["one call"] = min(best["one call"], time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for scene in sorted(folder.glob("*.tif")):
+            subprocess.run(roofseg + [str(scene), str(args.work / f"many-{scene.name}")] + common, cwd=ROOT, check=True,
+                           stdout=subprocess.DEVNULL)
+        best["ten calls"] = min(best["ten calls"], time.perf_counter() - t0)
+    print(f"{count} scenes of {size}² ({args.many_model} model), best of 2:")
+    print(f"  one call {best['one call']:.1f} s, {count} calls {best['ten calls']:.1f} s: ratio {best['ten calls'] / best['one call']:.2f}")
 
 
 if __name__ == "__main__":

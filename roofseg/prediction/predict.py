@@ -8,7 +8,7 @@ import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import rasterio
@@ -21,6 +21,7 @@ from roofseg.raster.gdal_errors import raise_gdal_errors
 from roofseg.raster.scene import Scene, band_cache
 from roofseg.raster.windows import grid_rows, stride_for
 from roofseg.readahead import WriteBehind, read_ahead
+from roofseg.prediction.inference import Inference
 from roofseg.prediction.stitch import BandAccumulator, BlockAligner
 
 BLOCK = 256  # output GeoTIFF block size
@@ -42,6 +43,7 @@ class PredictOptions:
     cog: bool = False
     bands: tuple[int, ...] | None = None
     pipelined: bool = True  # read, predict, and blend/write on three threads; False: one after another
+    devices: tuple[str, ...] | None = None  # a model replica on each (see inference.visible_devices)
 
 
 def binary_path(out: str | os.PathLike) -> Path:
@@ -56,16 +58,6 @@ def pad_reflect(image: np.ndarray, size: int) -> np.ndarray:
     if (h, w) == (size, size):
         return image
     return np.pad(image, [(0, size - h), (0, size - w), (0, 0)], mode="symmetric")
-
-
-def flips_average(predict: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
-    """Mean prediction over the four flips of a batch (test-time augmentation)."""
-    total = np.zeros(batch.shape[:3] + (1,), np.float32)
-    for axes in ((), (2,), (1,), (1, 2)):
-        flipped = np.flip(batch, axis=axes) if axes else batch
-        out = predict(np.ascontiguousarray(flipped))
-        total += np.flip(out, axis=axes) if axes else out
-    return total / 4
 
 
 def _profile(scene: Scene, dtype: str) -> dict:
@@ -102,13 +94,15 @@ def check_outputs(outputs: list[Path], inputs: list[str | os.PathLike], overwrit
 
 
 def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathLike, options: PredictOptions = PredictOptions(),
-                  overwrite: bool = False, progress: bool = True) -> dict:
+                  overwrite: bool = False, progress: bool = True, bar: tqdm | None = None) -> dict:
     """Predict ``scene_path`` into ``out_path`` on the scene's grid; return what was written.
 
-    ``model`` is a Keras model or any callable from a float32 (n, h, w, 3) batch in [0, 1] to
-    (n, h, w, 1) probabilities. Windows are read, predicted and blended band of rows by band of
-    rows, so memory follows the scene's width, not its area. A failed write (GDAL's errors
-    included) raises, and nothing is left under the output's name.
+    ``model`` is a Keras model, any callable from a float32 (n, h, w, 3) batch in [0, 1] to
+    (n, h, w, 1) probabilities, or an :class:`Inference` made of either (several scenes, one
+    model set up once). Windows are read, predicted and blended band of rows by band of rows, so
+    memory follows the scene's width, not its area. A failed write (GDAL's errors included)
+    raises, and nothing is left under the output's name. ``bar``: a progress bar to advance
+    instead of one of its own.
     """
     out_path = Path(out_path)
     outputs = [out_path] + ([binary_path(out_path)] if options.threshold is not None else [])
@@ -116,10 +110,7 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
     if options.tile % 32:
         raise RoofsegError(None, f"--tile must be a multiple of 32 (the U-Net's downsampling), got {options.tile}")
     stride = stride_for(options.tile, options.overlap)
-    infer = _inference(model)
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        return (flips_average(infer, batch) if options.tta else infer(batch))[..., 0]
+    infer = model if isinstance(model, Inference) else Inference(model, options.devices, options.tta)
 
     with Scene(scene_path, options.bands) as scene, band_cache(scene, options.tile), ExitStack() as stack:
         if not scene.georeferenced:
@@ -127,9 +118,10 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
         rows = list(grid_rows(scene.height, scene.width, options.tile, stride))
         total = sum(len(r) for r in rows)
         temps = [stack.enter_context(atomic_output(p)) for p in outputs]
+        if bar is None:
+            bar = stack.enter_context(tqdm(total=total, desc="predicting", unit="window", disable=not progress))
         # the outputs close inside the watch, also on failure: closing flushes, and may fail too
-        with raise_gdal_errors(out_path), ExitStack() as outs, \
-                tqdm(total=total, desc="predicting", unit="window", disable=not progress) as bar:
+        with raise_gdal_errors(out_path), ExitStack() as outs:
             datasets = [outs.enter_context(rasterio.open(temps[0], "w", **_profile(scene, options.dtype)))]
             datasets[0].update_tags(**{CONTENT_TAG: "probability", SCALE_TAG: "255" if options.dtype == "uint8" else "1"})
             if options.threshold is not None:
@@ -142,7 +134,7 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
             batches = read_ahead(windows, depth=2) if options.pipelined else windows
             with contextlib.closing(batches), WriteBehind(stitch, depth=2 if options.pipelined else 0) as sink:
                 for k, tiles, batch, valids in batches:
-                    sink.put((k, tiles, run(batch), valids))
+                    sink.put((k, tiles, infer(batch)[..., 0], valids))
                     bar.update(len(tiles))
             for ds in datasets:
                 ds.close()  # flushes the last blocks: a full disk often shows only here
@@ -153,28 +145,35 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
             "windows": total, "width": scene.width, "height": scene.height}
 
 
-def _inference(model) -> Callable[[np.ndarray], np.ndarray]:
-    """uint8 (n, h, w, 3) windows → float32 (n, h, w, 1) probabilities.
-
-    A Keras model gets the windows as uint8 and scales them in its graph: a quarter of the
-    bytes to the device, and no float conversion on the host. Any other callable takes float32
-    in [0, 1], scaled here.
-    """
-    if hasattr(model, "predict_on_batch"):
-        from roofseg._tf import tf
-
-        graph = tf.function(lambda x: model(tf.cast(x, tf.float32) / 255.0, training=False), reduce_retracing=True)
-        return lambda batch: graph(batch).numpy()
-    return lambda batch: np.asarray(model(batch.astype(np.float32) / 255.0), np.float32)
-
-
 def _windows(scene: Scene, rows: list, options: PredictOptions) -> Iterator[tuple[int, list, np.ndarray, list]]:
-    """(grid row index, tiles, uint8 windows reflect-padded to the tile size, validities), batch by batch."""
-    for k, grid_row in enumerate(rows):
+    """(grid row index, tiles, uint8 windows reflect-padded to the tile size, validities), batch by batch.
+
+    Windows are cut in memory from each grid row's strip of the scene (see :func:`_strips`).
+    """
+    for k, (grid_row, (image, valid)) in enumerate(zip(rows, _strips(scene, rows))):
         for start in range(0, len(grid_row), options.batch):
             tiles = grid_row[start:start + options.batch]
-            reads = [scene.read(t.row, t.col, t.height, t.width) for t in tiles]
-            yield k, tiles, np.stack([pad_reflect(image, options.tile) for image, _ in reads]), [v for _, v in reads]
+            cols = [slice(t.col, t.col + t.width) for t in tiles]
+            yield (k, tiles, np.stack([pad_reflect(image[:, c], options.tile) for c in cols]),
+                   [valid[:, c] for c in cols])
+
+
+def _strips(scene: Scene, rows: list) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The scene's rows under each grid row, as (uint8 image, validity), full width.
+
+    One GDAL read per grid row rather than one per window, and only of the rows the previous
+    strip did not hold: each pixel is read once, however much the windows overlap.
+    """
+    top, image, valid = 0, None, None
+    for grid_row in rows:
+        start, end = grid_row[0].row, grid_row[0].row + grid_row[0].height
+        kept = 0 if image is None else max(0, top + len(image) - start)
+        new_image, new_valid = scene.read(start + kept, 0, end - start - kept, scene.width)
+        if kept:  # new arrays, never filled in place: windows cut from the last strip may still be queued
+            new_image = np.concatenate([image[start - top:], new_image])
+            new_valid = np.concatenate([valid[start - top:], new_valid])
+        top, image, valid = start, new_image, new_valid
+        yield image, valid
 
 
 class _Stitcher:

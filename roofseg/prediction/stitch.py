@@ -43,34 +43,46 @@ class BandAccumulator:
         self.sum = np.zeros((size, width), np.float32)
         self.wsum = np.zeros((size, width), np.float32)
         self.valid = np.zeros((size, width), bool)
+        self._product = np.empty((size, size), np.float32)  # one window's weighted prediction, reused
+        self._spent = 0  # rows handed out by advance(), dropped at the next call
 
     def add(self, row: int, col: int, prediction: np.ndarray, valid: np.ndarray) -> None:
         """Add a ``size`` × ``size`` prediction whose pixel (0, 0) is scene pixel (row, col).
 
         ``valid`` is the window's (h, w) validity inside the scene (False on nodata).
         """
+        self._drop_spent()
         h, w = valid.shape
         r = row - self.top
         weights = self.weights[:h, :w]
-        self.sum[r:r + h, col:col + w] += prediction[:h, :w] * weights
+        product = np.multiply(prediction[:h, :w], weights, out=self._product[:h, :w])
+        self.sum[r:r + h, col:col + w] += product
         self.wsum[r:r + h, col:col + w] += weights
         self.valid[r:r + h, col:col + w] |= valid
 
     def advance(self, next_row: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Yield (first scene row, blended rows, their validity) for the rows above ``next_row``.
 
-        Those rows are then forgotten.
+        Those rows are then forgotten: at the next call, the rows below move up in place, so
+        the buffers are allocated once and what was yielded stays as it is until then.
         """
+        self._drop_spent()
         n = min(next_row, self.height) - self.top
         if n <= 0:
             return
+        done = self.sum[:n]
         with np.errstate(invalid="ignore", divide="ignore"):
-            done = self.sum[:n] / self.wsum[:n]
-        yield self.top, done, self.valid[:n].copy()
-        self.sum = np.concatenate([self.sum[n:], np.zeros((n, self.width), np.float32)])
-        self.wsum = np.concatenate([self.wsum[n:], np.zeros((n, self.width), np.float32)])
-        self.valid = np.concatenate([self.valid[n:], np.zeros((n, self.width), bool)])
-        self.top += n
+            np.divide(done, self.wsum[:n], out=done)
+        self._spent = n
+        yield self.top, done, self.valid[:n]
+
+    def _drop_spent(self) -> None:
+        n, self._spent = self._spent, 0
+        if n:
+            for buffer in (self.sum, self.wsum, self.valid):
+                buffer[:self.size - n] = buffer[n:]  # numpy copies overlapping ranges correctly
+                buffer[self.size - n:] = 0
+            self.top += n
 
 
 class BlockAligner:

@@ -1,19 +1,16 @@
-"""What to tile: scenes with their labels, from files, folders or a text list; or a folder pair."""
+"""What to tile: scenes with their labels (see :mod:`roofseg.scenes` for the inputs); or a folder pair."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from roofseg.errors import RoofsegError
 from roofseg.raster.labels import VECTOR_SUFFIXES
+from roofseg.scenes import ROLE, expand, scene_ids
 
-SCENE_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
-_ROLE = re.compile(r"[_-](image|img|rgb|ortho)$", re.IGNORECASE)
-_MASKLIKE = re.compile(r"[_-](mask|labels?|gt)(_\w+)?$", re.IGNORECASE)
 
 LABEL_RULE = (
     "For a scene NAME.tif (or NAME_image.tif) the labels are looked for beside it as "
@@ -62,7 +59,7 @@ def folder_items(folder: str | Path) -> list[FolderItem]:
 
 
 def _find_labels(image: Path, prefer: str) -> str:
-    base = _ROLE.sub("", image.stem)
+    base = ROLE.sub("", image.stem)
     folder = image.parent
     masks = [folder / f"{base}_mask{s}" for s in (".tif", ".tiff")]
     vectors = [p for s in VECTOR_SUFFIXES for p in sorted(folder.glob(f"{base}_labels*{s}"))]
@@ -74,52 +71,19 @@ def _find_labels(image: Path, prefer: str) -> str:
     raise RoofsegError(image, f"no labels found beside it ({LABEL_RULE}); give them with --labels")
 
 
-def _expand(entry: str) -> list[tuple[Path, str | None]]:
-    p = Path(entry)
-    if p.is_dir():
-        scenes = [f for f in sorted(p.iterdir()) if f.suffix.lower() in SCENE_SUFFIXES and not _MASKLIKE.search(f.stem)]
-        if not scenes:
-            raise RoofsegError(p, "holds no scene (.tif/.tiff/.vrt/.img/.jp2)")
-        return [(f, None) for f in scenes]
-    if p.suffix.lower() == ".txt":
-        try:
-            lines = p.read_text().splitlines()
-        except OSError as exc:
-            raise RoofsegError(p, f"cannot read the scene list ({exc.strerror})") from None
-        out = []
-        for n, line in enumerate(lines, 1):
-            parts = line.split("#", 1)[0].split()
-            if not parts:
-                continue
-            if len(parts) > 2:
-                raise RoofsegError(p, f"line {n}: expected 'IMAGE [LABELS]', got {line.strip()!r}")
-            paths = [Path(x) if Path(x).is_absolute() else p.parent / x for x in parts]
-            out.append((paths[0], str(paths[1]) if len(paths) == 2 else None))
-        if not out:
-            raise RoofsegError(p, "the scene list names no scene")
-        return out
-    if not p.exists():
-        raise RoofsegError(p, "no such file or folder")
-    return [(p, None)]
-
-
 def scene_inputs(entries: Sequence[str], labels: Sequence[str] = (), prefer: str = "mask") -> list[SceneInput]:
     """Resolve scene files, folders and lists to scenes with labels, each with a unique id."""
-    pairs = [pair for e in entries for pair in _expand(e)]
+    pairs = [pair for e in entries for pair in expand(e)]
     if labels:
         if len(labels) != len(pairs):
             raise RoofsegError(None, f"--labels was given {len(labels)} times for {len(pairs)} scenes; give it once per scene, in order")
         pairs = [(img, lab) for (img, _), lab in zip(pairs, labels)]
-    out, seen = [], {}
-    for img, lab in pairs:
+    out = []
+    for sid, (img, lab) in zip(scene_ids([img for img, _ in pairs]), pairs):
         if not img.is_file():
             raise RoofsegError(img, "no such file")
         lab = lab or _find_labels(img, prefer)
         if not Path(lab).is_file():
             raise RoofsegError(lab, "no such labels file")
-        sid = _ROLE.sub("", img.stem)
-        seen[sid] = seen.get(sid, 0) + 1
-        if seen[sid] > 1:
-            sid = f"{sid}-{seen[sid]}"
         out.append(SceneInput(sid, str(img), str(lab)))
     return out

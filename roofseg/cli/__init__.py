@@ -1,0 +1,65 @@
+"""The ``roofseg`` command line: one click group, one module per command (as ``rio``).
+
+Heavy libraries are imported inside each command, so ``--help`` answers at once. :func:`main`
+is the one place errors become messages.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from roofseg import __version__
+from roofseg.cli.augment_preview import augment_preview
+from roofseg.cli.evaluate import evaluate
+from roofseg.cli.evaluate_scene import evaluate_scene
+from roofseg.cli.options import CONTEXT
+from roofseg.cli.predict import predict
+from roofseg.cli.sample import sample
+from roofseg.cli.tile import tile
+from roofseg.cli.train import train
+from roofseg.errors import failure_line
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="roofseg")
+def cli() -> None:
+    """Rooftop segmentation from georeferenced satellite and aerial scenes.
+
+    A typical run: `roofseg sample DIR`, `roofseg tile DIR -o TILES`, `roofseg train TILES/manifest.json -o RUN`,
+    `roofseg predict RUN/best.keras SCENE.tif OUT.tif`.
+    """
+
+
+for command in (sample, tile, augment_preview, train, evaluate, predict, evaluate_scene):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every expected failure ends in one line on stderr and exit 1.
+
+    This is the one place errors become messages: usage errors (click's), RoofsegError and the
+    I/O libraries' own errors (see :func:`roofseg.errors.failure_line`); anything else is a bug
+    and keeps its traceback.
+    """
+    try:
+        cli.main(args=argv, prog_name="roofseg", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:  # usage errors: the same one-line form and exit status
+        click.echo(f"roofseg: error: {exc.format_message()}", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        line = failure_line(exc)
+        if line is None:
+            raise
+        click.echo(f"roofseg: error: {line}", err=True)
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,27 @@
+"""``roofseg augment-preview``: tiles before and after augmentation, side by side."""
+
+from __future__ import annotations
+
+import click
+
+from roofseg.cli.options import CONTEXT, augment_config, augment_options
+
+
+@click.command("augment-preview", context_settings=CONTEXT)
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@click.argument("out_png", type=click.Path(dir_okay=False))
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", help="Which tiles to draw.")
+@click.option("--count", default=6, type=click.IntRange(1, 64), help="How many tiles.")
+@click.option("--seed", default=0, type=int, help="Seed of the augmentation drawn.")
+@augment_options
+def augment_preview(manifest, out_png, split, count, seed, no_flip, max_angle, brightness, contrast) -> None:
+    """Draw tiles of MANIFEST before and after augmentation, masks outlined, into OUT_PNG.
+
+    The outline is the mask; if it still follows the roofs in the augmented column, image and
+    mask were transformed together.
+    """
+    from roofseg.pipeline.preview import write_preview
+
+    write_preview(manifest, out_png, count=count, split=split, seed=seed,
+                  config=augment_config(no_flip, max_angle, brightness, contrast))
+    click.echo(f"preview: {out_png}")

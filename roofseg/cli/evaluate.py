@@ -1,0 +1,34 @@
+"""``roofseg evaluate``: a model's scores on one split of a manifest."""
+
+from __future__ import annotations
+
+import click
+
+from roofseg.cli.options import CONTEXT, json_opt
+
+SPLIT_NAMES = {"train": "Training", "val": "Validation", "test": "Test"}
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", help="Which split to score.")
+@click.option("--batch", "batch_size", default=16, type=click.IntRange(1), help="Tiles per batch.")
+@click.option("--tile-size", default=None, type=click.IntRange(32), help="Resize tiles to this size first. Default: as stored.")
+@json_opt
+def evaluate(model, manifest, split, batch_size, tile_size, json_out) -> None:
+    """Score MODEL on one split of MANIFEST: loss, IoU, F1, precision, recall, pixel counts.
+
+    Scores are over every pixel of the split at threshold 0.5 (counts summed, then divided).
+    """
+    from roofseg.atomic import write_json
+    from roofseg.training.evaluate import evaluate as run_evaluate
+
+    scores = run_evaluate(model, manifest, split, batch_size, tile_size)
+    name = SPLIT_NAMES[split]
+    click.echo(f"{name} Loss: {scores['loss']:.4f} - {name} IoU: {scores['iou']:.4f}")
+    click.echo(f"F1 {scores['f1']:.4f}  precision {scores['precision']:.4f}  recall {scores['recall']:.4f}  "
+               f"({scores['tiles']} tiles of the {split} split; pixels {scores['pixels']})")
+    if json_out:
+        write_json(json_out, scores)
+        click.echo(f"scores: {json_out}")

@@ -1,0 +1,38 @@
+"""``roofseg evaluate-scene``: a prediction raster scored against labels."""
+
+from __future__ import annotations
+
+import click
+
+from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt
+
+
+@click.command("evaluate-scene", context_settings=CONTEXT)
+@click.argument("prediction", type=click.Path(exists=True, dir_okay=False))
+@click.argument("labels", type=click.Path(exists=True, dir_okay=False))
+@click.option("--threshold", default=0.5, type=click.FloatRange(0, 1), help="Probability from which a pixel is roof.")
+@click.option("--iou", "iou_threshold", default=0.5, type=click.FloatRange(0, 1, min_open=True), help="Object match: a predicted polygon matches a footprint at this IoU or above (SpaceNet: 0.5).")
+@click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Predicted polygons smaller than this many m² are ignored for object scores.")
+@labels_crs_opt
+@json_opt
+def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, labels_crs, json_out) -> None:
+    """Score a PREDICTION raster against LABELS (a mask raster or vector footprints).
+
+    PREDICTION is a probability raster (uint8 0-255 or float 0-1) or a 0/1 mask, as roofseg predict
+    writes them. Pixel IoU, F1, precision and recall over the prediction's valid pixels; with vector
+    footprints also object precision, recall and F1 at IoU >= 0.5 (the SpaceNet metric), the
+    footprints clipped to the raster's extent and valid pixels. Areas are ground areas in m².
+    """
+    from roofseg.atomic import write_json
+    from roofseg.prediction.score import evaluate_scene as run
+
+    scores = run(prediction, labels, threshold, iou_threshold, min_area, labels_crs)
+    px = scores["pixel"]
+    click.echo(f"pixels: IoU {px['iou']:.4f}  F1 {px['f1']:.4f}  precision {px['precision']:.4f}  recall {px['recall']:.4f}")
+    if "objects" in scores:
+        ob = scores["objects"]
+        click.echo(f"objects (IoU >= {iou_threshold:g}): F1 {ob['f1']:.4f}  precision {ob['precision']:.4f}  "
+                   f"recall {ob['recall']:.4f}  ({ob['matched']} matched of {ob['predicted']} predicted, {ob['true']} true)")
+    if json_out:
+        write_json(json_out, scores)
+        click.echo(f"scores: {json_out}")

@@ -1,0 +1,46 @@
+"""Options and helpers shared by several commands (as rasterio's ``rio/options.py``)."""
+
+from __future__ import annotations
+
+import click
+
+#: click settings of every command
+CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
+
+
+def fraction(lo: float = 0.0, hi: float = 1.0) -> click.FloatRange:
+    return click.FloatRange(lo, hi)
+
+
+def parsed_bands(text: str | None) -> tuple[int, ...] | None:
+    """``--bands`` as a tuple of 1-based band numbers, or a usage error."""
+    from roofseg.raster.scene import parse_bands
+
+    try:
+        return parse_bands(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--bands") from None
+
+
+bands_opt = click.option("--bands", default=None, help="Bands to use, 1-based, e.g. '3,2,1' or '1'. Default: 1,2,3, or the only band replicated to RGB.")
+labels_crs_opt = click.option("--labels-crs", default=None, help="CRS of vector labels whose file states none or a wrong one, e.g. EPSG:3857 (GeoJSON without a 'crs' member is read as WGS84).")
+quiet_opt = click.option("--quiet", is_flag=True, help="No progress bar.")
+json_opt = click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write the scores to this JSON file.")
+
+
+def augment_options(f):
+    """The ranges of the random augmentation, shared by the commands that augment."""
+    for opt in reversed([
+        click.option("--no-flip", is_flag=True, help="Do not mirror tiles left-right at random."),
+        click.option("--max-angle", default=30.0, type=click.FloatRange(0, 180), help="Rotations are drawn from ±this many degrees."),
+        click.option("--brightness", default=0.1, type=click.FloatRange(0, 1), help="Brightness shifts are drawn from ±this (images in [0, 1])."),
+        click.option("--contrast", default=0.2, type=click.FloatRange(0, 1), help="Contrast factors are drawn from 1 ± this."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def augment_config(no_flip: bool, max_angle: float, brightness: float, contrast: float):
+    from roofseg.pipeline.augment import AugmentConfig
+
+    return AugmentConfig(flip=not no_flip, max_angle=max_angle, brightness=brightness, contrast=contrast)

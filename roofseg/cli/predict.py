@@ -1,0 +1,101 @@
+"""``roofseg predict``: whole scenes into georeferenced probability rasters and footprints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from roofseg.cli.options import CONTEXT, bands_opt, parsed_bands, quiet_opt
+
+RASTER_SUFFIXES = (".tif", ".tiff")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True)
+@click.argument("output", type=click.Path())
+@click.option("--tile", default=256, type=click.IntRange(32), help="Window size in px (a multiple of 32).")
+@click.option("--overlap", default=64, type=click.IntRange(0), help="Pixels shared by neighbouring windows, blended with a raised-cosine weight.")
+@click.option("--batch", default=8, type=click.IntRange(1), help="Windows predicted at once (split over --devices).")
+@bands_opt
+@click.option("--dtype", type=click.Choice(["uint8", "float32"]), default="uint8", help="Output probability as 0-255 or as 0.0-1.0.")
+@click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Also write <name>_binary.tif, 1 where the probability is at least this.")
+@click.option("--vector", default=None, help="Also write the thresholded roofs as polygons in the scene's CRS (threshold 0.5 unless --threshold): a file (.geojson, .gpkg, .shp, .fgb) for one scene, or a format (gpkg, geojson, shp, fgb) for one file per scene.")
+@click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Polygons smaller than this many m² are dropped from --vector.")
+@click.option("--tta", is_flag=True, help="Average the predictions of the four flips of each window (4x slower).")
+@click.option("--cog", is_flag=True, help="Write Cloud-Optimised GeoTIFFs with overviews.")
+@click.option("--devices", default="all", help="Devices that each hold a replica of the model and predict a share of every batch: 'all' (every visible GPU; the CPU when there is none) or a list such as 'GPU:0,GPU:1'.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (several scenes: redo every scene).")
+@quiet_opt
+def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, tta, cog, devices,
+            overwrite, quiet) -> None:
+    """Predict roofs over whole scenes with MODEL, on each scene's grid.
+
+    One scene: `roofseg predict MODEL SCENE.tif OUT.tif`. Several: `roofseg predict MODEL INPUTS... FOLDER`,
+    where INPUTS are scenes, folders of scenes, glob patterns ('scenes/*.tif', quoted) or .txt lists;
+    FOLDER gets NAME.tif per scene (plus NAME_binary.tif, NAME.gpkg when asked), mosaic.vrt joining
+    them for a GIS, and predict.json. The model is loaded once; a rerun skips the scenes whose outputs
+    are complete, so a killed run resumes.
+
+    Scenes are read window by window with the tiler's reader (same band choice, one-band replication
+    and percentile stretch); overlapping windows are blended so no seam shows, edge windows are
+    reflect-padded and cropped. Outputs keep the scene's CRS, transform and size, are tiled and
+    DEFLATE-compressed, and mark the scene's nodata in their mask band.
+    """
+    from roofseg.prediction.predict import PredictOptions
+    from roofseg.prediction.vectorize import DRIVERS
+
+    band_tuple = parsed_bands(bands)
+    if overlap >= tile:
+        raise click.BadParameter(f"must be smaller than --tile ({tile})", param_hint="--overlap")
+    one_scene = (len(inputs) == 1 and Path(inputs[0]).is_file() and Path(inputs[0]).suffix.lower() != ".txt"
+                 and Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir())
+    vector_suffix = None
+    if vector:
+        vector_suffix = Path(vector).suffix.lower() or f".{vector.lower()}"
+        if vector_suffix not in DRIVERS:
+            raise click.BadParameter(f"use a file or format of {', '.join(DRIVERS)}", param_hint="--vector")
+        threshold = 0.5 if threshold is None else threshold
+    options = PredictOptions(tile=tile, overlap=overlap, batch=batch, dtype=dtype, threshold=threshold, tta=tta, cog=cog,
+                             bands=band_tuple, devices=_devices(devices))
+    if one_scene:
+        vector_path = Path(vector) if vector and Path(vector).suffix else (
+            Path(output).with_suffix(vector_suffix) if vector else None)
+        _one_scene(model, inputs[0], Path(output), options, vector_path, min_area, overwrite, quiet)
+    else:
+        _many_scenes(model, inputs, output, options, vector_suffix, min_area, overwrite, quiet)
+
+
+def _devices(choice: str) -> tuple[str, ...] | None:
+    from roofseg.prediction.inference import visible_devices
+
+    found = visible_devices(choice)
+    return tuple(found) if found else None
+
+
+def _one_scene(model, scene, output: Path, options, vector: Path | None, min_area: float, overwrite: bool, quiet: bool) -> None:
+    from roofseg.prediction.predict import check_outputs, predict_scene
+    from roofseg.prediction.vectorize import write_polygons
+    from roofseg.training.model import load_model
+
+    check_outputs([output] + ([vector] if vector else []), [scene, model], overwrite)  # before the model's slow loading
+    net = load_model(model, compile=False)
+    result = predict_scene(net, scene, output, options, overwrite=overwrite, progress=not quiet)
+    click.echo(f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows)")
+    if result["binary"]:
+        click.echo(f"binary mask: {result['binary']}")
+    if vector:
+        n = write_polygons(result["binary"], vector, min_area)
+        click.echo(f"footprints: {vector} ({n} polygons of at least {min_area:g} m²)")
+
+
+def _many_scenes(model, inputs, output, options, vector_suffix, min_area: float, overwrite: bool, quiet: bool) -> None:
+    from roofseg.prediction.many import predict_scenes
+
+    if Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir():
+        raise click.BadParameter(f"{output} names a raster, but several scenes need a folder", param_hint="OUTPUT")
+    result = predict_scenes(model, inputs, output, options, vector_suffix, min_area, overwrite, progress=not quiet)
+    click.echo(f"{result['scenes']} scenes: {result['predicted']} predicted, {result['skipped']} already done, in {result['folder']}")
+    for mosaic in result["mosaics"]:
+        click.echo(f"mosaic: {mosaic}")

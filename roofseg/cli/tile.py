@@ -1,0 +1,69 @@
+"""``roofseg tile``: scenes and labels into TFRecord shards."""
+
+from __future__ import annotations
+
+import click
+
+from roofseg.cli.options import CONTEXT, bands_opt, fraction, labels_crs_opt, parsed_bands, quiet_opt
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the shards and manifest.json.")
+@click.option("--labels", multiple=True, type=click.Path(), help="Labels of each scene, in order (mask raster or vector file); repeat once per scene. Default: found beside each scene (see above).")
+@click.option("--prefer", type=click.Choice(["mask", "vector"]), default="mask", help="Which labels to take when both a mask and footprints lie beside a scene.")
+@labels_crs_opt
+@click.option("--ignore-non-polygons", is_flag=True, help="Take a labels file holding only lines or points as an area without buildings (default: refuse it).")
+@click.option("--tile-size", default=256, type=click.IntRange(16), help="Tile width and height in pixels.")
+@click.option("--stride", default=None, type=click.IntRange(1), help="Pixels between tile starts. Default: tile size minus --overlap.")
+@click.option("--overlap", default=0, type=click.IntRange(0), help="Pixels shared by neighbouring tiles (ignored when --stride is given).")
+@bands_opt
+@click.option("--max-nodata", default=0.5, type=fraction(), help="Skip tiles with more than this fraction of nodata (padding outside the scene counts as nodata).")
+@click.option("--keep-empty", default=1.0, type=fraction(), help="Fraction of training tiles without any roof to keep (val and test keep all).")
+@click.option("--val", "val_fraction", default=0.15, type=fraction(0, 0.9), help="Fraction of scenes (or blocks) for validation.")
+@click.option("--test", "test_fraction", default=0.15, type=fraction(0, 0.9), help="Fraction of scenes (or blocks) for testing.")
+@click.option("--split-by", type=click.Choice(["auto", "scene", "block"]), default="auto", help="Split whole scenes, or square blocks inside each scene. auto: by scene from 3 scenes on, else by block.")
+@click.option("--split-block", default=512, type=click.IntRange(16), help="Block size in pixels for --split-by block; tiles straddling two splits are dropped.")
+@click.option("--shard-mb", default=100.0, type=click.FloatRange(0.001), help="Approximate size of a shard in MB (uncompressed records).")
+@click.option("--compress", type=click.Choice(["none", "gzip"]), default="none", help="TFRecord compression.")
+@click.option("--workers", default=1, type=click.IntRange(1), help="Scenes tiled in parallel (processes).")
+@click.option("--seed", default=0, type=int, help="Seed of the split and of --keep-empty.")
+@click.option("--overwrite", is_flag=True, help="Redo scenes whose shards are complete (by default a rerun skips them).")
+@quiet_opt
+def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_size, stride, overlap, bands, max_nodata, keep_empty,
+         val_fraction, test_fraction, split_by, split_block, shard_mb, compress, workers, seed, overwrite, quiet) -> None:
+    """Cut scenes and their labels into tiles written to TFRecord shards.
+
+    INPUTS are GeoTIFF scenes, folders of scenes, glob patterns ('scenes/*.tif', quoted), or .txt
+    lists with one 'IMAGE [LABELS]' per line; or one folder holding images/ and masks/ (JPG/PNG/TIF
+    of any size, matched by name), each pair resized alike to one tile (area average when
+    shrinking, bilinear otherwise; a mask pixel is roof where at least half of it is).
+
+    Scenes are read window by window, never whole. Labels beside a scene NAME.tif (or NAME_image.tif)
+    are NAME_mask.tif, NAME_labels*.geojson/.gpkg/.shp or NAME.geojson/.gpkg/.shp; footprints in another
+    CRS are reprojected. Any non-uint8 imagery is stretched to uint8 by per-band 2-98 percentiles of a
+    decimated read of the whole scene (uint8 is taken as it is).
+
+    Writes OUTPUT/{train,val,test}/*.tfrecord and OUTPUT/manifest.json (written last).
+    """
+    from roofseg.raster.windows import stride_for
+    from roofseg.tiler.run import tile as run_tile
+    from roofseg.tiler.shards import COMPRESSIONS
+    from roofseg.tiler.tile import TileParams
+
+    band_tuple = parsed_bands(bands)
+    try:
+        step = stride or stride_for(tile_size, overlap)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--overlap") from None
+    if step > tile_size:
+        raise click.BadParameter(f"stride {step} is larger than the tile size {tile_size}: pixels would be missed", param_hint="--stride")
+    params = TileParams(size=tile_size, stride=step, max_nodata=max_nodata, keep_empty=keep_empty, bands=band_tuple,
+                        shard_bytes=int(shard_mb * 1e6), compression=COMPRESSIONS[compress], val=val_fraction,
+                        test=test_fraction, split_block=split_block, seed=seed, labels_crs=labels_crs,
+                        ignore_non_polygons=ignore_non_polygons)
+    manifest = run_tile(list(inputs), out_dir, params, labels=list(labels), prefer=prefer, split_by=split_by,
+                        workers=workers, overwrite=overwrite, progress=not quiet)
+    for name, s in manifest["splits"].items():
+        click.echo(f"{name}: {s['tiles']} tiles in {len(s['shards'])} shards, roof fraction {s['roof_fraction']:.3f}")
+    click.echo(f"manifest: {out_dir.rstrip('/')}/manifest.json")

@@ -1,0 +1,59 @@
+"""``roofseg train``: the U-Net on a manifest's splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from roofseg.cli.options import CONTEXT, augment_config, augment_options
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder: config.json, best.keras, history.csv, curves.png, samples.png, logs/.")
+@click.option("--encoder-weights", default="imagenet", help="imagenet (the Keras cache file resnet34_imagenet_1000_no_top.h5 under $KERAS_HOME/models or ~/.keras/models), none (random), or PATH to an .h5 of encoder weights.")
+@click.option("--freeze-encoder-epochs", default=0, type=click.IntRange(0), help="Train the decoder alone for this many epochs first, then everything.")
+@click.option("--loss", type=click.Choice(["dice", "bce", "bce_dice"]), default="dice", help="Loss function.")
+@click.option("--lr", "learning_rate", default=1e-4, type=click.FloatRange(0, min_open=True), help="Adam learning rate.")
+@click.option("--epochs", default=50, type=click.IntRange(1), help="Most epochs to train (early stopping may end sooner).")
+@click.option("--batch", "batch_size", default=16, type=click.IntRange(1), help="Tiles per batch on each replica (global batch = this x replicas).")
+@click.option("--tile-size", default=None, type=click.IntRange(32), help="Model input size in px, a multiple of 32; tiles of another size are resized. Default: the manifest's tile size.")
+@click.option("--steps-per-epoch", default=None, type=click.IntRange(1), help="Batches per epoch. Default: one pass over the training split.")
+@click.option("--validation-steps", default=None, type=click.IntRange(1), help="Validation batches per epoch. Default: the whole validation split.")
+@click.option("--strategy", type=click.Choice(["mirrored", "default", "multiworker"]), default="mirrored", help="mirrored: all visible GPUs of this machine; default: one device; multiworker: MultiWorkerMirroredStrategy set up by TF_CONFIG.")
+@click.option("--devices", default=None, help="With mirrored: devices to use, e.g. '/gpu:0,/gpu:1'. Default: all visible GPUs, else the CPU.")
+@click.option("--mixed-precision", is_flag=True, help="mixed_float16 on GPUs (the output stays float32); ignored without a GPU.")
+@click.option("--augment-on", type=click.Choice(["device", "host"]), default="device", help="device: augment inside the training step (on the GPU, each replica); host: in the tf.data graph.")
+@augment_options
+@click.option("--lr-patience", default=5, type=click.IntRange(1), help="ReduceLROnPlateau: epochs without val_loss improvement before the rate is cut by 5.")
+@click.option("--min-lr", default=1e-6, type=click.FloatRange(0), help="ReduceLROnPlateau: lowest learning rate.")
+@click.option("--patience", default=10, type=click.IntRange(1), help="EarlyStopping: epochs without val_loss improvement before stopping (best weights restored).")
+@click.option("--shuffle-buffer", default=256, type=click.IntRange(1), help="Tiles in the shuffle buffer.")
+@click.option("--seed", default=0, type=int, help="Seed of shuffling and augmentation.")
+@click.option("--quiet", is_flag=True, help="No Keras progress bar (one line per epoch).")
+def train(manifest, out_dir, encoder_weights, freeze_encoder_epochs, loss, learning_rate, epochs, batch_size, tile_size,
+          steps_per_epoch, validation_steps, strategy, devices, mixed_precision, augment_on, no_flip, max_angle,
+          brightness, contrast, lr_patience, min_lr, patience, shuffle_buffer, seed, quiet) -> None:
+    """Train the ResNet34 U-Net on the train/val splits of MANIFEST.
+
+    Adam, Dice loss (default), IoU and F1 metrics; the best model by val_loss is kept as best.keras;
+    the learning rate drops on plateaus; training stops early when val_loss stalls. A killed run
+    started again with the same OUTPUT resumes from its last finished epoch.
+    """
+    from roofseg.training.train import TrainConfig, train as run_train
+
+    cfg = TrainConfig(manifest=manifest, out_dir=out_dir, encoder_weights=encoder_weights,
+                      freeze_encoder_epochs=freeze_encoder_epochs, loss=loss, learning_rate=learning_rate, epochs=epochs,
+                      batch_size=batch_size, tile_size=tile_size, steps_per_epoch=steps_per_epoch,
+                      validation_steps=validation_steps, strategy=strategy,
+                      devices=devices.split(",") if devices else None, mixed_precision=mixed_precision,
+                      augment_on=augment_on, augment=augment_config(no_flip, max_angle, brightness, contrast),
+                      lr_patience=lr_patience, min_lr=min_lr, early_stopping_patience=patience,
+                      shuffle_buffer=shuffle_buffer, seed=seed)
+    summary = run_train(cfg, verbose=2 if quiet else "auto")
+    if summary:
+        click.echo(f"best epoch {summary['best_epoch']}: val_loss {summary['best_val_loss']:.4f}, "
+                   f"val IoU {summary['best_val_iou']:.4f}")
+        click.echo(f"model: {summary['model']}")
+        click.echo(f"curves: {Path(out_dir) / 'curves.png'}, samples: {Path(out_dir) / 'samples.png'}")

@@ -1,0 +1,116 @@
+"""The model's side of prediction: uint8 windows in, probabilities out, on one device or several."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from roofseg.errors import RoofsegError
+
+FLIPS = ((), (2,), (1,), (1, 2))  # the four flips of test-time augmentation (axes of an (n, h, w, c) batch)
+
+
+def flips_average(predict: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
+    """Mean prediction over the four flips of a batch (test-time augmentation), on the host."""
+    total = np.zeros(batch.shape[:3] + (1,), np.float32)
+    for axes in FLIPS:
+        flipped = np.flip(batch, axis=axes) if axes else batch
+        out = predict(np.ascontiguousarray(flipped))
+        total += np.flip(out, axis=axes) if axes else out
+    return total / 4
+
+
+def visible_devices(choice: str | None) -> list[str] | None:
+    """The devices that ``--devices`` names: 'all' (every visible GPU), or a comma-separated list
+    such as 'GPU:0,GPU:1'. None when one default device is all there is (no GPU, or one)."""
+    from roofseg._tf import tf
+
+    if not choice or choice == "all":
+        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+        return gpus if len(gpus) > 1 else None
+    known = {d.name.upper().replace("/DEVICE:", ""): d.name for d in tf.config.list_logical_devices()}
+    devices = []
+    for name in choice.split(","):
+        key = name.strip().upper().replace("/DEVICE:", "").lstrip("/")
+        if key not in known:
+            raise RoofsegError(None, f"--devices: no device {name.strip()!r} here (visible: {', '.join(sorted(known))})")
+        devices.append(known[key])
+    return devices
+
+
+class Inference:
+    """A predictor of uint8 ``(n, h, w, 3)`` windows → float32 ``(n, h, w, 1)`` probabilities.
+
+    A Keras model gets the windows as uint8 and scales them in its graph: a quarter of the bytes
+    to the device, and no float conversion on the host. With several ``devices`` each holds a
+    replica of the model and predicts its share of every batch; the shares run in parallel in one
+    graph. With ``tta`` the four flips are predicted (one model call each, on the whole batch) and
+    averaged inside the graph.
+
+    Any other callable takes float32 windows in [0, 1], scaled here; one with an attribute
+    ``takes_uint8 = True`` gets the uint8 windows as read and scales them itself, as a Keras model
+    does in its graph.
+    """
+
+    def __init__(self, model, devices: Sequence[str] | None = None, tta: bool = False):
+        self.tta = tta
+        self.devices = list(devices or [])
+        self.replicas: list = []  # the Keras models in use, one per device
+        if hasattr(model, "predict_on_batch"):
+            self._run = self._keras(model)
+        else:
+            if self.devices:
+                raise RoofsegError(None, "--devices needs a Keras model")
+            self._run = self._callable(model)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self._run(batch)
+
+    def _callable(self, model) -> Callable[[np.ndarray], np.ndarray]:
+        if getattr(model, "takes_uint8", False):
+            call = lambda batch: np.asarray(model(batch), np.float32)  # noqa: E731
+        else:
+            call = lambda batch: np.asarray(model(batch.astype(np.float32) / 255.0), np.float32)  # noqa: E731
+        return (lambda batch: flips_average(call, batch)) if self.tta else call
+
+    def _keras(self, model) -> Callable[[np.ndarray], np.ndarray]:
+        from roofseg._tf import tf
+
+        replicas = [(None, model)] if len(self.devices) < 2 else [(d, _replica(model, d)) for d in self.devices]
+        self.replicas = [net for _, net in replicas]
+        tta = self.tta
+
+        def forward(net, x):
+            x = tf.cast(x, tf.float32) / 255.0
+            if not tta:
+                return net(x, training=False)
+            total = 0.0
+            for axes in FLIPS:
+                flipped = tf.reverse(x, axes) if axes else x
+                out = net(flipped, training=False)
+                total += tf.reverse(out, axes) if axes else out
+            return total / 4.0
+
+        @tf.function(reduce_retracing=True)
+        def graph(x):
+            if len(replicas) == 1:
+                return forward(model, x)
+            share = (tf.shape(x)[0] + len(replicas) - 1) // len(replicas)
+            outs = []
+            for i, (device, net) in enumerate(replicas):
+                with tf.device(device):
+                    outs.append(forward(net, x[i * share:(i + 1) * share]))
+            return tf.concat(outs, axis=0)
+
+        return lambda batch: graph(batch).numpy()
+
+
+def _replica(model, device: str):
+    """A copy of ``model`` whose weights live on ``device``."""
+    from roofseg._tf import keras, tf
+
+    with tf.device(device):
+        replica = keras.models.clone_model(model)
+        replica.set_weights(model.get_weights())
+    return replica

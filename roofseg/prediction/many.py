@@ -1,0 +1,137 @@
+"""Predicting many scenes in one call: one model load, one progress bar, resumable, with a mosaic."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import rasterio
+from tqdm import tqdm
+
+from roofseg.atomic import ensure_writable_dir, write_json
+from roofseg.errors import RoofsegError
+from roofseg.locks import folder_lock
+from roofseg.prediction.inference import Inference
+from roofseg.prediction.mosaic import write_mosaics
+from roofseg.prediction.predict import PredictOptions, binary_path, predict_scene
+from roofseg.raster.windows import grid_rows, stride_for
+from roofseg.scenes import scene_files
+
+RUN_RECORD = "predict.json"
+RUN_FORMAT = "roofseg-predictions/1"
+MOSAIC = "mosaic"
+#: options that change what is written (batch, pipelining and devices do not)
+OUTPUT_OPTIONS = ("tile", "overlap", "dtype", "threshold", "tta", "cog", "bands")
+
+
+@dataclass(frozen=True)
+class SceneJob:
+    """One scene and the files it gets in the output folder."""
+
+    id: str
+    scene: Path
+    prediction: Path
+    binary: Path | None
+    vector: Path | None
+
+    @property
+    def outputs(self) -> list[Path]:
+        return [p for p in (self.prediction, self.binary, self.vector) if p is not None]
+
+    @property
+    def done(self) -> bool:
+        """Every output exists: each is renamed into place only once complete, the vector last."""
+        return all(p.exists() for p in self.outputs)
+
+
+def plan(entries: Sequence[str], out_dir: Path, options: PredictOptions, vector_suffix: str | None) -> list[SceneJob]:
+    """The scenes ``entries`` name, each with its outputs ``<id>.tif``, ``<id>_binary.tif`` and ``<id><vector_suffix>``."""
+    jobs = []
+    for sid, scene in scene_files(entries):
+        prediction = out_dir / f"{sid}.tif"
+        jobs.append(SceneJob(sid, scene, prediction, binary_path(prediction) if options.threshold is not None else None,
+                             out_dir / f"{sid}{vector_suffix}" if vector_suffix else None))
+    return jobs
+
+
+def run_record(options: PredictOptions, model_id: dict | None, vector_suffix: str | None, min_area: float) -> dict:
+    """What the folder's predictions were made with; a rerun must match it to resume."""
+    opts = {k: v for k, v in asdict(options).items() if k in OUTPUT_OPTIONS}
+    opts["bands"] = list(opts["bands"]) if opts["bands"] else None
+    return {"format": RUN_FORMAT, "model": model_id, "options": opts, "vector": vector_suffix,
+            "min_area": min_area if vector_suffix else None}
+
+
+def model_signature(path: str | os.PathLike) -> dict:
+    """A model file's identity for the run record: its path, size and modification time."""
+    st = os.stat(path)
+    return {"path": os.path.abspath(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, options: PredictOptions = PredictOptions(),
+                   vector_suffix: str | None = None, min_area: float = 5.0, overwrite: bool = False,
+                   progress: bool = True) -> dict:
+    """Predict every scene ``entries`` name (files, folders, .txt lists, globs) into ``out_dir``.
+
+    ``model`` is a model file (loaded once, and only if a scene is left to do) or a model or
+    callable as :func:`predict_scene` takes. A scene whose outputs all exist is skipped, so a rerun
+    resumes; a rerun with another model or other output options is refused unless ``overwrite``
+    (then every scene is redone). After the scenes, ``mosaic.vrt`` (and ``mosaic_binary.vrt``)
+    join all the folder's predictions of these scenes.
+    """
+    out_dir = ensure_writable_dir(out_dir)
+    if vector_suffix and options.threshold is None:
+        raise RoofsegError(None, "vectors need a threshold")
+    jobs = plan(entries, out_dir, options, vector_suffix)
+    model_id = model_signature(model) if isinstance(model, (str, os.PathLike)) else None
+    record = run_record(options, model_id, vector_suffix, min_area)
+    with folder_lock(out_dir):
+        _check_record(out_dir / RUN_RECORD, record, overwrite)
+        todo = [j for j in jobs if overwrite or not j.done]
+        if todo:
+            write_json(out_dir / RUN_RECORD, record)
+            _predict_jobs(model, todo, options, min_area, progress)
+        mosaics = write_mosaics([j.prediction for j in jobs], out_dir / MOSAIC)
+        if options.threshold is not None:
+            mosaics += write_mosaics([j.binary for j in jobs], out_dir / f"{MOSAIC}_binary")
+    return {"scenes": len(jobs), "predicted": len(todo), "skipped": len(jobs) - len(todo),
+            "mosaics": [str(m) for m in mosaics], "folder": str(out_dir)}
+
+
+def _check_record(path: Path, record: dict, overwrite: bool) -> None:
+    if overwrite or not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RoofsegError(path, f"cannot read the run record ({exc}); use --overwrite to start the folder afresh") from None
+    differ = [k for k in ("model", "options", "vector", "min_area") if old.get(k) != record[k]]
+    if differ:
+        raise RoofsegError(path, f"this folder holds predictions made with another {' and '.join(differ)}; "
+                                 "use --overwrite to redo them, or another output folder")
+
+
+def _windows_of(job: SceneJob, options: PredictOptions) -> int:
+    with rasterio.open(job.scene) as ds:
+        rows = list(grid_rows(ds.height, ds.width, options.tile, stride_for(options.tile, options.overlap)))
+    return sum(len(r) for r in rows)
+
+
+def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, min_area: float, progress: bool) -> None:
+    from roofseg.prediction.vectorize import write_polygons
+
+    total = sum(_windows_of(j, options) for j in jobs)
+    if isinstance(model, (str, os.PathLike)):
+        from roofseg.training.model import load_model
+
+        model = load_model(model, compile=False)
+    infer = Inference(model, options.devices, options.tta)
+    with tqdm(total=total, desc=f"predicting {len(jobs)} scenes", unit="window", disable=not progress) as bar:
+        for job in jobs:
+            bar.set_postfix_str(job.id, refresh=False)
+            predict_scene(infer, job.scene, job.prediction, options, overwrite=True, bar=bar)
+            if job.vector is not None:
+                write_polygons(job.binary, job.vector, min_area)

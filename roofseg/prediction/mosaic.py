@@ -1,0 +1,110 @@
+"""A GDAL VRT mosaic of prediction rasters, so a GIS opens a whole area as one layer.
+
+GDAL's Python bindings are not a dependency, so the VRT is written here rather than by
+``gdalbuildvrt``. It follows that tool's rules: one CRS, north-up grids, the average pixel
+size, later rasters drawn over earlier ones, and each raster's mask band honoured, so a
+scene's nodata never hides the scene under it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import rasterio
+from affine import Affine
+
+from roofseg.atomic import temp_path
+
+_VRT_TYPES = {"uint8": "Byte", "float32": "Float32"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the mosaic needs to know of one raster: its file, grid, data type and tags."""
+
+    path: Path
+    width: int
+    height: int
+    transform: Affine
+    crs_wkt: str
+    dtype: str
+    tags: dict
+
+
+def read_source(path: str | os.PathLike) -> Source:
+    with rasterio.open(path) as ds:
+        return Source(Path(path), ds.width, ds.height, ds.transform, ds.crs.to_wkt() if ds.crs else "",
+                      ds.dtypes[0], ds.tags())
+
+
+def mosaic_xml(sources: Sequence[Source], vrt_folder: Path) -> str:
+    """The VRT document of ``sources`` (one CRS, one data type, north-up), paths relative to ``vrt_folder``."""
+    res_x = sum(s.transform.a for s in sources) / len(sources)
+    res_y = sum(-s.transform.e for s in sources) / len(sources)
+    left = min(s.transform.c for s in sources)
+    top = max(s.transform.f for s in sources)
+    right = max(s.transform.c + s.width * s.transform.a for s in sources)
+    bottom = min(s.transform.f + s.height * s.transform.e for s in sources)
+    width, height = round((right - left) / res_x), round((top - bottom) / res_y)
+
+    root = ET.Element("VRTDataset", rasterXSize=str(width), rasterYSize=str(height))
+    if sources[0].crs_wkt:
+        ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = sources[0].crs_wkt
+    ET.SubElement(root, "GeoTransform").text = ", ".join(repr(v) for v in (left, res_x, 0.0, top, 0.0, -res_y))
+    metadata = ET.SubElement(root, "Metadata")
+    for key, value in sources[0].tags.items():
+        if key.startswith("ROOFSEG_"):
+            ET.SubElement(metadata, "MDI", key=key).text = value
+    band = ET.SubElement(root, "VRTRasterBand", dataType=_VRT_TYPES.get(sources[0].dtype, "Float32"), band="1")
+    mask = ET.SubElement(ET.SubElement(root, "MaskBand"), "VRTRasterBand", dataType="Byte")
+    for s in sources:
+        dst = dict(xOff=repr((s.transform.c - left) / res_x), yOff=repr((top - s.transform.f) / res_y),
+                   xSize=repr(s.width * s.transform.a / res_x), ySize=repr(s.height * -s.transform.e / res_y))
+        # The data only where the raster's own mask says valid; the mask only where it is set
+        # (0 taken as nodata), so a later raster's nodata never erases an earlier raster.
+        for parent, source_band, extra in ((band, "1", ("UseMaskBand", "true")), (mask, "mask,1", ("NODATA", "0"))):
+            src = ET.SubElement(parent, "ComplexSource")
+            name = ET.SubElement(src, "SourceFilename", relativeToVRT="1")
+            name.text = os.path.relpath(s.path, vrt_folder)
+            ET.SubElement(src, "SourceBand").text = source_band
+            ET.SubElement(src, "SrcRect", xOff="0", yOff="0", xSize=str(s.width), ySize=str(s.height))
+            ET.SubElement(src, "DstRect", **dst)
+            ET.SubElement(src, extra[0]).text = extra[1]
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode")
+
+
+def write_mosaics(paths: Sequence[str | os.PathLike], out_stem: Path) -> list[Path]:
+    """Write ``<out_stem>.vrt`` over ``paths`` (one VRT per CRS: ``<out_stem>_<crs>.vrt`` when
+    they differ); return the VRTs written. Rotated grids cannot join a VRT and are left out with a warning."""
+    groups: dict[str, list[Source]] = {}
+    for path in paths:
+        s = read_source(path)
+        if s.transform.b or s.transform.d or s.transform.e >= 0:
+            warnings.warn(f"{path}: not a north-up grid; left out of the mosaic", stacklevel=2)
+            continue
+        groups.setdefault(s.crs_wkt, []).append(s)
+    written = []
+    for n, (wkt, sources) in enumerate(groups.items()):
+        name = out_stem.name if len(groups) == 1 else f"{out_stem.name}_{_crs_label(wkt, n)}"
+        out = out_stem.with_name(name + ".vrt")
+        tmp = temp_path(out, keep_suffix=True)
+        try:
+            tmp.write_text(mosaic_xml(sources, out.parent))
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        written.append(out)
+    return written
+
+
+def _crs_label(wkt: str, n: int) -> str:
+    if not wkt:
+        return f"nocrs{n}"
+    epsg = rasterio.crs.CRS.from_wkt(wkt).to_epsg()
+    return f"epsg{epsg}" if epsg else f"crs{n}"
