@@ -12,6 +12,7 @@ import click
 
 from roofseg import __version__
 from roofseg.cli.augment_preview import augment_preview
+from roofseg.cli.data_service import data_service
 from roofseg.cli.evaluate import evaluate
 from roofseg.cli.evaluate_scene import evaluate_scene
 from roofseg.cli.options import CONTEXT
@@ -32,7 +33,7 @@ def cli() -> None:
     """
 
 
-for command in (sample, tile, augment_preview, train, evaluate, predict, evaluate_scene):
+for command in (sample, tile, augment_preview, train, evaluate, predict, evaluate_scene, data_service):
     cli.add_command(command)
 
 

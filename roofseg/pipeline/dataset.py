@@ -71,12 +71,13 @@ def decode(serialized: tf.Tensor, size: int | None, resize: bool) -> dict:
     return {"image": image, "mask": mask, **{k: ex[k] for k in META_KEYS}}
 
 
-def record_stream(shards: ShardSet, training: bool, seed: int | None, deterministic: bool) -> tf.data.Dataset:
+def record_stream(shards: ShardSet, training: bool, seed: int | None, deterministic: bool, whole: bool = True) -> tf.data.Dataset:
     """The serialized records of ``shards``; each file must hold the records the manifest counts.
 
     A shard cut short or longer than promised fails the read (tf.data's assert_cardinality)
     instead of silently training or scoring on fewer tiles; :func:`roofseg.pipeline.check.check_shards`
-    then names the file.
+    then names the file. ``whole=False``: this stream gets only some of the files (a tf.data
+    service worker), so only each file's count is checked.
     """
     if shards.counts is None:
         files = tf.data.Dataset.from_tensor_slices(shards.files)
@@ -91,7 +92,7 @@ def record_stream(shards: ShardSet, training: bool, seed: int | None, determinis
         files = files.shuffle(len(shards.files), seed=seed, reshuffle_each_iteration=True)
     ds = files.interleave(lambda *a: open_file(*a), cycle_length=min(len(shards.files), 8),
                           num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    if shards.tiles is not None:
+    if shards.tiles is not None and whole:
         ds = ds.apply(tf.data.experimental.assert_cardinality(shards.tiles))
     return ds
 
@@ -99,7 +100,7 @@ def record_stream(shards: ShardSet, training: bool, seed: int | None, determinis
 def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: int | None = None,
                  training: bool | None = None, shuffle_buffer: int = 256, seed: int | None = None,
                  repeat: bool = False, augment_on: str = "device", augment_config: AugmentConfig = AugmentConfig(),
-                 with_meta: bool = False, deterministic: bool | None = None) -> tf.data.Dataset:
+                 with_meta: bool = False, deterministic: bool | None = None, data_service: str | None = None) -> tf.data.Dataset:
     """Batches of (image, mask) — or (image, mask, meta) with ``with_meta`` — for one split.
 
     ``training`` (default: split == "train") shuffles shard order every epoch and tiles in a
@@ -111,6 +112,10 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
     default ``"device"`` leaves that to the training step (see roofseg.training.model). Val and
     test are never augmented. The batch count is known from the manifest (Keras' progress bar
     shows it from the first epoch).
+
+    ``data_service`` (grpc://HOST:PORT): reading, parsing and batching run on the workers of that
+    tf.data service, which split the shards among them, so an epoch still sees every tile once;
+    each worker's last partial batch is kept, not dropped. Augmentation stays here.
     """
     shards = shards_of(source, split)
     training = split == "train" if training is None else training
@@ -120,18 +125,23 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
     size = size or shards.tile_size
     resize = size is not None and size != shards.tile_size
 
-    ds = record_stream(shards, training, seed, deterministic)
+    ds = record_stream(shards, training, seed, deterministic, whole=data_service is None)
     if training:
         # shuffled while still serialized uint8: a quarter of the memory of decoded float tiles
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(lambda s: decode(s, size, resize), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if repeat:
         ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    drop = training and data_service is None
+    ds = ds.batch(batch_size, drop_remainder=drop, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if with_meta:
         ds = ds.map(lambda d: (d["image"], d["mask"], {k: d[k] for k in META_KEYS}))
     else:
         ds = ds.map(lambda d: (d["image"], d["mask"]))
+    if data_service:
+        from roofseg.pipeline.service import distribute
+
+        ds = distribute(ds, data_service)
     if training and augment_on == "host":
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(

@@ -52,6 +52,7 @@ class TrainConfig:
     shuffle_buffer: int = 256
     samples: int = 4
     seed: int = 0
+    data_service: str | None = None  # grpc://HOST:PORT of a tf.data service that reads and batches the training split
 
 
 def _output_dir(run: Path, chief: bool) -> Path:
@@ -60,7 +61,7 @@ def _output_dir(run: Path, chief: bool) -> Path:
 
 
 #: settings a resumed run may change: how long it goes on, and how patiently
-RESUMABLE = {"epochs", "early_stopping_patience", "lr_patience", "min_lr", "samples"}
+RESUMABLE = {"epochs", "early_stopping_patience", "lr_patience", "min_lr", "samples", "data_service"}
 
 
 def config_record(cfg: TrainConfig, replicas: int, global_batch: int, momentum: float) -> dict:
@@ -223,7 +224,7 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
     same_order = cfg.strategy == "multiworker"
     train_ds = make_dataset(cfg.manifest, "train", global_batch, size, training=True, seed=cfg.seed, repeat=repeat,
                             shuffle_buffer=cfg.shuffle_buffer, augment_on=cfg.augment_on, augment_config=cfg.augment,
-                            deterministic=same_order or None)
+                            deterministic=same_order or None, data_service=cfg.data_service)
     val_ds = make_dataset(cfg.manifest, "val", global_batch, size, training=False)
     if cfg.validation_steps:
         val_ds = val_ds.repeat()
