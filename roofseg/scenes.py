@@ -1,16 +1,20 @@
-"""Which scenes a command is given: files, folders, ``.txt`` lists and glob patterns.
+"""Which scenes a command is given: files, folders, ``.txt`` lists, glob patterns and URLs.
 
 Shared by the tiler and the predictor, so both accept the same inputs and give a scene the
-same id.
+same id. A URL (http(s)://, s3://, gs://, …) or GDAL virtual path (/vsicurl/…) is passed to
+GDAL as it is and read window by window with range requests, never downloaded whole.
 """
 
 from __future__ import annotations
 
 import glob
+import os
 import re
+import urllib.request
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Sequence
+from urllib.parse import urlsplit
 
 from roofseg.errors import RoofsegError
 
@@ -18,11 +22,32 @@ SCENE_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 ROLE = re.compile(r"[_-](image|img|rgb|ortho)$", re.IGNORECASE)
 MASKLIKE = re.compile(r"[_-](mask|labels?|gt)(_\w+)?$", re.IGNORECASE)
 _GLOB = re.compile(r"[*?\[]")
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
-def expand(entry: str) -> list[tuple[Path, str | None]]:
-    """(scene, labels or None) for one input: a scene file, a folder of scenes, a ``.txt`` list
-    of 'IMAGE [LABELS]' lines (relative to the list), or a glob pattern ('scenes/*.tif')."""
+def is_remote(path: str) -> bool:
+    """True for a URL or a GDAL virtual file system path, which only GDAL can open."""
+    return bool(_URL.match(str(path))) or str(path).startswith("/vsi")
+
+
+def name_of(path: str) -> PurePosixPath:
+    """The file name part of a path or URL (a URL's query string left out)."""
+    path = str(path)
+    return PurePosixPath(urlsplit(path).path if _URL.match(path) else path)
+
+
+def suffix_of(path: str) -> str:
+    """The lower-case suffix of a path or URL: '.tif' for 'https://host/a.tif?sig=…'."""
+    return name_of(path).suffix.lower()
+
+
+def expand(entry: str) -> list[tuple[str, str | None]]:
+    """(scene, labels or None) for one input: a scene file or URL, a folder of scenes, a ``.txt``
+    list of 'IMAGE [LABELS]' lines (paths relative to the list, or URLs), or a glob pattern
+    ('scenes/*.tif')."""
+    entry = str(entry)
+    if is_remote(entry):
+        return [(entry, None)]
     p = Path(entry)
     if not p.exists() and _GLOB.search(entry):
         matches = sorted(glob.glob(entry, recursive=True))
@@ -33,15 +58,15 @@ def expand(entry: str) -> list[tuple[Path, str | None]]:
         scenes = [f for f in sorted(p.iterdir()) if f.suffix.lower() in SCENE_SUFFIXES and not MASKLIKE.search(f.stem)]
         if not scenes:
             raise RoofsegError(p, f"holds no scene ({'/'.join(SCENE_SUFFIXES)})")
-        return [(f, None) for f in scenes]
+        return [(str(f), None) for f in scenes]
     if p.suffix.lower() == ".txt":
         return _scene_list(p)
     if not p.exists():
         raise RoofsegError(p, "no such file or folder")
-    return [(p, None)]
+    return [(entry, None)]
 
 
-def _scene_list(p: Path) -> list[tuple[Path, str | None]]:
+def _scene_list(p: Path) -> list[tuple[str, str | None]]:
     try:
         lines = p.read_text().splitlines()
     except OSError as exc:
@@ -53,29 +78,47 @@ def _scene_list(p: Path) -> list[tuple[Path, str | None]]:
             continue
         if len(parts) > 2:
             raise RoofsegError(p, f"line {n}: expected 'IMAGE [LABELS]', got {line.strip()!r}")
-        paths = [Path(x) if Path(x).is_absolute() else p.parent / x for x in parts]
-        out.append((paths[0], str(paths[1]) if len(paths) == 2 else None))
+        paths = [x if is_remote(x) or Path(x).is_absolute() else str(p.parent / x) for x in parts]
+        out.append((paths[0], paths[1] if len(paths) == 2 else None))
     if not out:
         raise RoofsegError(p, "the scene list names no scene")
     return out
 
 
-def scene_ids(images: Sequence[Path]) -> list[str]:
+def scene_ids(images: Sequence[str]) -> list[str]:
     """A unique id per scene: its file name without suffix and role word ('_image', '_rgb', …);
     a name seen before gets '-2', '-3', … in order."""
     seen: Counter = Counter()
     ids = []
     for img in images:
-        sid = ROLE.sub("", img.stem)
+        sid = ROLE.sub("", name_of(img).stem)
         seen[sid] += 1
         ids.append(sid if seen[sid] == 1 else f"{sid}-{seen[sid]}")
     return ids
 
 
-def scene_files(entries: Sequence[str]) -> list[tuple[str, Path]]:
-    """(id, scene file) for every scene the entries name, in order; each file once."""
+def scene_files(entries: Sequence[str]) -> list[tuple[str, str]]:
+    """(id, scene file or URL) for every scene the entries name, in order; each once."""
     images = list(dict.fromkeys(img for e in entries for img, _ in expand(e)))
     for img in images:
-        if not img.is_file():
+        if not is_remote(img) and not Path(img).is_file():
             raise RoofsegError(img, "no such file")
     return list(zip(scene_ids(images), images))
+
+
+def file_signature(path: str) -> list:
+    """What says an input changed: [size, modification time] of a file; of an http(s) URL, its
+    Content-Length and ETag (or Last-Modified) by a HEAD request; [None, None] when unknown."""
+    if not is_remote(path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return [None, None]
+        return [st.st_size, st.st_mtime_ns]
+    if not re.match(r"^https?://", path, re.IGNORECASE):
+        return [None, None]
+    try:
+        with urllib.request.urlopen(urllib.request.Request(path, method="HEAD"), timeout=30) as r:
+            return [r.headers.get("Content-Length"), r.headers.get("ETag") or r.headers.get("Last-Modified")]
+    except OSError:
+        return [None, None]  # opening the scene will say what is wrong

@@ -118,3 +118,42 @@ def one_error_line(result) -> str:
     lines = [ln for ln in result.err.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("roofseg: error: "), result.err
     return lines[0]
+
+
+class RangeServer:
+    """tests/range_server.py in a process of its own (GDAL may hold the GIL while it waits for an
+    answer, so a server thread in this process could never give one), on 127.0.0.1.
+
+    ``requests``: (method, path, Range header or None, bytes sent) per request so far.
+    """
+
+    def __init__(self, folder: Path):
+        import subprocess
+        import sys
+
+        self.log = folder.parent / "requests.jsonl"
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("range_server.py")), str(folder),
+                                      str(self.log)], stdout=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+
+    @property
+    def requests(self) -> list[tuple]:
+        import json
+
+        if not self.log.exists():
+            return []
+        return [tuple(json.loads(line)) for line in self.log.read_text().splitlines()]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """(folder, server): files put in the folder are served at server.url on 127.0.0.1."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    server = RangeServer(folder)
+    yield folder, server
+    server.close()

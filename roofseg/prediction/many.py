@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
-import rasterio
 from tqdm import tqdm
 
 from roofseg.atomic import ensure_writable_dir, write_json
@@ -17,6 +16,7 @@ from roofseg.locks import folder_lock
 from roofseg.prediction.inference import Inference
 from roofseg.prediction.mosaic import write_mosaics
 from roofseg.prediction.predict import PredictOptions, binary_path, predict_scene
+from roofseg.raster.scene import open_raster
 from roofseg.raster.windows import grid_rows, stride_for
 from roofseg.scenes import scene_files
 
@@ -32,7 +32,7 @@ class SceneJob:
     """One scene and the files it gets in the output folder."""
 
     id: str
-    scene: Path
+    scene: str  # a file, URL or GDAL path
     prediction: Path
     binary: Path | None
     vector: Path | None
@@ -115,7 +115,7 @@ def _check_record(path: Path, record: dict, overwrite: bool) -> None:
 
 
 def _windows_of(job: SceneJob, options: PredictOptions) -> int:
-    with rasterio.open(job.scene) as ds:
+    with open_raster(job.scene, "a scene") as ds:
         rows = list(grid_rows(ds.height, ds.width, options.tile, stride_for(options.tile, options.overlap)))
     return sum(len(r) for r in rows)
 

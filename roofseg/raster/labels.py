@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -21,6 +20,7 @@ from rasterio.windows import Window
 from roofseg.errors import RoofsegError, first_line
 from roofseg.raster.scene import Scene, open_raster
 from roofseg.raster.windows import grid_bounds, tile_transform
+from roofseg.scenes import suffix_of
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
 POLYGONAL = ("Polygon", "MultiPolygon")
@@ -40,7 +40,7 @@ def open_labels(path: str | os.PathLike, scene: Scene, crs: str | None = None, i
     ``crs`` states the footprints' CRS where the file has none or a wrong one (``--labels-crs``);
     ``ignore_non_polygons`` takes a file of lines or points only as an area without buildings.
     """
-    suffix = Path(path).suffix.lower()
+    suffix = suffix_of(os.fspath(path))
     if suffix in VECTOR_SUFFIXES:
         return VectorLabels(path, scene, crs=crs, ignore_non_polygons=ignore_non_polygons)
     return MaskLabels(path, scene)

@@ -7,6 +7,7 @@ replication, the percentile stretch and nodata handling are the same everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import warnings
@@ -21,6 +22,7 @@ from rasterio.windows import Window
 
 from roofseg.errors import RoofsegError, first_line
 from roofseg.raster import scaling
+from roofseg.scenes import is_remote
 
 CHANNELS = 3
 
@@ -30,12 +32,20 @@ def open_raster(path: str, what: str = "a raster") -> rasterio.DatasetReader:
 
     A missing georeference is not an error here (the caller decides), so GDAL's warning is muted.
     """
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), remote_env(path):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         try:
             return rasterio.open(path)
         except RasterioError as exc:
             raise RoofsegError(path, f"cannot open as {what} ({first_line(exc)})") from None
+
+
+def remote_env(path: str) -> contextlib.AbstractContextManager:
+    """GDAL settings for opening ``path``: for a URL, no listing of its folder (a bucket may hold
+    millions of files) and no search for side-car files; nothing for a local file."""
+    if not is_remote(os.fspath(path)):
+        return contextlib.nullcontext()
+    return rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
 
 
 def parse_bands(text: str | None) -> tuple[int, ...] | None:

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from roofseg.errors import RoofsegError
 from roofseg.raster.labels import VECTOR_SUFFIXES
-from roofseg.scenes import ROLE, expand, scene_ids
+from roofseg.scenes import ROLE, expand, is_remote, scene_ids
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
@@ -80,10 +80,12 @@ def scene_inputs(entries: Sequence[str], labels: Sequence[str] = (), prefer: str
         pairs = [(img, lab) for (img, _), lab in zip(pairs, labels)]
     out = []
     for sid, (img, lab) in zip(scene_ids([img for img, _ in pairs]), pairs):
-        if not img.is_file():
+        if not is_remote(img) and not Path(img).is_file():
             raise RoofsegError(img, "no such file")
-        lab = lab or _find_labels(img, prefer)
-        if not Path(lab).is_file():
+        if lab is None and is_remote(img):
+            raise RoofsegError(img, "a remote scene needs its labels named (--labels, or 'IMAGE LABELS' in a .txt list)")
+        lab = lab or _find_labels(Path(img), prefer)
+        if not is_remote(lab) and not Path(lab).is_file():
             raise RoofsegError(lab, "no such labels file")
-        out.append(SceneInput(sid, str(img), str(lab)))
+        out.append(SceneInput(sid, img, lab))
     return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
@@ -20,6 +19,7 @@ from roofseg.locks import folder_lock
 from roofseg.raster.labels import open_labels
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import tile_grid
+from roofseg.scenes import file_signature
 from roofseg.tiler import inputs as inp
 from roofseg.tiler.split import SPLITS, scene_splits
 from roofseg.tiler.tile import JobResult, TileParams, tile_folder, tile_scene
@@ -46,22 +46,13 @@ def _run_job(spec: dict, out_dir: Path, progress) -> JobResult:
     return tile_folder(spec["id"], spec["payload"], spec["split"], spec["params"], out_dir, progress, spec["shard_name"])
 
 
-def _file_signature(path: str) -> list:
-    """What says a file changed: its size and modification time (a rerun redoes jobs whose inputs differ)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return [None, None]
-    return [st.st_size, st.st_mtime_ns]
-
-
 def _fingerprint(spec: dict) -> dict:
     payload = spec["payload"]
     items = payload if isinstance(payload, list) else [payload]
     files = [f for item in items for f in ((item.image, item.mask) if spec["kind"] == "folder" else (item.image, item.labels))]
     payload = [asdict(i) for i in payload] if isinstance(payload, list) else asdict(payload)
     return {"kind": spec["kind"], "payload": payload, "split": spec["split"], "params": spec["params"].fingerprint(),
-            "inputs": {f: _file_signature(f) for f in files}}
+            "inputs": {f: file_signature(f) for f in files}}
 
 
 def _done_path(out_dir: Path, job_id: str) -> Path:
