@@ -17,6 +17,7 @@ from typing import Sequence
 from urllib.parse import urlsplit
 
 from roofseg.errors import RoofsegError
+from roofseg.stac import StacChoice, looks_like_stac, stac_scenes
 
 SCENE_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 ROLE = re.compile(r"[_-](image|img|rgb|ortho)$", re.IGNORECASE)
@@ -41,32 +42,35 @@ def suffix_of(path: str) -> str:
     return name_of(path).suffix.lower()
 
 
-def expand(entry: str) -> list[tuple[str, str | None]]:
-    """(scene, labels or None) for one input: a scene file or URL, a folder of scenes, a ``.txt``
-    list of 'IMAGE [LABELS]' lines (paths relative to the list, or URLs), or a glob pattern
-    ('scenes/*.tif')."""
+def expand(entry: str, stac: StacChoice = StacChoice()) -> list[tuple[str, str | None, str | None]]:
+    """(scene, labels or None, id or None) for one input: a scene file or URL, a folder of scenes,
+    a ``.txt`` list of 'IMAGE [LABELS]' lines (paths relative to the list, or URLs), a glob
+    pattern ('scenes/*.tif'), or a STAC Item, ItemCollection, Catalog or Collection (a file or
+    URL; each item a scene named by its id, its assets chosen by ``stac``)."""
     entry = str(entry)
+    if looks_like_stac(entry):
+        return [(s.image, s.labels, s.id) for s in stac_scenes(entry, stac)]
     if is_remote(entry):
-        return [(entry, None)]
+        return [(entry, None, None)]
     p = Path(entry)
     if not p.exists() and _GLOB.search(entry):
         matches = sorted(glob.glob(entry, recursive=True))
         if not matches:
             raise RoofsegError(entry, "the pattern matches no file")
-        return [pair for m in matches for pair in expand(m)]
+        return [ref for m in matches for ref in expand(m, stac)]
     if p.is_dir():
         scenes = [f for f in sorted(p.iterdir()) if f.suffix.lower() in SCENE_SUFFIXES and not MASKLIKE.search(f.stem)]
         if not scenes:
             raise RoofsegError(p, f"holds no scene ({'/'.join(SCENE_SUFFIXES)})")
-        return [(str(f), None) for f in scenes]
+        return [(str(f), None, None) for f in scenes]
     if p.suffix.lower() == ".txt":
         return _scene_list(p)
     if not p.exists():
         raise RoofsegError(p, "no such file or folder")
-    return [(entry, None)]
+    return [(entry, None, None)]
 
 
-def _scene_list(p: Path) -> list[tuple[str, str | None]]:
+def _scene_list(p: Path) -> list[tuple[str, str | None, None]]:
     try:
         lines = p.read_text().splitlines()
     except OSError as exc:
@@ -79,31 +83,31 @@ def _scene_list(p: Path) -> list[tuple[str, str | None]]:
         if len(parts) > 2:
             raise RoofsegError(p, f"line {n}: expected 'IMAGE [LABELS]', got {line.strip()!r}")
         paths = [x if is_remote(x) or Path(x).is_absolute() else str(p.parent / x) for x in parts]
-        out.append((paths[0], paths[1] if len(paths) == 2 else None))
+        out.append((paths[0], paths[1] if len(paths) == 2 else None, None))
     if not out:
         raise RoofsegError(p, "the scene list names no scene")
     return out
 
 
-def scene_ids(images: Sequence[str]) -> list[str]:
-    """A unique id per scene: its file name without suffix and role word ('_image', '_rgb', …);
-    a name seen before gets '-2', '-3', … in order."""
+def scene_ids(images: Sequence[str], given: Sequence[str | None] | None = None) -> list[str]:
+    """A unique id per scene: the id ``given`` (a STAC item's), else its file name without suffix
+    and role word ('_image', '_rgb', …); an id seen before gets '-2', '-3', … in order."""
     seen: Counter = Counter()
     ids = []
-    for img in images:
-        sid = ROLE.sub("", name_of(img).stem)
+    for img, known in zip(images, given or [None] * len(images)):
+        sid = known or ROLE.sub("", name_of(img).stem)
         seen[sid] += 1
         ids.append(sid if seen[sid] == 1 else f"{sid}-{seen[sid]}")
     return ids
 
 
-def scene_files(entries: Sequence[str]) -> list[tuple[str, str]]:
+def scene_files(entries: Sequence[str], stac: StacChoice = StacChoice()) -> list[tuple[str, str]]:
     """(id, scene file or URL) for every scene the entries name, in order; each once."""
-    images = list(dict.fromkeys(img for e in entries for img, _ in expand(e)))
-    for img in images:
+    found = {img: sid for e in entries for img, _, sid in expand(e, stac)}
+    for img in found:
         if not is_remote(img) and not Path(img).is_file():
             raise RoofsegError(img, "no such file")
-    return list(zip(scene_ids(images), images))
+    return list(zip(scene_ids(list(found), list(found.values())), found))
 
 
 def file_signature(path: str) -> list:

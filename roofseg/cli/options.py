@@ -28,6 +28,18 @@ quiet_opt = click.option("--quiet", is_flag=True, help="No progress bar.")
 json_opt = click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write the scores to this JSON file.")
 
 
+def stac_options(f):
+    """How STAC inputs name their assets."""
+    f = click.option("--stac-labels", default=None, help="STAC inputs: the item asset holding the labels. Default: an asset with the role 'labels' (label extension).")(f)
+    return click.option("--stac-asset", default="visual", help="STAC inputs: the item asset holding the imagery; when an item has none by that key, its first GeoTIFF/COG asset.")(f)
+
+
+def stac_choice(asset: str, labels: str | None):
+    from roofseg.stac import StacChoice
+
+    return StacChoice(asset=asset, labels=labels)
+
+
 def augment_options(f):
     """The ranges of the random augmentation, shared by the commands that augment."""
     for opt in reversed([

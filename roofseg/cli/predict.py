@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from roofseg.cli.options import CONTEXT, bands_opt, parsed_bands, quiet_opt
+from roofseg.cli.options import CONTEXT, bands_opt, parsed_bands, quiet_opt, stac_choice, stac_options
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 
@@ -27,13 +27,15 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option("--cog", is_flag=True, help="Write Cloud-Optimised GeoTIFFs with overviews.")
 @click.option("--devices", default="all", help="Devices that each hold a replica of the model and predict a share of every batch: 'all' (every visible GPU; the CPU when there is none) or a list such as 'GPU:0,GPU:1'.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (several scenes: redo every scene).")
+@stac_options
 @quiet_opt
 def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, tta, cog, devices,
-            overwrite, quiet) -> None:
+            overwrite, stac_asset, stac_labels, quiet) -> None:
     """Predict roofs over whole scenes with MODEL, on each scene's grid.
 
     One scene: `roofseg predict MODEL SCENE.tif OUT.tif`. Several: `roofseg predict MODEL INPUTS... FOLDER`,
-    where INPUTS are scenes, folders of scenes, glob patterns ('scenes/*.tif', quoted) or .txt lists;
+    where INPUTS are scenes, folders of scenes, glob patterns ('scenes/*.tif', quoted), .txt lists or
+    STAC Items/ItemCollections/Catalogs (item ids name the outputs); scenes may be URLs;
     FOLDER gets NAME.tif per scene (plus NAME_binary.tif, NAME.gpkg when asked), mosaic.vrt joining
     them for a GIS, and predict.json. The model is loaded once; a rerun skips the scenes whose outputs
     are complete, so a killed run resumes.
@@ -49,7 +51,10 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     band_tuple = parsed_bands(bands)
     if overlap >= tile:
         raise click.BadParameter(f"must be smaller than --tile ({tile})", param_hint="--overlap")
-    one_scene = (len(inputs) == 1 and Path(inputs[0]).is_file() and Path(inputs[0]).suffix.lower() != ".txt"
+    from roofseg.scenes import is_remote, suffix_of
+
+    one_scene = (len(inputs) == 1 and suffix_of(inputs[0]) not in (".txt", ".json", ".geojson")
+                 and (is_remote(inputs[0]) or Path(inputs[0]).is_file())
                  and Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir())
     vector_suffix = None
     if vector:
@@ -64,7 +69,8 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
             Path(output).with_suffix(vector_suffix) if vector else None)
         _one_scene(model, inputs[0], Path(output), options, vector_path, min_area, overwrite, quiet)
     else:
-        _many_scenes(model, inputs, output, options, vector_suffix, min_area, overwrite, quiet)
+        _many_scenes(model, inputs, output, options, vector_suffix, min_area, overwrite, quiet,
+                     stac_choice(stac_asset, stac_labels))
 
 
 def _devices(choice: str) -> tuple[str, ...] | None:
@@ -90,12 +96,12 @@ def _one_scene(model, scene, output: Path, options, vector: Path | None, min_are
         click.echo(f"footprints: {vector} ({n} polygons of at least {min_area:g} m²)")
 
 
-def _many_scenes(model, inputs, output, options, vector_suffix, min_area: float, overwrite: bool, quiet: bool) -> None:
+def _many_scenes(model, inputs, output, options, vector_suffix, min_area: float, overwrite: bool, quiet: bool, stac) -> None:
     from roofseg.prediction.many import predict_scenes
 
     if Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir():
         raise click.BadParameter(f"{output} names a raster, but several scenes need a folder", param_hint="OUTPUT")
-    result = predict_scenes(model, inputs, output, options, vector_suffix, min_area, overwrite, progress=not quiet)
+    result = predict_scenes(model, inputs, output, options, vector_suffix, min_area, overwrite, progress=not quiet, stac=stac)
     click.echo(f"{result['scenes']} scenes: {result['predicted']} predicted, {result['skipped']} already done, in {result['folder']}")
     for mosaic in result["mosaics"]:
         click.echo(f"mosaic: {mosaic}")

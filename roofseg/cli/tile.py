@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT, bands_opt, fraction, labels_crs_opt, parsed_bands, quiet_opt
+from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, parsed_bands, quiet_opt, stac_choice,
+                                  stac_options)
 
 
 @click.command(context_settings=CONTEXT)
@@ -29,15 +30,20 @@ from roofseg.cli.options import CONTEXT, bands_opt, fraction, labels_crs_opt, pa
 @click.option("--workers", default=1, type=click.IntRange(1), help="Scenes tiled in parallel (processes).")
 @click.option("--seed", default=0, type=int, help="Seed of the split and of --keep-empty.")
 @click.option("--overwrite", is_flag=True, help="Redo scenes whose shards are complete (by default a rerun skips them).")
+@stac_options
 @quiet_opt
 def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_size, stride, overlap, bands, max_nodata, keep_empty,
-         val_fraction, test_fraction, split_by, split_block, shard_mb, compress, workers, seed, overwrite, quiet) -> None:
+         val_fraction, test_fraction, split_by, split_block, shard_mb, compress, workers, seed, overwrite, stac_asset,
+         stac_labels, quiet) -> None:
     """Cut scenes and their labels into tiles written to TFRecord shards.
 
-    INPUTS are GeoTIFF scenes, folders of scenes, glob patterns ('scenes/*.tif', quoted), or .txt
-    lists with one 'IMAGE [LABELS]' per line; or one folder holding images/ and masks/ (JPG/PNG/TIF
-    of any size, matched by name), each pair resized alike to one tile (area average when
-    shrinking, bilinear otherwise; a mask pixel is roof where at least half of it is).
+    INPUTS are GeoTIFF scenes, folders of scenes, glob patterns ('scenes/*.tif', quoted), .txt lists
+    with one 'IMAGE [LABELS]' per line, STAC Items, ItemCollections or Catalogs (JSON files or URLs;
+    item ids become scene ids); or one folder holding images/ and masks/ (JPG/PNG/TIF of any size,
+    matched by name), each pair resized alike to one tile (area average when shrinking, bilinear
+    otherwise; a mask pixel is roof where at least half of it is). Any scene or labels path may be
+    a URL (http(s)://, s3://, gs://) or a GDAL path (/vsicurl/...): read in range requests, never
+    downloaded whole.
 
     Scenes are read window by window, never whole. Labels beside a scene NAME.tif (or NAME_image.tif)
     are NAME_mask.tif, NAME_labels*.geojson/.gpkg/.shp or NAME.geojson/.gpkg/.shp; footprints in another
@@ -63,7 +69,7 @@ def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_
                         test=test_fraction, split_block=split_block, seed=seed, labels_crs=labels_crs,
                         ignore_non_polygons=ignore_non_polygons)
     manifest = run_tile(list(inputs), out_dir, params, labels=list(labels), prefer=prefer, split_by=split_by,
-                        workers=workers, overwrite=overwrite, progress=not quiet)
+                        workers=workers, overwrite=overwrite, progress=not quiet, stac=stac_choice(stac_asset, stac_labels))
     for name, s in manifest["splits"].items():
         click.echo(f"{name}: {s['tiles']} tiles in {len(s['shards'])} shards, roof fraction {s['roof_fraction']:.3f}")
     click.echo(f"manifest: {out_dir.rstrip('/')}/manifest.json")

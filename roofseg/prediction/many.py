@@ -19,6 +19,7 @@ from roofseg.prediction.predict import PredictOptions, binary_path, predict_scen
 from roofseg.raster.scene import open_raster
 from roofseg.raster.windows import grid_rows, stride_for
 from roofseg.scenes import scene_files
+from roofseg.stac import StacChoice
 
 RUN_RECORD = "predict.json"
 RUN_FORMAT = "roofseg-predictions/1"
@@ -47,10 +48,11 @@ class SceneJob:
         return all(p.exists() for p in self.outputs)
 
 
-def plan(entries: Sequence[str], out_dir: Path, options: PredictOptions, vector_suffix: str | None) -> list[SceneJob]:
+def plan(entries: Sequence[str], out_dir: Path, options: PredictOptions, vector_suffix: str | None,
+         stac: StacChoice = StacChoice()) -> list[SceneJob]:
     """The scenes ``entries`` name, each with its outputs ``<id>.tif``, ``<id>_binary.tif`` and ``<id><vector_suffix>``."""
     jobs = []
-    for sid, scene in scene_files(entries):
+    for sid, scene in scene_files(entries, stac):
         prediction = out_dir / f"{sid}.tif"
         jobs.append(SceneJob(sid, scene, prediction, binary_path(prediction) if options.threshold is not None else None,
                              out_dir / f"{sid}{vector_suffix}" if vector_suffix else None))
@@ -73,8 +75,8 @@ def model_signature(path: str | os.PathLike) -> dict:
 
 def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, options: PredictOptions = PredictOptions(),
                    vector_suffix: str | None = None, min_area: float = 5.0, overwrite: bool = False,
-                   progress: bool = True) -> dict:
-    """Predict every scene ``entries`` name (files, folders, .txt lists, globs) into ``out_dir``.
+                   progress: bool = True, stac: StacChoice = StacChoice()) -> dict:
+    """Predict every scene ``entries`` name (files, folders, .txt lists, globs, URLs, STAC) into ``out_dir``.
 
     ``model`` is a model file (loaded once, and only if a scene is left to do) or a model or
     callable as :func:`predict_scene` takes. A scene whose outputs all exist is skipped, so a rerun
@@ -85,7 +87,7 @@ def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, op
     out_dir = ensure_writable_dir(out_dir)
     if vector_suffix and options.threshold is None:
         raise RoofsegError(None, "vectors need a threshold")
-    jobs = plan(entries, out_dir, options, vector_suffix)
+    jobs = plan(entries, out_dir, options, vector_suffix, stac)
     model_id = model_signature(model) if isinstance(model, (str, os.PathLike)) else None
     record = run_record(options, model_id, vector_suffix, min_area)
     with folder_lock(out_dir):

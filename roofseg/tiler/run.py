@@ -20,6 +20,7 @@ from roofseg.raster.labels import open_labels
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import tile_grid
 from roofseg.scenes import file_signature
+from roofseg.stac import StacChoice
 from roofseg.tiler import inputs as inp
 from roofseg.tiler.split import SPLITS, scene_splits
 from roofseg.tiler.tile import JobResult, TileParams, tile_folder, tile_scene
@@ -165,7 +166,7 @@ def _plan_folder(folder: Path, params: TileParams) -> list[dict]:
 
 def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels: Sequence[str] = (),
          prefer: str = "mask", split_by: str = "auto", workers: int = 1, overwrite: bool = False,
-         progress: bool = True) -> dict:
+         progress: bool = True, stac: StacChoice = StacChoice()) -> dict:
     """Tile scenes (or one images/+masks/ folder) into ``out_dir``; return the manifest written."""
     if not entries:
         raise RoofsegError(None, "no input given")
@@ -173,7 +174,7 @@ def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels
         specs = _plan_folder(Path(entries[0]), params)
         split_mode = "image"
     else:
-        specs = _plan_scenes(inp.scene_inputs(entries, labels, prefer), params, split_by)
+        specs = _plan_scenes(inp.scene_inputs(entries, labels, prefer, stac), params, split_by)
         split_mode = "scene" if specs[0]["split"] else "block"
     out = ensure_writable_dir(out_dir)
     with folder_lock(out):
