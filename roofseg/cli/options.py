@@ -28,6 +28,12 @@ quiet_opt = click.option("--quiet", is_flag=True, help="No progress bar.")
 json_opt = click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write the scores to this JSON file.")
 
 
+def runner_options(f):
+    """Where the work runs: here, or on an Apache Beam runner."""
+    f = click.option("--beam-options", default=None, help="With --runner beam: Beam's pipeline options as one string, e.g. '--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp'. Default: the DirectRunner, a process per core of this machine.")(f)
+    return click.option("--runner", type=click.Choice(["local", "beam"]), default="local", help="local: this process (and --workers); beam: an Apache Beam pipeline (pip install 'roofseg[beam]').")(f)
+
+
 def stac_options(f):
     """How STAC inputs name their assets."""
     f = click.option("--stac-labels", default=None, help="STAC inputs: the item asset holding the labels. Default: an asset with the role 'labels' (label extension).")(f)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from roofseg.cli.options import CONTEXT, bands_opt, parsed_bands, quiet_opt, stac_choice, stac_options
+from roofseg.cli.options import CONTEXT, bands_opt, parsed_bands, quiet_opt, runner_options, stac_choice, stac_options
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 
@@ -28,9 +28,10 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option("--devices", default="all", help="Devices that each hold a replica of the model and predict a share of every batch: 'all' (every visible GPU; the CPU when there is none) or a list such as 'GPU:0,GPU:1'.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (several scenes: redo every scene).")
 @stac_options
+@runner_options
 @quiet_opt
 def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, tta, cog, devices,
-            overwrite, stac_asset, stac_labels, quiet) -> None:
+            overwrite, stac_asset, stac_labels, runner, beam_options, quiet) -> None:
     """Predict roofs over whole scenes with MODEL, on each scene's grid.
 
     One scene: `roofseg predict MODEL SCENE.tif OUT.tif`. Several: `roofseg predict MODEL INPUTS... FOLDER`,
@@ -38,7 +39,8 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     STAC Items/ItemCollections/Catalogs (item ids name the outputs); scenes may be URLs;
     FOLDER gets NAME.tif per scene (plus NAME_binary.tif, NAME.gpkg when asked), mosaic.vrt joining
     them for a GIS, and predict.json. The model is loaded once; a rerun skips the scenes whose outputs
-    are complete, so a killed run resumes.
+    are complete, so a killed run resumes. With --runner beam the scenes are the elements of an
+    Apache Beam pipeline, the model loaded once per worker.
 
     Scenes are read window by window with the tiler's reader (same band choice, one-band replication
     and percentile stretch); overlapping windows are blended so no seam shows, edge windows are
@@ -64,13 +66,13 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         threshold = 0.5 if threshold is None else threshold
     options = PredictOptions(tile=tile, overlap=overlap, batch=batch, dtype=dtype, threshold=threshold, tta=tta, cog=cog,
                              bands=band_tuple, devices=_devices(devices))
-    if one_scene:
+    if one_scene and runner == "local":
         vector_path = Path(vector) if vector and Path(vector).suffix else (
             Path(output).with_suffix(vector_suffix) if vector else None)
         _one_scene(model, inputs[0], Path(output), options, vector_path, min_area, overwrite, quiet)
     else:
         _many_scenes(model, inputs, output, options, vector_suffix, min_area, overwrite, quiet,
-                     stac_choice(stac_asset, stac_labels))
+                     stac_choice(stac_asset, stac_labels), runner, beam_options)
 
 
 def _devices(choice: str) -> tuple[str, ...] | None:
@@ -96,12 +98,14 @@ def _one_scene(model, scene, output: Path, options, vector: Path | None, min_are
         click.echo(f"footprints: {vector} ({n} polygons of at least {min_area:g} m²)")
 
 
-def _many_scenes(model, inputs, output, options, vector_suffix, min_area: float, overwrite: bool, quiet: bool, stac) -> None:
+def _many_scenes(model, inputs, output, options, vector_suffix, min_area: float, overwrite: bool, quiet: bool, stac,
+                 runner: str, beam_options: str | None) -> None:
     from roofseg.prediction.many import predict_scenes
 
     if Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir():
         raise click.BadParameter(f"{output} names a raster, but several scenes need a folder", param_hint="OUTPUT")
-    result = predict_scenes(model, inputs, output, options, vector_suffix, min_area, overwrite, progress=not quiet, stac=stac)
+    result = predict_scenes(model, inputs, output, options, vector_suffix, min_area, overwrite, progress=not quiet, stac=stac,
+                            runner=runner, beam_options=beam_options)
     click.echo(f"{result['scenes']} scenes: {result['predicted']} predicted, {result['skipped']} already done, in {result['folder']}")
     for mosaic in result["mosaics"]:
         click.echo(f"mosaic: {mosaic}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, parsed_bands, quiet_opt, stac_choice,
-                                  stac_options)
+from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, parsed_bands, quiet_opt, runner_options,
+                                  stac_choice, stac_options)
 
 
 @click.command(context_settings=CONTEXT)
@@ -31,10 +31,11 @@ from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, p
 @click.option("--seed", default=0, type=int, help="Seed of the split and of --keep-empty.")
 @click.option("--overwrite", is_flag=True, help="Redo scenes whose shards are complete (by default a rerun skips them).")
 @stac_options
+@runner_options
 @quiet_opt
 def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_size, stride, overlap, bands, max_nodata, keep_empty,
          val_fraction, test_fraction, split_by, split_block, shard_mb, compress, workers, seed, overwrite, stac_asset,
-         stac_labels, quiet) -> None:
+         stac_labels, runner, beam_options, quiet) -> None:
     """Cut scenes and their labels into tiles written to TFRecord shards.
 
     INPUTS are GeoTIFF scenes, folders of scenes, glob patterns ('scenes/*.tif', quoted), .txt lists
@@ -49,6 +50,9 @@ def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_
     are NAME_mask.tif, NAME_labels*.geojson/.gpkg/.shp or NAME.geojson/.gpkg/.shp; footprints in another
     CRS are reprojected. Any non-uint8 imagery is stretched to uint8 by per-band 2-98 percentiles of a
     decimated read of the whole scene (uint8 is taken as it is).
+
+    With --runner beam the same tiling runs as an Apache Beam pipeline whose elements are parts of
+    scenes (a few rows of tiles each), so a huge scene spreads over many workers.
 
     Writes OUTPUT/{train,val,test}/*.tfrecord and OUTPUT/manifest.json (written last).
     """
@@ -69,7 +73,8 @@ def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_
                         test=test_fraction, split_block=split_block, seed=seed, labels_crs=labels_crs,
                         ignore_non_polygons=ignore_non_polygons)
     manifest = run_tile(list(inputs), out_dir, params, labels=list(labels), prefer=prefer, split_by=split_by,
-                        workers=workers, overwrite=overwrite, progress=not quiet, stac=stac_choice(stac_asset, stac_labels))
+                        workers=workers, overwrite=overwrite, progress=not quiet, stac=stac_choice(stac_asset, stac_labels), runner=runner,
+                        beam_options=beam_options)
     for name, s in manifest["splits"].items():
         click.echo(f"{name}: {s['tiles']} tiles in {len(s['shards'])} shards, roof fraction {s['roof_fraction']:.3f}")
     click.echo(f"manifest: {out_dir.rstrip('/')}/manifest.json")

@@ -75,14 +75,17 @@ def model_signature(path: str | os.PathLike) -> dict:
 
 def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, options: PredictOptions = PredictOptions(),
                    vector_suffix: str | None = None, min_area: float = 5.0, overwrite: bool = False,
-                   progress: bool = True, stac: StacChoice = StacChoice()) -> dict:
+                   progress: bool = True, stac: StacChoice = StacChoice(), runner: str = "local",
+                   beam_options: str | None = None) -> dict:
     """Predict every scene ``entries`` name (files, folders, .txt lists, globs, URLs, STAC) into ``out_dir``.
 
     ``model`` is a model file (loaded once, and only if a scene is left to do) or a model or
     callable as :func:`predict_scene` takes. A scene whose outputs all exist is skipped, so a rerun
     resumes; a rerun with another model or other output options is refused unless ``overwrite``
     (then every scene is redone). After the scenes, ``mosaic.vrt`` (and ``mosaic_binary.vrt``)
-    join all the folder's predictions of these scenes.
+    join all the folder's predictions of these scenes. ``runner="beam"``: the scenes are the
+    elements of an Apache Beam pipeline (``beam_options`` as on Beam's command line), the model
+    loaded once per worker; ``model`` must then be a file.
     """
     out_dir = ensure_writable_dir(out_dir)
     if vector_suffix and options.threshold is None:
@@ -95,7 +98,12 @@ def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, op
         todo = [j for j in jobs if overwrite or not j.done]
         if todo:
             write_json(out_dir / RUN_RECORD, record)
-            _predict_jobs(model, todo, options, min_area, progress)
+            if runner == "beam":
+                from roofseg.prediction.beam import run_jobs
+
+                run_jobs(model, todo, options, min_area, beam_options, progress)
+            else:
+                _predict_jobs(model, todo, options, min_area, progress)
         mosaics = write_mosaics([j.prediction for j in jobs], out_dir / MOSAIC)
         if options.threshold is not None:
             mosaics += write_mosaics([j.binary for j in jobs], out_dir / f"{MOSAIC}_binary")
@@ -123,8 +131,6 @@ def _windows_of(job: SceneJob, options: PredictOptions) -> int:
 
 
 def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, min_area: float, progress: bool) -> None:
-    from roofseg.prediction.vectorize import write_polygons
-
     total = sum(_windows_of(j, options) for j in jobs)
     if isinstance(model, (str, os.PathLike)):
         from roofseg.training.model import load_model
@@ -134,6 +140,14 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, min_area
     with tqdm(total=total, desc=f"predicting {len(jobs)} scenes", unit="window", disable=not progress) as bar:
         for job in jobs:
             bar.set_postfix_str(job.id, refresh=False)
-            predict_scene(infer, job.scene, job.prediction, options, overwrite=True, bar=bar)
-            if job.vector is not None:
-                write_polygons(job.binary, job.vector, min_area)
+            predict_job(infer, job, options, min_area, bar)
+
+
+def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, min_area: float, bar: tqdm | None = None) -> None:
+    """Write one scene's outputs: the prediction (and binary), then its vectors. The one
+    implementation every runner calls."""
+    from roofseg.prediction.vectorize import write_polygons
+
+    predict_scene(infer, job.scene, job.prediction, options, overwrite=True, progress=False, bar=bar)
+    if job.vector is not None:
+        write_polygons(job.binary, job.vector, min_area)

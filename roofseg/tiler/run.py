@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import shutil
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
@@ -23,7 +24,7 @@ from roofseg.scenes import file_signature
 from roofseg.stac import StacChoice
 from roofseg.tiler import inputs as inp
 from roofseg.tiler.split import SPLITS, scene_splits
-from roofseg.tiler.tile import JobResult, TileParams, tile_folder, tile_scene
+from roofseg.tiler.tile import JobResult, TileParams, grid_row_count, tile_folder, tile_scene
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "roofseg-tiles/1"
@@ -110,11 +111,18 @@ def _worker(spec: dict, out_dir: Path) -> JobResult:
     return result
 
 
-def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm) -> list[JobResult]:
+def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm, runner: str = "local",
+             beam_options: str | None = None) -> list[JobResult]:
     def finish(spec: dict, result: JobResult) -> JobResult:
         write_json(_done_path(out_dir, spec["id"]), {"fingerprint": spec["fingerprint"], "result": asdict(result)})
         return result
 
+    if runner == "beam":
+        from roofseg.tiler import beam
+
+        results = [finish(s, r) for s, r in zip(specs, beam.run_jobs(specs, out_dir, beam_options, bar))]
+        shutil.rmtree(out_dir / beam.PARTS_DIR, ignore_errors=True)
+        return results
     if workers <= 1 or len(specs) <= 1:
         return [finish(s, _run_job(s, out_dir, bar.update)) for s in specs]
     ctx = multiprocessing.get_context("spawn")  # TensorFlow and GDAL are not fork-safe
@@ -143,14 +151,18 @@ def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm) -> list[
 
 def _plan_scenes(scenes: list[inp.SceneInput], params: TileParams, split_by: str) -> list[dict]:
     """Check every scene and its labels before anything is written; return the job specs."""
-    windows = {}
+    windows, rows = {}, {}
     for s in scenes:
         with Scene(s.image, params.bands) as scene:
             open_labels(s.labels, scene, params.labels_crs, params.ignore_non_polygons).close()
             windows[s.id] = len(tile_grid(scene.height, scene.width, params.size, params.stride))
+            rows[s.id] = grid_row_count(scene.height, params)
     by_scene = split_by == "scene" or (split_by == "auto" and len(scenes) >= 3)
     splits = scene_splits([s.id for s in scenes], params.val, params.test, params.seed) if by_scene else {}
-    return [_job_spec("scene", s.id, s, splits.get(s.id), params, windows[s.id]) for s in scenes]
+    specs = [_job_spec("scene", s.id, s, splits.get(s.id), params, windows[s.id]) for s in scenes]
+    for spec in specs:
+        spec["grid_rows"] = rows[spec["id"]]  # how a distributed runner cuts the scene into parts
+    return specs
 
 
 def _plan_folder(folder: Path, params: TileParams) -> list[dict]:
@@ -166,8 +178,13 @@ def _plan_folder(folder: Path, params: TileParams) -> list[dict]:
 
 def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels: Sequence[str] = (),
          prefer: str = "mask", split_by: str = "auto", workers: int = 1, overwrite: bool = False,
-         progress: bool = True, stac: StacChoice = StacChoice()) -> dict:
-    """Tile scenes (or one images/+masks/ folder) into ``out_dir``; return the manifest written."""
+         progress: bool = True, stac: StacChoice = StacChoice(), runner: str = "local",
+         beam_options: str | None = None) -> dict:
+    """Tile scenes (or one images/+masks/ folder) into ``out_dir``; return the manifest written.
+
+    ``runner``: "local" (``workers`` processes, a scene each) or "beam" (an Apache Beam pipeline
+    whose elements are parts of scenes; ``beam_options`` as on Beam's command line).
+    """
     if not entries:
         raise RoofsegError(None, "no input given")
     if len(entries) == 1 and inp.is_folder_pair(entries[0]):
@@ -178,11 +195,11 @@ def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels
         split_mode = "scene" if specs[0]["split"] else "block"
     out = ensure_writable_dir(out_dir)
     with folder_lock(out):
-        return _tile_locked(specs, out, split_mode, entries, params, workers, overwrite, progress)
+        return _tile_locked(specs, out, split_mode, entries, params, workers, overwrite, progress, runner, beam_options)
 
 
 def _tile_locked(specs: list[dict], out: Path, split_mode: str, entries: Sequence[str], params: TileParams,
-                 workers: int, overwrite: bool, progress: bool) -> dict:
+                 workers: int, overwrite: bool, progress: bool, runner: str = "local", beam_options: str | None = None) -> dict:
     """Run the jobs not done yet, then write the manifest; until then the previous manifest stands."""
     (out / JOBS_DIR).mkdir(exist_ok=True)
     for folder in [out, out / JOBS_DIR, *(out / s for s in SPLITS)]:
@@ -200,7 +217,7 @@ def _tile_locked(specs: list[dict], out: Path, split_mode: str, entries: Sequenc
     total = sum(s["windows"] for s in specs)
     with tqdm(total=total, desc="tiling", unit="tile", disable=not progress) as bar:
         bar.update(total - sum(s["windows"] for s in todo))
-        for r in _execute(todo, out, workers, bar):
+        for r in _execute(todo, out, workers, bar, runner, beam_options):
             results[r.id] = r
     ordered = [results[s["id"]] for s in specs]
     if sum(sum(r.tiles.values()) for r in ordered) == 0:

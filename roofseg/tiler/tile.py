@@ -14,7 +14,7 @@ import numpy as np
 from roofseg.errors import RoofsegError
 from roofseg.raster.labels import open_labels
 from roofseg.raster.scene import Scene, band_cache
-from roofseg.raster.windows import tile_grid, tile_transform
+from roofseg.raster.windows import offsets, tile_grid, tile_transform
 from roofseg.readahead import read_ahead
 from roofseg.records import TileRecord
 from roofseg.tiler.inputs import FolderItem, SceneInput
@@ -99,13 +99,24 @@ def pad(array: np.ndarray, size: int) -> np.ndarray:
     return np.pad(array, widths)
 
 
-def _scene_records(scene: Scene, labels, job_id: str, split: str | None, params: TileParams, skipped: dict[str, int]) -> Iterator[tuple[str | None, TileRecord | None]]:
-    """(split, record) for every window of the grid; (None, None) for a window skipped."""
+def grid_row_count(height: int, params: TileParams) -> int:
+    """How many rows of windows the tile grid of a scene ``height`` px high has."""
+    return len(offsets(height, params.size, params.stride))
+
+
+def _scene_records(scene: Scene, labels, job_id: str, split: str | None, params: TileParams, skipped: dict[str, int],
+                   grid_rows: tuple[int, int] | None = None) -> Iterator[tuple[str | None, TileRecord | None]]:
+    """(split, record) for every window of the grid (of its rows [a, b) with ``grid_rows``);
+    (None, None) for a window skipped."""
     blocks = None if split else BlockSplit(scene.height, scene.width, params.split_block, params.val, params.test, params.seed)
     crs_wkt = scene.crs.to_wkt() if scene.crs else ""
     epsg = (scene.crs.to_epsg() or 0) if scene.crs else 0
     area = params.size * params.size
-    for t in tile_grid(scene.height, scene.width, params.size, params.stride):
+    tiles = tile_grid(scene.height, scene.width, params.size, params.stride)
+    if grid_rows is not None:
+        tops = offsets(scene.height, params.size, params.stride)[grid_rows[0]:grid_rows[1]]
+        tiles = [t for t in tiles if tops and tops[0] <= t.row <= tops[-1]]
+    for t in tiles:
         tile_split = split or blocks.of_tile(t.row, t.col, t.height, t.width)
         if tile_split is None:
             skipped["split_border"] += 1
@@ -133,10 +144,13 @@ def _scene_records(scene: Scene, labels, job_id: str, split: str | None, params:
 
 
 def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: Path, progress: Progress,
-               shard_name: str | None = None) -> JobResult:
+               shard_name: str | None = None, grid_rows: tuple[int, int] | None = None) -> JobResult:
     """Cut one scene into tiles; ``split`` is the whole scene's split, or None to split by block.
 
-    Shards are named ``SPLIT/{shard_name}-00000.tfrecord``… (default: the job's id).
+    Shards are named ``SPLIT/{shard_name}-00000.tfrecord``… (default: the job's id). With
+    ``grid_rows`` (a, b), only the windows of the grid's rows a to b - 1: a part of the scene,
+    whose records are those the whole scene gives for these windows (a distributed runner
+    spreads one scene's parts over its workers).
     """
     result = JobResult(job.id)
     writers = _SplitWriters(out_dir, shard_name or job.id, params, result)
@@ -145,7 +159,7 @@ def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: 
             labels = open_labels(job.labels, scene, params.labels_crs, params.ignore_non_polygons)
             # windows are read by a thread while this one encodes and writes the previous ones;
             # closing() stops and joins that thread, even when a write fails, before labels close
-            records = read_ahead(_scene_records(scene, labels, job.id, split, params, result.skipped))
+            records = read_ahead(_scene_records(scene, labels, job.id, split, params, result.skipped, grid_rows))
             try:
                 with contextlib.closing(records):
                     for tile_split, record in records:
@@ -211,3 +225,17 @@ def tile_folder(job_id: str, items: list[FolderItem], splits: dict[str, str], pa
         writers.abort()
         raise
     return result
+
+
+def merge_parts(job_id: str, parts: list[JobResult]) -> JobResult:
+    """One job's result from the results of its parts, in part order."""
+    merged = JobResult(job_id)
+    for part in parts:
+        for split, shards in part.shards.items():
+            merged.shards.setdefault(split, []).extend(shards)
+        for field_name in ("tiles", "roof_pixels", "skipped"):
+            total = getattr(merged, field_name)
+            for key, n in getattr(part, field_name).items():
+                total[key] = total.get(key, 0) + n
+        merged.info = merged.info or part.info
+    return merged
