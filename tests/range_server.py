@@ -48,16 +48,19 @@ def main() -> None:
             path = self._file()
             if not path:
                 return
-            data = path.read_bytes()
+            size = path.stat().st_size
             ranged = self.headers.get("Range")
+            start, end = 0, size - 1
             if ranged:
                 first, _, last = ranged.split("=", 1)[1].split(",")[0].partition("-")
-                start, end = int(first), min(int(last) if last else len(data) - 1, len(data) - 1)
-                body = data[start:end + 1]
+                start, end = int(first), min(int(last) if last else size - 1, size - 1)
+            with path.open("rb") as f:
+                f.seek(start)
+                body = f.read(end - start + 1)
+            if ranged:
                 self.send_response(206)
-                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+                self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
             else:
-                body = data
                 self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Accept-Ranges", "bytes")
