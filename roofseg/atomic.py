@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -47,9 +48,9 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = temp_path(path / "write-probe")
-        probe.write_bytes(b"")
-        probe.unlink()
+        # a probe of its own, so threads checking the same folder at once do not delete each other's
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe.", suffix=TMP_SUFFIX):
+            pass
     except OSError as exc:
         raise RoofsegError(path, f"output folder is not writable ({exc.strerror or exc})") from None
     return path

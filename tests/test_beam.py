@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 
+from conftest import one_error_line, write_tif
 from roofseg.records import read_records
 from roofseg.sample import write_sample
 from roofseg.tiler import beam as tiler_beam
 from roofseg.tiler.run import tile
 from roofseg.tiler.tile import TileParams
 
-pytest.importorskip("apache_beam")
+requires_beam = pytest.mark.skipif(importlib.util.find_spec("apache_beam") is None, reason="apache-beam is not installed")
 
 # in one process, threads: the pipeline's structure is the same, and the test needs no worker start-up
 THREADS = "--runner=DirectRunner --direct_running_mode=multi_threading --direct_num_workers=2"
@@ -46,6 +49,7 @@ def tiles_of(out: Path, manifest: dict) -> dict:
     return found
 
 
+@requires_beam
 @pytest.mark.parametrize("split_by", ["scene", "block"])
 def test_beam_and_local_runners_write_the_same_tiles(three_scenes, tmp_path, monkeypatch, split_by):
     monkeypatch.setattr(tiler_beam, "PART_ROWS", 2)  # 5 grid rows a scene: 3 parts each, over the workers
@@ -68,6 +72,7 @@ def test_beam_and_local_runners_write_the_same_tiles(three_scenes, tmp_path, mon
     assert again["splits"] == beam["splits"]
 
 
+@requires_beam
 def test_beam_predicts_many_scenes_as_the_local_runner_does(three_scenes, tmp_path, run_cli):
     from roofseg._tf import keras
 
@@ -86,3 +91,25 @@ def test_beam_predicts_many_scenes_as_the_local_runner_does(three_scenes, tmp_pa
                 np.testing.assert_array_equal(a.read(), b.read())
                 np.testing.assert_array_equal(a.read_masks(1), b.read_masks(1))
     assert (tmp_path / "beam" / "mosaic.vrt").exists()
+
+
+@requires_beam
+def test_a_failing_part_ends_the_beam_run_in_one_line_with_no_manifest(tmp_path, run_cli):
+    rng = np.random.default_rng(0)
+    cut = write_tif(tmp_path / "cut.tif", rng.integers(1, 255, (3, 512, 512), dtype=np.uint8), tiled=True,
+                    blockxsize=128, blockysize=128)
+    write_tif(tmp_path / "cut_mask.tif", np.zeros((512, 512), np.uint8))
+    data = cut.read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])  # the header opens; the last blocks are gone
+    result = run_cli("tile", cut, "-o", tmp_path / "out", "--tile-size", 64, "--quiet", "--runner", "beam",
+                     "--beam-options", THREADS)
+    line = one_error_line(result)
+    assert result.code == 1 and "cut.tif" in line and "read failed" in line
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    assert not [p for p in (tmp_path / "out").rglob("*.tfrecord*") if not p.name.startswith(".")]
+
+
+def test_without_beam_the_beam_runner_is_refused_in_one_line(sample_scene, tmp_path, run_cli, monkeypatch):
+    monkeypatch.setitem(sys.modules, "apache_beam.options.pipeline_options", None)  # as if not installed
+    result = run_cli("tile", sample_scene["image"], "-o", tmp_path / "out", "--runner", "beam", "--quiet")
+    assert result.code == 1 and "pip install 'roofseg[beam]'" in one_error_line(result)

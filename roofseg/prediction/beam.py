@@ -15,15 +15,15 @@ from tqdm import tqdm
 from roofseg.errors import RoofsegError
 from roofseg.prediction.many import SceneJob, predict_job
 from roofseg.prediction.predict import PredictOptions
-from roofseg.tiler.beam import beam_options as pipeline_options
+from roofseg.runners import beam_options, pipeline_error
 
 
 def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOptions, min_area: float,
-             options_text: str | None, progress: bool) -> None:
+             options_text: str | None, progress: bool, terminal=None) -> None:
     """Predict ``jobs`` in a Beam pipeline; the bar counts scenes as their outputs appear."""
     if not isinstance(model, (str, os.PathLike)):
         raise RoofsegError(None, "--runner beam loads the model on each worker: give it as a file")
-    beam_opts = pipeline_options(options_text)
+    beam_opts = beam_options(options_text)
     import apache_beam as beam
 
     class PredictScene(beam.DoFn):
@@ -39,12 +39,15 @@ def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOpt
             yield job.id
 
     done = threading.Event()
-    with tqdm(total=len(jobs), desc=f"predicting {len(jobs)} scenes (beam)", unit="scene", disable=not progress) as bar:
+    with tqdm(total=len(jobs), desc=f"predicting {len(jobs)} scenes (beam)", unit="scene", disable=not progress,
+              file=terminal) as bar:
         watcher = threading.Thread(target=_follow, args=(jobs, bar, done), daemon=True)
         watcher.start()
         try:
             with beam.Pipeline(options=beam_opts) as pipeline:
                 pipeline | "scenes" >> beam.Create(jobs, reshuffle=True) | "predict" >> beam.ParDo(PredictScene())
+        except Exception as exc:  # a worker's failure comes back wrapped in Beam's own error
+            raise pipeline_error(exc) from None
         finally:
             done.set()
             watcher.join()

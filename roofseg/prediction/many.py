@@ -100,8 +100,10 @@ def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, op
             write_json(out_dir / RUN_RECORD, record)
             if runner == "beam":
                 from roofseg.prediction.beam import run_jobs
+                from roofseg.runners import quiet_beam
 
-                run_jobs(model, todo, options, min_area, beam_options, progress)
+                with quiet_beam() as terminal:
+                    run_jobs(model, todo, options, min_area, beam_options, progress, terminal)
             else:
                 _predict_jobs(model, todo, options, min_area, progress)
         mosaics = write_mosaics([j.prediction for j in jobs], out_dir / MOSAIC)

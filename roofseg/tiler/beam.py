@@ -10,42 +10,20 @@ from them as the local runner builds it, last.
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import threading
 from dataclasses import asdict
 from pathlib import Path
-
-from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from roofseg.atomic import write_json
 from roofseg.errors import RoofsegError
+from roofseg.runners import beam_options, pipeline_error
 from roofseg.tiler.tile import JobResult, merge_parts, tile_folder, tile_scene
 
-if TYPE_CHECKING:
-    from apache_beam.options.pipeline_options import PipelineOptions
-
 PARTS_DIR = "parts"
-LOCAL_DEFAULTS = ["--runner=DirectRunner", "--direct_running_mode=multi_processing"]
 #: grid rows of a scene per element: parts small enough to spread a big scene over many workers
 PART_ROWS = 8
-
-
-def beam_options(text: str | None) -> PipelineOptions:
-    """Beam's pipeline options from ``--beam-options`` (one string, as on a command line). Local
-    by default: the DirectRunner with a process per core of this machine."""
-    try:
-        from apache_beam.options.pipeline_options import PipelineOptions
-    except ImportError:
-        raise RoofsegError(None, "--runner beam needs Apache Beam: pip install 'roofseg[beam]'") from None
-    args = shlex.split(text or "")
-    if not any(a.startswith("--runner") for a in args):
-        args = LOCAL_DEFAULTS + [f"--direct_num_workers={os.cpu_count() or 1}"] + args
-    if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
-        args.append("--default_sdk_harness_log_level=WARNING")  # the workers' INFO lines would bury the bar
-    return PipelineOptions(args)
 
 
 def parts_of(spec: dict, rows_per_part: int) -> list[dict]:
@@ -91,6 +69,8 @@ def run_jobs(specs: list[dict], out_dir: Path, options_text: str | None, bar: tq
             (pipeline
              | "parts" >> beam.Create(parts, reshuffle=True)
              | "tile" >> beam.Map(run_part, str(out_dir)))
+    except Exception as exc:  # a worker's failure comes back wrapped in Beam's own error
+        raise pipeline_error(exc) from None
     finally:
         done.set()
         watcher.join()

@@ -118,9 +118,14 @@ def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm, runner: 
         return result
 
     if runner == "beam":
+        from roofseg.runners import quiet_beam
         from roofseg.tiler import beam
 
-        results = [finish(s, r) for s, r in zip(specs, beam.run_jobs(specs, out_dir, beam_options, bar))]
+        with quiet_beam() as terminal, tqdm(total=bar.total, initial=bar.n, desc="tiling (beam)", unit="tile",
+                                            disable=bar.disable, file=terminal) as beam_bar:
+            done = beam.run_jobs(specs, out_dir, beam_options, beam_bar)
+        bar.disable = True  # its work was shown on the bar above
+        results = [finish(s, r) for s, r in zip(specs, done)]
         shutil.rmtree(out_dir / beam.PARTS_DIR, ignore_errors=True)
         return results
     if workers <= 1 or len(specs) <= 1:

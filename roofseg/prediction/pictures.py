@@ -1,0 +1,132 @@
+"""Pictures for looking rather than reading: a prediction's errors, and a quicklook over the imagery.
+
+Every raster is read decimated (the longest side at most ``longest`` px, GDAL picking overviews
+where the file has them), so memory is bounded whatever the scene's size.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import rasterio
+import shapely.geometry
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.features import rasterize
+
+from roofseg.atomic import atomic_output
+from roofseg.errors import RoofsegError
+from roofseg.raster import scaling
+from roofseg.raster.scene import Scene, open_raster
+
+LONGEST = 2048
+#: BGR colours (OpenCV order): hits, false alarms, misses, true outlines
+HIT, FALSE_ALARM, MISS, OUTLINE = (60, 200, 60), (60, 60, 235), (235, 140, 30), (0, 230, 255)
+
+
+def read_decimated(ds: rasterio.DatasetReader, longest: int = LONGEST) -> tuple[int, int, Affine]:
+    """(height, width, transform) of ``ds`` read with its longest side at most ``longest`` px."""
+    h, w = scaling.decimation(ds.height, ds.width, longest)
+    return h, w, ds.transform @ Affine.scale(ds.width / w, ds.height / h)
+
+
+def background(scene_path: str | os.PathLike | None, shape: tuple[int, int], bands=None) -> np.ndarray:
+    """The scene as BGR uint8 at ``shape`` (its usual band choice and stretch), or dark grey without one."""
+    if scene_path is None:
+        return np.full(shape + (3,), 64, np.uint8)
+    with Scene(scene_path, bands) as scene:
+        data = scene.ds.read(scene.bands, out_shape=(len(scene.bands),) + shape, resampling=Resampling.average)
+        if scene.limits is not None:
+            data = scaling.stretch_to_uint8(data, *scene.limits)
+        planes = [data[0]] * 3 if len(scene.bands) == 1 else list(data[:3])
+    return cv2.merge(planes[::-1]).astype(np.uint8)
+
+
+def _write_png(image: np.ndarray, out: str | os.PathLike) -> None:
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise RoofsegError(out, "pictures are written as .png")
+    with atomic_output(out) as tmp:
+        ok, data = cv2.imencode(".png", image)
+        if not ok:
+            raise RoofsegError(out, "could not encode the picture")
+        tmp.write_bytes(data.tobytes())
+
+
+def _legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
+    y = 8
+    for text, colour in entries:
+        cv2.rectangle(image, (8, y), (26, y + 14), colour, -1)
+        cv2.putText(image, text, (32, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        y += 20
+
+
+def error_picture(prediction: str | os.PathLike, labels: str | os.PathLike, out_png: str | os.PathLike,
+                  threshold: float = 0.5, scene: str | os.PathLike | None = None, labels_crs: str | None = None,
+                  longest: int = LONGEST) -> Path:
+    """Draw hits, false alarms and misses of ``prediction`` against ``labels`` over the scene (or
+    grey), the true footprints outlined, into ``out_png``."""
+    from roofseg.prediction.score import roof_cut
+    from roofseg.raster.labels import VectorLabels, open_labels
+
+    with Scene(prediction, bands=(1,)) as grid:
+        ds = grid.ds
+        h, w, transform = read_decimated(ds, longest)
+        cut = roof_cut(ds, threshold)
+        valid = ds.read_masks(1, out_shape=(h, w), resampling=Resampling.nearest) > 0
+        predicted = (ds.read(1, out_shape=(h, w), resampling=Resampling.nearest) >= cut) & valid
+        truth_labels = open_labels(labels, grid, crs=labels_crs)
+        try:
+            if isinstance(truth_labels, VectorLabels):
+                geoms = list(truth_labels.geoms)
+                truth = rasterize(geoms, out_shape=(h, w), transform=transform).astype(bool) if geoms else np.zeros((h, w), bool)
+            else:
+                geoms = []
+                with open_raster(labels, "a mask") as mask:
+                    truth = mask.read(1, out_shape=(h, w), resampling=Resampling.nearest) > 0
+        finally:
+            truth_labels.close()
+    truth &= valid
+    image = background(scene, (h, w))
+    overlay = image.copy()
+    overlay[predicted & truth] = HIT
+    overlay[predicted & ~truth] = FALSE_ALARM
+    overlay[~predicted & truth] = MISS
+    image = cv2.addWeighted(overlay, 0.55, image, 0.45, 0)
+    inverse = ~transform
+    for geom in map(shapely.geometry.shape, geoms):
+        for poly in getattr(geom, "geoms", [geom]):
+            for ring in [poly.exterior, *poly.interiors]:
+                pts = np.array([inverse @ xy for xy in ring.coords], np.float64)
+                cv2.polylines(image, [np.round(pts).astype(np.int32)], True, OUTLINE, 1, cv2.LINE_AA)
+    _legend(image, [("hit", HIT), ("false alarm", FALSE_ALARM), ("miss", MISS), ("true footprint", OUTLINE)])
+    _write_png(image, out_png)
+    return Path(out_png)
+
+
+def preview_picture(prediction: str | os.PathLike, scene: str | os.PathLike, out_png: str | os.PathLike,
+                    bands=None, threshold: float = 0.5, longest: int = LONGEST) -> Path:
+    """A quicklook of ``prediction`` over ``scene``: roof probability in red, the roofs at
+    ``threshold`` outlined."""
+    from roofseg.prediction.score import roof_cut
+
+    with open_raster(prediction, "a prediction") as ds:
+        h, w, _ = read_decimated(ds, longest)
+        scale = 255.0 if ds.dtypes[0] == "uint8" and roof_cut(ds, 0.5) > 1 else 1.0
+        probability = ds.read(1, out_shape=(h, w), resampling=Resampling.average).astype(np.float32) / scale
+        valid = ds.read_masks(1, out_shape=(h, w), resampling=Resampling.nearest) > 0
+    probability[~valid] = 0
+    image = background(scene, (h, w), bands)
+    alpha = (0.6 * np.clip(probability, 0, 1))[..., None]
+    red = np.zeros_like(image)
+    red[..., 2] = 255
+    image = (image * (1 - alpha) + red * alpha).astype(np.uint8)
+    roofs = ((probability >= threshold) & valid).astype(np.uint8)
+    contours, _ = cv2.findContours(roofs, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(image, contours, -1, (255, 255, 255), 1, cv2.LINE_AA)
+    _legend(image, [("roof probability", (0, 0, 255)), (f"roofs at {threshold:g}", (255, 255, 255))])
+    _write_png(image, out_png)
+    return Path(out_png)

@@ -1,0 +1,73 @@
+"""Pictures: evaluate-scene's error picture and predict's quicklook, from decimated reads."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import rasterio
+from affine import Affine
+
+from conftest import write_tif
+from roofseg.prediction.pictures import FALSE_ALARM, HIT, MISS, error_picture, preview_picture
+
+T = Affine(0.5, 0, 500_000, 0, -0.5, 5_000_000)
+
+
+def square(col: int, row: int, size: int) -> dict:
+    x0, y0 = T @ (col, row)
+    x1, y1 = T @ (col + size, row + size)
+    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
+
+
+def scene_with_errors(tmp_path):
+    """A 400 px prediction: a hit at (col 200, row 40), a false alarm at (300, 40), a miss at (200, 200)
+    (the legend takes the top-left corner)."""
+    pred = np.zeros((1, 400, 400), np.uint8)
+    pred[0, 40:80, 200:240] = 1
+    pred[0, 40:80, 300:340] = 1
+    path = write_tif(tmp_path / "pred.tif", pred, T)
+    with rasterio.open(path, "r+") as ds:
+        ds.update_tags(ROOFSEG_CONTENT="binary")
+    labels = tmp_path / "truth.geojson"
+    crs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}
+    labels.write_text(json.dumps({"type": "FeatureCollection", "crs": crs, "features": [
+        {"type": "Feature", "properties": {}, "geometry": square(200, 40, 40)},
+        {"type": "Feature", "properties": {}, "geometry": square(200, 200, 40)}]}))
+    rgb = np.full((3, 400, 400), 128, np.uint8)
+    scene = write_tif(tmp_path / "scene.tif", rgb, T)
+    return path, labels, scene
+
+
+def test_the_error_picture_colours_hits_false_alarms_and_misses(tmp_path):
+    pred, labels, scene = scene_with_errors(tmp_path)
+    out = error_picture(pred, labels, tmp_path / "errors.png", scene=scene, longest=200)  # decimated by 2
+    image = cv2.imread(str(out))
+    assert image.shape == (200, 200, 3)
+
+    def colour_at(col, row):  # the middle of a 40 px square, in the half-size picture
+        return image[(row + 20) // 2, (col + 20) // 2].astype(int)
+
+    for (col, row), expected in (((200, 40), HIT), ((300, 40), FALSE_ALARM), ((200, 200), MISS)):
+        got = colour_at(col, row)
+        blended = 0.55 * np.array(expected) + 0.45 * 128
+        assert np.abs(got - blended).max() <= 2, (col, row, got, blended)
+    assert np.abs(colour_at(300, 300) - 128).max() <= 1  # nothing there: the scene itself
+    edge = image[19:22, 102:118].reshape(-1, 3).astype(int)  # the hit's top side, in the picture
+    assert ((edge[:, 0] < 100) & (edge[:, 1] > 180) & (edge[:, 2] > 180)).any()  # outlined in yellow
+
+
+def test_the_preview_shows_the_probability_over_the_scene(tmp_path):
+    _, _, scene = scene_with_errors(tmp_path)
+    prob = np.zeros((1, 400, 400), np.uint8)
+    prob[0, 200:300, 200:300] = 255
+    pred = write_tif(tmp_path / "prob.tif", prob, T)
+    with rasterio.open(pred, "r+") as ds:
+        ds.update_tags(ROOFSEG_CONTENT="probability", ROOFSEG_PROBABILITY_SCALE="255")
+    out = preview_picture(pred, scene, tmp_path / "preview.png", longest=100)
+    image = cv2.imread(str(out)).astype(int)
+    assert image.shape == (100, 100, 3)
+    roof, ground = image[62, 62], image[90, 90]
+    assert roof[2] > 200 and roof[0] < 80  # red over the roof
+    assert np.abs(ground - 128).max() <= 1  # the scene elsewhere
