@@ -71,3 +71,43 @@ def test_the_preview_shows_the_probability_over_the_scene(tmp_path):
     roof, ground = image[62, 62], image[90, 90]
     assert roof[2] > 200 and roof[0] < 80  # red over the roof
     assert np.abs(ground - 128).max() <= 1  # the scene elsewhere
+
+
+def test_predict_regularize_and_preview_then_evaluate_scene_picture(tmp_path, run_cli):
+    """End to end: bright rotated roofs on dark ground, a model that predicts brightness."""
+    import fiona
+    from shapely import affinity
+    from shapely.geometry import Polygon, mapping, shape
+    from rasterio.features import rasterize
+
+    from test_predict import mean_model
+
+    roofs = [affinity.rotate(Polygon([(x, 4_999_900), (x + 20, 4_999_900), (x + 20, 4_999_888), (x, 4_999_888)]), a,
+                             origin="centroid") for x, a in ((500_010, 20), (500_050, -35), (500_090, 60))]
+    grid = rasterize(roofs, out_shape=(300, 300), transform=T)
+    scene = write_tif(tmp_path / "roofs.tif", np.where(grid, 230, 30).astype(np.uint8)[None].repeat(3, 0), T)
+    crs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}
+    (tmp_path / "roofs.geojson").write_text(json.dumps({"type": "FeatureCollection", "crs": crs, "features": [
+        {"type": "Feature", "properties": {}, "geometry": mapping(r)} for r in roofs]}))
+    model = tmp_path / "mean.keras"
+    mean_model().save(model)
+
+    for name, extra in (("plain", []), ("regular", ["--regularize"])):
+        result = run_cli("predict", model, scene, tmp_path / f"{name}.tif", "--tile", 128, "--overlap", 32,
+                         "--vector", tmp_path / f"{name}.gpkg", "--min-area", 10, "--preview", tmp_path / f"{name}.png", "--quiet", *extra)
+        assert result.code == 0, result.err
+        assert cv2.imread(str(tmp_path / f"{name}.png")).shape == (300, 300, 3)
+    with fiona.open(tmp_path / "plain.gpkg") as plain, fiona.open(tmp_path / "regular.gpkg") as regular:
+        plain_polys = [shape(f["geometry"]) for f in plain]
+        regular_polys = [shape(f["geometry"]) for f in regular]
+    assert len(plain_polys) == len(regular_polys) == 3
+    assert all(len(p.exterior.coords) - 1 == 4 for p in regular_polys)
+    assert all(len(p.exterior.coords) - 1 > 10 for p in plain_polys)
+    for roof in roofs:
+        best = max(regular_polys, key=lambda p: p.intersection(roof).area)
+        assert best.intersection(roof).area / best.union(roof).area > 0.9
+
+    result = run_cli("evaluate-scene", tmp_path / "regular.tif", tmp_path / "roofs.geojson", "--picture",
+                     tmp_path / "errors.png", "--scene", scene)
+    assert result.code == 0 and "picture:" in result.out
+    assert cv2.imread(str(tmp_path / "errors.png")).shape == (300, 300, 3)

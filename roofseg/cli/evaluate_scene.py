@@ -15,7 +15,9 @@ from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt
 @click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Predicted polygons smaller than this many m² are ignored for object scores.")
 @labels_crs_opt
 @json_opt
-def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, labels_crs, json_out) -> None:
+@click.option("--picture", default=None, type=click.Path(dir_okay=False), help="Also draw hits, false alarms and misses in three colours, the true footprints outlined, into this PNG (decimated: at most 2048 px a side).")
+@click.option("--scene", default=None, type=click.Path(dir_okay=False), help="The imagery to draw --picture over (default: grey).")
+def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, labels_crs, json_out, picture, scene) -> None:
     """Score a PREDICTION raster against LABELS (a mask raster or vector footprints).
 
     PREDICTION is a probability raster (uint8 0-255 or float 0-1) or a 0/1 mask, as roofseg predict
@@ -33,6 +35,11 @@ def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, label
         ob = scores["objects"]
         click.echo(f"objects (IoU >= {iou_threshold:g}): F1 {ob['f1']:.4f}  precision {ob['precision']:.4f}  "
                    f"recall {ob['recall']:.4f}  ({ob['matched']} matched of {ob['predicted']} predicted, {ob['true']} true)")
+    if picture:
+        from roofseg.prediction.pictures import error_picture
+
+        error_picture(prediction, labels, picture, threshold, scene, labels_crs)
+        click.echo(f"picture: {picture}")
     if json_out:
         write_json(json_out, scores)
         click.echo(f"scores: {json_out}")

@@ -23,6 +23,8 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Also write <name>_binary.tif, 1 where the probability is at least this.")
 @click.option("--vector", default=None, help="Also write the thresholded roofs as polygons in the scene's CRS (threshold 0.5 unless --threshold): a file (.geojson, .gpkg, .shp, .fgb) for one scene, or a format (gpkg, geojson, shp, fgb) for one file per scene.")
 @click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Polygons smaller than this many m² are dropped from --vector.")
+@click.option("--regularize", is_flag=True, help="--vector outlines straightened, and squared where a building is rectilinear (area kept within 8%).")
+@click.option("--preview", default=None, help="Also write a quicklook PNG of the prediction over the scene (decimated reads): a file for one scene, or 'png' for NAME_preview.png per scene.")
 @click.option("--tta", is_flag=True, help="Average the predictions of the four flips of each window (4x slower).")
 @click.option("--cog", is_flag=True, help="Write Cloud-Optimised GeoTIFFs with overviews.")
 @click.option("--devices", default="all", help="Devices that each hold a replica of the model and predict a share of every batch: 'all' (every visible GPU; the CPU when there is none) or a list such as 'GPU:0,GPU:1'.")
@@ -30,8 +32,8 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @stac_options
 @runner_options
 @quiet_opt
-def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, tta, cog, devices,
-            overwrite, stac_asset, stac_labels, runner, beam_options, quiet) -> None:
+def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, regularize, preview, tta,
+            cog, devices, overwrite, stac_asset, stac_labels, runner, beam_options, quiet) -> None:
     """Predict roofs over whole scenes with MODEL, on each scene's grid.
 
     One scene: `roofseg predict MODEL SCENE.tif OUT.tif`. Several: `roofseg predict MODEL INPUTS... FOLDER`,
@@ -48,7 +50,7 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     DEFLATE-compressed, and mark the scene's nodata in their mask band.
     """
     from roofseg.prediction.predict import PredictOptions
-    from roofseg.prediction.vectorize import DRIVERS
+    from roofseg.prediction.vectorize import DRIVERS, VectorOptions
 
     band_tuple = parsed_bands(bands)
     if overlap >= tile:
@@ -58,20 +60,28 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     one_scene = (len(inputs) == 1 and suffix_of(inputs[0]) not in (".txt", ".json", ".geojson")
                  and (is_remote(inputs[0]) or Path(inputs[0]).is_file())
                  and Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir())
-    vector_suffix = None
+    vectors = None
     if vector:
-        vector_suffix = Path(vector).suffix.lower() or f".{vector.lower()}"
-        if vector_suffix not in DRIVERS:
+        suffix = Path(vector).suffix.lower() or f".{vector.lower()}"
+        if suffix not in DRIVERS:
             raise click.BadParameter(f"use a file or format of {', '.join(DRIVERS)}", param_hint="--vector")
+        vectors = VectorOptions(suffix, min_area, regularize)
         threshold = 0.5 if threshold is None else threshold
+    elif regularize:
+        raise click.BadParameter("regularizes the outlines of --vector, which is not asked for", param_hint="--regularize")
+    preview_file = bool(preview) and Path(preview).suffix.lower() == ".png"
+    if preview and not preview_file and preview.lower() != "png":
+        raise click.BadParameter("a .png file, or 'png' for one per scene", param_hint="--preview")
     options = PredictOptions(tile=tile, overlap=overlap, batch=batch, dtype=dtype, threshold=threshold, tta=tta, cog=cog,
                              bands=band_tuple, devices=_devices(devices))
     if one_scene and runner == "local":
         vector_path = Path(vector) if vector and Path(vector).suffix else (
-            Path(output).with_suffix(vector_suffix) if vector else None)
-        _one_scene(model, inputs[0], Path(output), options, vector_path, min_area, overwrite, quiet)
+            Path(output).with_suffix(vectors.suffix) if vectors else None)
+        preview_path = Path(preview) if preview_file else (
+            Path(output).with_name(f"{Path(output).stem}_preview.png") if preview else None)
+        _one_scene(model, inputs[0], Path(output), options, vector_path, vectors, preview_path, overwrite, quiet)
     else:
-        _many_scenes(model, inputs, output, options, vector_suffix, min_area, overwrite, quiet,
+        _many_scenes(model, inputs, output, options, vectors, bool(preview), overwrite, quiet,
                      stac_choice(stac_asset, stac_labels), runner, beam_options)
 
 
@@ -82,30 +92,38 @@ def _devices(choice: str) -> tuple[str, ...] | None:
     return tuple(found) if found else None
 
 
-def _one_scene(model, scene, output: Path, options, vector: Path | None, min_area: float, overwrite: bool, quiet: bool) -> None:
+def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors, preview: Path | None, overwrite: bool,
+               quiet: bool) -> None:
     from roofseg.prediction.predict import check_outputs, predict_scene
     from roofseg.prediction.vectorize import write_polygons
     from roofseg.training.model import load_model
 
-    check_outputs([output] + ([vector] if vector else []), [scene, model], overwrite)  # before the model's slow loading
+    extra = [p for p in (vector, preview) if p is not None]
+    check_outputs([output] + extra, [scene, model], overwrite)  # before the model's slow loading
     net = load_model(model, compile=False)
     result = predict_scene(net, scene, output, options, overwrite=overwrite, progress=not quiet)
     click.echo(f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows)")
     if result["binary"]:
         click.echo(f"binary mask: {result['binary']}")
     if vector:
-        n = write_polygons(result["binary"], vector, min_area)
-        click.echo(f"footprints: {vector} ({n} polygons of at least {min_area:g} m²)")
+        n = write_polygons(result["binary"], vector, vectors.min_area, vectors.regularize)
+        click.echo(f"footprints: {vector} ({n} polygons of at least {vectors.min_area:g} m²"
+                   f"{', regular outlines' if vectors.regularize else ''})")
+    if preview:
+        from roofseg.prediction.pictures import preview_picture
+
+        preview_picture(output, scene, preview, options.bands, options.threshold or 0.5)
+        click.echo(f"preview: {preview}")
 
 
-def _many_scenes(model, inputs, output, options, vector_suffix, min_area: float, overwrite: bool, quiet: bool, stac,
+def _many_scenes(model, inputs, output, options, vectors, preview: bool, overwrite: bool, quiet: bool, stac,
                  runner: str, beam_options: str | None) -> None:
     from roofseg.prediction.many import predict_scenes
 
     if Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir():
         raise click.BadParameter(f"{output} names a raster, but several scenes need a folder", param_hint="OUTPUT")
-    result = predict_scenes(model, inputs, output, options, vector_suffix, min_area, overwrite, progress=not quiet, stac=stac,
-                            runner=runner, beam_options=beam_options)
+    result = predict_scenes(model, inputs, output, options, vectors, overwrite, progress=not quiet, stac=stac,
+                            runner=runner, beam_options=beam_options, preview=preview)
     click.echo(f"{result['scenes']} scenes: {result['predicted']} predicted, {result['skipped']} already done, in {result['folder']}")
     for mosaic in result["mosaics"]:
         click.echo(f"mosaic: {mosaic}")

@@ -15,10 +15,11 @@ from tqdm import tqdm
 from roofseg.errors import RoofsegError
 from roofseg.prediction.many import SceneJob, predict_job
 from roofseg.prediction.predict import PredictOptions
+from roofseg.prediction.vectorize import VectorOptions
 from roofseg.runners import beam_options, pipeline_error
 
 
-def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOptions, min_area: float,
+def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOptions, vectors: VectorOptions | None,
              options_text: str | None, progress: bool, terminal=None) -> None:
     """Predict ``jobs`` in a Beam pipeline; the bar counts scenes as their outputs appear."""
     if not isinstance(model, (str, os.PathLike)):
@@ -35,7 +36,7 @@ def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOpt
             self.infer = Inference(load_model(os.fspath(model), compile=False), visible_devices("all"), options.tta)
 
         def process(self, job: SceneJob):
-            predict_job(self.infer, job, replace(options, devices=None), min_area)
+            predict_job(self.infer, job, replace(options, devices=None), vectors)
             yield job.id
 
     done = threading.Event()

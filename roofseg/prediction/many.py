@@ -16,6 +16,7 @@ from roofseg.locks import folder_lock
 from roofseg.prediction.inference import Inference
 from roofseg.prediction.mosaic import write_mosaics
 from roofseg.prediction.predict import PredictOptions, binary_path, predict_scene
+from roofseg.prediction.vectorize import VectorOptions, write_polygons
 from roofseg.raster.scene import open_raster
 from roofseg.raster.windows import grid_rows, stride_for
 from roofseg.scenes import scene_files
@@ -37,34 +38,36 @@ class SceneJob:
     prediction: Path
     binary: Path | None
     vector: Path | None
+    preview: Path | None = None
 
     @property
     def outputs(self) -> list[Path]:
-        return [p for p in (self.prediction, self.binary, self.vector) if p is not None]
+        return [p for p in (self.prediction, self.binary, self.vector, self.preview) if p is not None]
 
     @property
     def done(self) -> bool:
-        """Every output exists: each is renamed into place only once complete, the vector last."""
+        """Every output exists: each is renamed into place only once complete, the raster first."""
         return all(p.exists() for p in self.outputs)
 
 
 def plan(entries: Sequence[str], out_dir: Path, options: PredictOptions, vector_suffix: str | None,
-         stac: StacChoice = StacChoice()) -> list[SceneJob]:
-    """The scenes ``entries`` name, each with its outputs ``<id>.tif``, ``<id>_binary.tif`` and ``<id><vector_suffix>``."""
+         stac: StacChoice = StacChoice(), preview: bool = False) -> list[SceneJob]:
+    """The scenes ``entries`` name, each with its outputs ``<id>.tif``, ``<id>_binary.tif``,
+    ``<id><vector_suffix>`` and ``<id>_preview.png``, as asked."""
     jobs = []
     for sid, scene in scene_files(entries, stac):
         prediction = out_dir / f"{sid}.tif"
         jobs.append(SceneJob(sid, scene, prediction, binary_path(prediction) if options.threshold is not None else None,
-                             out_dir / f"{sid}{vector_suffix}" if vector_suffix else None))
+                             out_dir / f"{sid}{vector_suffix}" if vector_suffix else None,
+                             out_dir / f"{sid}_preview.png" if preview else None))
     return jobs
 
 
-def run_record(options: PredictOptions, model_id: dict | None, vector_suffix: str | None, min_area: float) -> dict:
+def run_record(options: PredictOptions, model_id: dict | None, vectors: VectorOptions | None) -> dict:
     """What the folder's predictions were made with; a rerun must match it to resume."""
     opts = {k: v for k, v in asdict(options).items() if k in OUTPUT_OPTIONS}
     opts["bands"] = list(opts["bands"]) if opts["bands"] else None
-    return {"format": RUN_FORMAT, "model": model_id, "options": opts, "vector": vector_suffix,
-            "min_area": min_area if vector_suffix else None}
+    return {"format": RUN_FORMAT, "model": model_id, "options": opts, "vector": asdict(vectors) if vectors else None}
 
 
 def model_signature(path: str | os.PathLike) -> dict:
@@ -74,9 +77,9 @@ def model_signature(path: str | os.PathLike) -> dict:
 
 
 def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, options: PredictOptions = PredictOptions(),
-                   vector_suffix: str | None = None, min_area: float = 5.0, overwrite: bool = False,
+                   vectors: VectorOptions | None = None, overwrite: bool = False,
                    progress: bool = True, stac: StacChoice = StacChoice(), runner: str = "local",
-                   beam_options: str | None = None) -> dict:
+                   beam_options: str | None = None, preview: bool = False) -> dict:
     """Predict every scene ``entries`` name (files, folders, .txt lists, globs, URLs, STAC) into ``out_dir``.
 
     ``model`` is a model file (loaded once, and only if a scene is left to do) or a model or
@@ -88,11 +91,11 @@ def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, op
     loaded once per worker; ``model`` must then be a file.
     """
     out_dir = ensure_writable_dir(out_dir)
-    if vector_suffix and options.threshold is None:
+    if vectors and options.threshold is None:
         raise RoofsegError(None, "vectors need a threshold")
-    jobs = plan(entries, out_dir, options, vector_suffix, stac)
+    jobs = plan(entries, out_dir, options, vectors.suffix if vectors else None, stac, preview)
     model_id = model_signature(model) if isinstance(model, (str, os.PathLike)) else None
-    record = run_record(options, model_id, vector_suffix, min_area)
+    record = run_record(options, model_id, vectors)
     with folder_lock(out_dir):
         _check_record(out_dir / RUN_RECORD, record, overwrite)
         todo = [j for j in jobs if overwrite or not j.done]
@@ -103,9 +106,9 @@ def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, op
                 from roofseg.runners import quiet_beam
 
                 with quiet_beam() as terminal:
-                    run_jobs(model, todo, options, min_area, beam_options, progress, terminal)
+                    run_jobs(model, todo, options, vectors, beam_options, progress, terminal)
             else:
-                _predict_jobs(model, todo, options, min_area, progress)
+                _predict_jobs(model, todo, options, vectors, progress)
         mosaics = write_mosaics([j.prediction for j in jobs], out_dir / MOSAIC)
         if options.threshold is not None:
             mosaics += write_mosaics([j.binary for j in jobs], out_dir / f"{MOSAIC}_binary")
@@ -120,7 +123,7 @@ def _check_record(path: Path, record: dict, overwrite: bool) -> None:
         old = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise RoofsegError(path, f"cannot read the run record ({exc}); use --overwrite to start the folder afresh") from None
-    differ = [k for k in ("model", "options", "vector", "min_area") if old.get(k) != record[k]]
+    differ = [k for k in ("model", "options", "vector") if old.get(k) != record[k]]
     if differ:
         raise RoofsegError(path, f"this folder holds predictions made with another {' and '.join(differ)}; "
                                  "use --overwrite to redo them, or another output folder")
@@ -132,7 +135,7 @@ def _windows_of(job: SceneJob, options: PredictOptions) -> int:
     return sum(len(r) for r in rows)
 
 
-def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, min_area: float, progress: bool) -> None:
+def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors: VectorOptions | None, progress: bool) -> None:
     total = sum(_windows_of(j, options) for j in jobs)
     if isinstance(model, (str, os.PathLike)):
         from roofseg.training.model import load_model
@@ -142,14 +145,17 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, min_area
     with tqdm(total=total, desc=f"predicting {len(jobs)} scenes", unit="window", disable=not progress) as bar:
         for job in jobs:
             bar.set_postfix_str(job.id, refresh=False)
-            predict_job(infer, job, options, min_area, bar)
+            predict_job(infer, job, options, vectors, bar)
 
 
-def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, min_area: float, bar: tqdm | None = None) -> None:
+def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, vectors: VectorOptions | None,
+                bar: tqdm | None = None) -> None:
     """Write one scene's outputs: the prediction (and binary), then its vectors. The one
     implementation every runner calls."""
-    from roofseg.prediction.vectorize import write_polygons
-
     predict_scene(infer, job.scene, job.prediction, options, overwrite=True, progress=False, bar=bar)
     if job.vector is not None:
-        write_polygons(job.binary, job.vector, min_area)
+        write_polygons(job.binary, job.vector, vectors.min_area, vectors.regularize)
+    if job.preview is not None:
+        from roofseg.prediction.pictures import preview_picture
+
+        preview_picture(job.prediction, job.scene, job.preview, options.bands, options.threshold or 0.5)
