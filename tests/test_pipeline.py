@@ -154,3 +154,22 @@ def test_augment_preview_draws_a_png(shards, tmp_path, run_cli):
     res = run_cli("augment-preview", shards, out, "--count", "3", "--seed", "2")
     assert res.code == 0, res.err
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("share", [0.2, 0.9])
+def test_balanced_sampling_draws_roofed_tiles_at_the_share_asked(tmp_path_factory, sample_scene, share):
+    from roofseg.tiler.run import tile as run_tile
+    from roofseg.tiler.tile import TileParams
+    from roofseg.training.train import TrainConfig, config_record
+
+    out = tmp_path_factory.mktemp("balanced")
+    run_tile([str(sample_scene["image"])], out, TileParams(size=64, stride=64, split_block=128), progress=False)
+    manifest = str(out / "manifest.json")
+    natural = [bool(m.numpy().any()) for _, masks in make_dataset(manifest, "train", 8, training=False) for m in masks]
+    assert 0.3 < np.mean(natural) < 0.8  # the sample's own mix, far from both shares asked
+    ds = make_dataset(manifest, "train", 8, training=True, seed=1, roof_share=share)
+    drawn = [bool(m.numpy().any()) for _, masks in ds.take(60) for m in masks]
+    assert len(drawn) == 480  # endless: more tiles than the split holds
+    assert abs(np.mean(drawn) - share) < 0.07
+    cfg = TrainConfig(manifest=manifest, out_dir=str(tmp_path_factory.mktemp("run")), roof_share=share)
+    assert config_record(cfg, 1, 8, 0.9)["roof_share"] == share

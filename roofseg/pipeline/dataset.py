@@ -97,10 +97,28 @@ def record_stream(shards: ShardSet, training: bool, seed: int | None, determinis
     return ds
 
 
+def balanced(ds: tf.data.Dataset, roof_share: float, seed: int | None) -> tf.data.Dataset:
+    """Decoded tiles drawn so that a ``roof_share`` of them hold roof, endlessly.
+
+    When one kind runs out (a split with no empty tile), the other alone is drawn.
+    """
+    if not 0.0 <= roof_share <= 1.0:
+        raise ValueError(f"roof_share must be in 0..1, got {roof_share}")
+
+    def has_roof(d):
+        return tf.reduce_any(d["mask"] > 0)
+
+    roofed = ds.filter(has_roof).repeat()
+    empty = ds.filter(lambda d: tf.logical_not(has_roof(d))).repeat()
+    return tf.data.Dataset.sample_from_datasets([roofed, empty], weights=[roof_share, 1.0 - roof_share], seed=seed,
+                                                stop_on_empty_dataset=False)
+
+
 def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: int | None = None,
                  training: bool | None = None, shuffle_buffer: int = 256, seed: int | None = None,
                  repeat: bool = False, augment_on: str = "device", augment_config: AugmentConfig = AugmentConfig(),
-                 with_meta: bool = False, deterministic: bool | None = None, data_service: str | None = None) -> tf.data.Dataset:
+                 with_meta: bool = False, deterministic: bool | None = None, data_service: str | None = None,
+                 roof_share: float | None = None) -> tf.data.Dataset:
     """Batches of (image, mask) — or (image, mask, meta) with ``with_meta`` — for one split.
 
     ``training`` (default: split == "train") shuffles shard order every epoch and tiles in a
@@ -112,6 +130,11 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
     default ``"device"`` leaves that to the training step (see roofseg.training.model). Val and
     test are never augmented. The batch count is known from the manifest (Keras' progress bar
     shows it from the first epoch).
+
+    ``roof_share`` (training only): tiles with roofs make up this share of the tiles drawn, on
+    average, the rest drawn from tiles without any (tf.data's ``sample_from_datasets`` over the two
+    kinds, each repeated): rare roofs are seen more often, or a flood of roofed tiles is thinned.
+    The stream is then endless; an epoch is the steps the caller asks for.
 
     ``data_service`` (grpc://HOST:PORT): reading, parsing and batching run on the workers of that
     tf.data service, which split the shards among them, so an epoch still sees every tile once;
@@ -130,7 +153,9 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
         # shuffled while still serialized uint8: a quarter of the memory of decoded float tiles
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(lambda s: decode(s, size, resize), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    if repeat:
+    if training and roof_share is not None:
+        ds = balanced(ds, roof_share, seed)
+    elif repeat:
         ds = ds.repeat()
     drop = training and data_service is None
     ds = ds.batch(batch_size, drop_remainder=drop, num_parallel_calls=AUTOTUNE, deterministic=deterministic)

@@ -53,6 +53,7 @@ class TrainConfig:
     samples: int = 4
     seed: int = 0
     data_service: str | None = None  # grpc://HOST:PORT of a tf.data service that reads and batches the training split
+    roof_share: float | None = None  # draw training tiles so this share holds roof (None: as they come)
 
 
 def _output_dir(run: Path, chief: bool) -> Path:
@@ -220,11 +221,13 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
         shutil.rmtree(run / "logs", ignore_errors=True)
 
     repeat = cfg.steps_per_epoch is not None
+    # a balanced stream is endless: an epoch is as many steps as one pass would take
+    steps_per_epoch = cfg.steps_per_epoch or (steps if cfg.roof_share is not None else None)
     # Workers of a multi-worker run shard the data by element: only disjoint if all read in one order.
     same_order = cfg.strategy == "multiworker"
     train_ds = make_dataset(cfg.manifest, "train", global_batch, size, training=True, seed=cfg.seed, repeat=repeat,
                             shuffle_buffer=cfg.shuffle_buffer, augment_on=cfg.augment_on, augment_config=cfg.augment,
-                            deterministic=same_order or None, data_service=cfg.data_service)
+                            deterministic=same_order or None, data_service=cfg.data_service, roof_share=cfg.roof_share)
     val_ds = make_dataset(cfg.manifest, "val", global_batch, size, training=False)
     if cfg.validation_steps:
         val_ds = val_ds.repeat()
@@ -238,7 +241,7 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
     if chief and not resuming:
         write_json(run / "config.json", record)  # once the model builds: a failed start leaves no run behind
 
-    fit = dict(validation_data=val_ds, steps_per_epoch=cfg.steps_per_epoch, validation_steps=cfg.validation_steps, verbose=verbose)
+    fit = dict(validation_data=val_ds, steps_per_epoch=steps_per_epoch, validation_steps=cfg.validation_steps, verbose=verbose)
     frozen_done = run / "backup" / "frozen-phase-done.weights.h5"
     if cfg.freeze_encoder_epochs > 0:
         first = min(cfg.freeze_encoder_epochs, cfg.epochs)
