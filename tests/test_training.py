@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -211,3 +212,22 @@ def test_freeze_encoder_epochs_train_the_decoder_alone_first(manifest, tmp_path)
     assert changed(first["begin"][1], first["end"][1])  # decoder learned
     assert changed(second["begin"][0], second["end"][0])  # then the encoder trains too
     assert epochs_logged(tmp_path) == [0, 1]
+
+
+def test_the_model_file_remembers_how_it_was_trained_and_predict_warns_of_another_gsd(trained, manifest, tmp_path, run_cli):
+    from roofseg.sample import write_sample
+    from roofseg.training.model import read_model_card
+
+    run, _ = trained
+    card = read_model_card(run / "best.keras")
+    assert abs(card["gsd_m"] - 0.3) < 0.005  # the sample's 0.3 m pixels, measured on the ground
+    assert card["tile_size"] == 64 and card["bands"] == [[1, 2, 3]] and "percentile" in card["scaling"]
+    coarse = write_sample(tmp_path / "coarse", size=128, pixel=0.6, seed=5, progress=False)["image"]
+    with pytest.warns(UserWarning, match="ground pixel size 0.6 m, but the model was trained at 0.3 m"):
+        result = run_cli("predict", run / "best.keras", coarse, tmp_path / "p.tif", "--tile", 64, "--overlap", 16, "--quiet")
+    assert result.code == 0, result.err
+    same = write_sample(tmp_path / "same", size=128, pixel=0.3, seed=5, progress=False)["image"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_cli("predict", run / "best.keras", same, tmp_path / "q.tif", "--tile", 64, "--overlap", 16, "--quiet")
+    assert result.code == 0 and not [w for w in caught if "trained at" in str(w.message)]

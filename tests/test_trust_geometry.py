@@ -158,3 +158,22 @@ def test_folder_mode_mask_lands_on_the_image_grid(tmp_path):
         image_says = r["image"][..., 0] >= 128
         disagree = np.count_nonzero(image_says != (r["mask"] > 0))
         assert disagree <= 2, (r["scene_id"], disagree)  # only pixels at exactly one half may differ
+
+
+@pytest.mark.parametrize("crs, unit_pixel, ground", [
+    ("EPSG:32633", 0.3, 0.3),            # UTM metres
+    ("EPSG:3857", 0.6, 0.3),             # web-mercator units at 60° N are twice the ground metres
+    ("EPSG:4326", 0.3 / 111_320, 0.3),   # degrees at the equator
+])
+def test_the_manifest_records_each_scenes_ground_pixel_size(tmp_path, crs, unit_pixel, ground):
+    import math
+
+    y = {"EPSG:3857": 6378137 * math.log(math.tan(math.pi / 4 + math.radians(60) / 2)), "EPSG:4326": 0.001}.get(crs, 5_000_000)
+    transform = Affine(unit_pixel, 0, 0 if crs == "EPSG:4326" else 500_000, 0, -unit_pixel, y)
+    rng = np.random.default_rng(0)
+    image = write_tif(tmp_path / "g.tif", rng.integers(1, 255, (3, 128, 128), dtype=np.uint8), transform, crs=crs)
+    write_tif(tmp_path / "g_mask.tif", (rng.random((128, 128)) > 0.5).astype(np.uint8), transform, crs=crs)
+    manifest = tile([str(image)], tmp_path / "out", TileParams(size=64, stride=64, split_block=64, val=0.0, test=0.0),
+                    progress=False)
+    assert abs(manifest["jobs"][0]["gsd_m"] - ground) < 0.003
+    assert abs(manifest["gsd_m"] - ground) < 0.003

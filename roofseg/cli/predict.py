@@ -94,12 +94,13 @@ def _devices(choice: str) -> tuple[str, ...] | None:
 
 def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors, preview: Path | None, overwrite: bool,
                quiet: bool) -> None:
-    from roofseg.prediction.predict import check_outputs, predict_scene
+    from roofseg.prediction.predict import check_outputs, predict_scene, warn_if_other_gsd
     from roofseg.prediction.vectorize import write_polygons
     from roofseg.training.model import load_model
 
     extra = [p for p in (vector, preview) if p is not None]
     check_outputs([output] + extra, [scene, model], overwrite)  # before the model's slow loading
+    warn_if_other_gsd(model, scene)
     net = load_model(model, compile=False)
     result = predict_scene(net, scene, output, options, overwrite=overwrite, progress=not quiet)
     click.echo(f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows)")

@@ -138,8 +138,11 @@ def _windows_of(job: SceneJob, options: PredictOptions) -> int:
 def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors: VectorOptions | None, progress: bool) -> None:
     total = sum(_windows_of(j, options) for j in jobs)
     if isinstance(model, (str, os.PathLike)):
+        from roofseg.prediction.predict import warn_if_other_gsd
         from roofseg.training.model import load_model
 
+        for job in jobs:
+            warn_if_other_gsd(model, job.scene)
         model = load_model(model, compile=False)
     infer = Inference(model, options.devices, options.tta)
     with tqdm(total=total, desc=f"predicting {len(jobs)} scenes", unit="window", disable=not progress) as bar:

@@ -93,6 +93,29 @@ def check_outputs(outputs: list[Path], inputs: list[str | os.PathLike], overwrit
         remove_stale_partials(p.parent, f"{p.stem}*")
 
 
+GSD_TOLERANCE = 0.25
+
+
+def warn_if_other_gsd(model_path: str | os.PathLike, scene_path: str | os.PathLike) -> float | None:
+    """Warn when the scene's ground pixel size is more than 25 % off the model's training GSD (as
+    its file records it): roofs then look the wrong size to the model. Returns the ratio."""
+    from roofseg.raster.ground import ground_pixel_size
+    from roofseg.training.model import read_model_card
+
+    card = read_model_card(model_path) or {}
+    if not card.get("gsd_m"):
+        return None
+    with Scene(scene_path) as scene:
+        gsd = ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width)
+    if not gsd:
+        return None
+    ratio = gsd / card["gsd_m"]
+    if abs(ratio - 1) > GSD_TOLERANCE:
+        warnings.warn(f"{scene_path}: ground pixel size {gsd:.3g} m, but the model was trained at "
+                      f"{card['gsd_m']:.3g} m: roofs look {ratio:.2g}x their trained size to it", stacklevel=2)
+    return ratio
+
+
 def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathLike, options: PredictOptions = PredictOptions(),
                   overwrite: bool = False, progress: bool = True, bar: tqdm | None = None) -> dict:
     """Predict ``scene_path`` into ``out_path`` on the scene's grid; return what was written.

@@ -1,4 +1,4 @@
-"""Measures on the ground, whatever the CRS: geodesic areas in square metres.
+"""Measures on the ground, whatever the CRS: geodesic areas in square metres, pixel sizes in metres.
 
 Areas taken in CRS units are wrong in the CRSs imagery comes in: web-mercator metres are
 1/cos²(latitude) too large (4× at 60°), US-feet CRSs count square feet, and geographic CRSs
@@ -35,3 +35,20 @@ class GroundArea:
         if self.to_lonlat is not None:
             geom = shapely.transform(geom, lambda xy: np.column_stack(self.to_lonlat.transform(xy[:, 0], xy[:, 1])))
         return abs(float(self.geod.geometry_area_perimeter(geom)[0]))
+
+
+def ground_pixel_size(crs, transform, height: int, width: int) -> float | None:
+    """Metres on the ground of one pixel at the grid's centre: the geometric mean of its two sides,
+    measured on the CRS's ellipsoid. Right where CRS units are not ground metres: web-mercator
+    (1/cos(latitude) too large), US feet, and degrees. None without a CRS."""
+    if crs is None:
+        return None
+    crs = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+    geod = crs.get_geod() or Geod(ellps="WGS84")
+    col, row = width / 2, height / 2
+    xs, ys = zip(*(transform @ (c, r) for c, r in ((col, row), (col + 1, row), (col, row + 1))))
+    if not crs.is_geographic:
+        xs, ys = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(xs, ys)
+    _, _, across = geod.inv(xs[0], ys[0], xs[1], ys[1])
+    _, _, down = geod.inv(xs[0], ys[0], xs[2], ys[2])
+    return float(np.sqrt(across * down))

@@ -243,6 +243,20 @@ def _sum_skipped(results: list[JobResult]) -> dict[str, int]:
     return out
 
 
+def training_gsd(results: list[JobResult]) -> float | None:
+    """The ground pixel size the training tiles have: the median over training tiles of their
+    scene's GSD in metres (None when no training scene is georeferenced)."""
+    sizes = sorted((r.info["gsd_m"], r.tiles.get("train", 0)) for r in results
+                   if r.info.get("gsd_m") and r.tiles.get("train"))
+    total = sum(n for _, n in sizes)
+    seen = 0
+    for gsd, n in sizes:
+        seen += n
+        if 2 * seen >= total:
+            return gsd
+    return None
+
+
 def build_manifest(results: list[JobResult], params: TileParams, split_mode: str) -> dict:
     """The manifest: shards and tile counts per split, roof fractions, and what each job did."""
     area = params.size * params.size
@@ -263,6 +277,7 @@ def build_manifest(results: list[JobResult], params: TileParams, split_mode: str
         "tiles": all_tiles,
         "roof_fraction": all_roof / (all_tiles * area) if all_tiles else 0.0,
         "splits": splits,
+        "gsd_m": training_gsd(results),
         "jobs": [{"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped} for r in results],
         "params": params.fingerprint(),
     }

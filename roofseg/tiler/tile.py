@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from roofseg.errors import RoofsegError
+from roofseg.raster.ground import ground_pixel_size
 from roofseg.raster.labels import open_labels
 from roofseg.raster.scene import Scene, band_cache
 from roofseg.raster.windows import offsets, tile_grid, tile_transform
@@ -170,7 +171,8 @@ def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: 
                 labels.close()
             result.info = {"image": job.image, "labels": job.labels, "split": split or "block",
                            "width": scene.width, "height": scene.height, "crs": scene.crs.to_string() if scene.crs else None,
-                           "dtype": scene.dtype, "bands": list(scene.bands)}
+                           "dtype": scene.dtype, "bands": list(scene.bands),
+                           "gsd_m": ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width)}
         writers.commit()
     except BaseException:
         writers.abort()

@@ -126,6 +126,25 @@ def compile_model(model: keras.Model, loss: str = "dice", learning_rate: float =
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses.LOSSES[loss], metrics=losses.metrics())
 
 
+MODEL_CARD = "roofseg.json"  # inside the .keras file: how the model was trained, for prediction to follow
+
+
+def write_model_card(path: str | os.PathLike, card: dict) -> None:
+    """Store ``card`` (training GSD, bands, tile size, scaling rule) in the .keras file itself, so
+    copying the file is enough to know how to feed the model."""
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr(MODEL_CARD, json.dumps(card, indent=2))
+
+
+def read_model_card(path: str | os.PathLike) -> dict | None:
+    """The card :func:`write_model_card` stored in a .keras file, or None (a model from elsewhere)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read(MODEL_CARD)) if MODEL_CARD in zf.namelist() else None
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+
+
 def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
     """Load a model saved by roofseg (``.keras``), with its loss and metrics."""
     path = os.fspath(path)
@@ -150,7 +169,7 @@ def _load_extracted(path: str, compile: bool) -> keras.Model:
     from tf_keras.src.saving import saving_lib as sl
 
     with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory() as tmp:
-        names = zf.namelist()
+        names = [n for n in zf.namelist() if n != MODEL_CARD]
         if len(names) > 3 or "model.weights.h5" not in names:  # assets or npz weights
             raise KeyError("layout")
         config = json.loads(zf.read("config.json"))

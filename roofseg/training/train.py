@@ -21,7 +21,7 @@ from roofseg.pipeline.check import shard_faults_named
 from roofseg.pipeline.dataset import make_dataset, shards_of
 from roofseg.training import reports, resume
 from roofseg.training.model import (bn_momentum, build_model, compile_model, load_model, resolve_encoder_weights,
-                                    set_trainable)
+                                    set_trainable, write_model_card)
 from roofseg.training.strategy import is_chief, make_strategy
 
 
@@ -94,7 +94,8 @@ def _callbacks(cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list
                                                 min_lr=cfg.min_lr, verbose=1)
     stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience,
                                              restore_best_weights=True, verbose=1)
-    checkpoint = AtomicCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=1)
+    checkpoint = AtomicCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=1,
+                                  card=model_card(cfg))
     return [
         plateau, stopping, checkpoint,
         # after the monitors: it sets their state at the first epoch, once fit knows where it resumes
@@ -119,7 +120,11 @@ def _save_atomically(path: Path, save) -> None:
 
 class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that writes under a temporary name and renames: a kill or a full disk while
-    saving leaves the previous best.keras, never a truncated one."""
+    saving leaves the previous best.keras, never a truncated one. ``card`` goes into the file."""
+
+    def __init__(self, *args, card: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.card = card
 
     def _save_model(self, epoch, batch, logs):
         final = self.filepath
@@ -127,11 +132,26 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
         try:
             super()._save_model(epoch, batch, logs)
             if os.path.exists(self.filepath):
+                if self.card is not None:
+                    write_model_card(self.filepath, self.card)
                 os.replace(self.filepath, final)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(self.filepath)
             self.filepath = final
+
+
+def model_card(cfg: TrainConfig) -> dict:
+    """How the model is fed, stored in best.keras: the training tiles' ground pixel size, the
+    scenes' bands, the tile size and the scaling rule of the imagery."""
+    from roofseg.raster.scaling import SCALING_RULE
+
+    with tf.io.gfile.GFile(cfg.manifest) as f:
+        manifest = json.load(f)
+    bands = sorted({tuple(j["bands"]) for j in manifest.get("jobs", []) if j.get("bands")})
+    return {"format": "roofseg-model/1", "gsd_m": manifest.get("gsd_m"), "tile_size": cfg.tile_size or manifest.get("tile_size"),
+            "bands": [list(b) for b in bands], "scaling": SCALING_RULE,
+            "input": "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph"}
 
 
 def _best_weights(run: Path) -> list | None:
