@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,43 @@ def http_folder(tmp_path):
     server = RangeServer(folder)
     yield folder, server
     server.close()
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    """An S3 bucket on a local moto server (127.0.0.1, its own process, ending itself after ten
+    minutes at most); fsspec and GDAL pointed at it. Yields the bucket's s3:// URL."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("moto")
+    fsspec = pytest.importorskip("fsspec")
+    pytest.importorskip("s3fs")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    if shutil.which("timeout"):
+        cmd = ["timeout", "600"] + cmd
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_S3_ENDPOINT": f"127.0.0.1:{port}", "AWS_HTTPS": "NO", "AWS_VIRTUAL_HOSTING": "FALSE",
+                       "ROOFSEG_STAGING": str(Path(tempfile.mkdtemp()))}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": endpoint})
+    try:
+        fs = fsspec.filesystem("s3", endpoint_url=endpoint, skip_instance_cache=True)
+        for _ in range(100):
+            try:
+                fs.mkdir("roofseg-test")
+                break
+            except Exception:  # not up yet
+                time.sleep(0.1)
+        yield "s3://roofseg-test"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -55,8 +55,12 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     band_tuple = parsed_bands(bands)
     if overlap >= tile:
         raise click.BadParameter(f"must be smaller than --tile ({tile})", param_hint="--overlap")
+    from roofseg.outputs import is_object_store
     from roofseg.scenes import is_remote, suffix_of
 
+    if is_object_store(output) and suffix_of(output) in RASTER_SUFFIXES:
+        raise click.BadParameter("in an object store, give a folder (s3://BUCKET/preds): each scene's files go there",
+                                 param_hint="OUTPUT")
     one_scene = (len(inputs) == 1 and suffix_of(inputs[0]) not in (".txt", ".json", ".geojson")
                  and (is_remote(inputs[0]) or Path(inputs[0]).is_file())
                  and Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir())

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from roofseg.atomic import ensure_writable_dir, write_json
 from roofseg.errors import RoofsegError
 from roofseg.locks import folder_lock
+from roofseg.outputs import RemoteFolder, is_object_store
 from roofseg.prediction.inference import Inference
 from roofseg.prediction.mosaic import write_mosaics
 from roofseg.prediction.predict import PredictOptions, binary_path, predict_scene
@@ -39,6 +40,7 @@ class SceneJob:
     binary: Path | None
     vector: Path | None
     preview: Path | None = None
+    remote: RemoteFolder | None = None  # the object-store folder the outputs go to; the paths above stage them
 
     @property
     def outputs(self) -> list[Path]:
@@ -46,12 +48,14 @@ class SceneJob:
 
     @property
     def done(self) -> bool:
-        """Every output exists: each is renamed into place only once complete, the raster first."""
+        """Every output exists: each is renamed into place (or uploaded) only once complete."""
+        if self.remote is not None:
+            return all(self.remote.exists(p.name) for p in self.outputs)
         return all(p.exists() for p in self.outputs)
 
 
 def plan(entries: Sequence[str], out_dir: Path, options: PredictOptions, vector_suffix: str | None,
-         stac: StacChoice = StacChoice(), preview: bool = False) -> list[SceneJob]:
+         stac: StacChoice = StacChoice(), preview: bool = False, remote: RemoteFolder | None = None) -> list[SceneJob]:
     """The scenes ``entries`` name, each with its outputs ``<id>.tif``, ``<id>_binary.tif``,
     ``<id><vector_suffix>`` and ``<id>_preview.png``, as asked."""
     jobs = []
@@ -59,7 +63,7 @@ def plan(entries: Sequence[str], out_dir: Path, options: PredictOptions, vector_
         prediction = out_dir / f"{sid}.tif"
         jobs.append(SceneJob(sid, scene, prediction, binary_path(prediction) if options.threshold is not None else None,
                              out_dir / f"{sid}{vector_suffix}" if vector_suffix else None,
-                             out_dir / f"{sid}_preview.png" if preview else None))
+                             out_dir / f"{sid}_preview.png" if preview else None, remote))
     return jobs
 
 
@@ -88,19 +92,25 @@ def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, op
     (then every scene is redone). After the scenes, ``mosaic.vrt`` (and ``mosaic_binary.vrt``)
     join all the folder's predictions of these scenes. ``runner="beam"``: the scenes are the
     elements of an Apache Beam pipeline (``beam_options`` as on Beam's command line), the model
-    loaded once per worker; ``model`` must then be a file.
+    loaded once per worker; ``model`` must then be a file. ``out_dir`` may be in an object store
+    (s3://, gs://): see :mod:`roofseg.outputs`.
     """
-    out_dir = ensure_writable_dir(out_dir)
+    remote = RemoteFolder(str(out_dir)) if is_object_store(out_dir) else None
+    out_dir = ensure_writable_dir(remote.staging if remote else out_dir)
     if vectors and options.threshold is None:
         raise RoofsegError(None, "vectors need a threshold")
-    jobs = plan(entries, out_dir, options, vectors.suffix if vectors else None, stac, preview)
+    jobs = plan(entries, out_dir, options, vectors.suffix if vectors else None, stac, preview, remote)
     model_id = model_signature(model) if isinstance(model, (str, os.PathLike)) else None
     record = run_record(options, model_id, vectors)
     with folder_lock(out_dir):
+        if remote:
+            remote.download(RUN_RECORD)
         _check_record(out_dir / RUN_RECORD, record, overwrite)
         todo = [j for j in jobs if overwrite or not j.done]
         if todo:
             write_json(out_dir / RUN_RECORD, record)
+            if remote:
+                remote.upload(RUN_RECORD)
             if runner == "beam":
                 from roofseg.prediction.beam import run_jobs
                 from roofseg.runners import quiet_beam
@@ -109,11 +119,26 @@ def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, op
                     run_jobs(model, todo, options, vectors, beam_options, progress, terminal)
             else:
                 _predict_jobs(model, todo, options, vectors, progress)
-        mosaics = write_mosaics([j.prediction for j in jobs], out_dir / MOSAIC)
-        if options.threshold is not None:
-            mosaics += write_mosaics([j.binary for j in jobs], out_dir / f"{MOSAIC}_binary")
+        mosaics = _mosaics(jobs, out_dir, options, remote)
     return {"scenes": len(jobs), "predicted": len(todo), "skipped": len(jobs) - len(todo),
-            "mosaics": [str(m) for m in mosaics], "folder": str(out_dir)}
+            "mosaics": mosaics, "folder": remote.url if remote else str(out_dir)}
+
+
+def _mosaics(jobs: list[SceneJob], out_dir: Path, options: PredictOptions, remote: RemoteFolder | None) -> list[str]:
+    """mosaic.vrt (and mosaic_binary.vrt) over the jobs' rasters, uploaded beside them in an object store."""
+    kinds = [(MOSAIC, [j.prediction for j in jobs])]
+    if options.threshold is not None:
+        kinds.append((f"{MOSAIC}_binary", [j.binary for j in jobs]))
+    written = []
+    for stem, paths in kinds:
+        if remote is None:
+            written += [str(m) for m in write_mosaics(paths, out_dir / stem)]
+            continue
+        sources = [remote.gdal_path(p.name) for p in paths]
+        for vrt in write_mosaics(sources, out_dir / stem, relative_to=remote.url):
+            remote.upload(vrt.name)
+            written.append(remote.gdal_path(vrt.name))
+    return written
 
 
 def _check_record(path: Path, record: dict, overwrite: bool) -> None:
@@ -162,3 +187,7 @@ def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, vector
         from roofseg.prediction.pictures import preview_picture
 
         preview_picture(job.prediction, job.scene, job.preview, options.bands, options.threshold or 0.5)
+    if job.remote is not None:  # each object appears whole; the staged copies go
+        for path in job.outputs:
+            job.remote.upload(path.name)
+            path.unlink()

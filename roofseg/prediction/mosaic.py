@@ -27,7 +27,7 @@ _VRT_TYPES = {"uint8": "Byte", "float32": "Float32"}
 class Source:
     """What the mosaic needs to know of one raster: its file, grid, data type and tags."""
 
-    path: Path
+    path: str | os.PathLike
     width: int
     height: int
     transform: Affine
@@ -38,11 +38,11 @@ class Source:
 
 def read_source(path: str | os.PathLike) -> Source:
     with rasterio.open(path) as ds:
-        return Source(Path(path), ds.width, ds.height, ds.transform, ds.crs.to_wkt() if ds.crs else "",
+        return Source(path, ds.width, ds.height, ds.transform, ds.crs.to_wkt() if ds.crs else "",
                       ds.dtypes[0], ds.tags())
 
 
-def mosaic_xml(sources: Sequence[Source], vrt_folder: Path) -> str:
+def mosaic_xml(sources: Sequence[Source], vrt_folder: str | os.PathLike) -> str:
     """The VRT document of ``sources`` (one CRS, one data type, north-up), paths relative to ``vrt_folder``."""
     res_x = sum(s.transform.a for s in sources) / len(sources)
     res_y = sum(-s.transform.e for s in sources) / len(sources)
@@ -79,9 +79,11 @@ def mosaic_xml(sources: Sequence[Source], vrt_folder: Path) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
-def write_mosaics(paths: Sequence[str | os.PathLike], out_stem: Path) -> list[Path]:
+def write_mosaics(paths: Sequence[str | os.PathLike], out_stem: Path, relative_to: str | None = None) -> list[Path]:
     """Write ``<out_stem>.vrt`` over ``paths`` (one VRT per CRS: ``<out_stem>_<crs>.vrt`` when
-    they differ); return the VRTs written. Rotated grids cannot join a VRT and are left out with a warning."""
+    they differ); return the VRTs written. Rotated grids cannot join a VRT and are left out with a
+    warning. Source paths are written relative to ``relative_to`` (default: the VRT's folder),
+    the folder the VRT will be read from."""
     groups: dict[str, list[Source]] = {}
     for path in paths:
         s = read_source(path)
@@ -95,7 +97,7 @@ def write_mosaics(paths: Sequence[str | os.PathLike], out_stem: Path) -> list[Pa
         out = out_stem.with_name(name + ".vrt")
         tmp = temp_path(out, keep_suffix=True)
         try:
-            tmp.write_text(mosaic_xml(sources, out.parent))
+            tmp.write_text(mosaic_xml(sources, relative_to or out.parent))
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)

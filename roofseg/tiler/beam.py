@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from roofseg.atomic import write_json
 from roofseg.errors import RoofsegError
+from roofseg.outputs import RemoteFolder
 from roofseg.runners import beam_options, pipeline_error
 from roofseg.tiler.tile import JobResult, merge_parts, tile_folder, tile_scene
 
@@ -39,9 +40,11 @@ def _part_path(out_dir: Path, part: dict) -> Path:
     return out_dir / PARTS_DIR / f"{part['spec']['id']}-{part['index']:05d}.json"
 
 
-def run_part(part: dict, out_dir: str) -> int:
-    """Tile one part into its shards, and write its result (the element's side effect); return its windows."""
+def run_part(part: dict, out_dir: str, remote: RemoteFolder | None = None) -> int:
+    """Tile one part into its shards, and write its result (the element's side effect). With an
+    object-store output, the worker uploads both: on a cluster its disk is its own."""
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     spec = part["spec"]
     name = f"{spec['shard_name']}-p{part['index']:05d}"
     if spec["kind"] == "scene":
@@ -49,10 +52,16 @@ def run_part(part: dict, out_dir: str) -> int:
     else:
         result = tile_folder(spec["id"], spec["payload"], spec["split"], spec["params"], out, lambda n: None, name)
     write_json(_part_path(out, part), asdict(result))
+    if remote is not None:
+        for shards in result.shards.values():
+            for name, _ in shards:
+                remote.upload(name)
+        remote.upload(str(_part_path(out, part).relative_to(out)))
     return 1
 
 
-def run_jobs(specs: list[dict], out_dir: Path, options_text: str | None, bar: tqdm) -> list[JobResult]:
+def run_jobs(specs: list[dict], out_dir: Path, options_text: str | None, bar: tqdm,
+             remote: RemoteFolder | None = None) -> list[JobResult]:
     """Run the jobs ``specs`` as a Beam pipeline of their parts; return one result per job, in order."""
     options = beam_options(options_text)
     import apache_beam as beam
@@ -68,13 +77,17 @@ def run_jobs(specs: list[dict], out_dir: Path, options_text: str | None, bar: tq
         with beam.Pipeline(options=options) as pipeline:
             (pipeline
              | "parts" >> beam.Create(parts, reshuffle=True)
-             | "tile" >> beam.Map(run_part, str(out_dir)))
+             | "tile" >> beam.Map(run_part, str(out_dir), remote))
     except Exception as exc:  # a worker's failure comes back wrapped in Beam's own error
         raise pipeline_error(exc) from None
     finally:
         done.set()
         watcher.join()
     results = []
+    for part in parts:  # parts tiled on other machines: their results are in the bucket
+        local = _part_path(out_dir, part)
+        if remote is not None and not local.exists():
+            remote.download(str(local.relative_to(out_dir)))
     for spec in specs:
         mine = [p for p in parts if p["spec"] is spec]
         missing = [p for p in mine if not _part_path(out_dir, p).exists()]

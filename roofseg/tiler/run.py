@@ -17,6 +17,8 @@ from tqdm import tqdm
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, write_json
 from roofseg.errors import RoofsegError
 from roofseg.locks import folder_lock
+from roofseg.outputs import RemoteFolder, is_object_store
+from roofseg.tiler.beam import PARTS_DIR
 from roofseg.raster.labels import open_labels
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import tile_grid
@@ -112,7 +114,7 @@ def _worker(spec: dict, out_dir: Path) -> JobResult:
 
 
 def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm, runner: str = "local",
-             beam_options: str | None = None) -> list[JobResult]:
+             beam_options: str | None = None, remote: RemoteFolder | None = None) -> list[JobResult]:
     def finish(spec: dict, result: JobResult) -> JobResult:
         write_json(_done_path(out_dir, spec["id"]), {"fingerprint": spec["fingerprint"], "result": asdict(result)})
         return result
@@ -123,10 +125,10 @@ def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm, runner: 
 
         with quiet_beam() as terminal, tqdm(total=bar.total, initial=bar.n, desc="tiling (beam)", unit="tile",
                                             disable=bar.disable, file=terminal) as beam_bar:
-            done = beam.run_jobs(specs, out_dir, beam_options, beam_bar)
+            done = beam.run_jobs(specs, out_dir, beam_options, beam_bar, remote)
         bar.disable = True  # its work was shown on the bar above
         results = [finish(s, r) for s, r in zip(specs, done)]
-        shutil.rmtree(out_dir / beam.PARTS_DIR, ignore_errors=True)
+        shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
         return results
     if workers <= 1 or len(specs) <= 1:
         return [finish(s, _run_job(s, out_dir, bar.update)) for s in specs]
@@ -188,7 +190,9 @@ def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels
     """Tile scenes (or one images/+masks/ folder) into ``out_dir``; return the manifest written.
 
     ``runner``: "local" (``workers`` processes, a scene each) or "beam" (an Apache Beam pipeline
-    whose elements are parts of scenes; ``beam_options`` as on Beam's command line).
+    whose elements are parts of scenes; ``beam_options`` as on Beam's command line). ``out_dir``
+    may be in an object store (s3://, gs://): the tiles are made in a local staging folder, then
+    uploaded, the manifest last (see :mod:`roofseg.outputs`).
     """
     if not entries:
         raise RoofsegError(None, "no input given")
@@ -198,13 +202,34 @@ def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels
     else:
         specs = _plan_scenes(inp.scene_inputs(entries, labels, prefer, stac), params, split_by)
         split_mode = "scene" if specs[0]["split"] else "block"
-    out = ensure_writable_dir(out_dir)
+    remote = RemoteFolder(str(out_dir)) if is_object_store(out_dir) else None
+    out = ensure_writable_dir(remote.staging if remote else out_dir)
     with folder_lock(out):
-        return _tile_locked(specs, out, split_mode, entries, params, workers, overwrite, progress, runner, beam_options)
+        manifest = _tile_locked(specs, out, split_mode, entries, params, workers, overwrite, progress, runner, beam_options,
+                                remote)
+        if remote:
+            publish(manifest, out, remote)
+    return manifest
+
+
+def publish(manifest: dict, staging: Path, remote: RemoteFolder) -> None:
+    """Upload the shards ``manifest`` lists that the bucket lacks (a shard's name says what made
+    it), then the manifest; then delete the shards the new manifest no longer lists."""
+    listed = [s["path"] for split in manifest["splits"].values() for s in split["shards"]]
+    present = set(remote.listing("")) if listed else set()
+    for name in listed:
+        if name not in present:
+            remote.upload(name)
+    remote.upload(MANIFEST)
+    for name in present:
+        top = name.split("/", 1)[0]
+        if (top in SPLITS and name not in listed) or top == PARTS_DIR:  # old shards; Beam workers' part results
+            remote.remove(name)
 
 
 def _tile_locked(specs: list[dict], out: Path, split_mode: str, entries: Sequence[str], params: TileParams,
-                 workers: int, overwrite: bool, progress: bool, runner: str = "local", beam_options: str | None = None) -> dict:
+                 workers: int, overwrite: bool, progress: bool, runner: str = "local", beam_options: str | None = None,
+                 remote: RemoteFolder | None = None) -> dict:
     """Run the jobs not done yet, then write the manifest; until then the previous manifest stands."""
     (out / JOBS_DIR).mkdir(exist_ok=True)
     for folder in [out, out / JOBS_DIR, *(out / s for s in SPLITS)]:
@@ -222,7 +247,7 @@ def _tile_locked(specs: list[dict], out: Path, split_mode: str, entries: Sequenc
     total = sum(s["windows"] for s in specs)
     with tqdm(total=total, desc="tiling", unit="tile", disable=not progress) as bar:
         bar.update(total - sum(s["windows"] for s in todo))
-        for r in _execute(todo, out, workers, bar, runner, beam_options):
+        for r in _execute(todo, out, workers, bar, runner, beam_options, remote):
             results[r.id] = r
     ordered = [results[s["id"]] for s in specs]
     if sum(sum(r.tiles.values()) for r in ordered) == 0:
