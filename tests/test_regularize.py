@@ -68,3 +68,11 @@ def test_multipolygons_are_regularized_part_by_part():
     regular = regularize(shapely.MultiPolygon([a, b]), PIXEL)
     assert regular.geom_type == "MultiPolygon" and len(regular.geoms) == 2
     assert [len(p.exterior.coords) - 1 for p in regular.geoms] == [4, 4]
+
+
+@pytest.mark.parametrize("angle", [0, 17, 45])
+def test_buildings_of_a_few_pixels_keep_their_area(angle):
+    truth = affinity.rotate(Polygon([(20, 20), (21.5, 20), (21.5, 21.2), (20, 21.2)]), angle, origin="centroid")
+    staircase = traced(truth)
+    regular = regularize(staircase, PIXEL)
+    assert regular.is_valid and abs(regular.area - staircase.area) <= 0.08 * staircase.area

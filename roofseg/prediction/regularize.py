@@ -5,7 +5,8 @@ its minimum rotated rectangle; in that frame, an outline whose edges all run wit
 ``angle_tolerance`` of the two axes becomes alternating horizontal and vertical sides, each at
 the length-weighted mean position of the edges it replaces. Anything else — round, diagonal,
 or a squared result that would be invalid or change the area by more than ``max_area_change``
-— keeps its simplified outline.
+— keeps its simplified outline, or, where even that changes the area too much (a building of a
+few pixels), one simplified by half a pixel, or the traced one.
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ def regularize(geom: Polygon | MultiPolygon, pixel: float, angle_tolerance: floa
         return MultiPolygon([p for p in parts if not p.is_empty])
     # a traced staircase strays up to a pixel's diagonal from the true side
     simplified = geom.simplify(1.5 * pixel, preserve_topology=True)
-    if simplified.is_empty or not simplified.is_valid:
-        return geom
-    squared = _squared(simplified, pixel, angle_tolerance)
-    if squared is None or not squared.is_valid or squared.is_empty:
-        return simplified
-    if abs(squared.area - geom.area) > max_area_change * geom.area:
-        return simplified
-    return squared
+    squared = _squared(simplified, pixel, angle_tolerance) if simplified.is_valid and not simplified.is_empty else None
+    # the most regular outline that keeps the building: on a small one, simplifying can cost too much
+    for outline in (squared, simplified, geom.simplify(0.5 * pixel, preserve_topology=True)):
+        if (outline is not None and not outline.is_empty and outline.is_valid
+                and abs(outline.area - geom.area) <= max_area_change * geom.area):
+            return outline
+    return geom
 
 
 def main_angle(poly: Polygon) -> float:
