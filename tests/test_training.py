@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 
 from roofseg.tiler.run import tile
 from roofseg.tiler.tile import TileParams
@@ -223,11 +224,18 @@ def test_the_model_file_remembers_how_it_was_trained_and_predict_warns_of_anothe
     assert abs(card["gsd_m"] - 0.3) < 0.005  # the sample's 0.3 m pixels, measured on the ground
     assert card["tile_size"] == 64 and card["bands"] == [[1, 2, 3]] and "percentile" in card["scaling"]
     coarse = write_sample(tmp_path / "coarse", size=128, pixel=0.6, seed=5, progress=False)["image"]
+    # by default the scene is read at the model's 0.3 m, and the prediction lands on its own 0.6 m grid
+    result = run_cli("predict", run / "best.keras", coarse, tmp_path / "p.tif", "--tile", 64, "--overlap", 16, "--quiet")
+    assert result.code == 0 and "predicted at 0.3" in result.out, result.err
+    with rasterio.open(coarse) as scene, rasterio.open(tmp_path / "p.tif") as pred:
+        assert (pred.shape, pred.transform) == (scene.shape, scene.transform)
     with pytest.warns(UserWarning, match="ground pixel size 0.6 m, but the model was trained at 0.3 m"):
-        result = run_cli("predict", run / "best.keras", coarse, tmp_path / "p.tif", "--tile", 64, "--overlap", 16, "--quiet")
+        result = run_cli("predict", run / "best.keras", coarse, tmp_path / "n.tif", "--tile", 64, "--overlap", 16,
+                         "--native", "--quiet")
     assert result.code == 0, result.err
     same = write_sample(tmp_path / "same", size=128, pixel=0.3, seed=5, progress=False)["image"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = run_cli("predict", run / "best.keras", same, tmp_path / "q.tif", "--tile", 64, "--overlap", 16, "--quiet")
+        result = run_cli("predict", run / "best.keras", same, tmp_path / "q.tif", "--tile", 64, "--overlap", 16,
+                         "--native", "--quiet")
     assert result.code == 0 and not [w for w in caught if "trained at" in str(w.message)]

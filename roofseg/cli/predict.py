@@ -25,6 +25,8 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Polygons smaller than this many m² are dropped from --vector.")
 @click.option("--regularize", is_flag=True, help="--vector outlines straightened, and squared where a building is rectilinear (area kept within 8%).")
 @click.option("--preview", default=None, help="Also write a quicklook PNG of the prediction over the scene (decimated reads): a file for one scene, or 'png' for NAME_preview.png per scene.")
+@click.option("--gsd", default=None, type=click.FloatRange(0, min_open=True), help="Ground pixel size in metres to predict at: scenes are read resampled to it, window by window, and the result is written back on each scene's own grid. Default: the GSD the model was trained at (recorded in its file), else each scene's own.")
+@click.option("--native", is_flag=True, help="Predict at each scene's own pixel size, whatever the model was trained at (a warning says when they differ by more than 25%).")
 @click.option("--tta", is_flag=True, help="Average the predictions of the four flips of each window (4x slower).")
 @click.option("--cog", is_flag=True, help="Write Cloud-Optimised GeoTIFFs with overviews.")
 @click.option("--devices", default="all", help="Devices that each hold a replica of the model and predict a share of every batch: 'all' (every visible GPU; the CPU when there is none) or a list such as 'GPU:0,GPU:1'.")
@@ -32,8 +34,8 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @stac_options
 @runner_options
 @quiet_opt
-def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, regularize, preview, tta,
-            cog, devices, overwrite, stac_asset, stac_labels, runner, beam_options, quiet) -> None:
+def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, regularize, preview, gsd,
+            native, tta, cog, devices, overwrite, stac_asset, stac_labels, runner, beam_options, quiet) -> None:
     """Predict roofs over whole scenes with MODEL, on each scene's grid.
 
     One scene: `roofseg predict MODEL SCENE.tif OUT.tif`. Several: `roofseg predict MODEL INPUTS... FOLDER`,
@@ -76,8 +78,14 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     preview_file = bool(preview) and Path(preview).suffix.lower() == ".png"
     if preview and not preview_file and preview.lower() != "png":
         raise click.BadParameter("a .png file, or 'png' for one per scene", param_hint="--preview")
+    if gsd and native:
+        raise click.BadParameter("--gsd and --native contradict each other", param_hint="--native")
+    if not native and gsd is None:
+        from roofseg.training.model import read_model_card
+
+        gsd = (read_model_card(model) or {}).get("gsd_m")
     options = PredictOptions(tile=tile, overlap=overlap, batch=batch, dtype=dtype, threshold=threshold, tta=tta, cog=cog,
-                             bands=band_tuple, devices=_devices(devices))
+                             bands=band_tuple, devices=_devices(devices), gsd=None if native else gsd)
     if one_scene and runner == "local":
         vector_path = Path(vector) if vector and Path(vector).suffix else (
             Path(output).with_suffix(vectors.suffix) if vectors else None)
@@ -104,10 +112,12 @@ def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors
 
     extra = [p for p in (vector, preview) if p is not None]
     check_outputs([output] + extra, [scene, model], overwrite)  # before the model's slow loading
-    warn_if_other_gsd(model, scene)
+    if options.gsd is None:
+        warn_if_other_gsd(model, scene)
     net = load_model(model, compile=False)
     result = predict_scene(net, scene, output, options, overwrite=overwrite, progress=not quiet)
-    click.echo(f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows)")
+    at = f", predicted at {options.gsd:g} m" if options.gsd else ""
+    click.echo(f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows{at})")
     if result["binary"]:
         click.echo(f"binary mask: {result['binary']}")
     if vector:

@@ -18,7 +18,7 @@ from roofseg.prediction.inference import Inference
 from roofseg.prediction.mosaic import write_mosaics
 from roofseg.prediction.predict import PredictOptions, binary_path, predict_scene
 from roofseg.prediction.vectorize import VectorOptions, write_polygons
-from roofseg.raster.scene import open_raster
+from roofseg.raster.scene import Scene
 from roofseg.raster.windows import grid_rows, stride_for
 from roofseg.scenes import scene_files
 from roofseg.stac import StacChoice
@@ -27,7 +27,7 @@ RUN_RECORD = "predict.json"
 RUN_FORMAT = "roofseg-predictions/1"
 MOSAIC = "mosaic"
 #: options that change what is written (batch, pipelining and devices do not)
-OUTPUT_OPTIONS = ("tile", "overlap", "dtype", "threshold", "tta", "cog", "bands")
+OUTPUT_OPTIONS = ("tile", "overlap", "dtype", "threshold", "tta", "cog", "bands", "gsd")
 
 
 @dataclass(frozen=True)
@@ -155,8 +155,8 @@ def _check_record(path: Path, record: dict, overwrite: bool) -> None:
 
 
 def _windows_of(job: SceneJob, options: PredictOptions) -> int:
-    with open_raster(job.scene, "a scene") as ds:
-        rows = list(grid_rows(ds.height, ds.width, options.tile, stride_for(options.tile, options.overlap)))
+    with Scene(job.scene, options.bands, options.gsd) as scene:  # the grid predicted on
+        rows = list(grid_rows(scene.height, scene.width, options.tile, stride_for(options.tile, options.overlap)))
     return sum(len(r) for r in rows)
 
 
@@ -166,7 +166,7 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors:
         from roofseg.prediction.predict import warn_if_other_gsd
         from roofseg.training.model import load_model
 
-        for job in jobs:
+        for job in jobs if options.gsd is None else []:
             warn_if_other_gsd(model, job.scene)
         model = load_model(model, compile=False)
     infer = Inference(model, options.devices, options.tta)

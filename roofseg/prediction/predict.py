@@ -6,16 +6,17 @@ import contextlib
 import os
 import warnings
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import rasterio
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 from tqdm import tqdm
 
-from roofseg.atomic import atomic_output, ensure_writable_dir, remove_stale_partials
+from roofseg.atomic import atomic_output, ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.errors import RoofsegError
 from roofseg.raster.gdal_errors import raise_gdal_errors
 from roofseg.raster.scene import Scene, band_cache
@@ -44,6 +45,7 @@ class PredictOptions:
     bands: tuple[int, ...] | None = None
     pipelined: bool = True  # read, predict, and blend/write on three threads; False: one after another
     devices: tuple[str, ...] | None = None  # a model replica on each (see inference.visible_devices)
+    gsd: float | None = None  # metres: predict on scenes resampled to this ground pixel size (the model's)
 
 
 def binary_path(out: str | os.PathLike) -> Path:
@@ -60,9 +62,9 @@ def pad_reflect(image: np.ndarray, size: int) -> np.ndarray:
     return np.pad(image, [(0, size - h), (0, size - w), (0, 0)], mode="symmetric")
 
 
-def _profile(scene: Scene, dtype: str) -> dict:
-    return dict(driver="GTiff", width=scene.width, height=scene.height, count=1, dtype=dtype, crs=scene.crs,
-                transform=scene.transform, tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate",
+def _profile(grid, dtype: str) -> dict:
+    return dict(driver="GTiff", width=grid.width, height=grid.height, count=1, dtype=dtype, crs=grid.crs,
+                transform=grid.transform, tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate",
                 predictor=2 if dtype == "uint8" else 3, BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
 
 
@@ -135,7 +137,7 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
     stride = stride_for(options.tile, options.overlap)
     infer = model if isinstance(model, Inference) else Inference(model, options.devices, options.tta)
 
-    with Scene(scene_path, options.bands) as scene, band_cache(scene, options.tile), ExitStack() as stack:
+    with Scene(scene_path, options.bands, options.gsd) as scene, band_cache(scene, options.tile), ExitStack() as stack:
         if not scene.georeferenced:
             warnings.warn(f"{scene.path}: has no georeference; the prediction will have none either", stacklevel=2)
         rows = list(grid_rows(scene.height, scene.width, options.tile, stride))
@@ -143,29 +145,77 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
         temps = [stack.enter_context(atomic_output(p)) for p in outputs]
         if bar is None:
             bar = stack.enter_context(tqdm(total=total, desc="predicting", unit="window", disable=not progress))
+        resampled = scene.ds is not scene.source
         # the outputs close inside the watch, also on failure: closing flushes, and may fail too
         with raise_gdal_errors(out_path), ExitStack() as outs:
-            datasets = [outs.enter_context(rasterio.open(temps[0], "w", **_profile(scene, options.dtype)))]
-            datasets[0].update_tags(**{CONTENT_TAG: "probability", SCALE_TAG: "255" if options.dtype == "uint8" else "1"})
-            if options.threshold is not None:
-                datasets.append(outs.enter_context(rasterio.open(temps[1], "w", **_profile(scene, "uint8"))))
-                datasets[1].update_tags(**{CONTENT_TAG: "binary"})
-            stitch = _Stitcher(scene.height, scene.width, rows, datasets, options)
-            # Three stages: a thread reads windows (GDAL releases the GIL), this one runs the
-            # model, a thread blends and writes. Each dataset is touched by one thread only.
-            windows = _windows(scene, rows, options)
-            batches = read_ahead(windows, depth=2) if options.pipelined else windows
-            with contextlib.closing(batches), WriteBehind(stitch, depth=2 if options.pipelined else 0) as sink:
-                for k, tiles, batch, valids in batches:
-                    sink.put((k, tiles, infer(batch)[..., 0], valids))
-                    bar.update(len(tiles))
+            if resampled:  # predicted on the model's grid, then brought back onto the scene's
+                grid_path = stack.enter_context(_scratch(out_path))
+                with rasterio.open(grid_path, "w", **_profile(scene, "float32")) as grid:
+                    _predict_rows(infer, scene, rows, [grid], replace(options, dtype="float32", threshold=None), bar)
+                datasets = _open_outputs(temps, scene.source, options, outs)
+                _regrid(grid_path, scene, datasets, options)
+            else:
+                datasets = _open_outputs(temps, scene, options, outs)
+                _predict_rows(infer, scene, rows, datasets, options, bar)
             for ds in datasets:
                 ds.close()  # flushes the last blocks: a full disk often shows only here
             if options.cog:
                 for path, resampling in zip(temps, ("average", "nearest")):
                     _to_cog(path, resampling)
+        width, height = scene.source.width, scene.source.height
     return {"prediction": str(out_path), "binary": str(outputs[1]) if len(outputs) > 1 else None,
-            "windows": total, "width": scene.width, "height": scene.height}
+            "windows": total, "width": width, "height": height}
+
+
+def _open_outputs(temps: list[Path], grid, options: PredictOptions, outs: ExitStack) -> list:
+    """The output rasters on ``grid`` (a scene or dataset: its size, CRS and transform), tagged."""
+    datasets = [outs.enter_context(rasterio.open(temps[0], "w", **_profile(grid, options.dtype)))]
+    datasets[0].update_tags(**{CONTENT_TAG: "probability", SCALE_TAG: "255" if options.dtype == "uint8" else "1"})
+    if options.threshold is not None:
+        datasets.append(outs.enter_context(rasterio.open(temps[1], "w", **_profile(grid, "uint8"))))
+        datasets[1].update_tags(**{CONTENT_TAG: "binary"})
+    return datasets
+
+
+def _predict_rows(infer, scene: Scene, rows: list, datasets: list, options: PredictOptions, bar: tqdm) -> None:
+    """Predict the windows of ``rows`` and blend them into ``datasets``, on ``scene``'s grid.
+
+    Three stages: a thread reads windows (GDAL releases the GIL), this one runs the model, a
+    thread blends and writes. Each dataset is touched by one thread only.
+    """
+    stitch = _Stitcher(scene.height, scene.width, rows, datasets, options)
+    windows = _windows(scene, rows, options)
+    batches = read_ahead(windows, depth=2) if options.pipelined else windows
+    with contextlib.closing(batches), WriteBehind(stitch, depth=2 if options.pipelined else 0) as sink:
+        for k, tiles, batch, valids in batches:
+            sink.put((k, tiles, infer(batch)[..., 0], valids))
+            bar.update(len(tiles))
+
+
+@contextlib.contextmanager
+def _scratch(out_path: Path) -> Iterator[Path]:
+    """A temporary GeoTIFF beside ``out_path``, always deleted."""
+    path = temp_path(out_path.with_name(f"{out_path.stem}_model_grid.tif"), keep_suffix=True)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _regrid(grid_path: Path, scene: Scene, datasets: list, options: PredictOptions) -> None:
+    """Bring the probabilities predicted on the model's grid back onto the scene's own grid
+    (bilinear), block row by block row; validity is the scene's own, read at its resolution."""
+    from rasterio.vrt import WarpedVRT
+
+    src = scene.source
+    with rasterio.open(grid_path) as grid, \
+            WarpedVRT(grid, crs=src.crs, transform=src.transform, width=src.width, height=src.height,
+                      resampling=Resampling.bilinear) as back, Scene(scene.path, options.bands) as native:
+        for top in range(0, src.height, BLOCK):
+            h = min(BLOCK, src.height - top)
+            band = back.read(1, window=Window(0, top, src.width, h), out_dtype="float32")
+            _, valid = native.read(top, 0, h, src.width)
+            _write_band(datasets, top, band, valid, options)
 
 
 def _windows(scene: Scene, rows: list, options: PredictOptions) -> Iterator[tuple[int, list, np.ndarray, list]]:

@@ -46,26 +46,39 @@ def open_labels(path: str | os.PathLike, scene: Scene, crs: str | None = None, i
     return MaskLabels(path, scene)
 
 
+def _onto(mask: rasterio.DatasetReader, scene: Scene) -> rasterio.DatasetReader:
+    """``mask`` warped onto the resampled grid of ``scene`` (the majority when coarsening)."""
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    coarser = scene.width < scene.source.width
+    return WarpedVRT(mask, crs=scene.crs or mask.crs, transform=scene.transform, width=scene.width, height=scene.height,
+                     resampling=Resampling.mode if coarser else Resampling.nearest)
+
+
 class MaskLabels:
     """A raster of the scene's size whose non-zero pixels are roof (0/1 or 0/255 masks)."""
 
     def __init__(self, path: str | os.PathLike, scene: Scene):
         self.path = os.fspath(path)
-        self.ds = ds = open_raster(self.path, "a mask raster")
-        if (ds.height, ds.width) != (scene.height, scene.width):
-            self.ds.close()
+        self.ds = self.source = ds = open_raster(self.path, "a mask raster")
+        native = scene.source  # the mask must lie on the scene's own grid
+        if (ds.height, ds.width) != (native.height, native.width):
+            self.close()
             raise RoofsegError(
                 self.path,
-                f"mask is {ds.width}x{ds.height} px but the scene {scene.path} is {scene.width}x{scene.height}",
+                f"mask is {ds.width}x{ds.height} px but the scene {scene.path} is {native.width}x{native.height}",
             )
         georeferenced = ds.crs is not None or not ds.transform.is_identity
         if georeferenced and scene.georeferenced:
-            if not ds.transform.almost_equals(scene.transform, precision=1e-6 * max(1.0, abs(scene.transform.a))):
-                self.ds.close()
-                raise RoofsegError(self.path, f"mask grid {tuple(ds.transform)[:6]} differs from the scene's {tuple(scene.transform)[:6]}")
+            if not ds.transform.almost_equals(native.transform, precision=1e-6 * max(1.0, abs(native.transform.a))):
+                self.close()
+                raise RoofsegError(self.path, f"mask grid {tuple(ds.transform)[:6]} differs from the scene's {tuple(native.transform)[:6]}")
             if ds.crs is not None and scene.crs is not None and ds.crs != scene.crs:
-                self.ds.close()
+                self.close()
                 raise RoofsegError(self.path, f"mask CRS {ds.crs} differs from the scene's {scene.crs}")
+        if scene.ds is not scene.source:  # the scene is read resampled: so is its mask, onto the same grid
+            self.ds = ds = _onto(ds, scene)
         self.nodata = ds.nodata
 
     def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
@@ -80,6 +93,7 @@ class MaskLabels:
 
     def close(self) -> None:
         self.ds.close()
+        self.source.close()
 
 
 class ShapeIndex:

@@ -19,6 +19,7 @@ import rasterio
 from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
+from affine import Affine
 
 from roofseg.errors import RoofsegError, first_line
 from roofseg.raster import scaling
@@ -48,6 +49,26 @@ def remote_env(path: str) -> contextlib.AbstractContextManager:
     return rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
 
 
+def resampled(ds: rasterio.DatasetReader, gsd: float, coarser: Resampling, finer: Resampling,
+              path: str) -> rasterio.DatasetReader:
+    """``ds`` as a warped VRT with ground pixels of ``gsd`` metres, or ``ds`` itself when it has
+    that size already (within 0.1 %) or no georeference to measure it by."""
+    from rasterio.vrt import WarpedVRT
+
+    from roofseg.raster.ground import ground_pixel_size
+
+    native = ground_pixel_size(ds.crs, ds.transform, ds.height, ds.width)
+    if native is None:
+        raise RoofsegError(path, "has no CRS, so its ground pixel size is unknown and it cannot be resampled to a GSD")
+    factor = gsd / native
+    if abs(factor - 1) < 1e-3:
+        return ds
+    width, height = max(1, round(ds.width / factor)), max(1, round(ds.height / factor))
+    transform = ds.transform @ Affine.scale(ds.width / width, ds.height / height)
+    return WarpedVRT(ds, crs=ds.crs, transform=transform, width=width, height=height,
+                     resampling=coarser if factor > 1 else finer)
+
+
 def parse_bands(text: str | None) -> tuple[int, ...] | None:
     """Parse ``--bands`` ("3,2,1" → (3, 2, 1)); None or "" means the default choice."""
     if not text:
@@ -66,16 +87,22 @@ class Scene:
 
     ``bands`` picks and orders bands (1-based); by default the first three, or the only
     one, replicated to three channels. See :data:`roofseg.raster.scaling.SCALING_RULE`.
+
+    ``gsd`` (metres): read the scene resampled to that ground pixel size, through a warped VRT
+    (same CRS and origin; area average when coarsening, bilinear when refining), still window by
+    window. Every grid property (size, transform) is then the resampled grid's.
     """
 
-    def __init__(self, path: str | os.PathLike, bands: Sequence[int] | None = None):
+    def __init__(self, path: str | os.PathLike, bands: Sequence[int] | None = None, gsd: float | None = None):
         self.path = os.fspath(path)
-        self.ds = open_raster(self.path)
+        self.ds = self.source = open_raster(self.path)
         try:
+            if gsd:
+                self.ds = resampled(self.source, gsd, Resampling.average, Resampling.bilinear, self.path)
             self.bands = self._choose_bands(bands)
             self._valid_from = self._validity_source()
         except BaseException:
-            self.ds.close()
+            self.close()
             raise
 
     # -- metadata -------------------------------------------------------------------------
@@ -184,6 +211,7 @@ class Scene:
 
     def close(self) -> None:
         self.ds.close()
+        self.source.close()
 
     def __enter__(self) -> "Scene":
         return self

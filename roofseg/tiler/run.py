@@ -160,7 +160,7 @@ def _plan_scenes(scenes: list[inp.SceneInput], params: TileParams, split_by: str
     """Check every scene and its labels before anything is written; return the job specs."""
     windows, rows = {}, {}
     for s in scenes:
-        with Scene(s.image, params.bands) as scene:
+        with Scene(s.image, params.bands, params.gsd) as scene:
             open_labels(s.labels, scene, params.labels_crs, params.ignore_non_polygons).close()
             windows[s.id] = len(tile_grid(scene.height, scene.width, params.size, params.stride))
             rows[s.id] = grid_row_count(scene.height, params)
@@ -197,6 +197,8 @@ def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels
     if not entries:
         raise RoofsegError(None, "no input given")
     if len(entries) == 1 and inp.is_folder_pair(entries[0]):
+        if params.gsd:
+            raise RoofsegError(entries[0], "--gsd resamples georeferenced scenes; an images/ + masks/ folder has no ground pixel size")
         specs = _plan_folder(Path(entries[0]), params)
         split_mode = "image"
     else:

@@ -42,6 +42,7 @@ class TileParams:
     seed: int = 0
     labels_crs: str | None = None  # the footprints' CRS where their file states none or a wrong one
     ignore_non_polygons: bool = False  # a labels file of lines/points only means no buildings
+    gsd: float | None = None  # metres: scenes and labels resampled to this ground pixel size first
 
     def fingerprint(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -156,7 +157,7 @@ def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: 
     result = JobResult(job.id)
     writers = _SplitWriters(out_dir, shard_name or job.id, params, result)
     try:
-        with Scene(job.image, params.bands) as scene, band_cache(scene, params.size):
+        with Scene(job.image, params.bands, params.gsd) as scene, band_cache(scene, params.size):
             labels = open_labels(job.labels, scene, params.labels_crs, params.ignore_non_polygons)
             # windows are read by a thread while this one encodes and writes the previous ones;
             # closing() stops and joins that thread, even when a write fails, before labels close
@@ -172,7 +173,9 @@ def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: 
             result.info = {"image": job.image, "labels": job.labels, "split": split or "block",
                            "width": scene.width, "height": scene.height, "crs": scene.crs.to_string() if scene.crs else None,
                            "dtype": scene.dtype, "bands": list(scene.bands),
-                           "gsd_m": ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width)}
+                           "gsd_m": ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width),
+                           "source_gsd_m": ground_pixel_size(scene.crs, scene.source.transform, scene.source.height,
+                                                             scene.source.width)}
         writers.commit()
     except BaseException:
         writers.abort()
