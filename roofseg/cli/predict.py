@@ -47,19 +47,19 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     Apache Beam pipeline, the model loaded once per worker.
 
     Scenes are read window by window with the tiler's reader (same band choice, one-band replication
-    and percentile stretch); overlapping windows are blended so no seam shows, edge windows are
-    reflect-padded and cropped. Outputs keep the scene's CRS, transform and size, are tiled and
-    DEFLATE-compressed, and mark the scene's nodata in their mask band.
+    and percentile stretch), at the ground pixel size the model was trained at (see --gsd, --native);
+    overlapping windows are blended so no seam shows, edge windows are reflect-padded and cropped.
+    Outputs keep the scene's CRS, transform and size, are tiled and DEFLATE-compressed, and mark
+    the scene's nodata in their mask band.
     """
+    from roofseg.outputs import is_object_store
     from roofseg.prediction.predict import PredictOptions
     from roofseg.prediction.vectorize import DRIVERS, VectorOptions
+    from roofseg.scenes import is_remote, suffix_of
 
     band_tuple = parsed_bands(bands)
     if overlap >= tile:
         raise click.BadParameter(f"must be smaller than --tile ({tile})", param_hint="--overlap")
-    from roofseg.outputs import is_object_store
-    from roofseg.scenes import is_remote, suffix_of
-
     if is_object_store(output) and suffix_of(output) in RASTER_SUFFIXES:
         raise click.BadParameter("in an object store, give a folder (s3://BUCKET/preds): each scene's files go there",
                                  param_hint="OUTPUT")
