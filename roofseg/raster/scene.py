@@ -52,7 +52,7 @@ def remote_env(path: str) -> contextlib.AbstractContextManager:
 def resampled(ds: rasterio.DatasetReader, gsd: float, coarser: Resampling, finer: Resampling,
               path: str) -> rasterio.DatasetReader:
     """``ds`` as a warped VRT with ground pixels of ``gsd`` metres, or ``ds`` itself when it has
-    that size already (within 0.1 %) or no georeference to measure it by."""
+    that size already (within 1 %: resampling by less changes nothing a model can see)."""
     from rasterio.vrt import WarpedVRT
 
     from roofseg.raster.ground import ground_pixel_size
@@ -61,7 +61,7 @@ def resampled(ds: rasterio.DatasetReader, gsd: float, coarser: Resampling, finer
     if native is None:
         raise RoofsegError(path, "has no CRS, so its ground pixel size is unknown and it cannot be resampled to a GSD")
     factor = gsd / native
-    if abs(factor - 1) < 1e-3:
+    if abs(factor - 1) < 0.01:
         return ds
     width, height = max(1, round(ds.width / factor)), max(1, round(ds.height / factor))
     transform = ds.transform @ Affine.scale(ds.width / width, ds.height / height)
