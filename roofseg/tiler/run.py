@@ -114,7 +114,7 @@ def _worker(spec: dict, out_dir: Path) -> JobResult:
 
 
 def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm, runner: str = "local",
-             beam_options: str | None = None, remote: RemoteFolder | None = None) -> list[JobResult]:
+             beam_options: str | None = None, remote: RemoteFolder | None = None, progress: bool = True) -> list[JobResult]:
     def finish(spec: dict, result: JobResult) -> JobResult:
         write_json(_done_path(out_dir, spec["id"]), {"fingerprint": spec["fingerprint"], "result": asdict(result)})
         return result
@@ -123,10 +123,11 @@ def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm, runner: 
         from roofseg.runners import quiet_beam
         from roofseg.tiler import beam
 
+        # Beam's workers write to the terminal's stderr, which quiet_beam diverts: the bar goes
+        # to the terminal itself, in place of the caller's (created hidden)
         with quiet_beam() as terminal, tqdm(total=bar.total, initial=bar.n, desc="tiling (beam)", unit="tile",
-                                            disable=bar.disable, file=terminal) as beam_bar:
+                                            disable=not progress, file=terminal) as beam_bar:
             done = beam.run_jobs(specs, out_dir, beam_options, beam_bar, remote)
-        bar.disable = True  # its work was shown on the bar above
         results = [finish(s, r) for s, r in zip(specs, done)]
         shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
         return results
@@ -247,9 +248,9 @@ def _tile_locked(specs: list[dict], out: Path, split_mode: str, entries: Sequenc
         else:
             results[spec["id"]] = earlier
     total = sum(s["windows"] for s in specs)
-    with tqdm(total=total, desc="tiling", unit="tile", disable=not progress) as bar:
+    with tqdm(total=total, desc="tiling", unit="tile", disable=not progress or runner == "beam") as bar:
         bar.update(total - sum(s["windows"] for s in todo))
-        for r in _execute(todo, out, workers, bar, runner, beam_options, remote):
+        for r in _execute(todo, out, workers, bar, runner, beam_options, remote, progress):
             results[r.id] = r
     ordered = [results[s["id"]] for s in specs]
     if sum(sum(r.tiles.values()) for r in ordered) == 0:
