@@ -228,3 +228,16 @@ def test_batches_are_split_over_two_logical_cpu_devices(tmp_path):
     assert lines["replicas"] == "['CPU:0', 'CPU:1']"
     assert float(lines["batch"].split()[-1]) < 1e-5
     assert float(lines["scene"].split()[-1]) < 1e-5
+
+
+def test_progress_bars_on_a_real_stderr_are_not_taken_for_gdal_errors(tmp_path):
+    """GDAL's messages are caught on file descriptor 2 while rasters are written; the progress bars
+    (one scene, and one over many) must still reach the terminal, not the catch."""
+    scenes_in(tmp_path / "in", 2, size=256)
+    model = tmp_path / "m.keras"
+    tiny_keras().save(model)
+    for args in ([tmp_path / "in" / "scene0.tif", tmp_path / "one.tif"], [tmp_path / "in", tmp_path / "many"]):
+        proc = subprocess.run([sys.executable, "-m", "roofseg.cli", "predict", str(model), *map(str, args), "--tile", "64",
+                               "--overlap", "16", "--batch", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-1500:]
+        assert "predicting" in proc.stderr and "100%" in proc.stderr  # the bar, on the real stderr

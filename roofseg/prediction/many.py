@@ -18,6 +18,7 @@ from roofseg.prediction.inference import Inference
 from roofseg.prediction.mosaic import write_mosaics
 from roofseg.prediction.predict import PredictOptions, binary_path, predict_scene
 from roofseg.prediction.vectorize import VectorOptions, write_polygons
+from roofseg.raster.gdal_errors import terminal
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import grid_rows, stride_for
 from roofseg.scenes import scene_files
@@ -170,7 +171,8 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors:
             warn_if_other_gsd(model, job.scene)
         model = load_model(model, compile=False)
     infer = Inference(model, options.devices, options.tta)
-    with tqdm(total=total, desc=f"predicting {len(jobs)} scenes", unit="window", disable=not progress) as bar:
+    with tqdm(total=total, desc=f"predicting {len(jobs)} scenes", unit="window", disable=not progress,
+              file=terminal()) as bar:
         for job in jobs:
             bar.set_postfix_str(job.id, refresh=False)
             predict_job(infer, job, options, vectors, bar)

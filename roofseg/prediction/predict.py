@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from roofseg.atomic import atomic_output, ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.errors import RoofsegError
-from roofseg.raster.gdal_errors import raise_gdal_errors
+from roofseg.raster.gdal_errors import raise_gdal_errors, terminal
 from roofseg.raster.scene import Scene, band_cache
 from roofseg.raster.windows import grid_rows, stride_for
 from roofseg.readahead import WriteBehind, read_ahead
@@ -144,7 +144,8 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
         total = sum(len(r) for r in rows)
         temps = [stack.enter_context(atomic_output(p)) for p in outputs]
         if bar is None:
-            bar = stack.enter_context(tqdm(total=total, desc="predicting", unit="window", disable=not progress))
+            bar = stack.enter_context(tqdm(total=total, desc="predicting", unit="window", disable=not progress,
+                                           file=terminal()))
         resampled = scene.ds is not scene.source
         # the outputs close inside the watch, also on failure: closing flushes, and may fail too
         with raise_gdal_errors(out_path), ExitStack() as outs:

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import tempfile
-from typing import Iterator
+from typing import Iterator, TextIO
 
 from roofseg.errors import RoofsegError, first_line
 
@@ -29,6 +29,24 @@ class _Collect(logging.Handler):
         text = record.getMessage()
         if _MARK in text:
             self.messages.append(text.split("msg=", 1)[-1].strip("'\""))
+
+
+_terminal: TextIO | None = None
+
+
+def terminal() -> TextIO:
+    """A stream on this process's stderr as it was before any capture. Progress bars write here,
+    so catching what C libraries print to file descriptor 2 never swallows them (nor takes them
+    for GDAL's words). Where stderr is not a file (a test's capture), sys.stderr itself."""
+    global _terminal
+    if _terminal is None:
+        try:
+            fd = os.dup(sys.stderr.fileno())
+        except (AttributeError, OSError, ValueError):
+            return sys.stderr
+        _terminal = io.TextIOWrapper(io.FileIO(fd, "w"), encoding=sys.stderr.encoding or "utf-8",
+                                     errors="backslashreplace", write_through=True)
+    return _terminal
 
 
 @contextlib.contextmanager
@@ -63,8 +81,8 @@ def raise_gdal_errors(path: str | os.PathLike) -> Iterator[None]:
 
     Only for blocks that write ``path``: the message names it, with GDAL's own reason (such as
     "File too large" or "No space left on device") where GDAL gave one. What libtiff prints
-    straight to stderr meanwhile is kept out of the terminal and joins the reason. Create
-    progress bars inside the block, so that they write to the terminal's stderr.
+    straight to stderr meanwhile is kept out of the terminal and joins the reason. Progress
+    bars shown meanwhile write to :func:`terminal`.
     """
     from rasterio.errors import RasterioError
 
