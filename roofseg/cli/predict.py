@@ -116,7 +116,7 @@ def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors
         warn_if_other_gsd(model, scene)
     net = load_model(model, compile=False)
     result = predict_scene(net, scene, output, options, overwrite=overwrite, progress=not quiet)
-    at = f", predicted at {options.gsd:g} m" if options.gsd else ""
+    at = f", predicted at {options.gsd:.3g} m" if options.gsd else ""
     click.echo(f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows{at})")
     if result["binary"]:
         click.echo(f"binary mask: {result['binary']}")
