@@ -34,15 +34,12 @@ def read_decimated(ds: rasterio.DatasetReader, longest: int = LONGEST) -> tuple[
 
 
 def background(scene_path: str | os.PathLike | None, shape: tuple[int, int], bands=None) -> np.ndarray:
-    """The scene as BGR uint8 at ``shape`` (its usual band choice and stretch), or dark grey without one."""
+    """The scene as BGR uint8 at ``shape`` (read as the tiler and predictor read it), or dark grey without one."""
     if scene_path is None:
         return np.full(shape + (3,), 64, np.uint8)
     with Scene(scene_path, bands) as scene:
-        data = scene.ds.read(scene.bands, out_shape=(len(scene.bands),) + shape, resampling=Resampling.average)
-        if scene.limits is not None:
-            data = scaling.stretch_to_uint8(data, *scene.limits)
-        planes = [data[0]] * 3 if len(scene.bands) == 1 else list(data[:3])
-    return cv2.merge(planes[::-1]).astype(np.uint8)
+        image, _ = scene.overview(*shape)
+    return np.ascontiguousarray(image[..., ::-1])
 
 
 def _write_png(image: np.ndarray, out: str | os.PathLike) -> None:
@@ -85,8 +82,7 @@ def error_picture(prediction: str | os.PathLike, labels: str | os.PathLike, out_
                 truth = rasterize(geoms, out_shape=(h, w), transform=transform).astype(bool) if geoms else np.zeros((h, w), bool)
             else:
                 geoms = []
-                with open_raster(labels, "a mask") as mask:
-                    truth = mask.read(1, out_shape=(h, w), resampling=Resampling.nearest) > 0
+                truth = truth_labels.overview(h, w).astype(bool)
         finally:
             truth_labels.close()
     truth &= valid

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 import rasterio
+from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.features import rasterize
 from rasterio.warp import transform_geom
@@ -48,7 +49,6 @@ def open_labels(path: str | os.PathLike, scene: Scene, crs: str | None = None, i
 
 def _onto(mask: rasterio.DatasetReader, scene: Scene) -> rasterio.DatasetReader:
     """``mask`` warped onto the resampled grid of ``scene`` (the majority when coarsening)."""
-    from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
     coarser = scene.width < scene.source.width
@@ -86,6 +86,17 @@ class MaskLabels:
             data = self.ds.read(1, window=Window(col, row, width, height))
         except RasterioError as exc:
             raise RoofsegError(self.path, f"read failed at row {row}, col {col} ({first_line(exc)})") from None
+        return self._roof(data)
+
+    def overview(self, height: int, width: int) -> np.ndarray:
+        """The whole mask read decimated (nearest) to ``height`` × ``width``, 1 on roof."""
+        try:
+            data = self.ds.read(1, out_shape=(height, width), resampling=Resampling.nearest)
+        except RasterioError as exc:
+            raise RoofsegError(self.path, f"read failed ({first_line(exc)})") from None
+        return self._roof(data)
+
+    def _roof(self, data: np.ndarray) -> np.ndarray:
         roof = data > 0
         if self.nodata is not None and self.nodata != 0:
             roof &= data != self.nodata

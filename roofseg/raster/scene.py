@@ -199,7 +199,18 @@ class Scene:
             data = self.ds.read(self.bands, window=window)
         except RasterioError as exc:
             raise RoofsegError(self.path, f"read failed at row {row}, col {col} ({first_line(exc)})") from None
-        valid = self._valid(data, window, (height, width))
+        return self._rgb(data, self._valid(data, window, (height, width)))
+
+    def overview(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """The whole scene read decimated (area average) to ``height`` × ``width``, as :meth:`read` gives it."""
+        try:
+            data = self.ds.read(self.bands, out_shape=(len(self.bands), height, width), resampling=Resampling.average)
+        except RasterioError as exc:
+            raise RoofsegError(self.path, f"read failed ({first_line(exc)})") from None
+        return self._rgb(data, self._valid(data, None, (height, width)))
+
+    def _rgb(self, data: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bands as read → uint8 (h, w, 3) (stretched, one band replicated), nodata zeroed; and ``valid``."""
         if self.limits is not None:
             data = scaling.stretch_to_uint8(data, *self.limits)
         # cv2.merge interleaves bands into (h, w, 3) far faster than numpy's strided copy
