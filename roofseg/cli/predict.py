@@ -56,6 +56,7 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     from roofseg.prediction.predict import PredictOptions
     from roofseg.prediction.vectorize import DRIVERS, VectorOptions
     from roofseg.scenes import is_remote, suffix_of
+    from roofseg.training.model import read_model_card
 
     band_tuple = parsed_bands(bands)
     if overlap >= tile:
@@ -80,18 +81,15 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         raise click.BadParameter("a .png file, or 'png' for one per scene", param_hint="--preview")
     if gsd and native:
         raise click.BadParameter("--gsd and --native contradict each other", param_hint="--native")
-    if not native and gsd is None:
-        from roofseg.training.model import read_model_card
-
-        gsd = (read_model_card(model) or {}).get("gsd_m")
+    trained_gsd = (read_model_card(model) or {}).get("gsd_m")
     options = PredictOptions(tile=tile, overlap=overlap, batch=batch, dtype=dtype, threshold=threshold, tta=tta, cog=cog,
-                             bands=band_tuple, devices=_devices(devices), gsd=None if native else gsd)
+                             bands=band_tuple, devices=_devices(devices), gsd=None if native else gsd or trained_gsd)
     if one_scene and runner == "local":
         vector_path = Path(vector) if vector and Path(vector).suffix else (
             Path(output).with_suffix(vectors.suffix) if vectors else None)
         preview_path = Path(preview) if preview_file else (
             Path(output).with_name(f"{Path(output).stem}_preview.png") if preview else None)
-        _one_scene(model, inputs[0], Path(output), options, vector_path, vectors, preview_path, overwrite, quiet)
+        _one_scene(model, inputs[0], Path(output), options, vector_path, vectors, preview_path, overwrite, quiet, trained_gsd)
     else:
         _many_scenes(model, inputs, output, options, vectors, bool(preview), overwrite, quiet,
                      stac_choice(stac_asset, stac_labels), runner, beam_options)
@@ -105,7 +103,7 @@ def _devices(choice: str) -> tuple[str, ...] | None:
 
 
 def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors, preview: Path | None, overwrite: bool,
-               quiet: bool) -> None:
+               quiet: bool, trained_gsd: float | None) -> None:
     from roofseg.prediction.predict import check_outputs, predict_scene, warn_if_other_gsd
     from roofseg.prediction.vectorize import write_polygons
     from roofseg.training.model import load_model
@@ -113,7 +111,7 @@ def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors
     extra = [p for p in (vector, preview) if p is not None]
     check_outputs([output] + extra, [scene, model], overwrite)  # before the model's slow loading
     if options.gsd is None:
-        warn_if_other_gsd(model, scene)
+        warn_if_other_gsd(trained_gsd, scene)
     net = load_model(model, compile=False)
     result = predict_scene(net, scene, output, options, overwrite=overwrite, progress=not quiet)
     at = f", predicted at {options.gsd:.3g} m" if options.gsd else ""

@@ -165,10 +165,12 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors:
     total = sum(_windows_of(j, options) for j in jobs)
     if isinstance(model, (str, os.PathLike)):
         from roofseg.prediction.predict import warn_if_other_gsd
-        from roofseg.training.model import load_model
+        from roofseg.training.model import load_model, read_model_card
 
-        for job in jobs if options.gsd is None else []:
-            warn_if_other_gsd(model, job.scene)
+        if options.gsd is None:  # read natively: say where the model sees roofs at the wrong size
+            trained = (read_model_card(model) or {}).get("gsd_m")
+            for job in jobs:
+                warn_if_other_gsd(trained, job.scene)
         model = load_model(model, compile=False)
     infer = Inference(model, options.devices, options.tta)
     with tqdm(total=total, desc=f"predicting {len(jobs)} scenes", unit="window", disable=not progress,

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from roofseg.atomic import atomic_output, ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.errors import RoofsegError
 from roofseg.raster.gdal_errors import raise_gdal_errors, terminal
-from roofseg.raster.scene import Scene, band_cache
+from roofseg.raster.scene import Scene, band_cache, open_raster
 from roofseg.raster.windows import grid_rows, stride_for
 from roofseg.readahead import WriteBehind, read_ahead
 from roofseg.prediction.inference import Inference
@@ -98,23 +98,21 @@ def check_outputs(outputs: list[Path], inputs: list[str | os.PathLike], overwrit
 GSD_TOLERANCE = 0.25
 
 
-def warn_if_other_gsd(model_path: str | os.PathLike, scene_path: str | os.PathLike) -> float | None:
-    """Warn when the scene's ground pixel size is more than 25 % off the model's training GSD (as
-    its file records it): roofs then look the wrong size to the model. Returns the ratio."""
+def warn_if_other_gsd(trained_gsd: float | None, scene_path: str | os.PathLike) -> float | None:
+    """Warn when the scene's ground pixel size is more than 25 % off ``trained_gsd``, the GSD the
+    model was trained at (from its card): roofs then look the wrong size to it. Returns the ratio."""
     from roofseg.raster.ground import ground_pixel_size
-    from roofseg.training.model import read_model_card
 
-    card = read_model_card(model_path) or {}
-    if not card.get("gsd_m"):
+    if not trained_gsd:
         return None
-    with Scene(scene_path) as scene:
-        gsd = ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width)
+    with open_raster(os.fspath(scene_path), "a scene") as ds:
+        gsd = ground_pixel_size(ds.crs, ds.transform, ds.height, ds.width)
     if not gsd:
         return None
-    ratio = gsd / card["gsd_m"]
+    ratio = gsd / trained_gsd
     if abs(ratio - 1) > GSD_TOLERANCE:
         warnings.warn(f"{scene_path}: ground pixel size {gsd:.3g} m, but the model was trained at "
-                      f"{card['gsd_m']:.3g} m: roofs look {ratio:.2g}x their trained size to it", stacklevel=2)
+                      f"{trained_gsd:.3g} m: roofs look {ratio:.2g}x their trained size to it", stacklevel=2)
     return ratio
 
 

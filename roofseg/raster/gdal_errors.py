@@ -7,6 +7,7 @@ its final name. :func:`raise_gdal_errors` listens to that logger around a write 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import logging
@@ -46,6 +47,7 @@ def terminal() -> TextIO:
             return sys.stderr
         _terminal = io.TextIOWrapper(io.FileIO(fd, "w"), encoding=sys.stderr.encoding or "utf-8",
                                      errors="backslashreplace", write_through=True)
+        atexit.register(_terminal.close)
     return _terminal
 
 

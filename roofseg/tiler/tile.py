@@ -15,6 +15,7 @@ from roofseg.errors import RoofsegError
 from roofseg.raster.ground import ground_pixel_size
 from roofseg.raster.labels import open_labels
 from roofseg.raster.scene import Scene, band_cache
+from roofseg.raster.windows import grid_rows as rows_of_tiles
 from roofseg.raster.windows import offsets, tile_grid, tile_transform
 from roofseg.readahead import read_ahead
 from roofseg.records import TileRecord
@@ -114,10 +115,11 @@ def _scene_records(scene: Scene, labels, job_id: str, split: str | None, params:
     crs_wkt = scene.crs.to_wkt() if scene.crs else ""
     epsg = (scene.crs.to_epsg() or 0) if scene.crs else 0
     area = params.size * params.size
-    tiles = tile_grid(scene.height, scene.width, params.size, params.stride)
-    if grid_rows is not None:
-        tops = offsets(scene.height, params.size, params.stride)[grid_rows[0]:grid_rows[1]]
-        tiles = [t for t in tiles if tops and tops[0] <= t.row <= tops[-1]]
+    if grid_rows is None:
+        tiles = tile_grid(scene.height, scene.width, params.size, params.stride)
+    else:
+        rows = list(rows_of_tiles(scene.height, scene.width, params.size, params.stride))[slice(*grid_rows)]
+        tiles = [t for row in rows for t in row]
     for t in tiles:
         tile_split = split or blocks.of_tile(t.row, t.col, t.height, t.width)
         if tile_split is None:
