@@ -13,7 +13,8 @@ from roofseg._tf import tf
 class TileRecord:
     """One tile with everything needed to put it back on the map.
 
-    ``image`` is uint8 (size, size, 3), ``mask`` uint8 (size, size) of 0/1. ``transform`` is the
+    ``image`` is uint8 (size, size, 3), ``mask`` uint8 (size, size) of 0/1, ``contact`` None or
+    uint8 (size, size) of 0/1: where buildings meet (see roofseg.tiler.targets). ``transform`` is the
     tile's affine (a, b, c, d, e, f) in the scene's CRS; ``valid_height``/``valid_width`` are the
     part of the tile inside the scene (the rest is padding, marked by ``padded``).
     """
@@ -29,6 +30,7 @@ class TileRecord:
     valid_height: int
     valid_width: int
     nodata_fraction: float
+    contact: np.ndarray | None = None
 
     def to_example(self) -> bytes:
         h, w, c = self.image.shape
@@ -38,6 +40,8 @@ class TileRecord:
         f = ex.features.feature
         f["image"].bytes_list.value.append(self.image.tobytes())
         f["mask"].bytes_list.value.append(self.mask.tobytes())
+        if self.contact is not None:
+            f["contact"].bytes_list.value.append(self.contact.tobytes())
         f["scene_id"].bytes_list.value.append(self.scene_id.encode())
         # float_list is float32, too coarse for UTM coordinates: the transform is kept as text
         f["transform"].bytes_list.value.append(",".join(repr(float(v)) for v in self.transform).encode())
@@ -59,6 +63,7 @@ class TileRecord:
 FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
     "mask": tf.io.FixedLenFeature([], tf.string),
+    "contact": tf.io.FixedLenFeature([], tf.string, default_value=""),  # absent: tiled without contact targets
     "height": tf.io.FixedLenFeature([], tf.int64),
     "width": tf.io.FixedLenFeature([], tf.int64),
     "channels": tf.io.FixedLenFeature([], tf.int64),
@@ -92,6 +97,7 @@ def read_records(path: str, compression: str | None = None) -> list[dict]:
         rec = {k: v.numpy() for k, v in ex.items()}
         rec["image"] = np.frombuffer(rec["image"], np.uint8).reshape(h, w, c)
         rec["mask"] = np.frombuffer(rec["mask"], np.uint8).reshape(h, w)
+        rec["contact"] = np.frombuffer(rec["contact"], np.uint8).reshape(h, w) if rec["contact"] else None
         rec["scene_id"] = rec["scene_id"].decode()
         rec["crs"] = rec["crs"].decode()
         rec["transform"] = parse_transform(rec["transform"])

@@ -55,13 +55,14 @@ def test_blending_weights_sum_to_one_where_windows_overlap():
     t = taper(64, 16)
     assert t.min() > 0 and t.max() == 1
     np.testing.assert_allclose(t[-16:] + t[:16], 1.0, atol=1e-6)  # sin² + cos² across an overlap
-    acc = BandAccumulator(40, 100, 64, 16)
-    ones = np.ones((64, 64), np.float32)
+    acc = BandAccumulator(40, 100, 64, 16, channels=2)
+    ones = np.ones((64, 64, 2), np.float32)
     for col in (0, 48):
-        acc.add(0, col, ones * (col + 1), np.ones((40, min(64, 100 - col)), bool))
+        acc.add(0, col, ones * [col + 1, 2 * (col + 1)], np.ones((40, min(64, 100 - col)), bool))
     (_, band, valid), = acc.advance(40)
-    assert valid.all() and band.shape == (40, 100)
-    assert band[0, 0] == 1 and band[0, 99] == 49 and 1 < band[0, 56] < 49  # a smooth hand-over
+    assert valid.all() and band.shape == (40, 100, 2)
+    assert band[0, 0, 0] == 1 and band[0, 99, 0] == 49 and 1 < band[0, 56, 0] < 49  # a smooth hand-over
+    np.testing.assert_allclose(band[..., 1], 2 * band[..., 0], rtol=1e-6)  # every channel blended alike
 
 
 def test_uint8_output_nodata_mask_and_binary(model, tmp_path):

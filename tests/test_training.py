@@ -223,12 +223,14 @@ def test_the_model_file_remembers_how_it_was_trained_and_predict_warns_of_anothe
     card = read_model_card(run / "best.keras")
     assert abs(card["gsd_m"] - 0.3) < 0.005  # the sample's 0.3 m pixels, measured on the ground
     assert card["tile_size"] == 64 and card["bands"] == [[1, 2, 3]] and "percentile" in card["scaling"]
+    assert card["outputs"] == ["roof", "contact"] and card["contact_px"] == 3  # the tiles carried contact targets
     coarse = write_sample(tmp_path / "coarse", size=128, pixel=0.6, seed=5, progress=False)["image"]
     # by default the scene is read at the model's 0.3 m, and the prediction lands on its own 0.6 m grid
     result = run_cli("predict", run / "best.keras", coarse, tmp_path / "p.tif", "--tile", 64, "--overlap", 16, "--quiet")
     assert result.code == 0 and "predicted at 0.3" in result.out, result.err
     with rasterio.open(coarse) as scene, rasterio.open(tmp_path / "p.tif") as pred:
         assert (pred.shape, pred.transform) == (scene.shape, scene.transform)
+        assert pred.count == 2 and pred.tags()["ROOFSEG_BANDS"] == "roof,contact"
     with pytest.warns(UserWarning, match="ground pixel size 0.6 m, but the model was trained at 0.3 m"):
         result = run_cli("predict", run / "best.keras", coarse, tmp_path / "n.tif", "--tile", 64, "--overlap", 16,
                          "--native", "--quiet")

@@ -13,11 +13,12 @@ from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt
 @click.option("--threshold", default=0.5, type=click.FloatRange(0, 1), help="Probability from which a pixel is roof.")
 @click.option("--iou", "iou_threshold", default=0.5, type=click.FloatRange(0, 1, min_open=True), help="Object match: a predicted polygon matches a footprint at this IoU or above (SpaceNet: 0.5).")
 @click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Predicted polygons smaller than this many m² are ignored for object scores.")
+@click.option("--separate/--no-separate", default=True, help="Split touching buildings along the prediction's contact band (when it has one) before matching objects, as predict --vector does.")
 @labels_crs_opt
 @json_opt
 @click.option("--picture", default=None, type=click.Path(dir_okay=False), help="Also draw hits, false alarms and misses in three colours, the true footprints outlined, into this PNG (decimated: at most 2048 px a side).")
 @click.option("--scene", default=None, type=click.Path(dir_okay=False), help="The imagery to draw --picture over (default: grey).")
-def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, labels_crs, json_out, picture, scene) -> None:
+def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, separate, labels_crs, json_out, picture, scene) -> None:
     """Score a PREDICTION raster against LABELS (a mask raster or vector footprints).
 
     PREDICTION is a probability raster (uint8 0-255 or float 0-1) or a 0/1 mask, as roofseg predict
@@ -28,7 +29,7 @@ def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, label
     from roofseg.atomic import write_json
     from roofseg.prediction.score import evaluate_scene as run
 
-    scores = run(prediction, labels, threshold, iou_threshold, min_area, labels_crs)
+    scores = run(prediction, labels, threshold, iou_threshold, min_area, labels_crs, separate)
     px = scores["pixel"]
     click.echo(f"pixels: IoU {px['iou']:.4f}  F1 {px['f1']:.4f}  precision {px['precision']:.4f}  recall {px['recall']:.4f}")
     if "objects" in scores:

@@ -24,6 +24,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option("--vector", default=None, help="Also write the thresholded roofs as polygons in the scene's CRS (threshold 0.5 unless --threshold): a file (.geojson, .gpkg, .shp, .fgb) for one scene, or a format (gpkg, geojson, shp, fgb) for one file per scene.")
 @click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Polygons smaller than this many m² are dropped from --vector.")
 @click.option("--regularize", is_flag=True, help="--vector outlines straightened, and squared where a building is rectilinear (area kept within 8%).")
+@click.option("--separate/--no-separate", default=True, help="--vector: split touching buildings into one polygon each along the contact borders the model predicts (models trained with contact targets; others give one polygon per roof region).")
 @click.option("--preview", default=None, help="Also write a quicklook PNG of the prediction over the scene (decimated reads): a file for one scene, or 'png' for NAME_preview.png per scene.")
 @click.option("--gsd", default=None, type=click.FloatRange(0, min_open=True), help="Ground pixel size in metres to predict at: scenes are read resampled to it, window by window, and the result is written back on each scene's own grid. Default: the GSD the model was trained at (recorded in its file), else each scene's own.")
 @click.option("--native", is_flag=True, help="Predict at each scene's own pixel size, whatever the model was trained at (a warning says when they differ by more than 25%).")
@@ -34,7 +35,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @stac_options
 @runner_options
 @quiet_opt
-def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, regularize, preview, gsd,
+def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, regularize, separate, preview, gsd,
             native, tta, cog, devices, overwrite, stac_asset, stac_labels, runner, beam_options, quiet) -> None:
     """Predict roofs over whole scenes with MODEL, on each scene's grid.
 
@@ -72,7 +73,7 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         suffix = Path(vector).suffix.lower() or f".{vector.lower()}"
         if suffix not in DRIVERS:
             raise click.BadParameter(f"use a file or format of {', '.join(DRIVERS)}", param_hint="--vector")
-        vectors = VectorOptions(suffix, min_area, regularize)
+        vectors = VectorOptions(suffix, min_area, regularize, separate)
         threshold = 0.5 if threshold is None else threshold
     elif regularize:
         raise click.BadParameter("regularizes the outlines of --vector, which is not asked for", param_hint="--regularize")
@@ -105,7 +106,7 @@ def _devices(choice: str) -> tuple[str, ...] | None:
 def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors, preview: Path | None, overwrite: bool,
                quiet: bool, trained_gsd: float | None) -> None:
     from roofseg.prediction.predict import check_outputs, predict_scene, warn_if_other_gsd
-    from roofseg.prediction.vectorize import write_polygons
+    from roofseg.prediction.vectorize import write_footprints
     from roofseg.training.model import load_model
 
     extra = [p for p in (vector, preview) if p is not None]
@@ -119,7 +120,7 @@ def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors
     if result["binary"]:
         click.echo(f"binary mask: {result['binary']}")
     if vector:
-        n = write_polygons(result["binary"], vector, vectors.min_area, vectors.regularize)
+        n = write_footprints(output, result["binary"], vector, vectors, options.threshold)
         click.echo(f"footprints: {vector} ({n} polygons of at least {vectors.min_area:g} m²"
                    f"{', regular outlines' if vectors.regularize else ''})")
     if preview:

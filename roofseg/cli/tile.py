@@ -20,6 +20,7 @@ from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, p
 @click.option("--overlap", default=0, type=click.IntRange(0), help="Pixels shared by neighbouring tiles (ignored when --stride is given).")
 @bands_opt
 @click.option("--gsd", default=None, type=click.FloatRange(0, min_open=True), help="Resample every scene (and its labels) to this ground pixel size in metres first, window by window (area average when coarsening, bilinear when refining). Default: each scene's own.")
+@click.option("--contact-px", default=3, type=click.IntRange(0), help="Also store each tile's contact target: pixels within this many px of two different buildings (footprints; a mask's separate regions), from which the model learns to split touching buildings. 0: roof only.")
 @click.option("--max-nodata", default=0.5, type=fraction(), help="Skip tiles with more than this fraction of nodata (padding outside the scene counts as nodata).")
 @click.option("--keep-empty", default=1.0, type=fraction(), help="Fraction of training tiles without any roof to keep (val and test keep all).")
 @click.option("--val", "val_fraction", default=0.15, type=fraction(0, 0.9), help="Fraction of scenes (or blocks) for validation.")
@@ -34,7 +35,7 @@ from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, p
 @stac_options
 @runner_options
 @quiet_opt
-def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_size, stride, overlap, bands, gsd, max_nodata, keep_empty,
+def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_size, stride, overlap, bands, gsd, contact_px, max_nodata, keep_empty,
          val_fraction, test_fraction, split_by, split_block, shard_mb, compress, workers, seed, overwrite, stac_asset,
          stac_labels, runner, beam_options, quiet) -> None:
     """Cut scenes and their labels into tiles written to TFRecord shards.
@@ -72,7 +73,7 @@ def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_
     params = TileParams(size=tile_size, stride=step, max_nodata=max_nodata, keep_empty=keep_empty, bands=band_tuple,
                         shard_bytes=int(shard_mb * 1e6), compression=COMPRESSIONS[compress], val=val_fraction,
                         test=test_fraction, split_block=split_block, seed=seed, labels_crs=labels_crs,
-                        ignore_non_polygons=ignore_non_polygons, gsd=gsd)
+                        ignore_non_polygons=ignore_non_polygons, gsd=gsd, contact_px=contact_px)
     manifest = run_tile(list(inputs), out_dir, params, labels=list(labels), prefer=prefer, split_by=split_by,
                         workers=workers, overwrite=overwrite, progress=not quiet, stac=stac_choice(stac_asset, stac_labels), runner=runner,
                         beam_options=beam_options)

@@ -25,6 +25,7 @@ from roofseg.cli.options import CONTEXT, augment_config, augment_options
 @click.option("--devices", default=None, help="With mirrored: devices to use, e.g. '/gpu:0,/gpu:1'. Default: all visible GPUs, else the CPU.")
 @click.option("--mixed-precision", is_flag=True, help="mixed_float16 on GPUs (the output stays float32); ignored without a GPU.")
 @click.option("--roof-share", default=None, type=click.FloatRange(0, 1), help="Draw training tiles so that this share of them holds roof, the rest empty ground (tf.data sample_from_datasets); an epoch keeps one pass's number of steps. Default: tiles as they come.")
+@click.option("--contact/--no-contact", default=True, help="Where the tiles carry contact targets (tile --contact-px), a second output learns the borders between buildings, so predict can split touching buildings into one polygon each.")
 @click.option("--data-service", default=None, help="grpc://HOST:PORT of a tf.data service (roofseg data-service) that reads, parses and batches the training split on its workers; augmentation stays in the training step.")
 @click.option("--augment-on", type=click.Choice(["device", "host"]), default="device", help="device: augment inside the training step (on the GPU, each replica); host: in the tf.data graph.")
 @augment_options
@@ -35,7 +36,7 @@ from roofseg.cli.options import CONTEXT, augment_config, augment_options
 @click.option("--seed", default=0, type=int, help="Seed of shuffling and augmentation.")
 @click.option("--quiet", is_flag=True, help="No Keras progress bar (one line per epoch).")
 def train(manifest, out_dir, encoder_weights, freeze_encoder_epochs, loss, learning_rate, epochs, batch_size, tile_size,
-          steps_per_epoch, validation_steps, strategy, devices, mixed_precision, roof_share, data_service, augment_on, no_flip, max_angle,
+          steps_per_epoch, validation_steps, strategy, devices, mixed_precision, roof_share, contact, data_service, augment_on, no_flip, max_angle,
           brightness, contrast, lr_patience, min_lr, patience, shuffle_buffer, seed, quiet) -> None:
     """Train the ResNet34 U-Net on the train/val splits of MANIFEST.
 
@@ -50,7 +51,7 @@ def train(manifest, out_dir, encoder_weights, freeze_encoder_epochs, loss, learn
                       batch_size=batch_size, tile_size=tile_size, steps_per_epoch=steps_per_epoch,
                       validation_steps=validation_steps, strategy=strategy,
                       devices=devices.split(",") if devices else None, mixed_precision=mixed_precision,
-                      roof_share=roof_share, data_service=data_service, augment_on=augment_on, augment=augment_config(no_flip, max_angle, brightness, contrast),
+                      roof_share=roof_share, contact=contact, data_service=data_service, augment_on=augment_on, augment=augment_config(no_flip, max_angle, brightness, contrast),
                       lr_patience=lr_patience, min_lr=min_lr, early_stopping_patience=patience,
                       shuffle_buffer=shuffle_buffer, seed=seed)
     summary = run_train(cfg, verbose=2 if quiet else "auto")

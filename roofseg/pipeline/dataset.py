@@ -24,6 +24,7 @@ class ShardSet:
     tile_size: int | None
     tiles: int | None
     counts: list[int] | None = None  # records in each file, as the manifest promises
+    contact: bool = False  # the tiles carry contact targets (manifest "targets")
 
 
 def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
@@ -47,19 +48,29 @@ def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
         if not files:
             raise RoofsegError(source, f"split {split!r} has no tiles")
         return ShardSet(files, manifest.get("compression"), manifest.get("tile_size"), info["tiles"],
-                        [int(p["tiles"]) for p in info["shards"]])
+                        [int(p["tiles"]) for p in info["shards"]], "contact" in manifest.get("targets", ()))
     files = sorted(tf.io.gfile.glob(source))
     if not files:
         raise RoofsegError(source, "matches no shard")
     return ShardSet(files, "GZIP" if files[0].endswith(".gz") else None, None, None)
 
 
-def decode(serialized: tf.Tensor, size: int | None, resize: bool) -> dict:
-    """One serialized tile → image (size, size, 3) float in [0, 1], mask (size, size, 1) in {0, 1}, and metadata."""
+def decode(serialized: tf.Tensor, size: int | None, resize: bool, contact: bool = False) -> dict:
+    """One serialized tile → image (size, size, 3) float in [0, 1], mask (size, size, 1) in {0, 1}, and metadata.
+
+    ``contact``: the mask has a second channel, the tile's contact target (zeros for a tile
+    stored without one).
+    """
     ex = tf.io.parse_single_example(serialized, FEATURES)
     shape = tf.stack([ex["height"], ex["width"]])
     image = tf.reshape(tf.io.decode_raw(ex["image"], tf.uint8), tf.concat([shape, [3]], 0))
     mask = tf.reshape(tf.io.decode_raw(ex["mask"], tf.uint8), tf.concat([shape, [1]], 0))
+    if contact:
+        stored = tf.strings.length(ex["contact"]) > 0
+        border = tf.cond(stored, lambda: tf.reshape(tf.io.decode_raw(ex["contact"], tf.uint8), tf.concat([shape, [1]], 0)),
+                         lambda: tf.zeros_like(mask))
+        mask = tf.concat([mask, border], -1)
+    channels = 2 if contact else 1
     image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 → [0, 1]
     mask = tf.cast(mask > 0, tf.float32)
     if resize:
@@ -67,7 +78,7 @@ def decode(serialized: tf.Tensor, size: int | None, resize: bool) -> dict:
         mask = tf.image.resize(mask, [size, size], method="nearest")
     if size:
         image = tf.ensure_shape(image, [size, size, 3])
-        mask = tf.ensure_shape(mask, [size, size, 1])
+        mask = tf.ensure_shape(mask, [size, size, channels])
     return {"image": image, "mask": mask, **{k: ex[k] for k in META_KEYS}}
 
 
@@ -106,7 +117,7 @@ def balanced(ds: tf.data.Dataset, roof_share: float, seed: int | None) -> tf.dat
         raise ValueError(f"roof_share must be in 0..1, got {roof_share}")
 
     def has_roof(d):
-        return tf.reduce_any(d["mask"] > 0)
+        return tf.reduce_any(d["mask"][..., 0] > 0)
 
     roofed = ds.filter(has_roof).repeat()
     empty = ds.filter(lambda d: tf.logical_not(has_roof(d))).repeat()
@@ -118,7 +129,7 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
                  training: bool | None = None, shuffle_buffer: int = 256, seed: int | None = None,
                  repeat: bool = False, augment_on: str = "device", augment_config: AugmentConfig = AugmentConfig(),
                  with_meta: bool = False, deterministic: bool | None = None, data_service: str | None = None,
-                 roof_share: float | None = None) -> tf.data.Dataset:
+                 roof_share: float | None = None, contact: bool = False) -> tf.data.Dataset:
     """Batches of (image, mask) — or (image, mask, meta) with ``with_meta`` — for one split.
 
     ``training`` (default: split == "train") shuffles shard order every epoch and tiles in a
@@ -128,7 +139,7 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
     disjoint when every worker sees the same order. ``size`` resizes tiles of another size (image
     bilinear, mask nearest). ``augment_on="host"`` augments training batches in this graph; the
     default ``"device"`` leaves that to the training step (see roofseg.training.model). Val and
-    test are never augmented. The batch count is known from the manifest (Keras' progress bar
+    test are never augmented. ``contact``: masks get a second channel, the contact target. The batch count is known from the manifest (Keras' progress bar
     shows it from the first epoch).
 
     ``roof_share`` (training only): tiles with roofs make up this share of the tiles drawn, on
@@ -152,7 +163,7 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
     if training:
         # shuffled while still serialized uint8: a quarter of the memory of decoded float tiles
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda s: decode(s, size, resize), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    ds = ds.map(lambda s: decode(s, size, resize, contact), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if training and roof_share is not None:
         ds = balanced(ds, roof_share, seed)
     elif repeat:

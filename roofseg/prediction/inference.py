@@ -13,11 +13,11 @@ FLIPS = ((), (2,), (1,), (1, 2))  # the four flips of test-time augmentation (ax
 
 def flips_average(predict: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
     """Mean prediction over the four flips of a batch (test-time augmentation), on the host."""
-    total = np.zeros(batch.shape[:3] + (1,), np.float32)
+    total = 0.0
     for axes in FLIPS:
         flipped = np.flip(batch, axis=axes) if axes else batch
         out = predict(np.ascontiguousarray(flipped))
-        total += np.flip(out, axis=axes) if axes else out
+        total = total + (np.flip(out, axis=axes) if axes else out)
     return total / 4
 
 
@@ -40,7 +40,11 @@ def visible_devices(choice: str | None) -> list[str] | None:
 
 
 class Inference:
-    """A predictor of uint8 ``(n, h, w, 3)`` windows → float32 ``(n, h, w, 1)`` probabilities.
+    """A predictor of uint8 ``(n, h, w, 3)`` windows → float32 ``(n, h, w, channels)`` probabilities.
+
+    Channel 0 is the roof; a model trained with contact targets has a channel 1, the contact
+    borders between buildings. ``channels`` is the model's output width (a callable's attribute
+    ``channels``, 1 by default).
 
     A Keras model gets the windows as uint8 and scales them in its graph: a quarter of the bytes
     to the device, and no float conversion on the host. With several ``devices`` each holds a
@@ -58,10 +62,12 @@ class Inference:
         self.devices = list(devices or [])
         self.replicas: list = []  # the Keras models in use, one per device
         if hasattr(model, "predict_on_batch"):
+            self.channels = int(model.output_shape[-1])
             self._run = self._keras(model)
         else:
             if self.devices:
                 raise RoofsegError(None, "--devices needs a Keras model")
+            self.channels = int(getattr(model, "channels", 1))
             self._run = self._callable(model)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

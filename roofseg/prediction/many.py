@@ -17,7 +17,7 @@ from roofseg.outputs import RemoteFolder, is_object_store
 from roofseg.prediction.inference import Inference
 from roofseg.prediction.mosaic import write_mosaics
 from roofseg.prediction.predict import PredictOptions, binary_path, predict_scene
-from roofseg.prediction.vectorize import VectorOptions, write_polygons
+from roofseg.prediction.vectorize import VectorOptions, write_footprints
 from roofseg.raster.gdal_errors import terminal
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import grid_rows, stride_for
@@ -186,7 +186,7 @@ def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, vector
     implementation every runner calls."""
     predict_scene(infer, job.scene, job.prediction, options, overwrite=True, progress=False, bar=bar)
     if job.vector is not None:
-        write_polygons(job.binary, job.vector, vectors.min_area, vectors.regularize)
+        write_footprints(job.prediction, job.binary, job.vector, vectors, options.threshold)
     if job.preview is not None:
         from roofseg.prediction.pictures import preview_picture
 

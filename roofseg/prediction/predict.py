@@ -29,6 +29,7 @@ BLOCK = 256  # output GeoTIFF block size
 #: GeoTIFF metadata saying what a prediction raster holds, read back by evaluate-scene
 CONTENT_TAG = "ROOFSEG_CONTENT"  # "probability" or "binary"
 SCALE_TAG = "ROOFSEG_PROBABILITY_SCALE"  # the value that stands for probability 1 (255 or 1)
+BANDS_TAG = "ROOFSEG_BANDS"  # what each band holds: "roof", or "roof,contact" (a model with a contact output)
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,15 @@ def pad_reflect(image: np.ndarray, size: int) -> np.ndarray:
     return np.pad(image, [(0, size - h), (0, size - w), (0, 0)], mode="symmetric")
 
 
-def _profile(grid, dtype: str) -> dict:
-    return dict(driver="GTiff", width=grid.width, height=grid.height, count=1, dtype=dtype, crs=grid.crs,
+def _profile(grid, dtype: str, count: int = 1) -> dict:
+    # Bands stored apart (roof, contact): reading the roof alone, as scoring and mosaics do, reads
+    # half. GDAL's multi-threaded compression of a second band reports spurious ExtraSamples errors
+    # (OSGeo/gdal#7921), which roofseg takes for failed writes: one band only is compressed in threads.
+    threads = {"NUM_THREADS": "ALL_CPUS"} if count == 1 else {}
+    return dict(driver="GTiff", width=grid.width, height=grid.height, count=count, dtype=dtype, crs=grid.crs,
                 transform=grid.transform, tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate",
-                predictor=2 if dtype == "uint8" else 3, BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
+                predictor=2 if dtype == "uint8" else 3, BIGTIFF="IF_SAFER", interleave="band",
+                photometric="minisblack", **threads)
 
 
 def _to_cog(path: Path, resampling: str) -> None:
@@ -121,8 +127,10 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
     """Predict ``scene_path`` into ``out_path`` on the scene's grid; return what was written.
 
     ``model`` is a Keras model, any callable from a float32 (n, h, w, 3) batch in [0, 1] to
-    (n, h, w, 1) probabilities, or an :class:`Inference` made of either (several scenes, one
-    model set up once). Windows are read, predicted and blended band of rows by band of rows, so
+    (n, h, w, 1) probabilities (or (n, h, w, 2), roof and contact, with ``channels = 2``), or an
+    :class:`Inference` made of either (several scenes, one
+    model set up once). The probability raster has a band per output channel: roof, then
+    contact where the model has it (tagged ROOFSEG_BANDS). Windows are read, predicted and blended band of rows by band of rows, so
     memory follows the scene's width, not its area. A failed write (GDAL's errors included)
     raises, and nothing is left under the output's name. ``bar``: a progress bar to advance
     instead of one of its own.
@@ -149,12 +157,12 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
         with raise_gdal_errors(out_path), ExitStack() as outs:
             if resampled:  # predicted on the model's grid, then brought back onto the scene's
                 grid_path = stack.enter_context(_scratch(out_path))
-                with rasterio.open(grid_path, "w", **_profile(scene, "float32")) as grid:
+                with rasterio.open(grid_path, "w", **_profile(scene, "float32", infer.channels)) as grid:
                     _predict_rows(infer, scene, rows, [grid], replace(options, dtype="float32", threshold=None), bar)
-                datasets = _open_outputs(temps, scene.source, options, outs)
+                datasets = _open_outputs(temps, scene.source, options, outs, infer.channels)
                 _regrid(grid_path, scene, datasets, options)
             else:
-                datasets = _open_outputs(temps, scene, options, outs)
+                datasets = _open_outputs(temps, scene, options, outs, infer.channels)
                 _predict_rows(infer, scene, rows, datasets, options, bar)
             for ds in datasets:
                 ds.close()  # flushes the last blocks: a full disk often shows only here
@@ -166,10 +174,16 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
             "windows": total, "width": width, "height": height}
 
 
-def _open_outputs(temps: list[Path], grid, options: PredictOptions, outs: ExitStack) -> list:
+def _open_outputs(temps: list[Path], grid, options: PredictOptions, outs: ExitStack, channels: int) -> list:
     """The output rasters on ``grid`` (a scene or dataset: its size, CRS and transform), tagged."""
-    datasets = [outs.enter_context(rasterio.open(temps[0], "w", **_profile(grid, options.dtype)))]
-    datasets[0].update_tags(**{CONTENT_TAG: "probability", SCALE_TAG: "255" if options.dtype == "uint8" else "1"})
+    from roofseg.training.model import OUTPUTS
+
+    datasets = [outs.enter_context(rasterio.open(temps[0], "w", **_profile(grid, options.dtype, channels)))]
+    names = OUTPUTS.get(channels) or [f"channel {i}" for i in range(channels)]
+    datasets[0].update_tags(**{CONTENT_TAG: "probability", SCALE_TAG: "255" if options.dtype == "uint8" else "1",
+                               BANDS_TAG: ",".join(names)})
+    for band, name in enumerate(names, 1):
+        datasets[0].set_band_description(band, f"{name} probability")
     if options.threshold is not None:
         datasets.append(outs.enter_context(rasterio.open(temps[1], "w", **_profile(grid, "uint8"))))
         datasets[1].update_tags(**{CONTENT_TAG: "binary"})
@@ -187,7 +201,7 @@ def _predict_rows(infer, scene: Scene, rows: list, datasets: list, options: Pred
     batches = read_ahead(windows, depth=2) if options.pipelined else windows
     with contextlib.closing(batches), WriteBehind(stitch, depth=2 if options.pipelined else 0) as sink:
         for k, tiles, batch, valids in batches:
-            sink.put((k, tiles, infer(batch)[..., 0], valids))
+            sink.put((k, tiles, infer(batch), valids))
             bar.update(len(tiles))
 
 
@@ -212,7 +226,7 @@ def _regrid(grid_path: Path, scene: Scene, datasets: list, options: PredictOptio
                       resampling=Resampling.bilinear) as back, Scene(scene.path, options.bands) as native:
         for top in range(0, src.height, BLOCK):
             h = min(BLOCK, src.height - top)
-            band = back.read(1, window=Window(0, top, src.width, h), out_dtype="float32")
+            band = back.read(window=Window(0, top, src.width, h), out_dtype="float32").transpose(1, 2, 0).copy()
             _, valid = native.read(top, 0, h, src.width)
             _write_band(datasets, top, band, valid, options)
 
@@ -252,8 +266,9 @@ class _Stitcher:
     """Blends predicted batches into rows and writes each block of rows once it is final."""
 
     def __init__(self, height: int, width: int, rows: list, datasets: list, options: PredictOptions):
-        self.acc = BandAccumulator(height, width, options.tile, options.overlap)
-        self.aligner = BlockAligner(height, width, BLOCK)
+        channels = datasets[0].count
+        self.acc = BandAccumulator(height, width, options.tile, options.overlap, channels)
+        self.aligner = BlockAligner(height, width, BLOCK, channels)
         self.height, self.rows, self.datasets, self.options = height, rows, datasets, options
         self.left = [len(r) for r in rows]  # windows of each grid row still to come
 
@@ -270,7 +285,9 @@ class _Stitcher:
 
 
 def _write_band(datasets: list, top: int, band: np.ndarray, valid: np.ndarray, options: PredictOptions) -> None:
-    """Write blended rows [top, top + len(band)); the scene's validity becomes the mask band.
+    """Write blended rows [top, top + len(band)) — (rows, width, channels) — to the probability
+    raster's bands (and the roof channel, thresholded, to the binary raster); the scene's validity
+    becomes the mask band.
 
     ``band`` (float32) is scaled in place: it is a block the caller refills afterwards, and a
     copy per step would cost a band of rows each.
@@ -278,14 +295,14 @@ def _write_band(datasets: list, top: int, band: np.ndarray, valid: np.ndarray, o
     window = Window(0, top, band.shape[1], band.shape[0])
     band[~valid] = 0.0
     if len(datasets) > 1:
-        datasets[1].write((band >= options.threshold).view(np.uint8), 1, window=window)
+        datasets[1].write((band[..., 0] >= options.threshold).view(np.uint8), 1, window=window)
     if options.dtype == "uint8":
         np.multiply(band, 255.0, out=band)
         np.rint(band, out=band)
         np.clip(band, 0, 255, out=band)
-        datasets[0].write(band.astype(np.uint8), 1, window=window)
+        datasets[0].write(band.astype(np.uint8).transpose(2, 0, 1), window=window)
     else:
-        datasets[0].write(band, 1, window=window)
+        datasets[0].write(band.transpose(2, 0, 1), window=window)
     mask = valid.view(np.uint8) * np.uint8(255)
     for ds in datasets:
         ds.write_mask(mask, window=window)

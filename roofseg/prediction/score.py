@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -15,8 +14,9 @@ from rasterio.windows import Window
 from roofseg.errors import RoofsegError
 from roofseg.raster.labels import VectorLabels, open_labels
 from roofseg.raster.scene import Scene
-from roofseg.raster.windows import corners
+from roofseg.raster.windows import corners, covering_window
 from roofseg.training.evaluate import pixel_counts, pixel_scores
+from roofseg.prediction.instances import contact_band
 from roofseg.prediction.vectorize import polygons, valid_polygonal
 
 ROWS = 256  # rows scored at a time
@@ -55,12 +55,13 @@ def roof_cut(ds: rasterio.DatasetReader, threshold: float) -> float:
     otherwise a uint8 raster of 0s and 1s only is a mask, any other uint8 a 0–255 probability,
     and a float raster a 0–1 probability.
     """
-    from roofseg.prediction.predict import CONTENT_TAG, SCALE_TAG
+    from roofseg.prediction.predict import BANDS_TAG, CONTENT_TAG, SCALE_TAG
 
-    if ds.count != 1 or ds.dtypes[0] not in ("uint8", "float32", "float64"):
-        raise RoofsegError(ds.name, f"is not a prediction raster ({ds.count} band(s) of {ds.dtypes[0]}; "
-                           "expected one uint8 or float band, as roofseg predict writes)")
     tags = ds.tags()
+    bands = tags.get(BANDS_TAG, "roof").split(",")  # a raster from elsewhere: one band of roof
+    if bands[0] != "roof" or len(bands) != ds.count or ds.dtypes[0] not in ("uint8", "float32", "float64"):
+        raise RoofsegError(ds.name, f"is not a prediction raster ({ds.count} band(s) of {ds.dtypes[0]}; "
+                           "expected one uint8 or float band, or the roof and contact bands roofseg predict writes)")
     if tags.get(CONTENT_TAG) == "binary":
         return 0.5
     if tags.get(CONTENT_TAG) == "probability":
@@ -80,13 +81,9 @@ def valid_part(geom, ds: rasterio.DatasetReader, extent):
     geom = valid_polygonal(geom.intersection(extent))
     if geom.is_empty:
         return geom
-    x0, y0, x1, y1 = geom.bounds
-    cols, rows = zip(*(~ds.transform @ xy for xy in ((x0, y0), (x0, y1), (x1, y0), (x1, y1))))  # any rotation
-    c0, r0 = max(0, math.floor(min(cols))), max(0, math.floor(min(rows)))
-    c1, r1 = min(ds.width, math.ceil(max(cols))), min(ds.height, math.ceil(max(rows)))
-    if c1 <= c0 or r1 <= r0:
+    window = covering_window(geom.bounds, ds.transform, ds.height, ds.width)
+    if window is None:
         return type(geom)()
-    window = Window(c0, r0, c1 - c0, r1 - r0)
     valid = ds.read_masks(1, window=window)
     if valid.all():
         return geom
@@ -97,17 +94,42 @@ def valid_part(geom, ds: rasterio.DatasetReader, extent):
     return valid_polygonal(geom.intersection(cover))
 
 
-def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, threshold: float = 0.5,
-                   iou_threshold: float = 0.5, min_area: float = 0.0, labels_crs: str | None = None) -> dict:
-    """Pixel IoU/F1/precision/recall over the prediction's valid pixels; with vector labels,
-    also object precision/recall/F1 of predicted polygons at IoU ≥ ``iou_threshold``.
+def object_scores(predicted: list, footprints: list[dict], ds: rasterio.DatasetReader, min_area: float = 0.0,
+                  iou_threshold: float = 0.5) -> dict:
+    """Object precision, recall and F1 of ``predicted`` polygons (shapely, in ``ds``'s CRS) against
+    true ``footprints`` (GeoJSON-like, same CRS), matched one to one at IoU ≥ ``iou_threshold``.
 
-    Objects are counted where the pixels are: true footprints are clipped to the raster's extent
-    and to its valid pixels, and pieces under ``min_area`` m² are left out on both sides.
+    The footprints are clipped to the raster ``ds``'s extent and valid pixels, and pieces under
+    ``min_area`` m² left out: objects are counted where the pixels are.
     """
     from shapely.geometry import Polygon, shape
 
     from roofseg.raster.ground import GroundArea
+
+    extent = Polygon(corners(ds.transform, ds.height, ds.width))
+    area_of = GroundArea(ds.crs)
+    true_polys = [valid_part(valid_polygonal(shape(g)), ds, extent) for g in footprints]
+    true_polys = [p for p in true_polys if not p.is_empty and area_of(p) >= min_area]
+    matched = match_objects(predicted, true_polys, iou_threshold)
+    precision = matched / len(predicted) if predicted else 1.0
+    recall = matched / len(true_polys) if true_polys else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"iou_threshold": iou_threshold, "predicted": len(predicted), "true": len(true_polys),
+            "matched": matched, "precision": precision, "recall": recall, "f1": f1}
+
+
+def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, threshold: float = 0.5,
+                   iou_threshold: float = 0.5, min_area: float = 0.0, labels_crs: str | None = None,
+                   separate: bool = True) -> dict:
+    """Pixel IoU/F1/precision/recall over the prediction's valid pixels; with vector labels,
+    also object precision/recall/F1 of predicted polygons at IoU ≥ ``iou_threshold``: the
+    polygons ``roofseg predict --vector`` makes, touching buildings split along the prediction's
+    contact band when it has one (unless ``separate`` is False).
+
+    Objects are counted where the pixels are: true footprints are clipped to the raster's extent
+    and to its valid pixels, and pieces under ``min_area`` m² are left out on both sides.
+    """
+    from shapely.geometry import shape
 
     with Scene(prediction, bands=(1,)) as grid, tempfile.TemporaryDirectory() as tmp:
         ds = grid.ds
@@ -129,16 +151,9 @@ def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, thr
         result = {"prediction": str(prediction), "labels": str(labels), "threshold": threshold,
                   "pixel": {**pixel_scores(tp, fp, fn, tn), "counts": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}}}
         if isinstance(truth, VectorLabels):
-            predicted = [shape(g) for g, _ in polygons(binary, min_area)]
-            extent = Polygon(corners(ds.transform, ds.height, ds.width))
-            area_of = GroundArea(ds.crs)
-            true_polys = [valid_part(valid_polygonal(shape(g)), ds, extent) for g in truth.geoms]
-            true_polys = [p for p in true_polys if not p.is_empty and area_of(p) >= min_area]
-            matched = match_objects(predicted, true_polys, iou_threshold)
-            precision = matched / len(predicted) if predicted else 1.0
-            recall = matched / len(true_polys) if true_polys else 1.0
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-            result["objects"] = {"iou_threshold": iou_threshold, "predicted": len(predicted), "true": len(true_polys),
-                                 "matched": matched, "precision": precision, "recall": recall, "f1": f1}
+            contact = contact_band(str(prediction), threshold) if separate else None
+            predicted = [shape(g) for g, _ in polygons(binary, min_area, contact=contact)]
+            result["objects"] = {**object_scores(predicted, truth.geoms, ds, min_area, iou_threshold),
+                                 "separated": contact is not None}
         truth.close()
     return result

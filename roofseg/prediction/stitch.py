@@ -31,23 +31,24 @@ def weight_window(size: int, overlap: int) -> np.ndarray:
 class BandAccumulator:
     """Weighted sums of window predictions over a band of rows as wide as the scene.
 
+    Predictions are (size, size, channels): every channel is blended with the same weights.
     Windows arrive grid row by grid row (all with the same top row). When the next grid row
     starts at ``row``, every scene row above it is final: :meth:`advance` returns those rows
     (the weighted mean) and drops them, so memory holds one window height of rows at most.
     """
 
-    def __init__(self, height: int, width: int, size: int, overlap: int):
+    def __init__(self, height: int, width: int, size: int, overlap: int, channels: int = 1):
         self.height, self.width, self.size = height, width, size
-        self.weights = weight_window(size, overlap)
+        self.weights = weight_window(size, overlap)[..., None]
         self.top = 0  # scene row of the buffer's first row
-        self.sum = np.zeros((size, width), np.float32)
-        self.wsum = np.zeros((size, width), np.float32)
+        self.sum = np.zeros((size, width, channels), np.float32)
+        self.wsum = np.zeros((size, width, 1), np.float32)
         self.valid = np.zeros((size, width), bool)
-        self._product = np.empty((size, size), np.float32)  # one window's weighted prediction, reused
+        self._product = np.empty((size, size, channels), np.float32)  # one window's weighted prediction, reused
         self._spent = 0  # rows handed out by advance(), dropped at the next call
 
     def add(self, row: int, col: int, prediction: np.ndarray, valid: np.ndarray) -> None:
-        """Add a ``size`` × ``size`` prediction whose pixel (0, 0) is scene pixel (row, col).
+        """Add a ``size`` × ``size`` × channels prediction whose pixel (0, 0) is scene pixel (row, col).
 
         ``valid`` is the window's (h, w) validity inside the scene (False on nodata).
         """
@@ -61,7 +62,7 @@ class BandAccumulator:
         self.valid[r:r + h, col:col + w] |= valid
 
     def advance(self, next_row: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield (first scene row, blended rows, their validity) for the rows above ``next_row``.
+        """Yield (first scene row, blended rows (n, width, channels), their validity) for the rows above ``next_row``.
 
         Those rows are then forgotten: at the next call, the rows below move up in place, so
         the buffers are allocated once and what was yielded stays as it is until then.
@@ -94,9 +95,9 @@ class BlockAligner:
     through one preallocated block of rows.
     """
 
-    def __init__(self, height: int, width: int, block: int):
+    def __init__(self, height: int, width: int, block: int, channels: int = 1):
         self.height, self.block = height, block
-        self.band = np.zeros((min(block, height), width), np.float32)
+        self.band = np.zeros((min(block, height), width, channels), np.float32)
         self.valid = np.zeros((min(block, height), width), bool)
         self.top = 0  # scene row of the block being filled
         self.rows = 0  # rows filled

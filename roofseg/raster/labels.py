@@ -34,6 +34,9 @@ class Labels(Protocol):
     def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
         """0/1 uint8 (height, width): 1 where a building is."""
 
+    def instances(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        """int32 (height, width): 0 off buildings, one id per building (the window may reach past the scene)."""
+
 
 def open_labels(path: str | os.PathLike, scene: Scene, crs: str | None = None, ignore_non_polygons: bool = False) -> Labels:
     """Open ``path`` as labels for ``scene``: vector footprints or a mask raster, by its suffix.
@@ -88,6 +91,18 @@ class MaskLabels:
             raise RoofsegError(self.path, f"read failed at row {row}, col {col} ({first_line(exc)})") from None
         return self._roof(data)
 
+    def instances(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        """The mask's 8-connected roof regions as instances: a mask cannot tell touching buildings
+        apart, but it does keep buildings apart that a gap separates. Zero past the scene's edges."""
+        from roofseg.tiler.targets import components
+
+        r0, c0 = max(row, 0), max(col, 0)
+        r1, c1 = min(row + height, self.ds.height), min(col + width, self.ds.width)
+        roof = np.zeros((height, width), np.uint8)
+        if r1 > r0 and c1 > c0:
+            roof[r0 - row:r1 - row, c0 - col:c1 - col] = self.read(r0, c0, r1 - r0, c1 - c0)
+        return components(roof)
+
     def overview(self, height: int, width: int) -> np.ndarray:
         """The whole mask read decimated (nearest) to ``height`` × ``width``, 1 on roof."""
         try:
@@ -129,7 +144,7 @@ class ShapeIndex:
         hit = np.flatnonzero(self.hits(left, bottom, right, top))
         if not len(hit):
             return np.zeros((height, width), dtype)
-        shapes = [(self.geoms[i], 1 if values is None else values[i]) for i in hit]
+        shapes = [(self.geoms[i], 1 if values is None else int(values[i])) for i in hit]
         return rasterize(shapes, out_shape=(height, width), transform=transform, fill=0, dtype=dtype)
 
 
@@ -185,6 +200,11 @@ class VectorLabels:
 
     def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
         return self.index.burn(tile_transform(self.transform, row, col), height, width)
+
+    def instances(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        """Each footprint burned with its own id (1, 2, …): touching buildings stay apart."""
+        ids = np.arange(1, len(self.geoms) + 1)
+        return self.index.burn(tile_transform(self.transform, row, col), height, width, values=ids, dtype="int32")
 
     def close(self) -> None:
         pass

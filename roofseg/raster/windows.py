@@ -6,6 +6,7 @@ import math
 from typing import Iterator, NamedTuple
 
 from affine import Affine
+from rasterio.windows import Window
 
 
 class Tile(NamedTuple):
@@ -81,3 +82,15 @@ def grid_bounds(transform: Affine, height: int, width: int) -> tuple[float, floa
     """
     xs, ys = zip(*corners(transform, height, width))
     return min(xs), min(ys), max(xs), max(ys)
+
+
+def covering_window(bounds: tuple[float, float, float, float], transform: Affine, height: int, width: int) -> Window | None:
+    """The smallest window of whole pixels of a ``height`` × ``width`` grid that covers the map box
+    ``bounds`` (minx, miny, maxx, maxy), whatever the grid's rotation; None where they do not meet."""
+    x0, y0, x1, y1 = bounds
+    cols, rows = zip(*(~transform @ xy for xy in ((x0, y0), (x0, y1), (x1, y0), (x1, y1))))
+    c0, r0 = max(0, math.floor(min(cols) + 1e-9)), max(0, math.floor(min(rows) + 1e-9))
+    c1, r1 = min(width, math.ceil(max(cols) - 1e-9)), min(height, math.ceil(max(rows) - 1e-9))
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return Window(c0, r0, c1 - c0, r1 - r0)

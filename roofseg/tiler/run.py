@@ -306,6 +306,9 @@ def build_manifest(results: list[JobResult], params: TileParams, split_mode: str
         "roof_fraction": all_roof / (all_tiles * area) if all_tiles else 0.0,
         "splits": splits,
         "gsd_m": training_gsd(results),
+        # each tile's targets: "roof" (its mask), and "contact" where buildings meet (tile --contact-px)
+        "targets": ["roof", "contact"] if params.contact_px else ["roof"],
+        "contact_px": params.contact_px,
         "jobs": [{"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped} for r in results],
         "params": params.fingerprint(),
     }

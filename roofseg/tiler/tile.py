@@ -22,6 +22,7 @@ from roofseg.records import TileRecord
 from roofseg.tiler.inputs import FolderItem, SceneInput
 from roofseg.tiler.shards import ShardWriter
 from roofseg.tiler.split import BlockSplit
+from roofseg.tiler.targets import CONTACT_PX, components, contact_target
 
 Progress = Callable[[int], None]
 
@@ -44,6 +45,7 @@ class TileParams:
     labels_crs: str | None = None  # the footprints' CRS where their file states none or a wrong one
     ignore_non_polygons: bool = False  # a labels file of lines/points only means no buildings
     gsd: float | None = None  # metres: scenes and labels resampled to this ground pixel size first
+    contact_px: int = CONTACT_PX  # contact targets: where footprints come within this many px (0: none)
 
     def fingerprint(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -132,8 +134,11 @@ def _scene_records(scene: Scene, labels, job_id: str, split: str | None, params:
             skipped["nodata"] += 1
             yield None, None
             continue
-        mask = labels.read(t.row, t.col, t.height, t.width)
+        mask, contact = _targets(labels, t.row, t.col, t.height, t.width, params.contact_px)
         mask[~valid] = 0
+        if contact is not None:
+            contact[~valid] = 0
+            contact = pad(contact, params.size)
         if (tile_split == "train" and params.keep_empty < 1 and not mask.any()
                 and keep_draw(params.seed, job_id, t.row, t.col) >= params.keep_empty):
             skipped["empty"] += 1
@@ -143,8 +148,21 @@ def _scene_records(scene: Scene, labels, job_id: str, split: str | None, params:
             image=pad(image, params.size), mask=pad(mask, params.size), scene_id=job_id,
             row=t.row, col=t.col, transform=tuple(tile_transform(scene.transform, t.row, t.col))[:6],
             crs_wkt=crs_wkt, epsg=epsg, valid_height=t.height, valid_width=t.width,
-            nodata_fraction=float(nodata_fraction),
+            nodata_fraction=float(nodata_fraction), contact=contact,
         )
+
+
+def _targets(labels, row: int, col: int, height: int, width: int, contact_px: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The window's 0/1 roof mask and, with ``contact_px``, its 0/1 contact target (None without).
+
+    Instances are read with ``contact_px`` of context around the window, so the contact target
+    of a tile is the one the whole scene has there; the roof is where any instance is.
+    """
+    if not contact_px:
+        return labels.read(row, col, height, width), None
+    m = contact_px
+    ids = labels.instances(row - m, col - m, height + 2 * m, width + 2 * m)
+    return (ids[m:m + height, m:m + width] > 0).astype(np.uint8), contact_target(ids, m, m)
 
 
 def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: Path, progress: Progress,
@@ -220,11 +238,13 @@ def tile_folder(job_id: str, items: list[FolderItem], splits: dict[str, str], pa
             if split == "train" and params.keep_empty < 1 and not mask.any() and keep_draw(params.seed, item.id, 0, 0) >= params.keep_empty:
                 result.skipped["empty"] += 1
                 continue
+            m = params.contact_px  # a mask image's instances are its connected regions
+            contact = contact_target(components(np.pad(mask, m)), m, m) if m else None
             # The tile's transform maps its pixels back onto the original image's pixel grid.
             writers.write(split, TileRecord(
                 image=image, mask=mask, scene_id=item.id, row=0, col=0,
                 transform=(w / params.size, 0.0, 0.0, 0.0, h / params.size, 0.0), crs_wkt="", epsg=0,
-                valid_height=params.size, valid_width=params.size, nodata_fraction=0.0,
+                valid_height=params.size, valid_width=params.size, nodata_fraction=0.0, contact=contact,
             ))
         result.info = {"images": [i.image for i in items], "split": "image"}
         writers.commit()

@@ -38,7 +38,9 @@ def evaluate(model_path: str | os.PathLike, manifest: str | os.PathLike, split: 
     Every tile the manifest lists is scored, or the read fails naming the shard at fault.
     """
     model = load_model(model_path)
-    ds = make_dataset(manifest, split, batch_size, tile_size, training=False)
+    # a model with a contact output is scored on the roof; its loss takes the contact targets too
+    contact = model.output_shape[-1] == 2
+    ds = make_dataset(manifest, split, batch_size, tile_size, training=False, contact=contact)
     losses, weights = [], []
     counts = np.zeros(4, np.int64)
     with shard_faults_named(manifest, (split,)):
@@ -46,7 +48,7 @@ def evaluate(model_path: str | os.PathLike, manifest: str | os.PathLike, split: 
             probs = model(images, training=False)
             losses.append(float(model.compiled_loss(masks, probs)))
             weights.append(int(images.shape[0]))
-            counts += pixel_counts(probs.numpy() >= THRESHOLD, masks.numpy() > 0.5)
+            counts += pixel_counts(probs.numpy()[..., 0] >= THRESHOLD, masks.numpy()[..., 0] > 0.5)
     tp, fp, fn, tn = (int(c) for c in counts)
     return {"split": split, "tiles": int(sum(weights)), "loss": float(np.average(losses, weights=weights)),
             **pixel_scores(tp, fp, fn, tn), "pixels": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}}

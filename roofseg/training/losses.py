@@ -14,16 +14,36 @@ _F = sm.base.functional
 _SUB = sm.losses.dice_loss.submodules  # the backend/layers/models/utils sm's functions expect
 
 
+CONTACT_WEIGHT = 1.0  # the contact borders' loss, added to the roof's
+
+
+def _roof_and_contact(loss, y_true, y_pred):
+    """``loss`` of the roof channel, plus the same loss of the contact channel where the model
+    has one (weighted by CONTACT_WEIGHT): the roof's term stays what a roof-only model's is."""
+    if y_pred.shape[-1] == 1:
+        return loss(y_true, y_pred)
+    return loss(y_true[..., :1], y_pred[..., :1]) + CONTACT_WEIGHT * loss(y_true[..., 1:], y_pred[..., 1:])
+
+
+def _dice(y_true, y_pred):
+    return 1.0 - _F.f_score(y_true, y_pred, beta=1, per_image=False, threshold=None, **_SUB)
+
+
+def _bce(y_true, y_pred):
+    return tf.reduce_mean(keras.losses.binary_crossentropy(y_true, y_pred))
+
+
 @keras.saving.register_keras_serializable("roofseg")
 def dice_loss(y_true, y_pred):
-    """1 − Dice (F1 on probabilities) over the whole batch, as segmentation-models' DiceLoss."""
-    return 1.0 - _F.f_score(y_true, y_pred, beta=1, per_image=False, threshold=None, **_SUB)
+    """1 − Dice (F1 on probabilities) over the whole batch, as segmentation-models' DiceLoss
+    (roof, plus contact borders for a model with that output)."""
+    return _roof_and_contact(_dice, y_true, y_pred)
 
 
 @keras.saving.register_keras_serializable("roofseg")
 def bce_loss(y_true, y_pred):
-    """Mean binary cross-entropy."""
-    return tf.reduce_mean(keras.losses.binary_crossentropy(y_true, y_pred))
+    """Mean binary cross-entropy (roof, plus contact borders for a model with that output)."""
+    return _roof_and_contact(_bce, y_true, y_pred)
 
 
 @keras.saving.register_keras_serializable("roofseg")
@@ -43,6 +63,10 @@ class _PixelCounts(keras.metrics.BinaryIoU):
 
     def __init__(self, target_class_ids=(1,), threshold: float = THRESHOLD, name: str | None = None, dtype=None):
         super().__init__(target_class_ids=[1], threshold=threshold, name=name or self.default_name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        # the roof channel only: a second channel (contact borders) is a means to split buildings
+        return super().update_state(y_true[..., :1], y_pred[..., :1], sample_weight)
 
     def _counts(self):
         cm = self.total_cm  # rows: truth, columns: prediction

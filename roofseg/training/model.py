@@ -92,16 +92,22 @@ def bn_momentum(steps_per_epoch: int) -> float:
     return round(1.0 - 1.0 / steps, 4)
 
 
+OUTPUTS = {1: ["roof"], 2: ["roof", "contact"]}  # what each output channel holds
+
+
 def build_model(encoder_weights: str | None = None, freeze_encoder: bool = False,
-                momentum: float | None = None) -> tuple[SegmentationModel, list]:
-    """The U-Net (ResNet34 encoder, 1 class, sigmoid) for inputs of any size divisible by 32.
+                momentum: float | None = None, outputs: int = 1) -> tuple[SegmentationModel, list]:
+    """The U-Net (ResNet34 encoder, sigmoid) for inputs of any size divisible by 32.
+
+    Channel 0 is the roof probability; ``outputs=2`` adds channel 1, the probability that a pixel
+    is a contact border between two buildings (trained on the tiler's contact targets).
 
     Returns the model and its encoder layers (those frozen for fine-tuning; batch norms excepted,
     as segmentation-models does). The sigmoid is a float32 layer of its own, so the output stays
     float32 under a mixed-precision policy. ``momentum`` sets every batch norm's (see :func:`bn_momentum`).
     """
     try:
-        base = sm.Unet(BACKBONE, input_shape=(None, None, 3), classes=1, activation="linear",
+        base = sm.Unet(BACKBONE, input_shape=(None, None, 3), classes=outputs, activation="linear",
                        encoder_weights=encoder_weights, encoder_freeze=True)
     except (OSError, ValueError) as exc:  # an HDF5 file of other weights
         raise RoofsegError(encoder_weights, f"cannot load as ResNet34 encoder weights ({first_line(exc)})") from None
@@ -110,8 +116,8 @@ def build_model(encoder_weights: str | None = None, freeze_encoder: bool = False
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = momentum
     encoder = [layer for layer in base.layers if not layer.trainable]
-    outputs = keras.layers.Activation("sigmoid", dtype="float32", name="sigmoid")(base.output)
-    model = SegmentationModel(inputs=base.input, outputs=outputs, name="unet_resnet34")
+    probabilities = keras.layers.Activation("sigmoid", dtype="float32", name="sigmoid")(base.output)
+    model = SegmentationModel(inputs=base.input, outputs=probabilities, name="unet_resnet34")
     set_trainable(encoder, not freeze_encoder)
     return model, encoder
 

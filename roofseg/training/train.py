@@ -20,7 +20,7 @@ from roofseg.pipeline.augment import AugmentConfig
 from roofseg.pipeline.check import shard_faults_named
 from roofseg.pipeline.dataset import make_dataset, shards_of
 from roofseg.training import reports, resume
-from roofseg.training.model import (bn_momentum, build_model, compile_model, load_model, resolve_encoder_weights,
+from roofseg.training.model import (OUTPUTS, bn_momentum, build_model, compile_model, load_model, resolve_encoder_weights,
                                     set_trainable, write_model_card)
 from roofseg.training.strategy import is_chief, make_strategy
 
@@ -54,6 +54,7 @@ class TrainConfig:
     seed: int = 0
     data_service: str | None = None  # grpc://HOST:PORT of a tf.data service that reads and batches the training split
     roof_share: float | None = None  # draw training tiles so this share holds roof (None: as they come)
+    contact: bool = True  # learn the contact borders between buildings too, where the tiles carry them
 
 
 def _output_dir(run: Path, chief: bool) -> Path:
@@ -88,14 +89,15 @@ def check_same_run(run: Path, record: dict) -> None:
                            f"with the same settings, or start afresh with another -o (or delete {run})")
 
 
-def _callbacks(cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list | None, best_weights) -> list:
+def _callbacks(cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list | None, best_weights,
+               contact: bool) -> list:
     out = _output_dir(run, chief)
     plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience,
                                                 min_lr=cfg.min_lr, verbose=1)
     stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience,
                                              restore_best_weights=True, verbose=1)
     checkpoint = AtomicCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=1,
-                                  card=model_card(cfg))
+                                  card=model_card(cfg, contact))
     return [
         plateau, stopping, checkpoint,
         # after the monitors: it sets their state at the first epoch, once fit knows where it resumes
@@ -141,9 +143,10 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
             self.filepath = final
 
 
-def model_card(cfg: TrainConfig) -> dict:
+def model_card(cfg: TrainConfig, contact: bool = False) -> dict:
     """How the model is fed, stored in best.keras: the training tiles' ground pixel size, the
-    scenes' bands, the tile size and the scaling rule of the imagery."""
+    scenes' bands, the tile size and the scaling rule of the imagery; and what its output
+    channels hold (roof, and contact borders with the distance they were drawn at)."""
     from roofseg.raster.scaling import SCALING_RULE
 
     with tf.io.gfile.GFile(cfg.manifest) as f:
@@ -151,7 +154,8 @@ def model_card(cfg: TrainConfig) -> dict:
     bands = sorted({tuple(j["bands"]) for j in manifest.get("jobs", []) if j.get("bands")})
     return {"format": "roofseg-model/1", "gsd_m": manifest.get("gsd_m"), "tile_size": cfg.tile_size or manifest.get("tile_size"),
             "bands": [list(b) for b in bands], "scaling": SCALING_RULE,
-            "input": "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph"}
+            "input": "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph",
+            "outputs": OUTPUTS[2 if contact else 1], "contact_px": manifest.get("contact_px") if contact else None}
 
 
 def _best_weights(run: Path) -> list | None:
@@ -240,6 +244,9 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
             (run / stale).unlink(missing_ok=True)
         shutil.rmtree(run / "logs", ignore_errors=True)
 
+    contact = cfg.contact and shards.contact
+    if contact:
+        print("roofseg: a second output learns the contact borders between buildings (splits touching buildings)")
     repeat = cfg.steps_per_epoch is not None
     # a balanced stream is endless: an epoch is as many steps as one pass would take
     steps_per_epoch = cfg.steps_per_epoch or (steps if cfg.roof_share is not None else None)
@@ -247,13 +254,15 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
     same_order = cfg.strategy == "multiworker"
     train_ds = make_dataset(cfg.manifest, "train", global_batch, size, training=True, seed=cfg.seed, repeat=repeat,
                             shuffle_buffer=cfg.shuffle_buffer, augment_on=cfg.augment_on, augment_config=cfg.augment,
-                            deterministic=same_order or None, data_service=cfg.data_service, roof_share=cfg.roof_share)
-    val_ds = make_dataset(cfg.manifest, "val", global_batch, size, training=False)
+                            deterministic=same_order or None, data_service=cfg.data_service, roof_share=cfg.roof_share,
+                            contact=contact)
+    val_ds = make_dataset(cfg.manifest, "val", global_batch, size, training=False, contact=contact)
     if cfg.validation_steps:
         val_ds = val_ds.repeat()
 
     with strategy.scope():
-        model, encoder = build_model(weights, freeze_encoder=cfg.freeze_encoder_epochs > 0, momentum=momentum)
+        model, encoder = build_model(weights, freeze_encoder=cfg.freeze_encoder_epochs > 0, momentum=momentum,
+                                     outputs=2 if contact else 1)
         if cfg.augment_on == "device":
             model.augment_config = cfg.augment
             model.augment_seed = cfg.seed
@@ -269,7 +278,7 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
             model.load_weights(str(frozen_done))
         else:
             print(f"roofseg: training the decoder alone for {first} epoch(s), encoder frozen")
-            model.fit(train_ds, epochs=first, callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run)), **fit)
+            model.fit(train_ds, epochs=first, callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run), contact), **fit)
             if chief:  # the run's shared files are the chief's to write
                 _save_atomically(frozen_done, model.save_weights)
         if first < cfg.epochs:
@@ -277,15 +286,15 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
                 set_trainable(encoder, True)
                 compile_model(model, cfg.loss, cfg.learning_rate)
             model.fit(train_ds, initial_epoch=first, epochs=cfg.epochs,
-                      callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run)), **fit)
+                      callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact), **fit)
     else:
-        model.fit(train_ds, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run)), **fit)
+        model.fit(train_ds, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact), **fit)
     if chief:
         shutil.rmtree(run / "backup", ignore_errors=True)  # the run is complete: nothing to resume
 
     # Every worker predicts the samples: under a multi-worker strategy reading the batch-norm
     # statistics is a collective operation, which waits for all workers.
-    _write_samples(model, cfg.manifest, size, cfg.samples, _output_dir(run, chief) / "samples.png")
+    _write_samples(model, cfg.manifest, size, cfg.samples, _output_dir(run, chief) / "samples.png", contact)
     if not chief:
         shutil.rmtree(_output_dir(run, chief), ignore_errors=True)
         with contextlib.suppress(OSError):  # the last worker out removes the empty folder
@@ -305,7 +314,7 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
     return summary
 
 
-def _write_samples(model, manifest: str, size: int, count: int, out_png: Path) -> None:
-    images, masks = next(iter(make_dataset(manifest, "val", count, size, training=False)))
+def _write_samples(model, manifest: str, size: int, count: int, out_png: Path, contact: bool) -> None:
+    images, masks = next(iter(make_dataset(manifest, "val", count, size, training=False, contact=contact)))
     probs = model.predict(images, verbose=0)
     reports.plot_samples(images.numpy(), masks.numpy(), probs, out_png)
