@@ -72,7 +72,7 @@ def test_best_checkpoint_reloads_and_predicts_identically(trained, manifest, tmp
     model = load_model(run / "best.keras")
     x = np.random.default_rng(0).random((2, 96, 64, 3), dtype=np.float32)  # any size divisible by 32
     first = model.predict(x, verbose=0)
-    assert first.shape == (2, 96, 64, 1) and first.dtype == np.float32
+    assert first.shape == (2, 96, 64, 2) and first.dtype == np.float32  # roof and contact
     model.save(tmp_path / "again.keras")
     np.testing.assert_array_equal(load_model(tmp_path / "again.keras").predict(x, verbose=0), first)
     # the checkpoint is the best epoch's model: it scores the validation loss logged for that epoch
