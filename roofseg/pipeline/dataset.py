@@ -139,8 +139,8 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
     disjoint when every worker sees the same order. ``size`` resizes tiles of another size (image
     bilinear, mask nearest). ``augment_on="host"`` augments training batches in this graph; the
     default ``"device"`` leaves that to the training step (see roofseg.training.model). Val and
-    test are never augmented. ``contact``: masks get a second channel, the contact target. The batch count is known from the manifest (Keras' progress bar
-    shows it from the first epoch).
+    test are never augmented. ``contact``: masks get a second channel, the contact target. The
+    batch count is known from the manifest (Keras' progress bar shows it from the first epoch).
 
     ``roof_share`` (training only): tiles with roofs make up this share of the tiles drawn, on
     average, the rest drawn from tiles without any (tf.data's ``sample_from_datasets`` over the two

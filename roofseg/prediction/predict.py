@@ -128,9 +128,9 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
 
     ``model`` is a Keras model, any callable from a float32 (n, h, w, 3) batch in [0, 1] to
     (n, h, w, 1) probabilities (or (n, h, w, 2), roof and contact, with ``channels = 2``), or an
-    :class:`Inference` made of either (several scenes, one
-    model set up once). The probability raster has a band per output channel: roof, then
-    contact where the model has it (tagged ROOFSEG_BANDS). Windows are read, predicted and blended band of rows by band of rows, so
+    :class:`Inference` made of either (several scenes, one model set up once). The probability
+    raster has a band per output channel: roof, then contact where the model has it (tagged
+    ROOFSEG_BANDS). Windows are read, predicted and blended band of rows by band of rows, so
     memory follows the scene's width, not its area. A failed write (GDAL's errors included)
     raises, and nothing is left under the output's name. ``bar``: a progress bar to advance
     instead of one of its own.
@@ -176,10 +176,10 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
 
 def _open_outputs(temps: list[Path], grid, options: PredictOptions, outs: ExitStack, channels: int) -> list:
     """The output rasters on ``grid`` (a scene or dataset: its size, CRS and transform), tagged."""
-    from roofseg.training.model import OUTPUTS
+    from roofseg.tiler.targets import TARGETS
 
     datasets = [outs.enter_context(rasterio.open(temps[0], "w", **_profile(grid, options.dtype, channels)))]
-    names = OUTPUTS.get(channels) or [f"channel {i}" for i in range(channels)]
+    names = list(TARGETS[:channels]) if channels <= len(TARGETS) else [f"channel {i}" for i in range(channels)]
     datasets[0].update_tags(**{CONTENT_TAG: "probability", SCALE_TAG: "255" if options.dtype == "uint8" else "1",
                                BANDS_TAG: ",".join(names)})
     for band, name in enumerate(names, 1):

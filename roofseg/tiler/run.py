@@ -26,6 +26,7 @@ from roofseg.scenes import file_signature
 from roofseg.stac import StacChoice
 from roofseg.tiler import inputs as inp
 from roofseg.tiler.split import SPLITS, scene_splits
+from roofseg.tiler.targets import TARGETS
 from roofseg.tiler.tile import JobResult, TileParams, grid_row_count, tile_folder, tile_scene
 
 MANIFEST = "manifest.json"
@@ -307,7 +308,7 @@ def build_manifest(results: list[JobResult], params: TileParams, split_mode: str
         "splits": splits,
         "gsd_m": training_gsd(results),
         # each tile's targets: "roof" (its mask), and "contact" where buildings meet (tile --contact-px)
-        "targets": ["roof", "contact"] if params.contact_px else ["roof"],
+        "targets": list(TARGETS if params.contact_px else TARGETS[:1]),
         "contact_px": params.contact_px,
         "jobs": [{"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped} for r in results],
         "params": params.fingerprint(),

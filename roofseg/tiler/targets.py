@@ -12,6 +12,9 @@ import numpy as np
 
 #: a pixel is contact where two footprints come within this many pixels of it (tile --contact-px)
 CONTACT_PX = 3
+#: what each target channel holds, in order: the manifest's "targets", the model's output channels
+#: and the bands of a prediction raster
+TARGETS = ("roof", "contact")
 
 
 def disk(radius: int) -> np.ndarray:

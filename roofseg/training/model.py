@@ -92,15 +92,13 @@ def bn_momentum(steps_per_epoch: int) -> float:
     return round(1.0 - 1.0 / steps, 4)
 
 
-OUTPUTS = {1: ["roof"], 2: ["roof", "contact"]}  # what each output channel holds
-
-
 def build_model(encoder_weights: str | None = None, freeze_encoder: bool = False,
                 momentum: float | None = None, outputs: int = 1) -> tuple[SegmentationModel, list]:
     """The U-Net (ResNet34 encoder, sigmoid) for inputs of any size divisible by 32.
 
     Channel 0 is the roof probability; ``outputs=2`` adds channel 1, the probability that a pixel
-    is a contact border between two buildings (trained on the tiler's contact targets).
+    is a contact border between two buildings (trained on the tiler's contact targets; the
+    channels are named in ``roofseg.tiler.targets.TARGETS``).
 
     Returns the model and its encoder layers (those frozen for fine-tuning; batch norms excepted,
     as segmentation-models does). The sigmoid is a float32 layer of its own, so the output stays

@@ -20,7 +20,8 @@ from roofseg.pipeline.augment import AugmentConfig
 from roofseg.pipeline.check import shard_faults_named
 from roofseg.pipeline.dataset import make_dataset, shards_of
 from roofseg.training import reports, resume
-from roofseg.training.model import (OUTPUTS, bn_momentum, build_model, compile_model, load_model, resolve_encoder_weights,
+from roofseg.tiler.targets import TARGETS
+from roofseg.training.model import (bn_momentum, build_model, compile_model, load_model, resolve_encoder_weights,
                                     set_trainable, write_model_card)
 from roofseg.training.strategy import is_chief, make_strategy
 
@@ -155,7 +156,7 @@ def model_card(cfg: TrainConfig, contact: bool = False) -> dict:
     return {"format": "roofseg-model/1", "gsd_m": manifest.get("gsd_m"), "tile_size": cfg.tile_size or manifest.get("tile_size"),
             "bands": [list(b) for b in bands], "scaling": SCALING_RULE,
             "input": "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph",
-            "outputs": OUTPUTS[2 if contact else 1], "contact_px": manifest.get("contact_px") if contact else None}
+            "outputs": list(TARGETS if contact else TARGETS[:1]), "contact_px": manifest.get("contact_px") if contact else None}
 
 
 def _best_weights(run: Path) -> list | None:
