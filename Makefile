@@ -35,8 +35,9 @@ demo: $(STAMP)
 	@echo "  predicted footprints:   $(DEMO)/roofs.geojson"
 	@echo "  scene metrics:          $(DEMO)/scene_metrics.json"
 
+# one worker per core (at most 4), a test file's tests on one worker so they share its fixtures
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import subprocess
 import tempfile
 from pathlib import Path
@@ -42,6 +43,26 @@ def sample_scene(tmp_path_factory) -> dict[str, Path]:
     from roofseg.sample import write_sample
 
     return write_sample(tmp_path_factory.mktemp("sample"), size=512, seed=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def manifest(sample_scene, tmp_path_factory) -> Path:
+    """The sample cut into 64 px tiles (train, val and test), for training tests."""
+    from roofseg.tiler.run import tile
+    from roofseg.tiler.tile import TileParams
+
+    out = tmp_path_factory.mktemp("tiles64")
+    tile([str(sample_scene["image"])], out, TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2), progress=False)
+    return out / "manifest.json"
+
+
+def epochs_logged(run: Path) -> list[int]:
+    """The epochs a run's history.csv holds (none before the first is logged)."""
+    path = run / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
 
 
 class CliResult:

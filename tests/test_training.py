@@ -1,41 +1,18 @@
-"""Training: the loss goes down, artefacts are written, checkpoints reload, killed runs resume."""
+"""Training: the loss goes down, artefacts are written, checkpoints reload, encoder weights load
+(test_training_runs.py: killed runs, several devices and workers)."""
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 
-from roofseg.tiler.run import tile
-from roofseg.tiler.tile import TileParams
+from conftest import epochs_logged
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def manifest(sample_scene, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tiles64")
-    tile([str(sample_scene["image"])], out, TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2), progress=False)
-    return out / "manifest.json"
-
-
-def epochs_logged(run: Path) -> list[int]:
-    path = run / "history.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [int(r["epoch"]) for r in csv.DictReader(f)]
 
 
 @pytest.fixture(scope="module")
@@ -90,25 +67,6 @@ def test_evaluate_command_prints_and_writes_scores(trained, manifest, tmp_path, 
     assert {"loss", "iou", "f1", "precision", "recall", "pixels"} <= scores.keys()
 
 
-def test_a_killed_run_resumes_instead_of_starting_over(manifest, tmp_path):
-    run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "roofseg.cli", "train", str(manifest), "-o", str(run), "--encoder-weights", "none",
-           "--epochs", "4", "--batch", "4", "--steps-per-epoch", "3", "--validation-steps", "1", "--strategy", "default", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    # an epoch is logged first, then backed up (the backup's index file is written last)
-    while not list((run / "backup").rglob("checkpoint")) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = epochs_logged(run)
-    assert 1 <= len(done) < 4, "the kill should land after the first epoch and before the last"
-    assert (run / "backup").exists()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
-    assert epochs_logged(run) == [0, 1, 2, 3]  # no epoch run twice: the second run went on from the backup
-    assert (run / "best.keras").exists() and not (run / "backup").exists()
-
-
 def test_imagenet_weights_come_from_the_keras_cache_file(tmp_path, monkeypatch, run_cli, manifest):
     from roofseg._tf import sm
     from roofseg.training.model import IMAGENET_FILE, build_model, resolve_encoder_weights
@@ -137,45 +95,6 @@ def test_imagenet_weights_come_from_the_keras_cache_file(tmp_path, monkeypatch, 
             np.testing.assert_array_equal(mine, theirs)
             compared += 1
     assert compared > 100 and encoder
-
-
-def test_mirrored_strategy_on_two_logical_cpus_trains_and_checkpoints(manifest, tmp_path):
-    from roofseg.training.train import TrainConfig, train
-
-    cfg = TrainConfig(manifest=str(manifest), out_dir=str(tmp_path), encoder_weights="none", epochs=1, batch_size=2,
-                      steps_per_epoch=2, validation_steps=1, strategy="mirrored", devices=["/cpu:0", "/cpu:1"], samples=2)
-    summary = train(cfg, verbose=0)
-    config = json.loads((tmp_path / "config.json").read_text())
-    assert config["replicas"] == 2 and config["global_batch"] == 4
-    assert (tmp_path / "best.keras").exists() and summary["epochs_run"] == 1
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def test_multiworker_with_two_local_workers_trains_one_epoch(manifest, tmp_path):
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = []
-    for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        cmd = [sys.executable, "-m", "roofseg.cli", "train", str(manifest), "-o", str(tmp_path / "run"),
-               "--encoder-weights", "none", "--epochs", "1", "--batch", "2", "--steps-per-epoch", "2",
-               "--validation-steps", "1", "--strategy", "multiworker", "--quiet"]
-        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:] + outs[1][-3000:]
-    assert "2 replica(s) (CollectiveAllReduceStrategy)" in outs[0]  # MultiWorkerMirroredStrategy's class
-    assert not (tmp_path / "run" / "workers").exists()  # the other worker's scratch files are gone
-    assert (tmp_path / "run" / "best.keras").exists()
-    assert epochs_logged(tmp_path / "run") == [0]
 
 
 def test_freeze_encoder_epochs_train_the_decoder_alone_first(manifest, tmp_path):

@@ -8,6 +8,7 @@ import json
 import math
 import resource
 import signal
+import struct
 import subprocess
 import sys
 from dataclasses import replace
@@ -218,11 +219,25 @@ def test_evaluate_names_a_broken_shard(resumed, broken_copy, run_cli, damage):
     assert shard.name in line
 
 
+def _record_ends(data: bytes) -> list[int]:
+    """Byte offsets where each record of an uncompressed TFRecord file ends (8-byte length, 4-byte
+    CRC, the record, 4-byte CRC)."""
+    ends, at = [], 0
+    while at < len(data):
+        at += 8 + 4 + struct.unpack("<Q", data[at: at + 8])[0] + 4
+        ends.append(at)
+    return ends
+
+
 def test_train_names_a_shard_cut_short(broken_copy, tmp_path, run_cli):
     manifest, _ = broken_copy
-    spec = json.loads(manifest.read_text())["splits"]["train"]["shards"][-1]
+    spec = max(json.loads(manifest.read_text())["splits"]["train"]["shards"], key=lambda s: s["tiles"])
     shard = manifest.parent / spec["path"]
-    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    data = shard.read_bytes()
+    ends = _record_ends(data)
+    assert len(ends) == spec["tiles"] >= 2
+    # cut at a record's end: every record left is whole, so only the manifest's count can tell
+    shard.write_bytes(data[: ends[len(ends) // 2 - 1]])
     line = one_error_line(run_cli("train", manifest, "-o", tmp_path / "run", "--encoder-weights", "none", "--epochs", "1",
                                   "--batch", "4", "--strategy", "default", "--quiet"))
     assert shard.name in line and "promises" in line
