@@ -128,6 +128,22 @@ def test_the_pipeline_gives_contact_as_a_second_mask_channel_and_zeros_for_tiles
     assert old.shape[-1] == 2 and old[..., 1].sum() == 0 and old[..., 0].sum() > 0
 
 
+@pytest.mark.parametrize("loss", ["dice", "bce", "bce_dice"])
+def test_the_contact_loss_charges_a_model_that_marks_every_pixel_contact(loss):
+    from roofseg.training.losses import LOSSES
+
+    truth = np.zeros((2, 64, 64, 2), np.float32)
+    truth[:, 8:40, 8:30, 0] = truth[:, 8:40, 34:56, 0] = 1  # two roofs, 4 px apart
+    truth[:, 8:40, 29:35, 1] = 1  # the contact between them: 3 % of the pixels, as on a dense block
+    roof = np.clip(truth[..., :1], 0.02, 0.98)
+    near_miss = np.clip(truth[..., 1:], 0.02, 0.98)
+    near_miss[:, 8:40, 29] = 0.02  # a border found all but one column wide
+    scores = {name: float(LOSSES[loss](truth, np.concatenate([roof, contact], -1)))
+              for name, contact in (("all contact", np.full_like(near_miss, 0.98)),
+                                    ("no contact", np.full_like(near_miss, 0.02)), ("near miss", near_miss))}
+    assert scores["near miss"] < scores["no contact"] < scores["all contact"], scores
+
+
 def test_split_region_floods_each_core_to_the_contact_ridge():
     region = np.zeros((20, 40), bool)
     region[4:16, 2:38] = True

@@ -17,14 +17,6 @@ _SUB = sm.losses.dice_loss.submodules  # the backend/layers/models/utils sm's fu
 CONTACT_WEIGHT = 1.0  # the contact borders' loss, added to the roof's
 
 
-def _roof_and_contact(loss, y_true, y_pred):
-    """``loss`` of the roof channel, plus the same loss of the contact channel where the model
-    has one (weighted by CONTACT_WEIGHT): the roof's term stays what a roof-only model's is."""
-    if y_pred.shape[-1] == 1:
-        return loss(y_true, y_pred)
-    return loss(y_true[..., :1], y_pred[..., :1]) + CONTACT_WEIGHT * loss(y_true[..., 1:], y_pred[..., 1:])
-
-
 def _dice(y_true, y_pred):
     return 1.0 - _F.f_score(y_true, y_pred, beta=1, per_image=False, threshold=None, **_SUB)
 
@@ -33,23 +25,40 @@ def _bce(y_true, y_pred):
     return tf.reduce_mean(keras.losses.binary_crossentropy(y_true, y_pred))
 
 
+def _bce_dice(y_true, y_pred):
+    return _bce(y_true, y_pred) + _dice(y_true, y_pred)
+
+
+def _roof_and_contact(loss, y_true, y_pred):
+    """``loss`` of the roof channel, plus cross-entropy and Dice of the contact channel where the
+    model has one (weighted by CONTACT_WEIGHT): the roof's term stays what a roof-only model's is."""
+    if y_pred.shape[-1] == 1:
+        return loss(y_true, y_pred)
+    # Contact borders are a few pixels in a thousand. Dice alone is about as low for marking every
+    # pixel contact as for marking none, and a model trained on it marked whole roofs contact,
+    # leaving no cores to split; cross-entropy charges every false border.
+    contact = _bce_dice(y_true[..., 1:], y_pred[..., 1:])
+    return loss(y_true[..., :1], y_pred[..., :1]) + CONTACT_WEIGHT * contact
+
+
 @keras.saving.register_keras_serializable("roofseg")
 def dice_loss(y_true, y_pred):
-    """1 − Dice (F1 on probabilities) over the whole batch, as segmentation-models' DiceLoss
-    (roof, plus contact borders for a model with that output)."""
+    """1 − Dice (F1 on probabilities) of the roof over the whole batch, as segmentation-models'
+    DiceLoss (plus the contact borders' loss for a model with that output)."""
     return _roof_and_contact(_dice, y_true, y_pred)
 
 
 @keras.saving.register_keras_serializable("roofseg")
 def bce_loss(y_true, y_pred):
-    """Mean binary cross-entropy (roof, plus contact borders for a model with that output)."""
+    """Mean binary cross-entropy of the roof (plus the contact borders' loss)."""
     return _roof_and_contact(_bce, y_true, y_pred)
 
 
 @keras.saving.register_keras_serializable("roofseg")
 def bce_dice_loss(y_true, y_pred):
-    """Binary cross-entropy plus Dice loss (segmentation-models' bce_dice_loss)."""
-    return bce_loss(y_true, y_pred) + dice_loss(y_true, y_pred)
+    """Binary cross-entropy plus Dice loss of the roof (segmentation-models' bce_dice_loss; plus the
+    contact borders' loss)."""
+    return _roof_and_contact(_bce_dice, y_true, y_pred)
 
 
 class _PixelCounts(keras.metrics.BinaryIoU):
