@@ -15,7 +15,7 @@ from roofseg.prediction.many import predict_scenes
 from roofseg.prediction.predict import PredictOptions
 from roofseg.tiler.run import tile
 from roofseg.tiler.tile import TileParams
-from test_predict_many import OPTS, red, scenes_in
+from test_predict_many import red, scenes_in
 
 
 def test_predictions_and_their_mosaic_go_to_a_bucket_and_a_rerun_resumes(tmp_path, s3_bucket):

@@ -3,7 +3,6 @@ test-time augmentation in the graph, and windows cut from row strips read once."
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
