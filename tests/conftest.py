@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import subprocess
 import tempfile
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from shapely.geometry import mapping
 
 import roofseg  # noqa: F401  (sets the TensorFlow environment before anything imports it)
 import tensorflow as tf  # noqa: E402
@@ -34,6 +36,16 @@ def write_tif(path, data: np.ndarray, transform=Affine(0.5, 0, 500_000, 0, -0.5,
                    dtype=data.dtype, transform=transform, crs=crs, nodata=nodata, **extra)
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(data)
+    return Path(path)
+
+
+def write_geojson(path, polygons, crs: str | None = UTM) -> Path:
+    """Write shapely ``polygons`` as a GeoJSON FeatureCollection (with a ``crs`` member unless None)."""
+    doc = {"type": "FeatureCollection",
+           "features": [{"type": "Feature", "properties": {}, "geometry": mapping(p)} for p in polygons]}
+    if crs:
+        doc["crs"] = {"type": "name", "properties": {"name": crs}}
+    Path(path).write_text(json.dumps(doc))
     return Path(path)
 
 

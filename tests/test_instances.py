@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from shapely.geometry import box, mapping, shape
+from shapely.geometry import box, shape
 
-from conftest import UTM, write_tif
+from conftest import write_geojson, write_tif
 from roofseg.prediction.instances import contact_band, split_region
 from roofseg.records import read_records
 from roofseg.tiler.targets import components, contact_border
@@ -31,14 +31,6 @@ def footprint(row0: int, col0: int, row1: int, col1: int):
 # two buildings sharing a wall at column 60 (across the tile border of 64 px tiles at row 64),
 # a third 8 px away from the second, a fourth alone
 BUILDINGS = [footprint(40, 30, 90, 60), footprint(40, 60, 90, 100), footprint(40, 108, 90, 120), footprint(10, 10, 25, 25)]
-
-
-def write_footprints(path, polygons) -> str:
-    schema = {"geometry": "Polygon", "properties": {}}
-    with fiona.open(path, "w", driver="GeoJSON", schema=schema, crs=UTM) as dst:
-        for p in polygons:
-            dst.write({"geometry": mapping(p), "properties": {}})
-    return str(path)
 
 
 def test_contact_borders_mark_where_two_buildings_come_within_the_radius():
@@ -63,7 +55,7 @@ def test_tiles_carry_the_contact_targets_of_the_whole_scene_from_footprints_and_
 
     rng = np.random.default_rng(0)
     image = write_tif(tmp_path / "scene.tif", rng.integers(1, 255, (3, 128, 160), dtype=np.uint8), transform=TRANSFORM)
-    vector = write_footprints(tmp_path / "scene.geojson", BUILDINGS)
+    vector = str(write_geojson(tmp_path / "scene.geojson", BUILDINGS))
     ids = np.zeros((128, 160), np.int32)  # the same buildings on the scene's grid
     for i, (r0, c0, r1, c1) in enumerate([(40, 30, 90, 60), (40, 60, 90, 100), (40, 108, 90, 120), (10, 10, 25, 25)], 1):
         ids[r0:r1, c0:c1] = i
@@ -113,7 +105,7 @@ def test_the_pipeline_gives_contact_as_a_second_mask_channel_and_zeros_for_tiles
     from roofseg.tiler.tile import TileParams
 
     image = write_tif(tmp_path / "scene.tif", np.full((3, 128, 128), 90, np.uint8), transform=TRANSFORM)
-    vector = write_footprints(tmp_path / "scene.geojson", BUILDINGS[:2])
+    vector = str(write_geojson(tmp_path / "scene.geojson", BUILDINGS[:2]))
     for name, px in (("with", 3), ("without", 0)):
         tile([str(image)], tmp_path / name, TileParams(size=64, stride=64, val=0.5, test=0.0, max_nodata=1.0, contact_px=px),
              labels=[vector], split_by="block", progress=False)
@@ -175,7 +167,7 @@ class RoofAndContact:
 def test_touching_buildings_become_one_polygon_each_along_the_predicted_contact(tmp_path, run_cli):
     from roofseg.prediction.predict import PredictOptions, predict_scene
     from roofseg.prediction.score import evaluate_scene
-    from roofseg.prediction.vectorize import VectorOptions, write_footprints as footprints_of
+    from roofseg.prediction.vectorize import VectorOptions, write_footprints
 
     data = np.zeros((3, 128, 160), np.uint8)
     data[2] = 60
@@ -183,7 +175,7 @@ def test_touching_buildings_become_one_polygon_each_along_the_predicted_contact(
         data[0, r0:r1, c0:c1] = 200
     data[1, 40:90, 58:62] = 200  # the model sees the shared wall
     scene = write_tif(tmp_path / "scene.tif", data, transform=TRANSFORM)
-    labels = write_footprints(tmp_path / "truth.geojson", BUILDINGS)
+    labels = str(write_geojson(tmp_path / "truth.geojson", BUILDINGS))
     out = tmp_path / "pred.tif"
     predict_scene(RoofAndContact(), scene, out, PredictOptions(tile=64, overlap=16, threshold=0.5), progress=False)
     with rasterio.open(out) as ds:
@@ -191,8 +183,8 @@ def test_touching_buildings_become_one_polygon_each_along_the_predicted_contact(
         assert ds.read(2)[60, 58:62].min() == 255 and ds.read(2)[60, 40] == 0
     assert contact_band(str(out)).band == 2
 
-    split = footprints_of(out, tmp_path / "pred_binary.tif", tmp_path / "split.geojson", VectorOptions(".geojson", 1.0))
-    whole = footprints_of(out, tmp_path / "pred_binary.tif", tmp_path / "whole.geojson",
+    split = write_footprints(out, tmp_path / "pred_binary.tif", tmp_path / "split.geojson", VectorOptions(".geojson", 1.0))
+    whole = write_footprints(out, tmp_path / "pred_binary.tif", tmp_path / "whole.geojson",
                           VectorOptions(".geojson", 1.0, separate=False))
     assert (split, whole) == (4, 3)
     with fiona.open(tmp_path / "split.geojson") as src:

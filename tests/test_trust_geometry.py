@@ -3,7 +3,6 @@ south-up grids, web-mercator and US-feet CRSs, NaN nodata, resized folder pairs,
 
 from __future__ import annotations
 
-import json
 
 import cv2
 import numpy as np
@@ -12,18 +11,10 @@ from affine import Affine
 from rasterio.features import rasterize
 from shapely.geometry import Polygon, box, mapping
 
-from conftest import write_tif
+from conftest import write_geojson, write_tif
 from roofseg.records import read_records
 from roofseg.tiler.run import tile
 from roofseg.tiler.tile import TileParams
-
-
-def write_geojson(path, polygons, crs: str | None = "EPSG:32633") -> None:
-    doc = {"type": "FeatureCollection",
-           "features": [{"type": "Feature", "properties": {}, "geometry": mapping(p)} for p in polygons]}
-    if crs:
-        doc["crs"] = {"type": "name", "properties": {"name": crs}}
-    path.write_text(json.dumps(doc))
 
 
 def mosaic_masks(out, size: int, height: int, width: int) -> np.ndarray:
