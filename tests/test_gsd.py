@@ -50,3 +50,70 @@ def test_a_prediction_at_the_models_gsd_lands_on_the_scenes_grid(sample_scene, t
             assert diff.mean() < (5 if gsd < 0.3 else 10)  # out of 255: resampling there and back blurs a little
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.15.tif", "0.15_binary.tif", "0.6.tif", "0.6_binary.tif",
                                                           "native.tif", "native_binary.tif"]  # no scratch left
+
+
+def test_a_mask_band_stays_nodata_at_a_gsd(tmp_path):
+    from affine import Affine
+
+    from roofseg.raster.scene import Scene
+
+    path = tmp_path / "masked.tif"
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        with rasterio.open(path, "w", driver="GTiff", width=256, height=256, count=3, dtype="uint8", crs="EPSG:32633",
+                           transform=Affine(0.15, 0, 500_000, 0, -0.15, 5_000_000)) as ds:
+            ds.write(np.full((3, 256, 256), 120, np.uint8))
+            mask = np.zeros((256, 256), np.uint8)
+            mask[:, :128] = 255
+            ds.write_mask(mask)
+    for gsd in (None, 0.3):
+        with Scene(path, gsd=gsd) as scene:
+            image, valid = scene.read(0, 0, scene.height, scene.width)
+        assert abs(valid.mean() - 0.5) < 0.02, (gsd, valid.mean())
+        assert (image[~valid] == 0).all()
+
+
+def test_a_mask_with_nodata_zero_keeps_its_roof_share_when_coarsened(tmp_path):
+    from affine import Affine
+
+    from conftest import write_tif
+    from roofseg.raster.labels import MaskLabels
+    from roofseg.raster.scene import Scene
+
+    t = Affine(0.15, 0, 500_000, 0, -0.15, 5_000_000)
+    write_tif(tmp_path / "scene.tif", np.full((3, 256, 256), 90, np.uint8), transform=t)
+    roof = np.zeros((256, 256), np.uint8)
+    for r in range(9, 256, 24):
+        for c in range(9, 256, 24):
+            roof[r:r + 13, c:c + 13] = 255  # 13 px squares every 24 px: 0.29 of the mask
+    write_tif(tmp_path / "mask.tif", roof, transform=t, nodata=0)
+    with Scene(tmp_path / "scene.tif", gsd=0.6) as scene:
+        labels = MaskLabels(tmp_path / "mask.tif", scene)
+        coarse = labels.read(0, 0, scene.height, scene.width)
+        labels.close()
+    assert abs(coarse.mean() - (roof > 0).mean()) < 0.06, coarse.mean()  # 0.43 when zeros were skipped
+
+
+def test_degrees_at_high_latitude_give_square_ground_pixels(tmp_path):
+    from affine import Affine
+
+    from conftest import write_tif
+    from roofseg.raster.ground import ground_pixel_sides
+    from roofseg.raster.scene import Scene
+
+    # 0.3 m pixels at 60° N: 5.4e-6° of longitude across, 2.7e-6° of latitude down
+    t = Affine(5.4e-6, 0, 10.0, 0, -2.7e-6, 60.0)
+    write_tif(tmp_path / "north.tif", np.full((3, 200, 200), 80, np.uint8), transform=t, crs="EPSG:4326")
+    with Scene(tmp_path / "north.tif", gsd=0.6) as scene:
+        across, down = ground_pixel_sides(scene.crs, scene.transform, scene.height, scene.width)
+    assert abs(across - 0.6) < 0.02 and abs(down - 0.6) < 0.02, (across, down)
+
+
+def test_the_model_card_gives_the_gsd_of_resized_tiles(tmp_path):
+    import json
+
+    from roofseg.training.train import TrainConfig, model_card
+
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"gsd_m": 0.3, "tile_size": 512, "jobs": [{"bands": [1, 2, 3]}]}))
+    assert model_card(TrainConfig(str(manifest), str(tmp_path / "run"), tile_size=256))["gsd_m"] == 0.6
+    assert model_card(TrainConfig(str(manifest), str(tmp_path / "run")))["gsd_m"] == 0.3

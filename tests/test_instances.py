@@ -216,3 +216,14 @@ def test_a_contact_output_predicted_at_another_gsd_lands_on_the_scenes_grid(tmp_
         assert ds.count == 2 and ds.shape == (96, 96) and ds.transform == TRANSFORM
         scale = 255 if dtype == "uint8" else 1
         assert ds.read(2)[45, 44:48].mean() > 0.4 * scale and ds.read(2)[45, 20] == 0
+
+
+def test_split_region_keeps_pixels_joined_only_at_a_corner():
+    region = np.zeros((24, 40), bool)
+    region[4:16, 2:38] = True
+    region[16:18, 38] = region[17, 39] = True  # 3 px touching the region at one corner only
+    contact = np.zeros(region.shape, np.float32)
+    contact[:, 18:22] = 0.9
+    labels = split_region(region, contact, 0.5, 4)
+    assert labels.max() == 2
+    assert ((labels > 0) == region).all()  # no pixel lost

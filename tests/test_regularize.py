@@ -76,3 +76,37 @@ def test_buildings_of_a_few_pixels_keep_their_area(angle):
     staircase = traced(truth)
     regular = regularize(staircase, PIXEL)
     assert regular.is_valid and abs(regular.area - staircase.area) <= 0.08 * staircase.area
+
+
+def test_a_courtyard_that_cannot_be_squared_is_kept():
+    outer = Polygon([(0, 0), (30, 0), (30, 30), (0, 30)])
+    courtyard = shapely.Point(15, 15).buffer(4.5)  # round: no square ring fits it
+    building = traced(outer.difference(courtyard))
+    assert len(building.interiors) == 1
+    out = regularize(building, PIXEL)
+    assert out.geom_type == "Polygon" and len(out.interiors) == 1
+    assert abs(out.area - building.area) <= 0.08 * building.area
+
+
+def test_split_buildings_stay_apart_after_squaring(tmp_path):
+    from rasterio.features import rasterize as burn
+
+    from conftest import write_tif
+    from roofseg.prediction.instances import ContactBand
+    from roofseg.prediction.vectorize import polygons
+
+    n = 120
+    t = Affine(PIXEL, 0, 0, 0, -PIXEL, n * PIXEL)
+    # A is upright; B is turned 12° and shares its leaning wall with A. Squared in A's frame the
+    # wall turns upright and crosses into B, which squares it in its own frame.
+    wall = affinity.rotate(shapely.LineString([(18, -20), (18, 60)]), -12, origin=(18, 18))
+    b = affinity.rotate(Polygon([(18, 4), (30, 4), (30, 30), (18, 30)]), -12, origin=(18, 18))
+    left_of_wall = shapely.Polygon(list(wall.coords) + [(-20, 60), (-20, -20)])
+    a = Polygon([(4, 6), (25, 6), (25, 28), (4, 28)]).intersection(left_of_wall)
+    roof = burn([a, b], out_shape=(n, n), transform=t, dtype="uint8")
+    contact = (burn([wall.buffer(0.5)], out_shape=(n, n), transform=t) * roof * 255).astype(np.uint8)
+    write_tif(tmp_path / "binary.tif", roof, transform=t)
+    write_tif(tmp_path / "pred.tif", np.stack([roof * 255, contact]).astype(np.uint8), transform=t)
+    parts = [shape(g) for g, _ in polygons(tmp_path / "binary.tif", 0.0, True, ContactBand(str(tmp_path / "pred.tif"), 2, 127))]
+    assert len(parts) == 2
+    assert parts[0].intersection(parts[1]).area < 1e-6

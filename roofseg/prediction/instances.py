@@ -42,8 +42,10 @@ def split_region(region: np.ndarray, contact: np.ndarray, cut: float, min_core: 
 
     Cores are the region's pixels below ``cut`` in ``contact``, 4-connected (cores touching at a
     corner stay two), those under ``min_core`` pixels dropped as noise. Each core floods the
-    region over the contact probability, so the split lines fall on the contact ridges. With
-    fewer than two cores the region stays whole.
+    region over the contact probability, so the split lines fall on the contact ridges. The flood
+    is 8-connected, as the region is traced, so no pixel of the region is lost (one reached from
+    no core, if any, joins the nearest core's building). With fewer than two cores the region
+    stays whole.
     """
     from scipy import ndimage
     from skimage.segmentation import watershed
@@ -60,4 +62,9 @@ def split_region(region: np.ndarray, contact: np.ndarray, cut: float, min_core: 
             cores, n = relabel[cores], len(keep)
     if n < 2:
         return region.astype(np.int32)
-    return watershed(contact.astype(np.float32), cores, mask=region).astype(np.int32)
+    labels = watershed(contact.astype(np.float32), cores, mask=region, connectivity=2).astype(np.int32)
+    orphans = region & (labels == 0)
+    if orphans.any():
+        nearest = ndimage.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
+        labels[orphans] = labels[tuple(nearest)][orphans]
+    return labels

@@ -6,7 +6,9 @@ its minimum rotated rectangle; in that frame, an outline whose edges all run wit
 the length-weighted mean position of the edges it replaces. Anything else — round, diagonal,
 or a squared result that would be invalid or change the area by more than ``max_area_change``
 — keeps its simplified outline, or, where even that changes the area too much (a building of a
-few pixels), one simplified by half a pixel, or the traced one.
+few pixels), one simplified by half a pixel, or the traced one. A courtyard is never lost: a
+hole that cannot be squared keeps its simplified ring, and an outline with fewer holes than the
+traced one is not taken.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def regularize(geom: Polygon | MultiPolygon, pixel: float, angle_tolerance: floa
     # the most regular outline that keeps the building: on a small one, simplifying can cost too much
     for outline in (squared, simplified, geom.simplify(0.5 * pixel, preserve_topology=True)):
         if (outline is not None and not outline.is_empty and outline.is_valid
+                and outline.geom_type == "Polygon" and len(outline.interiors) == len(geom.interiors)
                 and abs(outline.area - geom.area) <= max_area_change * geom.area):
             return outline
     return geom
@@ -53,8 +56,9 @@ def _squared(poly: Polygon, pixel: float, tolerance: float) -> Polygon | None:
     shell = square_ring(list(upright.exterior.coords), pixel, tolerance)
     if shell is None:
         return None
-    holes = [square_ring(list(r.coords), pixel, tolerance) for r in upright.interiors]
-    squared = Polygon(shell, [h for h in holes if h is not None])
+    # a courtyard that cannot be squared keeps its simplified ring
+    holes = [square_ring(list(r.coords), pixel, tolerance) or list(r.coords) for r in upright.interiors]
+    squared = Polygon(shell, holes)
     return affinity.rotate(squared, angle, origin=origin)
 
 

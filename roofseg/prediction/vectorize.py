@@ -42,7 +42,8 @@ def polygons(binary_path: str | os.PathLike, min_area: float = 0.0, regularize: 
     polygons, not the raster's size; a region is split in a window of its own size. Its
     8-connected rings can touch themselves (invalid in OGC terms): such a region is repaired, as a
     MultiPolygon where it is two pieces joined at a corner. ``regularize`` straightens each
-    outline and squares it where it is rectilinear.
+    outline and squares it where it is rectilinear; the parts of a split region never overlap
+    (a part's squared sides stop at the parts before it).
     """
     from roofseg.prediction.regularize import regularize as regular
 
@@ -56,9 +57,13 @@ def polygons(binary_path: str | os.PathLike, min_area: float = 0.0, regularize: 
                 continue
             region = valid_polygonal(shapely.geometry.shape(geom))
             parts = _split(region, ds, borders, contact, min_area, area_of) if borders is not None else [region]
+            taken = shapely.Polygon()  # the parts of this region written so far
             for poly in parts:
                 if regularize and not poly.is_empty:
                     poly = valid_polygonal(regular(poly, pixel))
+                    if len(parts) > 1:  # squared sides may cross into a neighbour: it keeps what it had
+                        poly = valid_polygonal(poly.difference(taken))
+                        taken = taken.union(poly)
                 if poly.is_empty:
                     continue
                 area = area_of(poly)

@@ -37,10 +37,10 @@ class GroundArea:
         return abs(float(self.geod.geometry_area_perimeter(geom)[0]))
 
 
-def ground_pixel_size(crs, transform, height: int, width: int) -> float | None:
-    """Metres on the ground of one pixel at the grid's centre: the geometric mean of its two sides,
-    measured on the CRS's ellipsoid. Right where CRS units are not ground metres: web-mercator
-    (1/cos(latitude) too large), US feet, and degrees. None without a CRS."""
+def ground_pixel_sides(crs, transform, height: int, width: int) -> tuple[float, float] | None:
+    """Metres on the ground of one pixel's two sides at the grid's centre, (across, down), measured
+    on the CRS's ellipsoid: they differ where the CRS's units do (degrees away from the equator).
+    None without a CRS."""
     if crs is None:
         return None
     crs = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
@@ -51,4 +51,12 @@ def ground_pixel_size(crs, transform, height: int, width: int) -> float | None:
         xs, ys = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(xs, ys)
     _, _, across = geod.inv(xs[0], ys[0], xs[1], ys[1])
     _, _, down = geod.inv(xs[0], ys[0], xs[2], ys[2])
-    return float(np.sqrt(across * down))
+    return float(across), float(down)
+
+
+def ground_pixel_size(crs, transform, height: int, width: int) -> float | None:
+    """Metres on the ground of one pixel at the grid's centre: the geometric mean of its two sides
+    (:func:`ground_pixel_sides`). Right where CRS units are not ground metres: web-mercator
+    (1/cos(latitude) too large), US feet, and degrees. None without a CRS."""
+    sides = ground_pixel_sides(crs, transform, height, width)
+    return None if sides is None else float(np.sqrt(sides[0] * sides[1]))

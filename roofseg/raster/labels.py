@@ -55,8 +55,10 @@ def _onto(mask: rasterio.DatasetReader, scene: Scene) -> rasterio.DatasetReader:
     from rasterio.vrt import WarpedVRT
 
     coarser = scene.width < scene.source.width
+    # src_nodata=None: 0 is background here whatever the file's nodata says; skipped as nodata,
+    # the majority would be taken over roof pixels alone and roofs would swell
     return WarpedVRT(mask, crs=scene.crs or mask.crs, transform=scene.transform, width=scene.width, height=scene.height,
-                     resampling=Resampling.mode if coarser else Resampling.nearest)
+                     resampling=Resampling.mode if coarser else Resampling.nearest, src_nodata=None)
 
 
 class MaskLabels:
@@ -80,9 +82,9 @@ class MaskLabels:
             if ds.crs is not None and scene.crs is not None and ds.crs != scene.crs:
                 self.close()
                 raise RoofsegError(self.path, f"mask CRS {ds.crs} differs from the scene's {scene.crs}")
-        if scene.ds is not scene.source:  # the scene is read resampled: so is its mask, onto the same grid
-            self.ds = ds = _onto(ds, scene)
         self.nodata = ds.nodata
+        if scene.ds is not scene.source:  # the scene is read resampled: so is its mask, onto the same grid
+            self.ds = _onto(ds, scene)
 
     def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
         try:

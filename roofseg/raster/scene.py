@@ -55,18 +55,23 @@ def resampled(ds: rasterio.DatasetReader, gsd: float, coarser: Resampling, finer
     that size already (within 1 %: resampling by less changes nothing a model can see)."""
     from rasterio.vrt import WarpedVRT
 
-    from roofseg.raster.ground import ground_pixel_size
+    from roofseg.raster.ground import ground_pixel_sides
 
-    native = ground_pixel_size(ds.crs, ds.transform, ds.height, ds.width)
-    if native is None:
+    sides = ground_pixel_sides(ds.crs, ds.transform, ds.height, ds.width)
+    if sides is None:
         raise RoofsegError(path, "has no CRS, so its ground pixel size is unknown and it cannot be resampled to a GSD")
-    factor = gsd / native
-    if abs(factor - 1) < 0.01:
+    # each axis by its own ground length: a degree of longitude is shorter than one of latitude
+    fx, fy = gsd / sides[0], gsd / sides[1]
+    if abs(fx - 1) < 0.01 and abs(fy - 1) < 0.01:
         return ds
-    width, height = max(1, round(ds.width / factor)), max(1, round(ds.height / factor))
+    width, height = max(1, round(ds.width / fx)), max(1, round(ds.height / fy))
     transform = ds.transform @ Affine.scale(ds.width / width, ds.height / height)
+    # An internal mask band is not warped by itself (nodata values and alpha bands are): carried
+    # as an alpha band of the VRT, masked areas stay nodata at the new GSD.
+    flags = ds.mask_flag_enums[0]
+    mask_band = MaskFlags.per_dataset in flags and MaskFlags.alpha not in flags and MaskFlags.nodata not in flags
     return WarpedVRT(ds, crs=ds.crs, transform=transform, width=width, height=height,
-                     resampling=coarser if factor > 1 else finer)
+                     resampling=coarser if fx * fy > 1 else finer, add_alpha=mask_band)
 
 
 def parse_bands(text: str | None) -> tuple[int, ...] | None:
@@ -131,7 +136,7 @@ class Scene:
         return self.ds.crs is not None or not self.ds.transform.is_identity
 
     def _choose_bands(self, bands: Sequence[int] | None) -> tuple[int, ...]:
-        count = self.ds.count
+        count = self.source.count  # a resampled scene's VRT may add an alpha band
         if bands is None:
             if count >= 3:
                 return (1, 2, 3)

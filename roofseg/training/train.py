@@ -153,7 +153,11 @@ def model_card(cfg: TrainConfig, contact: bool = False) -> dict:
     with tf.io.gfile.GFile(cfg.manifest) as f:
         manifest = json.load(f)
     bands = sorted({tuple(j["bands"]) for j in manifest.get("jobs", []) if j.get("bands")})
-    return {"format": "roofseg-model/1", "gsd_m": manifest.get("gsd_m"), "tile_size": cfg.tile_size or manifest.get("tile_size"),
+    tiles, size = manifest.get("tile_size"), cfg.tile_size or manifest.get("tile_size")
+    gsd = manifest.get("gsd_m")
+    if gsd and tiles and size != tiles:  # tiles resized to the model's input: the model sees coarser (or finer) ground
+        gsd = gsd * tiles / size
+    return {"format": "roofseg-model/1", "gsd_m": gsd, "tile_size": size,
             "bands": [list(b) for b in bands], "scaling": SCALING_RULE,
             "input": "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph",
             "outputs": list(TARGETS if contact else TARGETS[:1]), "contact_px": manifest.get("contact_px") if contact else None}
