@@ -86,3 +86,58 @@ def remove_stale_partials(folder: str | os.PathLike, name: str = "*") -> int:
         p.unlink(missing_ok=True)
         n += 1
     return n
+
+
+#: the files a shapefile is made of besides the .shp: every one goes (and is uploaded) with it
+SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg")
+
+
+def parts_of(path: str | os.PathLike) -> list[Path]:
+    """The files an output is: itself, and for a shapefile its side-car files."""
+    path = Path(path)
+    return [path] + ([path.with_suffix(s) for s in SHAPEFILE_PARTS] if path.suffix.lower() == ".shp" else [])
+
+
+def staged_path(path: str | os.PathLike) -> Path:
+    """The name an output of a set is written under until the whole set is complete
+    (``.STEM.PID.partial.SUFFIX``: its suffix kept for writers that choose a format by it)."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{os.getpid()}{TMP_SUFFIX}{path.suffix}")
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Ctrl-C (SIGINT) waits until the block is done, then interrupts as usual (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list = []
+    previous = signal.signal(signal.SIGINT, lambda *args: caught.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def commit_outputs(staged: dict[Path, Path]) -> None:
+    """Rename each staged output (final name → staged name, with its side-car files) into place,
+    in order, so the last one can stand for the whole set; a Ctrl-C waits until all are renamed."""
+    with deferred_interrupt():
+        for final, tmp in staged.items():
+            for src, dst in zip(parts_of(tmp), parts_of(final)):
+                if src.exists():
+                    os.replace(src, dst)
+                elif dst != final:
+                    dst.unlink(missing_ok=True)  # a side-car the new output has not: the old one would mislead
+
+
+def discard_outputs(staged: dict[Path, Path]) -> None:
+    """Delete staged outputs (and their side-car files) that will not be committed."""
+    for tmp in staged.values():
+        for part in parts_of(tmp):
+            part.unlink(missing_ok=True)

@@ -17,6 +17,18 @@ class RoofsegError(Exception):
         return type(self), (self.path, self.problem)
 
 
+class BatchError(RoofsegError):
+    """Some items of a batch failed (the others were done): one line per failed item, and the
+    count, with where the failures are recorded (``path``)."""
+
+    def __init__(self, path: str | os.PathLike | None, failures: list[str], total: int, what: str = "scenes"):
+        self.failures, self.total, self.what = list(failures), total, what
+        super().__init__(path, f"{len(self.failures)} of {total} {what} failed (a rerun retries only those)")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.failures, self.total, self.what)
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (GDAL's can run to many), or its type's name.
 

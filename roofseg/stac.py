@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
+from urllib.parse import urljoin
 from dataclasses import dataclass
 
 from roofseg.errors import RoofsegError
@@ -96,9 +97,15 @@ def _scene(item, choice: StacChoice, source: str) -> StacScene:
     else:
         labelled = [a for a in assets.values() if "labels" in (a.roles or [])]
         labels = labelled[0] if labelled else None
-    return StacScene(item.id, _href(image), _href(labels) if labels is not None else None)
+    return StacScene(item.id, _href(image, source), _href(labels, source) if labels is not None else None)
 
 
-def _href(asset) -> str:
+def _href(asset, source: str) -> str:
+    """The asset's href, absolute: a relative one is relative to the file that holds the item
+    (an item read from an ItemCollection has no location of its own), never to this process's folder."""
     href = asset.get_absolute_href() or asset.href
+    if "://" in href or href.startswith("/vsi"):
+        return href
+    if not os.path.isabs(href):
+        href = urljoin(source, href) if "://" in source else os.path.join(os.path.dirname(os.path.abspath(source)), href)
     return href if "://" in href else os.path.normpath(href)

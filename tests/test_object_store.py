@@ -42,6 +42,21 @@ def test_predictions_and_their_mosaic_go_to_a_bucket_and_a_rerun_resumes(tmp_pat
     assert fs.exists(f"{url}/scene0_binary.tif")
 
 
+def test_a_shapefile_goes_to_a_bucket_with_every_part(tmp_path, s3_bucket):
+    from roofseg.prediction.vectorize import VectorOptions
+
+    scenes_in(tmp_path / "in", 1)
+    url = f"{s3_bucket}/shp"
+    opts = PredictOptions(tile=64, overlap=16, threshold=0.5)
+    predict_scenes(red, [str(tmp_path / "in")], url, opts, VectorOptions(".shp", min_area=0), progress=False)
+    fs = fsspec.filesystem("s3")
+    names = {p.rsplit("/", 1)[1] for p in fs.find(url)}
+    assert {"scene0.shp", "scene0.shx", "scene0.dbf", "scene0.prj"} <= names
+    fs.rm_file(f"{url}/scene0.dbf")  # a part missing: the scene is not done
+    again = predict_scenes(red, [str(tmp_path / "in")], url, opts, VectorOptions(".shp", min_area=0), progress=False)
+    assert again["predicted"] == 1 and fs.exists(f"{url}/scene0.dbf")
+
+
 def test_tiles_go_to_a_bucket_manifest_last(sample_scene, tmp_path, s3_bucket):
     url = f"{s3_bucket}/tiles"
     params = TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2)

@@ -240,3 +240,99 @@ def test_progress_bars_on_a_real_stderr_are_not_taken_for_gdal_errors(tmp_path):
                                "--overlap", "16", "--batch", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-1500:]
         assert "predicting" in proc.stderr and "100%" in proc.stderr  # the bar, on the real stderr
+
+
+class StopsAfter:
+    """``red``, then Ctrl-C once ``calls`` batches were predicted: a run killed part way."""
+
+    def __init__(self, calls: int):
+        self.left = calls
+
+    def __call__(self, batch):
+        if self.left == 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        return red(batch)
+
+
+def test_a_resumed_overwrite_redoes_the_scenes_of_the_old_run(tmp_path):
+    scenes_in(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    predict_scenes(red, [str(tmp_path / "in")], out, OPTS, progress=False)
+    as_float = PredictOptions(tile=64, overlap=16, batch=4, dtype="float32")
+    with pytest.raises(KeyboardInterrupt):  # killed after the first scene's 4 windows
+        predict_scenes(StopsAfter(1), [str(tmp_path / "in")], out, as_float, overwrite=True, progress=False)
+    again = predict_scenes(red, [str(tmp_path / "in")], out, as_float, progress=False)
+    assert again["predicted"] == 3  # the old run's scenes are not this run's
+    for name in ("scene0", "scene1", "scene2", "mosaic"):
+        suffix = ".vrt" if name == "mosaic" else ".tif"
+        with rasterio.open(out / f"{name}{suffix}") as ds:
+            assert ds.dtypes[0] == "float32", name
+
+
+def test_a_broken_scene_costs_only_itself(tmp_path, run_cli):
+    scenes = scenes_in(tmp_path / "in", 3)
+    whole = scenes[1].read_bytes()
+    scenes[1].write_bytes(whole[: len(whole) // 3])  # truncated
+    out = tmp_path / "out"
+    with pytest.raises(RoofsegError) as caught:
+        predict_scenes(red, [str(tmp_path / "in")], out, OPTS, progress=False)
+    assert caught.value.failures[0].startswith(str(scenes[1]))
+    assert (out / "scene0.tif").exists() and (out / "scene2.tif").exists() and not (out / "scene1.tif").exists()
+    import json
+
+    assert [f["id"] for f in json.loads((out / "failed.json").read_text())] == ["scene1"]
+    with rasterio.open(out / "mosaic.vrt") as mosaic:
+        assert mosaic.width > 0
+
+    model = tmp_path / "m.keras"
+    tiny_keras().save(model)
+    result = run_cli("predict", model, tmp_path / "in", tmp_path / "cli", "--tile-size", 64, "--overlap", 16, "--quiet")
+    assert result.code == 1
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"roofseg: error: {scenes[1]}: ") and "1 of 3 scenes failed" in lines[1]
+    assert "Traceback" not in result.err
+    scenes[1].write_bytes(whole)  # mended: a rerun retries only it
+    rerun = predict_scenes(red, [str(tmp_path / "in")], out, OPTS, progress=False)
+    assert (rerun["predicted"], rerun["skipped"]) == (1, 2) and not (out / "failed.json").exists()
+
+
+def test_a_glob_over_the_output_folder_never_predicts_the_predictions(tmp_path):
+    scenes_in(tmp_path / "area" / "a", 2)
+    pattern = str(tmp_path / "area" / "**" / "*.tif")
+    out = tmp_path / "area" / "preds"
+    first = predict_scenes(red, [pattern], out, OPTS, progress=False)
+    second = predict_scenes(red, [pattern], out, OPTS, progress=False)
+    assert first["scenes"] == second["scenes"] == 2 and second["predicted"] == 0
+    import shutil
+
+    shutil.copy(out / "scene0.tif", tmp_path / "area" / "copied_prediction.tif")  # roofseg's own output, elsewhere
+    assert predict_scenes(red, [pattern], out, OPTS, progress=False)["scenes"] == 2
+
+
+def test_scenes_in_one_crs_written_two_ways_share_one_mosaic(tmp_path):
+    from roofseg.prediction.mosaic import write_mosaics
+
+    data = np.full((1, 64, 64), 100, np.uint8)
+    ways = ["EPSG:32633", "+proj=utm +zone=33 +ellps=WGS84 +towgs84=0,0,0 +units=m +no_defs", "EPSG:32634"]
+    paths = [write_tif(tmp_path / f"p{i}.tif", data, Affine(0.5, 0, 500_000 + 20 * i, 0, -0.5, 5_000_000), crs=crs)
+             for i, crs in enumerate(ways)]
+    written = write_mosaics(paths, tmp_path / "mosaic")
+    assert sorted(p.name for p in written) == ["mosaic_epsg32633.vrt", "mosaic_epsg32634.vrt"]
+    assert (tmp_path / "mosaic_epsg32633.vrt").read_text().count("p0.tif") == 2  # data and mask
+    assert (tmp_path / "mosaic_epsg32633.vrt").read_text().count("p1.tif") == 2
+
+
+def test_evaluate_scene_reads_a_mosaic_like_a_prediction(sample_scene, tmp_path, run_cli):
+    from test_instances import RoofAndContact
+
+    out = tmp_path / "out"
+    predict_scenes(RoofAndContact(), [str(sample_scene["image"])], out, PredictOptions(tile=128, overlap=32),
+                   progress=False)
+    with rasterio.open(out / "mosaic.vrt") as mosaic, rasterio.open(out / "sample.tif") as single:
+        assert mosaic.count == single.count == 2 and mosaic.tags()["ROOFSEG_BANDS"] == "roof,contact"
+        np.testing.assert_array_equal(mosaic.read(), single.read())
+    a = run_cli("evaluate-scene", out / "mosaic.vrt", sample_scene["labels"])
+    b = run_cli("evaluate-scene", out / "sample.tif", sample_scene["labels"])
+    assert a.code == 0, a.err
+    assert a.out == b.out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from datetime import datetime, timezone
 
 import numpy as np
@@ -57,3 +58,21 @@ def test_an_item_collection_predicts_one_raster_per_item(sample_scene, tmp_path)
     assert result["predicted"] == 2
     with rasterio.open(tmp_path / "out" / "tile-a.tif") as a, rasterio.open(tmp_path / "out" / "tile-b.tif") as b:
         np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_relative_assets_of_an_item_collection_are_relative_to_its_file(sample_scene, tmp_path, monkeypatch):
+    from roofseg.stac import stac_scenes
+
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    shutil.copy(sample_scene["image"], folder / "a.tif")
+    it = item("tile-a", str(folder / "a.tif"), None, key="image")
+    it.assets["image"].href = "a.tif"
+    collection = pystac.ItemCollection([it])
+    (folder / "items.json").write_text(json.dumps(collection.to_dict(transform_hrefs=False)))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "a.tif").write_bytes(b"a decoy of the same name")
+    monkeypatch.chdir(elsewhere)
+    (scene,) = stac_scenes(str(folder / "items.json"))
+    assert Path(scene.image) == folder / "a.tif"

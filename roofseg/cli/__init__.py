@@ -20,7 +20,7 @@ from roofseg.cli.predict import predict
 from roofseg.cli.sample import sample
 from roofseg.cli.tile import tile
 from roofseg.cli.train import train
-from roofseg.errors import failure_line
+from roofseg.errors import BatchError, failure_line
 
 
 @click.group(context_settings=CONTEXT)
@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except BatchError as exc:  # the items that failed, one line each, then the count
+        for item in exc.failures:
+            click.echo(f"roofseg: error: {item}", err=True)
+        click.echo(f"roofseg: error: {exc}", err=True)
+        sys.exit(1)
     except Exception as exc:
         line = failure_line(exc)
         if line is None:

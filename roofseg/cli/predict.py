@@ -15,7 +15,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("inputs", nargs=-1, required=True)
 @click.argument("output", type=click.Path())
-@click.option("--tile", default=256, type=click.IntRange(32), help="Window size in px (a multiple of 32).")
+@click.option("--tile-size", "--tile", "tile", default=256, type=click.IntRange(32), help="Window size in px (a multiple of 32); --tile is the same option.")
 @click.option("--overlap", default=64, type=click.IntRange(0), help="Pixels shared by neighbouring windows, blended with a raised-cosine weight.")
 @click.option("--batch", default=8, type=click.IntRange(1), help="Windows predicted at once (split over --devices).")
 @bands_opt
@@ -105,28 +105,26 @@ def _devices(choice: str) -> tuple[str, ...] | None:
 
 def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors, preview: Path | None, overwrite: bool,
                quiet: bool, trained_gsd: float | None) -> None:
-    from roofseg.prediction.predict import check_outputs, predict_scene, warn_if_other_gsd
-    from roofseg.prediction.vectorize import write_footprints
+    from roofseg.prediction.inference import Inference
+    from roofseg.prediction.many import SceneJob, predict_job
+    from roofseg.prediction.predict import binary_path, check_outputs, warn_if_other_gsd
     from roofseg.training.model import load_model
 
-    extra = [p for p in (vector, preview) if p is not None]
-    check_outputs([output] + extra, [scene, model], overwrite)  # before the model's slow loading
+    job = SceneJob(output.stem, scene, output, binary_path(output) if options.threshold is not None else None,
+                   vector, preview)
+    check_outputs(job.outputs, [scene, model], overwrite)  # before the model's slow loading
     if options.gsd is None:
         warn_if_other_gsd(trained_gsd, scene)
-    net = load_model(model, compile=False)
-    result = predict_scene(net, scene, output, options, overwrite=overwrite, progress=not quiet)
+    infer = Inference(load_model(model, compile=False), options.devices, options.tta)
+    result = predict_job(infer, job, options, vectors, progress=not quiet)
     at = f", predicted at {options.gsd:.3g} m" if options.gsd else ""
     click.echo(f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows{at})")
     if result["binary"]:
         click.echo(f"binary mask: {result['binary']}")
     if vector:
-        n = write_footprints(output, result["binary"], vector, vectors, options.threshold)
-        click.echo(f"footprints: {vector} ({n} polygons of at least {vectors.min_area:g} m²"
+        click.echo(f"footprints: {vector} ({result['polygons']} polygons of at least {vectors.min_area:g} m²"
                    f"{', regular outlines' if vectors.regularize else ''})")
     if preview:
-        from roofseg.prediction.pictures import preview_picture
-
-        preview_picture(output, scene, preview, options.bands, options.threshold or 0.5)
         click.echo(f"preview: {preview}")
 
 

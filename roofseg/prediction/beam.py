@@ -6,22 +6,26 @@ calls, so outputs, resuming and the mosaic are the same whichever runner wrote t
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 from tqdm import tqdm
 
 from roofseg.errors import RoofsegError
-from roofseg.prediction.many import SceneJob, predict_job
+from roofseg.atomic import write_json
+from roofseg.prediction.many import SceneJob, predict_job, scene_failure
 from roofseg.prediction.predict import PredictOptions
 from roofseg.prediction.vectorize import VectorOptions
 from roofseg.runners import beam_options, pipeline_error
 
 
 def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOptions, vectors: VectorOptions | None,
-             options_text: str | None, progress: bool, terminal=None) -> None:
-    """Predict ``jobs`` in a Beam pipeline; the bar counts scenes as their outputs appear."""
+             options_text: str | None, progress: bool, terminal=None) -> dict[str, str]:
+    """Predict ``jobs`` in a Beam pipeline; the bar counts scenes as their outputs appear. Returns
+    {scene id: why} of the scenes that failed (the others are predicted all the same)."""
     if not isinstance(model, (str, os.PathLike)):
         raise RoofsegError(None, "--runner beam loads the model on each worker: give it as a file")
     beam_opts = beam_options(options_text)
@@ -36,7 +40,12 @@ def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOpt
             self.infer = Inference(load_model(os.fspath(model), compile=False), visible_devices("all"), options.tta)
 
         def process(self, job: SceneJob):
-            predict_job(self.infer, job, replace(options, devices=None), vectors)
+            marker = failure_marker(job)
+            marker.unlink(missing_ok=True)
+            try:
+                predict_job(self.infer, job, replace(options, devices=None), vectors)
+            except Exception as exc:  # noqa: BLE001 — one bad scene never costs the others
+                write_json(marker, {"id": job.id, "error": scene_failure(exc)})
             yield job.id
 
     done = threading.Event()
@@ -52,9 +61,20 @@ def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOpt
         finally:
             done.set()
             watcher.join()
-    missing = [j.id for j in jobs if not j.done]
-    if missing:
-        raise RoofsegError(None, f"the Beam pipeline ended without the outputs of {len(missing)} scenes ({', '.join(missing[:3])}…)")
+    failures = {}
+    for job in jobs:
+        marker = failure_marker(job)
+        if marker.exists():
+            failures[job.id] = json.loads(marker.read_text())["error"]
+            marker.unlink()
+        elif not job.done:
+            failures[job.id] = "the Beam pipeline ended without its outputs"
+    return failures
+
+
+def failure_marker(job: SceneJob) -> Path:
+    """Where a worker says why a scene failed (beside its staged outputs)."""
+    return job.prediction.with_name(f".{job.id}.failed.json")
 
 
 def _follow(jobs: list[SceneJob], bar: tqdm, done: threading.Event) -> None:

@@ -123,7 +123,7 @@ def warn_if_other_gsd(trained_gsd: float | None, scene_path: str | os.PathLike) 
 
 
 def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathLike, options: PredictOptions = PredictOptions(),
-                  overwrite: bool = False, progress: bool = True, bar: tqdm | None = None) -> dict:
+                  overwrite: bool = False, progress: bool = True, bar: tqdm | None = None, tags: dict | None = None) -> dict:
     """Predict ``scene_path`` into ``out_path`` on the scene's grid; return what was written.
 
     ``model`` is a Keras model, any callable from a float32 (n, h, w, 3) batch in [0, 1] to
@@ -133,7 +133,7 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
     ROOFSEG_BANDS). Windows are read, predicted and blended band of rows by band of rows, so
     memory follows the scene's width, not its area. A failed write (GDAL's errors included)
     raises, and nothing is left under the output's name. ``bar``: a progress bar to advance
-    instead of one of its own.
+    instead of one of its own. ``tags``: more metadata for the probability raster.
     """
     out_path = Path(out_path)
     outputs = [out_path] + ([binary_path(out_path)] if options.threshold is not None else [])
@@ -159,10 +159,10 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
                 grid_path = stack.enter_context(_scratch(out_path))
                 with rasterio.open(grid_path, "w", **_profile(scene, "float32", infer.channels)) as grid:
                     _predict_rows(infer, scene, rows, [grid], replace(options, dtype="float32", threshold=None), bar)
-                datasets = _open_outputs(temps, scene.source, options, outs, infer.channels)
+                datasets = _open_outputs(temps, scene.source, options, outs, infer.channels, tags)
                 _regrid(grid_path, scene, datasets, options)
             else:
-                datasets = _open_outputs(temps, scene, options, outs, infer.channels)
+                datasets = _open_outputs(temps, scene, options, outs, infer.channels, tags)
                 _predict_rows(infer, scene, rows, datasets, options, bar)
             for ds in datasets:
                 ds.close()  # flushes the last blocks: a full disk often shows only here
@@ -174,14 +174,15 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
             "windows": total, "width": width, "height": height}
 
 
-def _open_outputs(temps: list[Path], grid, options: PredictOptions, outs: ExitStack, channels: int) -> list:
+def _open_outputs(temps: list[Path], grid, options: PredictOptions, outs: ExitStack, channels: int,
+                  tags: dict | None = None) -> list:
     """The output rasters on ``grid`` (a scene or dataset: its size, CRS and transform), tagged."""
     from roofseg.tiler.targets import TARGETS
 
     datasets = [outs.enter_context(rasterio.open(temps[0], "w", **_profile(grid, options.dtype, channels)))]
     names = list(TARGETS[:channels]) if channels <= len(TARGETS) else [f"channel {i}" for i in range(channels)]
     datasets[0].update_tags(**{CONTENT_TAG: "probability", SCALE_TAG: "255" if options.dtype == "uint8" else "1",
-                               BANDS_TAG: ",".join(names)})
+                               BANDS_TAG: ",".join(names), **(tags or {})})
     for band, name in enumerate(names, 1):
         datasets[0].set_band_description(band, f"{name} probability")
     if options.threshold is not None:

@@ -110,10 +110,11 @@ def valid_polygonal(geom: shapely.Geometry) -> shapely.Geometry:
 
 
 def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, min_area: float = 0.0,
-                   regularize: bool = False, contact: ContactBand | None = None) -> int:
+                   regularize: bool = False, contact: ContactBand | None = None, layer: str | None = None) -> int:
     """Write the polygons of ``binary_path`` to ``out_path`` (.geojson, .gpkg, .shp, .fgb); return how many.
 
-    ``contact``: split touching buildings along the prediction's contact band (see :func:`polygons`)."""
+    ``contact``: split touching buildings along the prediction's contact band (see :func:`polygons`).
+    ``layer``: the layer's name (default: the file's name without suffix)."""
     import fiona
 
     out = Path(out_path)
@@ -127,7 +128,7 @@ def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, 
     n = 0
     try:
         # GeoPackage: a layer named like the file, and no R-tree index (fiona's SQLite has no rtree module)
-        options = {"layer": out.stem, "SPATIAL_INDEX": "NO"} if driver == "GPKG" else {}
+        options = {"layer": layer or out.stem, "SPATIAL_INDEX": "NO"} if driver == "GPKG" else {}
         with fiona.open(tmp, "w", driver=driver, schema=schema, crs_wkt=crs_wkt, **options) as dst:
             for n, (geom, area) in enumerate(polygons(binary_path, min_area, regularize, contact), 1):
                 dst.write({"geometry": geom, "properties": {"id": n, "area_m2": round(area, 3)}})
@@ -143,11 +144,11 @@ def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, 
 
 
 def write_footprints(prediction: str | os.PathLike, binary: str | os.PathLike, out_path: str | os.PathLike,
-                     vectors: VectorOptions, threshold: float = 0.5) -> int:
+                     vectors: VectorOptions, threshold: float = 0.5, layer: str | None = None) -> int:
     """The footprints of one predicted scene as ``vectors`` asks: from its ``binary`` raster,
     split along the ``prediction``'s contact band where it has one (unless ``vectors.separate``
     is off). Returns how many were written."""
     from roofseg.prediction.instances import contact_band
 
     contact = contact_band(os.fspath(prediction), threshold) if vectors.separate else None
-    return write_polygons(binary, out_path, vectors.min_area, vectors.regularize, contact)
+    return write_polygons(binary, out_path, vectors.min_area, vectors.regularize, contact, layer)

@@ -248,5 +248,8 @@ def band_cache(scene: "Scene", rows: int) -> rasterio.Env:
     scene's area. Sized by the scene's width, the cache stays bounded whatever its height.
     """
     itemsize = np.dtype(scene.ds.dtypes[0]).itemsize
-    band_bytes = rows * scene.width * scene.ds.count * itemsize
+    # a band of windows spans up to two rows of the file's blocks (512 px in a COG): each must stay
+    # cached until every window over it is read, or a remote scene is fetched once per row of windows
+    block_rows = max(scene.source.block_shapes[0][0], 1) if scene.ds is scene.source else rows
+    band_bytes = (rows + 2 * block_rows) * scene.width * scene.source.count * itemsize
     return rasterio.Env(GDAL_CACHEMAX=max(MIN_CACHE_BYTES, 2 * band_bytes))
