@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import fiona
 import numpy as np
@@ -227,3 +228,29 @@ def test_split_region_keeps_pixels_joined_only_at_a_corner():
     labels = split_region(region, contact, 0.5, 4)
     assert labels.max() == 2
     assert ((labels > 0) == region).all()  # no pixel lost
+
+
+def test_a_building_that_leaves_the_window_and_comes_back_gets_no_contact_inside(tmp_path):
+    from roofseg.raster.labels import MaskLabels
+    from roofseg.raster.scene import Scene
+    from roofseg.tiler.targets import scene_components
+
+    u = np.zeros((128, 160), np.uint8)
+    u[10:100, 20:40] = u[10:100, 44:64] = 255  # two arms 4 px apart inside the first row of tiles …
+    u[90:100, 20:64] = 255  # … joined below it: one U-shaped building
+    image = write_tif(tmp_path / "scene.tif", np.full((3, 128, 160), 90, np.uint8), transform=TRANSFORM)
+    write_tif(tmp_path / "scene_mask.tif", u, transform=TRANSFORM)
+    with Scene(image) as scene:
+        labels = MaskLabels(tmp_path / "scene_mask.tif", scene)
+        window = labels.instances(0 - 3, 0 - 3, 64 + 6, 64 + 6)
+        labels.close()
+    assert set(np.unique(window)) == {0, 1}  # one building, though the window cuts its base off
+    assert labels._components_path and not os.path.exists(labels._components_path)
+
+    # strips joined across their edges, diagonals included, as one pass over the whole mask would label it
+    rng = np.random.default_rng(2)
+    noise = (rng.random((97, 53)) < 0.45).astype(np.uint8)
+    ids = scene_components(lambda r, c, h, w: noise[r:r + h, c:c + w], 97, 53, str(tmp_path / "ids.npy"), strip=8)
+    whole = components(noise)
+    pairs = set(zip(ids[noise > 0].tolist(), whole[noise > 0].tolist()))
+    assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})  # the same partition

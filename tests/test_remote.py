@@ -71,3 +71,24 @@ def test_missing_and_unreachable_urls_end_in_one_line(sample_scene, http_folder,
         line = one_error_line(result)
         assert result.code == 1 and url in line and "cannot open" in line
     assert not (tmp_path / "tiles" / "manifest.json").exists()
+
+
+def test_a_served_cog_with_large_blocks_is_fetched_about_once(tmp_path, http_folder):
+    from rasterio.shutil import copy
+
+    from conftest import write_tif
+
+    folder, server = http_folder
+    rng = np.random.default_rng(0)
+    data = rng.integers(1, 255, (3, 1024, 1024), dtype=np.uint8)  # noise: every block must be fetched
+    write_tif(tmp_path / "plain.tif", data)
+    copy(str(tmp_path / "plain.tif"), str(folder / "cog.tif"), driver="COG", compress="DEFLATE", blocksize=512)
+    mask = np.zeros((1024, 1024), np.uint8)
+    mask[100:300, 100:300] = 1
+    write_tif(tmp_path / "mask.tif", mask)
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{server.url}/cog.tif {tmp_path / 'mask.tif'}\n")
+    tile([str(listing)], tmp_path / "tiles", TileParams(size=128, stride=128, split_block=512, max_nodata=1.0),
+         progress=False)
+    fetched = sum(r[3] for r in server.requests if r[0] == "GET" and r[1] == "/cog.tif")
+    assert fetched <= 1.2 * (folder / "cog.tif").stat().st_size, fetched

@@ -7,7 +7,9 @@ and the scene evaluator can take either.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import Counter
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -66,6 +68,7 @@ class MaskLabels:
 
     def __init__(self, path: str | os.PathLike, scene: Scene):
         self.path = os.fspath(path)
+        self._components, self._components_path = None, None  # the whole mask's regions, when asked
         self.ds = self.source = ds = open_raster(self.path, "a mask raster")
         native = scene.source  # the mask must lie on the scene's own grid
         if (ds.height, ds.width) != (native.height, native.width):
@@ -95,15 +98,21 @@ class MaskLabels:
 
     def instances(self, row: int, col: int, height: int, width: int) -> np.ndarray:
         """The mask's 8-connected roof regions as instances: a mask cannot tell touching buildings
-        apart, but it does keep buildings apart that a gap separates. Zero past the scene's edges."""
-        from roofseg.tiler.targets import components
+        apart, but it does keep buildings apart that a gap separates. The regions are those of the
+        whole mask (labelled once, on the first call), never of the window: a building that leaves
+        the window and comes back is still one. Zero past the scene's edges."""
+        if self._components is None:
+            from roofseg.tiler.targets import scene_components
 
+            fd, self._components_path = tempfile.mkstemp(prefix="roofseg-components-", suffix=".npy")
+            os.close(fd)
+            self._components = scene_components(self.read, self.ds.height, self.ds.width, self._components_path)
         r0, c0 = max(row, 0), max(col, 0)
         r1, c1 = min(row + height, self.ds.height), min(col + width, self.ds.width)
-        roof = np.zeros((height, width), np.uint8)
+        ids = np.zeros((height, width), np.int32)
         if r1 > r0 and c1 > c0:
-            roof[r0 - row:r1 - row, c0 - col:c1 - col] = self.read(r0, c0, r1 - r0, c1 - c0)
-        return components(roof)
+            ids[r0 - row:r1 - row, c0 - col:c1 - col] = self._components[r0:r1, c0:c1]
+        return ids
 
     def overview(self, height: int, width: int) -> np.ndarray:
         """The whole mask read decimated (nearest) to ``height`` × ``width``, 1 on roof."""
@@ -122,6 +131,9 @@ class MaskLabels:
     def close(self) -> None:
         self.ds.close()
         self.source.close()
+        self._components = None
+        if self._components_path:
+            Path(self._components_path).unlink(missing_ok=True)
 
 
 class ShapeIndex:
