@@ -105,6 +105,9 @@ def test_cog_output_is_valid(model, tmp_path):
 
 def test_vector_polygons_land_on_the_right_map_coordinates(tmp_path, run_cli):
     import fiona
+    import pyproj
+    import shapely
+    import shapely.ops
     from shapely.geometry import box, shape
 
     data = np.full((3, 128, 160), 20, np.uint8)
@@ -112,20 +115,30 @@ def test_vector_polygons_land_on_the_right_map_coordinates(tmp_path, run_cli):
     transform = Affine(0.5, 0, 500_000, 0, -0.5, 5_000_000)
     scene = write_tif(tmp_path / "roof.tif", data, transform=transform)
     mean_model().save(tmp_path / "mean.keras")
-    vec = tmp_path / "roofs.geojson"
-    res = run_cli("predict", tmp_path / "mean.keras", scene, tmp_path / "p.tif", "--tile", "64", "--overlap", "16",
-                  "--vector", vec, "--min-area", "1", "--quiet")
-    assert res.code == 0, res.err
-    with fiona.open(vec) as src:
-        assert src.crs.to_epsg() == 32633
-        feats = list(src)
-    assert len(feats) == 1
     left, top = transform @ (48, 32)
     right, bottom = transform @ (96, 64)
-    poly = shape(feats[0]["geometry"])
-    assert poly.symmetric_difference(box(left, bottom, right, top)).area < 1e-6
-    # ground area: 24 x 16 m in UTM units, / 0.9996² (UTM's scale on its central meridian)
-    assert feats[0]["properties"]["area_m2"] == pytest.approx(24 * 16 / 0.9996**2, rel=1e-4)
+    roof = box(left, bottom, right, top)
+    for i, (name, epsg) in enumerate((("roofs.gpkg", 32633), ("roofs.geojson", 4326))):
+        vec = tmp_path / name
+        res = run_cli("predict", tmp_path / "mean.keras", scene, tmp_path / f"p{i}.tif", "--tile", "64", "--overlap", "16",
+                      "--vector", vec, "--min-area", "1", "--quiet")
+        assert res.code == 0, res.err
+        with fiona.open(vec) as src:
+            assert src.crs.to_epsg() == epsg  # GeoPackage keeps the scene's CRS; GeoJSON is RFC 7946 lon/lat
+            assert src.name == "roofs" and src.schema["geometry"] in ("MultiPolygon", "Polygon", "Unknown")
+            feats = list(src)
+        assert len(feats) == 1
+        poly = shape(feats[0]["geometry"])
+        if epsg == 4326:
+            doc = json.loads(vec.read_text())
+            assert "crs" not in doc and doc["name"] == "roofs"
+            ring = doc["features"][0]["geometry"]["coordinates"][0]
+            assert shapely.LinearRing(ring).is_ccw  # right-hand rule: exteriors counter-clockwise
+            to_utm = pyproj.Transformer.from_crs(4326, 32633, always_xy=True)
+            poly = shapely.ops.transform(to_utm.transform, poly)
+        assert poly.symmetric_difference(roof).area < 0.002 * roof.area
+        # ground area: 24 x 16 m in UTM units, / 0.9996² (UTM's scale on its central meridian)
+        assert feats[0]["properties"]["area_m2"] == pytest.approx(24 * 16 / 0.9996**2, rel=1e-4)
 
 
 def test_evaluate_scene_scores_a_perfect_and_a_shifted_prediction(sample_scene, tmp_path, run_cli):
@@ -202,3 +215,25 @@ def test_scene_without_georeference_is_predicted_with_a_warning(model, tmp_path)
         predict_scene(model, path, tmp_path / "p.tif", PredictOptions(tile=64, overlap=0), progress=False)
     with rasterio.open(tmp_path / "p.tif") as p:
         assert p.crs is None and p.shape == (70, 90)
+
+
+def test_ctrl_c_while_writing_vectors_leaves_no_output_and_a_rerun_completes(sample_scene, tmp_path, run_cli, monkeypatch):
+    import roofseg.prediction.many as many
+    from test_predict_many import tiny_keras
+
+    model = tmp_path / "m.keras"
+    tiny_keras().save(model)
+    out = tmp_path / "out.tif"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(many, "write_footprints", interrupted)
+    args = ("predict", model, sample_scene["image"], out, "--tile-size", 128, "--overlap", 32, "--vector", tmp_path / "out.gpkg",
+            "--quiet")
+    assert run_cli(*args).code == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]  # nothing under a final name, no temporaries
+    monkeypatch.undo()
+    done = run_cli(*args)
+    assert done.code == 0, done.err
+    assert {"out.tif", "out_binary.tif", "out.gpkg"} <= {p.name for p in tmp_path.iterdir()}

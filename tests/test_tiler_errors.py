@@ -9,7 +9,7 @@ import fiona
 import numpy as np
 import pytest
 
-from conftest import outputs_of, write_tif
+from conftest import one_error_line, outputs_of, write_tif
 
 
 def assert_refused(result, out: Path, *names: str) -> None:
@@ -139,3 +139,13 @@ def test_help_lists_every_option_with_its_default(run_cli):
         assert opt in res.out
     text = " ".join(res.out.split())
     assert "[default: 256; x>=16]" in text and "[default: 0.5;" in text and "percentiles" in text
+
+
+def test_one_scene_with_empty_splits_is_said_when_tiling_and_when_training(sample_scene, tmp_path, run_cli):
+    done = run_cli("tile", sample_scene["image"], "-o", tmp_path / "tiles", "--tile-size", 64, "--quiet")
+    assert done.code == 0, done.err
+    warnings = [ln for ln in done.err.splitlines() if ln.startswith("roofseg: warning:")]
+    assert any("val split has no tiles" in ln and "--split-block" in ln for ln in warnings), done.err
+    refused = run_cli("train", tmp_path / "tiles" / "manifest.json", "-o", tmp_path / "run", "--encoder-weights", "none")
+    line = one_error_line(refused)
+    assert "'val' has no tiles" in line and "--split-block" in line

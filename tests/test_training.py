@@ -160,3 +160,41 @@ def test_the_model_file_remembers_how_it_was_trained_and_predict_warns_of_anothe
         result = run_cli("predict", run / "best.keras", same, tmp_path / "q.tif", "--tile", 64, "--overlap", 16,
                          "--native", "--quiet")
     assert result.code == 0 and not [w for w in caught if "trained at" in str(w.message)]
+
+
+def test_best_keras_holds_weights_and_card_but_no_optimizer_state(trained):
+    import zipfile
+
+    import h5py
+
+    from roofseg.training.model import load_model, read_model_card
+
+    run, _ = trained
+    with zipfile.ZipFile(run / "best.keras") as zf, zf.open("model.weights.h5") as f, h5py.File(f, "r") as h5:
+        assert "optimizer" not in h5 and "layers" in h5
+    model = load_model(run / "best.keras")  # compiled, as evaluate loads it
+    weights = sum(w.numpy().nbytes for w in model.weights)
+    assert (run / "best.keras").stat().st_size < 1.3 * weights  # Adam's two moments would make it 3x
+    assert read_model_card(run / "best.keras")["outputs"]
+
+
+def test_a_finished_run_is_kept_unless_overwrite_and_its_model_survives_an_interrupted_rerun(trained, manifest, run_cli):
+    from roofseg.training.train import TrainConfig, train
+
+    run, _ = trained
+    before = (run / "best.keras").read_bytes()
+    refused = run_cli("train", manifest, "-o", run, "--encoder-weights", "none", "--epochs", 1, "--quiet")
+    assert refused.code == 1 and "holds a finished run" in refused.err and "--overwrite" in refused.err
+    assert len(refused.err.strip().splitlines()) == 1
+
+    from roofseg._tf import keras
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    cfg = TrainConfig(manifest=str(manifest), out_dir=str(run), encoder_weights="none", epochs=1, batch_size=4,
+                      steps_per_epoch=2, strategy="default", samples=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, verbose=0, callbacks=[CtrlC()], overwrite=True)
+    assert (run / "best.keras").read_bytes() == before  # the last good model is still there

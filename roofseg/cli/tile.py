@@ -80,3 +80,23 @@ def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_
     for name, s in manifest["splits"].items():
         click.echo(f"{name}: {s['tiles']} tiles in {len(s['shards'])} shards, roof fraction {s['roof_fraction']:.3f}")
     click.echo(f"manifest: {out_dir.rstrip('/')}/manifest.json")
+    for line in split_warnings(manifest, {"val": val_fraction, "test": test_fraction}, split_block):
+        click.echo(f"roofseg: warning: {line}", err=True)
+
+
+#: fewer validation tiles than this and model selection follows noise
+FEW_TILES = 16
+
+
+def split_warnings(manifest: dict, asked: dict[str, float], split_block: int) -> list[str]:
+    """What to say of splits that were asked for but came out empty or tiny, and how to mend it."""
+    lines = []
+    by_block = manifest.get("split_mode") != "scene"
+    for name, fraction in asked.items():
+        tiles = manifest["splits"].get(name, {}).get("tiles", 0)
+        if fraction > 0 and tiles < FEW_TILES:
+            fix = (f"retile with a smaller --split-block (now {split_block} px) so more blocks of the scene go to it, "
+                   "or tile more scenes") if by_block else "tile more scenes, or --split-by block"
+            count = f"only {tiles} tiles" if tiles else "no tiles"
+            lines.append(f"the {name} split has {count} ({fraction:.0%} asked); {fix}")
+    return lines

@@ -34,10 +34,11 @@ from roofseg.cli.options import CONTEXT, augment_config, augment_options
 @click.option("--patience", default=10, type=click.IntRange(1), help="EarlyStopping: epochs without val_loss improvement before stopping (best weights restored).")
 @click.option("--shuffle-buffer", default=256, type=click.IntRange(1), help="Tiles in the shuffle buffer.")
 @click.option("--seed", default=0, type=int, help="Seed of shuffling and augmentation.")
+@click.option("--overwrite", is_flag=True, help="Train afresh in a run folder that holds a finished run (its best.keras stays until the new run's first checkpoint replaces it).")
 @click.option("--quiet", is_flag=True, help="No Keras progress bar (one line per epoch).")
 def train(manifest, out_dir, encoder_weights, freeze_encoder_epochs, loss, learning_rate, epochs, batch_size, tile_size,
           steps_per_epoch, validation_steps, strategy, devices, mixed_precision, roof_share, contact, data_service, augment_on, no_flip, max_angle,
-          brightness, contrast, lr_patience, min_lr, patience, shuffle_buffer, seed, quiet) -> None:
+          brightness, contrast, lr_patience, min_lr, patience, shuffle_buffer, seed, overwrite, quiet) -> None:
     """Train the ResNet34 U-Net on the train/val splits of MANIFEST.
 
     Adam, Dice loss (default), IoU and F1 metrics; the best model by val_loss is kept as best.keras;
@@ -54,7 +55,7 @@ def train(manifest, out_dir, encoder_weights, freeze_encoder_epochs, loss, learn
                       roof_share=roof_share, contact=contact, data_service=data_service, augment_on=augment_on, augment=augment_config(no_flip, max_angle, brightness, contrast),
                       lr_patience=lr_patience, min_lr=min_lr, early_stopping_patience=patience,
                       shuffle_buffer=shuffle_buffer, seed=seed)
-    summary = run_train(cfg, verbose=2 if quiet else "auto")
+    summary = run_train(cfg, verbose=2 if quiet else "auto", overwrite=overwrite)
     if summary:
         click.echo(f"best epoch {summary['best_epoch']}: val_loss {summary['best_val_loss']:.4f}, "
                    f"val IoU {summary['best_val_iou']:.4f}")

@@ -46,7 +46,8 @@ def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
         base = os.path.dirname(source)
         files = [p["path"] if "://" in p["path"] else os.path.join(base, p["path"]) for p in info["shards"]]
         if not files:
-            raise RoofsegError(source, f"split {split!r} has no tiles")
+            raise RoofsegError(source, f"split {split!r} has no tiles; retile with a smaller --split-block (or more "
+                                       "scenes) so that it gets some")
         return ShardSet(files, manifest.get("compression"), manifest.get("tile_size"), info["tiles"],
                         [int(p["tiles"]) for p in info["shards"]], "contact" in manifest.get("targets", ()))
     files = sorted(tf.io.gfile.glob(source))

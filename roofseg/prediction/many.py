@@ -313,6 +313,12 @@ def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, vector
 
             preview_picture(prediction, job.scene, staged[job.preview], options.bands, options.threshold or 0.5)
         commit_outputs(staged)
+    except RoofsegError as exc:  # named by its staged file: say the output's own name
+        discard_outputs(staged)
+        finals = {str(tmp): final for final, tmp in staged.items()}
+        if exc.path in finals:
+            raise type(exc)(finals[exc.path], exc.problem) from None
+        raise
     except BaseException:
         discard_outputs(staged)
         raise

@@ -99,6 +99,7 @@ def check_outputs(outputs: list[Path], inputs: list[str | os.PathLike], overwrit
             raise RoofsegError(p, "its folder does not exist")
         ensure_writable_dir(p.parent)
         remove_stale_partials(p.parent, f"{p.stem}*")
+        remove_stale_partials(p.parent, f".{p.stem}*")  # the temporaries of a staged set of outputs
 
 
 GSD_TOLERANCE = 0.25

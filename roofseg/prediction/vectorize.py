@@ -122,16 +122,28 @@ def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, 
     if driver is None:
         raise RoofsegError(out, f"unknown vector format (use one of {', '.join(DRIVERS)})")
     with rasterio.open(binary_path) as ds:
-        crs_wkt = ds.crs.to_wkt() if ds.crs else ""
+        crs = ds.crs
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")  # drivers want their suffix
-    schema = {"geometry": ("Polygon", "MultiPolygon"), "properties": {"id": "int", "area_m2": "float"}}
+    # a declared geometry type (GIS tools show "Unknown" for a mixed one): every building a
+    # MultiPolygon where the format keeps one type per layer; a shapefile's polygons hold several parts
+    multi = driver in ("GPKG", "FlatGeobuf")
+    geometry = "MultiPolygon" if multi else ("Polygon" if driver == "ESRI Shapefile" else ("Polygon", "MultiPolygon"))
+    schema = {"geometry": geometry, "properties": {"id": "int", "area_m2": "float"}}
+    # centimetres in metric CRSs, ~1 cm (1e-7°) in degrees: the traced pixels' floats carry noise, not detail
+    grid = 1e-7 if crs is not None and crs.is_geographic else 0.01
+    options = {"layer": layer or out.stem} if driver != "ESRI Shapefile" else {}
+    if driver == "GPKG":  # no R-tree index: fiona's SQLite has no rtree module
+        options["SPATIAL_INDEX"] = "NO"
+    if driver == "GeoJSON":  # RFC 7946: WGS84 longitude/latitude (GDAL reprojects), right-hand rings, no crs member
+        options.update(RFC7946="YES", COORDINATE_PRECISION=7)
     n = 0
     try:
-        # GeoPackage: a layer named like the file, and no R-tree index (fiona's SQLite has no rtree module)
-        options = {"layer": layer or out.stem, "SPATIAL_INDEX": "NO"} if driver == "GPKG" else {}
-        with fiona.open(tmp, "w", driver=driver, schema=schema, crs_wkt=crs_wkt, **options) as dst:
+        with fiona.open(tmp, "w", driver=driver, schema=schema, crs_wkt=crs.to_wkt() if crs else "", **options) as dst:
             for n, (geom, area) in enumerate(polygons(binary_path, min_area, regularize, contact), 1):
-                dst.write({"geometry": geom, "properties": {"id": n, "area_m2": round(area, 3)}})
+                shape = shapely.set_precision(shapely.geometry.shape(geom), grid)
+                if multi and shape.geom_type == "Polygon":
+                    shape = shapely.MultiPolygon([shape])
+                dst.write({"geometry": shapely.geometry.mapping(shape), "properties": {"id": n, "area_m2": round(area, 3)}})
         if driver == "ESRI Shapefile":  # several files; rename each
             for part in tmp.parent.glob(f"{tmp.stem}.*"):
                 os.replace(part, out.with_suffix(part.suffix))

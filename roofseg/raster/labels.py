@@ -106,7 +106,11 @@ class MaskLabels:
 
             fd, self._components_path = tempfile.mkstemp(prefix="roofseg-components-", suffix=".npy")
             os.close(fd)
-            self._components = scene_components(self.read, self.ds.height, self.ds.width, self._components_path)
+            try:
+                self._components = scene_components(self.read, self.ds.height, self.ds.width, self._components_path)
+            except OSError as exc:
+                raise RoofsegError(self._components_path, f"cannot hold the regions of {self.path} "
+                                   f"({exc.strerror or exc}); set TMPDIR to a folder with room") from None
         r0, c0 = max(row, 0), max(col, 0)
         r1, c1 = min(row + height, self.ds.height), min(col + width, self.ds.width)
         ids = np.zeros((height, width), np.int32)

@@ -45,15 +45,22 @@ def components(roof: np.ndarray) -> np.ndarray:
     return ids
 
 
-def scene_components(read, height: int, width: int, path: str, strip: int = 1024) -> np.ndarray:
+IN_MEMORY_BYTES = 256 * 2**20  # ids of a larger mask go to a file on disk
+
+
+def scene_components(read, height: int, width: int, path: str | None = None, strip: int = 1024) -> np.ndarray:
     """Instance ids of a whole roof mask (its 8-connected regions), labelled strip by strip.
 
     ``read(row, col, height, width)`` gives the mask's 0/1 pixels. Each strip is labelled on its
     own; regions that meet across a strip's edge are joined (union-find), so a building is one id
-    however far it reaches. The ids go to a memory-mapped file at ``path`` (4 bytes a pixel on
-    disk), so memory follows a strip, not the scene. Returns the mapped int32 (height, width) array.
+    however far it reaches. Ids of a mask over 256 MB of int32 go to a memory-mapped file at
+    ``path`` (4 bytes a pixel on disk), so memory follows a strip, not the scene. Returns the int32
+    (height, width) array.
     """
-    ids = np.lib.format.open_memmap(path, mode="w+", dtype=np.int32, shape=(height, width))
+    if path is None or height * width * 4 <= IN_MEMORY_BYTES:
+        ids = np.empty((height, width), np.int32)
+    else:
+        ids = np.lib.format.open_memmap(path, mode="w+", dtype=np.int32, shape=(height, width))
     parent = np.zeros(1, np.int64)  # union-find over the strips' labels; 0 is background
 
     def find(x: int) -> int:
@@ -84,7 +91,6 @@ def scene_components(read, height: int, width: int, path: str, strip: int = 1024
     roots = np.array([find(x) for x in range(len(parent))], np.int32)
     for top in range(0, height, strip):
         ids[top:top + strip] = roots[ids[top:top + strip]]
-    ids.flush()
     return ids
 
 

@@ -140,6 +140,37 @@ def write_model_card(path: str | os.PathLike, card: dict) -> None:
         zf.writestr(MODEL_CARD, json.dumps(card, indent=2))
 
 
+WEIGHTS = "model.weights.h5"
+
+
+def drop_optimizer_state(path: str | os.PathLike) -> None:
+    """Rewrite the .keras file at ``path`` without the optimizer's state (Adam's two moments: twice
+    the weights' size): the file a user copies and shares holds the weights, the model's
+    configuration and its card; resuming reads the optimizer from the run's backup/."""
+    import h5py
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        with zipfile.ZipFile(path) as zf:
+            if WEIGHTS not in zf.namelist():
+                return
+            members = {n: zf.read(n) for n in zf.namelist() if n != WEIGHTS}
+            full = zf.extract(WEIGHTS, tmp)
+        lean = os.path.join(tmp, "lean.h5")
+        with h5py.File(full, "r") as src, h5py.File(lean, "w") as dst:
+            for key, value in src.attrs.items():
+                dst.attrs[key] = value
+            for name in src:
+                if name != "optimizer":
+                    src.copy(src[name], dst, name=name)
+        rewritten = os.path.join(tmp, "model.keras")
+        with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_STORED) as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+            zf.write(lean, WEIGHTS)
+        os.replace(rewritten, path)
+
+
 def read_model_card(path: str | os.PathLike) -> dict | None:
     """The card :func:`write_model_card` stored in a .keras file, or None (a model from elsewhere)."""
     try:

@@ -21,8 +21,8 @@ from roofseg.pipeline.check import shard_faults_named
 from roofseg.pipeline.dataset import make_dataset, shards_of
 from roofseg.training import reports, resume
 from roofseg.tiler.targets import TARGETS
-from roofseg.training.model import (bn_momentum, build_model, compile_model, load_model, resolve_encoder_weights,
-                                    set_trainable, write_model_card)
+from roofseg.training.model import (bn_momentum, build_model, compile_model, drop_optimizer_state, load_model,
+                                    resolve_encoder_weights, set_trainable, write_model_card)
 from roofseg.training.strategy import is_chief, make_strategy
 
 
@@ -135,6 +135,7 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
         try:
             super()._save_model(epoch, batch, logs)
             if os.path.exists(self.filepath):
+                drop_optimizer_state(self.filepath)
                 if self.card is not None:
                     write_model_card(self.filepath, self.card)
                 os.replace(self.filepath, final)
@@ -192,10 +193,12 @@ def _remove_backup_temporaries(run: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None = None) -> dict:
+def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None = None, overwrite: bool = False) -> dict:
     """Fit the model; return a summary (best val_loss, epochs run, paths). Resumes a killed run.
 
-    ``callbacks`` are added to the run's own (checkpoint, plateau, early stopping, backup, logs).
+    A folder that holds a finished run (its best.keras, nothing to resume) is refused unless
+    ``overwrite``; even then its best.keras stays until the new run's first checkpoint replaces
+    it. ``callbacks`` are added to the run's own (checkpoint, plateau, early stopping, backup, logs).
     """
     run = ensure_writable_dir(cfg.out_dir)
     shards = shards_of(cfg.manifest, "train")
@@ -217,7 +220,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
             stack.enter_context(folder_lock(run))
         with shard_faults_named(cfg.manifest, ("train", "val")):
             try:
-                return _train(cfg, run, strategy, chief, size, weights, shards, verbose, callbacks)
+                return _train(cfg, run, strategy, chief, size, weights, shards, verbose, callbacks, overwrite)
             except (tf.errors.OpError, OSError) as exc:
                 if not _is_write_failure(exc):
                     raise
@@ -227,7 +230,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
 
 
 def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weights: str | None, shards, verbose,
-           callbacks) -> dict:
+           callbacks, overwrite: bool = False) -> dict:
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
     if shards.tiles is not None and shards.tiles < global_batch:
@@ -244,8 +247,11 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
     resuming = (run / "backup").exists()
     if resuming:
         check_same_run(run, record)
-    elif chief:
-        for stale in ("history.csv", "best.keras", "curves.png", "samples.png", "summary.json", "config.json"):
+    elif (run / "best.keras").exists() and not overwrite:
+        raise RoofsegError(run, "holds a finished run (best.keras); train into another -o, or give --overwrite "
+                                "to train afresh here (best.keras is kept until the new run has a better one)")
+    elif chief:  # best.keras stays until the new run's first checkpoint replaces it
+        for stale in ("history.csv", "curves.png", "samples.png", "summary.json", "config.json"):
             (run / stale).unlink(missing_ok=True)
         shutil.rmtree(run / "logs", ignore_errors=True)
 
