@@ -110,7 +110,7 @@ def test_a_rerun_of_a_killed_predict_removes_its_stale_temporaries_only(tmp_path
         assert len(stale) == 2, os.listdir(out)  # the killed run's probability and binary temporaries
         done = cli("predict", mean_keras, paths["image"], out / "p.tif", "--tile", "256", "--quiet")
         assert done.returncode == 0, done.stderr[-2000:]
-        assert sorted(os.listdir(out)) == sorted(["p.tif", live.name])  # stale ones gone, the live one kept
+        assert sorted(os.listdir(out)) == sorted(["p.tif", "p.qml", live.name])  # stale ones gone, the live one kept
     finally:
         sleeper.kill()
         sleeper.wait()

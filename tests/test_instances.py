@@ -184,11 +184,11 @@ def test_touching_buildings_become_one_polygon_each_along_the_predicted_contact(
         assert ds.read(2)[60, 58:62].min() == 255 and ds.read(2)[60, 40] == 0
     assert contact_band(str(out)).band == 2
 
-    split = write_footprints(out, tmp_path / "pred_binary.tif", tmp_path / "split.geojson", VectorOptions(".geojson", 1.0))
-    whole = write_footprints(out, tmp_path / "pred_binary.tif", tmp_path / "whole.geojson",
-                          VectorOptions(".geojson", 1.0, separate=False))
+    split = write_footprints(out, tmp_path / "pred_binary.tif", tmp_path / "split.gpkg", VectorOptions(".gpkg", 1.0))
+    whole = write_footprints(out, tmp_path / "pred_binary.tif", tmp_path / "whole.gpkg",
+                          VectorOptions(".gpkg", 1.0, separate=False))
     assert (split, whole) == (4, 3)
-    with fiona.open(tmp_path / "split.geojson") as src:
+    with fiona.open(tmp_path / "split.gpkg") as src:
         got = sorted((shape(f.geometry) for f in src), key=lambda p: p.bounds)
     for poly, truth in zip(got, sorted(BUILDINGS, key=lambda p: p.bounds)):
         assert poly.is_valid and poly.intersection(truth).area / poly.union(truth).area > 0.9

@@ -26,8 +26,8 @@ def test_predictions_and_their_mosaic_go_to_a_bucket_and_a_rerun_resumes(tmp_pat
     assert result["predicted"] == 2 and result["folder"] == url
     fs = fsspec.filesystem("s3")
     names = sorted(p.rsplit("/", 1)[1] for p in fs.find(url))
-    assert names == ["mosaic.vrt", "mosaic_binary.vrt", "predict.json", "scene0.tif", "scene0_binary.tif",
-                     "scene1.tif", "scene1_binary.tif"]
+    assert names == ["mosaic.vrt", "mosaic_binary.vrt", "predict.json", "scene0.qml", "scene0.tif", "scene0_binary.qml",
+                     "scene0_binary.tif", "scene1.qml", "scene1.tif", "scene1_binary.qml", "scene1_binary.tif"]
     predict_scenes(red, [str(tmp_path / "in")], tmp_path / "local", PredictOptions(tile=64, overlap=16, threshold=0.5),
                    progress=False)
     with rasterio.open(f"{url}/scene1.tif") as remote, rasterio.open(tmp_path / "local" / "scene1.tif") as local:

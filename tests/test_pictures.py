@@ -98,8 +98,8 @@ def test_predict_regularize_and_preview_then_evaluate_scene_picture(tmp_path, ru
         assert result.code == 0, result.err
         assert cv2.imread(str(tmp_path / f"{name}.png")).shape == (300, 300, 3)
     with fiona.open(tmp_path / "plain.gpkg") as plain, fiona.open(tmp_path / "regular.gpkg") as regular:
-        plain_polys = [shape(f["geometry"]) for f in plain]
-        regular_polys = [shape(f["geometry"]) for f in regular]
+        plain_polys = [shape(f["geometry"]).geoms[0] for f in plain]  # a GeoPackage holds MultiPolygons
+        regular_polys = [shape(f["geometry"]).geoms[0] for f in regular]
     assert len(plain_polys) == len(regular_polys) == 3
     assert all(len(p.exterior.coords) - 1 == 4 for p in regular_polys)
     assert all(len(p.exterior.coords) - 1 > 10 for p in plain_polys)

@@ -218,7 +218,7 @@ def test_scene_without_georeference_is_predicted_with_a_warning(model, tmp_path)
 
 
 def test_ctrl_c_while_writing_vectors_leaves_no_output_and_a_rerun_completes(sample_scene, tmp_path, run_cli, monkeypatch):
-    import roofseg.prediction.many as many
+    import roofseg.prediction.vectorize as vectorize
     from test_predict_many import tiny_keras
 
     model = tmp_path / "m.keras"
@@ -228,12 +228,35 @@ def test_ctrl_c_while_writing_vectors_leaves_no_output_and_a_rerun_completes(sam
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(many, "write_footprints", interrupted)
-    args = ("predict", model, sample_scene["image"], out, "--tile-size", 128, "--overlap", 32, "--vector", tmp_path / "out.gpkg",
+    monkeypatch.setattr(vectorize, "write_polygons", interrupted)
+    args = ("predict", model, sample_scene["image"], out, "--tile", 128, "--overlap", 32, "--vector", tmp_path / "out.gpkg",
             "--quiet")
     assert run_cli(*args).code == 130
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]  # nothing under a final name, no temporaries
     monkeypatch.undo()
     done = run_cli(*args)
     assert done.code == 0, done.err
-    assert {"out.tif", "out_binary.tif", "out.gpkg"} <= {p.name for p in tmp_path.iterdir()}
+    assert {p.name for p in tmp_path.iterdir()} == {"m.keras", "out.tif", "out.qml", "out.gpkg"}
+
+
+def test_binary_rasters_only_when_asked_with_their_threshold_and_qgis_styles_beside(sample_scene, tmp_path, run_cli):
+    import xml.etree.ElementTree as ET
+
+    from test_predict_many import tiny_keras
+
+    model = tmp_path / "m.keras"
+    tiny_keras().save(model)
+    common = ("--tile-size", 128, "--overlap", 32, "--quiet")
+    assert run_cli("predict", model, sample_scene["image"], tmp_path / "a.tif", "--vector", tmp_path / "a.gpkg", *common).code == 0
+    assert not (tmp_path / "a_binary.tif").exists()  # --vector alone: polygons, no binary raster
+    assert run_cli("predict", model, sample_scene["image"], tmp_path / "b.tif", "--threshold", 0.3, *common).code == 0
+    with rasterio.open(tmp_path / "b_binary.tif") as ds:
+        assert float(ds.tags()["ROOFSEG_THRESHOLD"]) == 0.3
+    style = ET.parse(tmp_path / "b.qml").getroot()
+    renderer = style.find("pipe/rasterrenderer")
+    assert renderer.get("type") == "singlebandpseudocolor" and renderer.get("band") == "1"  # roof only, contact off
+    shader = renderer.find("rastershader/colorrampshader")
+    assert shader.get("clip") == "1" and float(shader.get("minimumValue")) == pytest.approx(0.3 * 255)  # transparent below
+    binary = ET.parse(tmp_path / "b_binary.qml").getroot().find("pipe/rasterrenderer")
+    entries = {e.get("value"): e.get("alpha") for e in binary.iter("paletteEntry")}
+    assert entries == {"0": "0", "1": "255"}

@@ -181,9 +181,8 @@ def test_cli_predicts_a_folder_with_vectors_and_mosaics(tmp_path, run_cli):
     result = run_cli("predict", model, tmp_path / "in", out, "--tile", 64, "--overlap", 16, "--vector", "gpkg",
                      "--min-area", 0, "--quiet")
     assert result.code == 0, result.err
-    assert sorted(p.name for p in out.iterdir()) == [
-        "mosaic.vrt", "mosaic_binary.vrt", "predict.json", "scene0.gpkg", "scene0.tif", "scene0_binary.tif",
-        "scene1.gpkg", "scene1.tif", "scene1_binary.tif"]
+    assert sorted(p.name for p in out.iterdir()) == [  # --vector alone keeps no binary raster; QGIS styles beside
+        "mosaic.vrt", "predict.json", "scene0.gpkg", "scene0.qml", "scene0.tif", "scene1.gpkg", "scene1.qml", "scene1.tif"]
     assert "2 predicted, 0 already done" in result.out
     assert "0 predicted, 2 already done" in run_cli("predict", model, tmp_path / "in", out, "--tile", 64, "--overlap", 16,
                                                     "--vector", "gpkg", "--min-area", 0, "--quiet").out

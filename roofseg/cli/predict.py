@@ -20,7 +20,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option("--batch", default=8, type=click.IntRange(1), help="Windows predicted at once (split over --devices).")
 @bands_opt
 @click.option("--dtype", type=click.Choice(["uint8", "float32"]), default="uint8", help="Output probability as 0-255 or as 0.0-1.0.")
-@click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Also write <name>_binary.tif, 1 where the probability is at least this.")
+@click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Also write <name>_binary.tif, 1 where the probability is at least this (its tags record the threshold). With --vector alone, polygons are cut at 0.5 and no binary raster is kept.")
 @click.option("--vector", default=None, help="Also write the thresholded roofs as polygons in the scene's CRS (threshold 0.5 unless --threshold): a file (.geojson, .gpkg, .shp, .fgb) for one scene, or a format (gpkg, geojson, shp, fgb) for one file per scene.")
 @click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Polygons smaller than this many m² are dropped from --vector.")
 @click.option("--regularize", is_flag=True, help="--vector outlines straightened, and squared where a building is rectilinear (area kept within 8%).")
@@ -74,8 +74,10 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         if suffix not in DRIVERS:
             raise click.BadParameter(f"use a file or format of {', '.join(DRIVERS)}", param_hint="--vector")
         vectors = VectorOptions(suffix, min_area, regularize, separate)
-        threshold = 0.5 if threshold is None else threshold
-    elif regularize:
+    keep_binary = threshold is not None
+    if vector and threshold is None:
+        threshold = 0.5
+    if regularize and not vector:
         raise click.BadParameter("regularizes the outlines of --vector, which is not asked for", param_hint="--regularize")
     preview_file = bool(preview) and Path(preview).suffix.lower() == ".png"
     if preview and not preview_file and preview.lower() != "png":
@@ -84,7 +86,8 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         raise click.BadParameter("--gsd and --native contradict each other", param_hint="--native")
     trained_gsd = (read_model_card(model) or {}).get("gsd_m")
     options = PredictOptions(tile=tile, overlap=overlap, batch=batch, dtype=dtype, threshold=threshold, tta=tta, cog=cog,
-                             bands=band_tuple, devices=_devices(devices), gsd=None if native else gsd or trained_gsd)
+                             bands=band_tuple, devices=_devices(devices), gsd=None if native else gsd or trained_gsd,
+                             keep_binary=keep_binary)
     if one_scene and runner == "local":
         vector_path = Path(vector) if vector and Path(vector).suffix else (
             Path(output).with_suffix(vectors.suffix) if vectors else None)
@@ -110,7 +113,7 @@ def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors
     from roofseg.prediction.predict import binary_path, check_outputs, warn_if_other_gsd
     from roofseg.training.model import load_model
 
-    job = SceneJob(output.stem, scene, output, binary_path(output) if options.threshold is not None else None,
+    job = SceneJob(output.stem, scene, output, binary_path(output) if options.writes_binary else None,
                    vector, preview)
     check_outputs(job.outputs, [scene, model], overwrite)  # before the model's slow loading
     if options.gsd is None:

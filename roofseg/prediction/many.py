@@ -33,7 +33,7 @@ RUN_FORMAT = "roofseg-predictions/1"
 MOSAIC = "mosaic"
 RUN_TAG = "ROOFSEG_RUN"  # on each prediction raster: the digest of the run record it was made under
 #: options that change what is written (batch, pipelining and devices do not)
-OUTPUT_OPTIONS = ("tile", "overlap", "dtype", "threshold", "tta", "cog", "bands", "gsd")
+OUTPUT_OPTIONS = ("tile", "overlap", "dtype", "threshold", "keep_binary", "tta", "cog", "bands", "gsd")
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,15 @@ class SceneJob:
     stamp: str = ""  # the run record's digest: outputs made under another record are not this job's
 
     @property
+    def styles(self) -> list[Path]:
+        """The QGIS styles beside the rasters (``NAME.qml``), which QGIS loads with them."""
+        return [p.with_suffix(".qml") for p in (self.binary, self.prediction) if p is not None]
+
+    @property
     def outputs(self) -> list[Path]:
         """The job's outputs, the prediction last: it is renamed (or uploaded) last, so a scene whose
         prediction carries the run's stamp has all its outputs."""
-        return [p for p in (self.binary, self.vector, self.preview, self.prediction) if p is not None]
+        return [p for p in (self.binary, self.vector, self.preview, *self.styles, self.prediction) if p is not None]
 
     @property
     def files(self) -> list[Path]:
@@ -107,7 +112,7 @@ def plan(entries: Sequence[str], out_dir: Path, options: PredictOptions, vector_
         if _inside(scene, out_dir) or (not is_remote(scene) and is_roofseg_output(scene)):
             continue
         prediction = out_dir / f"{sid}.tif"
-        jobs.append(SceneJob(sid, scene, prediction, binary_path(prediction) if options.threshold is not None else None,
+        jobs.append(SceneJob(sid, scene, prediction, binary_path(prediction) if options.writes_binary else None,
                              out_dir / f"{sid}{vector_suffix}" if vector_suffix else None,
                              out_dir / f"{sid}_preview.png" if preview else None, remote, stamp))
     if not jobs:
@@ -205,7 +210,7 @@ def _mosaics(jobs: list[SceneJob], out_dir: Path, options: PredictOptions, remot
     if not jobs:
         return []
     kinds = [(MOSAIC, [j.prediction for j in jobs])]
-    if options.threshold is not None:
+    if options.writes_binary:
         kinds.append((f"{MOSAIC}_binary", [j.binary for j in jobs]))
     written = []
     for stem, paths in kinds:
@@ -293,6 +298,15 @@ def staged_outputs(job: SceneJob) -> dict[Path, Path]:
     return staged
 
 
+def _write_styles(job: SceneJob, staged: dict[Path, Path], options: PredictOptions) -> None:
+    from roofseg.prediction.style import binary_style, probability_style, write_style
+
+    scale = 255.0 if options.dtype == "uint8" else 1.0
+    write_style(staged[job.prediction.with_suffix(".qml")], probability_style(scale, options.threshold or 0.5))
+    if job.binary is not None:
+        write_style(staged[job.binary.with_suffix(".qml")], binary_style())
+
+
 def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, vectors: VectorOptions | None,
                 bar: tqdm | None = None, progress: bool = False) -> dict:
     """Write one scene's outputs: the prediction (and binary), its vectors and preview, all under
@@ -305,9 +319,13 @@ def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, vector
         result = predict_scene(infer, job.scene, prediction, options, overwrite=True, progress=progress and bar is None,
                                bar=bar, tags={RUN_TAG: job.stamp})
         result.update(prediction=str(job.prediction), binary=str(job.binary) if job.binary else None, polygons=None)
+        scratch_binary = binary_path(prediction)  # written whenever there is a threshold; kept if asked
         if job.vector is not None:
-            result["polygons"] = write_footprints(prediction, staged.get(job.binary), staged[job.vector], vectors,
+            result["polygons"] = write_footprints(prediction, scratch_binary, staged[job.vector], vectors,
                                                   options.threshold, layer=job.vector.stem)
+        if job.binary is None:
+            scratch_binary.unlink(missing_ok=True)
+        _write_styles(job, staged, options)
         if job.preview is not None:
             from roofseg.prediction.pictures import preview_picture
 
@@ -315,12 +333,14 @@ def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, vector
         commit_outputs(staged)
     except RoofsegError as exc:  # named by its staged file: say the output's own name
         discard_outputs(staged)
+        binary_path(staged[job.prediction]).unlink(missing_ok=True)
         finals = {str(tmp): final for final, tmp in staged.items()}
         if exc.path in finals:
             raise type(exc)(finals[exc.path], exc.problem) from None
         raise
     except BaseException:
         discard_outputs(staged)
+        binary_path(staged[job.prediction]).unlink(missing_ok=True)
         raise
     if job.remote is not None:  # each object appears whole, the prediction last; the staged copies go
         for path in job.files:

@@ -29,6 +29,7 @@ BLOCK = 256  # output GeoTIFF block size
 #: GeoTIFF metadata saying what a prediction raster holds, read back by evaluate-scene
 CONTENT_TAG = "ROOFSEG_CONTENT"  # "probability" or "binary"
 SCALE_TAG = "ROOFSEG_PROBABILITY_SCALE"  # the value that stands for probability 1 (255 or 1)
+THRESHOLD_TAG = "ROOFSEG_THRESHOLD"  # on a binary raster: the roof probability from which a pixel is 1
 BANDS_TAG = "ROOFSEG_BANDS"  # what each band holds: "roof", or "roof,contact" (a model with a contact output)
 
 
@@ -47,6 +48,12 @@ class PredictOptions:
     pipelined: bool = True  # read, predict, and blend/write on three threads; False: one after another
     devices: tuple[str, ...] | None = None  # a model replica on each (see inference.visible_devices)
     gsd: float | None = None  # metres: predict on scenes resampled to this ground pixel size (the model's)
+    keep_binary: bool = True  # keep the thresholded raster beside the prediction (else it only makes the vectors)
+
+    @property
+    def writes_binary(self) -> bool:
+        """Whether a thresholded ``NAME_binary.tif`` is among the outputs."""
+        return self.threshold is not None and self.keep_binary
 
 
 def binary_path(out: str | os.PathLike) -> Path:
@@ -188,7 +195,7 @@ def _open_outputs(temps: list[Path], grid, options: PredictOptions, outs: ExitSt
         datasets[0].set_band_description(band, f"{name} probability")
     if options.threshold is not None:
         datasets.append(outs.enter_context(rasterio.open(temps[1], "w", **_profile(grid, "uint8"))))
-        datasets[1].update_tags(**{CONTENT_TAG: "binary"})
+        datasets[1].update_tags(**{CONTENT_TAG: "binary", THRESHOLD_TAG: repr(options.threshold)})
     return datasets
 
 
