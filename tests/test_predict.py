@@ -260,3 +260,41 @@ def test_binary_rasters_only_when_asked_with_their_threshold_and_qgis_styles_bes
     binary = ET.parse(tmp_path / "b_binary.qml").getroot().find("pipe/rasterrenderer")
     entries = {e.get("value"): e.get("alpha") for e in binary.iter("paletteEntry")}
     assert entries == {"0": "0", "1": "255"}
+
+
+def test_every_building_carries_the_mean_probability_of_its_pixels(tmp_path):
+    import fiona
+    from rasterio.features import rasterize
+    from shapely.geometry import shape
+
+    from roofseg.prediction.vectorize import ProbabilityBand, write_polygons
+
+    transform = Affine(0.5, 0, 500_000, 0, -0.5, 5_000_000)
+    probs = np.zeros((64, 64), np.uint8)
+    rng = np.random.default_rng(0)
+    probs[5:20, 5:25] = rng.integers(150, 250, (15, 20))  # a confident building
+    probs[30:50, 30:45] = rng.integers(128, 160, (20, 15))  # a doubtful one
+    write_tif(tmp_path / "p.tif", probs, transform=transform)
+    write_tif(tmp_path / "b.tif", (probs >= 128).astype(np.uint8), transform=transform)
+    band = ProbabilityBand(str(tmp_path / "p.tif"), 1, 255.0)
+    assert write_polygons(tmp_path / "b.tif", tmp_path / "all.gpkg", probability=band) == 2
+    with fiona.open(tmp_path / "all.gpkg") as src:
+        for f in src:
+            inside = rasterize([shape(f["geometry"])], out_shape=probs.shape, transform=transform) > 0
+            assert f["properties"]["confidence"] == pytest.approx(probs[inside].mean() / 255, abs=1e-4)
+    assert write_polygons(tmp_path / "b.tif", tmp_path / "sure.gpkg", probability=band, min_confidence=0.7) == 1
+
+
+def test_average_precision_ranks_buildings_by_confidence():
+    from shapely.geometry import box
+
+    from roofseg.prediction.score import average_precision, precision_recall
+
+    truth = [box(0, 0, 10, 10), box(20, 0, 30, 10)]
+    predicted = [box(0, 0, 10, 10), box(50, 50, 60, 60), box(20, 0, 30, 9)]
+    confidence, precision, recall = precision_recall(predicted, [0.9, 0.8, 0.7], truth)
+    np.testing.assert_allclose(precision, [1, 0.5, 2 / 3])
+    np.testing.assert_allclose(recall, [0.5, 0.5, 1])
+    assert average_precision(precision, recall) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    _, p, r = precision_recall(predicted, [0.7, 0.9, 0.8], truth)  # the false alarm ranked first costs
+    assert average_precision(p, r) < 0.8

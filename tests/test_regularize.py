@@ -107,6 +107,6 @@ def test_split_buildings_stay_apart_after_squaring(tmp_path):
     contact = (burn([wall.buffer(0.5)], out_shape=(n, n), transform=t) * roof * 255).astype(np.uint8)
     write_tif(tmp_path / "binary.tif", roof, transform=t)
     write_tif(tmp_path / "pred.tif", np.stack([roof * 255, contact]).astype(np.uint8), transform=t)
-    parts = [shape(g) for g, _ in polygons(tmp_path / "binary.tif", 0.0, True, ContactBand(str(tmp_path / "pred.tif"), 2, 127))]
+    parts = [shape(b.geometry) for b in polygons(tmp_path / "binary.tif", 0.0, True, ContactBand(str(tmp_path / "pred.tif"), 2, 127))]
     assert len(parts) == 2
     assert parts[0].intersection(parts[1]).area < 1e-6

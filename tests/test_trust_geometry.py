@@ -81,7 +81,7 @@ def test_predicted_footprint_areas_and_min_area_are_ground_square_metres(tmp_pat
     mask = np.zeros((64, 64), np.uint8)
     mask[10:30, 10:50] = 1
     binary = write_tif(tmp_path / "b.tif", mask, transform=Affine(0.6, 0, x, 0, -0.6, y), crs="EPSG:3857")
-    (geom, area), = list(polygons(binary))
+    (geom, area, _), = list(polygons(binary))
     assert area == pytest.approx(72, rel=0.01)
     assert list(polygons(binary, min_area=80)) == []  # 288 "m²" in CRS units, but 72 on the ground
 
@@ -98,7 +98,7 @@ def test_vector_polygons_are_valid_where_pixels_touch_at_corners(tmp_path):
     mask[9, 9:11] = 1
     mask[8, 10] = 1  # a ring closing on itself diagonally
     binary = write_tif(tmp_path / "b.tif", mask)
-    found = [shape(g) for g, _ in polygons(binary)]
+    found = [shape(b.geometry) for b in polygons(binary)]
     assert found and all(p.is_valid for p in found)
     assert sum(p.area for p in found) == pytest.approx(mask.sum() * 0.25)
 

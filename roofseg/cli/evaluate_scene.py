@@ -18,13 +18,17 @@ from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt
 @json_opt
 @click.option("--picture", default=None, type=click.Path(dir_okay=False), help="Also draw hits, false alarms and misses in three colours, the true footprints outlined, into this PNG (decimated: at most 2048 px a side).")
 @click.option("--scene", default=None, type=click.Path(dir_okay=False), help="The imagery to draw --picture over (default: grey).")
-def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, separate, labels_crs, json_out, picture, scene) -> None:
+@click.option("--pr-curve", default=None, type=click.Path(dir_okay=False), help="With vector footprints: draw the precision-recall curve of the buildings ranked by confidence into this PNG.")
+def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, separate, labels_crs, json_out, picture, scene,
+                   pr_curve) -> None:
     """Score a PREDICTION raster against LABELS (a mask raster or vector footprints).
 
     PREDICTION is a probability raster (uint8 0-255 or float 0-1) or a 0/1 mask, as roofseg predict
     writes them. Pixel IoU, F1, precision and recall over the prediction's valid pixels; with vector
     footprints also object precision, recall and F1 at IoU >= 0.5 (the SpaceNet metric), the
-    footprints clipped to the raster's extent and valid pixels. Areas are ground areas in m².
+    footprints clipped to the raster's extent and valid pixels, and their average precision (AP)
+    over the buildings ranked by confidence (the mean roof probability of each). Areas are ground
+    areas in m².
     """
     from roofseg.atomic import write_json
     from roofseg.prediction.score import evaluate_scene as run
@@ -36,6 +40,14 @@ def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, separ
         ob = scores["objects"]
         click.echo(f"objects (IoU >= {iou_threshold:g}): F1 {ob['f1']:.4f}  precision {ob['precision']:.4f}  "
                    f"recall {ob['recall']:.4f}  ({ob['matched']} matched of {ob['predicted']} predicted, {ob['true']} true)")
+        click.echo(f"average precision (IoU >= {iou_threshold:g}, by confidence): {ob['average_precision']:.4f}")
+        if pr_curve:
+            from roofseg.prediction.pictures import pr_curve_picture
+
+            pr_curve_picture(ob["curve"], ob["average_precision"], pr_curve)
+            click.echo(f"precision-recall curve: {pr_curve}")
+    elif pr_curve:
+        raise click.BadParameter("needs vector footprints as LABELS (objects are scored against them)", param_hint="--pr-curve")
     if picture:
         from roofseg.prediction.pictures import error_picture
 

@@ -23,6 +23,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Also write <name>_binary.tif, 1 where the probability is at least this (its tags record the threshold). With --vector alone, polygons are cut at 0.5 and no binary raster is kept.")
 @click.option("--vector", default=None, help="Also write the thresholded roofs as polygons in the scene's CRS (threshold 0.5 unless --threshold): a file (.geojson, .gpkg, .shp, .fgb) for one scene, or a format (gpkg, geojson, shp, fgb) for one file per scene.")
 @click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Polygons smaller than this many m² are dropped from --vector.")
+@click.option("--min-confidence", default=0.0, type=click.FloatRange(0, 1), help="--vector: leave out buildings whose confidence (the mean roof probability of their pixels, written as the attribute 'confidence') is lower.")
 @click.option("--regularize", is_flag=True, help="--vector outlines straightened, and squared where a building is rectilinear (area kept within 8%).")
 @click.option("--separate/--no-separate", default=True, help="--vector: split touching buildings into one polygon each along the contact borders the model predicts (models trained with contact targets; others give one polygon per roof region).")
 @click.option("--preview", default=None, help="Also write a quicklook PNG of the prediction over the scene (decimated reads): a file for one scene, or 'png' for NAME_preview.png per scene.")
@@ -35,7 +36,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @stac_options
 @runner_options
 @quiet_opt
-def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, regularize, separate, preview, gsd,
+def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, min_confidence, regularize, separate, preview, gsd,
             native, tta, cog, devices, overwrite, stac_asset, stac_labels, runner, beam_options, quiet) -> None:
     """Predict roofs over whole scenes with MODEL, on each scene's grid.
 
@@ -73,7 +74,7 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         suffix = Path(vector).suffix.lower() or f".{vector.lower()}"
         if suffix not in DRIVERS:
             raise click.BadParameter(f"use a file or format of {', '.join(DRIVERS)}", param_hint="--vector")
-        vectors = VectorOptions(suffix, min_area, regularize, separate)
+        vectors = VectorOptions(suffix, min_area, regularize, separate, min_confidence)
     keep_binary = threshold is not None
     if vector and threshold is None:
         threshold = 0.5

@@ -126,3 +126,24 @@ def preview_picture(prediction: str | os.PathLike, scene: str | os.PathLike, out
     _legend(image, [("roof probability", (0, 0, 255)), (f"roofs at {threshold:g}", (255, 255, 255))])
     _write_png(image, out_png)
     return Path(out_png)
+
+
+def pr_curve_picture(curve: dict, average_precision: float, out_png: str | os.PathLike) -> None:
+    """The precision–recall curve of buildings ranked by confidence, the confidence marked along it."""
+    from roofseg.figures import pyplot, save_png
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    recall, precision, confidence = (np.asarray(curve[k], float) for k in ("recall", "precision", "confidence"))
+    ax.plot(recall, precision, color="#21918c", lw=2, label=f"AP@0.5 = {average_precision:.3f}")
+    for c in (0.9, 0.7, 0.5):
+        k = np.flatnonzero(confidence >= c)
+        if len(k):
+            ax.plot(recall[k[-1]], precision[k[-1]], "o", color="#440154")
+            ax.annotate(f"confidence ≥ {c:g}", (recall[k[-1]], precision[k[-1]]), textcoords="offset points",
+                        xytext=(6, -12), fontsize=8)
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall (buildings found)", ylabel="precision (predicted that are right)",
+           title="Buildings ranked by confidence")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", frameon=True, facecolor="white", framealpha=1.0)
+    save_png(fig, out_png)

@@ -17,7 +17,7 @@ from roofseg.raster.scene import Scene
 from roofseg.raster.windows import corners, covering_window
 from roofseg.training.evaluate import pixel_counts, pixel_scores
 from roofseg.prediction.instances import contact_band
-from roofseg.prediction.vectorize import polygons, valid_polygonal
+from roofseg.prediction.vectorize import polygons, probability_band, valid_polygonal
 
 ROWS = 256  # rows scored at a time
 
@@ -94,8 +94,51 @@ def valid_part(geom, ds: rasterio.DatasetReader, extent):
     return valid_polygonal(geom.intersection(cover))
 
 
+def precision_recall(predicted: list, confidences: list[float], truth: list, iou_threshold: float = 0.5
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(confidence, precision, recall) after each predicted polygon, most confident first: each is
+    a hit when it overlaps a true polygon not yet taken with IoU ≥ the threshold (the best one),
+    as building-detection benchmarks (COCO, SpaceNet) rank detections."""
+    from shapely import STRtree
+
+    order = np.argsort(-np.asarray(confidences, float), kind="stable")
+    tree = STRtree(truth) if truth else None
+    taken: set[int] = set()
+    hits = np.zeros(len(order), bool)
+    for k, i in enumerate(order):
+        p = predicted[i]
+        best, best_iou = None, iou_threshold
+        for j in (tree.query(p) if tree is not None else []):
+            j = int(j)
+            if j in taken:
+                continue
+            union = p.union(truth[j]).area
+            iou = p.intersection(truth[j]).area / union if union else 0.0
+            if iou >= best_iou:
+                best, best_iou = j, iou
+        if best is not None:
+            taken.add(best)
+            hits[k] = True
+    tp = np.cumsum(hits)
+    precision = tp / np.arange(1, len(order) + 1) if len(order) else np.zeros(0)
+    recall = tp / len(truth) if truth else np.ones(len(order))
+    return np.asarray(confidences, float)[order], precision, recall
+
+
+def average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
+    """The area under the precision–recall curve, precision made monotone (all-point interpolation,
+    as PASCAL VOC from 2010 and COCO)."""
+    if not len(precision):
+        return 0.0
+    p = np.concatenate([[0.0], precision, [0.0]])
+    r = np.concatenate([[0.0], recall, [recall[-1]]])
+    p = np.maximum.accumulate(p[::-1])[::-1]
+    steps = np.flatnonzero(r[1:] != r[:-1])
+    return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
+
+
 def object_scores(predicted: list, footprints: list[dict], ds: rasterio.DatasetReader, min_area: float = 0.0,
-                  iou_threshold: float = 0.5) -> dict:
+                  iou_threshold: float = 0.5, confidences: list[float] | None = None) -> dict:
     """Object precision, recall and F1 of ``predicted`` polygons (shapely, in ``ds``'s CRS) against
     true ``footprints`` (GeoJSON-like, same CRS), matched one to one at IoU ≥ ``iou_threshold``.
 
@@ -114,8 +157,13 @@ def object_scores(predicted: list, footprints: list[dict], ds: rasterio.DatasetR
     precision = matched / len(predicted) if predicted else 1.0
     recall = matched / len(true_polys) if true_polys else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"iou_threshold": iou_threshold, "predicted": len(predicted), "true": len(true_polys),
-            "matched": matched, "precision": precision, "recall": recall, "f1": f1}
+    scores = {"iou_threshold": iou_threshold, "predicted": len(predicted), "true": len(true_polys),
+              "matched": matched, "precision": precision, "recall": recall, "f1": f1}
+    if confidences is not None:
+        ranked, p, r = precision_recall(predicted, confidences, true_polys, iou_threshold)
+        scores["average_precision"] = average_precision(p, r)
+        scores["curve"] = {"confidence": ranked.tolist(), "precision": p.tolist(), "recall": r.tolist()}
+    return scores
 
 
 def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, threshold: float = 0.5,
@@ -152,8 +200,10 @@ def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, thr
                   "pixel": {**pixel_scores(tp, fp, fn, tn), "counts": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}}}
         if isinstance(truth, VectorLabels):
             contact = contact_band(str(prediction), threshold) if separate else None
-            predicted = [shape(g) for g, _ in polygons(binary, min_area, contact=contact)]
-            result["objects"] = {**object_scores(predicted, truth.geoms, ds, min_area, iou_threshold),
+            buildings = list(polygons(binary, min_area, contact=contact, probability=probability_band(prediction)))
+            predicted = [shape(b.geometry) for b in buildings]
+            result["objects"] = {**object_scores(predicted, truth.geoms, ds, min_area, iou_threshold,
+                                                 [b.confidence for b in buildings]),
                                  "separated": contact is not None}
         truth.close()
     return result

@@ -7,7 +7,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import rasterio
@@ -30,11 +30,61 @@ class VectorOptions:
     min_area: float = 5.0  # m²
     regularize: bool = False  # straight, squared outlines (see roofseg.prediction.regularize)
     separate: bool = True  # split touching buildings where the prediction has a contact band
+    min_confidence: float = 0.0  # buildings whose mean roof probability is lower are left out
+
+
+@dataclass(frozen=True)
+class ProbabilityBand:
+    """Where a prediction keeps its roof probability: a band of a raster, and the value standing for 1."""
+
+    path: str
+    band: int = 1
+    scale: float = 1.0
+
+
+def probability_band(prediction: str | os.PathLike) -> ProbabilityBand:
+    """The roof band of a prediction raster written by ``roofseg predict`` (255 stands for 1 in uint8)."""
+    from roofseg.prediction.predict import CONTENT_TAG, SCALE_TAG
+
+    with rasterio.open(prediction) as ds:
+        tags = ds.tags()
+        if tags.get(CONTENT_TAG) == "binary":
+            return ProbabilityBand(os.fspath(prediction), 1, 1.0)
+        scale = float(tags.get(SCALE_TAG, 255 if ds.dtypes[0] == "uint8" else 1))
+    return ProbabilityBand(os.fspath(prediction), 1, scale)
+
+
+class Building(NamedTuple):
+    """One predicted building: its GeoJSON polygon, ground area (m²) and confidence (0–1, or None)."""
+
+    geometry: dict
+    area: float
+    confidence: float | None
+
+
+def confidence_of(poly: shapely.Geometry, probs, band: ProbabilityBand) -> float:
+    """The mean roof probability (0–1) over the pixels whose centres lie in ``poly`` (the pixel
+    under its representative point, for a polygon too thin to hold a centre)."""
+    from rasterio.features import rasterize
+
+    from roofseg.raster.windows import covering_window
+
+    window = covering_window(poly.bounds, probs.transform, probs.height, probs.width)
+    if window is None:
+        return 0.0
+    values = probs.read(band.band, window=window, out_dtype="float64")
+    inside = rasterize([poly], out_shape=values.shape, transform=probs.window_transform(window), dtype="uint8") > 0
+    if not inside.any():
+        point = poly.representative_point()
+        row, col = probs.index(point.x, point.y)
+        row, col = min(max(row - int(window.row_off), 0), values.shape[0] - 1), min(max(col - int(window.col_off), 0), values.shape[1] - 1)
+        return float(values[row, col] / band.scale)
+    return float(values[inside].mean() / band.scale)
 
 
 def polygons(binary_path: str | os.PathLike, min_area: float = 0.0, regularize: bool = False,
-             contact: ContactBand | None = None) -> Iterator[tuple[dict, float]]:
-    """(valid GeoJSON polygon, ground area in m²) for each building: each 8-connected region of 1s,
+             contact: ContactBand | None = None, probability: ProbabilityBand | None = None) -> Iterator[Building]:
+    """A :class:`Building` (valid GeoJSON polygon, ground area in m², confidence) for each building: each 8-connected region of 1s,
     or with ``contact`` each part of it that the contact band splits off (see
     :func:`roofseg.prediction.instances.split_region`); those under ``min_area`` m² dropped.
 
@@ -43,7 +93,8 @@ def polygons(binary_path: str | os.PathLike, min_area: float = 0.0, regularize: 
     8-connected rings can touch themselves (invalid in OGC terms): such a region is repaired, as a
     MultiPolygon where it is two pieces joined at a corner. ``regularize`` straightens each
     outline and squares it where it is rectilinear; the parts of a split region never overlap
-    (a part's squared sides stop at the parts before it).
+    (a part's squared sides stop at the parts before it). With ``probability``, each building's
+    confidence is the mean roof probability of its pixels (see :func:`confidence_of`).
     """
     from roofseg.prediction.regularize import regularize as regular
 
@@ -52,6 +103,7 @@ def polygons(binary_path: str | os.PathLike, min_area: float = 0.0, regularize: 
         area_of = GroundArea(ds.crs)
         pixel = math.hypot(ds.transform.a, ds.transform.d)
         borders = stack.enter_context(rasterio.open(contact.path)) if contact else None
+        probs = stack.enter_context(rasterio.open(probability.path)) if probability else None
         for geom, value in shapes(band, mask=band, connectivity=8, transform=ds.transform):
             if value != 1:
                 continue
@@ -68,7 +120,8 @@ def polygons(binary_path: str | os.PathLike, min_area: float = 0.0, regularize: 
                     continue
                 area = area_of(poly)
                 if area >= min_area:
-                    yield shapely.geometry.mapping(poly), area
+                    confidence = confidence_of(poly, probs, probability) if probs is not None else None
+                    yield Building(shapely.geometry.mapping(poly), area, confidence)
 
 
 def _split(region: shapely.Geometry, ds, borders, contact: ContactBand, min_area: float, area_of) -> list:
@@ -110,11 +163,14 @@ def valid_polygonal(geom: shapely.Geometry) -> shapely.Geometry:
 
 
 def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, min_area: float = 0.0,
-                   regularize: bool = False, contact: ContactBand | None = None, layer: str | None = None) -> int:
+                   regularize: bool = False, contact: ContactBand | None = None, layer: str | None = None,
+                   probability: ProbabilityBand | None = None, min_confidence: float = 0.0) -> int:
     """Write the polygons of ``binary_path`` to ``out_path`` (.geojson, .gpkg, .shp, .fgb); return how many.
 
     ``contact``: split touching buildings along the prediction's contact band (see :func:`polygons`).
-    ``layer``: the layer's name (default: the file's name without suffix)."""
+    ``layer``: the layer's name (default: the file's name without suffix). ``probability``: each
+    building gets ``confidence``, the mean roof probability of its pixels, and those under
+    ``min_confidence`` are left out."""
     import fiona
 
     out = Path(out_path)
@@ -128,7 +184,10 @@ def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, 
     # MultiPolygon where the format keeps one type per layer; a shapefile's polygons hold several parts
     multi = driver in ("GPKG", "FlatGeobuf")
     geometry = "MultiPolygon" if multi else ("Polygon" if driver == "ESRI Shapefile" else ("Polygon", "MultiPolygon"))
-    schema = {"geometry": geometry, "properties": {"id": "int", "area_m2": "float"}}
+    properties = {"id": "int", "area_m2": "float"}
+    if probability is not None:
+        properties["confidence"] = "float"
+    schema = {"geometry": geometry, "properties": properties}
     # centimetres in metric CRSs, ~1 cm (1e-7°) in degrees: the traced pixels' floats carry noise, not detail
     grid = 1e-7 if crs is not None and crs.is_geographic else 0.01
     options = {"layer": layer or out.stem} if driver != "ESRI Shapefile" else {}
@@ -139,11 +198,17 @@ def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, 
     n = 0
     try:
         with fiona.open(tmp, "w", driver=driver, schema=schema, crs_wkt=crs.to_wkt() if crs else "", **options) as dst:
-            for n, (geom, area) in enumerate(polygons(binary_path, min_area, regularize, contact), 1):
-                shape = shapely.set_precision(shapely.geometry.shape(geom), grid)
+            for building in polygons(binary_path, min_area, regularize, contact, probability):
+                if building.confidence is not None and building.confidence < min_confidence:
+                    continue
+                n += 1
+                shape = shapely.set_precision(shapely.geometry.shape(building.geometry), grid)
                 if multi and shape.geom_type == "Polygon":
                     shape = shapely.MultiPolygon([shape])
-                dst.write({"geometry": shapely.geometry.mapping(shape), "properties": {"id": n, "area_m2": round(area, 3)}})
+                values = {"id": n, "area_m2": round(building.area, 3)}
+                if building.confidence is not None:
+                    values["confidence"] = round(building.confidence, 4)
+                dst.write({"geometry": shapely.geometry.mapping(shape), "properties": values})
         if driver == "ESRI Shapefile":  # several files; rename each
             for part in tmp.parent.glob(f"{tmp.stem}.*"):
                 os.replace(part, out.with_suffix(part.suffix))
@@ -163,4 +228,5 @@ def write_footprints(prediction: str | os.PathLike, binary: str | os.PathLike, o
     from roofseg.prediction.instances import contact_band
 
     contact = contact_band(os.fspath(prediction), threshold) if vectors.separate else None
-    return write_polygons(binary, out_path, vectors.min_area, vectors.regularize, contact, layer)
+    return write_polygons(binary, out_path, vectors.min_area, vectors.regularize, contact, layer,
+                          probability_band(prediction), vectors.min_confidence)
