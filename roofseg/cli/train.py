@@ -12,6 +12,7 @@ from roofseg.cli.options import CONTEXT, augment_config, augment_options
 @click.command(context_settings=CONTEXT)
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder: config.json, best.keras, history.csv, curves.png, samples.png, logs/.")
+@click.option("--init-from", default=None, type=click.Path(dir_okay=False), help="Fine-tune: start from every weight of this roofseg model (.keras; encoder, decoder, roof and contact heads) instead of --encoder-weights. Its card must match the tiles (bands, scaling; GSD within 25%, else retile with tile --gsd). The new model's card records it (file, SHA-256, card).")
 @click.option("--encoder-weights", default="imagenet", help="imagenet (the Keras cache file resnet34_imagenet_1000_no_top.h5 under $KERAS_HOME/models or ~/.keras/models), none (random), or PATH to an .h5 of encoder weights.")
 @click.option("--freeze-encoder-epochs", default=0, type=click.IntRange(0), help="Train the decoder alone for this many epochs first, then everything.")
 @click.option("--loss", type=click.Choice(["dice", "bce", "bce_dice"]), default="dice", help="Loss function.")
@@ -36,7 +37,7 @@ from roofseg.cli.options import CONTEXT, augment_config, augment_options
 @click.option("--seed", default=0, type=int, help="Seed of shuffling and augmentation.")
 @click.option("--overwrite", is_flag=True, help="Train afresh in a run folder that holds a finished run (its best.keras stays until the new run's first checkpoint replaces it).")
 @click.option("--quiet", is_flag=True, help="No Keras progress bar (one line per epoch).")
-def train(manifest, out_dir, encoder_weights, freeze_encoder_epochs, loss, learning_rate, epochs, batch_size, tile_size,
+def train(manifest, out_dir, init_from, encoder_weights, freeze_encoder_epochs, loss, learning_rate, epochs, batch_size, tile_size,
           steps_per_epoch, validation_steps, strategy, devices, mixed_precision, roof_share, contact, data_service, augment_on, no_flip, max_angle,
           brightness, contrast, lr_patience, min_lr, patience, shuffle_buffer, seed, overwrite, quiet) -> None:
     """Train the ResNet34 U-Net on the train/val splits of MANIFEST.
@@ -54,7 +55,7 @@ def train(manifest, out_dir, encoder_weights, freeze_encoder_epochs, loss, learn
                       devices=devices.split(",") if devices else None, mixed_precision=mixed_precision,
                       roof_share=roof_share, contact=contact, data_service=data_service, augment_on=augment_on, augment=augment_config(no_flip, max_angle, brightness, contrast),
                       lr_patience=lr_patience, min_lr=min_lr, early_stopping_patience=patience,
-                      shuffle_buffer=shuffle_buffer, seed=seed)
+                      shuffle_buffer=shuffle_buffer, seed=seed, init_from=init_from)
     summary = run_train(cfg, verbose=2 if quiet else "auto", overwrite=overwrite)
     if summary:
         click.echo(f"best epoch {summary['best_epoch']}: val_loss {summary['best_val_loss']:.4f}, "

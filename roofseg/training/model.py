@@ -185,6 +185,9 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise RoofsegError(path, "no such model file")
+    if not zipfile.is_zipfile(path):
+        raise RoofsegError(path, "is not a Keras model file (a .keras zip archive): give the best.keras of a "
+                                 "training run (roofseg train ... -o RUN writes RUN/best.keras)")
     try:
         try:
             return _load_extracted(path, compile)

@@ -56,6 +56,7 @@ class TrainConfig:
     data_service: str | None = None  # grpc://HOST:PORT of a tf.data service that reads and batches the training split
     roof_share: float | None = None  # draw training tiles so this share holds roof (None: as they come)
     contact: bool = True  # learn the contact borders between buildings too, where the tiles carry them
+    init_from: str | None = None  # a roofseg model (.keras) whose every weight is the starting point
 
 
 def _output_dir(run: Path, chief: bool) -> Path:
@@ -91,14 +92,14 @@ def check_same_run(run: Path, record: dict) -> None:
 
 
 def _callbacks(cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list | None, best_weights,
-               contact: bool) -> list:
+               contact: bool, base=None) -> list:
     out = _output_dir(run, chief)
     plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience,
                                                 min_lr=cfg.min_lr, verbose=1)
     stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience,
                                              restore_best_weights=True, verbose=1)
     checkpoint = AtomicCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=1,
-                                  card=model_card(cfg, contact))
+                                  card=model_card(cfg, contact, base))
     return [
         plateau, stopping, checkpoint,
         # after the monitors: it sets their state at the first epoch, once fit knows where it resumes
@@ -145,7 +146,7 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
             self.filepath = final
 
 
-def model_card(cfg: TrainConfig, contact: bool = False) -> dict:
+def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> dict:
     """How the model is fed, stored in best.keras: the training tiles' ground pixel size, the
     scenes' bands, the tile size and the scaling rule of the imagery; and what its output
     channels hold (roof, and contact borders with the distance they were drawn at)."""
@@ -161,7 +162,8 @@ def model_card(cfg: TrainConfig, contact: bool = False) -> dict:
     return {"format": "roofseg-model/1", "gsd_m": gsd, "tile_size": size,
             "bands": [list(b) for b in bands], "scaling": SCALING_RULE,
             "input": "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph",
-            "outputs": list(TARGETS if contact else TARGETS[:1]), "contact_px": manifest.get("contact_px") if contact else None}
+            "outputs": list(TARGETS if contact else TARGETS[:1]), "contact_px": manifest.get("contact_px") if contact else None,
+            "base": base.lineage if base is not None else None}
 
 
 def _best_weights(run: Path) -> list | None:
@@ -206,7 +208,16 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
     size = cfg.tile_size or shards.tile_size
     if not size or size % 32:
         raise RoofsegError(cfg.manifest, f"model tiles must be a multiple of 32 px, got {size} (use --tile-size)")
-    weights = resolve_encoder_weights(cfg.encoder_weights)
+    base = None
+    if cfg.init_from:
+        from roofseg.training.finetune import check_base, read_base, tile_gsd
+
+        base = read_base(cfg.init_from)
+        manifest = _manifest(cfg.manifest)
+        check_base(base, manifest, cfg.manifest, tile_gsd(manifest, size))
+    weights = None if base else resolve_encoder_weights(cfg.encoder_weights)
+    for line in data_warnings(cfg.manifest, cfg.batch_size):
+        print(f"roofseg: warning: {line}")
 
     if cfg.mixed_precision:
         if tf.config.list_physical_devices("GPU"):
@@ -220,7 +231,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
             stack.enter_context(folder_lock(run))
         with shard_faults_named(cfg.manifest, ("train", "val")):
             try:
-                return _train(cfg, run, strategy, chief, size, weights, shards, verbose, callbacks, overwrite)
+                return _train(cfg, run, strategy, chief, size, weights, shards, verbose, callbacks, overwrite, base)
             except (tf.errors.OpError, OSError) as exc:
                 if not _is_write_failure(exc):
                     raise
@@ -229,8 +240,31 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
                 raise RoofsegError(run, f"writing the run failed ({first_line(exc)})") from None
 
 
+def _manifest(path: str) -> dict:
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+#: fewer validation tiles than this, and the best epoch is chosen by noise
+FEW_VAL_TILES = 16
+
+
+def data_warnings(manifest_path: str, batch: int) -> list[str]:
+    """What to say of a validation split too small, or from a single scene, to choose a model by."""
+    manifest = _manifest(manifest_path)
+    val = manifest.get("splits", {}).get("val", {}).get("tiles", 0)
+    scenes = [j["id"] for j in manifest.get("jobs", []) if (j.get("tiles") or {}).get("val")]
+    lines = []
+    if 0 < val < FEW_VAL_TILES:
+        lines.append(f"the validation split has {val} tiles (fewer than {FEW_VAL_TILES}): the best epoch will be chosen "
+                     "by noise; retile with a smaller --split-block or more scenes")
+    if val and len(scenes) == 1 and len(manifest.get("jobs", [])) > 1:
+        lines.append(f"every validation tile comes from one scene ({scenes[0]}): scores will speak for that scene only")
+    return lines
+
+
 def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weights: str | None, shards, verbose,
-           callbacks, overwrite: bool = False) -> dict:
+           callbacks, overwrite: bool = False, base=None) -> dict:
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
     if shards.tiles is not None and shards.tiles < global_batch:
@@ -274,6 +308,12 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
     with strategy.scope():
         model, encoder = build_model(weights, freeze_encoder=cfg.freeze_encoder_epochs > 0, momentum=momentum,
                                      outputs=2 if contact else 1)
+        if base is not None:
+            from roofseg.training.finetune import transfer_weights
+
+            for line in transfer_weights(load_model(base.path, compile=False), model):
+                print(f"roofseg: {line}")
+            print(f"roofseg: starting from every weight of {base.path}")
         if cfg.augment_on == "device":
             model.augment_config = cfg.augment
             model.augment_seed = cfg.seed
@@ -289,7 +329,7 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
             model.load_weights(str(frozen_done))
         else:
             print(f"roofseg: training the decoder alone for {first} epoch(s), encoder frozen")
-            model.fit(train_ds, epochs=first, callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run), contact), **fit)
+            model.fit(train_ds, epochs=first, callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run), contact, base), **fit)
             if chief:  # the run's shared files are the chief's to write
                 _save_atomically(frozen_done, model.save_weights)
         if first < cfg.epochs:
@@ -297,9 +337,9 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
                 set_trainable(encoder, True)
                 compile_model(model, cfg.loss, cfg.learning_rate)
             model.fit(train_ds, initial_epoch=first, epochs=cfg.epochs,
-                      callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact), **fit)
+                      callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact, base), **fit)
     else:
-        model.fit(train_ds, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact), **fit)
+        model.fit(train_ds, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact, base), **fit)
     if chief:
         shutil.rmtree(run / "backup", ignore_errors=True)  # the run is complete: nothing to resume
 
