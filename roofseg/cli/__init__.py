@@ -20,6 +20,7 @@ from roofseg.cli.predict import predict
 from roofseg.cli.sample import sample
 from roofseg.cli.tile import tile
 from roofseg.cli.train import train
+from roofseg.cli.tune import tune
 from roofseg.errors import BatchError, failure_line
 
 
@@ -33,7 +34,7 @@ def cli() -> None:
     """
 
 
-for command in (sample, tile, augment_preview, train, evaluate, predict, evaluate_scene, data_service):
+for command in (sample, tile, augment_preview, train, tune, evaluate, predict, evaluate_scene, data_service):
     cli.add_command(command)
 
 

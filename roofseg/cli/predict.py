@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from roofseg.cli.options import CONTEXT, bands_opt, parsed_bands, quiet_opt, runner_options, stac_choice, stac_options
 
@@ -48,6 +49,9 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     are complete, so a killed run resumes. With --runner beam the scenes are the elements of an
     Apache Beam pipeline, the model loaded once per worker.
 
+    A model tuned by `roofseg tune` carries its chosen threshold, contact cut, --min-area and
+    --regularize: they are the defaults here; options given on the command line win.
+
     Scenes are read window by window with the tiler's reader (same band choice, one-band replication
     and percentile stretch), at the ground pixel size the model was trained at (see --gsd, --native);
     overlapping windows are blended so no seam shows, edge windows are reflect-padded and cropped.
@@ -57,10 +61,23 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     from roofseg.outputs import is_object_store
     from roofseg.prediction.predict import PredictOptions
     from roofseg.prediction.vectorize import DRIVERS, VectorOptions
+    from roofseg.prediction.tune import card_postprocess
     from roofseg.scenes import is_remote, suffix_of
     from roofseg.training.model import read_model_card
 
     band_tuple = parsed_bands(bands)
+    keep_binary = threshold is not None  # a binary raster only where --threshold asks for one
+    tuned = card_postprocess(model) if Path(model).is_file() else None
+    contact_cut = None
+    if tuned is not None:  # roofseg tune's choice, where the command line does not say otherwise
+        source = click.get_current_context().get_parameter_source
+        if vector and threshold is None:
+            threshold = tuned.threshold
+        if source("min_area") == ParameterSource.DEFAULT:
+            min_area = tuned.min_area
+        if source("regularize") == ParameterSource.DEFAULT:
+            regularize = tuned.regularize
+        contact_cut = tuned.contact_cut
     if overlap >= tile:
         raise click.BadParameter(f"must be smaller than --tile ({tile})", param_hint="--overlap")
     if is_object_store(output) and suffix_of(output) in RASTER_SUFFIXES:
@@ -74,8 +91,7 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         suffix = Path(vector).suffix.lower() or f".{vector.lower()}"
         if suffix not in DRIVERS:
             raise click.BadParameter(f"use a file or format of {', '.join(DRIVERS)}", param_hint="--vector")
-        vectors = VectorOptions(suffix, min_area, regularize, separate, min_confidence)
-    keep_binary = threshold is not None
+        vectors = VectorOptions(suffix, min_area, regularize, separate, min_confidence, contact_cut)
     if vector and threshold is None:
         threshold = 0.5
     if regularize and not vector:

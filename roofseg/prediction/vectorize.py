@@ -31,6 +31,7 @@ class VectorOptions:
     regularize: bool = False  # straight, squared outlines (see roofseg.prediction.regularize)
     separate: bool = True  # split touching buildings where the prediction has a contact band
     min_confidence: float = 0.0  # buildings whose mean roof probability is lower are left out
+    contact_cut: float | None = None  # contact probability from which a pixel splits buildings (None: the threshold)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ def write_footprints(prediction: str | os.PathLike, binary: str | os.PathLike, o
     is off). Returns how many were written."""
     from roofseg.prediction.instances import contact_band
 
-    contact = contact_band(os.fspath(prediction), threshold) if vectors.separate else None
+    cut = threshold if vectors.contact_cut is None else vectors.contact_cut
+    contact = contact_band(os.fspath(prediction), cut) if vectors.separate else None
     return write_polygons(binary, out_path, vectors.min_area, vectors.regularize, contact, layer,
                           probability_band(prediction), vectors.min_confidence)

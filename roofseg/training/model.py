@@ -136,6 +136,18 @@ MODEL_CARD = "roofseg.json"  # inside the .keras file: how the model was trained
 def write_model_card(path: str | os.PathLike, card: dict) -> None:
     """Store ``card`` (training GSD, bands, tile size, scaling rule) in the .keras file itself, so
     copying the file is enough to know how to feed the model."""
+    with zipfile.ZipFile(path) as zf:
+        has_card = MODEL_CARD in zf.namelist()
+    if has_card:  # a new card replaces the old one: the archive is written again without it
+        rewritten = Path(path).with_name(f".{Path(path).name}.card.partial")
+        try:
+            with zipfile.ZipFile(path) as src, zipfile.ZipFile(rewritten, "w") as dst:
+                for info in src.infolist():
+                    if info.filename != MODEL_CARD:
+                        dst.writestr(info, src.read(info))
+            os.replace(rewritten, path)
+        finally:
+            rewritten.unlink(missing_ok=True)
     with zipfile.ZipFile(path, "a") as zf:
         zf.writestr(MODEL_CARD, json.dumps(card, indent=2))
 
