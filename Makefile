@@ -11,7 +11,7 @@ DEMO   := demo
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,beam,cloud]'
+	$(BIN)/python -m pip install --quiet -e '.[test,beam,cloud,onnx,openvino]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -15,6 +15,7 @@ from roofseg.cli.augment_preview import augment_preview
 from roofseg.cli.data_service import data_service
 from roofseg.cli.evaluate import evaluate
 from roofseg.cli.evaluate_scene import evaluate_scene
+from roofseg.cli.export import export
 from roofseg.cli.options import CONTEXT
 from roofseg.cli.predict import predict
 from roofseg.cli.sample import sample
@@ -34,7 +35,7 @@ def cli() -> None:
     """
 
 
-for command in (sample, tile, augment_preview, train, tune, evaluate, predict, evaluate_scene, data_service):
+for command in (sample, tile, augment_preview, train, tune, evaluate, predict, evaluate_scene, export, data_service):
     cli.add_command(command)
 
 

@@ -30,6 +30,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option("--preview", default=None, help="Also write a quicklook PNG of the prediction over the scene (decimated reads): a file for one scene, or 'png' for NAME_preview.png per scene.")
 @click.option("--gsd", default=None, type=click.FloatRange(0, min_open=True), help="Ground pixel size in metres to predict at: scenes are read resampled to it, window by window, and the result is written back on each scene's own grid. Default: the GSD the model was trained at (recorded in its file), else each scene's own.")
 @click.option("--native", is_flag=True, help="Predict at each scene's own pixel size, whatever the model was trained at (a warning says when they differ by more than 25%).")
+@click.option("--engine", type=click.Choice(["auto", "tf", "onnx", "openvino"]), default="auto", help="What runs the model: tf (TensorFlow; GPUs, --devices), onnx (ONNX Runtime) or openvino (OpenVINO) on the model's ONNX export, converted once and cached beside the model. auto: TensorFlow with GPUs, else the fastest installed (openvino, onnx, tf). pip install 'roofseg[onnx]' or 'roofseg[openvino]'.")
 @click.option("--tta", is_flag=True, help="Average the predictions of the four flips of each window (4x slower).")
 @click.option("--cog", is_flag=True, help="Write Cloud-Optimised GeoTIFFs with overviews.")
 @click.option("--devices", default="all", help="Devices that each hold a replica of the model and predict a share of every batch: 'all' (every visible GPU; the CPU when there is none) or a list such as 'GPU:0,GPU:1'.")
@@ -38,7 +39,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @runner_options
 @quiet_opt
 def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, min_confidence, regularize, separate, preview, gsd,
-            native, tta, cog, devices, overwrite, stac_asset, stac_labels, runner, beam_options, quiet) -> None:
+            native, engine, tta, cog, devices, overwrite, stac_asset, stac_labels, runner, beam_options, quiet) -> None:
     """Predict roofs over whole scenes with MODEL, on each scene's grid.
 
     One scene: `roofseg predict MODEL SCENE.tif OUT.tif`. Several: `roofseg predict MODEL INPUTS... FOLDER`,
@@ -104,7 +105,7 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     trained_gsd = (read_model_card(model) or {}).get("gsd_m")
     options = PredictOptions(tile=tile, overlap=overlap, batch=batch, dtype=dtype, threshold=threshold, tta=tta, cog=cog,
                              bands=band_tuple, devices=_devices(devices), gsd=None if native else gsd or trained_gsd,
-                             keep_binary=keep_binary)
+                             keep_binary=keep_binary, engine=_engine(engine, devices))
     if one_scene and runner == "local":
         vector_path = Path(vector) if vector and Path(vector).suffix else (
             Path(output).with_suffix(vectors.suffix) if vectors else None)
@@ -114,6 +115,15 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     else:
         _many_scenes(model, inputs, output, options, vectors, bool(preview), overwrite, quiet,
                      stac_choice(stac_asset, stac_labels), runner, beam_options)
+
+
+def _engine(engine: str, devices: str) -> str:
+    """TensorFlow where devices are named (only it holds replicas on several); else as asked."""
+    if devices != "all":
+        if engine not in ("auto", "tf"):
+            raise click.BadParameter(f"--devices runs replicas of the model with TensorFlow, not {engine}", param_hint="--engine")
+        return "tf"
+    return engine
 
 
 def _devices(choice: str) -> tuple[str, ...] | None:
@@ -128,14 +138,14 @@ def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors
     from roofseg.prediction.inference import Inference
     from roofseg.prediction.many import SceneJob, predict_job
     from roofseg.prediction.predict import binary_path, check_outputs, warn_if_other_gsd
-    from roofseg.training.model import load_model
+    from roofseg.prediction.engines import load_predictor
 
     job = SceneJob(output.stem, scene, output, binary_path(output) if options.writes_binary else None,
                    vector, preview)
     check_outputs(job.outputs, [scene, model], overwrite)  # before the model's slow loading
     if options.gsd is None:
         warn_if_other_gsd(trained_gsd, scene)
-    infer = Inference(load_model(model, compile=False), options.devices, options.tta)
+    infer = Inference(load_predictor(model, options.engine), options.devices, options.tta)
     result = predict_job(infer, job, options, vectors, progress=not quiet)
     at = f", predicted at {options.gsd:.3g} m" if options.gsd else ""
     click.echo(f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows{at})")

@@ -33,11 +33,13 @@ def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOpt
 
     class PredictScene(beam.DoFn):
         def setup(self):  # once per worker, not per scene
+            from roofseg.prediction.engines import load_predictor
             from roofseg.prediction.inference import Inference, visible_devices
-            from roofseg.training.model import load_model
 
-            # the worker's own GPUs: the driver's devices may not exist there
-            self.infer = Inference(load_model(os.fspath(model), compile=False), visible_devices("all"), options.tta)
+            # the worker's own engine and GPUs: the driver's may not exist there
+            net = load_predictor(os.fspath(model), options.engine)
+            devices = visible_devices("all") if hasattr(net, "predict_on_batch") else None
+            self.infer = Inference(net, devices, options.tta)
 
         def process(self, job: SceneJob):
             marker = failure_marker(job)

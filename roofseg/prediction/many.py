@@ -257,14 +257,15 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors:
     if not jobs:
         return failures
     if isinstance(model, (str, os.PathLike)):
+        from roofseg.prediction.engines import load_predictor
         from roofseg.prediction.predict import warn_if_other_gsd
-        from roofseg.training.model import load_model, read_model_card
+        from roofseg.training.model import read_model_card
 
         if options.gsd is None:  # read natively: say where the model sees roofs at the wrong size
             trained = (read_model_card(model) or {}).get("gsd_m")
             for job in jobs:
                 warn_if_other_gsd(trained, job.scene)
-        model = load_model(model, compile=False)
+        model = load_predictor(model, options.engine)
     infer = Inference(model, options.devices, options.tta)
     with tqdm(total=sum(windows.values()), desc=f"predicting {len(jobs)} scenes", unit="window", disable=not progress,
               file=terminal()) as bar:

@@ -49,6 +49,7 @@ class PredictOptions:
     devices: tuple[str, ...] | None = None  # a model replica on each (see inference.visible_devices)
     gsd: float | None = None  # metres: predict on scenes resampled to this ground pixel size (the model's)
     keep_binary: bool = True  # keep the thresholded raster beside the prediction (else it only makes the vectors)
+    engine: str = "tf"  # what runs a model file: tf, onnx, openvino or auto (see roofseg.prediction.engines)
 
     @property
     def writes_binary(self) -> bool:

@@ -179,7 +179,7 @@ def tune(model: str | os.PathLike, entries: Sequence[str], out: str | os.PathLik
     from roofseg.raster.labels import open_labels
     from roofseg.raster.scene import Scene
     from roofseg.tiler.inputs import scene_inputs
-    from roofseg.training.model import load_model, read_model_card, write_model_card
+    from roofseg.training.model import read_model_card, write_model_card
 
     if objective not in ("object-f1", "pixel-iou"):
         raise RoofsegError(None, f"unknown objective {objective!r} (object-f1, pixel-iou)")
@@ -190,7 +190,9 @@ def tune(model: str | os.PathLike, entries: Sequence[str], out: str | os.PathLik
     card = read_model_card(model) or {}
     options = options or PredictOptions(gsd=card.get("gsd_m"))
     if infer is None:
-        infer = load_model(model, compile=False)
+        from roofseg.prediction.engines import load_predictor
+
+        infer = load_predictor(model, options.engine)
     if not isinstance(infer, Inference):
         infer = Inference(infer, options.devices, options.tta)
     contact = infer.channels > 1

@@ -1,0 +1,35 @@
+"""``roofseg export``: a model as ONNX, for QGIS' Deepness plugin or any ONNX runtime."""
+
+from __future__ import annotations
+
+import click
+
+from roofseg.cli.options import CONTEXT
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--layout", type=click.Choice(["roofseg", "deepness"]), default="roofseg", help="roofseg: uint8 (n, h, w, 3) windows in, scaled inside, roof and contact (n, h, w, 1) out, as roofseg's engines run it. deepness: float32 (n, 3, h, w) in [0, 1] in, (n, 1, h, w) heads out, with the QGIS Deepness plugin's metadata.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def export(model, output, layout, overwrite) -> None:
+    """Write MODEL (a roofseg .keras) as ONNX to OUTPUT: dynamic batch and window size, its card in
+    the metadata (roofseg_card).
+
+    For QGIS: `roofseg export RUN/best.keras roofs.onnx --layout deepness`, then load roofs.onnx in
+    the Deepness plugin (Processing > Deepness), pick the imagery layer, and run: it reads the
+    resolution (cm/px, from the model's GSD), tile size, overlap and threshold from the file.
+    """
+    from pathlib import Path
+
+    from roofseg.errors import RoofsegError
+    from roofseg.export import export as run
+
+    if Path(output).exists() and not overwrite:
+        raise RoofsegError(output, "exists; use --overwrite to replace it")
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    meta = run(model, output, layout)
+    click.echo(f"ONNX model: {output} ({layout} layout)")
+    if layout == "deepness" and "resolution" in meta:
+        click.echo(f"Deepness: {meta['resolution']:g} cm/px, tiles {meta['tiles_size']} px, overlap {meta['tiles_overlap']}%, "
+                   f"threshold {meta['seg_thresh']:g}")

@@ -1,0 +1,114 @@
+"""A roofseg model as ONNX: for ONNX Runtime and OpenVINO (roofseg's own engines) and for the
+QGIS Deepness plugin, which runs ONNX segmentation models on an imagery layer.
+
+Two layouts of the same network (tf2onnx converts the tf-keras graph):
+
+- ``roofseg``: uint8 ``(n, h, w, 3)`` windows as roofseg reads them, scaled to [0, 1] inside the
+  graph; outputs ``roof`` (and ``contact``) as float32 ``(n, h, w, 1)`` probabilities.
+- ``deepness``: float32 ``(n, 3, h, w)`` in [0, 1], as Deepness feeds tiles; outputs ``roof`` (and
+  ``contact``) as ``(n, 1, h, w)`` sigmoid heads, with Deepness' metadata (model type, class
+  names, resolution in cm/px from the card's GSD, tile size and overlap, threshold, smallest segment).
+
+Batch and window size are dynamic in both. The model card travels in the metadata (``roofseg_card``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from roofseg.errors import RoofsegError
+
+LAYOUTS = ("roofseg", "deepness")
+OPSET = 17
+CARD_KEY = "roofseg_card"
+OVERLAP_PERCENT = 25
+
+
+def _tf2onnx():
+    try:
+        import tf2onnx  # noqa: F401
+        import onnx  # noqa: F401
+    except ImportError:
+        raise RoofsegError(None, "ONNX export needs tf2onnx and onnx: pip install 'roofseg[onnx]'") from None
+    import tf2onnx
+
+    return tf2onnx
+
+
+def to_onnx(net, layout: str = "roofseg"):
+    """The ONNX ModelProto of the Keras model ``net`` in ``layout`` (see the module's docstring)."""
+    from roofseg._tf import tf
+
+    if layout not in LAYOUTS:
+        raise RoofsegError(None, f"unknown layout {layout!r} ({', '.join(LAYOUTS)})")
+    tf2onnx = _tf2onnx()
+    channels = int(net.output_shape[-1])
+    names = ["roof", "contact"][:channels] if channels <= 2 else [f"channel{i}" for i in range(channels)]
+
+    if layout == "roofseg":
+        spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name="windows")
+
+        def forward(x):
+            y = net(tf.cast(x, tf.float32) / 255.0, training=False)
+            return {name: tf.identity(y[..., i:i + 1], name=name) for i, name in enumerate(names)}
+    else:
+        spec = tf.TensorSpec([None, 3, None, None], tf.float32, name="image")
+
+        def forward(x):
+            y = net(tf.transpose(x, [0, 2, 3, 1]), training=False)
+            return {name: tf.identity(tf.transpose(y[..., i:i + 1], [0, 3, 1, 2]), name=name)
+                    for i, name in enumerate(names)}
+
+    function = tf.function(forward, input_signature=[spec])
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=OPSET,
+                                             output_path=None)
+    return proto
+
+
+def deepness_metadata(card: dict | None, channels: int) -> dict:
+    """Deepness' metadata keys for a roofseg model, from its card (and `roofseg tune`'s choice)."""
+    card = card or {}
+    post = card.get("postprocess") or {}
+    gsd = card.get("gsd_m")
+    meta = {"model_type": "Segmentor",
+            "class_names": [{0: "roof"}, {0: "contact"}][:channels] if channels > 1 else {0: "roof"},
+            "tiles_size": int(card.get("tile_size") or 256),
+            "tiles_overlap": OVERLAP_PERCENT,
+            "seg_thresh": float(post.get("threshold", 0.5)),
+            "standardization_mean": [0.0, 0.0, 0.0], "standardization_std": [1.0, 1.0, 1.0]}
+    if gsd:
+        meta["resolution"] = round(gsd * 100, 3)  # cm per pixel
+        meta["seg_small_segment"] = int(round(float(post.get("min_area", 5.0)) / gsd ** 2))  # pixels
+    return meta
+
+
+def add_metadata(proto, values: dict) -> None:
+    """Store ``values`` in the ONNX model's metadata, each JSON-encoded (as Deepness reads them)."""
+    for key, value in values.items():
+        entry = proto.metadata_props.add()
+        entry.key = key
+        entry.value = json.dumps(value)
+
+
+def export(model: str | os.PathLike, out: str | os.PathLike, layout: str = "roofseg") -> dict:
+    """Write ``model`` (a roofseg .keras) as ONNX to ``out`` (atomically); return its metadata."""
+    import onnx
+
+    from roofseg.atomic import atomic_output
+    from roofseg.training.model import load_model, read_model_card
+
+    _tf2onnx()
+    net = load_model(model, compile=False)
+    card = read_model_card(model)
+    proto = to_onnx(net, layout)
+    channels = int(net.output_shape[-1])
+    meta = {CARD_KEY: card, "roofseg_layout": layout}
+    if layout == "deepness":
+        meta.update(deepness_metadata(card, channels))
+    add_metadata(proto, meta)
+    out = Path(out)
+    with atomic_output(out) as tmp:
+        onnx.save(proto, str(tmp))
+    return meta

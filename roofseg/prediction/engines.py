@@ -1,0 +1,144 @@
+"""Prediction engines: TensorFlow, ONNX Runtime and OpenVINO behind the one :class:`Inference`.
+
+ONNX Runtime and OpenVINO run the model's ONNX export (:mod:`roofseg.export`, roofseg's layout:
+uint8 windows in, roof and contact probabilities out), converted once per model and cached
+beside it in ``.roofseg-cache/<digest>.onnx``, so every scene, run and Beam worker reuses it. Each
+engine is a callable that takes the uint8 windows as read (``takes_uint8``), so stitching, GSD,
+vectors, test-time flips, many scenes and Beam are the same whichever engine predicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from roofseg.errors import RoofsegError
+
+ENGINES = ("auto", "tf", "onnx", "openvino")
+EXTRAS = {"onnx": ("onnxruntime", "roofseg[onnx]"), "openvino": ("openvino", "roofseg[openvino]")}
+CACHE = ".roofseg-cache"
+
+
+def installed(engine: str) -> bool:
+    """Whether ``engine``'s runtime (and, for either ONNX engine, the converter) can be imported."""
+    if engine == "tf":
+        return True
+    module = EXTRAS[engine][0]
+    return all(importlib.util.find_spec(m) is not None for m in (module, "tf2onnx", "onnx"))
+
+
+def choose(engine: str, gpus: bool) -> str:
+    """The engine ``auto`` stands for: TensorFlow where there are GPUs; on a CPU the fastest one
+    installed (OpenVINO, then ONNX Runtime: 1.6x and 1.3x TensorFlow's speed in bench/predict.py)."""
+    if engine != "auto":
+        if engine not in ENGINES:
+            raise RoofsegError(None, f"unknown engine {engine!r} ({', '.join(ENGINES)})")
+        if not installed(engine):
+            raise RoofsegError(None, f"--engine {engine} needs {EXTRAS[engine][0]} and tf2onnx: "
+                                     f"pip install '{EXTRAS[engine][1]}'")
+        return engine
+    if gpus:
+        return "tf"
+    return next((e for e in ("openvino", "onnx") if installed(e)), "tf")
+
+
+def model_digest(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def converted(model: str | os.PathLike) -> Path:
+    """The model's ONNX export (roofseg's layout), made once and cached by the model's digest beside
+    it (or in the temporary folder where its folder is read-only)."""
+    from roofseg.export import export
+
+    digest = model_digest(model)[:16]
+    for folder in (Path(model).resolve().parent / CACHE, Path(tempfile.gettempdir()) / "roofseg-cache"):
+        path = folder / f"{digest}.onnx"
+        if path.is_file():
+            return path
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            export(model, path, "roofseg")
+            return path
+        except PermissionError:
+            continue
+    raise RoofsegError(model, "no folder to keep its ONNX export in")
+
+
+class _OnnxBase:
+    """A callable over uint8 (n, h, w, 3) windows → float32 (n, h, w, channels), roof first."""
+
+    takes_uint8 = True
+    order: list[str]
+
+    @property
+    def channels(self) -> int:
+        return len(self.order)
+
+    @staticmethod
+    def _order(names: list[str]) -> list[str]:
+        return [n for n in ("roof", "contact") if n in names] + sorted(n for n in names if n not in ("roof", "contact"))
+
+
+class OnnxRuntimeModel(_OnnxBase):
+    """The ONNX export run by ONNX Runtime (CPU, or CUDA/TensorRT where that build is installed)."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # the converted resize's deprecation notes are not the user's business
+        if threads:
+            options.intra_op_num_threads = threads
+        providers = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in ort.get_available_providers()]
+        self.session = ort.InferenceSession(str(path), options, providers=providers + ["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.order = self._order([o.name for o in self.session.get_outputs()])
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        outs = self.session.run(self.order, {self.input: np.ascontiguousarray(batch, np.uint8)})
+        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
+
+
+class OpenVinoModel(_OnnxBase):
+    """The ONNX export run by OpenVINO on the CPU, in float32: OpenVINO otherwise computes in
+    bfloat16 on CPUs that have it, and its probabilities stray by up to 0.2."""
+
+    def __init__(self, path: str | os.PathLike):
+        import openvino as ov
+
+        core = ov.Core()
+        self.compiled = core.compile_model(core.read_model(str(path)), "CPU",
+                                           {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+        names = {o.get_any_name(): o for o in self.compiled.outputs}
+        self.order = self._order(list(names))
+        self.outputs = [names[n] for n in self.order]
+        self.request = self.compiled.create_infer_request()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        result = self.request.infer([np.ascontiguousarray(batch, np.uint8)])
+        outs = [np.asarray(result[o], np.float32) for o in self.outputs]
+        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
+
+
+def load_predictor(model: str | os.PathLike, engine: str = "tf"):
+    """What predicts with ``model`` (a .keras file) on ``engine``: the Keras model for ``tf``, an
+    ONNX Runtime or OpenVINO callable for the others (``auto`` resolved by :func:`choose`)."""
+    from roofseg._tf import tf
+
+    engine = choose(engine, bool(tf.config.list_physical_devices("GPU")))
+    if engine == "tf":
+        from roofseg.training.model import load_model
+
+        return load_model(model, compile=False)
+    path = converted(model)
+    return OnnxRuntimeModel(path) if engine == "onnx" else OpenVinoModel(path)

@@ -1,0 +1,100 @@
+"""Prediction engines: the ONNX export (roofseg's layout and Deepness'), ONNX Runtime and OpenVINO
+behind the one Inference, agreeing with TensorFlow."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from conftest import one_error_line
+from test_predict_many import scenes_in
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("tf2onnx")
+
+
+def two_headed(seed: int = 0):
+    """A small Keras model with roof and contact outputs, saved with a card as roofseg writes it."""
+    from roofseg._tf import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.UpSampling2D()(x)
+    return keras.Model(inp, keras.layers.Conv2D(2, 3, padding="same", activation="sigmoid")(x))
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    from roofseg.training.model import write_model_card
+
+    path = tmp_path_factory.mktemp("model") / "m.keras"
+    two_headed().save(path)
+    write_model_card(path, {"gsd_m": 0.3, "tile_size": 256, "outputs": ["roof", "contact"],
+                            "postprocess": {"threshold": 0.45, "min_area": 6.0, "contact_cut": 0.5, "regularize": False}})
+    return path
+
+
+def test_the_onnx_export_equals_keras_in_both_layouts_with_deepness_metadata(model_file, tmp_path, run_cli):
+    from roofseg.training.model import load_model
+
+    net = load_model(model_file, compile=False)
+    batch = np.random.default_rng(0).integers(0, 255, (3, 96, 64, 3), dtype=np.uint8)
+    want = net(batch.astype(np.float32) / 255.0, training=False).numpy()
+    for layout in ("roofseg", "deepness"):
+        out = tmp_path / f"{layout}.onnx"
+        assert run_cli("export", model_file, out, "--layout", layout).code == 0
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        assert sorted(names) == ["contact", "roof"]
+        feed = batch if layout == "roofseg" else (batch.astype(np.float32) / 255.0).transpose(0, 3, 1, 2)
+        got = dict(zip(names, session.run(None, {session.get_inputs()[0].name: feed})))
+        both = np.concatenate([got["roof"], got["contact"]], axis=-1 if layout == "roofseg" else 1)
+        if layout == "deepness":
+            both = both.transpose(0, 2, 3, 1)
+        np.testing.assert_allclose(both, want, atol=1e-4)
+        meta = {p.key: json.loads(p.value) for p in onnx.load(str(out)).metadata_props}
+        assert meta["roofseg_card"]["gsd_m"] == 0.3
+    assert meta["model_type"] == "Segmentor" and meta["class_names"] == [{"0": "roof"}, {"0": "contact"}]
+    assert meta["resolution"] == 30.0 and meta["tiles_size"] == 256 and meta["seg_thresh"] == 0.45
+    assert meta["seg_small_segment"] == round(6.0 / 0.09)
+    assert one_error_line(run_cli("export", model_file, tmp_path / "roofseg.onnx")).endswith("exists; use --overwrite to replace it")
+
+
+@pytest.mark.parametrize("engine", ["onnx", "openvino"])
+def test_engines_predict_a_scene_as_tensorflow_does(model_file, tmp_path, engine):
+    from roofseg.prediction.engines import converted, installed, load_predictor
+    from roofseg.prediction.inference import Inference
+    from roofseg.prediction.predict import PredictOptions, predict_scene
+    from roofseg.training.model import load_model
+
+    if not installed(engine):
+        pytest.skip(f"{engine} is not installed")
+    scene = scenes_in(tmp_path / "in", 1, size=150)[0]
+    opts = PredictOptions(tile=64, overlap=16, batch=4, dtype="float32")
+    predict_scene(load_model(model_file, compile=False), scene, tmp_path / "tf.tif", opts, progress=False)
+    cached = converted(model_file)
+    stamp = cached.stat().st_mtime_ns
+    net = load_predictor(model_file, engine)
+    assert net.channels == 2 and converted(model_file) == cached and cached.stat().st_mtime_ns == stamp  # converted once
+    predict_scene(Inference(net, tta=True), scene, tmp_path / "e_tta.tif", PredictOptions(tile=64, overlap=16, tta=True),
+                  progress=False)
+    predict_scene(Inference(net), scene, tmp_path / "e.tif", opts, progress=False)
+    with rasterio.open(tmp_path / "tf.tif") as a, rasterio.open(tmp_path / "e.tif") as b:
+        assert b.count == 2
+        assert np.abs(a.read() - b.read()).max() < 1 / 255
+
+
+def test_a_missing_engine_says_what_to_install(model_file, tmp_path, run_cli, monkeypatch):
+    import roofseg.prediction.engines as engines
+
+    monkeypatch.setattr(engines, "installed", lambda engine: engine == "tf")
+    scene = scenes_in(tmp_path / "in", 1)[0]
+    line = one_error_line(run_cli("predict", model_file, scene, tmp_path / "p.tif", "--engine", "openvino", "--quiet"))
+    assert "pip install 'roofseg[openvino]'" in line
+    assert engines.choose("auto", gpus=False) == "tf"
