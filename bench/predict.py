@@ -1,11 +1,14 @@
-"""Benchmark of whole-scene prediction (run by hand): `python bench/predict.py [--only free,unet,rss,huge,many]`.
+"""Benchmark of whole-scene prediction (run by hand): `python bench/predict.py [--only free,unet,engines,rss,huge,many]`.
 
 In one run, each figure a ratio of two things measured side by side:
 - free: with a model that costs nothing (it takes the uint8 windows and returns one channel as
   the probability, as a model whose work is on a GPU), `predict_scene` pipelined and sequential
-  vs the I/O floor — a plain loop that reads the same overlapping windows and writes a
-  DEFLATE-tiled uint8 raster of the scene's size (8192², tile 256, overlap 64, batch 32). On a
+  vs the raw I/O floor — a plain loop of rasterio reads of the same overlapping windows and a
+  DEFLATE-tiled uint8 write of the scene's size (8192², tile 256, overlap 64, batch 32); and a
+  free Keras model (uint8 in, one channel out) through the same path as a real model. On a
   GPU the host work is what limits prediction; goal: pipelined >= 1.0 of the floor.
+- engines: megapixels/s of `predict_scene` on a 4096² scene with the U-Net on TensorFlow, ONNX
+  Runtime and OpenVINO (each installed one), as ratios to TensorFlow.
 - unet: megapixels/s of `predict_scene` with the ResNet34 U-Net (random weights) vs the model's
   bare `predict` on the same windows already cut and held in memory; goal >= 0.95.
 - rss: peak RSS of `roofseg predict` in a fresh process on a 4096² and an 8192² scene; goal ratio
@@ -32,7 +35,7 @@ from _common import ROOT, child_peak_rss_mb, run_child, sample_scene  # noqa: E4
 
 import numpy as np  # noqa: E402
 
-PARTS = ("free", "unet", "rss", "huge", "many")
+PARTS = ("free", "unet", "engines", "rss", "huge", "many")
 
 
 def main() -> None:
@@ -54,6 +57,8 @@ def main() -> None:
         free_model_vs_io_floor(sample_scene(args.work, args.free_size), args.work)
     if "unet" in parts:
         unet_vs_bare_predict(args)
+    if "engines" in parts:
+        engines(args)
     if "rss" in parts:
         rss_4096_vs_8192(args)
     if "huge" in parts:
@@ -72,44 +77,56 @@ free_model.takes_uint8 = True
 
 
 def io_floor(scene_path: Path, out: Path, tile: int, overlap: int) -> None:
-    """The I/O floor: read every overlapping window, and write what they show (band 1) as a
-    DEFLATE-tiled uint8 raster of the scene's size, one after the other on one thread."""
+    """The raw I/O floor: rasterio reads of every overlapping window (no roofseg reader: no
+    validity, stretch or strips), and a DEFLATE-tiled uint8 write of what they show (band 1) at the
+    scene's size, one after the other on one thread, with GDAL's default block cache."""
     import rasterio
     from rasterio.windows import Window
 
-    from roofseg.raster.scene import Scene, band_cache
     from roofseg.raster.windows import grid_rows, stride_for
 
-    with Scene(scene_path) as scene, band_cache(scene, tile):
-        profile = dict(driver="GTiff", width=scene.width, height=scene.height, count=1, dtype="uint8", crs=scene.crs,
-                       transform=scene.transform, tiled=True, blockxsize=256, blockysize=256, compress="deflate", predictor=2)
-        rows = list(grid_rows(scene.height, scene.width, tile, stride_for(tile, overlap)))
+    with rasterio.open(scene_path) as src:
+        profile = dict(driver="GTiff", width=src.width, height=src.height, count=1, dtype="uint8", crs=src.crs,
+                       transform=src.transform, tiled=True, blockxsize=256, blockysize=256, compress="deflate", predictor=2)
+        rows = list(grid_rows(src.height, src.width, tile, stride_for(tile, overlap)))
         with rasterio.open(out, "w", **profile) as dst:
             for k, row in enumerate(rows):
                 top = row[0].row
-                end = rows[k + 1][0].row if k + 1 < len(rows) else scene.height
-                band = np.zeros((end - top, scene.width), np.uint8)
+                end = rows[k + 1][0].row if k + 1 < len(rows) else src.height
+                band = np.zeros((end - top, src.width), np.uint8)
                 for t in row:
-                    image, _ = scene.read(t.row, t.col, t.height, t.width)
+                    image = src.read(window=Window(t.col, t.row, t.width, t.height))
                     n = min(t.height, end - top)
-                    band[:n, t.col:t.col + t.width] = image[:n, :, 0]
-                dst.write(band, 1, window=Window(0, top, scene.width, end - top))
+                    band[:n, t.col:t.col + t.width] = image[0, :n]
+                dst.write(band, 1, window=Window(0, top, src.width, end - top))
+
+
+def free_keras():
+    """A Keras model that costs nothing: uint8 windows in (scaled in the graph as every Keras model
+    is), one channel out: the path a real model takes, less its arithmetic."""
+    from roofseg._tf import keras
+
+    inp = keras.Input((None, None, 3))
+    return keras.Model(inp, keras.layers.Lambda(lambda x: x[..., :1])(inp))
 
 
 def free_model_vs_io_floor(scene_path: Path, work: Path, rounds: int = 3) -> None:
     from roofseg.prediction.predict import PredictOptions, predict_scene
 
-    best = {"floor": np.inf, "sequential": np.inf, "pipelined": np.inf}
+    best = {"floor": np.inf, "sequential": np.inf, "pipelined": np.inf, "keras": np.inf}
+    keras_model = free_keras()
     for _ in range(rounds):  # alternating, best of each: the machine is noisy
         t0 = time.perf_counter()
         io_floor(scene_path, work / "floor.tif", 256, 64)
         best["floor"] = min(best["floor"], time.perf_counter() - t0)
-        for name, pipelined in (("sequential", False), ("pipelined", True)):
+        for name, pipelined, model in (("sequential", False, free_model), ("pipelined", True, free_model),
+                                       ("keras", True, keras_model)):
             opts = PredictOptions(tile=256, overlap=64, batch=32, pipelined=pipelined)
             t0 = time.perf_counter()
-            predict_scene(free_model, scene_path, work / f"free-{name}.tif", opts, overwrite=True, progress=False)
+            predict_scene(model, scene_path, work / f"free-{name}.tif", opts, overwrite=True, progress=False)
             best[name] = min(best[name], time.perf_counter() - t0)
-    print(f"free model on {scene_path.parent.name} (tile 256, overlap 64, batch 32), best of {rounds}:")
+    print(f"free model on {scene_path.parent.name} (tile 256, overlap 64, batch 32), best of {rounds} "
+          "(keras: a free Keras model, uint8 in, one channel out, through Inference's graph):")
     for name, t in best.items():
         print(f"  {name:10s} {t:7.2f} s   ratio to the I/O floor {best['floor'] / t:.2f}")
 
@@ -142,6 +159,30 @@ def unet_vs_bare_predict(args) -> None:
     print(f"  bare model.predict on windows in memory: {megapixels / bare:6.3f} MP/s ({bare:.1f} s)")
     print(f"  roofseg predict_scene (read+blend+write): {megapixels / ours:6.3f} MP/s ({ours:.1f} s)")
     print(f"  ratio ours/bare: {bare / ours:.3f}   (goal >= 0.95)")
+
+
+def engines(args) -> None:
+    """MP/s of `predict_scene` with the ResNet34 U-Net on each installed engine, as ratios to
+    TensorFlow's, measured side by side (the ONNX export made once before the clock starts)."""
+    from roofseg.prediction.engines import installed, load_predictor
+    from roofseg.prediction.inference import Inference
+    from roofseg.prediction.predict import PredictOptions, predict_scene
+
+    scene_path = sample_scene(args.work, args.size)
+    model = unet_file(args.work / "unet.keras")
+    opts = PredictOptions(tile=args.tile, overlap=args.overlap, batch=args.batch)
+    nets = {e: Inference(load_predictor(model, e)) for e in ("tf", "onnx", "openvino") if installed(e)}
+    seconds = {}
+    for name, infer in nets.items():
+        infer(np.zeros((args.batch, args.tile, args.tile, 3), np.uint8))  # warm up: graphs built, memory planned
+        t0 = time.perf_counter()
+        predict_scene(infer, scene_path, args.work / f"engine-{name}.tif", opts, overwrite=True, progress=False)
+        seconds[name] = time.perf_counter() - t0
+    megapixels = args.size * args.size / 1e6
+    print(f"engines: U-Net (random weights) on {args.size}² ({megapixels:.1f} MP), tile {args.tile}, overlap "
+          f"{args.overlap}, batch {args.batch}")
+    for name, t in seconds.items():
+        print(f"  {name:9s} {megapixels / t:6.3f} MP/s ({t:.1f} s)   ratio to tf {seconds['tf'] / t:.2f}")
 
 
 def small_model(path: Path) -> Path:

@@ -17,6 +17,10 @@ class RoofsegError(Exception):
         return type(self), (self.path, self.problem)
 
 
+class RoofsegWarning(UserWarning):
+    """Something the user should know, in roofseg's words, naming the file: said in one line."""
+
+
 class BatchError(RoofsegError):
     """Some items of a batch failed (the others were done): one line per failed item, and the
     count, with where the failures are recorded (``path``)."""

@@ -89,7 +89,7 @@ def test_a_base_for_other_imagery_is_refused_in_one_line(base, manifest, tmp_pat
     not_a_model.write_text("not a model")
     line = one_error_line(run_cli("train", manifest, "-o", tmp_path / "r3", "--init-from", not_a_model, "--epochs", 1,
                                   "--steps-per-epoch", 1, "--batch", 4, "--strategy", "default"))
-    assert "notes.keras" in line
+    assert "notes.keras" in line and "is not a Keras model file" in line
 
 
 def test_too_little_validation_data_is_said(manifest, tmp_path):

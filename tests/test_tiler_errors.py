@@ -149,3 +149,23 @@ def test_one_scene_with_empty_splits_is_said_when_tiling_and_when_training(sampl
     refused = run_cli("train", tmp_path / "tiles" / "manifest.json", "-o", tmp_path / "run", "--encoder-weights", "none")
     line = one_error_line(refused)
     assert "'val' has no tiles" in line and "--split-block" in line
+
+
+def test_labels_that_miss_the_scene_empty_files_and_no_buildings_are_said_plainly(sample_scene, tmp_path, run_cli):
+    from shapely.geometry import box
+
+    from conftest import write_geojson
+
+    far = write_geojson(tmp_path / "far.geojson", [box(100, 100, 120, 120)])  # UTM metres read as degrees? no: a CRS that misses
+    line = one_error_line(run_cli("tile", sample_scene["image"], "--labels", far, "-o", tmp_path / "t1", "--quiet",
+                                  "--labels-crs", "EPSG:3857"))
+    assert "lon " in line and "lat " in line and "--labels-crs" in line
+    empty = tmp_path / "empty.geojson"
+    empty.write_bytes(b"")
+    line = one_error_line(run_cli("tile", sample_scene["image"], "--labels", empty, "-o", tmp_path / "t2", "--quiet"))
+    assert "empty.geojson" in line and "is empty (0 bytes)" in line
+    none = write_geojson(tmp_path / "none.geojson", [])
+    done = run_cli("tile", sample_scene["image"], "--labels", none, "-o", tmp_path / "t3", "--quiet", "--tile-size", 128)
+    assert done.code == 0, done.err
+    assert any(ln.startswith("roofseg: warning: ") and "holds no building" in ln for ln in done.err.splitlines())
+    assert "Warning" not in done.err and ".py:" not in done.err  # no library warning raw, no source path

@@ -7,6 +7,7 @@ is the one place errors become messages.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -22,7 +23,7 @@ from roofseg.cli.sample import sample
 from roofseg.cli.tile import tile
 from roofseg.cli.train import train
 from roofseg.cli.tune import tune
-from roofseg.errors import BatchError, failure_line
+from roofseg.errors import BatchError, failure_line, first_line
 
 
 @click.group(context_settings=CONTEXT)
@@ -39,6 +40,22 @@ for command in (sample, tile, augment_preview, train, tune, evaluate, predict, e
     cli.add_command(command)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings in roofseg's one-line form: what it means, never a library's source path."""
+    click.echo(f"roofseg: warning: {first_line(message) if isinstance(message, BaseException) else str(message).splitlines()[0]}",
+               err=True)
+
+
+def _quiet_library_warnings() -> None:
+    """Library warnings that roofseg says in its own words (a scene without georeference is said by
+    predict; TensorFlow's and Keras' notes on their own internals mean nothing to a user)."""
+    warnings.showwarning = _show_warning
+    warnings.filterwarnings("ignore", message="Dataset has no geotransform")  # rasterio's NotGeoreferencedWarning
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", module=r"(keras|tf_keras|tensorflow|absl)(\.|$)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every expected failure ends in one line on stderr and exit 1.
 
@@ -46,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     I/O libraries' own errors (see :func:`roofseg.errors.failure_line`); anything else is a bug
     and keeps its traceback.
     """
+    _quiet_library_warnings()
     try:
         cli.main(args=argv, prog_name="roofseg", standalone_mode=False)
     except click.exceptions.Abort:

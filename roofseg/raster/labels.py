@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Protocol
@@ -20,12 +21,12 @@ from rasterio.features import rasterize
 from rasterio.warp import transform_geom
 from rasterio.windows import Window
 
-from roofseg.errors import RoofsegError, first_line
+from roofseg.errors import RoofsegError, RoofsegWarning, first_line
 from roofseg.raster.scene import Scene, open_raster
 from roofseg.raster.windows import grid_bounds, tile_transform
-from roofseg.scenes import suffix_of
+from roofseg.scenes import is_remote, suffix_of
 
-VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".osm", ".pbf")
 POLYGONAL = ("Polygon", "MultiPolygon")
 RASTER_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".vrt", ".img")
 
@@ -174,30 +175,13 @@ class VectorLabels:
     """
 
     def __init__(self, path: str | os.PathLike, scene: Scene, crs: str | None = None, ignore_non_polygons: bool = False):
-        import fiona  # imported here: only vector labels need it
-
         self.path = os.fspath(path)
         if not scene.georeferenced or scene.crs is None:
             raise RoofsegError(scene.path, "has no CRS, so vector labels cannot be placed on it")
-        try:
-            with fiona.open(self.path) as src:
-                file_crs = src.crs.to_wkt() if src.crs else None
-                features = [f.geometry for f in src if f.geometry is not None]
-        except Exception as exc:  # fiona raises a zoo of driver errors
-            raise RoofsegError(self.path, f"cannot read as vector footprints ({first_line(exc)})") from None
-        geoms = [g.__geo_interface__ for g in features if g.type in POLYGONAL]
-        if features and not geoms and not ignore_non_polygons:
-            found = Counter(g.type for g in features)
-            raise RoofsegError(self.path, "holds no polygon, only " + ", ".join(f"{n} {t}" for t, n in found.most_common())
-                               + "; building labels are polygons (--ignore-non-polygons takes it as an area without buildings)")
-        # A file without footprints is an area without buildings: every pixel is background.
-        src_crs = _labels_crs(self.path, crs or file_crs, geoms)
-        if geoms and src_crs != scene.crs:
-            try:
-                geoms = transform_geom(src_crs, scene.crs, geoms)
-            except Exception as exc:  # PROJ errors come as several types
-                raise RoofsegError(self.path, f"cannot reproject the footprints from {src_crs} to the scene's "
-                                   f"{scene.crs} ({first_line(exc)})") from None
+        geoms = read_footprints(self.path, scene.crs, crs, ignore_non_polygons)
+        if not geoms:
+            warnings.warn(f"{self.path}: holds no building: the scene {scene.path} is taken as one without buildings",
+                          RoofsegWarning, stacklevel=2)
         self.index = ShapeIndex(geoms)
         self.transform = scene.transform
         left, bottom, right, top = grid_bounds(scene.transform, scene.height, scene.width)
@@ -206,9 +190,9 @@ class VectorLabels:
             fx1, fy1 = self.index.bboxes[:, 2:].max(axis=0)
             raise RoofsegError(
                 self.path,
-                f"no footprint overlaps the scene {scene.path} (footprints span "
-                f"{fx0:.6g},{fy0:.6g} to {fx1:.6g},{fy1:.6g}; the scene {left:.6g},{bottom:.6g} "
-                f"to {right:.6g},{top:.6g} in {scene.crs})",
+                f"no footprint overlaps the scene {scene.path}: the footprints lie at {_lonlat(scene.crs, (fx0, fy0, fx1, fy1))}, "
+                f"the scene at {_lonlat(scene.crs, (left, bottom, right, top))}; if the file's CRS is wrong, "
+                "state the right one with --labels-crs EPSG:…",
             )
 
     @property
@@ -226,6 +210,60 @@ class VectorLabels:
 
     def close(self) -> None:
         pass
+
+
+OSM_SUFFIXES = (".osm", ".pbf")
+
+
+def _lonlat(crs, bounds: tuple[float, float, float, float]) -> str:
+    """A box in ``crs`` as 'lon W..E, lat S..N' (degrees, WGS84), for messages a person can place."""
+    from rasterio.warp import transform_bounds
+
+    try:
+        w, s, e, n = transform_bounds(crs, "EPSG:4326", *bounds)
+    except Exception:  # noqa: BLE001 — off the globe in that CRS: say it in its units
+        return "{:.6g},{:.6g} to {:.6g},{:.6g} in {}".format(*bounds, crs)
+    return f"lon {w:.5f}..{e:.5f}, lat {s:.5f}..{n:.5f}"
+
+
+def _read_features(path: str) -> tuple[str | None, list]:
+    """(the file's CRS as WKT or None, its geometries) of a vector file; of an OSM extract (.osm,
+    .osm.pbf) its building polygons and multipolygons (GDAL's OSM driver, enabled in fiona)."""
+    import fiona
+
+    if not is_remote(path) and os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise RoofsegError(path, "is empty (0 bytes): give footprints as GeoJSON, GeoPackage, Shapefile, "
+                                 "FlatGeobuf or an OSM extract")
+    try:
+        if suffix_of(path) in OSM_SUFFIXES:
+            fiona.drvsupport.supported_drivers["OSM"] = "r"  # fiona lists it not, GDAL has it
+            with fiona.open(path, driver="OSM", layer="multipolygons") as src:
+                return "EPSG:4326", [f.geometry for f in src if f.geometry is not None and f.properties.get("building")]
+        with fiona.open(path) as src:
+            return (src.crs.to_wkt() if src.crs else None), [f.geometry for f in src if f.geometry is not None]
+    except RoofsegError:
+        raise
+    except Exception as exc:  # fiona raises a zoo of driver errors
+        raise RoofsegError(path, f"cannot read as vector footprints ({first_line(exc)})") from None
+
+
+def read_footprints(path: str, to_crs, crs: str | None = None, ignore_non_polygons: bool = False) -> list[dict]:
+    """The polygons of a vector file (or an OSM extract's buildings) as GeoJSON-like dicts in
+    ``to_crs``. ``crs`` states the file's CRS where it has none or a wrong one; a file of lines or
+    points only is refused unless ``ignore_non_polygons`` (then it holds no building)."""
+    file_crs, features = _read_features(path)
+    geoms = [g.__geo_interface__ for g in features if g.type in POLYGONAL]
+    if features and not geoms and not ignore_non_polygons:
+        found = Counter(g.type for g in features)
+        raise RoofsegError(path, "holds no polygon, only " + ", ".join(f"{n} {t}" for t, n in found.most_common())
+                           + "; building labels are polygons (--ignore-non-polygons takes it as an area without buildings)")
+    src_crs = _labels_crs(path, crs or file_crs, geoms)
+    if geoms and src_crs != to_crs:
+        try:
+            geoms = transform_geom(src_crs, to_crs, geoms)
+        except Exception as exc:  # PROJ errors come as several types
+            raise RoofsegError(path, f"cannot reproject the footprints from {src_crs} to {to_crs} ({first_line(exc)})") from None
+    return geoms
 
 
 def _labels_crs(path: str, crs_text: str | None, geoms: list[dict]) -> rasterio.crs.CRS | None:
