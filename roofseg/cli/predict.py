@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -22,8 +23,11 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @bands_opt
 @click.option("--dtype", type=click.Choice(["uint8", "float32"]), default="uint8", help="Output probability as 0-255 or as 0.0-1.0.")
 @click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Also write <name>_binary.tif, 1 where the probability is at least this (its tags record the threshold). With --vector alone, polygons are cut at 0.5 and no binary raster is kept.")
-@click.option("--vector", default=None, help="Also write the thresholded roofs as polygons in the scene's CRS (threshold 0.5 unless --threshold): a file (.geojson, .gpkg, .shp, .fgb) for one scene, or a format (gpkg, geojson, shp, fgb) for one file per scene.")
+@click.option("--vector", default=None, help="Also write one polygon per building (threshold 0.5 unless --threshold), with area_m2 and confidence: a file (.gpkg, .fgb, .shp in the scene's CRS; .geojson as RFC 7946 lon/lat; .osm as OSM XML for JOSM) for one scene, or a format (gpkg, geojson, shp, fgb, osm) for one file per scene.")
 @click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Polygons smaller than this many m² are dropped from --vector.")
+@click.option("--existing", default=None, type=click.Path(dir_okay=False), help="--vector: leave out predicted buildings already mapped in this file (any vector file roofseg reads, an OSM extract .osm/.osm.pbf included, any CRS), so only new buildings come out.")
+@click.option("--existing-overlap", default=0.3, type=click.FloatRange(0, 1, min_open=True), help="--existing: a predicted building is mapped where it covers at least this share of the smaller building's area.")
+@click.option("--keep-existing", is_flag=True, help="--existing: write every building, with the attribute status 'new' or 'mapped'.")
 @click.option("--min-confidence", default=0.0, type=click.FloatRange(0, 1), help="--vector: leave out buildings whose confidence (the mean roof probability of their pixels, written as the attribute 'confidence') is lower.")
 @click.option("--regularize", is_flag=True, help="--vector outlines straightened, and squared where a building is rectilinear (area kept within 8%).")
 @click.option("--separate/--no-separate", default=True, help="--vector: split touching buildings into one polygon each along the contact borders the model predicts (models trained with contact targets; others give one polygon per roof region).")
@@ -38,7 +42,8 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @stac_options
 @runner_options
 @quiet_opt
-def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, min_confidence, regularize, separate, preview, gsd,
+def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, existing, existing_overlap,
+            keep_existing, min_confidence, regularize, separate, preview, gsd,
             native, engine, tta, cog, devices, overwrite, stac_asset, stac_labels, runner, beam_options, quiet) -> None:
     """Predict roofs over whole scenes with MODEL, on each scene's grid.
 
@@ -92,7 +97,10 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         suffix = Path(vector).suffix.lower() or f".{vector.lower()}"
         if suffix not in DRIVERS:
             raise click.BadParameter(f"use a file or format of {', '.join(DRIVERS)}", param_hint="--vector")
-        vectors = VectorOptions(suffix, min_area, regularize, separate, min_confidence, contact_cut)
+        vectors = VectorOptions(suffix, min_area, regularize, separate, min_confidence, contact_cut,
+                                os.path.abspath(existing) if existing else None, existing_overlap, keep_existing)
+    elif existing or keep_existing:
+        raise click.BadParameter("leaves mapped buildings out of --vector, which is not asked for", param_hint="--existing")
     if vector and threshold is None:
         threshold = 0.5
     if regularize and not vector:

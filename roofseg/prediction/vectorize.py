@@ -7,7 +7,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import numpy as np
 import rasterio
@@ -19,7 +19,11 @@ from roofseg.errors import RoofsegError
 from roofseg.prediction.instances import ContactBand
 from roofseg.raster.ground import GroundArea
 
-DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".fgb": "FlatGeobuf"}
+if TYPE_CHECKING:
+    from roofseg.prediction.existing import ExistingBuildings
+
+DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".fgb": "FlatGeobuf",
+           ".osm": "OSM"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class VectorOptions:
     separate: bool = True  # split touching buildings where the prediction has a contact band
     min_confidence: float = 0.0  # buildings whose mean roof probability is lower are left out
     contact_cut: float | None = None  # contact probability from which a pixel splits buildings (None: the threshold)
+    existing: str | None = None  # buildings already mapped (a vector file or OSM extract): left out
+    existing_overlap: float = 0.3  # share of the smaller building's area from which a prediction is mapped
+    keep_existing: bool = False  # write mapped ones too, with status 'mapped' / 'new'
 
 
 @dataclass(frozen=True)
@@ -165,51 +172,59 @@ def valid_polygonal(geom: shapely.Geometry) -> shapely.Geometry:
 
 def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, min_area: float = 0.0,
                    regularize: bool = False, contact: ContactBand | None = None, layer: str | None = None,
-                   probability: ProbabilityBand | None = None, min_confidence: float = 0.0) -> int:
-    """Write the polygons of ``binary_path`` to ``out_path`` (.geojson, .gpkg, .shp, .fgb); return how many.
+                   probability: ProbabilityBand | None = None, min_confidence: float = 0.0,
+                   existing: ExistingBuildings | None = None, keep_existing: bool = False) -> int:
+    """Write the polygons of ``binary_path`` to ``out_path`` (one of :data:`DRIVERS`); return how many.
 
     ``contact``: split touching buildings along the prediction's contact band (see :func:`polygons`).
     ``layer``: the layer's name (default: the file's name without suffix). ``probability``: each
     building gets ``confidence``, the mean roof probability of its pixels, and those under
-    ``min_confidence`` are left out."""
-    import fiona
+    ``min_confidence`` are left out. ``existing``: buildings already mapped are left out, or with
+    ``keep_existing`` written with ``status`` 'mapped' (the others 'new').
 
+    GeoJSON is RFC 7946 (WGS84 lon/lat, right-hand rings, no ``crs`` member); ``.osm`` is OSM XML
+    for JOSM (:mod:`roofseg.prediction.osm`); the other formats keep the raster's CRS.
+    """
     out = Path(out_path)
     driver = DRIVERS.get(out.suffix.lower())
     if driver is None:
         raise RoofsegError(out, f"unknown vector format (use one of {', '.join(DRIVERS)})")
     with rasterio.open(binary_path) as ds:
         crs = ds.crs
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")  # drivers want their suffix
-    # a declared geometry type (GIS tools show "Unknown" for a mixed one): every building a
-    # MultiPolygon where the format keeps one type per layer; a shapefile's polygons hold several parts
-    multi = driver in ("GPKG", "FlatGeobuf")
-    geometry = "MultiPolygon" if multi else ("Polygon" if driver == "ESRI Shapefile" else ("Polygon", "MultiPolygon"))
-    properties = {"id": "int", "area_m2": "float"}
-    if probability is not None:
-        properties["confidence"] = "float"
-    schema = {"geometry": geometry, "properties": properties}
     # centimetres in metric CRSs, ~1 cm (1e-7°) in degrees: the traced pixels' floats carry noise, not detail
     grid = 1e-7 if crs is not None and crs.is_geographic else 0.01
-    options = {"layer": layer or out.stem} if driver != "ESRI Shapefile" else {}
-    if driver == "GPKG":  # no R-tree index: fiona's SQLite has no rtree module
-        options["SPATIAL_INDEX"] = "NO"
-    if driver == "GeoJSON":  # RFC 7946: WGS84 longitude/latitude (GDAL reprojects), right-hand rings, no crs member
-        options.update(RFC7946="YES", COORDINATE_PRECISION=7)
-    n = 0
+
+    def buildings() -> Iterator[tuple[shapely.Geometry, dict]]:
+        n = 0
+        for building in polygons(binary_path, min_area, regularize, contact, probability):
+            if building.confidence is not None and building.confidence < min_confidence:
+                continue
+            shape = shapely.set_precision(shapely.geometry.shape(building.geometry), grid)
+            mapped = existing is not None and existing.mapped(shape)
+            if mapped and not keep_existing:
+                continue
+            n += 1
+            values = {"id": n, "area_m2": round(building.area, 3)}
+            if building.confidence is not None:
+                values["confidence"] = round(building.confidence, 4)
+            if existing is not None and keep_existing:
+                values["status"] = "mapped" if mapped else "new"
+            yield shape, values
+
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")  # drivers want their suffix
     try:
-        with fiona.open(tmp, "w", driver=driver, schema=schema, crs_wkt=crs.to_wkt() if crs else "", **options) as dst:
-            for building in polygons(binary_path, min_area, regularize, contact, probability):
-                if building.confidence is not None and building.confidence < min_confidence:
-                    continue
-                n += 1
-                shape = shapely.set_precision(shapely.geometry.shape(building.geometry), grid)
-                if multi and shape.geom_type == "Polygon":
-                    shape = shapely.MultiPolygon([shape])
-                values = {"id": n, "area_m2": round(building.area, 3)}
-                if building.confidence is not None:
-                    values["confidence"] = round(building.confidence, 4)
-                dst.write({"geometry": shapely.geometry.mapping(shape), "properties": values})
+        if driver == "OSM":
+            from roofseg.prediction.osm import OsmWriter
+
+            writer = OsmWriter(crs)
+            for shape, _ in buildings():  # OSM gets building=yes and nothing invented
+                writer.add(shape)
+            writer.write(tmp)
+            n = writer.count
+        else:
+            n = _write_ogr(tmp, driver, crs, buildings(), layer or out.stem,
+                           extra={**({"confidence": "float"} if probability is not None else {}),
+                                  **({"status": "str"} if existing is not None and keep_existing else {})})
         if driver == "ESRI Shapefile":  # several files; rename each
             for part in tmp.parent.glob(f"{tmp.stem}.*"):
                 os.replace(part, out.with_suffix(part.suffix))
@@ -218,6 +233,30 @@ def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, 
     finally:
         for part in tmp.parent.glob(f"{tmp.stem}.*"):
             part.unlink(missing_ok=True)
+    return n
+
+
+def _write_ogr(tmp: Path, driver: str, crs, buildings, layer: str, extra: dict) -> int:
+    """Write (shapely geometry, properties) pairs with GDAL's ``driver`` (through fiona)."""
+    import fiona
+
+    # a declared geometry type (GIS tools show "Unknown" for a mixed one): every building a
+    # MultiPolygon where the format keeps one type per layer; a shapefile's polygons hold several parts
+    multi = driver in ("GPKG", "FlatGeobuf")
+    geometry = "MultiPolygon" if multi else ("Polygon" if driver == "ESRI Shapefile" else ("Polygon", "MultiPolygon"))
+    schema = {"geometry": geometry, "properties": {"id": "int", "area_m2": "float", **extra}}
+    options = {"layer": layer} if driver != "ESRI Shapefile" else {}
+    if driver == "GPKG":  # no R-tree index: fiona's SQLite has no rtree module
+        options["SPATIAL_INDEX"] = "NO"
+    if driver == "GeoJSON":  # RFC 7946: WGS84 longitude/latitude (GDAL reprojects), right-hand rings, no crs member
+        options.update(RFC7946="YES", COORDINATE_PRECISION=7)
+    n = 0
+    with fiona.open(tmp, "w", driver=driver, schema=schema, crs_wkt=crs.to_wkt() if crs else "", **options) as dst:
+        for shape, values in buildings:
+            if multi and shape.geom_type == "Polygon":
+                shape = shapely.MultiPolygon([shape])
+            dst.write({"geometry": shapely.geometry.mapping(shape), "properties": values})
+            n += 1
     return n
 
 
@@ -230,5 +269,11 @@ def write_footprints(prediction: str | os.PathLike, binary: str | os.PathLike, o
 
     cut = threshold if vectors.contact_cut is None else vectors.contact_cut
     contact = contact_band(os.fspath(prediction), cut) if vectors.separate else None
+    existing = None
+    if vectors.existing:
+        from roofseg.prediction.existing import ExistingBuildings
+
+        with rasterio.open(binary) as ds:
+            existing = ExistingBuildings(vectors.existing, ds.crs, vectors.existing_overlap)
     return write_polygons(binary, out_path, vectors.min_area, vectors.regularize, contact, layer,
-                          probability_band(prediction), vectors.min_confidence)
+                          probability_band(prediction), vectors.min_confidence, existing, vectors.keep_existing)
