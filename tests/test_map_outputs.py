@@ -121,3 +121,48 @@ def test_an_osm_extract_labels_tiles_as_its_footprints_do(sample_scene, tmp_path
     assert a.keys() == b.keys() and sum(m.sum() for m in b.values()) > 0
     agree = np.mean([np.mean(a[k] == b[k]) for k in a])
     assert agree > 0.999  # 1e-7° nodes: a pixel's edge here and there
+
+
+def test_predictions_over_an_xyz_tile_layer_equal_those_over_the_same_pixels(tmp_path, http_folder, run_cli):
+    import cv2
+    from pyproj import Transformer
+
+    from roofseg.xyz import HALF_WORLD, resolution
+    folder, server = http_folder
+    z, x0, y0 = 17, 70000, 45000
+    rng = np.random.default_rng(0)
+    image = rng.integers(1, 255, (768, 768, 3), dtype=np.uint8)  # 3 x 3 tiles
+    for i in range(3):
+        for j in range(3):
+            (folder / str(z) / str(x0 + i)).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(folder / str(z) / str(x0 + i) / f"{y0 + j}.png"), image[j * 256:(j + 1) * 256, i * 256:(i + 1) * 256, ::-1])
+    res = resolution(z)
+    left, top = -HALF_WORLD + x0 * 256 * res, HALF_WORLD - y0 * 256 * res
+    pyramid = Affine(res, 0, left, 0, -res, top)
+    write_tif(tmp_path / "same.tif", image.transpose(2, 0, 1), transform=pyramid, crs="EPSG:3857")
+    # a box from pixel (100, 140) to (600, 500) of the three tiles, in lon/lat
+    to_lonlat = Transformer.from_crs(3857, 4326, always_xy=True)
+    (w, n), (e, s) = (to_lonlat.transform(*(pyramid @ (c + 0.5, r + 0.5))) for c, r in ((140, 100), (599, 499)))
+    from roofseg._tf import keras
+
+    inp = keras.Input((None, None, 3))  # pixel by pixel: the same pixels give the same probabilities, whatever the windows
+    model = tmp_path / "m.keras"
+    keras.Model(inp, keras.layers.Conv2D(1, 1, activation="sigmoid")(inp)).save(model)
+    common = ("--tile-size", 128, "--overlap", 32, "--engine", "tf", "--dtype", "float32", "--quiet")
+    done = run_cli("predict", model, f"xyz:{server.url}/{{z}}/{{x}}/{{y}}.png", tmp_path / "xyz.tif", "--bbox", f"{w},{s},{e},{n}",
+                   "--zoom", z, *common)
+    assert done.code == 0, done.err
+    assert run_cli("predict", model, tmp_path / "same.tif", tmp_path / "tif.tif", *common).code == 0
+    with rasterio.open(tmp_path / "xyz.tif") as a, rasterio.open(tmp_path / "tif.tif") as b:
+        assert a.crs.to_epsg() == 3857 and (a.width, a.height) == (460, 400)
+        window = rasterio.windows.from_bounds(*a.bounds, transform=b.transform).round_offsets().round_lengths()
+        assert (window.col_off, window.row_off) == (140, 100)
+        np.testing.assert_allclose(a.read(1), b.read(1, window=window), atol=1e-6)
+    assert any(r[1].startswith(f"/{z}/") for r in server.requests)
+    # a tile the server does not have: one line naming its URL
+    line = run_cli("predict", model, f"xyz:{server.url}/{{z}}/{{x}}/{{y}}.png", tmp_path / "far.tif", "--bbox",
+                   f"{w + 0.05},{s},{e + 0.05},{n}", "--zoom", z, *common)
+    from conftest import one_error_line
+
+    text = one_error_line(line)
+    assert f"{server.url}/{z}/" in text and "HTTP 404" in text

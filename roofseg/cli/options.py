@@ -62,3 +62,18 @@ def augment_config(no_flip: bool, max_angle: float, brightness: float, contrast:
     from roofseg.pipeline.augment import AugmentConfig
 
     return AugmentConfig(flip=not no_flip, max_angle=max_angle, brightness=brightness, contrast=contrast)
+
+
+def xyz_options(f):
+    """Where an ``xyz:URL`` input (a tile server's layer) is read: a box and a zoom."""
+    f = click.option("--zoom", default=None, type=click.IntRange(0, 24), help="xyz: inputs: the zoom level of the tiles to read (19: about 0.3 m at the equator, finer towards the poles).")(f)
+    return click.option("--bbox", default=None, help="xyz: inputs: the box to read, W,S,E,N in degrees (WGS84).")(f)
+
+
+def resolved_inputs(inputs, bbox: str | None, zoom: int | None) -> list[str]:
+    """The inputs with each ``xyz:URL`` tile layer replaced by the VRT that reads it over the box."""
+    from roofseg.xyz import is_xyz, xyz_scene
+
+    if (bbox or zoom is not None) and not any(is_xyz(i) for i in inputs):
+        raise click.BadParameter("reads xyz:URL inputs (tile servers), and none is given", param_hint="--bbox/--zoom")
+    return [xyz_scene(i, bbox, zoom) if is_xyz(i) else i for i in inputs]

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from roofseg.cli.options import CONTEXT, bands_opt, parsed_bands, quiet_opt, runner_options, stac_choice, stac_options
+from roofseg.cli.options import (CONTEXT, bands_opt, parsed_bands, quiet_opt, resolved_inputs, runner_options, stac_choice,
+                                  stac_options, xyz_options)
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 
@@ -40,16 +41,19 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option("--devices", default="all", help="Devices that each hold a replica of the model and predict a share of every batch: 'all' (every visible GPU; the CPU when there is none) or a list such as 'GPU:0,GPU:1'.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (several scenes: redo every scene).")
 @stac_options
+@xyz_options
 @runner_options
 @quiet_opt
 def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, existing, existing_overlap,
             keep_existing, min_confidence, regularize, separate, preview, gsd,
-            native, engine, tta, cog, devices, overwrite, stac_asset, stac_labels, runner, beam_options, quiet) -> None:
+            native, engine, tta, cog, devices, overwrite, stac_asset, stac_labels, bbox, zoom, runner, beam_options,
+            quiet) -> None:
     """Predict roofs over whole scenes with MODEL, on each scene's grid.
 
     One scene: `roofseg predict MODEL SCENE.tif OUT.tif`. Several: `roofseg predict MODEL INPUTS... FOLDER`,
     where INPUTS are scenes, folders of scenes, glob patterns ('scenes/*.tif', quoted), .txt lists or
-    STAC Items/ItemCollections/Catalogs (item ids name the outputs); scenes may be URLs;
+    STAC Items/ItemCollections/Catalogs (item ids name the outputs); scenes may be URLs, or tile
+    server layers 'xyz:https://host/{z}/{x}/{y}.png' read over --bbox at --zoom;
     FOLDER gets NAME.tif per scene (plus NAME_binary.tif, NAME.gpkg when asked), mosaic.vrt joining
     them for a GIS, and predict.json. The model is loaded once; a rerun skips the scenes whose outputs
     are complete, so a killed run resumes. With --runner beam the scenes are the elements of an
@@ -72,6 +76,7 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     from roofseg.training.model import read_model_card
 
     band_tuple = parsed_bands(bands)
+    inputs = resolved_inputs(inputs, bbox, zoom)
     keep_binary = threshold is not None  # a binary raster only where --threshold asks for one
     tuned = card_postprocess(model) if Path(model).is_file() else None
     contact_cut = None

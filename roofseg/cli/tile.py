@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, parsed_bands, quiet_opt, runner_options,
-                                  stac_choice, stac_options)
+from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, parsed_bands, quiet_opt, resolved_inputs,
+                                  runner_options, stac_choice, stac_options, xyz_options)
 
 
 @click.command(context_settings=CONTEXT)
@@ -33,11 +33,12 @@ from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, p
 @click.option("--seed", default=0, type=int, help="Seed of the split and of --keep-empty.")
 @click.option("--overwrite", is_flag=True, help="Redo scenes whose shards are complete (by default a rerun skips them).")
 @stac_options
+@xyz_options
 @runner_options
 @quiet_opt
 def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_size, stride, overlap, bands, gsd, contact_px, max_nodata, keep_empty,
          val_fraction, test_fraction, split_by, split_block, shard_mb, compress, workers, seed, overwrite, stac_asset,
-         stac_labels, runner, beam_options, quiet) -> None:
+         stac_labels, bbox, zoom, runner, beam_options, quiet) -> None:
     """Cut scenes and their labels into tiles written to TFRecord shards.
 
     INPUTS are GeoTIFF scenes, folders of scenes, glob patterns ('scenes/*.tif', quoted), .txt lists
@@ -64,6 +65,7 @@ def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_
     from roofseg.tiler.tile import TileParams
 
     band_tuple = parsed_bands(bands)
+    inputs = resolved_inputs(inputs, bbox, zoom)
     try:
         step = stride or stride_for(tile_size, overlap)
     except ValueError as exc:

@@ -203,6 +203,11 @@ class Scene:
         try:
             data = self.ds.read(self.bands, window=window)
         except RasterioError as exc:
+            from roofseg.xyz import tile_failure
+
+            tile = tile_failure(exc, self.source.tags())
+            if tile:
+                raise RoofsegError(self.path, tile) from None
             raise RoofsegError(self.path, f"read failed at row {row}, col {col} ({first_line(exc)})") from None
         return self._rgb(data, self._valid(data, window, (height, width)))
 
