@@ -56,7 +56,9 @@ def test_a_base_without_the_tiles_contact_head_gets_one_and_the_reverse_drops_it
 
     train(TrainConfig(manifest=str(manifest), out_dir=str(tmp_path / "roof"), init_from=str(base), contact=False,
                       epochs=1, batch_size=4, steps_per_epoch=1, strategy="default", samples=1), verbose=0)
-    assert "contact head is dropped" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "contact head is dropped" in out
+    assert "Strategy" not in out and ".partial" not in out and "saved " + str(tmp_path / "roof" / "best.keras") in out
     roof_only = tmp_path / "roof" / "best.keras"
     assert load_model(roof_only, compile=False).output_shape[-1] == 1
     train(TrainConfig(manifest=str(manifest), out_dir=str(tmp_path / "both"), init_from=str(roof_only),

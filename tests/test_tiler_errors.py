@@ -169,3 +169,25 @@ def test_labels_that_miss_the_scene_empty_files_and_no_buildings_are_said_plainl
     assert done.code == 0, done.err
     assert any(ln.startswith("roofseg: warning: ") and "holds no building" in ln for ln in done.err.splitlines())
     assert "Warning" not in done.err and ".py:" not in done.err  # no library warning raw, no source path
+
+
+def test_one_vocabulary_across_commands(sample_scene, tmp_path, run_cli):
+    from roofseg.training.strategy import make_strategy
+
+    line = one_error_line(run_cli("tile", sample_scene["image"], "-o", tmp_path / "t", "--tile-size", 100, "--quiet"))
+    assert "--tile-size" in line and "multiple of 32" in line
+    predict_help = run_cli("predict", "--help").out
+    assert "--workers" not in predict_help and "--tile-size" in predict_help
+    for name in ("train", "tile", "predict", "evaluate", "evaluate-scene", "tune", "sample"):
+        assert "--quiet" in run_cli(name, "--help").out, name
+    for form in (["CPU:0"], ["/cpu:0"], ["/device:CPU:0"]):
+        assert make_strategy("mirrored", form).num_replicas_in_sync == 1
+
+
+def test_predict_chooses_an_overlap_that_fits_a_small_window(sample_scene, tmp_path, run_cli):
+    from test_predict_many import tiny_keras
+
+    model = tmp_path / "m.keras"
+    tiny_keras().save(model)
+    done = run_cli("predict", model, sample_scene["image"], tmp_path / "p.tif", "--tile-size", 64, "--engine", "tf", "--quiet")
+    assert done.code == 0, done.err

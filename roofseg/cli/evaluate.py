@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT, json_opt
+from roofseg.cli.options import CONTEXT, json_opt, quiet_opt
 
 SPLIT_NAMES = {"train": "Training", "val": "Validation", "test": "Test"}
 
@@ -16,7 +16,8 @@ SPLIT_NAMES = {"train": "Training", "val": "Validation", "test": "Test"}
 @click.option("--batch", "batch_size", default=16, type=click.IntRange(1), help="Tiles per batch.")
 @click.option("--tile-size", default=None, type=click.IntRange(32), help="Resize tiles to this size first. Default: as stored.")
 @json_opt
-def evaluate(model, manifest, split, batch_size, tile_size, json_out) -> None:
+@quiet_opt
+def evaluate(model, manifest, split, batch_size, tile_size, json_out, quiet) -> None:
     """Score MODEL on one split of MANIFEST: loss, IoU, F1, precision, recall, pixel counts.
 
     Scores are over every pixel of the split at threshold 0.5 (counts summed, then divided).
@@ -24,11 +25,15 @@ def evaluate(model, manifest, split, batch_size, tile_size, json_out) -> None:
     from roofseg.atomic import write_json
     from roofseg.training.evaluate import evaluate as run_evaluate
 
-    scores = run_evaluate(model, manifest, split, batch_size, tile_size)
+    scores = run_evaluate(model, manifest, split, batch_size, tile_size, progress=not quiet)
     name = SPLIT_NAMES[split]
     click.echo(f"{name} Loss: {scores['loss']:.4f} - {name} IoU: {scores['iou']:.4f}")
-    click.echo(f"F1 {scores['f1']:.4f}  precision {scores['precision']:.4f}  recall {scores['recall']:.4f}  "
-               f"({scores['tiles']} tiles of the {split} split; pixels {scores['pixels']})")
+    rows = [("F1", f"{scores['f1']:.4f}"), ("precision", f"{scores['precision']:.4f}"), ("recall", f"{scores['recall']:.4f}"),
+            ("tiles", str(scores["tiles"]))]
+    for name, value in rows:
+        click.echo(f"  {name:<10} {value:>8}")
+    px = scores["pixels"]
+    click.echo(f"  pixels: {px['tp']} roof found, {px['fp']} false alarms, {px['fn']} missed, {px['tn']} ground")
     if json_out:
         write_json(json_out, scores)
         click.echo(f"scores: {json_out}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt
+from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt, quiet_opt
 
 
 @click.command("evaluate-scene", context_settings=CONTEXT)
@@ -19,8 +19,9 @@ from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt
 @click.option("--picture", default=None, type=click.Path(dir_okay=False), help="Also draw hits, false alarms and misses in three colours, the true footprints outlined, into this PNG (decimated: at most 2048 px a side).")
 @click.option("--scene", default=None, type=click.Path(dir_okay=False), help="The imagery to draw --picture over (default: grey).")
 @click.option("--pr-curve", default=None, type=click.Path(dir_okay=False), help="With vector footprints: draw the precision-recall curve of the buildings ranked by confidence into this PNG.")
+@quiet_opt
 def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, separate, labels_crs, json_out, picture, scene,
-                   pr_curve) -> None:
+                   pr_curve, quiet) -> None:
     """Score a PREDICTION raster against LABELS (a mask raster or vector footprints).
 
     PREDICTION is a probability raster (uint8 0-255 or float 0-1) or a 0/1 mask, as roofseg predict
@@ -33,7 +34,7 @@ def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, separ
     from roofseg.atomic import write_json
     from roofseg.prediction.score import evaluate_scene as run
 
-    scores = run(prediction, labels, threshold, iou_threshold, min_area, labels_crs, separate)
+    scores = run(prediction, labels, threshold, iou_threshold, min_area, labels_crs, separate, progress=not quiet)
     px = scores["pixel"]
     click.echo(f"pixels: IoU {px['iou']:.4f}  F1 {px['f1']:.4f}  precision {px['precision']:.4f}  recall {px['recall']:.4f}")
     if "objects" in scores:

@@ -28,10 +28,12 @@ quiet_opt = click.option("--quiet", is_flag=True, help="No progress bar.")
 json_opt = click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write the scores to this JSON file.")
 
 
-def runner_options(f):
-    """Where the work runs: here, or on an Apache Beam runner."""
+def runner_options(f=None, *, local: str = "this process"):
+    """Where the work runs: here (``local`` says how), or on an Apache Beam runner."""
+    if f is None:
+        return lambda g: runner_options(g, local=local)
     f = click.option("--beam-options", default=None, help="With --runner beam: Beam's pipeline options as one string, e.g. '--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp'. Default: the DirectRunner, a process per core of this machine.")(f)
-    return click.option("--runner", type=click.Choice(["local", "beam"]), default="local", help="local: this process (and --workers); beam: an Apache Beam pipeline (pip install 'roofseg[beam]').")(f)
+    return click.option("--runner", type=click.Choice(["local", "beam"]), default="local", help=f"local: {local}; beam: an Apache Beam pipeline (pip install 'roofseg[beam]').")(f)
 
 
 def stac_options(f):

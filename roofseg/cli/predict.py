@@ -19,7 +19,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.argument("inputs", nargs=-1, required=True)
 @click.argument("output", type=click.Path())
 @click.option("--tile-size", "--tile", "tile", default=256, type=click.IntRange(32), help="Window size in px (a multiple of 32); --tile is the same option.")
-@click.option("--overlap", default=64, type=click.IntRange(0), help="Pixels shared by neighbouring windows, blended with a raised-cosine weight.")
+@click.option("--overlap", default=None, type=click.IntRange(0), help="Pixels shared by neighbouring windows, blended with a raised-cosine weight. Default: a quarter of --tile-size, at most 64.")
 @click.option("--batch", default=8, type=click.IntRange(1), help="Windows predicted at once (split over --devices).")
 @bands_opt
 @click.option("--dtype", type=click.Choice(["uint8", "float32"]), default="uint8", help="Output probability as 0-255 or as 0.0-1.0.")
@@ -42,7 +42,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (several scenes: redo every scene).")
 @stac_options
 @xyz_options
-@runner_options
+@runner_options(local="this process, the scenes one after another")
 @quiet_opt
 def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, existing, existing_overlap,
             keep_existing, min_confidence, regularize, separate, preview, gsd,
@@ -89,8 +89,10 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         if source("regularize") == ParameterSource.DEFAULT:
             regularize = tuned.regularize
         contact_cut = tuned.contact_cut
+    if overlap is None:
+        overlap = min(64, tile // 4)
     if overlap >= tile:
-        raise click.BadParameter(f"must be smaller than --tile ({tile})", param_hint="--overlap")
+        raise click.BadParameter(f"must be smaller than --tile-size ({tile})", param_hint="--overlap")
     if is_object_store(output) and suffix_of(output) in RASTER_SUFFIXES:
         raise click.BadParameter("in an object store, give a folder (s3://BUCKET/preds): each scene's files go there",
                                  param_hint="OUTPUT")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT
+from roofseg.cli.options import CONTEXT, quiet_opt
 
 
 @click.command(context_settings=CONTEXT)
@@ -13,7 +13,8 @@ from roofseg.cli.options import CONTEXT
 @click.option("--pixel-size", default=0.3, type=click.FloatRange(0.01, 100), help="Ground size of a pixel in metres.")
 @click.option("--crs", default="EPSG:32633", help="Projected CRS of the scene (anything rasterio accepts).")
 @click.option("--seed", default=0, type=int, help="Seed of the layout and textures: same seed, same scene.")
-def sample(out_dir: str, size: int, pixel_size: float, crs: str, seed: int) -> None:
+@quiet_opt
+def sample(out_dir: str, size: int, pixel_size: float, crs: str, seed: int, quiet: bool) -> None:
     """Write the built-in synthetic sample scene to OUT_DIR.
 
     Writes sample_image.tif (3-band uint8 GeoTIFF, nodata 0 along an irregular left border),
@@ -21,6 +22,6 @@ def sample(out_dir: str, size: int, pixel_size: float, crs: str, seed: int) -> N
     """
     from roofseg.sample import write_sample
 
-    paths = write_sample(out_dir, size=size, pixel=pixel_size, crs=crs, seed=seed)
+    paths = write_sample(out_dir, size=size, pixel=pixel_size, crs=crs, seed=seed, progress=not quiet)
     for role, path in paths.items():
         click.echo(f"{role}: {path}")

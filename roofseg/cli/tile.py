@@ -15,7 +15,7 @@ from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, p
 @click.option("--prefer", type=click.Choice(["mask", "vector"]), default="mask", help="Which labels to take when both a mask and footprints lie beside a scene.")
 @labels_crs_opt
 @click.option("--ignore-non-polygons", is_flag=True, help="Take a labels file holding only lines or points as an area without buildings (default: refuse it).")
-@click.option("--tile-size", default=256, type=click.IntRange(16), help="Tile width and height in pixels.")
+@click.option("--tile-size", default=256, type=click.IntRange(32), help="Tile width and height in pixels: a multiple of 32 (the U-Net halves it five times).")
 @click.option("--stride", default=None, type=click.IntRange(1), help="Pixels between tile starts. Default: tile size minus --overlap.")
 @click.option("--overlap", default=0, type=click.IntRange(0), help="Pixels shared by neighbouring tiles (ignored when --stride is given).")
 @bands_opt
@@ -34,7 +34,7 @@ from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, p
 @click.option("--overwrite", is_flag=True, help="Redo scenes whose shards are complete (by default a rerun skips them).")
 @stac_options
 @xyz_options
-@runner_options
+@runner_options(local="this process, and --workers processes")
 @quiet_opt
 def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_size, stride, overlap, bands, gsd, contact_px, max_nodata, keep_empty,
          val_fraction, test_fraction, split_by, split_block, shard_mb, compress, workers, seed, overwrite, stac_asset,
@@ -65,6 +65,9 @@ def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_
     from roofseg.tiler.tile import TileParams
 
     band_tuple = parsed_bands(bands)
+    if tile_size % 32:
+        raise click.BadParameter(f"must be a multiple of 32 (the U-Net halves it five times), got {tile_size}",
+                                 param_hint="--tile-size")
     inputs = resolved_inputs(inputs, bbox, zoom)
     try:
         step = stride or stride_for(tile_size, overlap)

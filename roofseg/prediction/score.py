@@ -10,8 +10,10 @@ import numpy as np
 import rasterio
 import rasterio.features
 from rasterio.windows import Window
+from tqdm import tqdm
 
 from roofseg.errors import RoofsegError
+from roofseg.raster.gdal_errors import terminal
 from roofseg.raster.labels import VectorLabels, open_labels
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import corners, covering_window
@@ -168,7 +170,7 @@ def object_scores(predicted: list, footprints: list[dict], ds: rasterio.DatasetR
 
 def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, threshold: float = 0.5,
                    iou_threshold: float = 0.5, min_area: float = 0.0, labels_crs: str | None = None,
-                   separate: bool = True) -> dict:
+                   separate: bool = True, progress: bool = False) -> dict:
     """Pixel IoU/F1/precision/recall over the prediction's valid pixels; with vector labels,
     also object precision/recall/F1 of predicted polygons at IoU ≥ ``iou_threshold``: the
     polygons ``roofseg predict --vector`` makes, touching buildings split along the prediction's
@@ -188,7 +190,7 @@ def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, thr
         binary = Path(tmp) / "binary.tif"
         counts = np.zeros(4, np.int64)
         with rasterio.open(binary, "w", **profile) as out:
-            for row in range(0, ds.height, ROWS):
+            for row in tqdm(range(0, ds.height, ROWS), desc="scoring", unit="band", disable=not progress, file=terminal()):
                 h = min(ROWS, ds.height - row)
                 window = Window(0, row, ds.width, h)
                 valid = ds.read_masks(1, window=window) > 0

@@ -32,7 +32,7 @@ def pixel_scores(tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:
 
 
 def evaluate(model_path: str | os.PathLike, manifest: str | os.PathLike, split: str = "test", batch_size: int = 16,
-             tile_size: int | None = None) -> dict:
+             tile_size: int | None = None, progress: bool = False) -> dict:
     """Scores over every pixel of the split (counts summed first, not per-batch averages).
 
     Every tile the manifest lists is scored, or the read fails naming the shard at fault.
@@ -43,8 +43,16 @@ def evaluate(model_path: str | os.PathLike, manifest: str | os.PathLike, split: 
     ds = make_dataset(manifest, split, batch_size, tile_size, training=False, contact=contact)
     losses, weights = [], []
     counts = np.zeros(4, np.int64)
+    from tqdm import tqdm
+
+    from roofseg.pipeline.dataset import shards_of
+    from roofseg.raster.gdal_errors import terminal
+
+    tiles = shards_of(manifest, split).tiles
+    total = -(-tiles // batch_size) if tiles else None
     with shard_faults_named(manifest, (split,)):
-        for images, masks in ds:
+        for images, masks in tqdm(ds, total=total, desc=f"scoring {split}", unit="batch", disable=not progress,
+                                  file=terminal()):
             probs = model(images, training=False)
             losses.append(float(model.compiled_loss(masks, probs)))
             weights.append(int(images.shape[0]))

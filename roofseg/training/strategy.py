@@ -15,6 +15,10 @@ def make_strategy(kind: str = "mirrored", devices: list[str] | None = None) -> t
     if kind == "default":
         return tf.distribute.get_strategy()
     if kind == "mirrored":
+        if devices:  # one form everywhere: 'GPU:0', '/gpu:0' or a full device name
+            from roofseg.prediction.inference import visible_devices
+
+            devices = visible_devices(",".join(devices))
         return tf.distribute.MirroredStrategy(devices or None)
     if kind == "multiworker":
         config = os.environ.get("TF_CONFIG")
@@ -26,6 +30,16 @@ def make_strategy(kind: str = "mirrored", devices: list[str] | None = None) -> t
             raise RoofsegError(None, f"TF_CONFIG is not valid JSON ({exc})") from None
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise RoofsegError(None, f"unknown strategy {kind!r} (mirrored, default, multiworker)")
+
+
+def describe(strategy: tf.distribute.Strategy) -> str:
+    """The devices a strategy trains on, in a user's words."""
+    replicas = strategy.num_replicas_in_sync
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return f"{replicas} replicas over the workers of TF_CONFIG"
+    devices = getattr(getattr(strategy, "extended", None), "worker_devices", None) or ()
+    names = sorted({d.rsplit("device:", 1)[-1] for d in devices}) or ["one device"]
+    return f"{replicas} replica{'s' if replicas > 1 else ''} ({', '.join(names)})"
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -23,7 +23,7 @@ from roofseg.training import reports, resume
 from roofseg.tiler.targets import TARGETS
 from roofseg.training.model import (bn_momentum, build_model, compile_model, drop_optimizer_state, load_model,
                                     resolve_encoder_weights, set_trainable, write_model_card)
-from roofseg.training.strategy import is_chief, make_strategy
+from roofseg.training.strategy import describe, is_chief, make_strategy
 
 
 @dataclass
@@ -98,7 +98,7 @@ def _callbacks(cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list
                                                 min_lr=cfg.min_lr, verbose=1)
     stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience,
                                              restore_best_weights=True, verbose=1)
-    checkpoint = AtomicCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=1,
+    checkpoint = AtomicCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=0,
                                   card=model_card(cfg, contact, base))
     return [
         plateau, stopping, checkpoint,
@@ -140,6 +140,8 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
                 if self.card is not None:
                     write_model_card(self.filepath, self.card)
                 os.replace(self.filepath, final)
+                # said here, with the final name: Keras would name the temporary file
+                print(f"\nEpoch {epoch + 1}: {self.monitor} {self.best:.5f}, the best so far: saved {final}")
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(self.filepath)
@@ -271,7 +273,7 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
         raise RoofsegError(cfg.manifest, f"the training split has {shards.tiles} tiles, fewer than one global batch of {global_batch}")
     steps = cfg.steps_per_epoch or max(1, (shards.tiles or global_batch) // global_batch)
     momentum = bn_momentum(steps)
-    print(f"roofseg: {replicas} replica(s) ({type(strategy).__name__}), batch {cfg.batch_size} per replica, "
+    print(f"roofseg: {describe(strategy)}, batch {cfg.batch_size} per replica, "
           f"global batch {global_batch}, learning rate {cfg.learning_rate:g}, tiles {size} px, "
           f"batch-norm momentum {momentum:g}")
 
@@ -291,7 +293,8 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
 
     contact = cfg.contact and shards.contact
     if contact:
-        print("roofseg: a second output learns the contact borders between buildings (splits touching buildings)")
+        print("roofseg: a second output learns the contact borders between buildings (splits touching buildings); "
+              f"the loss is the roof's {cfg.loss} loss plus the contact's cross-entropy and Dice, so it runs up to about 3")
     repeat = cfg.steps_per_epoch is not None
     # a balanced stream is endless: an epoch is as many steps as one pass would take
     steps_per_epoch = cfg.steps_per_epoch or (steps if cfg.roof_share is not None else None)
