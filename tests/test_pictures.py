@@ -44,7 +44,8 @@ def test_the_error_picture_colours_hits_false_alarms_and_misses(tmp_path):
     pred, labels, scene = scene_with_errors(tmp_path)
     out = error_picture(pred, labels, tmp_path / "errors.png", scene=scene, longest=200)  # decimated by 2
     image = cv2.imread(str(out))
-    assert image.shape == (200, 200, 3)
+    assert image.shape[1] == 200 and image.shape[0] > 200  # the scene, then its legend below
+    image = image[:200]
 
     def colour_at(col, row):  # the middle of a 40 px square, in the half-size picture
         return image[(row + 20) // 2, (col + 20) // 2].astype(int)
@@ -67,7 +68,7 @@ def test_the_preview_shows_the_probability_over_the_scene(tmp_path):
         ds.update_tags(ROOFSEG_CONTENT="probability", ROOFSEG_PROBABILITY_SCALE="255")
     out = preview_picture(pred, scene, tmp_path / "preview.png", longest=100)
     image = cv2.imread(str(out)).astype(int)
-    assert image.shape == (100, 100, 3)
+    assert image.shape[1] == 100 and image.shape[0] > 100  # the quicklook, its legend below
     roof, ground = image[62, 62], image[90, 90]
     assert roof[2] > 200 and roof[0] < 80  # red over the roof
     assert np.abs(ground - 128).max() <= 1  # the scene elsewhere
@@ -96,7 +97,8 @@ def test_predict_regularize_and_preview_then_evaluate_scene_picture(tmp_path, ru
         result = run_cli("predict", model, scene, tmp_path / f"{name}.tif", "--tile", 128, "--overlap", 32,
                          "--vector", tmp_path / f"{name}.gpkg", "--min-area", 10, "--preview", tmp_path / f"{name}.png", "--quiet", *extra)
         assert result.code == 0, result.err
-        assert cv2.imread(str(tmp_path / f"{name}.png")).shape == (300, 300, 3)
+        height, width, _ = cv2.imread(str(tmp_path / f"{name}.png")).shape
+        assert width == 300 and height > 300  # the quicklook, its legend below
     with fiona.open(tmp_path / "plain.gpkg") as plain, fiona.open(tmp_path / "regular.gpkg") as regular:
         plain_polys = [shape(f["geometry"]).geoms[0] for f in plain]  # a GeoPackage holds MultiPolygons
         regular_polys = [shape(f["geometry"]).geoms[0] for f in regular]
@@ -111,3 +113,28 @@ def test_predict_regularize_and_preview_then_evaluate_scene_picture(tmp_path, ru
                      tmp_path / "errors.png", "--scene", scene)
     assert result.code == 0 and "picture:" in result.out
     assert cv2.imread(str(tmp_path / "errors.png")).shape == (300, 300, 3)
+
+
+def test_legends_sit_on_an_opaque_box_in_colours_told_apart_from_grass(tmp_path):
+    from roofseg.prediction.pictures import LEGEND_BOX, OUTLINE, _legend
+
+    grass = np.full((200, 300, 3), (40, 160, 40), np.uint8)
+    image = _legend(grass.copy(), [("hit", HIT), ("false alarm", FALSE_ALARM), ("miss", MISS), ("true footprint", OUTLINE)])
+    np.testing.assert_array_equal(image[:200], grass)  # nothing of the picture hidden
+    strip = image[200:]
+    assert len(strip) >= 22 and (strip == LEGEND_BOX).all(axis=-1).mean() > 0.5  # an opaque box behind the words
+    for colour in (HIT, FALSE_ALARM, MISS):  # none of them is a green
+        b, g, r = colour
+        assert not (g > r and g > b), colour
+        assert (strip == colour).all(axis=-1).any()
+
+
+def test_samples_show_tiles_that_hold_roofs(manifest, monkeypatch, tmp_path):
+    from roofseg.training import reports, train
+    from roofseg.training.model import build_model
+
+    drawn = {}
+    monkeypatch.setattr(reports, "plot_samples", lambda images, masks, probs, out: drawn.update(masks=masks))
+    model, _ = build_model(None, outputs=2)
+    train._write_samples(model, str(manifest), 64, 3, tmp_path / "samples.png", contact=True)
+    assert len(drawn["masks"]) == 3 and all(m[..., 0].any() for m in drawn["masks"])

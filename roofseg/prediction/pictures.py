@@ -23,8 +23,10 @@ from roofseg.raster import scaling
 from roofseg.raster.scene import Scene, open_raster
 
 LONGEST = 2048
-#: BGR colours (OpenCV order): hits, false alarms, misses, true outlines
-HIT, FALSE_ALARM, MISS, OUTLINE = (60, 200, 60), (60, 60, 235), (235, 140, 30), (0, 230, 255)
+#: BGR colours (OpenCV order) from the Okabe-Ito palette, told apart with any colour vision and
+#: from vegetation: hits blue, false alarms orange, misses reddish purple, true outlines yellow
+HIT, FALSE_ALARM, MISS, OUTLINE = (178, 114, 0), (0, 159, 230), (167, 121, 204), (66, 228, 240)
+LEGEND_BOX = (32, 32, 32)
 
 
 def read_decimated(ds: rasterio.DatasetReader, longest: int = LONGEST) -> tuple[int, int, Affine]:
@@ -53,12 +55,22 @@ def _write_png(image: np.ndarray, out: str | os.PathLike) -> None:
         tmp.write_bytes(data.tobytes())
 
 
-def _legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
-    y = 8
+def _legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]]) -> np.ndarray:
+    """``image`` with its legend in an opaque strip below it: readable over any imagery, and
+    hiding none of it. Entries run left to right, wrapping to more lines where needed."""
+    font, scale, line = cv2.FONT_HERSHEY_SIMPLEX, 0.45, 22
+    places, x, y = [], 8, 0
     for text, colour in entries:
-        cv2.rectangle(image, (8, y), (26, y + 14), colour, -1)
-        cv2.putText(image, text, (32, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
-        y += 20
+        width = 26 + cv2.getTextSize(text, font, scale, 1)[0][0] + 16
+        if x > 8 and x + width > image.shape[1]:
+            x, y = 8, y + line
+        places.append((text, colour, x, y))
+        x += width
+    strip = np.full((y + line + 4, image.shape[1], 3), LEGEND_BOX, np.uint8)
+    for text, colour, x, y in places:
+        cv2.rectangle(strip, (x, y + 5), (x + 18, y + 19), colour, -1)
+        cv2.putText(strip, text, (x + 24, y + 17), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([image, strip])
 
 
 def error_picture(prediction: str | os.PathLike, labels: str | os.PathLike, out_png: str | os.PathLike,
@@ -98,7 +110,7 @@ def error_picture(prediction: str | os.PathLike, labels: str | os.PathLike, out_
             for ring in [poly.exterior, *poly.interiors]:
                 pts = np.array([inverse @ xy for xy in ring.coords], np.float64)
                 cv2.polylines(image, [np.round(pts).astype(np.int32)], True, OUTLINE, 1, cv2.LINE_AA)
-    _legend(image, [("hit", HIT), ("false alarm", FALSE_ALARM), ("miss", MISS), ("true footprint", OUTLINE)])
+    image = _legend(image, [("hit", HIT), ("false alarm", FALSE_ALARM), ("miss", MISS), ("true footprint", OUTLINE)])
     _write_png(image, out_png)
     return Path(out_png)
 
@@ -123,7 +135,7 @@ def preview_picture(prediction: str | os.PathLike, scene: str | os.PathLike, out
     roofs = ((probability >= threshold) & valid).astype(np.uint8)
     contours, _ = cv2.findContours(roofs, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(image, contours, -1, (255, 255, 255), 1, cv2.LINE_AA)
-    _legend(image, [("roof probability", (0, 0, 255)), (f"roofs at {threshold:g}", (255, 255, 255))])
+    image = _legend(image, [("roof probability", (0, 0, 255)), (f"roofs at {threshold:g}", (255, 255, 255))])
     _write_png(image, out_png)
     return Path(out_png)
 

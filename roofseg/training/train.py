@@ -369,6 +369,15 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
 
 
 def _write_samples(model, manifest: str, size: int, count: int, out_png: Path, contact: bool) -> None:
-    images, masks = next(iter(make_dataset(manifest, "val", count, size, training=False, contact=contact)))
+    """samples.png: validation tiles that hold roofs (the first ``count`` of them; empty ones only
+    where too few hold any), with their truth and prediction."""
+    roofed, empty = [], []
+    for images, masks in make_dataset(manifest, "val", 32, size, training=False, contact=contact):
+        for image, mask in zip(images.numpy(), masks.numpy()):
+            (roofed if mask[..., 0].any() else empty).append((image, mask))
+        if len(roofed) >= count:
+            break
+    chosen = (roofed + empty)[:count]
+    images, masks = np.stack([c[0] for c in chosen]), np.stack([c[1] for c in chosen])
     probs = model.predict(images, verbose=0)
-    reports.plot_samples(images.numpy(), masks.numpy(), probs, out_png)
+    reports.plot_samples(images, masks, probs, out_png)
