@@ -198,7 +198,7 @@ def test_resume_after_a_killed_run(tmp_path):
             p.rename(p.with_name(p.name.replace("sample", f"area{seed}")))
         scenes[-1] = str(paths["image"].with_name(f"area{seed}_image.tif"))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "roofseg.cli", "tile", *scenes, "-o", str(out), "--tile-size", "16", "--quiet"]
+    cmd = [sys.executable, "-m", "roofseg.cli", "tile", *scenes, "-o", str(out), "--tile-size", "32", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not list((out / "jobs").glob("*.json")) and time.time() < deadline and proc.poll() is None:
@@ -209,10 +209,10 @@ def test_resume_after_a_killed_run(tmp_path):
     assert 1 <= len(done) < 3, "the kill should land after the first scene and before the last"
     assert not (out / "manifest.json").exists()
     kept = {p: p.stat().st_mtime_ns for p in out.rglob("*.tfrecord") if p.name.split("-")[0] in done}
-    manifest = tile(scenes, out, TileParams(size=16, stride=16), progress=False)
+    manifest = tile(scenes, out, TileParams(size=32, stride=32), progress=False)
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # finished scenes were not redone
     assert not list(out.rglob("*.partial"))
-    fresh = tile(scenes, tmp_path / "fresh", TileParams(size=16, stride=16), progress=False)
+    fresh = tile(scenes, tmp_path / "fresh", TileParams(size=32, stride=32), progress=False)
     assert manifest["splits"] == fresh["splits"]
 
 

@@ -138,7 +138,7 @@ def test_help_lists_every_option_with_its_default(run_cli):
                 "--shard-mb", "--compress", "--workers", "--overwrite", "--split-by"):
         assert opt in res.out
     text = " ".join(res.out.split())
-    assert "[default: 256; x>=16]" in text and "[default: 0.5;" in text and "percentiles" in text
+    assert "[default: 256; x>=32]" in text and "[default: 0.5;" in text and "percentiles" in text
 
 
 def test_one_scene_with_empty_splits_is_said_when_tiling_and_when_training(sample_scene, tmp_path, run_cli):

@@ -37,7 +37,10 @@ def describe(strategy: tf.distribute.Strategy) -> str:
     replicas = strategy.num_replicas_in_sync
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return f"{replicas} replicas over the workers of TF_CONFIG"
-    devices = getattr(getattr(strategy, "extended", None), "worker_devices", None) or ()
+    try:
+        devices = strategy.extended.worker_devices
+    except (AttributeError, RuntimeError):  # the default strategy has no device list: it is one device
+        devices = ()
     names = sorted({d.rsplit("device:", 1)[-1] for d in devices}) or ["one device"]
     return f"{replicas} replica{'s' if replicas > 1 else ''} ({', '.join(names)})"
 
