@@ -63,7 +63,12 @@ def main(argv: list[str] | None = None) -> None:
     I/O libraries' own errors (see :func:`roofseg.errors.failure_line`); anything else is a bug
     and keeps its traceback.
     """
-    _quiet_library_warnings()
+    with warnings.catch_warnings():  # the filters last as long as the command: a caller's own stay as they were
+        _quiet_library_warnings()
+        _run(argv)
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="roofseg", standalone_mode=False)
     except click.exceptions.Abort:

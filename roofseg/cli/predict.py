@@ -80,9 +80,9 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     keep_binary = threshold is not None  # a binary raster only where --threshold asks for one
     tuned = card_postprocess(model) if Path(model).is_file() else None
     contact_cut = None
-    if tuned is not None:  # roofseg tune's choice, where the command line does not say otherwise
+    if tuned is not None and vector:  # roofseg tune's choice for footprints, where the command line does not say otherwise
         source = click.get_current_context().get_parameter_source
-        if vector and threshold is None:
+        if threshold is None:
             threshold = tuned.threshold
         if source("min_area") == ParameterSource.DEFAULT:
             min_area = tuned.min_area

@@ -132,6 +132,7 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def _save_model(self, epoch, batch, logs):
         final = self.filepath
+        previous = self.best
         self.filepath = str(temp_path(final, keep_suffix=True))
         try:
             super()._save_model(epoch, batch, logs)
@@ -141,7 +142,8 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
                     write_model_card(self.filepath, self.card)
                 os.replace(self.filepath, final)
                 # said here, with the final name: Keras would name the temporary file
-                print(f"\nEpoch {epoch + 1}: {self.monitor} {self.best:.5f}, the best so far: saved {final}")
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous:.5f} to {self.best:.5f}, "
+                      f"saved {final}")
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(self.filepath)
