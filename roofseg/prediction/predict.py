@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
@@ -299,20 +300,19 @@ def _write_band(datasets: list, top: int, band: np.ndarray, valid: np.ndarray, o
     raster's bands (and the roof channel, thresholded, to the binary raster); the scene's validity
     becomes the mask band.
 
-    ``band`` (float32) is scaled in place: it is a block the caller refills afterwards, and a
+    ``band`` (float32) is changed in place: it is a block the caller refills afterwards, and a
     copy per step would cost a band of rows each.
     """
     window = Window(0, top, band.shape[1], band.shape[0])
-    band[~valid] = 0.0
+    np.multiply(band, valid[..., None], out=band)  # nodata to 0: a multiply, far cheaper than a masked assignment
     if len(datasets) > 1:
         datasets[1].write((band[..., 0] >= options.threshold).view(np.uint8), 1, window=window)
     if options.dtype == "uint8":
-        np.multiply(band, 255.0, out=band)
-        np.rint(band, out=band)
-        np.clip(band, 0, 255, out=band)
-        datasets[0].write(band.astype(np.uint8).transpose(2, 0, 1), window=window)
+        for c in range(band.shape[2]):  # OpenCV scales, rounds and saturates in one multi-threaded pass
+            datasets[0].write(cv2.convertScaleAbs(band[..., c], alpha=255.0), c + 1, window=window)
     else:
-        datasets[0].write(band.transpose(2, 0, 1), window=window)
+        for c in range(band.shape[2]):
+            datasets[0].write(np.ascontiguousarray(band[..., c]), c + 1, window=window)
     mask = valid.view(np.uint8) * np.uint8(255)
     for ds in datasets:
         ds.write_mask(mask, window=window)

@@ -226,8 +226,8 @@ class Scene:
         # cv2.merge interleaves bands into (h, w, 3) far faster than numpy's strided copy
         planes = [data[0]] * CHANNELS if len(self.bands) == 1 else list(data)
         image = cv2.merge(planes)
-        if not valid.all():
-            image[~valid] = 0
+        if not valid.all():  # nodata to 0 under a mask: OpenCV's one pass, not a masked assignment
+            image = cv2.bitwise_and(image, image, mask=valid.view(np.uint8))
         return image, valid
 
     def close(self) -> None:
