@@ -17,22 +17,24 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/roofseg sample $(DEMO)/scene --size 2048
-	$(BIN)/roofseg tile $(DEMO)/scene -o $(DEMO)/tiles --tile-size 128
+	$(BIN)/roofseg sample $(DEMO)/scene --size 2048 --quiet
+	$(BIN)/roofseg tile $(DEMO)/scene -o $(DEMO)/tiles --tile-size 128 --quiet
 	$(BIN)/roofseg train $(DEMO)/tiles/manifest.json -o $(DEMO)/run --encoder-weights none \
-		--epochs 12 --batch 8 --lr 1e-3
+		--epochs 12 --batch 8 --lr 1e-3 --overwrite
 	$(BIN)/roofseg evaluate $(DEMO)/run/best.keras $(DEMO)/tiles/manifest.json --split test \
-		--json $(DEMO)/run/test_metrics.json
+		--json $(DEMO)/run/test_metrics.json --quiet
 	$(BIN)/roofseg predict $(DEMO)/run/best.keras $(DEMO)/scene/sample_image.tif \
-		$(DEMO)/prediction.tif --threshold 0.5 --vector $(DEMO)/roofs.geojson --overwrite
+		$(DEMO)/prediction.tif --vector $(DEMO)/roofs.gpkg --preview $(DEMO)/preview.png --overwrite
 	$(BIN)/roofseg evaluate-scene $(DEMO)/prediction.tif $(DEMO)/scene/sample_labels.geojson \
-		--json $(DEMO)/scene_metrics.json
+		--picture $(DEMO)/errors.png --scene $(DEMO)/scene/sample_image.tif --pr-curve $(DEMO)/pr.png \
+		--json $(DEMO)/scene_metrics.json --quiet
 	@echo
 	@echo "Demo outputs:"
 	@echo "  tiles and manifest:     $(DEMO)/tiles/manifest.json"
 	@echo "  model and curves:       $(DEMO)/run/best.keras, $(DEMO)/run/curves.png, $(DEMO)/run/samples.png"
-	@echo "  prediction raster:      $(DEMO)/prediction.tif (open in QGIS over $(DEMO)/scene/sample_image.tif)"
-	@echo "  predicted footprints:   $(DEMO)/roofs.geojson"
+	@echo "  prediction raster:      $(DEMO)/prediction.tif with its QGIS style (open in QGIS over $(DEMO)/scene/sample_image.tif)"
+	@echo "  predicted footprints:   $(DEMO)/roofs.gpkg (area_m2, confidence)"
+	@echo "  pictures:               $(DEMO)/preview.png, $(DEMO)/errors.png, $(DEMO)/pr.png"
 	@echo "  scene metrics:          $(DEMO)/scene_metrics.json"
 
 # one worker per core (at most 4), a test file's tests on one worker so they share its fixtures

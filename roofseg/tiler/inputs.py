@@ -15,7 +15,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 LABEL_RULE = (
     "For a scene NAME.tif (or NAME_image.tif) the labels are looked for beside it as "
-    "NAME_mask.tif, then NAME_labels*.{geojson,gpkg,shp} or NAME.{geojson,gpkg,shp}"
+    "NAME_mask.tif, then NAME_labels*.{geojson,gpkg,shp,fgb,osm} or NAME.{geojson,gpkg,shp,fgb,osm,osm.pbf}"
 )
 
 
@@ -64,7 +64,7 @@ def _find_labels(image: Path, prefer: str) -> str:
     folder = image.parent
     masks = [folder / f"{base}_mask{s}" for s in (".tif", ".tiff")]
     vectors = [p for s in VECTOR_SUFFIXES for p in sorted(folder.glob(f"{base}_labels*{s}"))]
-    vectors += [folder / f"{base}{s}" for s in VECTOR_SUFFIXES]
+    vectors += [folder / f"{base}{s}" for s in VECTOR_SUFFIXES + (".osm.pbf",)]
     ordered = masks + vectors if prefer == "mask" else vectors + masks
     for candidate in ordered:
         if candidate.is_file() and candidate != image:
