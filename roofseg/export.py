@@ -52,13 +52,16 @@ def to_onnx(net, layout: str = "roofseg"):
 
         def forward(x):
             y = net(tf.cast(x, tf.float32) / 255.0, training=False)
-            return {name: tf.identity(y[..., i:i + 1], name=name) for i, name in enumerate(names)}
+            shape = tf.concat([tf.shape(x)[:3], [1]], axis=0)  # a stated rank: tf2onnx once gave a slice a unit axis more
+            return {name: tf.reshape(y[..., i:i + 1], shape, name=name) for i, name in enumerate(names)}
     else:
         spec = tf.TensorSpec([None, 3, None, None], tf.float32, name="image")
 
         def forward(x):
             y = net(tf.transpose(x, [0, 2, 3, 1]), training=False)
-            return {name: tf.identity(tf.transpose(y[..., i:i + 1], [0, 3, 1, 2]), name=name)
+            size = tf.shape(x)
+            shape = tf.stack([size[0], 1, size[2], size[3]])  # (n, 1, h, w): one sigmoid head per output
+            return {name: tf.reshape(tf.transpose(y[..., i:i + 1], [0, 3, 1, 2]), shape, name=name)
                     for i, name in enumerate(names)}
 
     function = tf.function(forward, input_signature=[spec])

@@ -98,3 +98,13 @@ def test_a_missing_engine_says_what_to_install(model_file, tmp_path, run_cli, mo
     line = one_error_line(run_cli("predict", model_file, scene, tmp_path / "p.tif", "--engine", "openvino", "--quiet"))
     assert "pip install 'roofseg[openvino]'" in line
     assert engines.choose("auto", gpus=False) == "tf"
+
+
+def test_engine_outputs_with_a_unit_axis_more_join_into_channels():
+    from roofseg.prediction.engines import _OnnxBase
+
+    batch = np.zeros((3, 8, 6, 3), np.uint8)
+    roof, contact = np.random.default_rng(0).random((2, 3, 8, 6, 1)).astype(np.float32)
+    joined = _OnnxBase._joined([roof, contact[None]], batch)  # as OpenVINO gave a trained model's contact: (1, n, h, w, 1)
+    assert joined.shape == (3, 8, 6, 2)
+    np.testing.assert_array_equal(joined[..., 1:], contact)

@@ -85,6 +85,13 @@ class _OnnxBase:
         return len(self.order)
 
     @staticmethod
+    def _joined(outs: list[np.ndarray], batch: np.ndarray) -> np.ndarray:
+        """The outputs as one (n, h, w, channels) float32 array. Each output is one channel of the
+        window; a runtime may add unit axes to it (OpenVINO was seen giving (n, h, w, 1, 1))."""
+        n, h, w = batch.shape[:3]
+        return np.concatenate([np.asarray(o, np.float32).reshape(n, h, w, -1) for o in outs], axis=-1)
+
+    @staticmethod
     def _order(names: list[str]) -> list[str]:
         return [n for n in ("roof", "contact") if n in names] + sorted(n for n in names if n not in ("roof", "contact"))
 
@@ -106,7 +113,7 @@ class OnnxRuntimeModel(_OnnxBase):
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         outs = self.session.run(self.order, {self.input: np.ascontiguousarray(batch, np.uint8)})
-        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
+        return self._joined(outs, batch)
 
 
 class OpenVinoModel(_OnnxBase):
@@ -126,8 +133,7 @@ class OpenVinoModel(_OnnxBase):
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         result = self.request.infer([np.ascontiguousarray(batch, np.uint8)])
-        outs = [np.asarray(result[o], np.float32) for o in self.outputs]
-        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
+        return self._joined([result[o] for o in self.outputs], batch)
 
 
 def load_predictor(model: str | os.PathLike, engine: str = "tf"):

@@ -144,6 +144,8 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
                 # said here, with the final name: Keras would name the temporary file
                 print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous:.5f} to {self.best:.5f}, "
                       f"saved {final}")
+            elif self.save_best_only and self.best == previous:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {previous:.5f}")
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(self.filepath)
