@@ -148,13 +148,16 @@ def pr_curve_picture(curve: dict, average_precision: float, out_png: str | os.Pa
     fig, ax = plt.subplots(figsize=(5, 4.5))
     recall, precision, confidence = (np.asarray(curve[k], float) for k in ("recall", "precision", "confidence"))
     ax.plot(recall, precision, color="#21918c", lw=2, label=f"AP@0.5 = {average_precision:.3f}")
-    for c in (0.9, 0.7, 0.5):
+    marked = set()
+    for c, offset in ((0.9, (6, 8)), (0.7, (6, -14)), (0.5, (6, -30))):  # staggered: near points stay legible
         k = np.flatnonzero(confidence >= c)
-        if len(k):
+        place = (round(float(recall[k[-1]]), 2), round(float(precision[k[-1]]), 2)) if len(k) else None
+        if place is not None and place not in marked:  # one label a point: coinciding labels are unreadable
+            marked.add(place)
             ax.plot(recall[k[-1]], precision[k[-1]], "o", color="#440154")
             ax.annotate(f"confidence ≥ {c:g}", (recall[k[-1]], precision[k[-1]]), textcoords="offset points",
-                        xytext=(6, -12), fontsize=8)
-    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall (buildings found)", ylabel="precision (predicted that are right)",
+                        xytext=offset, fontsize=8)
+    ax.set(xlim=(0, 1), ylim=(0, 1.12), yticks=np.linspace(0, 1, 6), xlabel="recall (buildings found)", ylabel="precision (predicted that are right)",
            title="Buildings ranked by confidence")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", frameon=True, facecolor="white", framealpha=1.0)
