@@ -18,7 +18,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("inputs", nargs=-1, required=True)
 @click.argument("output", type=click.Path())
-@click.option("--tile-size", "--tile", "tile", default=256, type=click.IntRange(32), help="Window size in px (a multiple of 32); --tile is the same option.")
+@click.option("--tile-size", "--tile", "tile", default=None, type=click.IntRange(32), help="Window size in px (a multiple of 32); --tile is the same option. Default: the tile size the model was trained on (its card), else 256: a model can see roofs differently in windows of another size.")
 @click.option("--overlap", default=None, type=click.IntRange(0), help="Pixels shared by neighbouring windows, blended with a raised-cosine weight. Default: a quarter of --tile-size, at most 64.")
 @click.option("--batch", default=8, type=click.IntRange(1), help="Windows predicted at once (split over --devices).")
 @bands_opt
@@ -89,6 +89,9 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         if source("regularize") == ParameterSource.DEFAULT:
             regularize = tuned.regularize
         contact_cut = tuned.contact_cut
+    card = read_model_card(model) if Path(model).is_file() else None
+    if tile is None:
+        tile = int((card or {}).get("tile_size") or 256)
     if overlap is None:
         overlap = min(64, tile // 4)
     if overlap >= tile:
@@ -117,7 +120,7 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         raise click.BadParameter("a .png file, or 'png' for one per scene", param_hint="--preview")
     if gsd and native:
         raise click.BadParameter("--gsd and --native contradict each other", param_hint="--native")
-    trained_gsd = (read_model_card(model) or {}).get("gsd_m")
+    trained_gsd = (card or {}).get("gsd_m")
     options = PredictOptions(tile=tile, overlap=overlap, batch=batch, dtype=dtype, threshold=threshold, tta=tta, cog=cog,
                              bands=band_tuple, devices=_devices(devices), gsd=None if native else gsd or trained_gsd,
                              keep_binary=keep_binary, engine=_engine(engine, devices))

@@ -188,7 +188,8 @@ def tune(model: str | os.PathLike, entries: Sequence[str], out: str | os.PathLik
         raise RoofsegError(out, "is the input model; tune writes a copy (choose another output)")
     scenes = scene_inputs(entries, labels)
     card = read_model_card(model) or {}
-    options = options or PredictOptions(gsd=card.get("gsd_m"))
+    size = int(card.get("tile_size") or 256)  # windows the size the model was trained on
+    options = options or PredictOptions(tile=size, overlap=min(64, size // 4), gsd=card.get("gsd_m"))
     if infer is None:
         from roofseg.prediction.engines import load_predictor
 
