@@ -27,13 +27,12 @@ OVERLAP_PERCENT = 25
 
 
 def _tf2onnx():
+    """tf2onnx, or one line saying how to install it (and onnx, which it writes with)."""
     try:
-        import tf2onnx  # noqa: F401
         import onnx  # noqa: F401
+        import tf2onnx
     except ImportError:
         raise RoofsegError(None, "ONNX export needs tf2onnx and onnx: pip install 'roofseg[onnx]'") from None
-    import tf2onnx
-
     return tf2onnx
 
 

@@ -4,7 +4,6 @@ tiles and its lineage recorded, too little data said."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 

@@ -33,8 +33,6 @@ def scene_with_doubtful_blobs(folder, seed: int):
 
 
 def test_tune_chooses_the_cut_between_false_alarms_and_roofs_and_predict_takes_it(tmp_path, run_cli):
-    import fiona
-
     from roofseg.prediction.predict import PredictOptions
     from roofseg.prediction.tune import card_postprocess, tune
     from roofseg.training.model import read_model_card

@@ -97,11 +97,11 @@ def split_warnings(manifest: dict, asked: dict[str, float], split_block: int) ->
     """What to say of splits that were asked for but came out empty or tiny, and how to mend it."""
     lines = []
     by_block = manifest.get("split_mode") != "scene"
-    for name, fraction in asked.items():
+    for name, share in asked.items():
         tiles = manifest["splits"].get(name, {}).get("tiles", 0)
-        if fraction > 0 and tiles < FEW_TILES:
+        if share > 0 and tiles < FEW_TILES:
             fix = (f"retile with a smaller --split-block (now {split_block} px) so more blocks of the scene go to it, "
                    "or tile more scenes") if by_block else "tile more scenes, or --split-by block"
             count = f"only {tiles} tiles" if tiles else "no tiles"
-            lines.append(f"the {name} split has {count} ({fraction:.0%} asked); {fix}")
+            lines.append(f"the {name} split has {count} ({share:.0%} asked); {fix}")
     return lines

@@ -126,15 +126,12 @@ def object_counts(prediction: str, truth: list, settings: Sequence[PostProcess],
 
     from roofseg.prediction.instances import ContactBand, contact_band
     from roofseg.prediction.score import match_objects
-    from roofseg.prediction.vectorize import polygons
+    from roofseg.prediction.vectorize import polygons, probability_band
 
     out: dict[PostProcess, Counts] = {}
     band = contact_band(prediction)
-    scale = None
+    scale = probability_band(prediction).scale
     with rasterio.open(prediction) as ds, tempfile.TemporaryDirectory() as tmp:
-        from roofseg.prediction.vectorize import probability_band
-
-        scale = probability_band(prediction).scale
         profile = dict(driver="GTiff", width=ds.width, height=ds.height, count=1, dtype="uint8", crs=ds.crs,
                        transform=ds.transform, tiled=True, compress="deflate")
         traced: dict[tuple, list] = {}
@@ -210,7 +207,7 @@ def tune(model: str | os.PathLike, entries: Sequence[str], out: str | os.PathLik
                 truth_labels = open_labels(scene.labels, grid, crs=labels_crs)
                 try:
                     pixels = pixel_counts_by_threshold(str(cached), truth_labels, sorted({s.threshold for s in settings}))
-                    counts = {s: Counts(**{**asdict(pixels[s.threshold])}) for s in settings}
+                    counts = {s: Counts(**asdict(pixels[s.threshold])) for s in settings}
                     if objective == "object-f1":
                         truth = true_buildings(truth_labels, grid.ds, min(MIN_AREAS[1:]))
                         for s, c in object_counts(str(cached), truth, settings).items():
