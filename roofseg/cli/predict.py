@@ -71,14 +71,15 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     from roofseg.outputs import is_object_store
     from roofseg.prediction.predict import PredictOptions
     from roofseg.prediction.vectorize import DRIVERS, VectorOptions
-    from roofseg.prediction.tune import card_postprocess
+    from roofseg.prediction.tune import postprocess_of
     from roofseg.scenes import is_remote, suffix_of
     from roofseg.training.model import read_model_card
 
     band_tuple = parsed_bands(bands)
     inputs = resolved_inputs(inputs, bbox, zoom)
     keep_binary = threshold is not None  # a binary raster only where --threshold asks for one
-    tuned = card_postprocess(model) if Path(model).is_file() else None
+    card = read_model_card(model) if Path(model).is_file() else None
+    tuned = postprocess_of(card)
     contact_cut = None
     if tuned is not None and vector:  # roofseg tune's choice for footprints, where the command line does not say otherwise
         source = click.get_current_context().get_parameter_source
@@ -89,7 +90,6 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         if source("regularize") == ParameterSource.DEFAULT:
             regularize = tuned.regularize
         contact_cut = tuned.contact_cut
-    card = read_model_card(model) if Path(model).is_file() else None
     if tile is None:
         tile = int((card or {}).get("tile_size") or 256)
     if overlap is None:

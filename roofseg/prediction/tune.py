@@ -249,7 +249,12 @@ def card_postprocess(model: str | os.PathLike) -> PostProcess | None:
     """The post-processing ``roofseg tune`` chose for a model, from its card, or None."""
     from roofseg.training.model import read_model_card
 
-    chosen = (read_model_card(model) or {}).get(CARD_KEY)
+    return postprocess_of(read_model_card(model))
+
+
+def postprocess_of(card: dict | None) -> PostProcess | None:
+    """The post-processing a model card holds (``roofseg tune``'s choice), or None."""
+    chosen = (card or {}).get(CARD_KEY)
     if not chosen:
         return None
     return PostProcess(chosen["threshold"], chosen.get("contact_cut"), chosen["min_area"], chosen["regularize"])
