@@ -19,7 +19,7 @@ FINE_TUNE_LR = 1e-3
 @click.option("--encoder-weights", default="imagenet", help="imagenet (the Keras cache file resnet34_imagenet_1000_no_top.h5 under $KERAS_HOME/models or ~/.keras/models), none (random), or PATH to an .h5 of encoder weights.")
 @click.option("--freeze-encoder-epochs", default=0, type=click.IntRange(0), help="Train the decoder alone for this many epochs first, then everything.")
 @click.option("--loss", type=click.Choice(["dice", "bce", "bce_dice"]), default="dice", help="Loss function.")
-@click.option("--lr", "learning_rate", default=None, type=click.FloatRange(0, min_open=True), help="Adam learning rate. Default: 1e-4; with --init-from 1e-3, which fine-tuned best in bench/finetune.py (object F1 0.27 against 0.20 at 1e-4, and 0.09 for 1e-4 with two frozen-encoder epochs first).")
+@click.option("--lr", "learning_rate", default=None, type=click.FloatRange(0, min_open=True), help="Adam learning rate. Default: 1e-4; with --init-from 1e-3, which fine-tuned best in bench/finetune.py (object F1 0.29 against 0.16 at 1e-4, and 0.16 for 1e-4 with two frozen-encoder epochs first; 1e-4 had the best pixel IoU, 0.45 against 0.36).")
 @click.option("--epochs", default=50, type=click.IntRange(1), help="Most epochs to train (early stopping may end sooner).")
 @click.option("--batch", "batch_size", default=16, type=click.IntRange(1), help="Tiles per batch on each replica (global batch = this x replicas).")
 @click.option("--tile-size", default=None, type=click.IntRange(32), help="Model input size in px, a multiple of 32; tiles of another size are resized. Default: the manifest's tile size.")
