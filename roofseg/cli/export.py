@@ -17,17 +17,16 @@ def export(model, output, layout, overwrite) -> None:
     the metadata (roofseg_card).
 
     For QGIS: `roofseg export RUN/best.keras roofs.onnx --layout deepness`, then load roofs.onnx in
-    the Deepness plugin (Processing > Deepness), pick the imagery layer, and run: it reads the
+    the Deepness plugin's panel, pick the imagery layer, and run: it reads the
     resolution (cm/px, from the model's GSD), tile size, overlap and threshold from the file.
     """
     from pathlib import Path
 
-    from roofseg.errors import RoofsegError
     from roofseg.export import export as run
+    from roofseg.prediction.predict import check_outputs
 
-    if Path(output).exists() and not overwrite:
-        raise RoofsegError(output, "exists; use --overwrite to replace it")
     Path(output).parent.mkdir(parents=True, exist_ok=True)
+    check_outputs([Path(output)], [model], overwrite)  # as predict checks its outputs: exists, is the input, writable
     meta = run(model, output, layout)
     click.echo(f"ONNX model: {output} ({layout} layout)")
     if layout == "deepness" and "resolution" in meta:

@@ -9,7 +9,6 @@ vectors, test-time flips, many scenes and Beam are the same whichever engine pre
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import tempfile
@@ -47,18 +46,11 @@ def choose(engine: str, gpus: bool) -> str:
     return next((e for e in ("openvino", "onnx") if installed(e)), "tf")
 
 
-def model_digest(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def converted(model: str | os.PathLike) -> Path:
     """The model's ONNX export (roofseg's layout), made once and cached by the model's digest beside
     it (or in the temporary folder where its folder is read-only)."""
     from roofseg.export import export
+    from roofseg.training.model import model_digest
 
     digest = model_digest(model)[:16]
     for folder in (Path(model).resolve().parent / CACHE, Path(tempfile.gettempdir()) / "roofseg-cache"):

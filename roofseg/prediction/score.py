@@ -139,6 +139,19 @@ def average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
     return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
 
 
+def true_polygons(footprints: list, ds: rasterio.DatasetReader, min_area: float = 0.0) -> list:
+    """The true buildings (shapely polygons in ``ds``'s CRS) as objects are counted: clipped to the
+    raster ``ds``'s extent and valid pixels, pieces under ``min_area`` m² left out."""
+    from shapely.geometry import Polygon
+
+    from roofseg.raster.ground import GroundArea
+
+    extent = Polygon(corners(ds.transform, ds.height, ds.width))
+    area_of = GroundArea(ds.crs)
+    clipped = [valid_part(valid_polygonal(g), ds, extent) for g in footprints]
+    return [p for p in clipped if not p.is_empty and area_of(p) >= min_area]
+
+
 def object_scores(predicted: list, footprints: list[dict], ds: rasterio.DatasetReader, min_area: float = 0.0,
                   iou_threshold: float = 0.5, confidences: list[float] | None = None) -> dict:
     """Object precision, recall and F1 of ``predicted`` polygons (shapely, in ``ds``'s CRS) against
@@ -147,14 +160,9 @@ def object_scores(predicted: list, footprints: list[dict], ds: rasterio.DatasetR
     The footprints are clipped to the raster ``ds``'s extent and valid pixels, and pieces under
     ``min_area`` m² left out: objects are counted where the pixels are.
     """
-    from shapely.geometry import Polygon, shape
+    from shapely.geometry import shape
 
-    from roofseg.raster.ground import GroundArea
-
-    extent = Polygon(corners(ds.transform, ds.height, ds.width))
-    area_of = GroundArea(ds.crs)
-    true_polys = [valid_part(valid_polygonal(shape(g)), ds, extent) for g in footprints]
-    true_polys = [p for p in true_polys if not p.is_empty and area_of(p) >= min_area]
+    true_polys = true_polygons([shape(g) for g in footprints], ds, min_area)
     matched = match_objects(predicted, true_polys, iou_threshold)
     precision = matched / len(predicted) if predicted else 1.0
     recall = matched / len(true_polys) if true_polys else 1.0

@@ -97,26 +97,21 @@ def pixel_counts_by_threshold(prediction: str, labels, thresholds: Sequence[floa
 
 
 def true_buildings(labels, ds, min_area: float) -> list:
-    """The true buildings of a scene as shapely polygons in the prediction's CRS, clipped to its
-    extent and valid pixels: footprints, or a mask's 8-connected regions."""
+    """The true buildings of a scene as shapely polygons in the prediction's CRS, counted as
+    evaluate-scene counts them (:func:`roofseg.prediction.score.true_polygons`): footprints, or a
+    mask's 8-connected regions."""
     from rasterio.features import shapes
-    from shapely.geometry import Polygon, shape
+    from shapely.geometry import shape
 
-    from roofseg.prediction.score import valid_part
-    from roofseg.prediction.vectorize import valid_polygonal
-    from roofseg.raster.ground import GroundArea
+    from roofseg.prediction.score import true_polygons
     from roofseg.raster.labels import VectorLabels
-    from roofseg.raster.windows import corners
 
     if isinstance(labels, VectorLabels):
         geoms = [shape(g) for g in labels.geoms]
     else:
         mask = labels.read(0, 0, ds.height, ds.width)
         geoms = [shape(g) for g, v in shapes(mask, mask=mask > 0, connectivity=8, transform=ds.transform) if v == 1]
-    extent = Polygon(corners(ds.transform, ds.height, ds.width))
-    area_of = GroundArea(ds.crs)
-    clipped = [valid_part(valid_polygonal(g), ds, extent) for g in geoms]
-    return [p for p in clipped if not p.is_empty and area_of(p) >= min_area]
+    return true_polygons(geoms, ds, min_area)
 
 
 def object_counts(prediction: str, truth: list, settings: Sequence[PostProcess], iou: float = 0.5) -> dict[PostProcess, Counts]:

@@ -8,7 +8,6 @@ same kind of imagery as the tiles: same bands and scaling rule, and a GSD within
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 
@@ -36,16 +35,12 @@ class Base:
 
 def read_base(path: str | os.PathLike) -> Base:
     """``path`` as a base model, or a RoofsegError saying why it is not one."""
-    from roofseg.training.model import read_model_card
+    from roofseg.training.model import model_digest, read_model_card
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise RoofsegError(path, "no such model file (--init-from)")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return Base(path, digest.hexdigest(), read_model_card(path))
+    return Base(path, model_digest(path), read_model_card(path))
 
 
 def check_base(base: Base, manifest: dict, manifest_path: str, tile_gsd: float | None) -> None:

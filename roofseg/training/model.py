@@ -183,6 +183,18 @@ def drop_optimizer_state(path: str | os.PathLike) -> None:
         os.replace(rewritten, path)
 
 
+def model_digest(path: str | os.PathLike) -> str:
+    """The SHA-256 of a model file (hex): what a fine-tuned model's lineage and the engines' cache
+    of its ONNX export know it by."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def read_model_card(path: str | os.PathLike) -> dict | None:
     """The card :func:`write_model_card` stored in a .keras file, or None (a model from elsewhere)."""
     try:
