@@ -8,7 +8,9 @@ In one run, each figure a ratio of two things measured side by side:
   free Keras model (uint8 in, one channel out) through the same path as a real model. On a
   GPU the host work is what limits prediction; goal: pipelined >= 1.0 of the floor.
 - engines: megapixels/s of `predict_scene` on a 4096² scene with the U-Net on TensorFlow, ONNX
-  Runtime and OpenVINO (each installed one), as ratios to TensorFlow.
+  Runtime and OpenVINO (each installed one; OpenVINO in bfloat16 too where the CPU has it), as
+  ratios to TensorFlow, and the GFLOP/s of convolutions each sustains. bench/precision.py measures
+  what bfloat16 and INT8 change on real scenes.
 - unet: megapixels/s of `predict_scene` with the ResNet34 U-Net (random weights) vs the model's
   bare `predict` on the same windows already cut and held in memory; goal >= 0.95.
 - rss: peak RSS of `roofseg predict` in a fresh process on a 4096² and an 8192² scene; goal ratio
@@ -31,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, child_peak_rss_mb, run_child, sample_scene  # noqa: E402
+from _common import ROOT, child_peak_rss_mb, run_child, sample_scene, timed  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -163,8 +165,10 @@ def unet_vs_bare_predict(args) -> None:
 
 def engines(args) -> None:
     """MP/s of `predict_scene` with the ResNet34 U-Net on each installed engine, as ratios to
-    TensorFlow's, measured side by side (the ONNX export made once before the clock starts)."""
-    from roofseg.prediction.engines import installed, load_predictor
+    TensorFlow's, measured side by side (the ONNX export made once before the clock starts); and
+    the arithmetic each sustains (the convolutions' GFLOP of a window, counted in the ONNX graph,
+    times the windows, over the seconds), to set against what the CPU can do at most."""
+    from roofseg.prediction.engines import OpenVinoModel, converted, installed, load_predictor, native_bf16
     from roofseg.prediction.inference import Inference
     from roofseg.prediction.predict import PredictOptions, predict_scene
 
@@ -172,17 +176,51 @@ def engines(args) -> None:
     model = unet_file(args.work / "unet.keras")
     opts = PredictOptions(tile=args.tile, overlap=args.overlap, batch=args.batch)
     nets = {e: Inference(load_predictor(model, e)) for e in ("tf", "onnx", "openvino") if installed(e)}
+    if installed("openvino") and native_bf16():
+        nets["openvino bf16"] = Inference(OpenVinoModel(converted(model), "bf16"))
+    gflop = conv_gflop(converted(model), args.tile) if installed("onnx") else None
     seconds = {}
     for name, infer in nets.items():
         infer(np.zeros((args.batch, args.tile, args.tile, 3), np.uint8))  # warm up: graphs built, memory planned
         t0 = time.perf_counter()
-        predict_scene(infer, scene_path, args.work / f"engine-{name}.tif", opts, overwrite=True, progress=False)
+        windows = predict_scene(infer, scene_path, args.work / f"engine-{name.replace(' ', '-')}.tif", opts, overwrite=True,
+                                progress=False)["windows"]
         seconds[name] = time.perf_counter() - t0
     megapixels = args.size * args.size / 1e6
-    print(f"engines: U-Net (random weights) on {args.size}² ({megapixels:.1f} MP), tile {args.tile}, overlap "
-          f"{args.overlap}, batch {args.batch}")
+    print(f"engines: U-Net (random weights) on {args.size}² ({megapixels:.1f} MP), {windows} windows of {args.tile} px, "
+          f"overlap {args.overlap}, batch {args.batch}" + (f"; {gflop:.1f} GFLOP of convolutions a window" if gflop else ""))
     for name, t in seconds.items():
-        print(f"  {name:9s} {megapixels / t:6.3f} MP/s ({t:.1f} s)   ratio to tf {seconds['tf'] / t:.2f}")
+        rate = f"   {gflop * windows / t:5.0f} GFLOP/s" if gflop else ""
+        print(f"  {name:14s} {megapixels / t:6.3f} MP/s ({t:.1f} s)   ratio to tf {seconds['tf'] / t:.2f}{rate}")
+    print(f"  the CPU's float32 ceiling, a 4096² matrix product in numpy's BLAS: {gemm_gflops():.0f} GFLOP/s")
+
+
+def gemm_gflops(n: int = 4096, rounds: int = 5) -> float:
+    """GFLOP/s of numpy's float32 matrix product (its BLAS, every core): about what the CPU can do at most."""
+    a = np.random.default_rng(0).random((n, n), np.float32)
+    a @ a
+    best = min(timed(np.matmul, a, a)[0] for _ in range(rounds))
+    return 2 * n ** 3 / best / 1e9
+
+
+def conv_gflop(onnx_path: Path, tile: int) -> float:
+    """GFLOP (two per multiply-add) of the convolutions of one ``tile``² window of an ONNX model."""
+    import onnx
+    from onnx import shape_inference
+
+    proto = onnx.load(str(onnx_path))
+    for dim, size in zip(proto.graph.input[0].type.tensor_type.shape.dim, (1, tile, tile, 3)):
+        dim.dim_value = size
+    proto = shape_inference.infer_shapes(proto)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(proto.graph.value_info) + list(proto.graph.output)}
+    kernels = {t.name: list(t.dims) for t in proto.graph.initializer}
+    total = 0
+    for node in proto.graph.node:
+        kernel, out = kernels.get(node.input[1]) if node.op_type == "Conv" else None, shapes.get(node.output[0])
+        if kernel and out and all(out):
+            total += 2 * int(np.prod(out)) * int(np.prod(kernel[1:]))
+    return total / 1e9
 
 
 def small_model(path: Path) -> Path:

@@ -108,3 +108,49 @@ def test_engine_outputs_with_a_unit_axis_more_join_into_channels():
     joined = _OnnxBase._joined([roof, contact[None]], batch)  # as OpenVINO gave a trained model's contact: (1, n, h, w, 1)
     assert joined.shape == (3, 8, 6, 2)
     np.testing.assert_array_equal(joined[..., 1:], contact)
+
+
+def test_bfloat16_is_asked_for_runs_on_openvino_alone_and_is_recorded(model_file, tmp_path, run_cli):
+    from roofseg.errors import RoofsegError
+    from roofseg.prediction.engines import choose, installed
+    from roofseg.prediction.many import run_record
+    from roofseg.prediction.predict import PredictOptions
+
+    scene = scenes_in(tmp_path / "in", 1, size=150)[0]
+    line = one_error_line(run_cli("predict", model_file, scene, tmp_path / "p.tif", "--engine", "onnx",
+                                  "--precision", "bf16", "--quiet"))
+    assert "--precision bf16 runs on OpenVINO" in line and not (tmp_path / "p.tif").exists()
+    with pytest.raises(RoofsegError):
+        choose("tf", gpus=False, precision="bf16")
+    # float32 runs keep the record they had (a resumed run is not redone); bfloat16 is part of what was made
+    assert "precision" not in run_record(PredictOptions(), None, None)["options"]
+    assert run_record(PredictOptions(precision="bf16"), None, None)["options"]["precision"] == "bf16"
+    if not installed("openvino"):
+        pytest.skip("openvino is not installed")
+    from roofseg.prediction.engines import OpenVinoModel, converted, native_bf16
+
+    assert OpenVinoModel(converted(model_file)).compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"
+    outs = {}
+    for precision in ("f32", "bf16"):
+        out = tmp_path / f"{precision}.tif"
+        result = run_cli("predict", model_file, scene, out, "--engine", "openvino", "--precision", precision,
+                         "--dtype", "float32", "--quiet")
+        assert result.code == 0, result.err
+        assert ("no bfloat16 arithmetic" in result.err) == (precision == "bf16" and not native_bf16())
+        with rasterio.open(out) as ds:
+            outs[precision] = ds.read()
+    difference = np.abs(outs["f32"] - outs["bf16"]).max()
+    assert difference < 0.05
+    assert (difference > 0) == native_bf16()  # bfloat16 arithmetic was used where the CPU has it
+
+
+def test_bfloat16_on_a_cpu_without_it_is_said_and_float32_used(model_file, monkeypatch):
+    import roofseg.prediction.engines as engines
+
+    if not engines.installed("openvino"):
+        pytest.skip("openvino is not installed")
+    monkeypatch.setattr(engines, "native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="no bfloat16 arithmetic"):
+        net = engines.OpenVinoModel(engines.converted(model_file), "bf16")
+    assert net.precision == "f32"
+    assert net.compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"

@@ -37,7 +37,7 @@ def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOpt
             from roofseg.prediction.inference import Inference, visible_devices
 
             # the worker's own engine and GPUs: the driver's may not exist there
-            net = load_predictor(os.fspath(model), options.engine)
+            net = load_predictor(os.fspath(model), options.engine, options.precision)
             devices = visible_devices("all") if hasattr(net, "predict_on_batch") else None
             self.infer = Inference(net, devices, options.tta)
 

@@ -5,6 +5,10 @@ uint8 windows in, roof and contact probabilities out), converted once per model 
 beside it in ``.roofseg-cache/<digest>.onnx``, so every scene, run and Beam worker reuses it. Each
 engine is a callable that takes the uint8 windows as read (``takes_uint8``), so stitching, GSD,
 vectors, test-time flips, many scenes and Beam are the same whichever engine predicts.
+
+Every engine computes in float32 by default, and agrees with TensorFlow within 1/255. OpenVINO can
+compute in bfloat16 instead (``precision="bf16"``) on CPUs with bfloat16 arithmetic: twice
+as fast there, its probabilities a little different (measured in bench/predict.py --only precision).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +24,7 @@ import numpy as np
 from roofseg.errors import RoofsegError
 
 ENGINES = ("auto", "tf", "onnx", "openvino")
+PRECISIONS = ("f32", "bf16")
 EXTRAS = {"onnx": ("onnxruntime", "roofseg[onnx]"), "openvino": ("openvino", "roofseg[openvino]")}
 CACHE = ".roofseg-cache"
 
@@ -31,9 +37,15 @@ def installed(engine: str) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in (module, "tf2onnx", "onnx"))
 
 
-def choose(engine: str, gpus: bool) -> str:
+def choose(engine: str, gpus: bool, precision: str = "f32") -> str:
     """The engine ``auto`` stands for: TensorFlow where there are GPUs; on a CPU the fastest one
-    installed (OpenVINO, then ONNX Runtime: 1.6x and 1.3x TensorFlow's speed in bench/predict.py)."""
+    installed (OpenVINO, then ONNX Runtime, then TensorFlow). ``bf16`` is OpenVINO's alone."""
+    if precision not in PRECISIONS:
+        raise RoofsegError(None, f"unknown precision {precision!r} ({', '.join(PRECISIONS)})")
+    if precision == "bf16":
+        if engine not in ("auto", "openvino"):
+            raise RoofsegError(None, f"--precision bf16 runs on OpenVINO, not on {engine}: use --engine openvino")
+        return choose("openvino", gpus)
     if engine != "auto":
         if engine not in ENGINES:
             raise RoofsegError(None, f"unknown engine {engine!r} ({', '.join(ENGINES)})")
@@ -108,16 +120,30 @@ class OnnxRuntimeModel(_OnnxBase):
         return self._joined(outs, batch)
 
 
-class OpenVinoModel(_OnnxBase):
-    """The ONNX export run by OpenVINO on the CPU, in float32: OpenVINO otherwise computes in
-    bfloat16 on CPUs that have it, and its probabilities stray by up to 0.2."""
+def native_bf16() -> bool:
+    """Whether OpenVINO finds bfloat16 arithmetic on this CPU (AVX-512 BF16 or AMX)."""
+    import openvino as ov
 
-    def __init__(self, path: str | os.PathLike):
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+class OpenVinoModel(_OnnxBase):
+    """The ONNX export run by OpenVINO on the CPU, in float32 unless ``precision`` is ``bf16``.
+
+    The precision is always stated: left to itself OpenVINO computes in bfloat16 on CPUs that have
+    it, and the probabilities of a model with random weights then strayed by up to 0.27.
+    """
+
+    def __init__(self, path: str | os.PathLike, precision: str = "f32"):
         import openvino as ov
 
+        if precision == "bf16" and not native_bf16():
+            warnings.warn("this CPU has no bfloat16 arithmetic: OpenVINO predicts in float32", stacklevel=2)
+            precision = "f32"
+        self.precision = precision
         core = ov.Core()
         self.compiled = core.compile_model(core.read_model(str(path)), "CPU",
-                                           {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+                                           {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
         names = {o.get_any_name(): o for o in self.compiled.outputs}
         self.order = self._order(list(names))
         self.outputs = [names[n] for n in self.order]
@@ -128,15 +154,16 @@ class OpenVinoModel(_OnnxBase):
         return self._joined([result[o] for o in self.outputs], batch)
 
 
-def load_predictor(model: str | os.PathLike, engine: str = "tf"):
+def load_predictor(model: str | os.PathLike, engine: str = "tf", precision: str = "f32"):
     """What predicts with ``model`` (a .keras file) on ``engine``: the Keras model for ``tf``, an
-    ONNX Runtime or OpenVINO callable for the others (``auto`` resolved by :func:`choose`)."""
+    ONNX Runtime or OpenVINO callable for the others (``auto`` resolved by :func:`choose`), in
+    ``precision`` (``bf16``: OpenVINO only)."""
     from roofseg._tf import tf
 
-    engine = choose(engine, bool(tf.config.list_physical_devices("GPU")))
+    engine = choose(engine, bool(tf.config.list_physical_devices("GPU")), precision)
     if engine == "tf":
         from roofseg.training.model import load_model
 
         return load_model(model, compile=False)
     path = converted(model)
-    return OnnxRuntimeModel(path) if engine == "onnx" else OpenVinoModel(path)
+    return OnnxRuntimeModel(path) if engine == "onnx" else OpenVinoModel(path, precision)

@@ -124,6 +124,8 @@ def run_record(options: PredictOptions, model_id: dict | None, vectors: VectorOp
     """What the folder's predictions were made with; a rerun must match it to resume."""
     opts = {k: v for k, v in asdict(options).items() if k in OUTPUT_OPTIONS}
     opts["bands"] = list(opts["bands"]) if opts["bands"] else None
+    if options.precision != "f32":  # float32 engines agree within 1/255; bfloat16 changes the outputs
+        opts["precision"] = options.precision
     return {"format": RUN_FORMAT, "model": model_id, "options": opts, "vector": asdict(vectors) if vectors else None}
 
 
@@ -265,7 +267,7 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors:
             trained = (read_model_card(model) or {}).get("gsd_m")
             for job in jobs:
                 warn_if_other_gsd(trained, job.scene)
-        model = load_predictor(model, options.engine)
+        model = load_predictor(model, options.engine, options.precision)
     infer = Inference(model, options.devices, options.tta)
     with tqdm(total=sum(windows.values()), desc=f"predicting {len(jobs)} scenes", unit="window", disable=not progress,
               file=terminal()) as bar:

@@ -51,6 +51,7 @@ class PredictOptions:
     gsd: float | None = None  # metres: predict on scenes resampled to this ground pixel size (the model's)
     keep_binary: bool = True  # keep the thresholded raster beside the prediction (else it only makes the vectors)
     engine: str = "tf"  # what runs a model file: tf, onnx, openvino or auto (see roofseg.prediction.engines)
+    precision: str = "f32"  # or bf16 (OpenVINO on CPUs with bfloat16 arithmetic)
 
     @property
     def writes_binary(self) -> bool:

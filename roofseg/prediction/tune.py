@@ -185,7 +185,7 @@ def tune(model: str | os.PathLike, entries: Sequence[str], out: str | os.PathLik
     if infer is None:
         from roofseg.prediction.engines import load_predictor
 
-        infer = load_predictor(model, options.engine)
+        infer = load_predictor(model, options.engine, options.precision)
     if not isinstance(infer, Inference):
         infer = Inference(infer, options.devices, options.tta)
     contact = infer.channels > 1

@@ -177,6 +177,13 @@ class Scene:
         except ValueError as exc:
             raise RoofsegError(self.path, str(exc)) from None
 
+    @functools.cached_property
+    def _zero_at_nodata(self) -> bool:
+        """Whether nodata pixels are read as 0 already (uint8 bands whose nodata value is 0, every
+        band of a nodata pixel being nodata), so zeroing them again is a pass for nothing."""
+        return (self._valid_from == "nodata" and self.limits is None
+                and self.ds.nodatavals[self.bands[0] - 1] == 0)
+
     def _valid(self, data: np.ndarray, window: Window | None, shape: tuple[int, int]) -> np.ndarray:
         if self._valid_from == "all":
             valid = np.ones(shape, bool)
@@ -226,7 +233,7 @@ class Scene:
         # cv2.merge interleaves bands into (h, w, 3) far faster than numpy's strided copy
         planes = [data[0]] * CHANNELS if len(self.bands) == 1 else list(data)
         image = cv2.merge(planes)
-        if not valid.all():  # nodata to 0 under a mask: OpenCV's one pass, not a masked assignment
+        if not self._zero_at_nodata and not valid.all():  # nodata to 0: OpenCV's one pass, not a masked assignment
             image = cv2.bitwise_and(image, image, mask=valid.view(np.uint8))
         return image, valid
 
