@@ -305,7 +305,8 @@ def _write_band(datasets: list, top: int, band: np.ndarray, valid: np.ndarray, o
     copy per step would cost a band of rows each.
     """
     window = Window(0, top, band.shape[1], band.shape[0])
-    np.multiply(band, valid[..., None], out=band)  # nodata to 0: a multiply, far cheaper than a masked assignment
+    if not valid.all():  # nodata to 0: a multiply, far cheaper than a masked assignment
+        np.multiply(band, valid[..., None], out=band)
     if len(datasets) > 1:
         datasets[1].write((band[..., 0] >= options.threshold).view(np.uint8), 1, window=window)
     if options.dtype == "uint8":
