@@ -5,11 +5,15 @@ Two layouts of the same network (tf2onnx converts the tf-keras graph):
 
 - ``roofseg``: uint8 ``(n, h, w, 3)`` windows as roofseg reads them, scaled to [0, 1] inside the
   graph; outputs ``roof`` (and ``contact``) as float32 ``(n, h, w, 1)`` probabilities.
-- ``deepness``: float32 ``(n, 3, h, w)`` in [0, 1], as Deepness feeds tiles; outputs ``roof`` (and
-  ``contact``) as ``(n, 1, h, w)`` sigmoid heads, with Deepness' metadata (model type, class
-  names, resolution in cm/px from the card's GSD, tile size and overlap, threshold, smallest segment).
+- ``deepness``: float32 ``(n, 3, size, size)`` in [0, 1], as Deepness feeds tiles; outputs ``roof``
+  (and ``contact``) as ``(n, 1, size, size)`` sigmoid heads, with Deepness' metadata (model type,
+  class names, resolution in cm/px from the card's GSD, tile size and overlap, threshold, smallest
+  segment). The tile size is fixed (the card's, unless asked otherwise): Deepness takes its tile
+  size from the model's input and cannot load one whose height and width are left open.
 
-Batch and window size are dynamic in both. The model card travels in the metadata (``roofseg_card``).
+The batch is dynamic in both, and so are height and width in roofseg's layout. The roof is always the
+first output: a Deepness that reads one output reads it. The model card travels in the metadata
+(``roofseg_card``).
 """
 
 from __future__ import annotations
@@ -36,8 +40,9 @@ def _tf2onnx():
     return tf2onnx
 
 
-def to_onnx(net, layout: str = "roofseg"):
-    """The ONNX ModelProto of the Keras model ``net`` in ``layout`` (see the module's docstring)."""
+def to_onnx(net, layout: str = "roofseg", size: int | None = None):
+    """The ONNX ModelProto of the Keras model ``net`` in ``layout`` (see the module's docstring);
+    ``size``: the deepness layout's tile size in pixels."""
     from roofseg._tf import tf
 
     if layout not in LAYOUTS:
@@ -54,29 +59,44 @@ def to_onnx(net, layout: str = "roofseg"):
             shape = tf.concat([tf.shape(x)[:3], [1]], axis=0)  # a stated rank: tf2onnx once gave a slice a unit axis more
             return {name: tf.reshape(y[..., i:i + 1], shape, name=name) for i, name in enumerate(names)}
     else:
-        spec = tf.TensorSpec([None, 3, None, None], tf.float32, name="image")
+        if not size or size % 32:
+            raise RoofsegError(None, f"the deepness layout needs a tile size that is a multiple of 32, got {size}")
+        spec = tf.TensorSpec([None, 3, size, size], tf.float32, name="image")
 
         def forward(x):
             y = net(tf.transpose(x, [0, 2, 3, 1]), training=False)
-            size = tf.shape(x)
-            shape = tf.stack([size[0], 1, size[2], size[3]])  # (n, 1, h, w): one sigmoid head per output
-            return {name: tf.reshape(tf.transpose(y[..., i:i + 1], [0, 3, 1, 2]), shape, name=name)
+            return {name: tf.reshape(tf.transpose(y[..., i:i + 1], [0, 3, 1, 2]), [-1, 1, size, size], name=name)
                     for i, name in enumerate(names)}
 
     function = tf.function(forward, input_signature=[spec])
     proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=OPSET,
                                              output_path=None)
+    _order_outputs(proto, names)
     return proto
 
 
-def deepness_metadata(card: dict | None, channels: int) -> dict:
-    """Deepness' metadata keys for a roofseg model, from its card (and `roofseg tune`'s choice)."""
+def _order_outputs(proto, names: list[str]) -> None:
+    """Put the graph's outputs in the order of ``names`` (tf2onnx sorts a function's outputs by name,
+    which put the contact before the roof)."""
+    outputs = {o.name: o for o in proto.graph.output}
+    ordered = [outputs[n] for n in names] + [o for o in proto.graph.output if o.name not in names]
+    copies = [type(o)() for o in ordered]
+    for copy, o in zip(copies, ordered):
+        copy.CopyFrom(o)
+    del proto.graph.output[:]
+    proto.graph.output.extend(copies)
+
+
+def deepness_metadata(card: dict | None, channels: int, size: int) -> dict:
+    """Deepness' metadata keys for a roofseg model of tile ``size``, from its card (and `roofseg
+    tune`'s choice). The class names are one dict per output, in the outputs' order."""
     card = card or {}
     post = card.get("postprocess") or {}
     gsd = card.get("gsd_m")
+    # Deepness' documentation names the tile size tiles_size, its code reads tile_size: both are written
     meta = {"model_type": "Segmentor",
             "class_names": [{0: "roof"}, {0: "contact"}][:channels] if channels > 1 else {0: "roof"},
-            "tiles_size": int(card.get("tile_size") or 256),
+            "tiles_size": size, "tile_size": size,
             "tiles_overlap": OVERLAP_PERCENT,
             "seg_thresh": float(post.get("threshold", 0.5)),
             "standardization_mean": [0.0, 0.0, 0.0], "standardization_std": [1.0, 1.0, 1.0]}
@@ -94,8 +114,9 @@ def add_metadata(proto, values: dict) -> None:
         entry.value = json.dumps(value)
 
 
-def export(model: str | os.PathLike, out: str | os.PathLike, layout: str = "roofseg") -> dict:
-    """Write ``model`` (a roofseg .keras) as ONNX to ``out`` (atomically); return its metadata."""
+def export(model: str | os.PathLike, out: str | os.PathLike, layout: str = "roofseg", size: int | None = None) -> dict:
+    """Write ``model`` (a roofseg .keras) as ONNX to ``out`` (atomically); return its metadata.
+    ``size``: the deepness layout's tile size (default: the card's tile size, else 256)."""
     import onnx
 
     from roofseg.atomic import atomic_output
@@ -104,11 +125,13 @@ def export(model: str | os.PathLike, out: str | os.PathLike, layout: str = "roof
     _tf2onnx()
     net = load_model(model, compile=False)
     card = read_model_card(model)
-    proto = to_onnx(net, layout)
+    if layout == "deepness":
+        size = size or int((card or {}).get("tile_size") or 256)
+    proto = to_onnx(net, layout, size)
     channels = int(net.output_shape[-1])
     meta = {CARD_KEY: card, "roofseg_layout": layout}
     if layout == "deepness":
-        meta.update(deepness_metadata(card, channels))
+        meta.update(deepness_metadata(card, channels, size))
     add_metadata(proto, meta)
     out = Path(out)
     with atomic_output(out) as tmp:

@@ -44,26 +44,47 @@ def test_the_onnx_export_equals_keras_in_both_layouts_with_deepness_metadata(mod
     from roofseg.training.model import load_model
 
     net = load_model(model_file, compile=False)
-    batch = np.random.default_rng(0).integers(0, 255, (3, 96, 64, 3), dtype=np.uint8)
-    want = net(batch.astype(np.float32) / 255.0, training=False).numpy()
-    for layout in ("roofseg", "deepness"):
+    for layout, shape, extra in (("roofseg", (3, 96, 64, 3), ()), ("deepness", (3, 64, 64, 3), ("--tile-size", "64"))):
+        batch = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+        want = net(batch.astype(np.float32) / 255.0, training=False).numpy()
         out = tmp_path / f"{layout}.onnx"
-        assert run_cli("export", model_file, out, "--layout", layout).code == 0
+        assert run_cli("export", model_file, out, "--layout", layout, *extra).code == 0
         session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
-        assert sorted(names) == ["contact", "roof"]
+        assert names == ["roof", "contact"]  # the roof first: a Deepness that reads one output reads the roof
         feed = batch if layout == "roofseg" else (batch.astype(np.float32) / 255.0).transpose(0, 3, 1, 2)
-        got = dict(zip(names, session.run(None, {session.get_inputs()[0].name: feed})))
-        both = np.concatenate([got["roof"], got["contact"]], axis=-1 if layout == "roofseg" else 1)
+        got = session.run(None, {session.get_inputs()[0].name: feed})
+        both = np.concatenate(got, axis=-1 if layout == "roofseg" else 1)
         if layout == "deepness":
             both = both.transpose(0, 2, 3, 1)
         np.testing.assert_allclose(both, want, atol=1e-4)
         meta = {p.key: json.loads(p.value) for p in onnx.load(str(out)).metadata_props}
         assert meta["roofseg_card"]["gsd_m"] == 0.3
     assert meta["model_type"] == "Segmentor" and meta["class_names"] == [{"0": "roof"}, {"0": "contact"}]
-    assert meta["resolution"] == 30.0 and meta["tiles_size"] == 256 and meta["seg_thresh"] == 0.45
+    assert meta["resolution"] == 30.0 and meta["tile_size"] == meta["tiles_size"] == 64 and meta["seg_thresh"] == 0.45
     assert meta["seg_small_segment"] == round(6.0 / 0.09)
     assert one_error_line(run_cli("export", model_file, tmp_path / "roofseg.onnx")).endswith("exists; use --overwrite to replace it")
+
+
+def test_deepness_can_load_the_export_at_the_cards_tile_size(model_file, tmp_path, run_cli):
+    """What Deepness checks when it loads a segmentation model: its tile size is the input's last
+    dimension (an int, as its tile-size box takes), square tiles, 4-D outputs of one channel each,
+    as many as class_names has dicts; the batch may be left open."""
+    out = tmp_path / "deepness.onnx"
+    result = run_cli("export", model_file, out, "--layout", "deepness")
+    assert result.code == 0 and "tiles 256 px" in result.out
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (image,) = session.get_inputs()
+    assert image.shape[1:] == [3, 256, 256] and isinstance(image.shape[0], str)
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["tile_size"]) == image.shape[-1]
+    outputs = session.get_outputs()
+    assert len(outputs) == len(json.loads(meta["class_names"]))
+    assert all(o.shape[1:] == [1, 256, 256] for o in outputs)
+    batch = np.random.default_rng(1).random((2, 3, 256, 256), np.float32)
+    assert all(r.shape == (2, 1, 256, 256) for r in session.run(None, {image.name: batch}))
+    bad = one_error_line(run_cli("export", model_file, tmp_path / "x.onnx", "--layout", "deepness", "--tile-size", "100"))
+    assert "multiple of 32" in bad and not (tmp_path / "x.onnx").exists()
 
 
 @pytest.mark.parametrize("engine", ["onnx", "openvino"])

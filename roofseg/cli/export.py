@@ -10,11 +10,12 @@ from roofseg.cli.options import CONTEXT
 @click.command(context_settings=CONTEXT)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
-@click.option("--layout", type=click.Choice(["roofseg", "deepness"]), default="roofseg", help="roofseg: uint8 (n, h, w, 3) windows in, scaled inside, roof and contact (n, h, w, 1) out, as roofseg's engines run it. deepness: float32 (n, 3, h, w) in [0, 1] in, (n, 1, h, w) heads out, with the QGIS Deepness plugin's metadata.")
+@click.option("--layout", type=click.Choice(["roofseg", "deepness"]), default="roofseg", help="roofseg: uint8 (n, h, w, 3) windows of any size in, scaled inside, roof and contact (n, h, w, 1) out, as roofseg's engines run it. deepness: float32 (n, 3, size, size) in [0, 1] in, (n, 1, size, size) heads out, roof first, with the QGIS Deepness plugin's metadata.")
+@click.option("--tile-size", type=click.IntRange(32), default=None, help="deepness: the tile size in pixels, fixed in the model as Deepness needs it (a multiple of 32). Default: the model's training tile size.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-def export(model, output, layout, overwrite) -> None:
-    """Write MODEL (a roofseg .keras) as ONNX to OUTPUT: dynamic batch and window size, its card in
-    the metadata (roofseg_card).
+def export(model, output, layout, tile_size, overwrite) -> None:
+    """Write MODEL (a roofseg .keras) as ONNX to OUTPUT: any batch size, its card in the metadata
+    (roofseg_card).
 
     For QGIS: `roofseg export RUN/best.keras roofs.onnx --layout deepness`, then load roofs.onnx in
     the Deepness plugin's panel, pick the imagery layer, and run: it reads the
@@ -25,10 +26,15 @@ def export(model, output, layout, overwrite) -> None:
     from roofseg.export import export as run
     from roofseg.prediction.predict import check_outputs
 
+    if tile_size and layout != "deepness":
+        raise click.BadParameter("fixes the deepness layout's tile size; roofseg's layout takes any", param_hint="--tile-size")
+    if tile_size and tile_size % 32:
+        raise click.BadParameter(f"must be a multiple of 32 (the U-Net's downsampling), got {tile_size}", param_hint="--tile-size")
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     check_outputs([Path(output)], [model], overwrite)  # as predict checks its outputs: exists, is the input, writable
-    meta = run(model, output, layout)
+    meta = run(model, output, layout, tile_size)
     click.echo(f"ONNX model: {output} ({layout} layout)")
-    if layout == "deepness" and "resolution" in meta:
-        click.echo(f"Deepness: {meta['resolution']:g} cm/px, tiles {meta['tiles_size']} px, overlap {meta['tiles_overlap']}%, "
+    if layout == "deepness":
+        at = f"{meta['resolution']:g} cm/px" if "resolution" in meta else "no GSD in the model's card: set the resolution in Deepness"
+        click.echo(f"Deepness: {at}, tiles {meta['tile_size']} px, overlap {meta['tiles_overlap']}%, "
                    f"threshold {meta['seg_thresh']:g}")

@@ -7,8 +7,8 @@ engine is a callable that takes the uint8 windows as read (``takes_uint8``), so 
 vectors, test-time flips, many scenes and Beam are the same whichever engine predicts.
 
 Every engine computes in float32 by default, and agrees with TensorFlow within 1/255. OpenVINO can
-compute in bfloat16 instead (``precision="bf16"``) on CPUs with bfloat16 arithmetic: twice
-as fast there, its probabilities a little different (measured in bench/predict.py --only precision).
+compute in bfloat16 instead (``precision="bf16"``) on CPUs with bfloat16 arithmetic: 1.4x to 2x
+as fast there, its probabilities a little different (measured by bench/precision.py).
 """
 
 from __future__ import annotations
