@@ -82,6 +82,12 @@ def test_predict_refuses_to_write_over_its_input(tmp_path, run_cli, mean_keras):
     assert scene.read_bytes() == before
 
 
+def test_a_mistyped_scene_is_said_to_be_missing(tmp_path, run_cli, mean_keras):
+    line = one_error_line(run_cli("predict", mean_keras, tmp_path / "scene.tiff", tmp_path / "p.tif", "--quiet"))
+    assert line.endswith("scene.tiff: no such file or folder")
+    assert not (tmp_path / "p.tif").exists()
+
+
 def test_predict_into_a_read_only_folder(readonly_dir, tmp_path, run_cli, mean_keras):
     scene, _, _ = roofs_scene(tmp_path)
     line = one_error_line(run_cli("predict", mean_keras, scene, readonly_dir / "p.tif", "--quiet"))

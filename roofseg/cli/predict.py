@@ -180,8 +180,11 @@ def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors
 def _many_scenes(model, inputs, output, options, vectors, preview: bool, overwrite: bool, quiet: bool, stac,
                  runner: str, beam_options: str | None) -> None:
     from roofseg.prediction.many import predict_scenes
+    from roofseg.scenes import expand
 
     if Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir():
+        if len(inputs) == 1:
+            expand(inputs[0], stac)  # a mistyped scene is said as such, not taken for several scenes
         raise click.BadParameter(f"{output} names a raster, but several scenes need a folder", param_hint="OUTPUT")
     result = predict_scenes(model, inputs, output, options, vectors, overwrite, progress=not quiet, stac=stac,
                             runner=runner, beam_options=beam_options, preview=preview)
