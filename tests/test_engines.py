@@ -186,3 +186,22 @@ def test_bfloat16_on_a_cpu_without_it_is_said_and_float32_used(model_file, monke
         net = engines.OpenVinoModel(engines.converted(model_file), "bf16")
     assert net.precision == "f32"
     assert net.compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"
+
+
+def test_the_first_conversion_is_said_on_the_terminal_once(model_file, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from test_predict_many import ROOT
+
+    model = tmp_path / "m.keras"
+    shutil.copy(model_file, model)
+    scene = scenes_in(tmp_path / "in", 1, size=150)[0]
+    said = []
+    for out in ("a.tif", "b.tif"):
+        proc = subprocess.run([sys.executable, "-m", "roofseg.cli", "predict", str(model), str(scene), str(tmp_path / out),
+                               "--engine", "onnx"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-1500:]
+        said.append(f"converting m.keras to ONNX, once (kept in {tmp_path / '.roofseg-cache'})" in proc.stderr)
+    assert said == [True, False]

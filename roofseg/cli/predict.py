@@ -164,7 +164,7 @@ def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors
     check_outputs(job.outputs, [scene, model], overwrite)  # before the model's slow loading
     if options.gsd is None:
         warn_if_other_gsd(trained_gsd, scene)
-    infer = Inference(load_predictor(model, options.engine, options.precision), options.devices, options.tta)
+    infer = Inference(load_predictor(model, options.engine, options.precision, not quiet), options.devices, options.tta)
     result = predict_job(infer, job, options, vectors, progress=not quiet)
     at = f", predicted at {options.gsd:.3g} m" if options.gsd else ""
     click.echo(f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows{at})")

@@ -58,10 +58,14 @@ def choose(engine: str, gpus: bool, precision: str = "f32") -> str:
     return next((e for e in ("openvino", "onnx") if installed(e)), "tf")
 
 
-def converted(model: str | os.PathLike) -> Path:
+def converted(model: str | os.PathLike, progress: bool = False) -> Path:
     """The model's ONNX export (roofseg's layout), made once and cached by the model's digest beside
-    it (or in the temporary folder where its folder is read-only)."""
+    it (or in the temporary folder where its folder is read-only). ``progress``: say so while it
+    is made (a ResNet34 U-Net takes a quarter of a minute)."""
+    from tqdm import tqdm
+
     from roofseg.export import export
+    from roofseg.raster.gdal_errors import terminal
     from roofseg.training.model import model_digest
 
     digest = model_digest(model)[:16]
@@ -71,7 +75,10 @@ def converted(model: str | os.PathLike) -> Path:
             return path
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            export(model, path, "roofseg")
+            with tqdm(total=1, desc=f"converting {Path(model).name} to ONNX, once (kept in {folder})", disable=not progress,
+                      file=terminal(), bar_format="{desc}: {elapsed}") as bar:
+                export(model, path, "roofseg")
+                bar.update()
             return path
         except PermissionError:
             continue
@@ -154,10 +161,10 @@ class OpenVinoModel(_OnnxBase):
         return self._joined([result[o] for o in self.outputs], batch)
 
 
-def load_predictor(model: str | os.PathLike, engine: str = "tf", precision: str = "f32"):
+def load_predictor(model: str | os.PathLike, engine: str = "tf", precision: str = "f32", progress: bool = False):
     """What predicts with ``model`` (a .keras file) on ``engine``: the Keras model for ``tf``, an
     ONNX Runtime or OpenVINO callable for the others (``auto`` resolved by :func:`choose`), in
-    ``precision`` (``bf16``: OpenVINO only)."""
+    ``precision`` (``bf16``: OpenVINO only). ``progress``: show the first conversion to ONNX."""
     from roofseg._tf import tf
 
     engine = choose(engine, bool(tf.config.list_physical_devices("GPU")), precision)
@@ -165,5 +172,5 @@ def load_predictor(model: str | os.PathLike, engine: str = "tf", precision: str 
         from roofseg.training.model import load_model
 
         return load_model(model, compile=False)
-    path = converted(model)
+    path = converted(model, progress)
     return OnnxRuntimeModel(path) if engine == "onnx" else OpenVinoModel(path, precision)

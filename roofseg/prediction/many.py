@@ -267,7 +267,7 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors:
             trained = (read_model_card(model) or {}).get("gsd_m")
             for job in jobs:
                 warn_if_other_gsd(trained, job.scene)
-        model = load_predictor(model, options.engine, options.precision)
+        model = load_predictor(model, options.engine, options.precision, progress)
     infer = Inference(model, options.devices, options.tta)
     with tqdm(total=sum(windows.values()), desc=f"predicting {len(jobs)} scenes", unit="window", disable=not progress,
               file=terminal()) as bar:
