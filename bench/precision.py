@@ -8,9 +8,9 @@ CPU has it, and in INT8 where nncf is installed (post-training quantisation cali
 
 For each precision, side by side in one run: seconds to predict all scenes and the ratio to
 float32; the largest and mean difference of its probabilities from float32's; the share of
-pixels more than 1/255 off; and pixel IoU, object F1 and AP@0.5 pooled over the scenes, against
-the OSM footprints. Imagery © OpenAerialMap contributors (CC BY 4.0); footprints © OpenStreetMap
-contributors (ODbL). Nothing is copied out of the data folder.
+pixels more than 1/255 off; and pixel IoU and object F1 pooled over the scenes, and AP@0.5
+averaged over them, against the OSM footprints. Imagery © OpenAerialMap contributors (CC BY 4.0);
+footprints © OpenStreetMap contributors (ODbL). Nothing is copied out of the data folder.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def compare(model: Path, scenes: list[tuple[str, str]], work: Path, calibration:
         infer(np.zeros((options.batch, tile, tile, 3), np.uint8))  # warm up: memory planned
         rows[name] = predict_all(infer, scenes, options, work / name, post)
     f32 = rows["f32"]
-    print(f"\n{model} (tile {tile}, GSD {options.gsd} m; {len(scenes)} scenes, {f32['megapixels']:.1f} MP predicted)")
+    print(f"\n{model} (tile {tile}, GSD {options.gsd:.3g} m; {len(scenes)} scenes, {f32['megapixels']:.1f} MP predicted)")
     print("| precision | seconds | speed vs f32 | max diff | mean diff | pixels > 1/255 off | pixel IoU | object F1 | AP@0.5 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, row in rows.items():
