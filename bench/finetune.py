@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from real import ROOT, TRAIN, roofseg, scene_files
+from real import ROOT, TRAIN, hot_scenes, roofseg, scene_files
 
 LOCAL, HELD_OUT = "hot_data2_z20_block0", "hot_data2_z20_block1"
 VARIANTS = {"lr1e-4": ["--lr", "1e-4"], "lr1e-3": ["--lr", "1e-3"], "freeze2+lr1e-4": ["--lr", "1e-4", "--freeze-encoder-epochs", "2"]}
@@ -31,13 +31,14 @@ def scores(model: Path, image: str, truth: str, work: Path, name: str) -> dict:
 
     out = work / f"{name}.tif"
     roofseg("predict", str(model), image, str(out), "--overwrite", "--quiet")
-    post = _post(model)
+    post = postprocess(model)
     s = evaluate_scene(out, truth, threshold=post["threshold"], min_area=post["min_area"])
     return {"pixel_iou": s["pixel"]["iou"], "object_f1": s["objects"]["f1"], "ap": s["objects"]["average_precision"],
             "matched": s["objects"]["matched"], "predicted": s["objects"]["predicted"], "true": s["objects"]["true"]}
 
 
-def _post(model: Path) -> dict:
+def postprocess(model: Path) -> dict:
+    """The post-processing ``model``'s card carries (`roofseg tune`'s choice), else predict's defaults."""
     from roofseg.training.model import read_model_card
 
     return (read_model_card(model) or {}).get("postprocess") or {"threshold": 0.5, "min_area": 5.0}
@@ -53,9 +54,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     args = ap.parse_args()
-    scenes = args.data / "hotosm-ramp-sample" / "scenes"
-    if not scenes.is_dir():
-        raise SystemExit(f"{scenes}: no such folder (the shared data is needed)")
+    scenes = hot_scenes(args.data)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     common = ["--tile-size", "128", "--gsd", "0.3", "--contact-px", "3", "--quiet"]
@@ -96,7 +95,7 @@ def main() -> None:
         if not tuned.exists():
             roofseg("tune", str(model), local_image, "--labels", local_labels, "-o", str(tuned), "--quiet")
         rows.append((name, scores(model, held_image, held_truth, work, f"m{k}"), scores(tuned, held_image, held_truth, work,
-                                                                                        f"m{k}_tuned"), _post(tuned)))
+                                                                                        f"m{k}_tuned"), postprocess(tuned)))
 
     print()
     print(f"base: {args.base_steps} x {args.base_epochs} steps on {', '.join(TRAIN)}; fine-tune and scratch: {args.steps} x "

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from real import ROOT, scene_files
+from finetune import postprocess
+from real import ROOT, hot_scenes, scene_files
 
 SCENES = [f"hot_data{d}_z20_block{b}" for d in (1, 2, 3) for b in (0, 1)]
 FINETUNE = Path(tempfile.gettempdir()) / "roofseg-bench" / "finetune"
@@ -36,9 +37,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "roofseg-bench" / "precision")
     ap.add_argument("--calibration", type=int, default=300, help="windows INT8 is calibrated on")
     args = ap.parse_args()
-    scenes = args.data / "hotosm-ramp-sample" / "scenes"
-    if not scenes.is_dir():
-        raise SystemExit(f"{scenes}: no such folder (the shared data is needed)")
+    scenes = hot_scenes(args.data)
     models = [Path(m) for m in args.models.split(",")]
     missing = [m for m in models if not m.is_file()]
     if missing:
@@ -55,7 +54,7 @@ def compare(model: Path, scenes: list[tuple[str, str]], work: Path, calibration:
     from roofseg.training.model import read_model_card
 
     card = read_model_card(model) or {}
-    post = card.get("postprocess") or {"threshold": 0.5, "min_area": 5.0}
+    post = postprocess(model)
     tile = int(card.get("tile_size") or 256)
     options = PredictOptions(tile=tile, overlap=min(64, tile // 4), batch=8, dtype="float32", gsd=card.get("gsd_m"))
     work.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,14 @@ def roofseg(*args: str) -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
+def hot_scenes(data: Path) -> Path:
+    """The folder of HOT scenes in the shared data folder ``data``, or exit saying it is needed."""
+    scenes = data / "hotosm-ramp-sample" / "scenes"
+    if not scenes.is_dir():
+        raise SystemExit(f"{scenes}: no such folder (the shared data is needed)")
+    return scenes
+
+
 def scene_files(scenes: Path, name: str) -> tuple[str, str]:
     return str(scenes / f"{name}_image.tif"), str(scenes / f"{name}_labels_3857.geojson")
 
@@ -70,9 +78,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--epochs", type=int, default=8)
     args = ap.parse_args()
-    scenes = args.data / "hotosm-ramp-sample" / "scenes"
-    if not scenes.is_dir():
-        raise SystemExit(f"{scenes}: no such folder (the shared data is needed)")
+    scenes = hot_scenes(args.data)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
 
