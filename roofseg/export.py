@@ -60,8 +60,7 @@ def to_onnx(net, layout: str = "roofseg", size: int | None = None):
             shape = tf.concat([tf.shape(x)[:3], [1]], axis=0)  # a stated rank: tf2onnx once gave a slice a unit axis more
             return {name: tf.reshape(y[..., i:i + 1], shape, name=name) for i, name in enumerate(names)}
     else:
-        if not size or size % 32:
-            raise RoofsegError(None, f"the deepness layout needs a tile size that is a multiple of 32, got {size}")
+        _check_size(size)
         spec = tf.TensorSpec([None, 3, size, size], tf.float32, name="image")
 
         def forward(x):
@@ -74,6 +73,12 @@ def to_onnx(net, layout: str = "roofseg", size: int | None = None):
                                              output_path=None)
     _order_outputs(proto, names)
     return proto
+
+
+def _check_size(size: int | None) -> None:
+    if not size or size % 32:
+        raise RoofsegError(None, f"the deepness layout's tile size must be a multiple of 32 (the U-Net's "
+                                 f"downsampling), got {size}: choose one with --tile-size")
 
 
 def _order_outputs(proto, names: list[str]) -> None:
@@ -137,10 +142,11 @@ def export(model: str | os.PathLike, out: str | os.PathLike, layout: str = "roof
     from roofseg.training.model import load_model, read_model_card
 
     _tf2onnx()
-    net = load_model(model, compile=False)
     card = read_model_card(model)
     if layout == "deepness":
         size = size or int((card or {}).get("tile_size") or 256)
+        _check_size(size)  # before the slow loading of the model
+    net = load_model(model, compile=False)
     proto = to_onnx(net, layout, size)
     channels = int(net.output_shape[-1])
     meta = {CARD_KEY: card, "roofseg_layout": layout}

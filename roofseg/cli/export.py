@@ -28,8 +28,6 @@ def export(model, output, layout, tile_size, overwrite) -> None:
 
     if tile_size and layout != "deepness":
         raise click.BadParameter("fixes the deepness layout's tile size; roofseg's layout takes any", param_hint="--tile-size")
-    if tile_size and tile_size % 32:
-        raise click.BadParameter(f"must be a multiple of 32 (the U-Net's downsampling), got {tile_size}", param_hint="--tile-size")
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     check_outputs([Path(output)], [model], overwrite)  # as predict checks its outputs: exists, is the input, writable
     meta = run(model, output, layout, tile_size)
