@@ -27,7 +27,7 @@ VARIANTS = {"lr1e-4": ["--lr", "1e-4"], "lr1e-3": ["--lr", "1e-3"], "freeze2+lr1
 
 def scores(model: Path, image: str, truth: str, work: Path, name: str) -> dict:
     """Pixel IoU, object F1 and AP of ``model``'s footprints on the held-out scene."""
-    from roofseg.prediction.score import evaluate_scene
+    from roofseg.prediction.scoring.score import evaluate_scene
 
     out = work / f"{name}.tif"
     roofseg("predict", str(model), image, str(out), "--overwrite", "--quiet")
@@ -39,9 +39,12 @@ def scores(model: Path, image: str, truth: str, work: Path, name: str) -> dict:
 
 def postprocess(model: Path) -> dict:
     """The post-processing ``model``'s card carries (`roofseg tune`'s choice), else predict's defaults."""
-    from roofseg.training.model import read_model_card
+    from dataclasses import asdict
 
-    return (read_model_card(model) or {}).get("postprocess") or {"threshold": 0.5, "min_area": 5.0}
+    from roofseg.contracts.card import PostProcess, read_card
+
+    card = read_card(model)
+    return asdict(card.postprocess.choice if card and card.postprocess else PostProcess())
 
 
 def main() -> None:

@@ -24,8 +24,9 @@ def main() -> None:
     args = ap.parse_args()
     if not args.model.exists():
         raise SystemExit(f"{args.model}: no model; run `make demo` first")
-    from roofseg.prediction.predict import PredictOptions, predict_scene
-    from roofseg.prediction.score import evaluate_scene
+    from roofseg.prediction.options import PredictOptions
+    from roofseg.prediction.rasters.predict import predict_scene
+    from roofseg.prediction.scoring.score import evaluate_scene
     from roofseg.sample import write_sample
     from roofseg.training.model import load_model
 

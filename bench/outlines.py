@@ -22,8 +22,8 @@ from shapely.geometry import shape
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from roofseg.prediction.regularize import regularize  # noqa: E402
-from roofseg.prediction.vectorize import valid_polygonal  # noqa: E402
+from roofseg.prediction.vector.regularize import regularize  # noqa: E402
+from roofseg.prediction.vector.vectorize import valid_polygonal  # noqa: E402
 
 
 def vertices(geom) -> int:

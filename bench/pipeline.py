@@ -66,7 +66,7 @@ def export_pngs(manifest: Path, out: Path) -> int:
     """Write the train tiles of ``manifest`` as images/NAME.png + masks/NAME.png (the recipe's input)."""
     import cv2
 
-    from roofseg.records import read_records
+    from roofseg.contracts.tile import read_records
 
     m = json.loads(manifest.read_text())
     (out / "images").mkdir(parents=True, exist_ok=True)

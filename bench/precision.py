@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from finetune import postprocess
 from real import ROOT, hot_scenes, scene_files
 
@@ -48,15 +47,13 @@ def main() -> None:
 
 
 def compare(model: Path, scenes: list[tuple[str, str]], work: Path, calibration: int) -> None:
-    from roofseg.prediction.engines import OpenVinoModel, converted, native_bf16
-    from roofseg.prediction.inference import Inference
-    from roofseg.prediction.predict import PredictOptions
-    from roofseg.training.model import read_model_card
+    from roofseg.prediction.rasters.engines import OpenVinoModel, converted, native_bf16
+    from roofseg.prediction.rasters.inference import Inference
+    from roofseg.contracts.card import read_card
+    from roofseg.prediction.options import card_options
 
-    card = read_model_card(model) or {}
     post = postprocess(model)
-    tile = int(card.get("tile_size") or 256)
-    options = PredictOptions(tile=tile, overlap=min(64, tile // 4), batch=8, dtype="float32", gsd=card.get("gsd_m"))
+    options = card_options(read_card(model), batch=8, dtype="float32")
     work.mkdir(parents=True, exist_ok=True)
     nets = {"f32": OpenVinoModel(converted(model), "f32")}
     if native_bf16():
@@ -83,8 +80,8 @@ def predict_all(infer, scenes: list[tuple[str, str]], options, work: Path, post:
     """Predict and score every scene with ``infer``; the seconds count the predictions only."""
     import rasterio
 
-    from roofseg.prediction.predict import predict_scene
-    from roofseg.prediction.score import evaluate_scene
+    from roofseg.prediction.rasters.predict import predict_scene
+    from roofseg.prediction.scoring.score import evaluate_scene
 
     work.mkdir(parents=True, exist_ok=True)
     seconds, probs, counts, objects, aps, megapixels = 0.0, [], np.zeros(3), np.zeros(3), [], 0.0

@@ -33,9 +33,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, child_peak_rss_mb, run_child, sample_scene, timed  # noqa: E402
-
 import numpy as np  # noqa: E402
+from _common import ROOT, child_peak_rss_mb, run_child, sample_scene, timed  # noqa: E402
 
 PARTS = ("free", "unet", "engines", "rss", "huge", "many")
 
@@ -113,7 +112,8 @@ def free_keras():
 
 
 def free_model_vs_io_floor(scene_path: Path, work: Path, rounds: int = 3) -> None:
-    from roofseg.prediction.predict import PredictOptions, predict_scene
+    from roofseg.prediction.options import PredictOptions
+    from roofseg.prediction.rasters.predict import predict_scene
 
     best = {"floor": np.inf, "sequential": np.inf, "pipelined": np.inf, "keras": np.inf}
     keras_model = free_keras()
@@ -134,7 +134,8 @@ def free_model_vs_io_floor(scene_path: Path, work: Path, rounds: int = 3) -> Non
 
 
 def unet_vs_bare_predict(args) -> None:
-    from roofseg.prediction.predict import PredictOptions, pad_reflect, predict_scene
+    from roofseg.prediction.options import PredictOptions
+    from roofseg.prediction.rasters.predict import pad_reflect, predict_scene
     from roofseg.raster.scene import Scene
     from roofseg.raster.windows import stride_for, tile_grid
     from roofseg.training.model import build_model
@@ -168,9 +169,10 @@ def engines(args) -> None:
     TensorFlow's, measured side by side (the ONNX export made once before the clock starts); and
     the arithmetic each sustains (the convolutions' GFLOP of a window, counted in the ONNX graph,
     times the windows, over the seconds), to set against what the CPU can do at most."""
-    from roofseg.prediction.engines import OpenVinoModel, converted, installed, load_predictor, native_bf16
-    from roofseg.prediction.inference import Inference
-    from roofseg.prediction.predict import PredictOptions, predict_scene
+    from roofseg.prediction.rasters.engines import OpenVinoModel, converted, installed, load_predictor, native_bf16
+    from roofseg.prediction.rasters.inference import Inference
+    from roofseg.prediction.options import PredictOptions
+    from roofseg.prediction.rasters.predict import predict_scene
 
     scene_path = sample_scene(args.work, args.size)
     model = unet_file(args.work / "unet.keras")
@@ -259,7 +261,8 @@ HUGE_CHILD = """
 import sys, time
 sys.path.insert(0, {bench!r})
 from predict import free_model
-from roofseg.prediction.predict import PredictOptions, predict_scene
+from roofseg.prediction.options import PredictOptions
+from roofseg.prediction.rasters.predict import predict_scene
 t0 = time.perf_counter()
 predict_scene(free_model, sys.argv[1], sys.argv[2], PredictOptions(tile=256, overlap=64, batch=32), overwrite=True, progress=False)
 print(f"{{time.perf_counter() - t0:.1f}}")

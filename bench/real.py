@@ -54,8 +54,8 @@ def score(prediction: Path, binary: Path, labels: str, regularize: bool, separat
     import fiona
     from shapely.geometry import shape
 
-    from roofseg.prediction.score import evaluate_scene, object_scores
-    from roofseg.prediction.vectorize import VectorOptions, write_footprints
+    from roofseg.prediction.scoring.score import evaluate_scene, object_scores
+    from roofseg.prediction.vector.vectorize import VectorOptions, write_footprints
     from roofseg.raster.labels import VectorLabels
     from roofseg.raster.scene import Scene
 

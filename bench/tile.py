@@ -20,9 +20,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, child_peak_rss_mb, sample_scene, timed  # noqa: E402
-
 import rasterio  # noqa: E402
+from _common import ROOT, child_peak_rss_mb, sample_scene, timed  # noqa: E402
 from rasterio.windows import Window  # noqa: E402
 
 from roofseg.raster.windows import tile_grid  # noqa: E402

@@ -1,7 +1,6 @@
 """TensorFlow, Keras 2 (tf-keras) and segmentation-models, imported with the right environment.
 
 Every module of roofseg that needs them imports them from here::
-
     from roofseg._tf import tf, keras
 """
 
@@ -11,6 +10,7 @@ import os
 import sys
 
 from roofseg import _env  # noqa: F401  (must run before tensorflow is imported)
+
 
 @contextlib.contextmanager
 def _quiet_native_stderr():
@@ -51,7 +51,7 @@ def __getattr__(name: str):
     # image-classifiers, which the tiler and the pipeline never need.
     if name == "sm":
         with contextlib.redirect_stdout(io.StringIO()):  # it prints its framework choice on import
-            import segmentation_models as sm
+            import segmentation_models as sm  # on first use only: see the comment above
 
         return sm
     raise AttributeError(name)

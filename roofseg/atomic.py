@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from roofseg.errors import RoofsegError
 
@@ -108,8 +111,6 @@ def staged_path(path: str | os.PathLike) -> Path:
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[None]:
     """Ctrl-C (SIGINT) waits until the block is done, then interrupts as usual (main thread only)."""
-    import signal
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 
 class RoofsegError(Exception):
@@ -47,7 +48,6 @@ def _expected_types() -> tuple[type, ...]:
 
     Looked up in sys.modules, so this never imports TensorFlow or GDAL just to name an error.
     """
-    import sys
 
     types: list[type] = [OSError, MemoryError]
     for module, names in (("rasterio.errors", ("RasterioError", "CRSError", "WindowError")),

@@ -23,7 +23,12 @@ import math
 import os
 from pathlib import Path
 
+from roofseg._tf import tf
+from roofseg.atomic import atomic_output
+from roofseg.contracts.card import ModelCard, PostProcess, read_card
+from roofseg.contracts.sizes import check_tile_size
 from roofseg.errors import RoofsegError
+from roofseg.training.model import load_model
 
 LAYOUTS = ("roofseg", "deepness")
 OPSET = 17
@@ -34,6 +39,7 @@ OVERLAP_PERCENT = 25
 def _tf2onnx():
     """tf2onnx, or one line saying how to install it (and onnx, which it writes with)."""
     try:
+        # optional extras (roofseg[onnx]), imported where they are used
         import onnx  # noqa: F401
         import tf2onnx
     except ImportError:
@@ -44,7 +50,6 @@ def _tf2onnx():
 def to_onnx(net, layout: str = "roofseg", size: int | None = None):
     """The ONNX ModelProto of the Keras model ``net`` in ``layout`` (see the module's docstring);
     ``size``: the deepness layout's tile size in pixels."""
-    from roofseg._tf import tf
 
     if layout not in LAYOUTS:
         raise RoofsegError(None, f"unknown layout {layout!r} ({', '.join(LAYOUTS)})")
@@ -60,7 +65,7 @@ def to_onnx(net, layout: str = "roofseg", size: int | None = None):
             shape = tf.concat([tf.shape(x)[:3], [1]], axis=0)  # a stated rank: tf2onnx once gave a slice a unit axis more
             return {name: tf.reshape(y[..., i:i + 1], shape, name=name) for i, name in enumerate(names)}
     else:
-        _check_size(size)
+        check_tile_size(size or 0)
         spec = tf.TensorSpec([None, 3, size, size], tf.float32, name="image")
 
         def forward(x):
@@ -75,12 +80,6 @@ def to_onnx(net, layout: str = "roofseg", size: int | None = None):
     return proto
 
 
-def _check_size(size: int | None) -> None:
-    if not size or size % 32:
-        raise RoofsegError(None, f"the deepness layout's tile size must be a multiple of 32 (the U-Net's "
-                                 f"downsampling), got {size}: choose one with --tile-size")
-
-
 def _order_outputs(proto, names: list[str]) -> None:
     """Put the graph's outputs in the order of ``names`` (tf2onnx sorts a function's outputs by name,
     which put the contact before the roof)."""
@@ -93,18 +92,18 @@ def _order_outputs(proto, names: list[str]) -> None:
     proto.graph.output.extend(copies)
 
 
-def deepness_metadata(card: dict | None, channels: int, size: int) -> dict:
+def deepness_metadata(card: ModelCard | None, channels: int, size: int) -> dict:
     """Deepness' metadata keys for a roofseg model of tile ``size``, from its card (and `roofseg
     tune`'s choice). The class names are one dict per output, in the outputs' order."""
-    card = card or {}
-    post = card.get("postprocess") or {}
-    gsd = card.get("gsd_m")
+    card = card or ModelCard()
+    post = card.postprocess.choice if card.postprocess else PostProcess()
+    gsd = card.gsd_m
     # Deepness' documentation names the tile size tiles_size, its code reads tile_size: both are written
     meta = {"model_type": "Segmentor",
             "class_names": [{0: "roof"}, {0: "contact"}][:channels] if channels > 1 else {0: "roof"},
             "tiles_size": size, "tile_size": size,
             "tiles_overlap": OVERLAP_PERCENT,
-            "seg_thresh": float(post.get("threshold", 0.5)),
+            "seg_thresh": float(post.threshold),
             "standardization_mean": [0.0, 0.0, 0.0], "standardization_std": [1.0, 1.0, 1.0]}
     if gsd:
         meta["resolution"] = round(gsd * 100, 3)  # cm per pixel
@@ -135,21 +134,18 @@ def add_metadata(proto, values: dict) -> None:
 
 def export(model: str | os.PathLike, out: str | os.PathLike, layout: str = "roofseg", size: int | None = None) -> dict:
     """Write ``model`` (a roofseg .keras) as ONNX to ``out`` (atomically); return its metadata.
-    ``size``: the deepness layout's tile size (default: the card's tile size, else 256)."""
+    ``size``: the deepness layout's tile size (default: the card's tile size, else the default tile size)."""
+    # an optional extra, imported where it is used
     import onnx
 
-    from roofseg.atomic import atomic_output
-    from roofseg.training.model import load_model, read_model_card
-
     _tf2onnx()
-    card = read_model_card(model)
+    card = read_card(model)
     if layout == "deepness":
-        size = size or int((card or {}).get("tile_size") or 256)
-        _check_size(size)  # before the slow loading of the model
+        size = check_tile_size(size or (card or ModelCard()).tile_size)  # before the slow loading of the model
     net = load_model(model, compile=False)
     proto = to_onnx(net, layout, size)
     channels = int(net.output_shape[-1])
-    meta = {CARD_KEY: card, "roofseg_layout": layout}
+    meta = {CARD_KEY: card.to_dict() if card else None, "roofseg_layout": layout}
     if layout == "deepness":
         meta.update(deepness_metadata(card, channels, size))
     add_metadata(proto, meta)

@@ -28,6 +28,7 @@ class RemoteFolder:
 
     def __init__(self, url: str):
         try:
+            # an optional extra, imported where it is used
             import fsspec
         except ImportError:
             raise RoofsegError(url, "object-store outputs need fsspec: pip install 'roofseg[cloud]'") from None

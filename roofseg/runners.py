@@ -9,7 +9,8 @@ import re
 import shlex
 import sys
 import tempfile
-from typing import TYPE_CHECKING, Iterator, TextIO
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, TextIO
 
 from roofseg.errors import RoofsegError
 
@@ -24,6 +25,7 @@ def beam_options(text: str | None) -> PipelineOptions:
     """Beam's pipeline options from ``--beam-options`` (one string, as on a command line). Local
     by default: the DirectRunner with a process per core of this machine."""
     try:
+        # an optional extra, imported where it is used
         from apache_beam.options.pipeline_options import PipelineOptions
     except ImportError:
         raise RoofsegError(None, "--runner beam needs Apache Beam: pip install 'roofseg[beam]'") from None

@@ -12,8 +12,8 @@ import os
 import re
 import urllib.request
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Sequence
 from urllib.parse import urlsplit
 
 from roofseg.errors import RoofsegError

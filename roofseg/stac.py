@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from urllib.parse import urljoin
 from dataclasses import dataclass
+from urllib.parse import urljoin
+
+import pystac
 
 from roofseg.errors import RoofsegError
 
@@ -59,7 +61,6 @@ def _read_json(href: str) -> dict:
 
 def stac_scenes(href: str, choice: StacChoice = StacChoice()) -> list[StacScene]:
     """The scenes of the STAC object at ``href``, one per item, in the catalog's order."""
-    import pystac
 
     try:
         doc = _read_json(href)

@@ -19,6 +19,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyproj import Transformer
+
 from roofseg.errors import RoofsegError
 
 PREFIX = "xyz:"
@@ -60,7 +62,6 @@ def resolution(zoom: int) -> float:
 
 def pixel_window(box: Box, zoom: int) -> tuple[int, int, int, int]:
     """(col, row, width, height) of the box in the pyramid's pixel grid at ``zoom``: whole pixels around it."""
-    from pyproj import Transformer
 
     to_mercator = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
     (x0, x1), (y0, y1) = zip(*(to_mercator.transform(lon, lat) for lon, lat in ((box.west, box.south), (box.east, box.north))))

@@ -15,8 +15,7 @@ import rasterio
 from affine import Affine
 from shapely.geometry import mapping
 
-import roofseg  # noqa: F401  (sets the TensorFlow environment before anything imports it)
-import tensorflow as tf  # noqa: E402
+from roofseg._tf import tf  # the environment TensorFlow reads is set before it is imported
 
 # Two logical CPU devices, so MirroredStrategy can be tried on a machine without GPUs. This must
 # happen before the runtime starts, i.e. before roofseg._tf runs its first op.

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
-from datetime import datetime, timezone
 
 import numpy as np
 import pystac
 import rasterio
 
 from roofseg.prediction.many import predict_scenes
-from roofseg.prediction.predict import PredictOptions
-from roofseg.tiler.run import tile
+from roofseg.prediction.options import PredictOptions
 from roofseg.tiler.tile import TileParams
+
+from helpers import tile_dict as tile
 
 PARAMS = TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2)
 
@@ -23,7 +24,7 @@ def item(item_id: str, image: str, labels: str | None, key: str = "visual") -> p
     with rasterio.open(image if "://" not in image else image.replace("http://", "/vsicurl/http://")) as ds:
         left, bottom, right, top = rasterio.warp.transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
     geometry = {"type": "Polygon", "coordinates": [[[left, bottom], [right, bottom], [right, top], [left, top], [left, bottom]]]}
-    it = pystac.Item(item_id, geometry, [left, bottom, right, top], datetime(2024, 1, 1, tzinfo=timezone.utc), {})
+    it = pystac.Item(item_id, geometry, [left, bottom, right, top], datetime(2024, 1, 1, tzinfo=UTC), {})
     it.add_asset(key, pystac.Asset(image, media_type=pystac.MediaType.COG, roles=["data"]))
     if labels:
         it.add_asset("buildings", pystac.Asset(labels, media_type=pystac.MediaType.GEOJSON, roles=["labels"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT, augment_config, augment_options
+from roofseg.cli.options import CONTEXT, augment_config, augment_options, quiet_opt, seed_opt
 
 
 @click.command("augment-preview", context_settings=CONTEXT)
@@ -12,16 +12,18 @@ from roofseg.cli.options import CONTEXT, augment_config, augment_options
 @click.argument("out_png", type=click.Path(dir_okay=False))
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", help="Which tiles to draw.")
 @click.option("--count", default=6, type=click.IntRange(1, 64), help="How many tiles.")
-@click.option("--seed", default=0, type=int, help="Seed of the augmentation drawn.")
+@seed_opt
 @augment_options
-def augment_preview(manifest, out_png, split, count, seed, no_flip, max_angle, brightness, contrast) -> None:
+@quiet_opt
+def augment_preview(manifest, out_png, split, count, seed, no_flip, max_angle, brightness, contrast, quiet) -> None:
     """Draw tiles of MANIFEST before and after augmentation, masks outlined, into OUT_PNG.
 
     The outline is the mask; if it still follows the roofs in the augmented column, image and
     mask were transformed together.
     """
+    # here, not at the top: keeps --help fast
     from roofseg.pipeline.preview import write_preview
 
     write_preview(manifest, out_png, count=count, split=split, seed=seed,
-                  config=augment_config(no_flip, max_angle, brightness, contrast))
+                  config=augment_config(no_flip, max_angle, brightness, contrast), progress=not quiet)
     click.echo(f"preview: {out_png}")

@@ -23,6 +23,7 @@ def data_service() -> None:
 @click.option("--work-dir", default=None, help="Folder (or gs:// path) where the dispatcher keeps its state, so it survives a restart.")
 def dispatcher(port: int, work_dir: str | None) -> None:
     """Start the dispatcher, which hands the shards out to the workers."""
+    # here, not at the top: keeps --help fast
     from roofseg.pipeline.service import start_dispatcher
 
     server = start_dispatcher(port, work_dir)
@@ -36,6 +37,7 @@ def dispatcher(port: int, work_dir: str | None) -> None:
 @click.option("--address", default=None, help="HOST:PORT by which trainers reach this worker. Default: localhost and the port.")
 def worker(dispatcher_address: str, port: int, address: str | None) -> None:
     """Start a worker that reads and batches tiles for the dispatcher's jobs."""
+    # here, not at the top: keeps --help fast
     from roofseg.pipeline.service import start_worker
 
     server = start_worker(dispatcher_address, port, address)
@@ -45,6 +47,7 @@ def worker(dispatcher_address: str, port: int, address: str | None) -> None:
 
 def _serve(server) -> None:
     """Keep this process, and so the server's own threads, alive until it is stopped."""
+    # here, not at the top: keeps --help fast
     import sys
     import time
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT, json_opt, quiet_opt
+from roofseg.cli.options import CONTEXT, batch_opt, json_opt, quiet_opt, tile_size_opt
 
 SPLIT_NAMES = {"train": "Training", "val": "Validation", "test": "Test"}
 
@@ -13,8 +13,8 @@ SPLIT_NAMES = {"train": "Training", "val": "Validation", "test": "Test"}
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", help="Which split to score.")
-@click.option("--batch", "batch_size", default=16, type=click.IntRange(1), help="Tiles per batch.")
-@click.option("--tile-size", default=None, type=click.IntRange(32), help="Resize tiles to this size first. Default: as stored.")
+@batch_opt
+@tile_size_opt
 @json_opt
 @quiet_opt
 def evaluate(model, manifest, split, batch_size, tile_size, json_out, quiet) -> None:
@@ -22,6 +22,7 @@ def evaluate(model, manifest, split, batch_size, tile_size, json_out, quiet) -> 
 
     Scores are over every pixel of the split at threshold 0.5 (counts summed, then divided).
     """
+    # here, not at the top: keeps --help fast
     from roofseg.atomic import write_json
     from roofseg.training.evaluate import evaluate as run_evaluate
 

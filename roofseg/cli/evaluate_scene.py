@@ -31,8 +31,9 @@ def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, separ
     over the buildings ranked by confidence (the mean roof probability of each). Areas are ground
     areas in m².
     """
+    # here, not at the top: keeps --help fast
     from roofseg.atomic import write_json
-    from roofseg.prediction.score import evaluate_scene as run
+    from roofseg.prediction.scoring.score import evaluate_scene as run
 
     scores = run(prediction, labels, threshold, iou_threshold, min_area, labels_crs, separate, progress=not quiet)
     px = scores["pixel"]
@@ -43,14 +44,16 @@ def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, separ
                    f"recall {ob['recall']:.4f}  ({ob['matched']} matched of {ob['predicted']} predicted, {ob['true']} true)")
         click.echo(f"average precision (IoU >= {iou_threshold:g}, by confidence): {ob['average_precision']:.4f}")
         if pr_curve:
-            from roofseg.prediction.pictures import pr_curve_picture
+            # here, not at the top: keeps --help fast
+            from roofseg.prediction.scoring.pictures import pr_curve_picture
 
             pr_curve_picture(ob["curve"], ob["average_precision"], pr_curve)
             click.echo(f"precision-recall curve: {pr_curve}")
     elif pr_curve:
         raise click.BadParameter("needs vector footprints as LABELS (objects are scored against them)", param_hint="--pr-curve")
     if picture:
-        from roofseg.prediction.pictures import error_picture
+        # here, not at the top: keeps --help fast
+        from roofseg.prediction.scoring.pictures import error_picture
 
         error_picture(prediction, labels, picture, threshold, scene, labels_crs)
         click.echo(f"picture: {picture}")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT
+from roofseg.cli.options import CONTEXT, overwrite_opt, tile_size_opt
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--layout", type=click.Choice(["roofseg", "deepness"]), default="roofseg", help="roofseg: uint8 (n, h, w, 3) windows of any size in, scaled inside, roof and contact (n, h, w, 1) out, as roofseg's engines run it. deepness: float32 (n, 3, size, size) in [0, 1] in, (n, 1, size, size) heads out, roof first, with the QGIS Deepness plugin's metadata.")
-@click.option("--tile-size", type=click.IntRange(32), default=None, help="deepness: the tile size in pixels, fixed in the model as Deepness needs it (a multiple of 32). Default: the model's training tile size.")
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@tile_size_opt
+@overwrite_opt
 def export(model, output, layout, tile_size, overwrite) -> None:
     """Write MODEL (a roofseg .keras) as ONNX to OUTPUT: any batch size, its card in the metadata
     (roofseg_card).
@@ -21,10 +21,12 @@ def export(model, output, layout, tile_size, overwrite) -> None:
     the Deepness plugin's panel, pick the imagery layer, and run: it reads the
     resolution (cm/px, from the model's GSD), tile size, overlap and threshold from the file.
     """
+    # here, not at the top: keeps --help fast
     from pathlib import Path
 
+    # here, not at the top: keeps --help fast
     from roofseg.export import export as run
-    from roofseg.prediction.predict import check_outputs
+    from roofseg.prediction.rasters.predict import check_outputs
 
     if tile_size and layout != "deepness":
         raise click.BadParameter("fixes the deepness layout's tile size; roofseg's layout takes any", param_hint="--tile-size")

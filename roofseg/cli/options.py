@@ -14,6 +14,7 @@ def fraction(lo: float = 0.0, hi: float = 1.0) -> click.FloatRange:
 
 def parsed_bands(text: str | None) -> tuple[int, ...] | None:
     """``--bands`` as a tuple of 1-based band numbers, or a usage error."""
+    # here, not at the top: keeps --help fast
     from roofseg.raster.scene import parse_bands
 
     try:
@@ -21,6 +22,43 @@ def parsed_bands(text: str | None) -> tuple[int, ...] | None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--bands") from None
 
+
+def _tile_size(ctx, param, value: int | None) -> int | None:
+    """--tile-size checked by the one rule (roofseg.contracts.sizes), said as a usage error."""
+    if value is None:
+        return None
+    # here, not at the top: keeps --help fast
+    from roofseg.contracts.sizes import check_tile_size
+    from roofseg.errors import RoofsegError
+
+    try:
+        return check_tile_size(value)
+    except RoofsegError as exc:
+        raise click.BadParameter(exc.problem) from None
+
+
+def tile_size_opt(f=None, *, default: int | None = None, aliases: tuple[str, ...] = ()):
+    """--tile-size: the side of tiles and windows, with its one check and help text."""
+    if f is None:
+        return lambda g: tile_size_opt(g, default=default, aliases=aliases)
+    return click.option("--tile-size", *aliases, "tile_size", default=default, type=click.IntRange(32), callback=_tile_size,
+                        help="Side of tiles (and prediction windows) in px, a multiple of 32: the U-Net halves it "
+                             "five times. Default: what the tiles were cut at, or the model was trained on "
+                             "(its card), else 256.")(f)
+
+
+def batch_opt(f=None, *, default: int = 16):
+    """--batch: tiles or windows per batch."""
+    if f is None:
+        return lambda g: batch_opt(g, default=default)
+    return click.option("--batch", "batch_size", default=default, type=click.IntRange(1),
+                        help="Tiles or windows per batch, on each replica of the model where it has several.")(f)
+
+
+overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace what this command would write. Without it, a "
+                             "rerun resumes or refuses, and never silently replaces.")
+seed_opt = click.option("--seed", default=0, type=int, help="Seed of everything this command draws at random: the same "
+                        "seed gives the same result.")
 
 bands_opt = click.option("--bands", default=None, help="Bands to use, 1-based, e.g. '3,2,1' or '1'. Default: 1,2,3, or the only band replicated to RGB.")
 labels_crs_opt = click.option("--labels-crs", default=None, help="CRS of vector labels whose file states none or a wrong one, e.g. EPSG:3857 (GeoJSON without a 'crs' member is read as WGS84).")
@@ -43,6 +81,7 @@ def stac_options(f):
 
 
 def stac_choice(asset: str, labels: str | None):
+    # here, not at the top: keeps --help fast
     from roofseg.stac import StacChoice
 
     return StacChoice(asset=asset, labels=labels)
@@ -61,6 +100,7 @@ def augment_options(f):
 
 
 def augment_config(no_flip: bool, max_angle: float, brightness: float, contrast: float):
+    # here, not at the top: keeps --help fast
     from roofseg.pipeline.augment import AugmentConfig
 
     return AugmentConfig(flip=not no_flip, max_angle=max_angle, brightness=brightness, contrast=contrast)
@@ -74,6 +114,7 @@ def xyz_options(f):
 
 def resolved_inputs(inputs, bbox: str | None, zoom: int | None) -> list[str]:
     """The inputs with each ``xyz:URL`` tile layer replaced by the VRT that reads it over the box."""
+    # here, not at the top: keeps --help fast
     from roofseg.xyz import is_xyz, xyz_scene
 
     if (bbox or zoom is not None) and not any(is_xyz(i) for i in inputs):

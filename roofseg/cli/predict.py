@@ -8,8 +8,20 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from roofseg.cli.options import (CONTEXT, bands_opt, parsed_bands, quiet_opt, resolved_inputs, runner_options, stac_choice,
-                                  stac_options, xyz_options)
+from roofseg.cli.options import (
+    CONTEXT,
+    bands_opt,
+    batch_opt,
+    overwrite_opt,
+    parsed_bands,
+    quiet_opt,
+    resolved_inputs,
+    runner_options,
+    stac_choice,
+    stac_options,
+    tile_size_opt,
+    xyz_options,
+)
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 
@@ -18,9 +30,9 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("inputs", nargs=-1, required=True)
 @click.argument("output", type=click.Path())
-@click.option("--tile-size", "--tile", "tile", default=None, type=click.IntRange(32), help="Window size in px (a multiple of 32); --tile is the same option. Default: the tile size the model was trained on (its card), else 256: a model can see roofs differently in windows of another size.")
+@tile_size_opt(aliases=("--tile",))
 @click.option("--overlap", default=None, type=click.IntRange(0), help="Pixels shared by neighbouring windows, blended with a raised-cosine weight. Default: a quarter of --tile-size, at most 64.")
-@click.option("--batch", default=8, type=click.IntRange(1), help="Windows predicted at once (split over --devices).")
+@batch_opt(default=8)
 @bands_opt
 @click.option("--dtype", type=click.Choice(["uint8", "float32"]), default="uint8", help="Output probability as 0-255 or as 0.0-1.0.")
 @click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Also write <name>_binary.tif, 1 where the probability is at least this (its tags record the threshold). With --vector alone, polygons are cut at 0.5 and no binary raster is kept.")
@@ -40,12 +52,12 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option("--tta", is_flag=True, help="Average the predictions of the four flips of each window (4x slower).")
 @click.option("--cog", is_flag=True, help="Write Cloud-Optimised GeoTIFFs with overviews.")
 @click.option("--devices", default="all", help="Devices that each hold a replica of the model and predict a share of every batch: 'all' (every visible GPU; the CPU when there is none) or a list such as 'GPU:0,GPU:1'.")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs (several scenes: redo every scene).")
+@overwrite_opt
 @stac_options
 @xyz_options
 @runner_options(local="this process, the scenes one after another")
 @quiet_opt
-def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold, vector, min_area, existing, existing_overlap,
+def predict(model, inputs, output, tile_size, overlap, batch_size, bands, dtype, threshold, vector, min_area, existing, existing_overlap,
             keep_existing, min_confidence, regularize, separate, preview, gsd,
             native, engine, precision, tta, cog, devices, overwrite, stac_asset, stac_labels, bbox, zoom, runner, beam_options,
             quiet) -> None:
@@ -69,34 +81,29 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
     Outputs keep the scene's CRS, transform and size, are tiled and DEFLATE-compressed, and mark
     the scene's nodata in their mask band.
     """
+    # here, not at the top: keeps --help fast
+    from roofseg.contracts.card import read_card
+    from roofseg.errors import RoofsegError
     from roofseg.outputs import is_object_store
-    from roofseg.prediction.predict import PredictOptions
-    from roofseg.prediction.vectorize import DRIVERS, VectorOptions
-    from roofseg.prediction.tune import postprocess_of
+    from roofseg.prediction.options import card_options, tuned_defaults
+    from roofseg.prediction.vector.vectorize import DRIVERS, VectorOptions
     from roofseg.scenes import is_remote, suffix_of
-    from roofseg.training.model import read_model_card
 
     band_tuple = parsed_bands(bands)
     inputs = resolved_inputs(inputs, bbox, zoom)
     keep_binary = threshold is not None  # a binary raster only where --threshold asks for one
-    card = read_model_card(model) if Path(model).is_file() else None
-    tuned = postprocess_of(card)
+    card = read_card(model) if Path(model).is_file() else None
     contact_cut = None
-    if tuned is not None and vector:  # roofseg tune's choice for footprints, where the command line does not say otherwise
+    if vector:  # roofseg tune's choice for footprints, where the command line does not say otherwise
         source = click.get_current_context().get_parameter_source
-        if threshold is None:
-            threshold = tuned.threshold
-        if source("min_area") == ParameterSource.DEFAULT:
-            min_area = tuned.min_area
-        if source("regularize") == ParameterSource.DEFAULT:
-            regularize = tuned.regularize
-        contact_cut = tuned.contact_cut
-    if tile is None:
-        tile = int((card or {}).get("tile_size") or 256)
-    if overlap is None:
-        overlap = min(64, tile // 4)
-    if overlap >= tile:
-        raise click.BadParameter(f"must be smaller than --tile-size ({tile})", param_hint="--overlap")
+        stated = {"threshold": threshold, "contact_cut": None,
+                  "min_area": None if source("min_area") == ParameterSource.DEFAULT else min_area,
+                  "regularize": None if source("regularize") == ParameterSource.DEFAULT else regularize}
+        post = tuned_defaults(card, stated)
+        threshold = post["threshold"]
+        min_area = min_area if post["min_area"] is None else post["min_area"]
+        regularize = regularize if post["regularize"] is None else post["regularize"]
+        contact_cut = post["contact_cut"]
     if is_object_store(output) and suffix_of(output) in RASTER_SUFFIXES:
         raise click.BadParameter("in an object store, give a folder (s3://BUCKET/preds): each scene's files go there",
                                  param_hint="OUTPUT")
@@ -121,10 +128,14 @@ def predict(model, inputs, output, tile, overlap, batch, bands, dtype, threshold
         raise click.BadParameter("a .png file, or 'png' for one per scene", param_hint="--preview")
     if gsd and native:
         raise click.BadParameter("--gsd and --native contradict each other", param_hint="--native")
-    trained_gsd = (card or {}).get("gsd_m")
-    options = PredictOptions(tile=tile, overlap=overlap, batch=batch, dtype=dtype, threshold=threshold, tta=tta, cog=cog,
-                             bands=band_tuple, devices=_devices(devices), gsd=None if native else gsd or trained_gsd,
-                             keep_binary=keep_binary, engine=_engine(engine, devices), precision=precision)
+    trained_gsd = card.gsd_m if card else None
+    try:
+        options = card_options(card, tile=tile_size, overlap=overlap, batch=batch_size, dtype=dtype, threshold=threshold,
+                               tta=tta, cog=cog, bands=band_tuple, devices=_devices(devices),
+                               gsd=None if native else gsd or trained_gsd, keep_binary=keep_binary,
+                               engine=_engine(engine, devices), precision=precision)
+    except RoofsegError as exc:
+        raise click.BadParameter(exc.problem, param_hint=str(exc.path)) from None
     if one_scene and runner == "local":
         vector_path = Path(vector) if vector and Path(vector).suffix else (
             Path(output).with_suffix(vectors.suffix) if vectors else None)
@@ -146,7 +157,8 @@ def _engine(engine: str, devices: str) -> str:
 
 
 def _devices(choice: str) -> tuple[str, ...] | None:
-    from roofseg.prediction.inference import visible_devices
+    # here, not at the top: keeps --help fast
+    from roofseg.devices import visible_devices
 
     found = visible_devices(choice)
     return tuple(found) if found else None
@@ -154,10 +166,11 @@ def _devices(choice: str) -> tuple[str, ...] | None:
 
 def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors, preview: Path | None, overwrite: bool,
                quiet: bool, trained_gsd: float | None) -> None:
-    from roofseg.prediction.inference import Inference
+    # here, not at the top: keeps --help fast
     from roofseg.prediction.many import SceneJob, predict_job
-    from roofseg.prediction.predict import binary_path, check_outputs, warn_if_other_gsd
-    from roofseg.prediction.engines import load_predictor
+    from roofseg.prediction.rasters.engines import load_predictor
+    from roofseg.prediction.rasters.inference import Inference
+    from roofseg.prediction.rasters.predict import binary_path, check_outputs, warn_if_other_gsd
 
     job = SceneJob(output.stem, scene, output, binary_path(output) if options.writes_binary else None,
                    vector, preview)
@@ -179,6 +192,7 @@ def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors
 
 def _many_scenes(model, inputs, output, options, vectors, preview: bool, overwrite: bool, quiet: bool, stac,
                  runner: str, beam_options: str | None) -> None:
+    # here, not at the top: keeps --help fast
     from roofseg.prediction.many import predict_scenes
     from roofseg.scenes import expand
 

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, parsed_bands, quiet_opt, resolved_inputs,
-                                  runner_options, stac_choice, stac_options, xyz_options)
+from roofseg.cli.options import (
+    CONTEXT,
+    bands_opt,
+    fraction,
+    labels_crs_opt,
+    overwrite_opt,
+    parsed_bands,
+    quiet_opt,
+    resolved_inputs,
+    runner_options,
+    seed_opt,
+    stac_choice,
+    stac_options,
+    tile_size_opt,
+    xyz_options,
+)
 
 
 @click.command(context_settings=CONTEXT)
@@ -15,7 +29,7 @@ from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, p
 @click.option("--prefer", type=click.Choice(["mask", "vector"]), default="mask", help="Which labels to take when both a mask and footprints lie beside a scene.")
 @labels_crs_opt
 @click.option("--ignore-non-polygons", is_flag=True, help="Take a labels file holding only lines or points as an area without buildings (default: refuse it).")
-@click.option("--tile-size", default=256, type=click.IntRange(32), help="Tile width and height in pixels: a multiple of 32 (the U-Net halves it five times).")
+@tile_size_opt(default=256)
 @click.option("--stride", default=None, type=click.IntRange(1), help="Pixels between tile starts. Default: tile size minus --overlap.")
 @click.option("--overlap", default=0, type=click.IntRange(0), help="Pixels shared by neighbouring tiles (ignored when --stride is given).")
 @bands_opt
@@ -30,8 +44,8 @@ from roofseg.cli.options import (CONTEXT, bands_opt, fraction, labels_crs_opt, p
 @click.option("--shard-mb", default=100.0, type=click.FloatRange(0.001), help="Approximate size of a shard in MB (uncompressed records).")
 @click.option("--compress", type=click.Choice(["none", "gzip"]), default="none", help="TFRecord compression.")
 @click.option("--workers", default=1, type=click.IntRange(1), help="Scenes tiled in parallel (processes).")
-@click.option("--seed", default=0, type=int, help="Seed of the split and of --keep-empty.")
-@click.option("--overwrite", is_flag=True, help="Redo scenes whose shards are complete (by default a rerun skips them).")
+@seed_opt
+@overwrite_opt
 @stac_options
 @xyz_options
 @runner_options(local="this process, and --workers processes")
@@ -59,15 +73,14 @@ def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_
 
     Writes OUTPUT/{train,val,test}/*.tfrecord and OUTPUT/manifest.json (written last).
     """
+    # here, not at the top: keeps --help fast
     from roofseg.raster.windows import stride_for
     from roofseg.tiler.run import tile as run_tile
     from roofseg.tiler.shards import COMPRESSIONS
+    from roofseg.tiler.split import split_warnings
     from roofseg.tiler.tile import TileParams
 
     band_tuple = parsed_bands(bands)
-    if tile_size % 32:
-        raise click.BadParameter(f"must be a multiple of 32 (the U-Net halves it five times), got {tile_size}",
-                                 param_hint="--tile-size")
     inputs = resolved_inputs(inputs, bbox, zoom)
     try:
         step = stride or stride_for(tile_size, overlap)
@@ -82,26 +95,8 @@ def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_
     manifest = run_tile(list(inputs), out_dir, params, labels=list(labels), prefer=prefer, split_by=split_by,
                         workers=workers, overwrite=overwrite, progress=not quiet, stac=stac_choice(stac_asset, stac_labels), runner=runner,
                         beam_options=beam_options)
-    for name, s in manifest["splits"].items():
-        click.echo(f"{name}: {s['tiles']} tiles in {len(s['shards'])} shards, roof fraction {s['roof_fraction']:.3f}")
+    for name, s in manifest.splits.items():
+        click.echo(f"{name}: {s.tiles} tiles in {len(s.shards)} shards, roof fraction {s.roof_fraction:.3f}")
     click.echo(f"manifest: {out_dir.rstrip('/')}/manifest.json")
     for line in split_warnings(manifest, {"val": val_fraction, "test": test_fraction}, split_block):
         click.echo(f"roofseg: warning: {line}", err=True)
-
-
-#: fewer validation tiles than this and model selection follows noise
-FEW_TILES = 16
-
-
-def split_warnings(manifest: dict, asked: dict[str, float], split_block: int) -> list[str]:
-    """What to say of splits that were asked for but came out empty or tiny, and how to mend it."""
-    lines = []
-    by_block = manifest.get("split_mode") != "scene"
-    for name, share in asked.items():
-        tiles = manifest["splits"].get(name, {}).get("tiles", 0)
-        if share > 0 and tiles < FEW_TILES:
-            fix = (f"retile with a smaller --split-block (now {split_block} px) so more blocks of the scene go to it, "
-                   "or tile more scenes") if by_block else "tile more scenes, or --split-by block"
-            count = f"only {tiles} tiles" if tiles else "no tiles"
-            lines.append(f"the {name} split has {count} ({share:.0%} asked); {fix}")
-    return lines

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from roofseg.cli.options import CONTEXT, augment_config, augment_options
+from roofseg.cli.options import (
+    CONTEXT,
+    augment_config,
+    augment_options,
+    batch_opt,
+    overwrite_opt,
+    seed_opt,
+    tile_size_opt,
+)
 
 #: the learning rate of a fine-tune (--init-from) that measured best in bench/finetune.py
 FINE_TUNE_LR = 1e-3
@@ -21,8 +29,8 @@ FINE_TUNE_LR = 1e-3
 @click.option("--loss", type=click.Choice(["dice", "bce", "bce_dice"]), default="dice", help="Loss function.")
 @click.option("--lr", "learning_rate", default=None, type=click.FloatRange(0, min_open=True), help="Adam learning rate. Default: 1e-4; with --init-from 1e-3, which fine-tuned best in bench/finetune.py (object F1 0.29 against 0.16 at 1e-4, and 0.16 for 1e-4 with two frozen-encoder epochs first; 1e-4 had the best pixel IoU, 0.45 against 0.36).")
 @click.option("--epochs", default=50, type=click.IntRange(1), help="Most epochs to train (early stopping may end sooner).")
-@click.option("--batch", "batch_size", default=16, type=click.IntRange(1), help="Tiles per batch on each replica (global batch = this x replicas).")
-@click.option("--tile-size", default=None, type=click.IntRange(32), help="Model input size in px, a multiple of 32; tiles of another size are resized. Default: the manifest's tile size.")
+@batch_opt
+@tile_size_opt
 @click.option("--steps-per-epoch", default=None, type=click.IntRange(1), help="Batches per epoch. Default: one pass over the training split.")
 @click.option("--validation-steps", default=None, type=click.IntRange(1), help="Validation batches per epoch. Default: the whole validation split.")
 @click.option("--strategy", type=click.Choice(["mirrored", "default", "multiworker"]), default="mirrored", help="mirrored: all visible GPUs of this machine; default: one device; multiworker: MultiWorkerMirroredStrategy set up by TF_CONFIG.")
@@ -37,8 +45,8 @@ FINE_TUNE_LR = 1e-3
 @click.option("--min-lr", default=1e-6, type=click.FloatRange(0), help="ReduceLROnPlateau: lowest learning rate.")
 @click.option("--patience", default=10, type=click.IntRange(1), help="EarlyStopping: epochs without val_loss improvement before stopping (best weights restored).")
 @click.option("--shuffle-buffer", default=256, type=click.IntRange(1), help="Tiles in the shuffle buffer.")
-@click.option("--seed", default=0, type=int, help="Seed of shuffling and augmentation.")
-@click.option("--overwrite", is_flag=True, help="Train afresh in a run folder that holds a finished run (its best.keras stays until the new run's first checkpoint replaces it).")
+@seed_opt
+@overwrite_opt
 @click.option("--quiet", is_flag=True, help="No Keras progress bar (one line per epoch).")
 def train(manifest, out_dir, init_from, encoder_weights, freeze_encoder_epochs, loss, learning_rate, epochs, batch_size, tile_size,
           steps_per_epoch, validation_steps, strategy, devices, mixed_precision, roof_share, contact, data_service, augment_on, no_flip, max_angle,
@@ -49,7 +57,9 @@ def train(manifest, out_dir, init_from, encoder_weights, freeze_encoder_epochs, 
     the learning rate drops on plateaus; training stops early when val_loss stalls. A killed run
     started again with the same OUTPUT resumes from its last finished epoch.
     """
-    from roofseg.training.train import TrainConfig, train as run_train
+    # here, not at the top: keeps --help fast
+    from roofseg.training.train import TrainConfig
+    from roofseg.training.train import train as run_train
 
     if learning_rate is None:
         learning_rate = FINE_TUNE_LR if init_from else 1e-4

@@ -25,8 +25,9 @@ def tune(model, inputs, out, labels, labels_crs, objective, json_out, quiet) -> 
     on/off are then searched on the kept probabilities. roofseg predict with OUT uses the chosen
     values as its defaults (options given on its command line win).
     """
+    # here, not at the top: keeps --help fast
     from roofseg.atomic import write_json
-    from roofseg.prediction.tune import tune as run
+    from roofseg.prediction.scoring.tune import tune as run
 
     table = run(model, list(inputs), out, list(labels), objective, progress=not quiet, labels_crs=labels_crs)
     chosen, default = table["chosen"], table["default"]

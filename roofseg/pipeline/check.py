@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from roofseg._tf import tf
 from roofseg.errors import RoofsegError, first_line

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
 from roofseg._tf import tf
+from roofseg.contracts.manifest import read_manifest
+from roofseg.contracts.tile import FEATURES
 from roofseg.errors import RoofsegError
 from roofseg.pipeline.augment import AugmentConfig, augment
-from roofseg.records import FEATURES
+from roofseg.pipeline.service import distribute
 
 AUTOTUNE = tf.data.AUTOTUNE
 META_KEYS = ("scene_id", "row", "col", "transform", "crs", "valid_height", "valid_width")
@@ -35,21 +36,15 @@ def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
     """
     source = os.fspath(source)
     if source.endswith(".json"):
-        try:
-            with tf.io.gfile.GFile(source) as f:
-                manifest = json.load(f)
-        except (tf.errors.OpError, ValueError) as exc:
-            raise RoofsegError(source, f"cannot read the manifest ({exc})") from None
-        if split not in manifest.get("splits", {}):
-            raise RoofsegError(source, f"has no split {split!r} (it has {', '.join(manifest.get('splits', {}))})")
-        info = manifest["splits"][split]
+        manifest = read_manifest(source)
+        info = manifest.split(split, source)
         base = os.path.dirname(source)
-        files = [p["path"] if "://" in p["path"] else os.path.join(base, p["path"]) for p in info["shards"]]
+        files = [p.path if "://" in p.path else os.path.join(base, p.path) for p in info.shards]
         if not files:
             raise RoofsegError(source, f"split {split!r} has no tiles; retile with a smaller --split-block (or more "
                                        "scenes) so that it gets some")
-        return ShardSet(files, manifest.get("compression"), manifest.get("tile_size"), info["tiles"],
-                        [int(p["tiles"]) for p in info["shards"]], "contact" in manifest.get("targets", ()))
+        return ShardSet(files, manifest.compression, manifest.tile_size, info.tiles,
+                        [p.tiles for p in info.shards], manifest.has_contact)
     files = sorted(tf.io.gfile.glob(source))
     if not files:
         raise RoofsegError(source, "matches no shard")
@@ -176,8 +171,6 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
     else:
         ds = ds.map(lambda d: (d["image"], d["mask"]))
     if data_service:
-        from roofseg.pipeline.service import distribute
-
         ds = distribute(ds, data_service)
     if training and augment_on == "host":
         seeds = tf.data.Dataset.random(seed=seed).batch(2)

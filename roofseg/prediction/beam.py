@@ -1,6 +1,6 @@
 """Predicting many scenes on Apache Beam: one element per scene, the model loaded once per worker.
 
-Each element runs :func:`roofseg.prediction.many.predict_job`, the function the local runner
+Each element runs :func:`roofseg.prediction.job.predict_job`, the function the local runner
 calls, so outputs, resuming and the mosaic are the same whichever runner wrote them.
 """
 
@@ -14,11 +14,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from roofseg.errors import RoofsegError
 from roofseg.atomic import write_json
-from roofseg.prediction.many import SceneJob, predict_job, scene_failure
-from roofseg.prediction.predict import PredictOptions
-from roofseg.prediction.vectorize import VectorOptions
+from roofseg.devices import visible_devices
+from roofseg.errors import RoofsegError
+from roofseg.prediction.job import SceneJob, predict_job, scene_failure
+from roofseg.prediction.options import PredictOptions
+from roofseg.prediction.rasters.engines import load_predictor
+from roofseg.prediction.rasters.inference import Inference
+from roofseg.prediction.vector.vectorize import VectorOptions
 from roofseg.runners import beam_options, pipeline_error
 
 
@@ -29,12 +32,11 @@ def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOpt
     if not isinstance(model, (str, os.PathLike)):
         raise RoofsegError(None, "--runner beam loads the model on each worker: give it as a file")
     beam_opts = beam_options(options_text)
+    # an optional extra, imported where it is used
     import apache_beam as beam
 
     class PredictScene(beam.DoFn):
         def setup(self):  # once per worker, not per scene
-            from roofseg.prediction.engines import load_predictor
-            from roofseg.prediction.inference import Inference, visible_devices
 
             # the worker's own engine and GPUs: the driver's may not exist there
             net = load_predictor(os.fspath(model), options.engine, options.precision)

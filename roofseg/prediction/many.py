@@ -2,98 +2,38 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
-import rasterio
 from tqdm import tqdm
 
-from roofseg.atomic import (commit_outputs, discard_outputs, ensure_writable_dir, parts_of, remove_stale_partials,
-                            staged_path, write_json)
-from roofseg.errors import BatchError, RoofsegError, failure_line, first_line
+from roofseg.atomic import ensure_writable_dir, remove_stale_partials, write_json
+from roofseg.contracts.card import read_card
+from roofseg.contracts.run import RUN_RECORD_FILE, RunRecord, read_run_record, write_run_record
+from roofseg.errors import BatchError, RoofsegError
 from roofseg.locks import folder_lock
 from roofseg.outputs import RemoteFolder, is_object_store
-from roofseg.prediction.inference import Inference
-from roofseg.prediction.mosaic import write_mosaics
-from roofseg.prediction.predict import PredictOptions, binary_path, predict_scene
-from roofseg.prediction.vectorize import VectorOptions, write_footprints
-from roofseg.raster.gdal_errors import terminal
+from roofseg.prediction.beam import run_jobs
+from roofseg.prediction.job import SceneJob, is_roofseg_output, predict_job, scene_failure
+from roofseg.prediction.options import PredictOptions
+from roofseg.prediction.rasters.engines import load_predictor
+from roofseg.prediction.rasters.inference import Inference
+from roofseg.prediction.rasters.mosaic import write_mosaics
+from roofseg.prediction.rasters.predict import binary_path, warn_if_other_gsd
+from roofseg.prediction.vector.vectorize import VectorOptions
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import grid_rows, stride_for
+from roofseg.runners import quiet_beam
 from roofseg.scenes import is_remote, scene_files
 from roofseg.stac import StacChoice
+from roofseg.terminal import terminal
 
-RUN_RECORD = "predict.json"
 FAILURES = "failed.json"  # the scenes the last run could not predict, with why
-RUN_FORMAT = "roofseg-predictions/1"
 MOSAIC = "mosaic"
-RUN_TAG = "ROOFSEG_RUN"  # on each prediction raster: the digest of the run record it was made under
 #: options that change what is written (batch, pipelining and devices do not)
 OUTPUT_OPTIONS = ("tile", "overlap", "dtype", "threshold", "keep_binary", "tta", "cog", "bands", "gsd")
-
-
-@dataclass(frozen=True)
-class SceneJob:
-    """One scene and the files it gets in the output folder."""
-
-    id: str
-    scene: str  # a file, URL or GDAL path
-    prediction: Path
-    binary: Path | None
-    vector: Path | None
-    preview: Path | None = None
-    remote: RemoteFolder | None = None  # the object-store folder the outputs go to; the paths above stage them
-    stamp: str = ""  # the run record's digest: outputs made under another record are not this job's
-
-    @property
-    def styles(self) -> list[Path]:
-        """The QGIS styles beside the rasters (``NAME.qml``), which QGIS loads with them."""
-        return [p.with_suffix(".qml") for p in (self.binary, self.prediction) if p is not None]
-
-    @property
-    def outputs(self) -> list[Path]:
-        """The job's outputs, the prediction last: it is renamed (or uploaded) last, so a scene whose
-        prediction carries the run's stamp has all its outputs."""
-        return [p for p in (self.binary, self.vector, self.preview, *self.styles, self.prediction) if p is not None]
-
-    @property
-    def files(self) -> list[Path]:
-        """Every file of the outputs, a shapefile's side-car files included."""
-        return [part for p in self.outputs for part in parts_of(p)]
-
-    @property
-    def done(self) -> bool:
-        """Every output is there, and the prediction was made under this run's record."""
-        required = [p for p in self.files if p.suffix.lower() not in (".prj", ".cpg")]
-        if self.remote is not None:
-            if not all(self.remote.exists(p.name) for p in required):
-                return False
-            return run_stamp_of(self.remote.gdal_path(self.prediction.name)) == self.stamp
-        return all(p.exists() for p in required) and run_stamp_of(self.prediction) == self.stamp
-
-
-def run_stamp_of(prediction: str | os.PathLike) -> str | None:
-    """The run stamp a prediction raster carries, or None (unreadable, or not one of roofseg's)."""
-    try:
-        with rasterio.open(prediction) as ds:
-            return ds.tags().get(RUN_TAG)
-    except rasterio.errors.RasterioError:
-        return None
-
-
-def is_roofseg_output(path: str) -> bool:
-    """A raster roofseg wrote (a prediction, binary mask or mosaic): never a scene to predict."""
-    from roofseg.prediction.predict import CONTENT_TAG
-
-    try:
-        with rasterio.open(path) as ds:
-            return CONTENT_TAG in ds.tags()
-    except rasterio.errors.RasterioError:
-        return False  # opening it as a scene will say what is wrong
 
 
 def _inside(path: str, folder: Path) -> bool:
@@ -120,18 +60,13 @@ def plan(entries: Sequence[str], out_dir: Path, options: PredictOptions, vector_
     return jobs
 
 
-def run_record(options: PredictOptions, model_id: dict | None, vectors: VectorOptions | None) -> dict:
+def run_record(options: PredictOptions, model_id: dict | None, vectors: VectorOptions | None) -> RunRecord:
     """What the folder's predictions were made with; a rerun must match it to resume."""
     opts = {k: v for k, v in asdict(options).items() if k in OUTPUT_OPTIONS}
     opts["bands"] = list(opts["bands"]) if opts["bands"] else None
     if options.precision != "f32":  # float32 engines agree within 1/255; bfloat16 changes the outputs
         opts["precision"] = options.precision
-    return {"format": RUN_FORMAT, "model": model_id, "options": opts, "vector": asdict(vectors) if vectors else None}
-
-
-def record_stamp(record: dict) -> str:
-    """The digest of a run record that each of its prediction rasters carries."""
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+    return RunRecord(model_id, opts, asdict(vectors) if vectors else None)
 
 
 def model_signature(path: str | os.PathLike) -> dict:
@@ -164,22 +99,19 @@ def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, op
         raise RoofsegError(None, "vectors need a threshold")
     model_id = model_signature(model) if isinstance(model, (str, os.PathLike)) else None
     record = run_record(options, model_id, vectors)
-    jobs = plan(entries, out_dir, options, vectors.suffix if vectors else None, stac, preview, remote, record_stamp(record))
+    jobs = plan(entries, out_dir, options, vectors.suffix if vectors else None, stac, preview, remote, record.stamp)
     with folder_lock(out_dir):
         remove_stale_partials(out_dir)
         if remote:
-            remote.download(RUN_RECORD)
-        _check_record(out_dir / RUN_RECORD, record, overwrite)
+            remote.download(RUN_RECORD_FILE)
+        _check_record(out_dir / RUN_RECORD_FILE, record, overwrite)
         todo = [j for j in jobs if overwrite or not j.done]
         failures: dict[str, str] = {}
         if todo:
-            write_json(out_dir / RUN_RECORD, record)
+            write_run_record(out_dir / RUN_RECORD_FILE, record)
             if remote:
-                remote.upload(RUN_RECORD)
+                remote.upload(RUN_RECORD_FILE)
             if runner == "beam":
-                from roofseg.prediction.beam import run_jobs
-                from roofseg.runners import quiet_beam
-
                 with quiet_beam() as terminal:
                     failures = run_jobs(model, todo, options, vectors, beam_options, progress, terminal)
             else:
@@ -226,14 +158,10 @@ def _mosaics(jobs: list[SceneJob], out_dir: Path, options: PredictOptions, remot
     return written
 
 
-def _check_record(path: Path, record: dict, overwrite: bool) -> None:
+def _check_record(path: Path, record: RunRecord, overwrite: bool) -> None:
     if overwrite or not path.exists():
         return
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RoofsegError(path, f"cannot read the run record ({exc}); use --overwrite to start the folder afresh") from None
-    differ = [k for k in ("model", "options", "vector") if old.get(k) != record[k]]
+    differ = read_run_record(path).differences(record)
     if differ:
         raise RoofsegError(path, f"this folder holds predictions made with another {' and '.join(differ)}; "
                                  "use --overwrite to redo them, or another output folder")
@@ -259,12 +187,9 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors:
     if not jobs:
         return failures
     if isinstance(model, (str, os.PathLike)):
-        from roofseg.prediction.engines import load_predictor
-        from roofseg.prediction.predict import warn_if_other_gsd
-        from roofseg.training.model import read_model_card
-
         if options.gsd is None:  # read natively: say where the model sees roofs at the wrong size
-            trained = (read_model_card(model) or {}).get("gsd_m")
+            card = read_card(model)
+            trained = card.gsd_m if card else None
             for job in jobs:
                 warn_if_other_gsd(trained, job.scene)
         model = load_predictor(model, options.engine, options.precision, progress)
@@ -282,72 +207,3 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors:
     return failures
 
 
-def scene_failure(exc: BaseException) -> str:
-    """The line a failed scene is reported with: roofseg's own words, or the library's first line."""
-    line = failure_line(exc)
-    if line is None:
-        line = f"{type(exc).__name__}: {first_line(exc)} (a bug in roofseg: please report it)"
-    return line.removeprefix(f"{getattr(exc, 'path', None)}: ")
-
-
-def staged_outputs(job: SceneJob) -> dict[Path, Path]:
-    """final → staged name of each of the job's outputs, the prediction last. The binary raster's
-    staged name is the one :func:`predict_scene` gives beside the staged prediction."""
-    prediction = staged_path(job.prediction)
-    staged = {p: staged_path(p) for p in job.outputs if p not in (job.prediction, job.binary)}
-    if job.binary is not None:
-        staged = {job.binary: binary_path(prediction), **staged}
-    staged[job.prediction] = prediction
-    return staged
-
-
-def _write_styles(job: SceneJob, staged: dict[Path, Path], options: PredictOptions) -> None:
-    from roofseg.prediction.style import binary_style, probability_style, write_style
-
-    scale = 255.0 if options.dtype == "uint8" else 1.0
-    write_style(staged[job.prediction.with_suffix(".qml")], probability_style(scale, options.threshold or 0.5))
-    if job.binary is not None:
-        write_style(staged[job.binary.with_suffix(".qml")], binary_style())
-
-
-def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, vectors: VectorOptions | None,
-                bar: tqdm | None = None, progress: bool = False) -> dict:
-    """Write one scene's outputs: the prediction (and binary), its vectors and preview, all under
-    staged names, then renamed into place together (the prediction last), so a scene has all its
-    outputs or none of this run's. The one implementation every runner calls. Returns what
-    :func:`predict_scene` returns, with ``polygons`` (how many were written, or None)."""
-    staged = staged_outputs(job)
-    try:
-        prediction = staged[job.prediction]
-        result = predict_scene(infer, job.scene, prediction, options, overwrite=True, progress=progress and bar is None,
-                               bar=bar, tags={RUN_TAG: job.stamp})
-        result.update(prediction=str(job.prediction), binary=str(job.binary) if job.binary else None, polygons=None)
-        scratch_binary = binary_path(prediction)  # written whenever there is a threshold; kept if asked
-        if job.vector is not None:
-            result["polygons"] = write_footprints(prediction, scratch_binary, staged[job.vector], vectors,
-                                                  options.threshold, layer=job.vector.stem)
-        if job.binary is None:
-            scratch_binary.unlink(missing_ok=True)
-        _write_styles(job, staged, options)
-        if job.preview is not None:
-            from roofseg.prediction.pictures import preview_picture
-
-            preview_picture(prediction, job.scene, staged[job.preview], options.bands, options.threshold or 0.5)
-        commit_outputs(staged)
-    except RoofsegError as exc:  # named by its staged file: say the output's own name
-        discard_outputs(staged)
-        binary_path(staged[job.prediction]).unlink(missing_ok=True)
-        finals = {str(tmp): final for final, tmp in staged.items()}
-        if exc.path in finals:
-            raise type(exc)(finals[exc.path], exc.problem) from None
-        raise
-    except BaseException:
-        discard_outputs(staged)
-        binary_path(staged[job.prediction]).unlink(missing_ok=True)
-        raise
-    if job.remote is not None:  # each object appears whole, the prediction last; the staged copies go
-        for path in job.files:
-            if path.exists():
-                job.remote.upload(path.name)
-                path.unlink()
-    return result

@@ -7,14 +7,15 @@ its final name. :func:`raise_gdal_errors` listens to that logger around a write 
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import io
 import logging
 import os
 import sys
 import tempfile
-from typing import Iterator, TextIO
+from collections.abc import Iterator
+
+from rasterio.errors import RasterioError
 
 from roofseg.errors import RoofsegError, first_line
 
@@ -30,25 +31,6 @@ class _Collect(logging.Handler):
         text = record.getMessage()
         if _MARK in text:
             self.messages.append(text.split("msg=", 1)[-1].strip("'\""))
-
-
-_terminal: TextIO | None = None
-
-
-def terminal() -> TextIO:
-    """A stream on this process's stderr as it was before any capture. Progress bars write here,
-    so catching what C libraries print to file descriptor 2 never swallows them (nor takes them
-    for GDAL's words). Where stderr is not a file (a test's capture), sys.stderr itself."""
-    global _terminal
-    if _terminal is None:
-        try:
-            fd = os.dup(sys.stderr.fileno())
-        except (AttributeError, OSError, ValueError):
-            return sys.stderr
-        _terminal = io.TextIOWrapper(io.FileIO(fd, "w"), encoding=sys.stderr.encoding or "utf-8",
-                                     errors="backslashreplace", write_through=True)
-        atexit.register(_terminal.close)
-    return _terminal
 
 
 @contextlib.contextmanager
@@ -86,7 +68,6 @@ def raise_gdal_errors(path: str | os.PathLike) -> Iterator[None]:
     straight to stderr meanwhile is kept out of the terminal and joins the reason. Progress
     bars shown meanwhile write to :func:`terminal`.
     """
-    from rasterio.errors import RasterioError
 
     handler = _Collect()
     logger = logging.getLogger("rasterio")  # its modules' records (rasterio._env, ._err, …) reach it

@@ -13,15 +13,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Protocol
 
+import fiona
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.features import rasterize
-from rasterio.warp import transform_geom
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds, transform_geom
 from rasterio.windows import Window
 
 from roofseg.errors import RoofsegError, RoofsegWarning, first_line
+from roofseg.raster.components import scene_components
 from roofseg.raster.scene import Scene, open_raster
 from roofseg.raster.windows import grid_bounds, tile_transform
 from roofseg.scenes import is_remote, suffix_of
@@ -55,7 +58,6 @@ def open_labels(path: str | os.PathLike, scene: Scene, crs: str | None = None, i
 
 def _onto(mask: rasterio.DatasetReader, scene: Scene) -> rasterio.DatasetReader:
     """``mask`` warped onto the resampled grid of ``scene`` (the majority when coarsening)."""
-    from rasterio.vrt import WarpedVRT
 
     coarser = scene.width < scene.source.width
     # src_nodata=None: 0 is background here whatever the file's nodata says; skipped as nodata,
@@ -103,8 +105,6 @@ class MaskLabels:
         whole mask (labelled once, on the first call), never of the window: a building that leaves
         the window and comes back is still one. Zero past the scene's edges."""
         if self._components is None:
-            from roofseg.tiler.targets import scene_components
-
             fd, self._components_path = tempfile.mkstemp(prefix="roofseg-components-", suffix=".npy")
             os.close(fd)
             try:
@@ -217,7 +217,6 @@ OSM_SUFFIXES = (".osm", ".pbf")
 
 def _lonlat(crs, bounds: tuple[float, float, float, float]) -> str:
     """A box in ``crs`` as 'lon W..E, lat S..N' (degrees, WGS84), for messages a person can place."""
-    from rasterio.warp import transform_bounds
 
     try:
         w, s, e, n = transform_bounds(crs, "EPSG:4326", *bounds)
@@ -229,7 +228,6 @@ def _lonlat(crs, bounds: tuple[float, float, float, float]) -> str:
 def _read_features(path: str) -> tuple[str | None, list]:
     """(the file's CRS as WKT or None, its geometries) of a vector file; of an OSM extract (.osm,
     .osm.pbf) its building polygons and multipolygons (GDAL's OSM driver, enabled in fiona)."""
-    import fiona
 
     if not is_remote(path) and os.path.isfile(path) and os.path.getsize(path) == 0:
         raise RoofsegError(path, "is empty (0 bytes): give footprints as GeoJSON, GeoPackage, Shapefile, "

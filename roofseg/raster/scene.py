@@ -11,19 +11,22 @@ import contextlib
 import functools
 import os
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
-from affine import Affine
 
 from roofseg.errors import RoofsegError, first_line
 from roofseg.raster import scaling
+from roofseg.raster.ground import ground_pixel_sides
 from roofseg.scenes import is_remote
+from roofseg.xyz import tile_failure
 
 CHANNELS = 3
 
@@ -53,9 +56,6 @@ def resampled(ds: rasterio.DatasetReader, gsd: float, coarser: Resampling, finer
               path: str) -> rasterio.DatasetReader:
     """``ds`` as a warped VRT with ground pixels of ``gsd`` metres, or ``ds`` itself when it has
     that size already (within 1 %: resampling by less changes nothing a model can see)."""
-    from rasterio.vrt import WarpedVRT
-
-    from roofseg.raster.ground import ground_pixel_sides
 
     sides = ground_pixel_sides(ds.crs, ds.transform, ds.height, ds.width)
     if sides is None:
@@ -210,8 +210,6 @@ class Scene:
         try:
             data = self.ds.read(self.bands, window=window)
         except RasterioError as exc:
-            from roofseg.xyz import tile_failure
-
             tile = tile_failure(exc, self.source.tags())
             if tile:
                 raise RoofsegError(self.path, tile) from None
@@ -241,7 +239,7 @@ class Scene:
         self.ds.close()
         self.source.close()
 
-    def __enter__(self) -> "Scene":
+    def __enter__(self) -> Scene:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -252,7 +250,7 @@ class Scene:
 MIN_CACHE_BYTES = 64 * 2**20
 
 
-def band_cache(scene: "Scene", rows: int) -> rasterio.Env:
+def band_cache(scene: Scene, rows: int) -> rasterio.Env:
     """A rasterio.Env whose GDAL block cache holds two bands of ``rows`` rows of the scene.
 
     Windows are read once each, row band by row band, so caching more buys nothing; GDAL's

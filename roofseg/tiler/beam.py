@@ -64,6 +64,7 @@ def run_jobs(specs: list[dict], out_dir: Path, options_text: str | None, bar: tq
              remote: RemoteFolder | None = None) -> list[JobResult]:
     """Run the jobs ``specs`` as a Beam pipeline of their parts; return one result per job, in order."""
     options = beam_options(options_text)
+    # an optional extra, imported where it is used
     import apache_beam as beam
 
     parts = [p for s in specs for p in parts_of(s, PART_ROWS)]

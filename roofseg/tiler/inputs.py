@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from roofseg.errors import RoofsegError
 from roofseg.raster.labels import VECTOR_SUFFIXES

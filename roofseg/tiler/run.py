@@ -7,30 +7,31 @@ import json
 import multiprocessing
 import shutil
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
 from tqdm import tqdm
 
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, write_json
+from roofseg.contracts.manifest import MANIFEST_FILE, Manifest, Shard, Split, write_manifest
+from roofseg.contracts.targets import TARGETS
 from roofseg.errors import RoofsegError
 from roofseg.locks import folder_lock
 from roofseg.outputs import RemoteFolder, is_object_store
-from roofseg.tiler.beam import PARTS_DIR
 from roofseg.raster.labels import open_labels
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import tile_grid
+from roofseg.runners import quiet_beam
 from roofseg.scenes import file_signature
 from roofseg.stac import StacChoice
+from roofseg.tiler import beam
 from roofseg.tiler import inputs as inp
+from roofseg.tiler.beam import PARTS_DIR
 from roofseg.tiler.split import SPLITS, scene_splits
-from roofseg.tiler.targets import TARGETS
 from roofseg.tiler.tile import JobResult, TileParams, grid_row_count, tile_folder, tile_scene
 
-MANIFEST = "manifest.json"
-MANIFEST_FORMAT = "roofseg-tiles/1"
 JOBS_DIR = "jobs"
 FOLDER_CHUNK = 256  # folder images per job: the unit of parallel work and of resuming
 
@@ -79,9 +80,9 @@ def _load_done(out_dir: Path, spec: dict) -> JobResult | None:
     return result
 
 
-def _remove_unlisted(out_dir: Path, manifest: dict, job_ids: set[str]) -> None:
+def _remove_unlisted(out_dir: Path, manifest: Manifest, job_ids: set[str]) -> None:
     """After a manifest is written: delete the shards and job markers it no longer refers to."""
-    listed = {Path(out_dir / s["path"]).resolve() for split in manifest["splits"].values() for s in split["shards"]}
+    listed = {Path(out_dir / p).resolve() for p in manifest.shard_paths()}
     for split in SPLITS:
         for f in (out_dir / split).glob("*.tfrecord*"):
             if f.resolve() not in listed and not f.name.startswith("."):
@@ -121,9 +122,6 @@ def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm, runner: 
         return result
 
     if runner == "beam":
-        from roofseg.runners import quiet_beam
-        from roofseg.tiler import beam
-
         # Beam's workers write to the terminal's stderr, which quiet_beam diverts: the bar goes
         # to the terminal itself, in place of the caller's (created hidden)
         with quiet_beam() as terminal, tqdm(total=bar.total, initial=bar.n, desc="tiling (beam)", unit="tile",
@@ -188,7 +186,7 @@ def _plan_folder(folder: Path, params: TileParams) -> list[dict]:
 def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels: Sequence[str] = (),
          prefer: str = "mask", split_by: str = "auto", workers: int = 1, overwrite: bool = False,
          progress: bool = True, stac: StacChoice = StacChoice(), runner: str = "local",
-         beam_options: str | None = None) -> dict:
+         beam_options: str | None = None) -> Manifest:
     """Tile scenes (or one images/+masks/ folder) into ``out_dir``; return the manifest written.
 
     ``runner``: "local" (``workers`` processes, a scene each) or "beam" (an Apache Beam pipeline
@@ -216,15 +214,15 @@ def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels
     return manifest
 
 
-def publish(manifest: dict, staging: Path, remote: RemoteFolder) -> None:
+def publish(manifest: Manifest, staging: Path, remote: RemoteFolder) -> None:
     """Upload the shards ``manifest`` lists that the bucket lacks (a shard's name says what made
     it), then the manifest; then delete the shards the new manifest no longer lists."""
-    listed = [s["path"] for split in manifest["splits"].values() for s in split["shards"]]
+    listed = manifest.shard_paths()
     present = set(remote.listing("")) if listed else set()
     for name in listed:
         if name not in present:
             remote.upload(name)
-    remote.upload(MANIFEST)
+    remote.upload(MANIFEST_FILE)
     for name in present:
         top = name.split("/", 1)[0]
         if (top in SPLITS and name not in listed) or top == PARTS_DIR:  # old shards; Beam workers' part results
@@ -233,7 +231,7 @@ def publish(manifest: dict, staging: Path, remote: RemoteFolder) -> None:
 
 def _tile_locked(specs: list[dict], out: Path, split_mode: str, entries: Sequence[str], params: TileParams,
                  workers: int, overwrite: bool, progress: bool, runner: str = "local", beam_options: str | None = None,
-                 remote: RemoteFolder | None = None) -> dict:
+                 remote: RemoteFolder | None = None) -> Manifest:
     """Run the jobs not done yet, then write the manifest; until then the previous manifest stands."""
     (out / JOBS_DIR).mkdir(exist_ok=True)
     for folder in [out, out / JOBS_DIR, *(out / s for s in SPLITS)]:
@@ -259,7 +257,7 @@ def _tile_locked(specs: list[dict], out: Path, split_mode: str, entries: Sequenc
                            f"0 tiles produced (skipped: {_sum_skipped(ordered)}); "
                            "check --max-nodata, --keep-empty and the tile size")
     manifest = build_manifest(ordered, params, split_mode)
-    write_json(out / MANIFEST, manifest)
+    write_manifest(out / MANIFEST_FILE, manifest)
     _remove_unlisted(out, manifest, {s["id"] for s in specs})
     return manifest
 
@@ -286,30 +284,22 @@ def training_gsd(results: list[JobResult]) -> float | None:
     return None
 
 
-def build_manifest(results: list[JobResult], params: TileParams, split_mode: str) -> dict:
+def build_manifest(results: list[JobResult], params: TileParams, split_mode: str) -> Manifest:
     """The manifest: shards and tile counts per split, roof fractions, and what each job did."""
     area = params.size * params.size
     splits = {}
     for split in SPLITS:
-        shards = [{"path": f, "tiles": n} for r in results for f, n in r.shards.get(split, [])]
+        shards = tuple(Shard(f, n) for r in results for f, n in r.shards.get(split, []))
         tiles = sum(r.tiles.get(split, 0) for r in results)
         roof = sum(r.roof_pixels.get(split, 0) for r in results)
-        splits[split] = {"tiles": tiles, "roof_fraction": roof / (tiles * area) if tiles else 0.0, "shards": shards}
-    all_tiles = sum(s["tiles"] for s in splits.values())
+        splits[split] = Split(tiles, roof / (tiles * area) if tiles else 0.0, shards)
+    all_tiles = sum(s.tiles for s in splits.values())
     all_roof = sum(r.roof_pixels.get(s, 0) for r in results for s in SPLITS)
-    return {
-        "format": MANIFEST_FORMAT,
-        "tile_size": params.size,
-        "channels": 3,
-        "compression": params.compression,
-        "split_mode": split_mode,
-        "tiles": all_tiles,
-        "roof_fraction": all_roof / (all_tiles * area) if all_tiles else 0.0,
-        "splits": splits,
-        "gsd_m": training_gsd(results),
+    return Manifest(
+        splits=splits, tile_size=params.size, channels=3, compression=params.compression, split_mode=split_mode,
+        tiles=all_tiles, roof_fraction=all_roof / (all_tiles * area) if all_tiles else 0.0,
+        gsd_m=training_gsd(results),
         # each tile's targets: "roof" (its mask), and "contact" where buildings meet (tile --contact-px)
-        "targets": list(TARGETS if params.contact_px else TARGETS[:1]),
-        "contact_px": params.contact_px,
-        "jobs": [{"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped} for r in results],
-        "params": params.fingerprint(),
-    }
+        targets=TARGETS if params.contact_px else TARGETS[:1], contact_px=params.contact_px,
+        jobs=tuple({"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped} for r in results),
+        params=params.fingerprint())

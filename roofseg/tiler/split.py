@@ -8,9 +8,11 @@ straddles blocks of two different splits is dropped rather than let pixels cross
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+
+from roofseg.contracts.manifest import Manifest
 
 SPLITS = ("train", "val", "test")
 
@@ -62,3 +64,21 @@ def scene_splits(scene_ids: Sequence[str], val: float, test: float, seed: int) -
     """Whole scenes to splits, independent of the order the scenes were given in."""
     ordered = sorted(scene_ids)
     return dict(zip(ordered, assign(len(ordered), val, test, seed)))
+
+
+#: fewer validation tiles than this and model selection follows noise
+FEW_TILES = 16
+
+
+def split_warnings(manifest: Manifest, asked: dict[str, float], split_block: int) -> list[str]:
+    """What to say of splits that were asked for but came out empty or tiny, and how to mend it."""
+    lines = []
+    by_block = manifest.split_mode != "scene"
+    for name, share in asked.items():
+        tiles = manifest.splits[name].tiles if name in manifest.splits else 0
+        if share > 0 and tiles < FEW_TILES:
+            fix = (f"retile with a smaller --split-block (now {split_block} px) so more blocks of the scene go to it, "
+                   "or tile more scenes") if by_block else "tile more scenes, or --split-by block"
+            count = f"only {tiles} tiles" if tiles else "no tiles"
+            lines.append(f"the {name} split has {count} ({share:.0%} asked); {fix}")
+    return lines

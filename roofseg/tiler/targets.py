@@ -2,7 +2,7 @@
 between buildings that touch or nearly touch (as solaris' and ramp's building/contact masks).
 
 A model that learns where two buildings meet can split the roof it finds into one region per
-building (see :mod:`roofseg.prediction.instances`).
+building (see :mod:`roofseg.prediction.vector.instances`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ import numpy as np
 
 #: a pixel is contact where two footprints come within this many pixels of it (tile --contact-px)
 CONTACT_PX = 3
-#: what each target channel holds, in order: the manifest's "targets", the model's output channels
-#: and the bands of a prediction raster
-TARGETS = ("roof", "contact")
 
 
 def disk(radius: int) -> np.ndarray:
@@ -37,61 +34,6 @@ def contact_border(instances: np.ndarray, radius: int) -> np.ndarray:
     ids[instances == 0] = np.float32(2**24)
     lowest = cv2.erode(ids, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=2**24)
     return (highest > 0) & (lowest < highest)
-
-
-def components(roof: np.ndarray) -> np.ndarray:
-    """Instance ids of a 0/1 roof mask: its 8-connected regions (a mask raster's only instances)."""
-    _, ids = cv2.connectedComponents(roof.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
-    return ids
-
-
-IN_MEMORY_BYTES = 256 * 2**20  # ids of a larger mask go to a file on disk
-
-
-def scene_components(read, height: int, width: int, path: str | None = None, strip: int = 1024) -> np.ndarray:
-    """Instance ids of a whole roof mask (its 8-connected regions), labelled strip by strip.
-
-    ``read(row, col, height, width)`` gives the mask's 0/1 pixels. Each strip is labelled on its
-    own; regions that meet across a strip's edge are joined (union-find), so a building is one id
-    however far it reaches. Ids of a mask over 256 MB of int32 go to a memory-mapped file at
-    ``path`` (4 bytes a pixel on disk), so memory follows a strip, not the scene. Returns the int32
-    (height, width) array.
-    """
-    if path is None or height * width * 4 <= IN_MEMORY_BYTES:
-        ids = np.empty((height, width), np.int32)
-    else:
-        ids = np.lib.format.open_memmap(path, mode="w+", dtype=np.int32, shape=(height, width))
-    parent = np.zeros(1, np.int64)  # union-find over the strips' labels; 0 is background
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = int(parent[x])
-        return x
-
-    offset, above = 0, None
-    for top in range(0, height, strip):
-        rows = min(strip, height - top)
-        n, labels = cv2.connectedComponents(read(top, 0, rows, width).astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
-        labels[labels > 0] += offset
-        parent = np.concatenate([parent, np.arange(offset + 1, offset + n, dtype=np.int64)])
-        if above is not None:  # 8-connected across the edge: straight down and both diagonals
-            below = labels[0]
-            for shift in (-1, 0, 1):
-                a = above[max(0, -shift):width - max(0, shift)]
-                b = below[max(0, shift):width - max(0, -shift)]
-                touching = (a > 0) & (b > 0)
-                for x, y in set(zip(a[touching].tolist(), b[touching].tolist())):
-                    rx, ry = find(x), find(y)
-                    if rx != ry:
-                        parent[max(rx, ry)] = min(rx, ry)
-        ids[top:top + rows] = labels
-        above = labels[-1].copy()
-        offset += n - 1
-    roots = np.array([find(x) for x in range(len(parent))], np.int32)
-    for top in range(0, height, strip):
-        ids[top:top + strip] = roots[ids[top:top + strip]]
-    return ids
 
 
 def contact_target(instances: np.ndarray, radius: int, margin: int) -> np.ndarray:

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
+from roofseg.contracts.tile import TileRecord
 from roofseg.errors import RoofsegError
+from roofseg.raster.components import components
 from roofseg.raster.ground import ground_pixel_size
 from roofseg.raster.labels import open_labels
 from roofseg.raster.scene import Scene, band_cache
 from roofseg.raster.windows import grid_rows as rows_of_tiles
 from roofseg.raster.windows import offsets, tile_grid, tile_transform
 from roofseg.readahead import read_ahead
-from roofseg.records import TileRecord
 from roofseg.tiler.inputs import FolderItem, SceneInput
 from roofseg.tiler.shards import ShardWriter
 from roofseg.tiler.split import BlockSplit
-from roofseg.tiler.targets import CONTACT_PX, components, contact_target
+from roofseg.tiler.targets import CONTACT_PX, contact_target
 
 Progress = Callable[[int], None]
 

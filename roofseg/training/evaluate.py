@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from tqdm import tqdm
 
 from roofseg.pipeline.check import shard_faults_named
-from roofseg.pipeline.dataset import make_dataset
+from roofseg.pipeline.dataset import make_dataset, shards_of
+from roofseg.terminal import terminal
 from roofseg.training.losses import THRESHOLD
 from roofseg.training.model import load_model
 
@@ -43,10 +45,6 @@ def evaluate(model_path: str | os.PathLike, manifest: str | os.PathLike, split: 
     ds = make_dataset(manifest, split, batch_size, tile_size, training=False, contact=contact)
     losses, weights = [], []
     counts = np.zeros(4, np.int64)
-    from tqdm import tqdm
-
-    from roofseg.pipeline.dataset import shards_of
-    from roofseg.raster.gdal_errors import terminal
 
     tiles = shards_of(manifest, split).tiles
     total = -(-tiles // batch_size) if tiles else None

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from roofseg.contracts.card import Lineage, ModelCard, read_card
+from roofseg.contracts.manifest import Manifest
+from roofseg.contracts.sizes import gsd_is_off
 from roofseg.errors import RoofsegError
+from roofseg.raster.scaling import SCALING_RULE
+from roofseg.training.model import model_digest
 
-GSD_TOLERANCE = 0.25
 HEAD = "final_conv"  # segmentation-models' last convolution: one filter per output channel
 
 
@@ -25,40 +29,38 @@ class Base:
 
     path: str
     sha256: str
-    card: dict | None
+    card: ModelCard | None
 
     @property
-    def lineage(self) -> dict:
+    def lineage(self) -> Lineage:
         """What the new model's card says of where it came from."""
-        return {"file": os.path.basename(self.path), "sha256": self.sha256, "card": self.card}
+        return Lineage(os.path.basename(self.path), self.sha256, self.card.to_dict() if self.card else None)
 
 
 def read_base(path: str | os.PathLike) -> Base:
     """``path`` as a base model, or a RoofsegError saying why it is not one."""
-    from roofseg.training.model import model_digest, read_model_card
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise RoofsegError(path, "no such model file (--init-from)")
-    return Base(path, model_digest(path), read_model_card(path))
+    return Base(path, model_digest(path), read_card(path))
 
 
-def check_base(base: Base, manifest: dict, manifest_path: str, tile_gsd: float | None) -> None:
+def check_base(base: Base, manifest: Manifest, manifest_path: str, tile_gsd: float | None) -> None:
     """Refuse a base trained on other imagery than the tiles: other bands or scaling rule, or a GSD
-    more than 25 % off ``tile_gsd`` (the GSD the new model will see), naming the command that retiles."""
-    from roofseg.raster.scaling import SCALING_RULE
-
+    off ``tile_gsd`` (the GSD the new model will see) by more than the tolerance, naming the command
+    that retiles."""
     card = base.card
     if not card:
         return  # a model from elsewhere: nothing to check it by
-    bands = sorted({tuple(j["bands"]) for j in manifest.get("jobs", []) if j.get("bands")})
-    if card.get("bands") and bands and [list(b) for b in bands] != card["bands"]:
-        raise RoofsegError(base.path, f"was trained on bands {card['bands']}, the tiles have {[list(b) for b in bands]}; "
-                                      "tile the scenes with the base's --bands")
-    if card.get("scaling") and card["scaling"] != SCALING_RULE:
-        raise RoofsegError(base.path, f"was trained on imagery scaled by another rule ({card['scaling']})")
-    gsd = card.get("gsd_m")
-    if gsd and tile_gsd and abs(tile_gsd / gsd - 1) > GSD_TOLERANCE:
+    bands = manifest.bands
+    if card.bands and bands and list(card.bands) != bands:
+        raise RoofsegError(base.path, f"was trained on bands {[list(b) for b in card.bands]}, the tiles have "
+                                      f"{[list(b) for b in bands]}; tile the scenes with the base's --bands")
+    if card.scaling and card.scaling != SCALING_RULE:
+        raise RoofsegError(base.path, f"was trained on imagery scaled by another rule ({card.scaling})")
+    gsd = card.gsd_m
+    if gsd_is_off(tile_gsd, gsd):
         raise RoofsegError(base.path, f"was trained at {gsd:.3g} m, the tiles are {tile_gsd:.3g} m: roofs would look "
                                       f"{tile_gsd / gsd:.2g}x their trained size to it; retile at its GSD: roofseg tile "
                                       f"SCENES... -o TILES --gsd {gsd:.3g} (the tiles now: {manifest_path})")
@@ -92,11 +94,3 @@ def transfer_weights(base, model) -> list[str]:
     if missing:
         raise RoofsegError(None, f"--init-from: the base model has no layer {missing[0]} (not a roofseg ResNet34 U-Net)")
     return said
-
-
-def tile_gsd(manifest: dict, size: int) -> float | None:
-    """The ground pixel size a model whose input is ``size`` px sees of the manifest's tiles."""
-    gsd, tiles = manifest.get("gsd_m"), manifest.get("tile_size")
-    if not gsd:
-        return None
-    return gsd * tiles / size if tiles and size != tiles else gsd

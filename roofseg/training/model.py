@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 import zipfile
 from pathlib import Path
 
+import h5py
+from tf_keras.src.saving import saving_lib as sl
+
 from roofseg._tf import keras, sm, tf
+from roofseg.contracts.card import CARD_FILE
 from roofseg.errors import RoofsegError, first_line
 from roofseg.pipeline.augment import AugmentConfig, augment
 from roofseg.training import losses
@@ -42,7 +47,6 @@ def resolve_encoder_weights(choice: str) -> str | None:
 
 def check_hdf5(path: str | os.PathLike) -> str:
     """``path`` if it is an HDF5 file (Keras' .h5 weights), else a RoofsegError saying what it is not."""
-    import h5py
 
     if not h5py.is_hdf5(path):
         raise RoofsegError(path, "is not an HDF5 weights file (.h5); give the ResNet34 encoder's "
@@ -130,28 +134,6 @@ def compile_model(model: keras.Model, loss: str = "dice", learning_rate: float =
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses.LOSSES[loss], metrics=losses.metrics())
 
 
-MODEL_CARD = "roofseg.json"  # inside the .keras file: how the model was trained, for prediction to follow
-
-
-def write_model_card(path: str | os.PathLike, card: dict) -> None:
-    """Store ``card`` (training GSD, bands, tile size, scaling rule) in the .keras file itself, so
-    copying the file is enough to know how to feed the model."""
-    with zipfile.ZipFile(path) as zf:
-        has_card = MODEL_CARD in zf.namelist()
-    if has_card:  # a new card replaces the old one: the archive is written again without it
-        rewritten = Path(path).with_name(f".{Path(path).name}.card.partial")
-        try:
-            with zipfile.ZipFile(path) as src, zipfile.ZipFile(rewritten, "w") as dst:
-                for info in src.infolist():
-                    if info.filename != MODEL_CARD:
-                        dst.writestr(info, src.read(info))
-            os.replace(rewritten, path)
-        finally:
-            rewritten.unlink(missing_ok=True)
-    with zipfile.ZipFile(path, "a") as zf:
-        zf.writestr(MODEL_CARD, json.dumps(card, indent=2))
-
-
 WEIGHTS = "model.weights.h5"
 
 
@@ -159,7 +141,6 @@ def drop_optimizer_state(path: str | os.PathLike) -> None:
     """Rewrite the .keras file at ``path`` without the optimizer's state (Adam's two moments: twice
     the weights' size): the file a user copies and shares holds the weights, the model's
     configuration and its card; resuming reads the optimizer from the run's backup/."""
-    import h5py
 
     path = Path(path)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
@@ -186,22 +167,12 @@ def drop_optimizer_state(path: str | os.PathLike) -> None:
 def model_digest(path: str | os.PathLike) -> str:
     """The SHA-256 of a model file (hex): what a fine-tuned model's lineage and the engines' cache
     of its ONNX export know it by."""
-    import hashlib
 
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def read_model_card(path: str | os.PathLike) -> dict | None:
-    """The card :func:`write_model_card` stored in a .keras file, or None (a model from elsewhere)."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return json.loads(zf.read(MODEL_CARD)) if MODEL_CARD in zf.namelist() else None
-    except (OSError, ValueError, zipfile.BadZipFile):
-        return None
 
 
 def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
@@ -228,10 +199,9 @@ def _load_extracted(path: str, compile: bool) -> keras.Model:
     a zip member re-reads it from the start: a 100 MB U-Net takes over a minute to load. The
     member extracted to a temporary file loads in a second.
     """
-    from tf_keras.src.saving import saving_lib as sl
 
     with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory() as tmp:
-        names = [n for n in zf.namelist() if n != MODEL_CARD]
+        names = [n for n in zf.namelist() if n != CARD_FILE]
         if len(names) > 3 or "model.weights.h5" not in names:  # assets or npz weights
             raise KeyError("layout")
         config = json.loads(zf.read("config.json"))

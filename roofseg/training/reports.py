@@ -6,6 +6,7 @@ import csv
 import os
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from roofseg.figures import pyplot, save_png
 
@@ -20,7 +21,6 @@ def read_history(csv_path: str | os.PathLike) -> dict[str, list[float]]:
 def plot_curves(history: dict[str, list[float]], out_png: str | os.PathLike) -> None:
     """Training and validation loss and IoU per epoch, side by side."""
     plt = pyplot()
-    from matplotlib.ticker import MaxNLocator
 
     epochs = [int(e) + 1 for e in history.get("epoch", range(len(history.get("loss", []))))]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))

@@ -6,6 +6,7 @@ import json
 import os
 
 from roofseg._tf import tf
+from roofseg.devices import visible_devices
 from roofseg.errors import RoofsegError
 
 
@@ -16,7 +17,6 @@ def make_strategy(kind: str = "mirrored", devices: list[str] | None = None) -> t
         return tf.distribute.get_strategy()
     if kind == "mirrored":
         if devices:  # one form everywhere: 'GPU:0', '/gpu:0' or a full device name
-            from roofseg.prediction.inference import visible_devices
 
             devices = visible_devices(",".join(devices))
         return tf.distribute.MirroredStrategy(devices or None)

@@ -14,15 +14,27 @@ import numpy as np
 
 from roofseg._tf import keras, tf
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path, write_json
+from roofseg.contracts.card import ModelCard, write_card
+from roofseg.contracts.manifest import read_manifest
+from roofseg.contracts.sizes import check_tile_size, model_gsd
+from roofseg.contracts.targets import TARGETS
 from roofseg.errors import RoofsegError, first_line
 from roofseg.locks import folder_lock
 from roofseg.pipeline.augment import AugmentConfig
 from roofseg.pipeline.check import shard_faults_named
 from roofseg.pipeline.dataset import make_dataset, shards_of
+from roofseg.raster.scaling import SCALING_RULE
 from roofseg.training import reports, resume
-from roofseg.tiler.targets import TARGETS
-from roofseg.training.model import (bn_momentum, build_model, compile_model, drop_optimizer_state, load_model,
-                                    resolve_encoder_weights, set_trainable, write_model_card)
+from roofseg.training.finetune import check_base, read_base, transfer_weights
+from roofseg.training.model import (
+    bn_momentum,
+    build_model,
+    compile_model,
+    drop_optimizer_state,
+    load_model,
+    resolve_encoder_weights,
+    set_trainable,
+)
 from roofseg.training.strategy import describe, is_chief, make_strategy
 
 
@@ -126,7 +138,7 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that writes under a temporary name and renames: a kill or a full disk while
     saving leaves the previous best.keras, never a truncated one. ``card`` goes into the file."""
 
-    def __init__(self, *args, card: dict | None = None, **kwargs):
+    def __init__(self, *args, card: ModelCard | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.card = card
 
@@ -139,7 +151,7 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
             if os.path.exists(self.filepath):
                 drop_optimizer_state(self.filepath)
                 if self.card is not None:
-                    write_model_card(self.filepath, self.card)
+                    write_card(self.filepath, self.card)
                 os.replace(self.filepath, final)
                 # said here, with the final name: Keras would name the temporary file
                 print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous:.5f} to {self.best:.5f}, "
@@ -152,24 +164,16 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
             self.filepath = final
 
 
-def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> dict:
+def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
     """How the model is fed, stored in best.keras: the training tiles' ground pixel size, the
     scenes' bands, the tile size and the scaling rule of the imagery; and what its output
     channels hold (roof, and contact borders with the distance they were drawn at)."""
-    from roofseg.raster.scaling import SCALING_RULE
-
-    with tf.io.gfile.GFile(cfg.manifest) as f:
-        manifest = json.load(f)
-    bands = sorted({tuple(j["bands"]) for j in manifest.get("jobs", []) if j.get("bands")})
-    tiles, size = manifest.get("tile_size"), cfg.tile_size or manifest.get("tile_size")
-    gsd = manifest.get("gsd_m")
-    if gsd and tiles and size != tiles:  # tiles resized to the model's input: the model sees coarser (or finer) ground
-        gsd = gsd * tiles / size
-    return {"format": "roofseg-model/1", "gsd_m": gsd, "tile_size": size,
-            "bands": [list(b) for b in bands], "scaling": SCALING_RULE,
-            "input": "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph",
-            "outputs": list(TARGETS if contact else TARGETS[:1]), "contact_px": manifest.get("contact_px") if contact else None,
-            "base": base.lineage if base is not None else None}
+    manifest = read_manifest(cfg.manifest)
+    size = cfg.tile_size or manifest.tile_size
+    return ModelCard(gsd_m=model_gsd(manifest.gsd_m, manifest.tile_size, size), tile_size=size,
+                     bands=tuple(manifest.bands), scaling=SCALING_RULE,
+                     outputs=TARGETS if contact else TARGETS[:1], contact_px=manifest.contact_px if contact else None,
+                     base=base.lineage if base is not None else None)
 
 
 def _best_weights(run: Path) -> list | None:
@@ -212,15 +216,14 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
     shards = shards_of(cfg.manifest, "train")
     shards_of(cfg.manifest, "val")  # fail now, not after an epoch, if there is no validation split
     size = cfg.tile_size or shards.tile_size
-    if not size or size % 32:
-        raise RoofsegError(cfg.manifest, f"model tiles must be a multiple of 32 px, got {size} (use --tile-size)")
+    if not size:
+        raise RoofsegError(cfg.manifest, "the shards do not say their tile size: give --tile-size")
+    check_tile_size(size, cfg.manifest)
     base = None
     if cfg.init_from:
-        from roofseg.training.finetune import check_base, read_base, tile_gsd
-
         base = read_base(cfg.init_from)
-        manifest = _manifest(cfg.manifest)
-        check_base(base, manifest, cfg.manifest, tile_gsd(manifest, size))
+        manifest = read_manifest(cfg.manifest)
+        check_base(base, manifest, cfg.manifest, model_gsd(manifest.gsd_m, manifest.tile_size, size))
     weights = None if base else resolve_encoder_weights(cfg.encoder_weights)
     for line in data_warnings(cfg.manifest, cfg.batch_size):
         print(f"roofseg: warning: {line}")
@@ -246,25 +249,20 @@ def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None 
                 raise RoofsegError(run, f"writing the run failed ({first_line(exc)})") from None
 
 
-def _manifest(path: str) -> dict:
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
-
-
 #: fewer validation tiles than this, and the best epoch is chosen by noise
 FEW_VAL_TILES = 16
 
 
 def data_warnings(manifest_path: str, batch: int) -> list[str]:
     """What to say of a validation split too small, or from a single scene, to choose a model by."""
-    manifest = _manifest(manifest_path)
-    val = manifest.get("splits", {}).get("val", {}).get("tiles", 0)
-    scenes = [j["id"] for j in manifest.get("jobs", []) if (j.get("tiles") or {}).get("val")]
+    manifest = read_manifest(manifest_path)
+    val = manifest.splits["val"].tiles if "val" in manifest.splits else 0
+    scenes = [j["id"] for j in manifest.jobs if (j.get("tiles") or {}).get("val")]
     lines = []
     if 0 < val < FEW_VAL_TILES:
         lines.append(f"the validation split has {val} tiles (fewer than {FEW_VAL_TILES}): the best epoch will be chosen "
                      "by noise; retile with a smaller --split-block or more scenes")
-    if val and len(scenes) == 1 and len(manifest.get("jobs", [])) > 1:
+    if val and len(scenes) == 1 and len(manifest.jobs) > 1:
         lines.append(f"every validation tile comes from one scene ({scenes[0]}): scores will speak for that scene only")
     return lines
 
@@ -316,8 +314,6 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
         model, encoder = build_model(weights, freeze_encoder=cfg.freeze_encoder_epochs > 0, momentum=momentum,
                                      outputs=2 if contact else 1)
         if base is not None:
-            from roofseg.training.finetune import transfer_weights
-
             for line in transfer_weights(load_model(base.path, compile=False), model):
                 print(f"roofseg: {line}")
             print(f"roofseg: starting from every weight of {base.path}")

@@ -1,0 +1,160 @@
+"""The model card: how a model was trained and how to feed it, stored inside its ``.keras`` file
+(``roofseg.json``), so copying the file is enough to know how to use the model.
+
+Format history:
+
+- ``roofseg-model/1``: gsd_m, tile_size, bands, scaling, input, outputs, contact_px, base, and
+  ``postprocess`` once ``roofseg tune`` chose one. Every key may be missing.
+- ``roofseg-model/2``: the same keys, always written, and ``roofseg``, the release that made the model.
+
+Defaults for what an older card lacks are set here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from roofseg import __version__
+from roofseg.atomic import temp_path
+from roofseg.contracts.sizes import DEFAULT_TILE_SIZE
+from roofseg.contracts.targets import TARGETS
+from roofseg.contracts.versions import stamp, version_of
+from roofseg.errors import RoofsegError
+
+NAME = "roofseg-model"
+VERSION = 2
+CARD_FILE = "roofseg.json"  # the card's name inside the .keras zip archive
+INPUT = "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph"
+
+
+@dataclass(frozen=True)
+class PostProcess:
+    """What turns a probability raster into buildings (``roofseg tune`` chooses it)."""
+
+    threshold: float = 0.5
+    contact_cut: float | None = 0.5  # None: the model has no contact output
+    min_area: float = 5.0
+    regularize: bool = False
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """``roofseg tune``'s choice, as its card records it: the post-processing and how it was chosen."""
+
+    choice: PostProcess
+    objective: str | None = None
+    scores: dict | None = None  # the pooled scores of the choice
+    scenes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {**asdict(self.choice), "objective": self.objective, "scores": self.scores, "scenes": list(self.scenes)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Tuning:
+        choice = PostProcess(float(data["threshold"]), data.get("contact_cut"), float(data["min_area"]),
+                             bool(data["regularize"]))
+        return cls(choice, data.get("objective"), data.get("scores"), tuple(data.get("scenes") or ()))
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """The model a fine-tuned one started from: its file name, SHA-256 and card (as it was stored)."""
+
+    file: str
+    sha256: str
+    card: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """How a model was trained and is fed (see the module's format history)."""
+
+    gsd_m: float | None = None  # the ground pixel size the model saw in training (None: unknown)
+    tile_size: int = DEFAULT_TILE_SIZE  # its input windows' side, px
+    bands: tuple[tuple[int, ...], ...] = ()  # the scenes' bands, 1-based, as the tiler picked them
+    scaling: str | None = None  # the rule that scaled non-uint8 imagery to uint8 (roofseg.raster.scaling)
+    input: str = INPUT
+    outputs: tuple[str, ...] = TARGETS[:1]  # what each output channel holds
+    contact_px: int | None = None  # the distance contact targets were drawn at
+    base: Lineage | None = None  # the model it was fine-tuned from
+    postprocess: Tuning | None = None  # roofseg tune's choice
+    roofseg: str | None = __version__  # the release that made the model (None: before cards said so)
+    extra: dict = field(default_factory=dict, compare=False)  # keys of a newer minor release, kept as they are
+
+    @property
+    def has_contact(self) -> bool:
+        return TARGETS[1] in self.outputs
+
+    def with_tuning(self, tuning: Tuning | None) -> ModelCard:
+        return replace(self, postprocess=tuning)
+
+    def to_dict(self) -> dict:
+        return {"format": stamp(NAME, VERSION), "gsd_m": self.gsd_m, "tile_size": self.tile_size,
+                "bands": [list(b) for b in self.bands], "scaling": self.scaling, "input": self.input,
+                "outputs": list(self.outputs), "contact_px": self.contact_px,
+                "base": self.base.to_dict() if self.base else None,
+                "postprocess": self.postprocess.to_dict() if self.postprocess else None,
+                "roofseg": self.roofseg, **self.extra}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: str | os.PathLike | None = None) -> ModelCard:
+        """A card from its JSON form, of this release or an earlier one; a RoofsegError naming
+        ``path`` for a card of a newer release or of something else."""
+        if not isinstance(data, dict):
+            raise RoofsegError(path, "its model card is not a JSON object")
+        version_of(data.get("format"), NAME, VERSION, path)
+        known = {"format", "gsd_m", "tile_size", "bands", "scaling", "input", "outputs", "contact_px", "base",
+                 "postprocess", "roofseg"}
+        try:
+            base = data.get("base")
+            tuned = data.get("postprocess")
+            return cls(gsd_m=float(data["gsd_m"]) if data.get("gsd_m") else None,
+                       tile_size=int(data.get("tile_size") or DEFAULT_TILE_SIZE),
+                       bands=tuple(tuple(int(b) for b in bs) for bs in data.get("bands") or ()),
+                       scaling=data.get("scaling"), input=data.get("input") or INPUT,
+                       outputs=tuple(data.get("outputs") or TARGETS[:1]), contact_px=data.get("contact_px"),
+                       base=Lineage(base["file"], base["sha256"], base.get("card")) if base else None,
+                       postprocess=Tuning.from_dict(tuned) if tuned else None, roofseg=data.get("roofseg"),
+                       extra={k: v for k, v in data.items() if k not in known})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RoofsegError(path, f"its model card is damaged ({type(exc).__name__}: {exc})") from None
+
+
+def read_card(path: str | os.PathLike) -> ModelCard | None:
+    """The card stored in the ``.keras`` file at ``path``, or None (a model from elsewhere, or no
+    readable archive: loading the model says what is wrong with it)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if CARD_FILE not in zf.namelist():
+                return None
+            data = json.loads(zf.read(CARD_FILE))
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    return ModelCard.from_dict(data, path)
+
+
+def write_card(path: str | os.PathLike, card: ModelCard) -> None:
+    """Store ``card`` in the ``.keras`` file at ``path``, replacing the card it holds. The caller
+    writes ``path`` under a temporary name and renames it when complete."""
+    with zipfile.ZipFile(path) as zf:
+        has_card = CARD_FILE in zf.namelist()
+    if has_card:  # a new card replaces the old one: the archive is written again without it
+        rewritten = temp_path(Path(path).with_name(Path(path).name + ".card"))
+        try:
+            with zipfile.ZipFile(path) as src, zipfile.ZipFile(rewritten, "w") as dst:
+                for info in src.infolist():
+                    if info.filename != CARD_FILE:
+                        dst.writestr(info, src.read(info))
+            os.replace(rewritten, path)
+        finally:
+            rewritten.unlink(missing_ok=True)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr(CARD_FILE, json.dumps(card.to_dict(), indent=2))

@@ -1,0 +1,133 @@
+"""A tiling run's ``manifest.json``: which shards hold which split's tiles, and how they were made.
+
+Format history: ``roofseg-tiles/1``, the only one so far.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from roofseg.atomic import write_json
+from roofseg.contracts.sizes import DEFAULT_TILE_SIZE
+from roofseg.contracts.targets import TARGETS
+from roofseg.contracts.versions import stamp, version_of
+from roofseg.errors import RoofsegError
+
+NAME = "roofseg-tiles"
+VERSION = 1
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One TFRecord file and how many tiles it holds; ``path`` is relative to the manifest's folder
+    (or a URL)."""
+
+    path: str
+    tiles: int
+
+
+@dataclass(frozen=True)
+class Split:
+    """The tiles of one split (train, val or test)."""
+
+    tiles: int = 0
+    roof_fraction: float = 0.0
+    shards: tuple[Shard, ...] = ()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a tiling run wrote (see the module's format history)."""
+
+    splits: dict[str, Split]
+    tile_size: int = DEFAULT_TILE_SIZE
+    channels: int = 3
+    compression: str | None = None
+    split_mode: str = "block"
+    tiles: int = 0
+    roof_fraction: float = 0.0
+    gsd_m: float | None = None  # the training tiles' median ground pixel size
+    targets: tuple[str, ...] = TARGETS[:1]
+    contact_px: int = 0
+    jobs: tuple[dict, ...] = ()  # what each scene or folder job did: id, bands, gsd_m, tiles per split, skipped, ...
+    params: dict = field(default_factory=dict)  # the tiling parameters
+
+    @property
+    def has_contact(self) -> bool:
+        return TARGETS[1] in self.targets
+
+    @property
+    def bands(self) -> list[tuple[int, ...]]:
+        """The band choices of the scenes, each once, sorted."""
+        return sorted({tuple(j["bands"]) for j in self.jobs if j.get("bands")})
+
+    def shard_paths(self) -> list[str]:
+        """Every shard of every split, as listed (relative to the manifest's folder)."""
+        return [s.path for split in self.splits.values() for s in split.shards]
+
+    def split(self, name: str, source: str | os.PathLike | None = None) -> Split:
+        """The split ``name``, or a RoofsegError naming ``source`` (the manifest's file) if it has none."""
+        if name not in self.splits:
+            raise RoofsegError(source, f"has no split {name!r} (it has {', '.join(self.splits)})")
+        return self.splits[name]
+
+    def to_dict(self) -> dict:
+        return {"format": stamp(NAME, VERSION), "tile_size": self.tile_size, "channels": self.channels,
+                "compression": self.compression, "split_mode": self.split_mode, "tiles": self.tiles,
+                "roof_fraction": self.roof_fraction,
+                "splits": {k: {"tiles": s.tiles, "roof_fraction": s.roof_fraction,
+                               "shards": [{"path": sh.path, "tiles": sh.tiles} for sh in s.shards]}
+                           for k, s in self.splits.items()},
+                "gsd_m": self.gsd_m, "targets": list(self.targets), "contact_px": self.contact_px,
+                "jobs": [dict(j) for j in self.jobs], "params": self.params}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: str | os.PathLike | None = None) -> Manifest:
+        if not isinstance(data, dict):
+            raise RoofsegError(path, "is not a tiling manifest (not a JSON object)")
+        version_of(data.get("format"), NAME, VERSION, path)
+        try:
+            splits = {k: Split(int(s.get("tiles", 0)), float(s.get("roof_fraction", 0.0)),
+                               tuple(Shard(str(p["path"]), int(p["tiles"])) for p in s.get("shards", ())))
+                      for k, s in (data.get("splits") or {}).items()}
+            return cls(splits=splits, tile_size=int(data.get("tile_size") or DEFAULT_TILE_SIZE),
+                       channels=int(data.get("channels", 3)), compression=data.get("compression"),
+                       split_mode=data.get("split_mode", "block"), tiles=int(data.get("tiles", 0)),
+                       roof_fraction=float(data.get("roof_fraction", 0.0)),
+                       gsd_m=float(data["gsd_m"]) if data.get("gsd_m") else None,
+                       targets=tuple(data.get("targets") or TARGETS[:1]), contact_px=int(data.get("contact_px") or 0),
+                       jobs=tuple(data.get("jobs") or ()), params=dict(data.get("params") or {}))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise RoofsegError(path, f"the manifest is damaged ({type(exc).__name__}: {exc}); tile again") from None
+
+
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    """The manifest at ``path``: a local file, or any URL TensorFlow's file systems open (gs://)."""
+    path = os.fspath(path)
+    try:
+        if "://" in path:
+            # TensorFlow's file systems only for a remote manifest: reading a local one never imports TF
+            from roofseg._tf import tf
+
+            with tf.io.gfile.GFile(path) as f:
+                text = f.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        data = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise RoofsegError(path, f"cannot read the manifest ({exc})") from None
+    except Exception as exc:  # TensorFlow's OpError: its type is not importable without TF
+        if type(exc).__module__.startswith("tensorflow"):
+            raise RoofsegError(path, f"cannot read the manifest ({str(exc).splitlines()[0]})") from None
+        raise
+    return Manifest.from_dict(data, path)
+
+
+def write_manifest(path: str | os.PathLike, manifest: Manifest) -> None:
+    """Write ``manifest`` to ``path`` atomically."""
+    write_json(path, manifest.to_dict())

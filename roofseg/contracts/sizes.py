@@ -1,0 +1,48 @@
+"""Tile sizes and ground resolutions: the one rule, default and formula of each, for every stage."""
+
+from __future__ import annotations
+
+from roofseg.errors import RoofsegError
+
+#: the U-Net halves its input five times, so a tile's side must be a multiple of this
+TILE_MULTIPLE = 32
+#: the tile size of a model or tiling run that states none
+DEFAULT_TILE_SIZE = 256
+#: a scene whose ground pixel size is more than this share off the model's shows roofs at the wrong size
+GSD_TOLERANCE = 0.25
+#: overlapping windows at prediction share at most this many pixels, and at most a quarter of a window
+MAX_OVERLAP = 64
+
+
+def check_tile_size(size: int, source: object = None) -> int:
+    """``size`` if it is a tile size the U-Net takes, else a RoofsegError naming ``source``."""
+    if size <= 0 or size % TILE_MULTIPLE:
+        raise RoofsegError(source, f"tile size must be a positive multiple of {TILE_MULTIPLE} px (the U-Net "
+                                   f"halves it five times), got {size}; use --tile-size "
+                                   f"{max(TILE_MULTIPLE, round(size / TILE_MULTIPLE) * TILE_MULTIPLE)}")
+    return size
+
+
+def default_overlap(tile: int) -> int:
+    """The overlap of prediction windows of ``tile`` px: a quarter of the window, at most 64 px."""
+    return min(MAX_OVERLAP, tile // 4)
+
+
+def model_gsd(tile_gsd: float | None, tile_size: int | None, model_size: int | None) -> float | None:
+    """The ground pixel size a model whose input is ``model_size`` px sees of tiles of
+    ``tile_size`` px at ``tile_gsd`` m: tiles resized to the model's input look coarser (or finer)."""
+    if not tile_gsd:
+        return None
+    if tile_size and model_size and model_size != tile_size:
+        return tile_gsd * tile_size / model_size
+    return tile_gsd
+
+
+def gsd_ratio(gsd: float, trained_gsd: float) -> float:
+    """How many times their trained size roofs look to a model trained at ``trained_gsd`` m."""
+    return gsd / trained_gsd
+
+
+def gsd_is_off(gsd: float | None, trained_gsd: float | None) -> bool:
+    """Whether ``gsd`` is more than :data:`GSD_TOLERANCE` off ``trained_gsd`` (False where either is unknown)."""
+    return bool(gsd and trained_gsd) and abs(gsd_ratio(gsd, trained_gsd) - 1) > GSD_TOLERANCE

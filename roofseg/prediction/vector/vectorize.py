@@ -1,0 +1,259 @@
+"""Polygons from a 0/1 raster, in its CRS, without reading the raster into one array."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+import fiona
+import numpy as np
+import rasterio
+import shapely
+import shapely.geometry
+from rasterio.features import rasterize, shapes
+
+from roofseg.contracts.tags import read_tags
+from roofseg.errors import RoofsegError
+from roofseg.prediction.vector.existing import ExistingBuildings
+from roofseg.prediction.vector.geometry import valid_polygonal
+from roofseg.prediction.vector.instances import ContactBand, contact_band, split_region
+from roofseg.prediction.vector.osm import OsmWriter
+from roofseg.prediction.vector.regularize import regularize as regular
+from roofseg.raster.ground import GroundArea
+from roofseg.raster.windows import covering_window
+
+if TYPE_CHECKING:
+    from roofseg.prediction.vector.existing import ExistingBuildings
+
+DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".fgb": "FlatGeobuf",
+           ".osm": "OSM"}
+
+
+@dataclass(frozen=True)
+class VectorOptions:
+    """Footprints written beside predictions: their format, smallest ground area, and outline."""
+
+    suffix: str = ".gpkg"  # one of DRIVERS
+    min_area: float = 5.0  # m²
+    regularize: bool = False  # straight, squared outlines (see roofseg.prediction.vector.regularize)
+    separate: bool = True  # split touching buildings where the prediction has a contact band
+    min_confidence: float = 0.0  # buildings whose mean roof probability is lower are left out
+    contact_cut: float | None = None  # contact probability from which a pixel splits buildings (None: the threshold)
+    existing: str | None = None  # buildings already mapped (a vector file or OSM extract): left out
+    existing_overlap: float = 0.3  # share of the smaller building's area from which a prediction is mapped
+    keep_existing: bool = False  # write mapped ones too, with status 'mapped' / 'new'
+
+
+@dataclass(frozen=True)
+class ProbabilityBand:
+    """Where a prediction keeps its roof probability: a band of a raster, and the value standing for 1."""
+
+    path: str
+    band: int = 1
+    scale: float = 1.0
+
+
+def probability_band(prediction: str | os.PathLike) -> ProbabilityBand:
+    """The roof band of a prediction raster written by ``roofseg predict`` (255 stands for 1 in uint8)."""
+
+    with rasterio.open(prediction) as ds:
+        tags = read_tags(ds)
+        scale = tags.scale if tags else 255.0 if ds.dtypes[0] == "uint8" else 1.0
+    return ProbabilityBand(os.fspath(prediction), 1, scale)
+
+
+class Building(NamedTuple):
+    """One predicted building: its GeoJSON polygon, ground area (m²) and confidence (0–1, or None)."""
+
+    geometry: dict
+    area: float
+    confidence: float | None
+
+
+def confidence_of(poly: shapely.Geometry, probs, band: ProbabilityBand) -> float:
+    """The mean roof probability (0–1) over the pixels whose centres lie in ``poly`` (the pixel
+    under its representative point, for a polygon too thin to hold a centre)."""
+
+    window = covering_window(poly.bounds, probs.transform, probs.height, probs.width)
+    if window is None:
+        return 0.0
+    values = probs.read(band.band, window=window, out_dtype="float64")
+    inside = rasterize([poly], out_shape=values.shape, transform=probs.window_transform(window), dtype="uint8") > 0
+    if not inside.any():
+        point = poly.representative_point()
+        row, col = probs.index(point.x, point.y)
+        row, col = min(max(row - int(window.row_off), 0), values.shape[0] - 1), min(max(col - int(window.col_off), 0), values.shape[1] - 1)
+        return float(values[row, col] / band.scale)
+    return float(values[inside].mean() / band.scale)
+
+
+def polygons(binary_path: str | os.PathLike, min_area: float = 0.0, regularize: bool = False,
+             contact: ContactBand | None = None, probability: ProbabilityBand | None = None) -> Iterator[Building]:
+    """A :class:`Building` (valid GeoJSON polygon, ground area in m², confidence) for each building: each 8-connected region of 1s,
+    or with ``contact`` each part of it that the contact band splits off (see
+    :func:`roofseg.prediction.vector.instances.split_region`); those under ``min_area`` m² dropped.
+
+    GDAL's polygonize reads the band block by block itself, so memory follows the number of
+    polygons, not the raster's size; a region is split in a window of its own size. Its
+    8-connected rings can touch themselves (invalid in OGC terms): such a region is repaired, as a
+    MultiPolygon where it is two pieces joined at a corner. ``regularize`` straightens each
+    outline and squares it where it is rectilinear; the parts of a split region never overlap
+    (a part's squared sides stop at the parts before it). With ``probability``, each building's
+    confidence is the mean roof probability of its pixels (see :func:`confidence_of`).
+    """
+
+    with rasterio.open(binary_path) as ds, contextlib.ExitStack() as stack:
+        band = rasterio.band(ds, 1)
+        area_of = GroundArea(ds.crs)
+        pixel = math.hypot(ds.transform.a, ds.transform.d)
+        borders = stack.enter_context(rasterio.open(contact.path)) if contact else None
+        probs = stack.enter_context(rasterio.open(probability.path)) if probability else None
+        for geom, value in shapes(band, mask=band, connectivity=8, transform=ds.transform):
+            if value != 1:
+                continue
+            region = valid_polygonal(shapely.geometry.shape(geom))
+            parts = _split(region, ds, borders, contact, min_area, area_of) if borders is not None else [region]
+            taken = shapely.Polygon()  # the parts of this region written so far
+            for poly in parts:
+                if regularize and not poly.is_empty:
+                    poly = valid_polygonal(regular(poly, pixel))
+                    if len(parts) > 1:  # squared sides may cross into a neighbour: it keeps what it had
+                        poly = valid_polygonal(poly.difference(taken))
+                        taken = taken.union(poly)
+                if poly.is_empty:
+                    continue
+                area = area_of(poly)
+                if area >= min_area:
+                    confidence = confidence_of(poly, probs, probability) if probs is not None else None
+                    yield Building(shapely.geometry.mapping(poly), area, confidence)
+
+
+def _split(region: shapely.Geometry, ds, borders, contact: ContactBand, min_area: float, area_of) -> list:
+    """``region`` (a polygon traced from ``ds``) as one polygon per building the contact band finds in it."""
+
+    window = covering_window(region.bounds, ds.transform, ds.height, ds.width)
+    if window is None:
+        return [region]
+    transform = ds.window_transform(window)
+    shape = (int(window.height), int(window.width))
+    inside = rasterize([region], out_shape=shape, transform=transform, dtype="uint8").astype(bool)
+    pixels = int(np.count_nonzero(inside))
+    if pixels < 2:
+        return [region]
+    # a core smaller than a quarter of the smallest building kept is noise, not a building
+    min_core = max(4, round(0.25 * min_area / (area_of(region) / pixels)))
+    labels = split_region(inside, borders.read(contact.band, window=window), contact.cut, min_core)
+    if labels.max() < 2:
+        return [region]
+    pieces: dict[int, list] = {}
+    for geom, value in shapes(labels, mask=labels > 0, connectivity=8, transform=transform):
+        pieces.setdefault(int(value), []).append(shapely.geometry.shape(geom))
+    return [valid_polygonal(shapely.union_all(p)) for _, p in sorted(pieces.items())]
+
+
+def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, min_area: float = 0.0,
+                   regularize: bool = False, contact: ContactBand | None = None, layer: str | None = None,
+                   probability: ProbabilityBand | None = None, min_confidence: float = 0.0,
+                   existing: ExistingBuildings | None = None, keep_existing: bool = False) -> int:
+    """Write the polygons of ``binary_path`` to ``out_path`` (one of :data:`DRIVERS`); return how many.
+
+    ``contact``: split touching buildings along the prediction's contact band (see :func:`polygons`).
+    ``layer``: the layer's name (default: the file's name without suffix). ``probability``: each
+    building gets ``confidence``, the mean roof probability of its pixels, and those under
+    ``min_confidence`` are left out. ``existing``: buildings already mapped are left out, or with
+    ``keep_existing`` written with ``status`` 'mapped' (the others 'new').
+
+    GeoJSON is RFC 7946 (WGS84 lon/lat, right-hand rings, no ``crs`` member); ``.osm`` is OSM XML
+    for JOSM (:mod:`roofseg.prediction.vector.osm`); the other formats keep the raster's CRS.
+    """
+    out = Path(out_path)
+    driver = DRIVERS.get(out.suffix.lower())
+    if driver is None:
+        raise RoofsegError(out, f"unknown vector format (use one of {', '.join(DRIVERS)})")
+    with rasterio.open(binary_path) as ds:
+        crs = ds.crs
+    # centimetres in metric CRSs, ~1 cm (1e-7°) in degrees: the traced pixels' floats carry noise, not detail
+    grid = 1e-7 if crs is not None and crs.is_geographic else 0.01
+
+    def buildings() -> Iterator[tuple[shapely.Geometry, dict]]:
+        n = 0
+        for building in polygons(binary_path, min_area, regularize, contact, probability):
+            if building.confidence is not None and building.confidence < min_confidence:
+                continue
+            shape = shapely.set_precision(shapely.geometry.shape(building.geometry), grid)
+            mapped = existing is not None and existing.mapped(shape)
+            if mapped and not keep_existing:
+                continue
+            n += 1
+            values = {"id": n, "area_m2": round(building.area, 3)}
+            if building.confidence is not None:
+                values["confidence"] = round(building.confidence, 4)
+            if existing is not None and keep_existing:
+                values["status"] = "mapped" if mapped else "new"
+            yield shape, values
+
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")  # drivers want their suffix
+    try:
+        if driver == "OSM":
+            writer = OsmWriter(crs)
+            for shape, _ in buildings():  # OSM gets building=yes and nothing invented
+                writer.add(shape)
+            writer.write(tmp)
+            n = writer.count
+        else:
+            n = _write_ogr(tmp, driver, crs, buildings(), layer or out.stem,
+                           extra={**({"confidence": "float"} if probability is not None else {}),
+                                  **({"status": "str"} if existing is not None and keep_existing else {})})
+        if driver == "ESRI Shapefile":  # several files; rename each
+            for part in tmp.parent.glob(f"{tmp.stem}.*"):
+                os.replace(part, out.with_suffix(part.suffix))
+        else:
+            os.replace(tmp, out)
+    finally:
+        for part in tmp.parent.glob(f"{tmp.stem}.*"):
+            part.unlink(missing_ok=True)
+    return n
+
+
+def _write_ogr(tmp: Path, driver: str, crs, buildings, layer: str, extra: dict) -> int:
+    """Write (shapely geometry, properties) pairs with GDAL's ``driver`` (through fiona)."""
+
+    # a declared geometry type (GIS tools show "Unknown" for a mixed one): every building a
+    # MultiPolygon where the format keeps one type per layer; a shapefile's polygons hold several parts
+    multi = driver in ("GPKG", "FlatGeobuf")
+    geometry = "MultiPolygon" if multi else ("Polygon" if driver == "ESRI Shapefile" else ("Polygon", "MultiPolygon"))
+    schema = {"geometry": geometry, "properties": {"id": "int", "area_m2": "float", **extra}}
+    options = {"layer": layer} if driver != "ESRI Shapefile" else {}
+    if driver == "GPKG":  # no R-tree index: fiona's SQLite has no rtree module
+        options["SPATIAL_INDEX"] = "NO"
+    if driver == "GeoJSON":  # RFC 7946: WGS84 longitude/latitude (GDAL reprojects), right-hand rings, no crs member
+        options.update(RFC7946="YES", COORDINATE_PRECISION=7)
+    n = 0
+    with fiona.open(tmp, "w", driver=driver, schema=schema, crs_wkt=crs.to_wkt() if crs else "", **options) as dst:
+        for shape, values in buildings:
+            if multi and shape.geom_type == "Polygon":
+                shape = shapely.MultiPolygon([shape])
+            dst.write({"geometry": shapely.geometry.mapping(shape), "properties": values})
+            n += 1
+    return n
+
+
+def write_footprints(prediction: str | os.PathLike, binary: str | os.PathLike, out_path: str | os.PathLike,
+                     vectors: VectorOptions, threshold: float = 0.5, layer: str | None = None) -> int:
+    """The footprints of one predicted scene as ``vectors`` asks: from its ``binary`` raster,
+    split along the ``prediction``'s contact band where it has one (unless ``vectors.separate``
+    is off). Returns how many were written."""
+
+    cut = threshold if vectors.contact_cut is None else vectors.contact_cut
+    contact = contact_band(os.fspath(prediction), cut) if vectors.separate else None
+    existing = None
+    if vectors.existing:
+        with rasterio.open(binary) as ds:
+            existing = ExistingBuildings(vectors.existing, ds.crs, vectors.existing_overlap)
+    return write_polygons(binary, out_path, vectors.min_area, vectors.regularize, contact, layer,
+                          probability_band(prediction), vectors.min_confidence, existing, vectors.keep_existing)

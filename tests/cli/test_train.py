@@ -1,0 +1,23 @@
+"""``roofseg train``."""
+
+from __future__ import annotations
+
+
+def test_a_missing_base_model_is_one_line_and_writes_no_run(manifest, tmp_path, run_cli):
+    from conftest import one_error_line
+
+    line = one_error_line(run_cli("train", manifest, "-o", tmp_path / "run", "--init-from", tmp_path / "no.keras",
+                                  "--epochs", 1))
+    assert "no.keras" in line and "no such model file" in line
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_a_manifest_of_a_newer_roofseg_is_one_line(tmp_path, run_cli):
+    import json
+
+    from conftest import one_error_line
+
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"format": "roofseg-tiles/7", "splits": {}}))
+    line = one_error_line(run_cli("train", manifest, "-o", tmp_path / "run", "--encoder-weights", "none"))
+    assert str(manifest) in line and "newer roofseg" in line

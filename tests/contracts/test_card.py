@@ -1,0 +1,74 @@
+"""The model card: one read, one write, earlier releases read, newer ones refused in one line."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+from roofseg.contracts.card import CARD_FILE, Lineage, ModelCard, PostProcess, Tuning, read_card, write_card
+from roofseg.errors import RoofsegError
+
+
+def archive(path, card: dict | None = None):
+    """A stand-in .keras archive (a zip), with ``card`` stored as JSON where given."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", "{}")
+        if card is not None:
+            zf.writestr(CARD_FILE, json.dumps(card))
+    return path
+
+
+def test_a_card_written_by_this_release_reads_back_equal(tmp_path):
+    card = ModelCard(gsd_m=0.3, tile_size=128, bands=((1, 2, 3),), scaling="percentile 2-98",
+                     outputs=("roof", "contact"), contact_px=3,
+                     base=Lineage("base.keras", "ab" * 32, {"format": "roofseg-model/1", "gsd_m": 0.15}),
+                     postprocess=Tuning(PostProcess(0.6, 0.4, 10.0, True), "object-f1", {"object_f1": 0.7}, ("s0",)))
+    path = archive(tmp_path / "m.keras")
+    write_card(path, card)
+    assert read_card(path) == card
+    write_card(path, card.with_tuning(None))  # a new card replaces the old one
+    assert read_card(path).postprocess is None
+    with zipfile.ZipFile(path) as zf:
+        assert zf.namelist().count(CARD_FILE) == 1 and "config.json" in zf.namelist()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_a_card_of_an_earlier_release_reads_with_its_defaults(tmp_path):
+    old = {"format": "roofseg-model/1", "gsd_m": 0.3, "bands": [[1, 2, 3]],
+           "postprocess": {"threshold": 0.55, "min_area": 4.0, "regularize": False}}
+    card = read_card(archive(tmp_path / "old.keras", old))
+    assert card.tile_size == 256 and card.outputs == ("roof",) and not card.has_contact
+    assert card.postprocess.choice == PostProcess(0.55, None, 4.0, False) and card.postprocess.scenes == ()
+    assert card.to_dict()["format"] == "roofseg-model/2"  # written again, it is this release's
+    unstamped = read_card(archive(tmp_path / "unstamped.keras", {"gsd_m": 0.5}))
+    assert unstamped.gsd_m == 0.5 and unstamped.tile_size == 256
+
+
+def test_a_model_without_a_card_or_no_archive_has_none(tmp_path):
+    assert read_card(archive(tmp_path / "plain.keras")) is None
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    assert read_card(tmp_path / "junk.keras") is None  # loading the model says what is wrong with it
+
+
+@pytest.mark.parametrize("stamp, said", [("roofseg-model/3", "newer roofseg"), ("something-else/1", "not a roofseg-model")])
+def test_a_newer_or_foreign_card_is_refused_in_one_line_naming_the_file(tmp_path, stamp, said):
+    path = archive(tmp_path / "new.keras", {"format": stamp, "gsd_m": 0.3})
+    with pytest.raises(RoofsegError) as err:
+        read_card(path)
+    assert err.value.path == str(path) and said in err.value.problem and "\n" not in str(err.value)
+
+
+def test_a_damaged_card_is_said_so(tmp_path):
+    path = archive(tmp_path / "bad.keras", {"format": "roofseg-model/2", "tile_size": "large"})
+    with pytest.raises(RoofsegError, match="damaged"):
+        read_card(path)
+
+
+def test_the_cli_says_a_newer_card_in_one_line(tmp_path, run_cli):
+    from conftest import one_error_line
+
+    path = archive(tmp_path / "new.keras", {"format": "roofseg-model/9"})
+    line = one_error_line(run_cli("export", path, tmp_path / "m.onnx", "--layout", "deepness"))
+    assert str(path) in line and "newer roofseg" in line

@@ -1,0 +1,90 @@
+"""Helpers shared by several test modules (importable as ``helpers``: tests/ is on pytest's path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+from rasterio.features import rasterize
+from shapely.geometry import box, mapping
+
+from roofseg.contracts.card import ModelCard, read_card, write_card
+from roofseg.tiler.run import tile
+
+from conftest import write_tif
+
+
+def read_card_dict(path) -> dict | None:
+    """A model's card in its JSON form, or None: what the tests assert on."""
+    card = read_card(path)
+    return card.to_dict() if card else None
+
+
+def write_card_dict(path, data: dict) -> None:
+    """Store a card given in its JSON form (as an earlier release wrote it) in the model at ``path``."""
+    write_card(path, ModelCard.from_dict(data, path))
+
+
+def tile_dict(*args, **kwargs) -> dict:
+    """``roofseg.tiler.run.tile``, its manifest in the JSON form that manifest.json holds."""
+    return tile(*args, **kwargs).to_dict()
+
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+
+
+def scenes_in(folder: Path, n: int, size: int = 96) -> list[Path]:
+    """``n`` noise scenes side by side (each 20 px right of the last, so they overlap), nodata on the left."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        data = rng.integers(1, 255, (3, size, size + 7 * i), dtype=np.uint8)
+        data[:, :, :5] = 0
+        paths.append(write_tif(folder / f"scene{i}.tif", data, Affine(0.5, 0, 500_000 + 10 * i, 0, -0.5, 5_000_000), nodata=0))
+    return paths
+
+
+def red(batch: np.ndarray) -> np.ndarray:
+    return batch[..., :1]
+
+
+def tiny_keras(seed: int = 0):
+    from roofseg._tf import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    return keras.Model(inp, keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(x))
+
+
+def mean_model():
+    from roofseg._tf import keras
+
+    """An identity-like model: the mean of the three channels, pixel by pixel."""
+    inp = keras.Input((None, None, 3))
+    out = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer=keras.initializers.Constant(1 / 3))(inp)
+    return keras.Model(inp, out)
+
+
+class RoofAndContact:
+    """A model that costs nothing: roof where red is bright, contact where green is."""
+
+    takes_uint8 = True
+    channels = 2
+
+    def __call__(self, batch):
+        return (batch[..., :2] > 127).astype(np.float32)
+
+
+def roofs_scene(tmp_path, h=200, w=240, transform=Affine(0.5, 0, 500_000, 0, -0.5, 5_000_000), nodata_cols=0):
+    """A scene whose first band is 255 exactly on its roofs (so first_channel predicts them perfectly)."""
+    rng = np.random.default_rng(1)
+    roofs = [box(*(transform @ (c, r + 12)), *(transform @ (c + 20, r))) for r in range(10, h - 20, 30) for c in range(10, w - 25, 35)]
+    mask = rasterize([(mapping(p), 1) for p in roofs], out_shape=(h, w), transform=transform, dtype="uint8")
+    data = np.stack([mask * 255, rng.integers(1, 255, (h, w)), rng.integers(1, 255, (h, w))]).astype(np.uint8)
+    if nodata_cols:
+        data[:, :, :nodata_cols] = 0
+    scene = write_tif(tmp_path / "scene.tif", data, transform=transform, nodata=0 if nodata_cols else None)
+    return scene, roofs, mask

@@ -1,0 +1,169 @@
+"""Footprints into the map: OSM XML for JOSM, only buildings not yet mapped, OSM extracts as labels."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+import shapely.ops
+from affine import Affine
+from pyproj import Transformer
+from shapely.geometry import Polygon, box, shape
+
+from conftest import write_geojson, write_tif
+
+T = Affine(0.5, 0, 500_000, 0, -0.5, 5_000_000)
+
+
+def positive_ids(osm_path, out_path):
+    """A copy with ids made positive: GDAL's OSM driver skips the negative ids JOSM files use."""
+    text = open(osm_path).read()
+    for attr in ("id", "ref"):
+        text = text.replace(f'{attr}="-', f'{attr}="')
+    open(out_path, "w").write(text)
+    return out_path
+
+
+def osm_of(polygons_utm, path):
+    from roofseg.prediction.vector.osm import write_osm
+
+    write_osm(polygons_utm, rasterio.crs.CRS.from_epsg(32633), path)
+    return path
+
+
+def test_osm_output_opens_as_new_data_with_closed_ways_and_a_courtyard_relation(tmp_path):
+    from roofseg.prediction.vector.vectorize import write_polygons
+
+    roof = np.zeros((120, 160), np.uint8)
+    roof[10:40, 10:50] = 1  # a plain building
+    roof[60:110, 70:150] = 1
+    roof[75:95, 95:125] = 0  # a building around a courtyard
+    write_tif(tmp_path / "binary.tif", roof, transform=T)
+    assert write_polygons(tmp_path / "binary.tif", tmp_path / "roofs.osm") == 2
+    root = ET.parse(tmp_path / "roofs.osm").getroot()
+    assert root.tag == "osm" and root.get("version") == "0.6" and root.get("upload") == "never"
+    ids = [int(e.get("id")) for e in root if e.tag in ("node", "way", "relation")]
+    assert all(i < 0 for i in ids) and len(set(ids)) == len(ids)
+    nodes = {e.get("id"): (float(e.get("lon")), float(e.get("lat"))) for e in root.iter("node")}
+    ways = {w.get("id"): w for w in root.iter("way")}
+    for w in ways.values():
+        refs = [nd.get("ref") for nd in w.iter("nd")]
+        assert refs[0] == refs[-1] and len(set(refs)) == len(refs) - 1  # closed on its first node, no node repeated
+    tagged = [w for w in ways.values() if w.find("tag") is not None]
+    assert len(tagged) == 1 and {t.get("k"): t.get("v") for t in tagged[0].iter("tag")} == {"building": "yes"}
+    (relation,) = list(root.iter("relation"))
+    assert {t.get("k"): t.get("v") for t in relation.iter("tag")} == {"type": "multipolygon", "building": "yes"}
+    assert sorted(m.get("role") for m in relation.iter("member")) == ["inner", "outer"]
+    # the plain building's corners, back in UTM, are the raster's
+    to_utm = Transformer.from_crs(4326, 32633, always_xy=True)
+    ring = [to_utm.transform(*nodes[nd.get("ref")]) for nd in tagged[0].iter("nd")]
+    left, top = T @ (10, 10)
+    assert Polygon(ring).symmetric_difference(box(left, top - 15, left + 20, top)).area < 0.5  # 1e-7° ≈ 1 cm nodes
+    # GDAL's OSM driver reads it (ids made positive: it skips negative ones) as two buildings
+    import fiona
+
+    fiona.drvsupport.supported_drivers["OSM"] = "r"
+    with fiona.open(positive_ids(tmp_path / "roofs.osm", tmp_path / "positive.osm"), driver="OSM", layer="multipolygons") as src:
+        found = [shape(f.geometry) for f in src if f.properties["building"] == "yes"]
+    assert len(found) == 2 and sum(len(g.interiors) for p in found for g in getattr(p, "geoms", [p])) == 1
+
+
+@pytest.mark.parametrize("form", ["geojson", "osm"])
+def test_only_buildings_not_yet_mapped_come_out(sample_scene, tmp_path, form):
+    from roofseg.prediction.vector.existing import ExistingBuildings
+    from roofseg.prediction.vector.vectorize import write_polygons
+
+    with rasterio.open(sample_scene["mask"]) as m:
+        crs = m.crs
+    doc = json.loads(open(sample_scene["labels"]).read())
+    footprints = [shape(f["geometry"]) for f in doc["features"]]
+    mapped = footprints[::2]
+    if form == "geojson":  # RFC 7946 lon/lat: another CRS than the scene's
+        to_lonlat = Transformer.from_crs(crs, 4326, always_xy=True)
+        existing = write_geojson(tmp_path / "mapped.geojson", [shapely.ops.transform(to_lonlat.transform, p) for p in mapped], crs=None)
+    else:
+        existing = positive_ids(osm_of(mapped, tmp_path / "neg.osm"), tmp_path / "mapped.osm")
+    everything = write_polygons(sample_scene["mask"], tmp_path / "all.gpkg")
+    known = ExistingBuildings(existing, crs)
+    assert len(known) == len(mapped)
+    new = write_polygons(sample_scene["mask"], tmp_path / "new.gpkg", existing=known)
+    assert new == everything - len(mapped)
+    import fiona
+
+    with fiona.open(tmp_path / "new.gpkg") as src:
+        assert not any(known.mapped(shape(f["geometry"])) for f in src)
+    assert write_polygons(sample_scene["mask"], tmp_path / "marked.gpkg", existing=known, keep_existing=True) == everything
+    with fiona.open(tmp_path / "marked.gpkg") as src:
+        status = [f["properties"]["status"] for f in src]
+    assert status.count("mapped") == len(mapped) and status.count("new") == everything - len(mapped)
+
+
+def test_an_osm_extract_labels_tiles_as_its_footprints_do(sample_scene, tmp_path):
+    from roofseg.contracts.tile import read_records
+    from roofseg.tiler.tile import TileParams
+
+    from helpers import tile_dict as tile
+
+    doc = json.loads(open(sample_scene["labels"]).read())
+    extract = positive_ids(osm_of([shape(f["geometry"]) for f in doc["features"]], tmp_path / "neg.osm"), tmp_path / "area.osm")
+    params = TileParams(size=128, stride=128, split_block=256, val=0.0, test=0.0, max_nodata=1.0, contact_px=0)
+    tile([str(sample_scene["image"])], tmp_path / "osm", params, labels=[str(extract)], split_by="scene", progress=False)
+    tile([str(sample_scene["image"])], tmp_path / "geo", params, labels=[str(sample_scene["labels"])], split_by="scene",
+         progress=False)
+
+    def masks(folder):
+        return {(r["row"], r["col"]): r["mask"] for p in sorted((folder / "train").glob("*.tfrecord")) for r in read_records(str(p))}
+
+    a, b = masks(tmp_path / "osm"), masks(tmp_path / "geo")
+    assert a.keys() == b.keys() and sum(m.sum() for m in b.values()) > 0
+    agree = np.mean([np.mean(a[k] == b[k]) for k in a])
+    assert agree > 0.999  # 1e-7° nodes: a pixel's edge here and there
+
+
+def test_predictions_over_an_xyz_tile_layer_equal_those_over_the_same_pixels(tmp_path, http_folder, run_cli):
+    import cv2
+    from pyproj import Transformer
+
+    from roofseg.xyz import HALF_WORLD, resolution
+    folder, server = http_folder
+    z, x0, y0 = 17, 70000, 45000
+    rng = np.random.default_rng(0)
+    image = rng.integers(1, 255, (768, 768, 3), dtype=np.uint8)  # 3 x 3 tiles
+    for i in range(3):
+        for j in range(3):
+            (folder / str(z) / str(x0 + i)).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(folder / str(z) / str(x0 + i) / f"{y0 + j}.png"), image[j * 256:(j + 1) * 256, i * 256:(i + 1) * 256, ::-1])
+    res = resolution(z)
+    left, top = -HALF_WORLD + x0 * 256 * res, HALF_WORLD - y0 * 256 * res
+    pyramid = Affine(res, 0, left, 0, -res, top)
+    write_tif(tmp_path / "same.tif", image.transpose(2, 0, 1), transform=pyramid, crs="EPSG:3857")
+    # a box from pixel (100, 140) to (600, 500) of the three tiles, in lon/lat
+    to_lonlat = Transformer.from_crs(3857, 4326, always_xy=True)
+    (w, n), (e, s) = (to_lonlat.transform(*(pyramid @ (c + 0.5, r + 0.5))) for c, r in ((140, 100), (599, 499)))
+    from roofseg._tf import keras
+
+    inp = keras.Input((None, None, 3))  # pixel by pixel: the same pixels give the same probabilities, whatever the windows
+    model = tmp_path / "m.keras"
+    keras.Model(inp, keras.layers.Conv2D(1, 1, activation="sigmoid")(inp)).save(model)
+    common = ("--tile-size", 128, "--overlap", 32, "--engine", "tf", "--dtype", "float32", "--quiet")
+    done = run_cli("predict", model, f"xyz:{server.url}/{{z}}/{{x}}/{{y}}.png", tmp_path / "xyz.tif", "--bbox", f"{w},{s},{e},{n}",
+                   "--zoom", z, *common)
+    assert done.code == 0, done.err
+    assert run_cli("predict", model, tmp_path / "same.tif", tmp_path / "tif.tif", *common).code == 0
+    with rasterio.open(tmp_path / "xyz.tif") as a, rasterio.open(tmp_path / "tif.tif") as b:
+        assert a.crs.to_epsg() == 3857 and (a.width, a.height) == (460, 400)
+        window = rasterio.windows.from_bounds(*a.bounds, transform=b.transform).round_offsets().round_lengths()
+        assert (window.col_off, window.row_off) == (140, 100)
+        np.testing.assert_allclose(a.read(1), b.read(1, window=window), atol=1e-6)
+    assert any(r[1].startswith(f"/{z}/") for r in server.requests)
+    # a tile the server does not have: one line naming its URL
+    line = run_cli("predict", model, f"xyz:{server.url}/{{z}}/{{x}}/{{y}}.png", tmp_path / "far.tif", "--bbox",
+                   f"{w + 0.05},{s},{e + 0.05},{n}", "--zoom", z, *common)
+    from conftest import one_error_line
+
+    text = one_error_line(line)
+    assert f"{server.url}/{z}/" in text and "HTTP 404" in text

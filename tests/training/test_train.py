@@ -1,0 +1,201 @@
+"""Training: the loss goes down, artefacts are written, checkpoints reload, encoder weights load
+(test_training_runs.py: killed runs, several devices and workers)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from conftest import epochs_logged
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(manifest, tmp_path_factory):
+    from roofseg.training.train import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(manifest=str(manifest), out_dir=str(run), encoder_weights="none", epochs=5, batch_size=4,
+                      steps_per_epoch=6, learning_rate=1e-3, strategy="default", samples=3)
+    return run, train(cfg, verbose=0)
+
+
+def test_training_lowers_the_loss_and_writes_every_artefact(trained):
+    from roofseg.training.reports import read_history
+
+    run, summary = trained
+    log = read_history(run / "history.csv")
+    assert log["epoch"] == [0, 1, 2, 3, 4]
+    assert log["loss"][-1] < log["loss"][0] - 0.05, log["loss"]
+    for name in ("config.json", "best.keras", "history.csv", "curves.png", "samples.png", "summary.json"):
+        assert (run / name).stat().st_size > 0, name
+    assert list((run / "logs").rglob("*.tfevents.*")), "TensorBoard logs"
+    assert not (run / "backup").exists()  # a finished run leaves nothing to resume
+    config = json.loads((run / "config.json").read_text())
+    assert config["learning_rate"] == 1e-3 and config["global_batch"] == 4
+    assert summary["best_val_loss"] == min(log["val_loss"])
+
+
+def test_best_checkpoint_reloads_and_predicts_identically(trained, manifest, tmp_path):
+    from roofseg.training.evaluate import evaluate
+    from roofseg.training.model import load_model
+
+    run, summary = trained
+    model = load_model(run / "best.keras")
+    x = np.random.default_rng(0).random((2, 96, 64, 3), dtype=np.float32)  # any size divisible by 32
+    first = model.predict(x, verbose=0)
+    assert first.shape == (2, 96, 64, 2) and first.dtype == np.float32  # roof and contact
+    model.save(tmp_path / "again.keras")
+    np.testing.assert_array_equal(load_model(tmp_path / "again.keras").predict(x, verbose=0), first)
+    # the checkpoint is the best epoch's model: it scores the validation loss logged for that epoch
+    scores = evaluate(run / "best.keras", manifest, "val", batch_size=4)
+    assert scores["loss"] == pytest.approx(summary["best_val_loss"], abs=2e-3)
+    assert 0.0 <= scores["iou"] <= 1.0 and sum(scores["pixels"].values()) == scores["tiles"] * 64 * 64
+
+
+def test_evaluate_command_prints_and_writes_scores(trained, manifest, tmp_path, run_cli):
+    run, _ = trained
+    res = run_cli("evaluate", run / "best.keras", manifest, "--split", "test", "--json", tmp_path / "s.json")
+    assert res.code == 0, res.err
+    assert "Test Loss: " in res.out and " - Test IoU: " in res.out
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert {"loss", "iou", "f1", "precision", "recall", "pixels"} <= scores.keys()
+
+
+def test_imagenet_weights_come_from_the_keras_cache_file(tmp_path, monkeypatch, run_cli, manifest):
+    from roofseg._tf import sm
+    from roofseg.training.model import IMAGENET_FILE, build_model, resolve_encoder_weights
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    res = run_cli("train", manifest, "-o", tmp_path / "run", "--encoder-weights", "imagenet")
+    assert res.code == 1
+    assert len(res.err.strip().splitlines()) == 1 and IMAGENET_FILE in res.err and "cannot download" in res.err
+
+    from roofseg._tf import keras
+
+    keras.backend.clear_session()  # same layer-name counters for both builds below
+    backbone = sm.Backbones.get_backbone("resnet34", input_shape=(None, None, 3), weights=None, include_top=False,
+                                         backend=keras.backend, layers=keras.layers, models=keras.models, utils=keras.utils)
+    rng = np.random.default_rng(7)
+    backbone.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in backbone.get_weights()])
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    backbone.save_weights(str(tmp_path / "keras" / "models" / IMAGENET_FILE))
+
+    keras.backend.clear_session()
+    model, encoder = build_model(resolve_encoder_weights("imagenet"))
+    by_name = {layer.name: layer for layer in model.layers}
+    compared = 0
+    for layer in backbone.layers:
+        for mine, theirs in zip(by_name[layer.name].get_weights(), layer.get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+            compared += 1
+    assert compared > 100 and encoder
+
+
+def test_freeze_encoder_epochs_train_the_decoder_alone_first(manifest, tmp_path):
+    from roofseg._tf import keras
+    from roofseg.training.train import TrainConfig, train
+
+    class Watch(keras.callbacks.Callback):
+        """Encoder (frozen-at-start) and decoder weights at the start and end of each fit."""
+
+        fits: list = []
+
+        def on_train_begin(self, logs=None):
+            frozen = [layer.name for layer in self.model.layers if not layer.trainable and layer.weights]
+            self.names = frozen or self.fits[0]["frozen"]
+            self.fits.append({"frozen": self.names, "begin": self._snapshot()})
+
+        def on_epoch_end(self, epoch, logs=None):
+            # at the epoch's end, before EarlyStopping may restore the best epoch's weights
+            self.fits[-1]["end"] = self._snapshot()
+
+        def _snapshot(self):
+            layers = {layer.name: layer for layer in self.model.layers}
+            enc = [w.numpy().copy() for n in self.names for w in layers[n].weights]
+            dec = [w.numpy().copy() for w in layers["final_conv"].weights]
+            return enc, dec
+
+    cfg = TrainConfig(manifest=str(manifest), out_dir=str(tmp_path), encoder_weights="none", epochs=2,
+                      freeze_encoder_epochs=1, batch_size=4, steps_per_epoch=2, validation_steps=1,
+                      learning_rate=1e-2, strategy="default", samples=2)
+    train(cfg, verbose=0, callbacks=[Watch()])
+    first, second = Watch.fits
+    assert len(first["frozen"]) >= 36  # ResNet34's convolutions: stem, 32 in its units, shortcuts
+    changed = lambda a, b: any(not np.array_equal(x, y) for x, y in zip(a, b))  # noqa: E731
+    assert not changed(first["begin"][0], first["end"][0])  # encoder untouched while frozen
+    assert changed(first["begin"][1], first["end"][1])  # decoder learned
+    assert changed(second["begin"][0], second["end"][0])  # then the encoder trains too
+    assert epochs_logged(tmp_path) == [0, 1]
+
+
+def test_the_model_file_remembers_how_it_was_trained_and_predict_warns_of_another_gsd(trained, manifest, tmp_path, run_cli):
+    from roofseg.sample import write_sample
+
+    from helpers import read_card_dict as read_model_card
+
+    run, _ = trained
+    card = read_model_card(run / "best.keras")
+    assert abs(card["gsd_m"] - 0.3) < 0.005  # the sample's 0.3 m pixels, measured on the ground
+    assert card["tile_size"] == 64 and card["bands"] == [[1, 2, 3]] and "percentile" in card["scaling"]
+    assert card["outputs"] == ["roof", "contact"] and card["contact_px"] == 3  # the tiles carried contact targets
+    coarse = write_sample(tmp_path / "coarse", size=128, pixel=0.6, seed=5, progress=False)["image"]
+    # by default the scene is read at the model's 0.3 m, and the prediction lands on its own 0.6 m grid
+    result = run_cli("predict", run / "best.keras", coarse, tmp_path / "p.tif", "--tile", 64, "--overlap", 16, "--quiet")
+    assert result.code == 0 and "predicted at 0.3" in result.out, result.err
+    with rasterio.open(coarse) as scene, rasterio.open(tmp_path / "p.tif") as pred:
+        assert (pred.shape, pred.transform) == (scene.shape, scene.transform)
+        assert pred.count == 2 and pred.tags()["ROOFSEG_BANDS"] == "roof,contact"
+    result = run_cli("predict", run / "best.keras", coarse, tmp_path / "n.tif", "--tile", 64, "--overlap", 16,
+                     "--native", "--quiet")
+    assert result.code == 0, result.err
+    (line,) = [ln for ln in result.err.splitlines() if "trained at" in ln]  # said once, in roofseg's words
+    assert line.startswith("roofseg: warning: ") and "ground pixel size 0.6 m, but the model was trained at 0.3 m" in line
+    same = write_sample(tmp_path / "same", size=128, pixel=0.3, seed=5, progress=False)["image"]
+    result = run_cli("predict", run / "best.keras", same, tmp_path / "q.tif", "--tile", 64, "--overlap", 16,
+                     "--native", "--quiet")
+    assert result.code == 0 and "trained at" not in result.err
+
+
+def test_best_keras_holds_weights_and_card_but_no_optimizer_state(trained):
+    import zipfile
+
+    import h5py
+
+    from roofseg.training.model import load_model
+
+    from helpers import read_card_dict as read_model_card
+
+    run, _ = trained
+    with zipfile.ZipFile(run / "best.keras") as zf, zf.open("model.weights.h5") as f, h5py.File(f, "r") as h5:
+        assert "optimizer" not in h5 and "layers" in h5
+    model = load_model(run / "best.keras")  # compiled, as evaluate loads it
+    weights = sum(w.numpy().nbytes for w in model.weights)
+    assert (run / "best.keras").stat().st_size < 1.3 * weights  # Adam's two moments would make it 3x
+    assert read_model_card(run / "best.keras")["outputs"]
+
+
+def test_a_finished_run_is_kept_unless_overwrite_and_its_model_survives_an_interrupted_rerun(trained, manifest, run_cli):
+    from roofseg.training.train import TrainConfig, train
+
+    run, _ = trained
+    before = (run / "best.keras").read_bytes()
+    refused = run_cli("train", manifest, "-o", run, "--encoder-weights", "none", "--epochs", 1, "--quiet")
+    assert refused.code == 1 and "holds a finished run" in refused.err and "--overwrite" in refused.err
+    assert len(refused.err.strip().splitlines()) == 1
+
+    from roofseg._tf import keras
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    cfg = TrainConfig(manifest=str(manifest), out_dir=str(run), encoder_weights="none", epochs=1, batch_size=4,
+                      steps_per_epoch=2, strategy="default", samples=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, verbose=0, callbacks=[CtrlC()], overwrite=True)
+    assert (run / "best.keras").read_bytes() == before  # the last good model is still there
