@@ -37,9 +37,12 @@ demo: $(STAMP)
 	@echo "  pictures:               $(DEMO)/preview.png, $(DEMO)/errors.png, $(DEMO)/pr.png"
 	@echo "  scene metrics:          $(DEMO)/scene_metrics.json"
 
-# one worker per core (at most 4), a test file's tests on one worker so they share its fixtures
+# lint and format check first (seconds); then one worker per core (at most 4), a test file's tests on
+# one worker so they share its fixtures, and the 25 slowest tests named at the end
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
+	$(BIN)/ruff check roofseg tests bench
+	$(BIN)/ruff format --check roofseg tests bench
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile --durations=25
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -22,7 +22,11 @@ from pathlib import Path
 from real import ROOT, TRAIN, hot_scenes, roofseg, scene_files
 
 LOCAL, HELD_OUT = "hot_data2_z20_block0", "hot_data2_z20_block1"
-VARIANTS = {"lr1e-4": ["--lr", "1e-4"], "lr1e-3": ["--lr", "1e-3"], "freeze2+lr1e-4": ["--lr", "1e-4", "--freeze-encoder-epochs", "2"]}
+VARIANTS = {
+    "lr1e-4": ["--lr", "1e-4"],
+    "lr1e-3": ["--lr", "1e-3"],
+    "freeze2+lr1e-4": ["--lr", "1e-4", "--freeze-encoder-epochs", "2"],
+}
 
 
 def scores(model: Path, image: str, truth: str, work: Path, name: str) -> dict:
@@ -33,8 +37,14 @@ def scores(model: Path, image: str, truth: str, work: Path, name: str) -> dict:
     roofseg("predict", str(model), image, str(out), "--overwrite", "--quiet")
     post = postprocess(model)
     s = evaluate_scene(out, truth, threshold=post["threshold"], min_area=post["min_area"])
-    return {"pixel_iou": s["pixel"]["iou"], "object_f1": s["objects"]["f1"], "ap": s["objects"]["average_precision"],
-            "matched": s["objects"]["matched"], "predicted": s["objects"]["predicted"], "true": s["objects"]["true"]}
+    return {
+        "pixel_iou": s["pixel"]["iou"],
+        "object_f1": s["objects"]["f1"],
+        "ap": s["objects"]["average_precision"],
+        "matched": s["objects"]["matched"],
+        "predicted": s["objects"]["predicted"],
+        "true": s["objects"]["true"],
+    }
 
 
 def postprocess(model: Path) -> dict:
@@ -65,30 +75,77 @@ def main() -> None:
     base_tiles, local_tiles = work / "base_tiles", work / "local_tiles"
     if not (base_tiles / "manifest.json").exists():
         images, labels = zip(*(scene_files(scenes, n) for n in TRAIN))
-        roofseg("tile", *images, *[a for lab in labels for a in ("--labels", lab)], "-o", str(base_tiles),
-                "--split-by", "block", "--test", "0", *common)
+        roofseg(
+            "tile",
+            *images,
+            *[a for lab in labels for a in ("--labels", lab)],
+            "-o",
+            str(base_tiles),
+            "--split-by",
+            "block",
+            "--test",
+            "0",
+            *common,
+        )
     if not (local_tiles / "manifest.json").exists():
         image, labels = scene_files(scenes, LOCAL)
-        roofseg("tile", image, "--labels", labels, "-o", str(local_tiles), "--split-by", "block", "--split-block", "128",
-                "--val", "0.2", "--test", "0", *common)
+        roofseg(
+            "tile",
+            image,
+            "--labels",
+            labels,
+            "-o",
+            str(local_tiles),
+            "--split-by",
+            "block",
+            "--split-block",
+            "128",
+            "--val",
+            "0.2",
+            "--test",
+            "0",
+            *common,
+        )
     train = ["--batch", "8", "--patience", "100", "--seed", "0", "--quiet"]
     seconds = {}
 
     def fit(run: Path, manifest: Path, steps: int, epochs: int, *extra: str) -> Path:
         if not (run / "summary.json").exists():
             t0 = time.perf_counter()
-            roofseg("train", str(manifest / "manifest.json"), "-o", str(run), "--steps-per-epoch", str(steps),
-                    "--epochs", str(epochs), "--overwrite", *train, *extra)
+            roofseg(
+                "train",
+                str(manifest / "manifest.json"),
+                "-o",
+                str(run),
+                "--steps-per-epoch",
+                str(steps),
+                "--epochs",
+                str(epochs),
+                "--overwrite",
+                *train,
+                *extra,
+            )
             seconds[run.name] = time.perf_counter() - t0
         return run / "best.keras"
 
-    models = {"(a) base, as it is": fit(work / "base", base_tiles, args.base_steps, args.base_epochs,
-                                        "--encoder-weights", "none", "--lr", "1e-3")}
+    models = {
+        "(a) base, as it is": fit(
+            work / "base", base_tiles, args.base_steps, args.base_epochs, "--encoder-weights", "none", "--lr", "1e-3"
+        )
+    }
     for variant in args.variants.split(","):
-        models[f"(b) fine-tuned, {variant}"] = fit(work / f"tuned_{variant}", local_tiles, args.steps, args.epochs,
-                                                   "--init-from", str(models["(a) base, as it is"]), *VARIANTS[variant])
-    models["(c) from random weights"] = fit(work / "scratch", local_tiles, args.steps, args.epochs,
-                                            "--encoder-weights", "none", "--lr", "1e-3")
+        models[f"(b) fine-tuned, {variant}"] = fit(
+            work / f"tuned_{variant}",
+            local_tiles,
+            args.steps,
+            args.epochs,
+            "--init-from",
+            str(models["(a) base, as it is"]),
+            *VARIANTS[variant],
+        )
+    models["(c) from random weights"] = fit(
+        work / "scratch", local_tiles, args.steps, args.epochs, "--encoder-weights", "none", "--lr", "1e-3"
+    )
 
     held_image, held_truth = scene_files(scenes, HELD_OUT)
     local_image, local_labels = scene_files(scenes, LOCAL)
@@ -97,18 +154,33 @@ def main() -> None:
         tuned = model.with_name("tuned.keras")
         if not tuned.exists():
             roofseg("tune", str(model), local_image, "--labels", local_labels, "-o", str(tuned), "--quiet")
-        rows.append((name, scores(model, held_image, held_truth, work, f"m{k}"), scores(tuned, held_image, held_truth, work,
-                                                                                        f"m{k}_tuned"), postprocess(tuned)))
+        rows.append(
+            (
+                name,
+                scores(model, held_image, held_truth, work, f"m{k}"),
+                scores(tuned, held_image, held_truth, work, f"m{k}_tuned"),
+                postprocess(tuned),
+            )
+        )
 
     print()
-    print(f"base: {args.base_steps} x {args.base_epochs} steps on {', '.join(TRAIN)}; fine-tune and scratch: {args.steps} x "
-          f"{args.epochs} steps on {LOCAL}; scored on {HELD_OUT} (batch 8, 128 px at 0.3 m)")
+    print(
+        f"base: {args.base_steps} x {args.base_epochs} steps on {', '.join(TRAIN)}; fine-tune and scratch: "
+        f"{args.steps} x "
+        f"{args.epochs} steps on {LOCAL}; scored on {HELD_OUT} (batch 8, 128 px at 0.3 m)"
+    )
     print("; ".join(f"{k}: {v / 60:.1f} min" for k, v in seconds.items()))
-    print("| model | pixel IoU | object F1 | AP@0.5 | after tune: pixel IoU | object F1 | AP@0.5 | tuned threshold / min area |")
+    print(
+        "| model | pixel IoU | object F1 | AP@0.5 | after tune: pixel IoU | object F1 | AP@0.5 | tuned threshold / "
+        "min area |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, before, after, post in rows:
-        print(f"| {name} | {before['pixel_iou']:.3f} | {before['object_f1']:.3f} | {before['ap']:.3f} | {after['pixel_iou']:.3f} "
-              f"| {after['object_f1']:.3f} | {after['ap']:.3f} | {post['threshold']:g} / {post['min_area']:g} m² |")
+        print(
+            f"| {name} | {before['pixel_iou']:.3f} | {before['object_f1']:.3f} | {before['ap']:.3f} | "
+            f"{after['pixel_iou']:.3f} "
+            f"| {after['object_f1']:.3f} | {after['ap']:.3f} | {post['threshold']:g} / {post['min_area']:g} m² |"
+        )
     (work / "table.json").write_text(json.dumps(rows, indent=1))
 
 

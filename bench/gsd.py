@@ -40,13 +40,18 @@ def main() -> None:
             if pixel == 0.3 and gsd:
                 continue
             out = args.work / f"p{pixel}-{'native' if gsd is None else 'gsd'}.tif"
-            predict_scene(model, folder / "sample_image.tif", out, PredictOptions(gsd=gsd), overwrite=True, progress=False)
+            predict_scene(
+                model, folder / "sample_image.tif", out, PredictOptions(gsd=gsd), overwrite=True, progress=False
+            )
             scores = evaluate_scene(out, folder / "sample_labels.geojson")
             rows.append((pixel, mode, scores["pixel"]["iou"], scores["objects"]["f1"]))
     base = rows[0][2]
     print(f"model {args.model} (trained at 0.3 m); pixel IoU and object F1 against each rendering's footprints")
     for pixel, mode, iou, f1 in rows:
-        print(f"  scene {pixel:4} m, predicted {mode:9s}: pixel IoU {iou:.4f} (vs 0.3 m {iou - base:+.4f})  object F1 {f1:.4f}")
+        print(
+            f"  scene {pixel:4} m, predicted {mode:9s}: pixel IoU {iou:.4f} (vs 0.3 m {iou - base:+.4f})  object F1 "
+            f"{f1:.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def main() -> None:
         with rasterio.open(str(labels).replace("_labels_3857.geojson", "_image.tif")) as ds:
             t, crs, h, w = ds.transform, ds.crs, ds.height, ds.width
         feats = json.loads(labels.read_text())["features"]
-        truth = [valid_polygonal(shape(transform_geom("EPSG:3857", crs, f["geometry"]))) for f in feats if f.get("geometry")]
+        truth = [
+            valid_polygonal(shape(transform_geom("EPSG:3857", crs, f["geometry"]))) for f in feats if f.get("geometry")
+        ]
         truth = [g for g in truth if not g.is_empty]
         grid = rasterize([(g, i + 1) for i, g in enumerate(truth)], out_shape=(h, w), transform=t, dtype="int32")
         pixel = math.hypot(t.a, t.d)
@@ -55,14 +57,28 @@ def main() -> None:
             def iou(g):
                 return g.intersection(true).area / g.union(true).area
 
-            rows.append((iou(traced), iou(regular), vertices(traced), vertices(regular), vertices(true),
-                         abs(regular.area - traced.area) / traced.area, regular.is_valid))
+            rows.append(
+                (
+                    iou(traced),
+                    iou(regular),
+                    vertices(traced),
+                    vertices(regular),
+                    vertices(true),
+                    abs(regular.area - traced.area) / traced.area,
+                    regular.is_valid,
+                )
+            )
     a = np.array(rows, float)
     print(f"{len(a)} OSM buildings of {len(labels_files)} scenes")
     print(f"  IoU with OSM: traced {a[:, 0].mean():.3f}, regularized {a[:, 1].mean():.3f}")
-    print(f"  vertices (median): traced {np.median(a[:, 2]):.0f}, regularized {np.median(a[:, 3]):.0f}, OSM {np.median(a[:, 4]):.0f}")
-    print(f"  area changed by regularizing: median {np.median(a[:, 5]) * 100:.2f} %, max {a[:, 5].max() * 100:.2f} %;"
-          f" all valid: {bool(a[:, 6].all())}")
+    print(
+        f"  vertices (median): traced {np.median(a[:, 2]):.0f}, regularized {np.median(a[:, 3]):.0f}, OSM "
+        f"{np.median(a[:, 4]):.0f}"
+    )
+    print(
+        f"  area changed by regularizing: median {np.median(a[:, 5]) * 100:.2f} %, max {a[:, 5].max() * 100:.2f} %;"
+        f" all valid: {bool(a[:, 6].all())}"
+    )
 
 
 if __name__ == "__main__":

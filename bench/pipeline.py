@@ -54,7 +54,7 @@ def child_recipe(png_dir: str) -> None:
         order = np.random.default_rng(epoch).permutation(len(names))
         n = 0
         for start in range(0, len(order) - BATCH + 1, BATCH):
-            out = [aug(image=images[i], mask=masks[i]) for i in order[start:start + BATCH]]
+            out = [aug(image=images[i], mask=masks[i]) for i in order[start : start + BATCH]]
             np.stack([o["image"] for o in out]), np.stack([o["mask"] for o in out])
             n += BATCH
         epochs.append(time.perf_counter() - t0)
@@ -106,22 +106,32 @@ def main() -> None:
             shutil.rmtree(pngs, ignore_errors=True)
         if not pngs.exists():
             export_pngs(tiles / "manifest.json", pngs)
-        for kind, source in (("ours", tiles / "manifest.json"), ("ours-aug", tiles / "manifest.json"), ("recipe", pngs)):
+        for kind, source in (
+            ("ours", tiles / "manifest.json"),
+            ("ours-aug", tiles / "manifest.json"),
+            ("recipe", pngs),
+        ):
             rss, out = run_child(me, "--child", kind, "--source", str(source))
             r = json.loads(out.strip().splitlines()[-1])
             first, steady = (r["tiles"] / s for s in r["seconds"])
             results[(size, kind)] = (steady, rss, r["tiles"], first)
-            print(f"{size}² scene, {kind:8s}: {r['tiles']:5d} tiles, epoch 1 {first:7.1f} tiles/s, "
-                  f"epoch 2 {steady:7.1f} tiles/s, peak RSS {rss:6.0f} MB")
+            print(
+                f"{size}² scene, {kind:8s}: {r['tiles']:5d} tiles, epoch 1 {first:7.1f} tiles/s, "
+                f"epoch 2 {steady:7.1f} tiles/s, peak RSS {rss:6.0f} MB"
+            )
     for size in (4096, 8192):
         for label, k in (("epoch 1", 3), ("epoch 2", 0)):
             aug, recipe, plain = (results[(size, kind)][k] for kind in ("ours-aug", "recipe", "ours"))
-            print(f"{size}², {label}: ours with host augmentation / recipe = {aug / recipe:.2f}x (goal >= 3x); "
-                  f"ours without (augmenting on the device) / recipe = {plain / recipe:.2f}x")
+            print(
+                f"{size}², {label}: ours with host augmentation / recipe = {aug / recipe:.2f}x (goal >= 3x); "
+                f"ours without (augmenting on the device) / recipe = {plain / recipe:.2f}x"
+            )
     for kind in ("ours-aug", "recipe"):
         small, big = results[(4096, kind)], results[(8192, kind)]
-        print(f"peak RSS {kind}: {small[1]:.0f} MB for {small[2]} tiles, {big[1]:.0f} MB for {big[2]} tiles "
-              f"(ratio {big[1] / small[1]:.2f})")
+        print(
+            f"peak RSS {kind}: {small[1]:.0f} MB for {small[2]} tiles, {big[1]:.0f} MB for {big[2]} tiles "
+            f"(ratio {big[1] / small[1]:.2f})"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Arithmetic precision on real scenes (run by hand): `python bench/precision.py [--data ../shared/data] [--models A.keras,B.keras]`.
+"""Arithmetic precision on real scenes (run by hand):
+`python bench/precision.py [--data ../shared/data] [--models A.keras,B.keras]`.
 
 Trained models (by default the base and the from-scratch model that bench/finetune.py leaves in
 its work folder) predict every HOT scene of the data folder (Dar es Salaam, Kampala, Kathmandu;
@@ -47,13 +48,14 @@ def main() -> None:
 
 
 def compare(model: Path, scenes: list[tuple[str, str]], work: Path, calibration: int) -> None:
-    from roofseg.prediction.rasters.engines import OpenVinoModel, converted, native_bf16
-    from roofseg.prediction.rasters.inference import Inference
     from roofseg.contracts.card import read_card
     from roofseg.prediction.options import card_options
+    from roofseg.prediction.rasters.engines import OpenVinoModel, converted, native_bf16
+    from roofseg.prediction.rasters.inference import Inference
 
     post = postprocess(model)
     options = card_options(read_card(model), batch=8, dtype="float32")
+    tile = options.tile
     work.mkdir(parents=True, exist_ok=True)
     nets = {"f32": OpenVinoModel(converted(model), "f32")}
     if native_bf16():
@@ -66,14 +68,23 @@ def compare(model: Path, scenes: list[tuple[str, str]], work: Path, calibration:
         infer(np.zeros((options.batch, tile, tile, 3), np.uint8))  # warm up: memory planned
         rows[name] = predict_all(infer, scenes, options, work / name, post)
     f32 = rows["f32"]
-    print(f"\n{model} (tile {tile}, GSD {options.gsd:.3g} m; {len(scenes)} scenes, {f32['megapixels']:.1f} MP predicted)")
-    print("| precision | seconds | speed vs f32 | max diff | mean diff | pixels > 1/255 off | pixel IoU | object F1 | AP@0.5 |")
+    print(
+        f"\n{model} (tile {tile}, GSD {options.gsd:.3g} m; {len(scenes)} scenes, {f32['megapixels']:.1f} MP predicted)"
+    )
+    print(
+        "| precision | seconds | speed vs f32 | max diff | mean diff | pixels > 1/255 off | pixel IoU | object F1 | "
+        "AP@0.5 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, row in rows.items():
         diff = [np.abs(a - b) for a, b in zip(row["probs"], f32["probs"])]
         off = sum(int((d > 1 / 255).sum()) for d in diff) / sum(d.size for d in diff)
-        print(f"| {name} | {row['seconds']:.1f} | {f32['seconds'] / row['seconds']:.2f}x | {max(d.max() for d in diff):.3f} "
-              f"| {np.mean([d.mean() for d in diff]):.4f} | {off:.1%} | {row['iou']:.4f} | {row['f1']:.4f} | {row['ap']:.4f} |")
+        print(
+            f"| {name} | {row['seconds']:.1f} | {f32['seconds'] / row['seconds']:.2f}x | "
+            f"{max(d.max() for d in diff):.3f} "
+            f"| {np.mean([d.mean() for d in diff]):.4f} | {off:.1%} | {row['iou']:.4f} | {row['f1']:.4f} | "
+            f"{row['ap']:.4f} |"
+        )
 
 
 def predict_all(infer, scenes: list[tuple[str, str]], options, work: Path, post: dict) -> dict:
@@ -100,8 +111,14 @@ def predict_all(infer, scenes: list[tuple[str, str]], options, work: Path, post:
         aps.append(s["objects"]["average_precision"])
     tp, fp, fn = counts
     matched, predicted, true = objects
-    return {"seconds": seconds, "probs": probs, "megapixels": megapixels, "iou": tp / (tp + fp + fn),
-            "f1": 2 * matched / (predicted + true), "ap": float(np.mean(aps))}
+    return {
+        "seconds": seconds,
+        "probs": probs,
+        "megapixels": megapixels,
+        "iou": tp / (tp + fp + fn),
+        "f1": 2 * matched / (predicted + true),
+        "ap": float(np.mean(aps)),
+    }
 
 
 def int8_model(onnx_path: Path, scenes: list[tuple[str, str]], options, count: int, work: Path) -> Path:
@@ -116,8 +133,11 @@ def int8_model(onnx_path: Path, scenes: list[tuple[str, str]], options, count: i
     per_scene = -(-count // len(scenes))
     for image, _ in scenes:
         with Scene(image, None, options.gsd) as scene:
-            tiles = [t for t in tile_grid(scene.height, scene.width, options.tile, stride_for(options.tile, options.overlap))
-                     if t.height == t.width == options.tile]
+            tiles = [
+                t
+                for t in tile_grid(scene.height, scene.width, options.tile, stride_for(options.tile, options.overlap))
+                if t.height == t.width == options.tile
+            ]
             for t in tiles[:: max(1, len(tiles) // per_scene)][:per_scene]:
                 windows.append(scene.read(t.row, t.col, t.height, t.width)[0][None])
     quantized = nncf.quantize(ov.Core().read_model(str(onnx_path)), nncf.Dataset(windows), subset_size=len(windows))

@@ -1,4 +1,5 @@
-"""Benchmark of whole-scene prediction (run by hand): `python bench/predict.py [--only free,unet,engines,rss,huge,many]`.
+"""Benchmark of whole-scene prediction (run by hand):
+`python bench/predict.py [--only free,unet,engines,rss,huge,many]`.
 
 In one run, each figure a ratio of two things measured side by side:
 - free: with a model that costs nothing (it takes the uint8 windows and returns one channel as
@@ -87,8 +88,20 @@ def io_floor(scene_path: Path, out: Path, tile: int, overlap: int) -> None:
     from roofseg.raster.windows import grid_rows, stride_for
 
     with rasterio.open(scene_path) as src:
-        profile = dict(driver="GTiff", width=src.width, height=src.height, count=1, dtype="uint8", crs=src.crs,
-                       transform=src.transform, tiled=True, blockxsize=256, blockysize=256, compress="deflate", predictor=2)
+        profile = dict(
+            driver="GTiff",
+            width=src.width,
+            height=src.height,
+            count=1,
+            dtype="uint8",
+            crs=src.crs,
+            transform=src.transform,
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+            compress="deflate",
+            predictor=2,
+        )
         rows = list(grid_rows(src.height, src.width, tile, stride_for(tile, overlap)))
         with rasterio.open(out, "w", **profile) as dst:
             for k, row in enumerate(rows):
@@ -98,7 +111,7 @@ def io_floor(scene_path: Path, out: Path, tile: int, overlap: int) -> None:
                 for t in row:
                     image = src.read(window=Window(t.col, t.row, t.width, t.height))
                     n = min(t.height, end - top)
-                    band[:n, t.col:t.col + t.width] = image[0, :n]
+                    band[:n, t.col : t.col + t.width] = image[0, :n]
                 dst.write(band, 1, window=Window(0, top, src.width, end - top))
 
 
@@ -121,14 +134,19 @@ def free_model_vs_io_floor(scene_path: Path, work: Path, rounds: int = 3) -> Non
         t0 = time.perf_counter()
         io_floor(scene_path, work / "floor.tif", 256, 64)
         best["floor"] = min(best["floor"], time.perf_counter() - t0)
-        for name, pipelined, model in (("sequential", False, free_model), ("pipelined", True, free_model),
-                                       ("keras", True, keras_model)):
+        for name, pipelined, model in (
+            ("sequential", False, free_model),
+            ("pipelined", True, free_model),
+            ("keras", True, keras_model),
+        ):
             opts = PredictOptions(tile=256, overlap=64, batch=32, pipelined=pipelined)
             t0 = time.perf_counter()
             predict_scene(model, scene_path, work / f"free-{name}.tif", opts, overwrite=True, progress=False)
             best[name] = min(best[name], time.perf_counter() - t0)
-    print(f"free model on {scene_path.parent.name} (tile 256, overlap 64, batch 32), best of {rounds} "
-          "(keras: a free Keras model, uint8 in, one channel out, through Inference's graph):")
+    print(
+        f"free model on {scene_path.parent.name} (tile 256, overlap 64, batch 32), best of {rounds} "
+        "(keras: a free Keras model, uint8 in, one channel out, through Inference's graph):"
+    )
     for name, t in best.items():
         print(f"  {name:10s} {t:7.2f} s   ratio to the I/O floor {best['floor'] / t:.2f}")
 
@@ -158,7 +176,10 @@ def unet_vs_bare_predict(args) -> None:
     t0 = time.perf_counter()
     predict_scene(model, scene_path, args.work / "pred.tif", opts, overwrite=True, progress=False)
     ours = time.perf_counter() - t0
-    print(f"U-Net on {args.size}² ({megapixels:.1f} MP), {len(tiles)} windows of {args.tile} px, overlap {args.overlap}, batch {args.batch}")
+    print(
+        f"U-Net on {args.size}² ({megapixels:.1f} MP), {len(tiles)} windows of {args.tile} px, overlap "
+        f"{args.overlap}, batch {args.batch}"
+    )
     print(f"  bare model.predict on windows in memory: {megapixels / bare:6.3f} MP/s ({bare:.1f} s)")
     print(f"  roofseg predict_scene (read+blend+write): {megapixels / ours:6.3f} MP/s ({ours:.1f} s)")
     print(f"  ratio ours/bare: {bare / ours:.3f}   (goal >= 0.95)")
@@ -169,9 +190,9 @@ def engines(args) -> None:
     TensorFlow's, measured side by side (the ONNX export made once before the clock starts); and
     the arithmetic each sustains (the convolutions' GFLOP of a window, counted in the ONNX graph,
     times the windows, over the seconds), to set against what the CPU can do at most."""
+    from roofseg.prediction.options import PredictOptions
     from roofseg.prediction.rasters.engines import OpenVinoModel, converted, installed, load_predictor, native_bf16
     from roofseg.prediction.rasters.inference import Inference
-    from roofseg.prediction.options import PredictOptions
     from roofseg.prediction.rasters.predict import predict_scene
 
     scene_path = sample_scene(args.work, args.size)
@@ -185,12 +206,16 @@ def engines(args) -> None:
     for name, infer in nets.items():
         infer(np.zeros((args.batch, args.tile, args.tile, 3), np.uint8))  # warm up: graphs built, memory planned
         t0 = time.perf_counter()
-        windows = predict_scene(infer, scene_path, args.work / f"engine-{name.replace(' ', '-')}.tif", opts, overwrite=True,
-                                progress=False)["windows"]
+        windows = predict_scene(
+            infer, scene_path, args.work / f"engine-{name.replace(' ', '-')}.tif", opts, overwrite=True, progress=False
+        )["windows"]
         seconds[name] = time.perf_counter() - t0
     megapixels = args.size * args.size / 1e6
-    print(f"engines: U-Net (random weights) on {args.size}² ({megapixels:.1f} MP), {windows} windows of {args.tile} px, "
-          f"overlap {args.overlap}, batch {args.batch}" + (f"; {gflop:.1f} GFLOP of convolutions a window" if gflop else ""))
+    print(
+        f"engines: U-Net (random weights) on {args.size}² ({megapixels:.1f} MP), {windows} windows of {args.tile} px, "
+        f"overlap {args.overlap}, batch {args.batch}"
+        + (f"; {gflop:.1f} GFLOP of convolutions a window" if gflop else "")
+    )
     for name, t in seconds.items():
         rate = f"   {gflop * windows / t:5.0f} GFLOP/s" if gflop else ""
         print(f"  {name:14s} {megapixels / t:6.3f} MP/s ({t:.1f} s)   ratio to tf {seconds['tf'] / t:.2f}{rate}")
@@ -202,7 +227,7 @@ def gemm_gflops(n: int = 4096, rounds: int = 5) -> float:
     a = np.random.default_rng(0).random((n, n), np.float32)
     a @ a
     best = min(timed(np.matmul, a, a)[0] for _ in range(rounds))
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9
 
 
 def conv_gflop(onnx_path: Path, tile: int) -> float:
@@ -214,8 +239,10 @@ def conv_gflop(onnx_path: Path, tile: int) -> float:
     for dim, size in zip(proto.graph.input[0].type.tensor_type.shape.dim, (1, tile, tile, 3)):
         dim.dim_value = size
     proto = shape_inference.infer_shapes(proto)
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in list(proto.graph.value_info) + list(proto.graph.output)}
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in list(proto.graph.value_info) + list(proto.graph.output)
+    }
     kernels = {t.name: list(t.dims) for t in proto.graph.initializer}
     total = 0
     for node in proto.graph.node:
@@ -251,8 +278,19 @@ def rss_4096_vs_8192(args) -> None:
     rss = {}
     for size in (4096, 8192):
         scene = sample_scene(args.work, size)
-        rss[size] = child_peak_rss_mb("roofseg.cli", "predict", str(model), str(scene), str(args.work / f"rss{size}.tif"),
-                                      "--overwrite", "--quiet", "--tile", str(args.tile), "--overlap", str(args.overlap))
+        rss[size] = child_peak_rss_mb(
+            "roofseg.cli",
+            "predict",
+            str(model),
+            str(scene),
+            str(args.work / f"rss{size}.tif"),
+            "--overwrite",
+            "--quiet",
+            "--tile",
+            str(args.tile),
+            "--overlap",
+            str(args.overlap),
+        )
         print(f"  peak RSS roofseg predict {size}² ({args.rss_model} model): {rss[size]:.0f} MB")
     print(f"  peak RSS ratio 8192/4096: {rss[8192] / rss[4096]:.2f}   (goal <= 1.2)")
 
@@ -264,7 +302,8 @@ from predict import free_model
 from roofseg.prediction.options import PredictOptions
 from roofseg.prediction.rasters.predict import predict_scene
 t0 = time.perf_counter()
-predict_scene(free_model, sys.argv[1], sys.argv[2], PredictOptions(tile=256, overlap=64, batch=32), overwrite=True, progress=False)
+options = PredictOptions(tile=256, overlap=64, batch=32)
+predict_scene(free_model, sys.argv[1], sys.argv[2], options, overwrite=True, progress=False)
 print(f"{{time.perf_counter() - t0:.1f}}")
 """
 
@@ -274,7 +313,10 @@ def huge_scene(args) -> None:
     script = args.work / "huge_child.py"
     script.write_text(HUGE_CHILD.format(bench=str(Path(__file__).resolve().parent)))
     rss, out = run_child(str(script), str(scene), str(args.work / "huge.tif"))
-    print(f"free model on {args.huge_size}² ({args.huge_size ** 2 / 1e6:.0f} MP): {out.strip()} s, peak RSS {rss:.0f} MB   (goal < 2048 MB)")
+    print(
+        f"free model on {args.huge_size}² ({args.huge_size**2 / 1e6:.0f} MP): {out.strip()} s, peak RSS {rss:.0f} MB "
+        "  (goal < 2048 MB)"
+    )
 
 
 def many_scenes(args, count: int = 10, size: int = 2048) -> None:
@@ -290,15 +332,27 @@ def many_scenes(args, count: int = 10, size: int = 2048) -> None:
     best = {"one call": np.inf, "ten calls": np.inf}
     for _ in range(2):
         t0 = time.perf_counter()
-        subprocess.run(roofseg + [str(folder), str(args.work / "many-one")] + common, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            roofseg + [str(folder), str(args.work / "many-one")] + common,
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         best["one call"] = min(best["one call"], time.perf_counter() - t0)
         t0 = time.perf_counter()
         for scene in sorted(folder.glob("*.tif")):
-            subprocess.run(roofseg + [str(scene), str(args.work / f"many-{scene.name}")] + common, cwd=ROOT, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                roofseg + [str(scene), str(args.work / f"many-{scene.name}")] + common,
+                cwd=ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         best["ten calls"] = min(best["ten calls"], time.perf_counter() - t0)
     print(f"{count} scenes of {size}² ({args.many_model} model), best of 2:")
-    print(f"  one call {best['one call']:.1f} s, {count} calls {best['ten calls']:.1f} s: ratio {best['ten calls'] / best['one call']:.2f}")
+    print(
+        f"  one call {best['one call']:.1f} s, {count} calls {best['ten calls']:.1f} s: ratio "
+        f"{best['ten calls'] / best['one call']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -85,16 +85,51 @@ def main() -> None:
     images, labels = zip(*(scene_files(scenes, n) for n in TRAIN))
     tiles = work / "tiles"
     if not (tiles / "manifest.json").exists():
-        roofseg("tile", *images, *[a for lab in labels for a in ("--labels", lab)], "-o", str(tiles), "--gsd", "0.3",
-                "--tile-size", "128", "--split-by", "block", "--test", "0", "--contact-px", "3", "--quiet")
+        roofseg(
+            "tile",
+            *images,
+            *[a for lab in labels for a in ("--labels", lab)],
+            "-o",
+            str(tiles),
+            "--gsd",
+            "0.3",
+            "--tile-size",
+            "128",
+            "--split-by",
+            "block",
+            "--test",
+            "0",
+            "--contact-px",
+            "3",
+            "--quiet",
+        )
     runs = {"roof only": work / "run_roof", "roof + contact": work / "run_contact"}
     seconds = {}
     for name, run in runs.items():
         if not (run / "summary.json").exists():
             t0 = time.perf_counter()
-            roofseg("train", str(tiles / "manifest.json"), "-o", str(run), "--encoder-weights", "none", "--lr", "1e-3",
-                    "--batch", "8", "--steps-per-epoch", str(args.steps), "--epochs", str(args.epochs), "--patience", "100",
-                    "--seed", "0", "--quiet", *(["--no-contact"] if name == "roof only" else []))
+            roofseg(
+                "train",
+                str(tiles / "manifest.json"),
+                "-o",
+                str(run),
+                "--encoder-weights",
+                "none",
+                "--lr",
+                "1e-3",
+                "--batch",
+                "8",
+                "--steps-per-epoch",
+                str(args.steps),
+                "--epochs",
+                str(args.epochs),
+                "--patience",
+                "100",
+                "--seed",
+                "0",
+                "--quiet",
+                *(["--no-contact"] if name == "roof only" else []),
+            )
             seconds[name] = time.perf_counter() - t0
 
     rows = []
@@ -104,9 +139,15 @@ def main() -> None:
             out = work / f"{test}_{'roof' if name == 'roof only' else 'contact'}.tif"
             roofseg("predict", str(run / "best.keras"), image, str(out), "--threshold", "0.5", "--overwrite", "--quiet")
             binary = out.with_name(out.stem + "_binary.tif")
-            variants = [("roof only", False, False)] if name == "roof only" else [
-                ("contact model, not split", False, False), ("contact model, split", True, False),
-                ("split + regularized", True, True)]
+            variants = (
+                [("roof only", False, False)]
+                if name == "roof only"
+                else [
+                    ("contact model, not split", False, False),
+                    ("contact model, split", True, False),
+                    ("split + regularized", True, True),
+                ]
+            )
             for label, separate, regular in variants:
                 s = score(out, binary, truth, regular, separate)
                 rows.append((test, label, s["pixel"]["iou"], s["pixel"]["f1"], s["objects"]))
@@ -115,12 +156,17 @@ def main() -> None:
                 roofseg("evaluate-scene", str(out), truth, "--picture", str(picture), "--scene", image)
 
     print()
-    print(f"trained {args.steps} steps x {args.epochs} epochs, batch 8, 128 px at 0.3 m on {', '.join(TRAIN)}; "
-          + "; ".join(f"{k}: {v / 60:.1f} min" for k, v in seconds.items()))
+    print(
+        f"trained {args.steps} steps x {args.epochs} epochs, batch 8, 128 px at 0.3 m on {', '.join(TRAIN)}; "
+        + "; ".join(f"{k}: {v / 60:.1f} min" for k, v in seconds.items())
+    )
     print("| Kampala scene | footprints from | pixel IoU | pixel F1 | objects predicted / true | matched | object F1 |")
     print("|---|---|---|---|---|---|---|")
     for test, label, iou, f1, ob in rows:
-        print(f"| {test} | {label} | {iou:.3f} | {f1:.3f} | {ob['predicted']} / {ob['true']} | {ob['matched']} | {ob['f1']:.3f} |")
+        print(
+            f"| {test} | {label} | {iou:.3f} | {f1:.3f} | {ob['predicted']} / {ob['true']} | {ob['matched']} | "
+            f"{ob['f1']:.3f} |"
+        )
     print(f"pictures: {', '.join(str(work / f'{t}_errors.png') for t in TEST)}")
     (work / "table.json").write_text(json.dumps(rows, indent=1))
 

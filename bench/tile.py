@@ -80,15 +80,21 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         t, beam_manifest = timed(tile, [str(big)], out, params, progress=False, runner="beam")
         beam_t.append(t)
-    print(f"  Beam DirectRunner (multi-processing): {beam_manifest['tiles'] / min(beam_t):8.1f} tiles/s ({min(beam_t):.2f} s)"
-          f"   ratio to the local runner {tile_t / min(beam_t):.2f}")
+    print(
+        f"  Beam DirectRunner (multi-processing): {beam_manifest['tiles'] / min(beam_t):8.1f} tiles/s "
+        f"({min(beam_t):.2f} s)"
+        f"   ratio to the local runner {tile_t / min(beam_t):.2f}"
+    )
 
     served = work / "served"
     served.mkdir(exist_ok=True)
     if not (served / big.name).exists():
         (served / big.name).hardlink_to(big)
-    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "range_server.py"), str(served), str(work / "requests.jsonl")],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "range_server.py"), str(served), str(work / "requests.jsonl")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = f"{server.stdout.readline().strip()}/{big.name}"
         http_t, file_t = [], []
@@ -98,8 +104,11 @@ def main() -> None:
                 shutil.rmtree(out, ignore_errors=True)
                 t, m = timed(tile, [source], out, params, labels=[str(labels)], progress=False)
                 times.append(t)
-        print(f"  from HTTP (range requests): {m['tiles'] / min(http_t):8.1f} tiles/s, from the file {m['tiles'] / min(file_t):8.1f}"
-              f" tiles/s: ratio {min(file_t) / min(http_t):.2f}")
+        print(
+            f"  from HTTP (range requests): {m['tiles'] / min(http_t):8.1f} tiles/s, from the file "
+            f"{m['tiles'] / min(file_t):8.1f}"
+            f" tiles/s: ratio {min(file_t) / min(http_t):.2f}"
+        )
     finally:
         server.terminate()
 

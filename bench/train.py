@@ -102,15 +102,27 @@ def accuracy(work: Path, minutes: float) -> None:
         tile([str(sample_scene(work, 2048))], tiles, TileParams(size=128, stride=128), progress=False)
     run = work / "acc-run"
     shutil.rmtree(run, ignore_errors=True)
-    cfg = TrainConfig(manifest=str(tiles / "manifest.json"), out_dir=str(run), encoder_weights="none", epochs=1000,
-                      batch_size=8, learning_rate=1e-3, strategy="default", early_stopping_patience=1000)
+    cfg = TrainConfig(
+        manifest=str(tiles / "manifest.json"),
+        out_dir=str(run),
+        encoder_weights="none",
+        epochs=1000,
+        batch_size=8,
+        learning_rate=1e-3,
+        strategy="default",
+        early_stopping_patience=1000,
+    )
     t0 = time.perf_counter()
     summary = train(cfg, verbose=0, callbacks=[Budget(minutes)])
     scores = evaluate(run / "best.keras", tiles / "manifest.json", "test")
-    print(f"accuracy after {(time.perf_counter() - t0) / 60:.1f} min of CPU training ({summary['epochs_run']} epochs, "
-          f"128 px tiles of the 2048² sample, lr 1e-3, random encoder):")
-    print(f"  test split: IoU {scores['iou']:.3f}, F1 {scores['f1']:.3f}, precision {scores['precision']:.3f}, "
-          f"recall {scores['recall']:.3f} ({scores['tiles']} tiles)")
+    print(
+        f"accuracy after {(time.perf_counter() - t0) / 60:.1f} min of CPU training ({summary['epochs_run']} epochs, "
+        f"128 px tiles of the 2048² sample, lr 1e-3, random encoder):"
+    )
+    print(
+        f"  test split: IoU {scores['iou']:.3f}, F1 {scores['f1']:.3f}, precision {scores['precision']:.3f}, "
+        f"recall {scores['recall']:.3f} ({scores['tiles']} tiles)"
+    )
     print(json.dumps({"summary": summary, "test": scores}))
 
 
@@ -128,7 +140,12 @@ def main() -> None:
 
     tiles = args.work / "train-tiles"
     if not (tiles / "manifest.json").exists():
-        tile([str(sample_scene(args.work, 2048))], tiles, TileParams(size=256, stride=256, val=0.1, test=0.1), progress=False)
+        tile(
+            [str(sample_scene(args.work, 2048))],
+            tiles,
+            TileParams(size=256, stride=256, val=0.1, test=0.1),
+            progress=False,
+        )
     throughput(tiles / "manifest.json", args.steps, args.batch, args.rounds)
     if args.budget_minutes > 0:
         accuracy(args.work, args.budget_minutes)

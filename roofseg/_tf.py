@@ -34,6 +34,7 @@ def _quiet_native_stderr():
         os.close(saved)
         os.close(devnull)
 
+
 with _quiet_native_stderr():
     import tensorflow as tf  # noqa: E402
     import tf_keras as keras  # noqa: E402

@@ -18,6 +18,8 @@ def visible_devices(choice: str | None) -> list[str] | None:
     for name in choice.split(","):
         key = name.strip().upper().replace("/DEVICE:", "").lstrip("/")
         if key not in known:
-            raise RoofsegError(None, f"--devices: no device {name.strip()!r} here (visible: {', '.join(sorted(known))})")
+            raise RoofsegError(
+                None, f"--devices: no device {name.strip()!r} here (visible: {', '.join(sorted(known))})"
+            )
         devices.append(known[key])
     return devices

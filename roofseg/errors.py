@@ -50,10 +50,12 @@ def _expected_types() -> tuple[type, ...]:
     """
 
     types: list[type] = [OSError, MemoryError]
-    for module, names in (("rasterio.errors", ("RasterioError", "CRSError", "WindowError")),
-                          ("fiona.errors", ("FionaError", "DriverError")),
-                          ("pyproj.exceptions", ("ProjError", "CRSError")),
-                          ("tensorflow", ())):
+    for module, names in (
+        ("rasterio.errors", ("RasterioError", "CRSError", "WindowError")),
+        ("fiona.errors", ("FionaError", "DriverError")),
+        ("pyproj.exceptions", ("ProjError", "CRSError")),
+        ("tensorflow", ()),
+    ):
         mod = sys.modules.get(module)
         if mod is None:
             continue

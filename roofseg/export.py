@@ -62,20 +62,23 @@ def to_onnx(net, layout: str = "roofseg", size: int | None = None):
 
         def forward(x):
             y = net(tf.cast(x, tf.float32) / 255.0, training=False)
-            shape = tf.concat([tf.shape(x)[:3], [1]], axis=0)  # a stated rank: tf2onnx once gave a slice a unit axis more
-            return {name: tf.reshape(y[..., i:i + 1], shape, name=name) for i, name in enumerate(names)}
+            shape = tf.concat(
+                [tf.shape(x)[:3], [1]], axis=0
+            )  # a stated rank: tf2onnx once gave a slice a unit axis more
+            return {name: tf.reshape(y[..., i : i + 1], shape, name=name) for i, name in enumerate(names)}
     else:
         check_tile_size(size or 0)
         spec = tf.TensorSpec([None, 3, size, size], tf.float32, name="image")
 
         def forward(x):
             y = net(tf.transpose(x, [0, 2, 3, 1]), training=False)
-            return {name: tf.reshape(tf.transpose(y[..., i:i + 1], [0, 3, 1, 2]), [-1, 1, size, size], name=name)
-                    for i, name in enumerate(names)}
+            return {
+                name: tf.reshape(tf.transpose(y[..., i : i + 1], [0, 3, 1, 2]), [-1, 1, size, size], name=name)
+                for i, name in enumerate(names)
+            }
 
     function = tf.function(forward, input_signature=[spec])
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=OPSET,
-                                             output_path=None)
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=OPSET, output_path=None)
     _order_outputs(proto, names)
     return proto
 
@@ -99,12 +102,16 @@ def deepness_metadata(card: ModelCard | None, channels: int, size: int) -> dict:
     post = card.postprocess.choice if card.postprocess else PostProcess()
     gsd = card.gsd_m
     # Deepness' documentation names the tile size tiles_size, its code reads tile_size: both are written
-    meta = {"model_type": "Segmentor",
-            "class_names": [{0: "roof"}, {0: "contact"}][:channels] if channels > 1 else {0: "roof"},
-            "tiles_size": size, "tile_size": size,
-            "tiles_overlap": OVERLAP_PERCENT,
-            "seg_thresh": float(post.threshold),
-            "standardization_mean": [0.0, 0.0, 0.0], "standardization_std": [1.0, 1.0, 1.0]}
+    meta = {
+        "model_type": "Segmentor",
+        "class_names": [{0: "roof"}, {0: "contact"}][:channels] if channels > 1 else {0: "roof"},
+        "tiles_size": size,
+        "tile_size": size,
+        "tiles_overlap": OVERLAP_PERCENT,
+        "seg_thresh": float(post.threshold),
+        "standardization_mean": [0.0, 0.0, 0.0],
+        "standardization_std": [1.0, 1.0, 1.0],
+    }
     if gsd:
         meta["resolution"] = round(gsd * 100, 3)  # cm per pixel
         meta["seg_small_segment"] = median_size(gsd)

@@ -32,8 +32,11 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise RoofsegError(folder, f"another roofseg run (pid {holder}) is writing this folder; "
-                               "wait for it to finish or choose another output") from None
+            raise RoofsegError(
+                folder,
+                f"another roofseg run (pid {holder}) is writing this folder; "
+                "wait for it to finish or choose another output",
+            ) from None
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:

@@ -75,7 +75,7 @@ class RemoteFolder:
             found = self.fs.find(self.key(prefix))
         except FileNotFoundError:
             return []
-        return [f[len(self.root) + 1:] for f in found]
+        return [f[len(self.root) + 1 :] for f in found]
 
     def remove(self, name: str) -> None:
         self.fs.rm_file(self.key(name))

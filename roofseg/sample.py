@@ -29,8 +29,13 @@ BLOCK = 256  # rows rendered at a time, and the GeoTIFF block size
 LOT = 30.0  # metres: one building at most per lot
 ROOF_COLOURS = np.array(
     [  # terracotta, dark grey, light grey, blue metal, brown, off-white, green metal
-        (172, 84, 62), (74, 74, 80), (178, 176, 170), (88, 108, 138),
-        (122, 92, 72), (214, 208, 196), (84, 118, 96),
+        (172, 84, 62),
+        (74, 74, 80),
+        (178, 176, 170),
+        (88, 108, 138),
+        (122, 92, 72),
+        (214, 208, 196),
+        (84, 118, 96),
     ],
     np.float32,
 )
@@ -71,7 +76,9 @@ def layout(height: int, width: int, pixel: float, seed: int) -> Layout:
     rng = np.random.default_rng(seed)
     ox, oy = ORIGIN
     span_x, span_y = width * pixel, height * pixel
-    border = np.array([rng.uniform(0.02, 0.06), rng.uniform(0.0, 2 * math.pi), rng.uniform(2, 5), rng.uniform(0.01, 0.03)])
+    border = np.array(
+        [rng.uniform(0.02, 0.06), rng.uniform(0.0, 2 * math.pi), rng.uniform(2, 5), rng.uniform(0.01, 0.03)]
+    )
     border_max_m = (border[0] + border[3]) * span_x
 
     roads, road_x, road_y = [], [], []
@@ -80,9 +87,23 @@ def layout(height: int, width: int, pixel: float, seed: int) -> Layout:
             half = rng.uniform(4, 7)
             (road_x if axis == "x" else road_y).append((t - half, t + half))
             if axis == "x":
-                pts = np.array([(ox + t - half, oy), (ox + t + half, oy), (ox + t + half, oy - span_y), (ox + t - half, oy - span_y)])
+                pts = np.array(
+                    [
+                        (ox + t - half, oy),
+                        (ox + t + half, oy),
+                        (ox + t + half, oy - span_y),
+                        (ox + t - half, oy - span_y),
+                    ]
+                )
             else:
-                pts = np.array([(ox, oy - t + half), (ox + span_x, oy - t + half), (ox + span_x, oy - t - half), (ox, oy - t - half)])
+                pts = np.array(
+                    [
+                        (ox, oy - t + half),
+                        (ox + span_x, oy - t + half),
+                        (ox + span_x, oy - t - half),
+                        (ox, oy - t - half),
+                    ]
+                )
             roads.append(_polygon(pts))
 
     def on_road(a0: float, a1: float, spans: list[tuple[float, float]]) -> bool:
@@ -114,22 +135,32 @@ def layout(height: int, width: int, pixel: float, seed: int) -> Layout:
             for _ in range(rng.poisson(0.8)):
                 r = rng.uniform(1.5, 4.0)
                 edge = rng.choice([0.0, LOT])  # trees stand at the lot's edge, clear of the house
-                tx, ty = (lx + edge, ly + rng.uniform(0, LOT)) if rng.random() < 0.5 else (lx + rng.uniform(0, LOT), ly + edge)
+                tx, ty = (
+                    (lx + edge, ly + rng.uniform(0, LOT))
+                    if rng.random() < 0.5
+                    else (lx + rng.uniform(0, LOT), ly + edge)
+                )
                 a = np.linspace(0, 2 * math.pi, 14, endpoint=False)
                 trees.append(_polygon(np.c_[ox + tx + r * np.cos(a), oy - ty + r * np.sin(a)]))
     k = 6
     waves = np.c_[rng.normal(0, 1 / 60, (k, 2)), rng.uniform(0, 2 * math.pi, k), rng.uniform(0.2, 0.5, k)]
     return Layout(
-        ShapeIndex(roofs), ShapeIndex(shadows), ShapeIndex(trees), ShapeIndex(roads),
-        np.array(colours, np.float32).reshape(-1, 3), np.array(centres).reshape(-1, 2), np.array(angles),
-        waves, border,
+        ShapeIndex(roofs),
+        ShapeIndex(shadows),
+        ShapeIndex(trees),
+        ShapeIndex(roads),
+        np.array(colours, np.float32).reshape(-1, 3),
+        np.array(centres).reshape(-1, 2),
+        np.array(angles),
+        waves,
+        border,
     )
 
 
 def render(lay: Layout, transform: Affine, row: int, height: int, width: int, scene_width: int, seed: int):
     """Pixels of rows [row, row+height) of the scene: (image (3, h, w) uint8, mask (h, w) uint8)."""
     t = tile_transform(transform, row, 0)
-    rows, cols = np.mgrid[row:row + height, 0:width].astype(np.float32)
+    rows, cols = np.mgrid[row : row + height, 0:width].astype(np.float32)
     x = transform.c + (cols + 0.5) * transform.a  # pixel-centre map coordinates
     y = transform.f + (rows + 0.5) * transform.e
     field = sum(a * np.sin(kx * x + ky * y + p) for kx, ky, p, a in lay.waves)
@@ -164,7 +195,14 @@ def render(lay: Layout, transform: Affine, row: int, height: int, width: int, sc
     return image, mask
 
 
-def write_sample(out_dir: str | os.PathLike, size: int = 2048, pixel: float = 0.3, crs: str = "EPSG:32633", seed: int = 0, progress: bool = True) -> dict[str, Path]:
+def write_sample(
+    out_dir: str | os.PathLike,
+    size: int = 2048,
+    pixel: float = 0.3,
+    crs: str = "EPSG:32633",
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Path]:
     """Write ``sample_image.tif``, ``sample_mask.tif`` and ``sample_labels.geojson`` to ``out_dir``."""
     if size < 64:
         raise RoofsegError(None, f"--size must be at least 64 px, got {size}")
@@ -178,12 +216,27 @@ def write_sample(out_dir: str | os.PathLike, size: int = 2048, pixel: float = 0.
         raise RoofsegError(None, f"--crs must be a projected CRS in metres, got {crs}")
     transform = Affine(pixel, 0, ORIGIN[0], 0, -pixel, ORIGIN[1])
     lay = layout(size, size, pixel, seed)
-    paths = {"image": out / "sample_image.tif", "mask": out / "sample_mask.tif", "labels": out / "sample_labels.geojson"}
-    profile = dict(driver="GTiff", width=size, height=size, crs=crs_obj, transform=transform, tiled=True,
-                   blockxsize=BLOCK, blockysize=BLOCK, compress="deflate")
+    paths = {
+        "image": out / "sample_image.tif",
+        "mask": out / "sample_mask.tif",
+        "labels": out / "sample_labels.geojson",
+    }
+    profile = dict(
+        driver="GTiff",
+        width=size,
+        height=size,
+        crs=crs_obj,
+        transform=transform,
+        tiled=True,
+        blockxsize=BLOCK,
+        blockysize=BLOCK,
+        compress="deflate",
+    )
     with atomic_output(paths["image"]) as img_tmp, atomic_output(paths["mask"]) as mask_tmp:
-        with rasterio.open(img_tmp, "w", count=3, dtype="uint8", nodata=0, photometric="RGB", **profile) as img, \
-                rasterio.open(mask_tmp, "w", count=1, dtype="uint8", **profile) as msk:
+        with (
+            rasterio.open(img_tmp, "w", count=3, dtype="uint8", nodata=0, photometric="RGB", **profile) as img,
+            rasterio.open(mask_tmp, "w", count=1, dtype="uint8", **profile) as msk,
+        ):
             for row in tqdm(range(0, size, BLOCK), desc="sample", unit="band", disable=not progress):
                 h = min(BLOCK, size - row)
                 image, mask = render(lay, transform, row, h, size, size, seed)
@@ -194,7 +247,9 @@ def write_sample(out_dir: str | os.PathLike, size: int = 2048, pixel: float = 0.
     geojson = {
         "type": "FeatureCollection",
         "crs": {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else crs_obj.to_wkt()}},
-        "features": [{"type": "Feature", "properties": {"id": i}, "geometry": g} for i, g in enumerate(lay.roofs.geoms)],
+        "features": [
+            {"type": "Feature", "properties": {"id": i}, "geometry": g} for i, g in enumerate(lay.roofs.geoms)
+        ],
     }
     with atomic_output(paths["labels"]) as tmp:
         tmp.write_text(json.dumps(geojson))

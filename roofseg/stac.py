@@ -83,12 +83,18 @@ def _scene(item, choice: StacChoice, source: str) -> StacScene:
     if choice.asset in assets:
         image = assets[choice.asset]
     else:
-        rasters = [a for a in assets.values() if (a.media_type or "").startswith(GEOTIFF)
-                   or a.href.split("?", 1)[0].lower().endswith(RASTER_SUFFIXES)]
+        rasters = [
+            a
+            for a in assets.values()
+            if (a.media_type or "").startswith(GEOTIFF) or a.href.split("?", 1)[0].lower().endswith(RASTER_SUFFIXES)
+        ]
         rasters = [a for a in rasters if "labels" not in (a.roles or [])]
         if not rasters:
-            raise RoofsegError(source, f"item {item.id} has no asset {choice.asset!r} and no GeoTIFF asset "
-                                       f"(it has {', '.join(assets) or 'none'}); choose one with --stac-asset")
+            raise RoofsegError(
+                source,
+                f"item {item.id} has no asset {choice.asset!r} and no GeoTIFF asset "
+                f"(it has {', '.join(assets) or 'none'}); choose one with --stac-asset",
+            )
         image = rasters[0]
     labels = None
     if choice.labels:
@@ -108,5 +114,7 @@ def _href(asset, source: str) -> str:
     if "://" in href or href.startswith("/vsi"):
         return href
     if not os.path.isabs(href):
-        href = urljoin(source, href) if "://" in source else os.path.join(os.path.dirname(os.path.abspath(source)), href)
+        href = (
+            urljoin(source, href) if "://" in source else os.path.join(os.path.dirname(os.path.abspath(source)), href)
+        )
     return href if "://" in href else os.path.normpath(href)

@@ -21,7 +21,8 @@ def terminal() -> TextIO:
             fd = os.dup(sys.stderr.fileno())
         except (AttributeError, OSError, ValueError):
             return sys.stderr
-        _terminal = io.TextIOWrapper(io.FileIO(fd, "w"), encoding=sys.stderr.encoding or "utf-8",
-                                     errors="backslashreplace", write_through=True)
+        _terminal = io.TextIOWrapper(
+            io.FileIO(fd, "w"), encoding=sys.stderr.encoding or "utf-8", errors="backslashreplace", write_through=True
+        )
         atexit.register(_terminal.close)
     return _terminal

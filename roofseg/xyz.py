@@ -51,20 +51,24 @@ def parse_bbox(text: str) -> Box:
     except ValueError:
         raise RoofsegError(None, f"--bbox takes W,S,E,N in degrees, got {text!r}") from None
     if not (-180 <= w < e <= 180 and -85.06 <= s < n <= 85.06):
-        raise RoofsegError(None, f"--bbox {text}: west < east within ±180 and south < north within ±85.06 (web mercator)")
+        raise RoofsegError(
+            None, f"--bbox {text}: west < east within ±180 and south < north within ±85.06 (web mercator)"
+        )
     return Box(w, s, e, n)
 
 
 def resolution(zoom: int) -> float:
     """Metres of EPSG:3857 per pixel at ``zoom`` (256 px tiles)."""
-    return 2 * HALF_WORLD / (TILE * 2 ** zoom)
+    return 2 * HALF_WORLD / (TILE * 2**zoom)
 
 
 def pixel_window(box: Box, zoom: int) -> tuple[int, int, int, int]:
     """(col, row, width, height) of the box in the pyramid's pixel grid at ``zoom``: whole pixels around it."""
 
     to_mercator = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
-    (x0, x1), (y0, y1) = zip(*(to_mercator.transform(lon, lat) for lon, lat in ((box.west, box.south), (box.east, box.north))))
+    (x0, x1), (y0, y1) = zip(
+        *(to_mercator.transform(lon, lat) for lon, lat in ((box.west, box.south), (box.east, box.north)))
+    )
     res = resolution(zoom)
     col0, col1 = math.floor((x0 + HALF_WORLD) / res), math.ceil((x1 + HALF_WORLD) / res)
     row0, row1 = math.floor((HALF_WORLD - y1) / res), math.ceil((HALF_WORLD - y0) / res)
@@ -89,12 +93,25 @@ def wms_xml(template: str, zoom: int, cache: Path) -> str:
     svc = ET.SubElement(root, "Service", name=service)
     ET.SubElement(svc, "ServerUrl").text = url
     window = ET.SubElement(root, "DataWindow")
-    for tag, value in (("UpperLeftX", -HALF_WORLD), ("UpperLeftY", HALF_WORLD), ("LowerRightX", HALF_WORLD),
-                       ("LowerRightY", -HALF_WORLD), ("TileLevel", zoom), ("TileCountX", 1), ("TileCountY", 1),
-                       ("YOrigin", origin)):
+    for tag, value in (
+        ("UpperLeftX", -HALF_WORLD),
+        ("UpperLeftY", HALF_WORLD),
+        ("LowerRightX", HALF_WORLD),
+        ("LowerRightY", -HALF_WORLD),
+        ("TileLevel", zoom),
+        ("TileCountX", 1),
+        ("TileCountY", 1),
+        ("YOrigin", origin),
+    ):
         ET.SubElement(window, tag).text = repr(value) if isinstance(value, float) else str(value)
-    for tag, value in (("Projection", "EPSG:3857"), ("BlockSizeX", TILE), ("BlockSizeY", TILE), ("BandsCount", 3),
-                       ("MaxConnections", 4), ("Timeout", 60)):
+    for tag, value in (
+        ("Projection", "EPSG:3857"),
+        ("BlockSizeX", TILE),
+        ("BlockSizeY", TILE),
+        ("BandsCount", 3),
+        ("MaxConnections", 4),
+        ("Timeout", 60),
+    ):
         ET.SubElement(root, tag).text = str(value)
     ET.SubElement(ET.SubElement(root, "Cache"), "Path").text = str(cache)
     ET.indent(root)
@@ -128,14 +145,14 @@ def xyz_scene(entry: str, bbox: str | None, zoom: int | None, folder: str | os.P
     """The VRT that reads ``xyz:URL`` over ``bbox`` at ``zoom``, written (with its WMS description
     and tile cache) in ``folder`` (default: roofseg's cache under the temporary folder). Its name
     says the zoom: ``xyz-z<zoom>.vrt``, so the scene's id is ``xyz-z<zoom>``."""
-    template = entry[len(PREFIX):]
+    template = entry[len(PREFIX) :]
     if not bbox or zoom is None:
         raise RoofsegError(entry, "an XYZ tile layer needs --bbox W,S,E,N and --zoom")
     box = parse_bbox(bbox)
     if not 0 <= zoom <= 24:
         raise RoofsegError(entry, f"--zoom {zoom}: tile pyramids go from 0 to 24")
     window = pixel_window(box, zoom)
-    if window[2] * window[3] > 100_000 ** 2:
+    if window[2] * window[3] > 100_000**2:
         raise RoofsegError(entry, f"--bbox {bbox} at zoom {zoom} is {window[2]}x{window[3]} px: give a smaller box")
     key = hashlib.sha256(f"{template}|{zoom}|{box}".encode()).hexdigest()[:16]
     base = Path(folder) if folder else Path(tempfile.gettempdir()) / "roofseg-xyz"
@@ -167,7 +184,7 @@ def tile_failure(exc: BaseException, tags: dict) -> str | None:
         return None
     x, y, z = int(block.group(1)), int(block.group(2)), int(zoom)
     url = template.replace("{z}", str(z)).replace("{x}", str(x)).replace("{y}", str(y))
-    url = url.replace("{-y}", str(2 ** z - 1 - y)).replace("{q}", _quadkey(x, y, z))
+    url = url.replace("{-y}", str(2**z - 1 - y)).replace("{q}", _quadkey(x, y, z))
     status = _STATUS.search(text)
     return f"tile {url} could not be fetched ({'HTTP ' + status.group(1) if status else 'no answer'})"
 

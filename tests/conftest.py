@@ -27,12 +27,22 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 UTM = "EPSG:32633"
 
 
-def write_tif(path, data: np.ndarray, transform=Affine(0.5, 0, 500_000, 0, -0.5, 5_000_000),
-              crs=UTM, nodata=None, **extra) -> Path:
+def write_tif(
+    path, data: np.ndarray, transform=Affine(0.5, 0, 500_000, 0, -0.5, 5_000_000), crs=UTM, nodata=None, **extra
+) -> Path:
     """Write (bands, h, w) or (h, w) ``data`` as a GeoTIFF; return its path."""
     data = data if data.ndim == 3 else data[None]
-    profile = dict(driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
-                   dtype=data.dtype, transform=transform, crs=crs, nodata=nodata, **extra)
+    profile = dict(
+        driver="GTiff",
+        height=data.shape[1],
+        width=data.shape[2],
+        count=data.shape[0],
+        dtype=data.dtype,
+        transform=transform,
+        crs=crs,
+        nodata=nodata,
+        **extra,
+    )
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(data)
     return Path(path)
@@ -40,8 +50,10 @@ def write_tif(path, data: np.ndarray, transform=Affine(0.5, 0, 500_000, 0, -0.5,
 
 def write_geojson(path, polygons, crs: str | None = UTM) -> Path:
     """Write shapely ``polygons`` as a GeoJSON FeatureCollection (with a ``crs`` member unless None)."""
-    doc = {"type": "FeatureCollection",
-           "features": [{"type": "Feature", "properties": {}, "geometry": mapping(p)} for p in polygons]}
+    doc = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {}, "geometry": mapping(p)} for p in polygons],
+    }
     if crs:
         doc["crs"] = {"type": "name", "properties": {"name": crs}}
     Path(path).write_text(json.dumps(doc))
@@ -63,7 +75,12 @@ def manifest(sample_scene, tmp_path_factory) -> Path:
     from roofseg.tiler.tile import TileParams
 
     out = tmp_path_factory.mktemp("tiles64")
-    tile([str(sample_scene["image"])], out, TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2), progress=False)
+    tile(
+        [str(sample_scene["image"])],
+        out,
+        TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2),
+        progress=False,
+    )
     return out / "manifest.json"
 
 
@@ -165,8 +182,11 @@ class RangeServer:
         import sys
 
         self.log = folder.parent / "requests.jsonl"
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("range_server.py")), str(folder),
-                                      str(self.log)], stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("range_server.py")), str(folder), str(self.log)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.url = self.proc.stdout.readline().strip()
 
     @property
@@ -213,9 +233,15 @@ def s3_bucket(monkeypatch):
         cmd = ["timeout", "600"] + cmd
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
-    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_S3_ENDPOINT": f"127.0.0.1:{port}", "AWS_HTTPS": "NO", "AWS_VIRTUAL_HOSTING": "FALSE",
-                       "ROOFSEG_STAGING": str(Path(tempfile.mkdtemp()))}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_S3_ENDPOINT": f"127.0.0.1:{port}",
+        "AWS_HTTPS": "NO",
+        "AWS_VIRTUAL_HOSTING": "FALSE",
+        "ROOFSEG_STAGING": str(Path(tempfile.mkdtemp())),
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": endpoint})
     try:

@@ -42,7 +42,9 @@ def scenes_in(folder: Path, n: int, size: int = 96) -> list[Path]:
         rng = np.random.default_rng(i)
         data = rng.integers(1, 255, (3, size, size + 7 * i), dtype=np.uint8)
         data[:, :, :5] = 0
-        paths.append(write_tif(folder / f"scene{i}.tif", data, Affine(0.5, 0, 500_000 + 10 * i, 0, -0.5, 5_000_000), nodata=0))
+        paths.append(
+            write_tif(folder / f"scene{i}.tif", data, Affine(0.5, 0, 500_000 + 10 * i, 0, -0.5, 5_000_000), nodata=0)
+        )
     return paths
 
 
@@ -81,7 +83,11 @@ class RoofAndContact:
 def roofs_scene(tmp_path, h=200, w=240, transform=Affine(0.5, 0, 500_000, 0, -0.5, 5_000_000), nodata_cols=0):
     """A scene whose first band is 255 exactly on its roofs (so first_channel predicts them perfectly)."""
     rng = np.random.default_rng(1)
-    roofs = [box(*(transform @ (c, r + 12)), *(transform @ (c + 20, r))) for r in range(10, h - 20, 30) for c in range(10, w - 25, 35)]
+    roofs = [
+        box(*(transform @ (c, r + 12)), *(transform @ (c + 20, r)))
+        for r in range(10, h - 20, 30)
+        for c in range(10, w - 25, 35)
+    ]
     mask = rasterize([(mapping(p), 1) for p in roofs], out_shape=(h, w), transform=transform, dtype="uint8")
     data = np.stack([mask * 255, rng.integers(1, 255, (h, w)), rng.integers(1, 255, (h, w))]).astype(np.uint8)
     if nodata_cols:

@@ -22,23 +22,41 @@ from helpers import tile_dict as tile
 def test_predictions_and_their_mosaic_go_to_a_bucket_and_a_rerun_resumes(tmp_path, s3_bucket):
     scenes_in(tmp_path / "in", 2)
     url = f"{s3_bucket}/preds"
-    result = predict_scenes(red, [str(tmp_path / "in")], url, PredictOptions(tile=64, overlap=16, threshold=0.5),
-                            progress=False)
+    result = predict_scenes(
+        red, [str(tmp_path / "in")], url, PredictOptions(tile=64, overlap=16, threshold=0.5), progress=False
+    )
     assert result["predicted"] == 2 and result["folder"] == url
     fs = fsspec.filesystem("s3")
     names = sorted(p.rsplit("/", 1)[1] for p in fs.find(url))
-    assert names == ["mosaic.vrt", "mosaic_binary.vrt", "predict.json", "scene0.qml", "scene0.tif", "scene0_binary.qml",
-                     "scene0_binary.tif", "scene1.qml", "scene1.tif", "scene1_binary.qml", "scene1_binary.tif"]
-    predict_scenes(red, [str(tmp_path / "in")], tmp_path / "local", PredictOptions(tile=64, overlap=16, threshold=0.5),
-                   progress=False)
+    assert names == [
+        "mosaic.vrt",
+        "mosaic_binary.vrt",
+        "predict.json",
+        "scene0.qml",
+        "scene0.tif",
+        "scene0_binary.qml",
+        "scene0_binary.tif",
+        "scene1.qml",
+        "scene1.tif",
+        "scene1_binary.qml",
+        "scene1_binary.tif",
+    ]
+    predict_scenes(
+        red,
+        [str(tmp_path / "in")],
+        tmp_path / "local",
+        PredictOptions(tile=64, overlap=16, threshold=0.5),
+        progress=False,
+    )
     with rasterio.open(f"{url}/scene1.tif") as remote, rasterio.open(tmp_path / "local" / "scene1.tif") as local:
         np.testing.assert_array_equal(remote.read(), local.read())
     with rasterio.open(f"{url}/mosaic.vrt") as mosaic:
         assert mosaic.read(1).any()  # the VRT finds its sources beside it in the bucket
 
     fs.rm_file(f"{url}/scene0_binary.tif")  # as if killed before that object was uploaded
-    again = predict_scenes(red, [str(tmp_path / "in")], url, PredictOptions(tile=64, overlap=16, threshold=0.5),
-                           progress=False)
+    again = predict_scenes(
+        red, [str(tmp_path / "in")], url, PredictOptions(tile=64, overlap=16, threshold=0.5), progress=False
+    )
     assert (again["predicted"], again["skipped"]) == (1, 1)
     assert fs.exists(f"{url}/scene0_binary.tif")
 
@@ -82,8 +100,14 @@ def test_beam_workers_upload_their_parts_and_the_driver_the_manifest(sample_scen
     monkeypatch.setattr(tiler_beam, "PART_ROWS", 2)
     url = f"{s3_bucket}/beam-tiles"
     params = TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2)
-    manifest = tile([str(sample_scene["image"])], url, params, progress=False, runner="beam",
-                    beam_options="--runner=DirectRunner --direct_running_mode=multi_threading --direct_num_workers=2")
+    manifest = tile(
+        [str(sample_scene["image"])],
+        url,
+        params,
+        progress=False,
+        runner="beam",
+        beam_options="--runner=DirectRunner --direct_running_mode=multi_threading --direct_num_workers=2",
+    )
     fs = fsspec.filesystem("s3")
     names = {p.split("/beam-tiles/", 1)[1] for p in fs.find(url)}
     listed = {s["path"] for split in manifest["splits"].values() for s in split["shards"]}

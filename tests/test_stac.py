@@ -23,7 +23,10 @@ PARAMS = TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2)
 def item(item_id: str, image: str, labels: str | None, key: str = "visual") -> pystac.Item:
     with rasterio.open(image if "://" not in image else image.replace("http://", "/vsicurl/http://")) as ds:
         left, bottom, right, top = rasterio.warp.transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
-    geometry = {"type": "Polygon", "coordinates": [[[left, bottom], [right, bottom], [right, top], [left, top], [left, bottom]]]}
+    geometry = {
+        "type": "Polygon",
+        "coordinates": [[[left, bottom], [right, bottom], [right, top], [left, top], [left, bottom]]],
+    }
     it = pystac.Item(item_id, geometry, [left, bottom, right, top], datetime(2024, 1, 1, tzinfo=UTC), {})
     it.add_asset(key, pystac.Asset(image, media_type=pystac.MediaType.COG, roles=["data"]))
     if labels:
@@ -41,21 +44,34 @@ def test_a_catalog_with_local_and_served_assets_tiles_like_its_files(sample_scen
     catalog.normalize_and_save(str(tmp_path / "stac"), catalog_type=pystac.CatalogType.SELF_CONTAINED)
 
     manifest = tile([str(tmp_path / "stac" / "catalog.json")], tmp_path / "tiles", PARAMS, progress=False)
-    direct = tile([str(sample_scene["image"])], tmp_path / "direct", PARAMS, labels=[str(sample_scene["labels"])], progress=False)
+    direct = tile(
+        [str(sample_scene["image"])], tmp_path / "direct", PARAMS, labels=[str(sample_scene["labels"])], progress=False
+    )
     jobs = {j["id"]: j["tiles"] for j in manifest["jobs"]}
     assert set(jobs) == {"north", "south"}
-    assert jobs["north"] == jobs["south"] == direct["jobs"][0]["tiles"]  # the same scene, read from a file and over HTTP
+    assert (
+        jobs["north"] == jobs["south"] == direct["jobs"][0]["tiles"]
+    )  # the same scene, read from a file and over HTTP
     assert any(r[1] == "/b.tif" and r[2] for r in server.requests)
 
 
 def test_an_item_collection_predicts_one_raster_per_item(sample_scene, tmp_path):
     for name in ("a", "b"):
         shutil.copy(sample_scene["image"], tmp_path / f"{name}.tif")
-    collection = pystac.ItemCollection([item("tile-a", str(tmp_path / "a.tif"), None, key="image"),
-                                        item("tile-b", str(tmp_path / "b.tif"), None, key="image")])
+    collection = pystac.ItemCollection(
+        [
+            item("tile-a", str(tmp_path / "a.tif"), None, key="image"),
+            item("tile-b", str(tmp_path / "b.tif"), None, key="image"),
+        ]
+    )
     (tmp_path / "items.json").write_text(json.dumps(collection.to_dict()))
-    result = predict_scenes(lambda b: b[..., :1], [str(tmp_path / "items.json")], tmp_path / "out",
-                            PredictOptions(tile=128, overlap=32), progress=False)
+    result = predict_scenes(
+        lambda b: b[..., :1],
+        [str(tmp_path / "items.json")],
+        tmp_path / "out",
+        PredictOptions(tile=128, overlap=32),
+        progress=False,
+    )
     assert result["predicted"] == 2
     with rasterio.open(tmp_path / "out" / "tile-a.tif") as a, rasterio.open(tmp_path / "out" / "tile-b.tif") as b:
         np.testing.assert_array_equal(a.read(), b.read())

@@ -42,8 +42,11 @@ for command in (sample, tile, augment_preview, train, tune, evaluate, predict, e
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings in roofseg's one-line form: what it means, never a library's source path."""
-    click.echo(f"roofseg: warning: {first_line(message) if isinstance(message, BaseException) else str(message).splitlines()[0]}",
-               err=True)
+    click.echo(
+        "roofseg: warning: "
+        f"{first_line(message) if isinstance(message, BaseException) else str(message).splitlines()[0]}",
+        err=True,
+    )
 
 
 def _quiet_library_warnings() -> None:

@@ -24,6 +24,13 @@ def augment_preview(manifest, out_png, split, count, seed, no_flip, max_angle, b
     # here, not at the top: keeps --help fast
     from roofseg.pipeline.preview import write_preview
 
-    write_preview(manifest, out_png, count=count, split=split, seed=seed,
-                  config=augment_config(no_flip, max_angle, brightness, contrast), progress=not quiet)
+    write_preview(
+        manifest,
+        out_png,
+        count=count,
+        split=split,
+        seed=seed,
+        config=augment_config(no_flip, max_angle, brightness, contrast),
+        progress=not quiet,
+    )
     click.echo(f"preview: {out_png}")

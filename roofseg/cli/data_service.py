@@ -19,8 +19,14 @@ def data_service() -> None:
 
 
 @data_service.command(context_settings=CONTEXT)
-@click.option("--port", default=5050, type=click.IntRange(0, 65535), help="Port to serve on (0: any free port, printed).")
-@click.option("--work-dir", default=None, help="Folder (or gs:// path) where the dispatcher keeps its state, so it survives a restart.")
+@click.option(
+    "--port", default=5050, type=click.IntRange(0, 65535), help="Port to serve on (0: any free port, printed)."
+)
+@click.option(
+    "--work-dir",
+    default=None,
+    help="Folder (or gs:// path) where the dispatcher keeps its state, so it survives a restart.",
+)
 def dispatcher(port: int, work_dir: str | None) -> None:
     """Start the dispatcher, which hands the shards out to the workers."""
     # here, not at the top: keeps --help fast
@@ -32,9 +38,13 @@ def dispatcher(port: int, work_dir: str | None) -> None:
 
 
 @data_service.command(context_settings=CONTEXT)
-@click.option("--dispatcher", "dispatcher_address", required=True, help="HOST:PORT (or grpc://HOST:PORT) of the dispatcher.")
+@click.option(
+    "--dispatcher", "dispatcher_address", required=True, help="HOST:PORT (or grpc://HOST:PORT) of the dispatcher."
+)
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="Port to serve on (0: any free port).")
-@click.option("--address", default=None, help="HOST:PORT by which trainers reach this worker. Default: localhost and the port.")
+@click.option(
+    "--address", default=None, help="HOST:PORT by which trainers reach this worker. Default: localhost and the port."
+)
 def worker(dispatcher_address: str, port: int, address: str | None) -> None:
     """Start a worker that reads and batches tiles for the dispatcher's jobs."""
     # here, not at the top: keeps --help fast

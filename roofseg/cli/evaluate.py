@@ -29,8 +29,12 @@ def evaluate(model, manifest, split, batch_size, tile_size, json_out, quiet) -> 
     scores = run_evaluate(model, manifest, split, batch_size, tile_size, progress=not quiet)
     name = SPLIT_NAMES[split]
     click.echo(f"{name} Loss: {scores['loss']:.4f} - {name} IoU: {scores['iou']:.4f}")
-    rows = [("F1", f"{scores['f1']:.4f}"), ("precision", f"{scores['precision']:.4f}"), ("recall", f"{scores['recall']:.4f}"),
-            ("tiles", str(scores["tiles"]))]
+    rows = [
+        ("F1", f"{scores['f1']:.4f}"),
+        ("precision", f"{scores['precision']:.4f}"),
+        ("recall", f"{scores['recall']:.4f}"),
+        ("tiles", str(scores["tiles"])),
+    ]
     for name, value in rows:
         click.echo(f"  {name:<10} {value:>8}")
     px = scores["pixels"]

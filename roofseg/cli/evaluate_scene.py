@@ -11,17 +11,58 @@ from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt, quiet_opt
 @click.argument("prediction", type=click.Path(exists=True, dir_okay=False))
 @click.argument("labels", type=click.Path(exists=True, dir_okay=False))
 @click.option("--threshold", default=0.5, type=click.FloatRange(0, 1), help="Probability from which a pixel is roof.")
-@click.option("--iou", "iou_threshold", default=0.5, type=click.FloatRange(0, 1, min_open=True), help="Object match: a predicted polygon matches a footprint at this IoU or above (SpaceNet: 0.5).")
-@click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Predicted polygons smaller than this many m² are ignored for object scores.")
-@click.option("--separate/--no-separate", default=True, help="Split touching buildings along the prediction's contact band (when it has one) before matching objects, as predict --vector does.")
+@click.option(
+    "--iou",
+    "iou_threshold",
+    default=0.5,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Object match: a predicted polygon matches a footprint at this IoU or above (SpaceNet: 0.5).",
+)
+@click.option(
+    "--min-area",
+    default=5.0,
+    type=click.FloatRange(0),
+    help="Predicted polygons smaller than this many m² are ignored for object scores.",
+)
+@click.option(
+    "--separate/--no-separate",
+    default=True,
+    help="Split touching buildings along the prediction's contact band (when it has one) before matching objects, as "
+    "predict --vector does.",
+)
 @labels_crs_opt
 @json_opt
-@click.option("--picture", default=None, type=click.Path(dir_okay=False), help="Also draw hits, false alarms and misses in three colours, the true footprints outlined, into this PNG (decimated: at most 2048 px a side).")
-@click.option("--scene", default=None, type=click.Path(dir_okay=False), help="The imagery to draw --picture over (default: grey).")
-@click.option("--pr-curve", default=None, type=click.Path(dir_okay=False), help="With vector footprints: draw the precision-recall curve of the buildings ranked by confidence into this PNG.")
+@click.option(
+    "--picture",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also draw hits, false alarms and misses in three colours, the true footprints outlined, into this PNG "
+    "(decimated: at most 2048 px a side).",
+)
+@click.option(
+    "--scene", default=None, type=click.Path(dir_okay=False), help="The imagery to draw --picture over (default: grey)."
+)
+@click.option(
+    "--pr-curve",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="With vector footprints: draw the precision-recall curve of the buildings ranked by confidence into this PNG.",
+)
 @quiet_opt
-def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, separate, labels_crs, json_out, picture, scene,
-                   pr_curve, quiet) -> None:
+def evaluate_scene(
+    prediction,
+    labels,
+    threshold,
+    iou_threshold,
+    min_area,
+    separate,
+    labels_crs,
+    json_out,
+    picture,
+    scene,
+    pr_curve,
+    quiet,
+) -> None:
     """Score a PREDICTION raster against LABELS (a mask raster or vector footprints).
 
     PREDICTION is a probability raster (uint8 0-255 or float 0-1) or a 0/1 mask, as roofseg predict
@@ -37,11 +78,15 @@ def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, separ
 
     scores = run(prediction, labels, threshold, iou_threshold, min_area, labels_crs, separate, progress=not quiet)
     px = scores["pixel"]
-    click.echo(f"pixels: IoU {px['iou']:.4f}  F1 {px['f1']:.4f}  precision {px['precision']:.4f}  recall {px['recall']:.4f}")
+    click.echo(
+        f"pixels: IoU {px['iou']:.4f}  F1 {px['f1']:.4f}  precision {px['precision']:.4f}  recall {px['recall']:.4f}"
+    )
     if "objects" in scores:
         ob = scores["objects"]
-        click.echo(f"objects (IoU >= {iou_threshold:g}): F1 {ob['f1']:.4f}  precision {ob['precision']:.4f}  "
-                   f"recall {ob['recall']:.4f}  ({ob['matched']} matched of {ob['predicted']} predicted, {ob['true']} true)")
+        click.echo(
+            f"objects (IoU >= {iou_threshold:g}): F1 {ob['f1']:.4f}  precision {ob['precision']:.4f}  "
+            f"recall {ob['recall']:.4f}  ({ob['matched']} matched of {ob['predicted']} predicted, {ob['true']} true)"
+        )
         click.echo(f"average precision (IoU >= {iou_threshold:g}, by confidence): {ob['average_precision']:.4f}")
         if pr_curve:
             # here, not at the top: keeps --help fast
@@ -50,7 +95,9 @@ def evaluate_scene(prediction, labels, threshold, iou_threshold, min_area, separ
             pr_curve_picture(ob["curve"], ob["average_precision"], pr_curve)
             click.echo(f"precision-recall curve: {pr_curve}")
     elif pr_curve:
-        raise click.BadParameter("needs vector footprints as LABELS (objects are scored against them)", param_hint="--pr-curve")
+        raise click.BadParameter(
+            "needs vector footprints as LABELS (objects are scored against them)", param_hint="--pr-curve"
+        )
     if picture:
         # here, not at the top: keeps --help fast
         from roofseg.prediction.scoring.pictures import error_picture

@@ -41,43 +41,93 @@ def tile_size_opt(f=None, *, default: int | None = None, aliases: tuple[str, ...
     """--tile-size: the side of tiles and windows, with its one check and help text."""
     if f is None:
         return lambda g: tile_size_opt(g, default=default, aliases=aliases)
-    return click.option("--tile-size", *aliases, "tile_size", default=default, type=click.IntRange(32), callback=_tile_size,
-                        help="Side of tiles (and prediction windows) in px, a multiple of 32: the U-Net halves it "
-                             "five times. Default: what the tiles were cut at, or the model was trained on "
-                             "(its card), else 256.")(f)
+    return click.option(
+        "--tile-size",
+        *aliases,
+        "tile_size",
+        default=default,
+        type=click.IntRange(32),
+        callback=_tile_size,
+        help="Side of tiles (and prediction windows) in px, a multiple of 32: the U-Net halves it "
+        "five times. Default: what the tiles were cut at, or the model was trained on "
+        "(its card), else 256.",
+    )(f)
 
 
 def batch_opt(f=None, *, default: int = 16):
     """--batch: tiles or windows per batch."""
     if f is None:
         return lambda g: batch_opt(g, default=default)
-    return click.option("--batch", "batch_size", default=default, type=click.IntRange(1),
-                        help="Tiles or windows per batch, on each replica of the model where it has several.")(f)
+    return click.option(
+        "--batch",
+        "batch_size",
+        default=default,
+        type=click.IntRange(1),
+        help="Tiles or windows per batch, on each replica of the model where it has several.",
+    )(f)
 
 
-overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace what this command would write. Without it, a "
-                             "rerun resumes or refuses, and never silently replaces.")
-seed_opt = click.option("--seed", default=0, type=int, help="Seed of everything this command draws at random: the same "
-                        "seed gives the same result.")
+overwrite_opt = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace what this command would write. Without it, a rerun resumes or refuses, and never silently replaces.",
+)
+seed_opt = click.option(
+    "--seed",
+    default=0,
+    type=int,
+    help="Seed of everything this command draws at random: the same seed gives the same result.",
+)
 
-bands_opt = click.option("--bands", default=None, help="Bands to use, 1-based, e.g. '3,2,1' or '1'. Default: 1,2,3, or the only band replicated to RGB.")
-labels_crs_opt = click.option("--labels-crs", default=None, help="CRS of vector labels whose file states none or a wrong one, e.g. EPSG:3857 (GeoJSON without a 'crs' member is read as WGS84).")
+bands_opt = click.option(
+    "--bands",
+    default=None,
+    help="Bands to use, 1-based, e.g. '3,2,1' or '1'. Default: 1,2,3, or the only band replicated to RGB.",
+)
+labels_crs_opt = click.option(
+    "--labels-crs",
+    default=None,
+    help="CRS of vector labels whose file states none or a wrong one, e.g. EPSG:3857 (GeoJSON without a 'crs' member "
+    "is read as WGS84).",
+)
 quiet_opt = click.option("--quiet", is_flag=True, help="No progress bar.")
-json_opt = click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write the scores to this JSON file.")
+json_opt = click.option(
+    "--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write the scores to this JSON file."
+)
 
 
 def runner_options(f=None, *, local: str = "this process"):
     """Where the work runs: here (``local`` says how), or on an Apache Beam runner."""
     if f is None:
         return lambda g: runner_options(g, local=local)
-    f = click.option("--beam-options", default=None, help="With --runner beam: Beam's pipeline options as one string, e.g. '--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp'. Default: the DirectRunner, a process per core of this machine.")(f)
-    return click.option("--runner", type=click.Choice(["local", "beam"]), default="local", help=f"local: {local}; beam: an Apache Beam pipeline (pip install 'roofseg[beam]').")(f)
+    f = click.option(
+        "--beam-options",
+        default=None,
+        help="With --runner beam: Beam's pipeline options as one string, e.g. '--runner=DataflowRunner --project=P "
+        "--region=R --temp_location=gs://B/tmp'. Default: the DirectRunner, a process per core of this machine.",
+    )(f)
+    return click.option(
+        "--runner",
+        type=click.Choice(["local", "beam"]),
+        default="local",
+        help=f"local: {local}; beam: an Apache Beam pipeline (pip install 'roofseg[beam]').",
+    )(f)
 
 
 def stac_options(f):
     """How STAC inputs name their assets."""
-    f = click.option("--stac-labels", default=None, help="STAC inputs: the item asset holding the labels. Default: an asset with the role 'labels' (label extension).")(f)
-    return click.option("--stac-asset", default="visual", help="STAC inputs: the item asset holding the imagery; when an item has none by that key, its first GeoTIFF/COG asset.")(f)
+    f = click.option(
+        "--stac-labels",
+        default=None,
+        help="STAC inputs: the item asset holding the labels. Default: an asset with the role 'labels' (label "
+        "extension).",
+    )(f)
+    return click.option(
+        "--stac-asset",
+        default="visual",
+        help="STAC inputs: the item asset holding the imagery; when an item has none by that key, its first "
+        "GeoTIFF/COG asset.",
+    )(f)
 
 
 def stac_choice(asset: str, labels: str | None):
@@ -89,12 +139,26 @@ def stac_choice(asset: str, labels: str | None):
 
 def augment_options(f):
     """The ranges of the random augmentation, shared by the commands that augment."""
-    for opt in reversed([
-        click.option("--no-flip", is_flag=True, help="Do not mirror tiles left-right at random."),
-        click.option("--max-angle", default=30.0, type=click.FloatRange(0, 180), help="Rotations are drawn from ±this many degrees."),
-        click.option("--brightness", default=0.1, type=click.FloatRange(0, 1), help="Brightness shifts are drawn from ±this (images in [0, 1])."),
-        click.option("--contrast", default=0.2, type=click.FloatRange(0, 1), help="Contrast factors are drawn from 1 ± this."),
-    ]):
+    for opt in reversed(
+        [
+            click.option("--no-flip", is_flag=True, help="Do not mirror tiles left-right at random."),
+            click.option(
+                "--max-angle",
+                default=30.0,
+                type=click.FloatRange(0, 180),
+                help="Rotations are drawn from ±this many degrees.",
+            ),
+            click.option(
+                "--brightness",
+                default=0.1,
+                type=click.FloatRange(0, 1),
+                help="Brightness shifts are drawn from ±this (images in [0, 1]).",
+            ),
+            click.option(
+                "--contrast", default=0.2, type=click.FloatRange(0, 1), help="Contrast factors are drawn from 1 ± this."
+            ),
+        ]
+    ):
         f = opt(f)
     return f
 
@@ -108,7 +172,13 @@ def augment_config(no_flip: bool, max_angle: float, brightness: float, contrast:
 
 def xyz_options(f):
     """Where an ``xyz:URL`` input (a tile server's layer) is read: a box and a zoom."""
-    f = click.option("--zoom", default=None, type=click.IntRange(0, 24), help="xyz: inputs: the zoom level of the tiles to read (19: about 0.3 m at the equator, finer towards the poles).")(f)
+    f = click.option(
+        "--zoom",
+        default=None,
+        type=click.IntRange(0, 24),
+        help="xyz: inputs: the zoom level of the tiles to read (19: about 0.3 m at the equator, finer towards the "
+        "poles).",
+    )(f)
     return click.option("--bbox", default=None, help="xyz: inputs: the box to read, W,S,E,N in degrees (WGS84).")(f)
 
 

@@ -31,36 +31,162 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.argument("inputs", nargs=-1, required=True)
 @click.argument("output", type=click.Path())
 @tile_size_opt(aliases=("--tile",))
-@click.option("--overlap", default=None, type=click.IntRange(0), help="Pixels shared by neighbouring windows, blended with a raised-cosine weight. Default: a quarter of --tile-size, at most 64.")
+@click.option(
+    "--overlap",
+    default=None,
+    type=click.IntRange(0),
+    help="Pixels shared by neighbouring windows, blended with a raised-cosine weight. Default: a quarter of "
+    "--tile-size, at most 64.",
+)
 @batch_opt(default=8)
 @bands_opt
-@click.option("--dtype", type=click.Choice(["uint8", "float32"]), default="uint8", help="Output probability as 0-255 or as 0.0-1.0.")
-@click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Also write <name>_binary.tif, 1 where the probability is at least this (its tags record the threshold). With --vector alone, polygons are cut at 0.5 and no binary raster is kept.")
-@click.option("--vector", default=None, help="Also write one polygon per building (threshold 0.5 unless --threshold), with area_m2 and confidence: a file (.gpkg, .fgb, .shp in the scene's CRS; .geojson as RFC 7946 lon/lat; .osm as OSM XML for JOSM) for one scene, or a format (gpkg, geojson, shp, fgb, osm) for one file per scene.")
-@click.option("--min-area", default=5.0, type=click.FloatRange(0), help="Polygons smaller than this many m² are dropped from --vector.")
-@click.option("--existing", default=None, type=click.Path(dir_okay=False), help="--vector: leave out predicted buildings already mapped in this file (any vector file roofseg reads, an OSM extract .osm/.osm.pbf included, any CRS), so only new buildings come out.")
-@click.option("--existing-overlap", default=0.3, type=click.FloatRange(0, 1, min_open=True), help="--existing: a predicted building is mapped where it covers at least this share of the smaller building's area.")
-@click.option("--keep-existing", is_flag=True, help="--existing: write every building, with the attribute status 'new' or 'mapped'.")
-@click.option("--min-confidence", default=0.0, type=click.FloatRange(0, 1), help="--vector: leave out buildings whose confidence (the mean roof probability of their pixels, written as the attribute 'confidence') is lower.")
-@click.option("--regularize", is_flag=True, help="--vector outlines straightened, and squared where a building is rectilinear (area kept within 8%).")
-@click.option("--separate/--no-separate", default=True, help="--vector: split touching buildings into one polygon each along the contact borders the model predicts (models trained with contact targets; others give one polygon per roof region).")
-@click.option("--preview", default=None, help="Also write a quicklook PNG of the prediction over the scene (decimated reads): a file for one scene, or 'png' for NAME_preview.png per scene.")
-@click.option("--gsd", default=None, type=click.FloatRange(0, min_open=True), help="Ground pixel size in metres to predict at: scenes are read resampled to it, window by window, and the result is written back on each scene's own grid. Default: the GSD the model was trained at (recorded in its file), else each scene's own.")
-@click.option("--native", is_flag=True, help="Predict at each scene's own pixel size, whatever the model was trained at (a warning says when they differ by more than 25%).")
-@click.option("--engine", type=click.Choice(["auto", "tf", "onnx", "openvino"]), default="auto", help="What runs the model: tf (TensorFlow; GPUs, --devices), onnx (ONNX Runtime) or openvino (OpenVINO) on the model's ONNX export, converted once and cached beside the model. auto: TensorFlow with GPUs, else the fastest installed (openvino, onnx, tf). pip install 'roofseg[onnx]' or 'roofseg[openvino]'.")
-@click.option("--precision", type=click.Choice(["f32", "bf16"]), default="f32", help="Arithmetic of the model: f32 (float32; every engine agrees with TensorFlow within 1/255), or bf16 (bfloat16, on OpenVINO, on CPUs with bfloat16 arithmetic: 1.4x to 2x as fast; probabilities differ from float32's by about 0.001 on average and up to 0.5 in rare pixels; see the README).")
+@click.option(
+    "--dtype",
+    type=click.Choice(["uint8", "float32"]),
+    default="uint8",
+    help="Output probability as 0-255 or as 0.0-1.0.",
+)
+@click.option(
+    "--threshold",
+    default=None,
+    type=click.FloatRange(0, 1),
+    help="Also write <name>_binary.tif, 1 where the probability is at least this (its tags record the threshold). "
+    "With --vector alone, polygons are cut at 0.5 and no binary raster is kept.",
+)
+@click.option(
+    "--vector",
+    default=None,
+    help="Also write one polygon per building (threshold 0.5 unless --threshold), with area_m2 and confidence: a "
+    "file (.gpkg, .fgb, .shp in the scene's CRS; .geojson as RFC 7946 lon/lat; .osm as OSM XML for JOSM) for "
+    "one scene, or a format (gpkg, geojson, shp, fgb, osm) for one file per scene.",
+)
+@click.option(
+    "--min-area",
+    default=5.0,
+    type=click.FloatRange(0),
+    help="Polygons smaller than this many m² are dropped from --vector.",
+)
+@click.option(
+    "--existing",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="--vector: leave out predicted buildings already mapped in this file (any vector file roofseg reads, an OSM "
+    "extract .osm/.osm.pbf included, any CRS), so only new buildings come out.",
+)
+@click.option(
+    "--existing-overlap",
+    default=0.3,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="--existing: a predicted building is mapped where it covers at least this share of the smaller building's "
+    "area.",
+)
+@click.option(
+    "--keep-existing",
+    is_flag=True,
+    help="--existing: write every building, with the attribute status 'new' or 'mapped'.",
+)
+@click.option(
+    "--min-confidence",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="--vector: leave out buildings whose confidence (the mean roof probability of their pixels, written as the "
+    "attribute 'confidence') is lower.",
+)
+@click.option(
+    "--regularize",
+    is_flag=True,
+    help="--vector outlines straightened, and squared where a building is rectilinear (area kept within 8%).",
+)
+@click.option(
+    "--separate/--no-separate",
+    default=True,
+    help="--vector: split touching buildings into one polygon each along the contact borders the model predicts "
+    "(models trained with contact targets; others give one polygon per roof region).",
+)
+@click.option(
+    "--preview",
+    default=None,
+    help="Also write a quicklook PNG of the prediction over the scene (decimated reads): a file for one scene, or "
+    "'png' for NAME_preview.png per scene.",
+)
+@click.option(
+    "--gsd",
+    default=None,
+    type=click.FloatRange(0, min_open=True),
+    help="Ground pixel size in metres to predict at: scenes are read resampled to it, window by window, and the "
+    "result is written back on each scene's own grid. Default: the GSD the model was trained at (recorded in "
+    "its file), else each scene's own.",
+)
+@click.option(
+    "--native",
+    is_flag=True,
+    help="Predict at each scene's own pixel size, whatever the model was trained at (a warning says when they differ "
+    "by more than 25%).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "tf", "onnx", "openvino"]),
+    default="auto",
+    help="What runs the model: tf (TensorFlow; GPUs, --devices), onnx (ONNX Runtime) or openvino (OpenVINO) on the "
+    "model's ONNX export, converted once and cached beside the model. auto: TensorFlow with GPUs, else the "
+    "fastest installed (openvino, onnx, tf). pip install 'roofseg[onnx]' or 'roofseg[openvino]'.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["f32", "bf16"]),
+    default="f32",
+    help="Arithmetic of the model: f32 (float32; every engine agrees with TensorFlow within 1/255), or bf16 "
+    "(bfloat16, on OpenVINO, on CPUs with bfloat16 arithmetic: 1.4x to 2x as fast; probabilities differ from "
+    "float32's by about 0.001 on average and up to 0.5 in rare pixels; see the README).",
+)
 @click.option("--tta", is_flag=True, help="Average the predictions of the four flips of each window (4x slower).")
 @click.option("--cog", is_flag=True, help="Write Cloud-Optimised GeoTIFFs with overviews.")
-@click.option("--devices", default="all", help="Devices that each hold a replica of the model and predict a share of every batch: 'all' (every visible GPU; the CPU when there is none) or a list such as 'GPU:0,GPU:1'.")
+@click.option(
+    "--devices",
+    default="all",
+    help="Devices that each hold a replica of the model and predict a share of every batch: 'all' (every visible "
+    "GPU; the CPU when there is none) or a list such as 'GPU:0,GPU:1'.",
+)
 @overwrite_opt
 @stac_options
 @xyz_options
 @runner_options(local="this process, the scenes one after another")
 @quiet_opt
-def predict(model, inputs, output, tile_size, overlap, batch_size, bands, dtype, threshold, vector, min_area, existing, existing_overlap,
-            keep_existing, min_confidence, regularize, separate, preview, gsd,
-            native, engine, precision, tta, cog, devices, overwrite, stac_asset, stac_labels, bbox, zoom, runner, beam_options,
-            quiet) -> None:
+def predict(
+    model,
+    inputs,
+    output,
+    tile_size,
+    overlap,
+    batch_size,
+    bands,
+    dtype,
+    threshold,
+    vector,
+    min_area,
+    existing,
+    existing_overlap,
+    keep_existing,
+    min_confidence,
+    regularize,
+    separate,
+    preview,
+    gsd,
+    native,
+    engine,
+    precision,
+    tta,
+    cog,
+    devices,
+    overwrite,
+    stac_asset,
+    stac_labels,
+    bbox,
+    zoom,
+    runner,
+    beam_options,
+    quiet,
+) -> None:
     """Predict roofs over whole scenes with MODEL, on each scene's grid.
 
     One scene: `roofseg predict MODEL SCENE.tif OUT.tif`. Several: `roofseg predict MODEL INPUTS... FOLDER`,
@@ -96,33 +222,54 @@ def predict(model, inputs, output, tile_size, overlap, batch_size, bands, dtype,
     contact_cut = None
     if vector:  # roofseg tune's choice for footprints, where the command line does not say otherwise
         source = click.get_current_context().get_parameter_source
-        stated = {"threshold": threshold, "contact_cut": None,
-                  "min_area": None if source("min_area") == ParameterSource.DEFAULT else min_area,
-                  "regularize": None if source("regularize") == ParameterSource.DEFAULT else regularize}
+        stated = {
+            "threshold": threshold,
+            "contact_cut": None,
+            "min_area": None if source("min_area") == ParameterSource.DEFAULT else min_area,
+            "regularize": None if source("regularize") == ParameterSource.DEFAULT else regularize,
+        }
         post = tuned_defaults(card, stated)
         threshold = post["threshold"]
         min_area = min_area if post["min_area"] is None else post["min_area"]
         regularize = regularize if post["regularize"] is None else post["regularize"]
         contact_cut = post["contact_cut"]
     if is_object_store(output) and suffix_of(output) in RASTER_SUFFIXES:
-        raise click.BadParameter("in an object store, give a folder (s3://BUCKET/preds): each scene's files go there",
-                                 param_hint="OUTPUT")
-    one_scene = (len(inputs) == 1 and suffix_of(inputs[0]) not in (".txt", ".json", ".geojson")
-                 and (is_remote(inputs[0]) or Path(inputs[0]).is_file())
-                 and Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir())
+        raise click.BadParameter(
+            "in an object store, give a folder (s3://BUCKET/preds): each scene's files go there", param_hint="OUTPUT"
+        )
+    one_scene = (
+        len(inputs) == 1
+        and suffix_of(inputs[0]) not in (".txt", ".json", ".geojson")
+        and (is_remote(inputs[0]) or Path(inputs[0]).is_file())
+        and Path(output).suffix.lower() in RASTER_SUFFIXES
+        and not Path(output).is_dir()
+    )
     vectors = None
     if vector:
         suffix = Path(vector).suffix.lower() or f".{vector.lower()}"
         if suffix not in DRIVERS:
             raise click.BadParameter(f"use a file or format of {', '.join(DRIVERS)}", param_hint="--vector")
-        vectors = VectorOptions(suffix, min_area, regularize, separate, min_confidence, contact_cut,
-                                os.path.abspath(existing) if existing else None, existing_overlap, keep_existing)
+        vectors = VectorOptions(
+            suffix,
+            min_area,
+            regularize,
+            separate,
+            min_confidence,
+            contact_cut,
+            os.path.abspath(existing) if existing else None,
+            existing_overlap,
+            keep_existing,
+        )
     elif existing or keep_existing:
-        raise click.BadParameter("leaves mapped buildings out of --vector, which is not asked for", param_hint="--existing")
+        raise click.BadParameter(
+            "leaves mapped buildings out of --vector, which is not asked for", param_hint="--existing"
+        )
     if vector and threshold is None:
         threshold = 0.5
     if regularize and not vector:
-        raise click.BadParameter("regularizes the outlines of --vector, which is not asked for", param_hint="--regularize")
+        raise click.BadParameter(
+            "regularizes the outlines of --vector, which is not asked for", param_hint="--regularize"
+        )
     preview_file = bool(preview) and Path(preview).suffix.lower() == ".png"
     if preview and not preview_file and preview.lower() != "png":
         raise click.BadParameter("a .png file, or 'png' for one per scene", param_hint="--preview")
@@ -130,28 +277,61 @@ def predict(model, inputs, output, tile_size, overlap, batch_size, bands, dtype,
         raise click.BadParameter("--gsd and --native contradict each other", param_hint="--native")
     trained_gsd = card.gsd_m if card else None
     try:
-        options = card_options(card, tile=tile_size, overlap=overlap, batch=batch_size, dtype=dtype, threshold=threshold,
-                               tta=tta, cog=cog, bands=band_tuple, devices=_devices(devices),
-                               gsd=None if native else gsd or trained_gsd, keep_binary=keep_binary,
-                               engine=_engine(engine, devices), precision=precision)
+        options = card_options(
+            card,
+            tile=tile_size,
+            overlap=overlap,
+            batch=batch_size,
+            dtype=dtype,
+            threshold=threshold,
+            tta=tta,
+            cog=cog,
+            bands=band_tuple,
+            devices=_devices(devices),
+            gsd=None if native else gsd or trained_gsd,
+            keep_binary=keep_binary,
+            engine=_engine(engine, devices),
+            precision=precision,
+        )
     except RoofsegError as exc:
         raise click.BadParameter(exc.problem, param_hint=str(exc.path)) from None
     if one_scene and runner == "local":
-        vector_path = Path(vector) if vector and Path(vector).suffix else (
-            Path(output).with_suffix(vectors.suffix) if vectors else None)
-        preview_path = Path(preview) if preview_file else (
-            Path(output).with_name(f"{Path(output).stem}_preview.png") if preview else None)
-        _one_scene(model, inputs[0], Path(output), options, vector_path, vectors, preview_path, overwrite, quiet, trained_gsd)
+        vector_path = (
+            Path(vector)
+            if vector and Path(vector).suffix
+            else (Path(output).with_suffix(vectors.suffix) if vectors else None)
+        )
+        preview_path = (
+            Path(preview)
+            if preview_file
+            else (Path(output).with_name(f"{Path(output).stem}_preview.png") if preview else None)
+        )
+        _one_scene(
+            model, inputs[0], Path(output), options, vector_path, vectors, preview_path, overwrite, quiet, trained_gsd
+        )
     else:
-        _many_scenes(model, inputs, output, options, vectors, bool(preview), overwrite, quiet,
-                     stac_choice(stac_asset, stac_labels), runner, beam_options)
+        _many_scenes(
+            model,
+            inputs,
+            output,
+            options,
+            vectors,
+            bool(preview),
+            overwrite,
+            quiet,
+            stac_choice(stac_asset, stac_labels),
+            runner,
+            beam_options,
+        )
 
 
 def _engine(engine: str, devices: str) -> str:
     """TensorFlow where devices are named (only it holds replicas on several); else as asked."""
     if devices != "all":
         if engine not in ("auto", "tf"):
-            raise click.BadParameter(f"--devices runs replicas of the model with TensorFlow, not {engine}", param_hint="--engine")
+            raise click.BadParameter(
+                f"--devices runs replicas of the model with TensorFlow, not {engine}", param_hint="--engine"
+            )
         return "tf"
     return engine
 
@@ -164,34 +344,58 @@ def _devices(choice: str) -> tuple[str, ...] | None:
     return tuple(found) if found else None
 
 
-def _one_scene(model, scene, output: Path, options, vector: Path | None, vectors, preview: Path | None, overwrite: bool,
-               quiet: bool, trained_gsd: float | None) -> None:
+def _one_scene(
+    model,
+    scene,
+    output: Path,
+    options,
+    vector: Path | None,
+    vectors,
+    preview: Path | None,
+    overwrite: bool,
+    quiet: bool,
+    trained_gsd: float | None,
+) -> None:
     # here, not at the top: keeps --help fast
     from roofseg.prediction.many import SceneJob, predict_job
     from roofseg.prediction.rasters.engines import load_predictor
     from roofseg.prediction.rasters.inference import Inference
     from roofseg.prediction.rasters.predict import binary_path, check_outputs, warn_if_other_gsd
 
-    job = SceneJob(output.stem, scene, output, binary_path(output) if options.writes_binary else None,
-                   vector, preview)
+    job = SceneJob(output.stem, scene, output, binary_path(output) if options.writes_binary else None, vector, preview)
     check_outputs(job.outputs, [scene, model], overwrite)  # before the model's slow loading
     if options.gsd is None:
         warn_if_other_gsd(trained_gsd, scene)
     infer = Inference(load_predictor(model, options.engine, options.precision, not quiet), options.devices, options.tta)
     result = predict_job(infer, job, options, vectors, progress=not quiet)
     at = f", predicted at {options.gsd:.3g} m" if options.gsd else ""
-    click.echo(f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows{at})")
+    click.echo(
+        f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows{at})"
+    )
     if result["binary"]:
         click.echo(f"binary mask: {result['binary']}")
     if vector:
-        click.echo(f"footprints: {vector} ({result['polygons']} polygons of at least {vectors.min_area:g} m²"
-                   f"{', regular outlines' if vectors.regularize else ''})")
+        click.echo(
+            f"footprints: {vector} ({result['polygons']} polygons of at least {vectors.min_area:g} m²"
+            f"{', regular outlines' if vectors.regularize else ''})"
+        )
     if preview:
         click.echo(f"preview: {preview}")
 
 
-def _many_scenes(model, inputs, output, options, vectors, preview: bool, overwrite: bool, quiet: bool, stac,
-                 runner: str, beam_options: str | None) -> None:
+def _many_scenes(
+    model,
+    inputs,
+    output,
+    options,
+    vectors,
+    preview: bool,
+    overwrite: bool,
+    quiet: bool,
+    stac,
+    runner: str,
+    beam_options: str | None,
+) -> None:
     # here, not at the top: keeps --help fast
     from roofseg.prediction.many import predict_scenes
     from roofseg.scenes import expand
@@ -200,8 +404,22 @@ def _many_scenes(model, inputs, output, options, vectors, preview: bool, overwri
         if len(inputs) == 1:
             expand(inputs[0], stac)  # a mistyped scene is said as such, not taken for several scenes
         raise click.BadParameter(f"{output} names a raster, but several scenes need a folder", param_hint="OUTPUT")
-    result = predict_scenes(model, inputs, output, options, vectors, overwrite, progress=not quiet, stac=stac,
-                            runner=runner, beam_options=beam_options, preview=preview)
-    click.echo(f"{result['scenes']} scenes: {result['predicted']} predicted, {result['skipped']} already done, in {result['folder']}")
+    result = predict_scenes(
+        model,
+        inputs,
+        output,
+        options,
+        vectors,
+        overwrite,
+        progress=not quiet,
+        stac=stac,
+        runner=runner,
+        beam_options=beam_options,
+        preview=preview,
+    )
+    click.echo(
+        f"{result['scenes']} scenes: {result['predicted']} predicted, {result['skipped']} already done, in "
+        f"{result['folder']}"
+    )
     for mosaic in result["mosaics"]:
         click.echo(f"mosaic: {mosaic}")

@@ -24,24 +24,97 @@ from roofseg.cli.options import (
 
 @click.command(context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the shards and manifest.json.")
-@click.option("--labels", multiple=True, type=click.Path(), help="Labels of each scene, in order (mask raster or vector file); repeat once per scene. Default: found beside each scene (see above).")
-@click.option("--prefer", type=click.Choice(["mask", "vector"]), default="mask", help="Which labels to take when both a mask and footprints lie beside a scene.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the shards and manifest.json.",
+)
+@click.option(
+    "--labels",
+    multiple=True,
+    type=click.Path(),
+    help="Labels of each scene, in order (mask raster or vector file); repeat once per scene. Default: found beside "
+    "each scene (see above).",
+)
+@click.option(
+    "--prefer",
+    type=click.Choice(["mask", "vector"]),
+    default="mask",
+    help="Which labels to take when both a mask and footprints lie beside a scene.",
+)
 @labels_crs_opt
-@click.option("--ignore-non-polygons", is_flag=True, help="Take a labels file holding only lines or points as an area without buildings (default: refuse it).")
+@click.option(
+    "--ignore-non-polygons",
+    is_flag=True,
+    help="Take a labels file holding only lines or points as an area without buildings (default: refuse it).",
+)
 @tile_size_opt(default=256)
-@click.option("--stride", default=None, type=click.IntRange(1), help="Pixels between tile starts. Default: tile size minus --overlap.")
-@click.option("--overlap", default=0, type=click.IntRange(0), help="Pixels shared by neighbouring tiles (ignored when --stride is given).")
+@click.option(
+    "--stride",
+    default=None,
+    type=click.IntRange(1),
+    help="Pixels between tile starts. Default: tile size minus --overlap.",
+)
+@click.option(
+    "--overlap",
+    default=0,
+    type=click.IntRange(0),
+    help="Pixels shared by neighbouring tiles (ignored when --stride is given).",
+)
 @bands_opt
-@click.option("--gsd", default=None, type=click.FloatRange(0, min_open=True), help="Resample every scene (and its labels) to this ground pixel size in metres first, window by window (area average when coarsening, bilinear when refining). Default: each scene's own.")
-@click.option("--contact-px", default=3, type=click.IntRange(0), help="Also store each tile's contact target: pixels within this many px of two different buildings (footprints; a mask's separate regions), from which the model learns to split touching buildings. 0: roof only.")
-@click.option("--max-nodata", default=0.5, type=fraction(), help="Skip tiles with more than this fraction of nodata (padding outside the scene counts as nodata).")
-@click.option("--keep-empty", default=1.0, type=fraction(), help="Fraction of training tiles without any roof to keep (val and test keep all).")
-@click.option("--val", "val_fraction", default=0.15, type=fraction(0, 0.9), help="Fraction of scenes (or blocks) for validation.")
-@click.option("--test", "test_fraction", default=0.15, type=fraction(0, 0.9), help="Fraction of scenes (or blocks) for testing.")
-@click.option("--split-by", type=click.Choice(["auto", "scene", "block"]), default="auto", help="Split whole scenes, or square blocks inside each scene. auto: by scene from 3 scenes on, else by block.")
-@click.option("--split-block", default=512, type=click.IntRange(16), help="Block size in pixels for --split-by block; tiles straddling two splits are dropped.")
-@click.option("--shard-mb", default=100.0, type=click.FloatRange(0.001), help="Approximate size of a shard in MB (uncompressed records).")
+@click.option(
+    "--gsd",
+    default=None,
+    type=click.FloatRange(0, min_open=True),
+    help="Resample every scene (and its labels) to this ground pixel size in metres first, window by window (area "
+    "average when coarsening, bilinear when refining). Default: each scene's own.",
+)
+@click.option(
+    "--contact-px",
+    default=3,
+    type=click.IntRange(0),
+    help="Also store each tile's contact target: pixels within this many px of two different buildings (footprints; "
+    "a mask's separate regions), from which the model learns to split touching buildings. 0: roof only.",
+)
+@click.option(
+    "--max-nodata",
+    default=0.5,
+    type=fraction(),
+    help="Skip tiles with more than this fraction of nodata (padding outside the scene counts as nodata).",
+)
+@click.option(
+    "--keep-empty",
+    default=1.0,
+    type=fraction(),
+    help="Fraction of training tiles without any roof to keep (val and test keep all).",
+)
+@click.option(
+    "--val", "val_fraction", default=0.15, type=fraction(0, 0.9), help="Fraction of scenes (or blocks) for validation."
+)
+@click.option(
+    "--test", "test_fraction", default=0.15, type=fraction(0, 0.9), help="Fraction of scenes (or blocks) for testing."
+)
+@click.option(
+    "--split-by",
+    type=click.Choice(["auto", "scene", "block"]),
+    default="auto",
+    help="Split whole scenes, or square blocks inside each scene. auto: by scene from 3 scenes on, else by block.",
+)
+@click.option(
+    "--split-block",
+    default=512,
+    type=click.IntRange(16),
+    help="Block size in pixels for --split-by block; tiles straddling two splits are dropped.",
+)
+@click.option(
+    "--shard-mb",
+    default=100.0,
+    type=click.FloatRange(0.001),
+    help="Approximate size of a shard in MB (uncompressed records).",
+)
 @click.option("--compress", type=click.Choice(["none", "gzip"]), default="none", help="TFRecord compression.")
 @click.option("--workers", default=1, type=click.IntRange(1), help="Scenes tiled in parallel (processes).")
 @seed_opt
@@ -50,9 +123,38 @@ from roofseg.cli.options import (
 @xyz_options
 @runner_options(local="this process, and --workers processes")
 @quiet_opt
-def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_size, stride, overlap, bands, gsd, contact_px, max_nodata, keep_empty,
-         val_fraction, test_fraction, split_by, split_block, shard_mb, compress, workers, seed, overwrite, stac_asset,
-         stac_labels, bbox, zoom, runner, beam_options, quiet) -> None:
+def tile(
+    inputs,
+    out_dir,
+    labels,
+    prefer,
+    labels_crs,
+    ignore_non_polygons,
+    tile_size,
+    stride,
+    overlap,
+    bands,
+    gsd,
+    contact_px,
+    max_nodata,
+    keep_empty,
+    val_fraction,
+    test_fraction,
+    split_by,
+    split_block,
+    shard_mb,
+    compress,
+    workers,
+    seed,
+    overwrite,
+    stac_asset,
+    stac_labels,
+    bbox,
+    zoom,
+    runner,
+    beam_options,
+    quiet,
+) -> None:
     """Cut scenes and their labels into tiles written to TFRecord shards.
 
     INPUTS are GeoTIFF scenes, folders of scenes, glob patterns ('scenes/*.tif', quoted), .txt lists
@@ -87,14 +189,40 @@ def tile(inputs, out_dir, labels, prefer, labels_crs, ignore_non_polygons, tile_
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--overlap") from None
     if step > tile_size:
-        raise click.BadParameter(f"stride {step} is larger than the tile size {tile_size}: pixels would be missed", param_hint="--stride")
-    params = TileParams(size=tile_size, stride=step, max_nodata=max_nodata, keep_empty=keep_empty, bands=band_tuple,
-                        shard_bytes=int(shard_mb * 1e6), compression=COMPRESSIONS[compress], val=val_fraction,
-                        test=test_fraction, split_block=split_block, seed=seed, labels_crs=labels_crs,
-                        ignore_non_polygons=ignore_non_polygons, gsd=gsd, contact_px=contact_px)
-    manifest = run_tile(list(inputs), out_dir, params, labels=list(labels), prefer=prefer, split_by=split_by,
-                        workers=workers, overwrite=overwrite, progress=not quiet, stac=stac_choice(stac_asset, stac_labels), runner=runner,
-                        beam_options=beam_options)
+        raise click.BadParameter(
+            f"stride {step} is larger than the tile size {tile_size}: pixels would be missed", param_hint="--stride"
+        )
+    params = TileParams(
+        size=tile_size,
+        stride=step,
+        max_nodata=max_nodata,
+        keep_empty=keep_empty,
+        bands=band_tuple,
+        shard_bytes=int(shard_mb * 1e6),
+        compression=COMPRESSIONS[compress],
+        val=val_fraction,
+        test=test_fraction,
+        split_block=split_block,
+        seed=seed,
+        labels_crs=labels_crs,
+        ignore_non_polygons=ignore_non_polygons,
+        gsd=gsd,
+        contact_px=contact_px,
+    )
+    manifest = run_tile(
+        list(inputs),
+        out_dir,
+        params,
+        labels=list(labels),
+        prefer=prefer,
+        split_by=split_by,
+        workers=workers,
+        overwrite=overwrite,
+        progress=not quiet,
+        stac=stac_choice(stac_asset, stac_labels),
+        runner=runner,
+        beam_options=beam_options,
+    )
     for name, s in manifest.splits.items():
         click.echo(f"{name}: {s.tiles} tiles in {len(s.shards)} shards, roof fraction {s.roof_fraction:.3f}")
     click.echo(f"manifest: {out_dir.rstrip('/')}/manifest.json")

@@ -22,35 +22,152 @@ FINE_TUNE_LR = 1e-3
 
 @click.command(context_settings=CONTEXT)
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder: config.json, best.keras, history.csv, curves.png, samples.png, logs/.")
-@click.option("--init-from", default=None, type=click.Path(dir_okay=False), help="Fine-tune: start from every weight of this roofseg model (.keras; encoder, decoder, roof and contact heads) instead of --encoder-weights. Its card must match the tiles (bands, scaling; GSD within 25%, else retile with tile --gsd). The new model's card records it (file, SHA-256, card). Defaults then: --lr 1e-3 and no --freeze-encoder-epochs, which measured best (bench/finetune.py).")
-@click.option("--encoder-weights", default="imagenet", help="imagenet (the Keras cache file resnet34_imagenet_1000_no_top.h5 under $KERAS_HOME/models or ~/.keras/models), none (random), or PATH to an .h5 of encoder weights.")
-@click.option("--freeze-encoder-epochs", default=0, type=click.IntRange(0), help="Train the decoder alone for this many epochs first, then everything.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run folder: config.json, best.keras, history.csv, curves.png, samples.png, logs/.",
+)
+@click.option(
+    "--init-from",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Fine-tune: start from every weight of this roofseg model (.keras; encoder, decoder, roof and contact "
+    "heads) instead of --encoder-weights. Its card must match the tiles (bands, scaling; GSD within 25%, else "
+    "retile with tile --gsd). The new model's card records it (file, SHA-256, card). Defaults then: --lr 1e-3 "
+    "and no --freeze-encoder-epochs, which measured best (bench/finetune.py).",
+)
+@click.option(
+    "--encoder-weights",
+    default="imagenet",
+    help="imagenet (the Keras cache file resnet34_imagenet_1000_no_top.h5 under $KERAS_HOME/models or "
+    "~/.keras/models), none (random), or PATH to an .h5 of encoder weights.",
+)
+@click.option(
+    "--freeze-encoder-epochs",
+    default=0,
+    type=click.IntRange(0),
+    help="Train the decoder alone for this many epochs first, then everything.",
+)
 @click.option("--loss", type=click.Choice(["dice", "bce", "bce_dice"]), default="dice", help="Loss function.")
-@click.option("--lr", "learning_rate", default=None, type=click.FloatRange(0, min_open=True), help="Adam learning rate. Default: 1e-4; with --init-from 1e-3, which fine-tuned best in bench/finetune.py (object F1 0.29 against 0.16 at 1e-4, and 0.16 for 1e-4 with two frozen-encoder epochs first; 1e-4 had the best pixel IoU, 0.45 against 0.36).")
-@click.option("--epochs", default=50, type=click.IntRange(1), help="Most epochs to train (early stopping may end sooner).")
+@click.option(
+    "--lr",
+    "learning_rate",
+    default=None,
+    type=click.FloatRange(0, min_open=True),
+    help="Adam learning rate. Default: 1e-4; with --init-from 1e-3, which fine-tuned best in bench/finetune.py "
+    "(object F1 0.29 against 0.16 at 1e-4, and 0.16 for 1e-4 with two frozen-encoder epochs first; 1e-4 had the "
+    "best pixel IoU, 0.45 against 0.36).",
+)
+@click.option(
+    "--epochs", default=50, type=click.IntRange(1), help="Most epochs to train (early stopping may end sooner)."
+)
 @batch_opt
 @tile_size_opt
-@click.option("--steps-per-epoch", default=None, type=click.IntRange(1), help="Batches per epoch. Default: one pass over the training split.")
-@click.option("--validation-steps", default=None, type=click.IntRange(1), help="Validation batches per epoch. Default: the whole validation split.")
-@click.option("--strategy", type=click.Choice(["mirrored", "default", "multiworker"]), default="mirrored", help="mirrored: all visible GPUs of this machine; default: one device; multiworker: MultiWorkerMirroredStrategy set up by TF_CONFIG.")
-@click.option("--devices", default=None, help="With mirrored: devices to use, e.g. '/gpu:0,/gpu:1'. Default: all visible GPUs, else the CPU.")
-@click.option("--mixed-precision", is_flag=True, help="mixed_float16 on GPUs (the output stays float32); ignored without a GPU.")
-@click.option("--roof-share", default=None, type=click.FloatRange(0, 1), help="Draw training tiles so that this share of them holds roof, the rest empty ground (tf.data sample_from_datasets); an epoch keeps one pass's number of steps. Default: tiles as they come.")
-@click.option("--contact/--no-contact", default=True, help="Where the tiles carry contact targets (tile --contact-px), a second output learns the borders between buildings, so predict can split touching buildings into one polygon each.")
-@click.option("--data-service", default=None, help="grpc://HOST:PORT of a tf.data service (roofseg data-service) that reads, parses and batches the training split on its workers; augmentation stays in the training step.")
-@click.option("--augment-on", type=click.Choice(["device", "host"]), default="device", help="device: augment inside the training step (on the GPU, each replica); host: in the tf.data graph.")
+@click.option(
+    "--steps-per-epoch",
+    default=None,
+    type=click.IntRange(1),
+    help="Batches per epoch. Default: one pass over the training split.",
+)
+@click.option(
+    "--validation-steps",
+    default=None,
+    type=click.IntRange(1),
+    help="Validation batches per epoch. Default: the whole validation split.",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["mirrored", "default", "multiworker"]),
+    default="mirrored",
+    help="mirrored: all visible GPUs of this machine; default: one device; multiworker: MultiWorkerMirroredStrategy "
+    "set up by TF_CONFIG.",
+)
+@click.option(
+    "--devices",
+    default=None,
+    help="With mirrored: devices to use, e.g. '/gpu:0,/gpu:1'. Default: all visible GPUs, else the CPU.",
+)
+@click.option(
+    "--mixed-precision", is_flag=True, help="mixed_float16 on GPUs (the output stays float32); ignored without a GPU."
+)
+@click.option(
+    "--roof-share",
+    default=None,
+    type=click.FloatRange(0, 1),
+    help="Draw training tiles so that this share of them holds roof, the rest empty ground (tf.data "
+    "sample_from_datasets); an epoch keeps one pass's number of steps. Default: tiles as they come.",
+)
+@click.option(
+    "--contact/--no-contact",
+    default=True,
+    help="Where the tiles carry contact targets (tile --contact-px), a second output learns the borders between "
+    "buildings, so predict can split touching buildings into one polygon each.",
+)
+@click.option(
+    "--data-service",
+    default=None,
+    help="grpc://HOST:PORT of a tf.data service (roofseg data-service) that reads, parses and batches the training "
+    "split on its workers; augmentation stays in the training step.",
+)
+@click.option(
+    "--augment-on",
+    type=click.Choice(["device", "host"]),
+    default="device",
+    help="device: augment inside the training step (on the GPU, each replica); host: in the tf.data graph.",
+)
 @augment_options
-@click.option("--lr-patience", default=5, type=click.IntRange(1), help="ReduceLROnPlateau: epochs without val_loss improvement before the rate is cut by 5.")
+@click.option(
+    "--lr-patience",
+    default=5,
+    type=click.IntRange(1),
+    help="ReduceLROnPlateau: epochs without val_loss improvement before the rate is cut by 5.",
+)
 @click.option("--min-lr", default=1e-6, type=click.FloatRange(0), help="ReduceLROnPlateau: lowest learning rate.")
-@click.option("--patience", default=10, type=click.IntRange(1), help="EarlyStopping: epochs without val_loss improvement before stopping (best weights restored).")
+@click.option(
+    "--patience",
+    default=10,
+    type=click.IntRange(1),
+    help="EarlyStopping: epochs without val_loss improvement before stopping (best weights restored).",
+)
 @click.option("--shuffle-buffer", default=256, type=click.IntRange(1), help="Tiles in the shuffle buffer.")
 @seed_opt
 @overwrite_opt
 @click.option("--quiet", is_flag=True, help="No Keras progress bar (one line per epoch).")
-def train(manifest, out_dir, init_from, encoder_weights, freeze_encoder_epochs, loss, learning_rate, epochs, batch_size, tile_size,
-          steps_per_epoch, validation_steps, strategy, devices, mixed_precision, roof_share, contact, data_service, augment_on, no_flip, max_angle,
-          brightness, contrast, lr_patience, min_lr, patience, shuffle_buffer, seed, overwrite, quiet) -> None:
+def train(
+    manifest,
+    out_dir,
+    init_from,
+    encoder_weights,
+    freeze_encoder_epochs,
+    loss,
+    learning_rate,
+    epochs,
+    batch_size,
+    tile_size,
+    steps_per_epoch,
+    validation_steps,
+    strategy,
+    devices,
+    mixed_precision,
+    roof_share,
+    contact,
+    data_service,
+    augment_on,
+    no_flip,
+    max_angle,
+    brightness,
+    contrast,
+    lr_patience,
+    min_lr,
+    patience,
+    shuffle_buffer,
+    seed,
+    overwrite,
+    quiet,
+) -> None:
     """Train the ResNet34 U-Net on the train/val splits of MANIFEST.
 
     Adam, Dice loss (default), IoU and F1 metrics; the best model by val_loss is kept as best.keras;
@@ -64,17 +181,38 @@ def train(manifest, out_dir, init_from, encoder_weights, freeze_encoder_epochs, 
     if learning_rate is None:
         learning_rate = FINE_TUNE_LR if init_from else 1e-4
 
-    cfg = TrainConfig(manifest=manifest, out_dir=out_dir, encoder_weights=encoder_weights,
-                      freeze_encoder_epochs=freeze_encoder_epochs, loss=loss, learning_rate=learning_rate, epochs=epochs,
-                      batch_size=batch_size, tile_size=tile_size, steps_per_epoch=steps_per_epoch,
-                      validation_steps=validation_steps, strategy=strategy,
-                      devices=devices.split(",") if devices else None, mixed_precision=mixed_precision,
-                      roof_share=roof_share, contact=contact, data_service=data_service, augment_on=augment_on, augment=augment_config(no_flip, max_angle, brightness, contrast),
-                      lr_patience=lr_patience, min_lr=min_lr, early_stopping_patience=patience,
-                      shuffle_buffer=shuffle_buffer, seed=seed, init_from=init_from)
+    cfg = TrainConfig(
+        manifest=manifest,
+        out_dir=out_dir,
+        encoder_weights=encoder_weights,
+        freeze_encoder_epochs=freeze_encoder_epochs,
+        loss=loss,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        batch_size=batch_size,
+        tile_size=tile_size,
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=validation_steps,
+        strategy=strategy,
+        devices=devices.split(",") if devices else None,
+        mixed_precision=mixed_precision,
+        roof_share=roof_share,
+        contact=contact,
+        data_service=data_service,
+        augment_on=augment_on,
+        augment=augment_config(no_flip, max_angle, brightness, contrast),
+        lr_patience=lr_patience,
+        min_lr=min_lr,
+        early_stopping_patience=patience,
+        shuffle_buffer=shuffle_buffer,
+        seed=seed,
+        init_from=init_from,
+    )
     summary = run_train(cfg, verbose=2 if quiet else "auto", overwrite=overwrite)
     if summary:
-        click.echo(f"best epoch {summary['best_epoch']}: val_loss {summary['best_val_loss']:.4f}, "
-                   f"val IoU {summary['best_val_iou']:.4f}")
+        click.echo(
+            f"best epoch {summary['best_epoch']}: val_loss {summary['best_val_loss']:.4f}, "
+            f"val IoU {summary['best_val_iou']:.4f}"
+        )
         click.echo(f"model: {summary['model']}")
         click.echo(f"curves: {Path(out_dir) / 'curves.png'}, samples: {Path(out_dir) / 'samples.png'}")

@@ -10,10 +10,28 @@ from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt, quiet_opt
 @click.command(context_settings=CONTEXT)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="The tuned model: MODEL with the chosen post-processing in its card (MODEL itself is never changed).")
-@click.option("--labels", multiple=True, type=click.Path(), help="Labels of each scene, in order (as roofseg tile takes them). Default: found beside each scene.")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The tuned model: MODEL with the chosen post-processing in its card (MODEL itself is never changed).",
+)
+@click.option(
+    "--labels",
+    multiple=True,
+    type=click.Path(),
+    help="Labels of each scene, in order (as roofseg tile takes them). Default: found beside each scene.",
+)
 @labels_crs_opt
-@click.option("--objective", type=click.Choice(["object-f1", "pixel-iou"]), default="object-f1", help="What the choice maximises, pooled over the scenes: object F1 at IoU >= 0.5 (one polygon per building), or pixel IoU (the threshold alone).")
+@click.option(
+    "--objective",
+    type=click.Choice(["object-f1", "pixel-iou"]),
+    default="object-f1",
+    help="What the choice maximises, pooled over the scenes: object F1 at IoU >= 0.5 (one polygon per building), or "
+    "pixel IoU (the threshold alone).",
+)
 @json_opt
 @quiet_opt
 def tune(model, inputs, out, labels, labels_crs, objective, json_out, quiet) -> None:
@@ -34,18 +52,24 @@ def tune(model, inputs, out, labels, labels_crs, objective, json_out, quiet) -> 
 
     def setting(p: dict) -> str:
         cut = "" if p["contact_cut"] is None else f", contact cut {p['contact_cut']:g}"
-        return f"threshold {p['threshold']:g}{cut}, min area {p['min_area']:g} m², regular outlines {'on' if p['regularize'] else 'off'}"
+        outlines = "on" if p["regularize"] else "off"
+        return f"threshold {p['threshold']:g}{cut}, min area {p['min_area']:g} m², regular outlines {outlines}"
 
     click.echo(f"defaults: {setting(default)}")
     click.echo(f"chosen:   {setting(chosen)}  (by {objective}, pooled)")
     rows = [(sid, s) for sid, s in table["scenes"].items()] + [("pooled", table["pooled"])]
     width = max(len(r[0]) for r in rows)
     click.echo(f"{'scene':<{width}}  {'pixel IoU':>19}  {'object F1':>19}  {'buildings (matched/predicted/true)':>34}")
-    click.echo(f"{'':<{width}}  {'default':>9} {'chosen':>9}  {'default':>9} {'chosen':>9}  {'default':>16} {'chosen':>17}")
+    click.echo(
+        f"{'':<{width}}  {'default':>9} {'chosen':>9}  {'default':>9} {'chosen':>9}  {'default':>16} {'chosen':>17}"
+    )
     for name, s in rows:
         d, c = s["default"], s["chosen"]
-        click.echo(f"{name:<{width}}  {d['pixel_iou']:>9.3f} {c['pixel_iou']:>9.3f}  {d['object_f1']:>9.3f} {c['object_f1']:>9.3f}  "
-                   f"{d['matched']:>5}/{d['predicted']:>4}/{d['true']:>4} {c['matched']:>6}/{c['predicted']:>4}/{c['true']:>4}")
+        click.echo(
+            f"{name:<{width}}  {d['pixel_iou']:>9.3f} {c['pixel_iou']:>9.3f}  {d['object_f1']:>9.3f} "
+            f"{c['object_f1']:>9.3f}  "
+            f"{d['matched']:>5}/{d['predicted']:>4}/{d['true']:>4} {c['matched']:>6}/{c['predicted']:>4}/{c['true']:>4}"
+        )
     click.echo(f"tuned model: {out}")
     if json_out:
         write_json(json_out, table)

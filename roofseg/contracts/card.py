@@ -56,8 +56,9 @@ class Tuning:
 
     @classmethod
     def from_dict(cls, data: dict) -> Tuning:
-        choice = PostProcess(float(data["threshold"]), data.get("contact_cut"), float(data["min_area"]),
-                             bool(data["regularize"]))
+        choice = PostProcess(
+            float(data["threshold"]), data.get("contact_cut"), float(data["min_area"]), bool(data["regularize"])
+        )
         return cls(choice, data.get("objective"), data.get("scores"), tuple(data.get("scenes") or ()))
 
 
@@ -97,12 +98,20 @@ class ModelCard:
         return replace(self, postprocess=tuning)
 
     def to_dict(self) -> dict:
-        return {"format": stamp(NAME, VERSION), "gsd_m": self.gsd_m, "tile_size": self.tile_size,
-                "bands": [list(b) for b in self.bands], "scaling": self.scaling, "input": self.input,
-                "outputs": list(self.outputs), "contact_px": self.contact_px,
-                "base": self.base.to_dict() if self.base else None,
-                "postprocess": self.postprocess.to_dict() if self.postprocess else None,
-                "roofseg": self.roofseg, **self.extra}
+        return {
+            "format": stamp(NAME, VERSION),
+            "gsd_m": self.gsd_m,
+            "tile_size": self.tile_size,
+            "bands": [list(b) for b in self.bands],
+            "scaling": self.scaling,
+            "input": self.input,
+            "outputs": list(self.outputs),
+            "contact_px": self.contact_px,
+            "base": self.base.to_dict() if self.base else None,
+            "postprocess": self.postprocess.to_dict() if self.postprocess else None,
+            "roofseg": self.roofseg,
+            **self.extra,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str | os.PathLike | None = None) -> ModelCard:
@@ -111,19 +120,35 @@ class ModelCard:
         if not isinstance(data, dict):
             raise RoofsegError(path, "its model card is not a JSON object")
         version_of(data.get("format"), NAME, VERSION, path)
-        known = {"format", "gsd_m", "tile_size", "bands", "scaling", "input", "outputs", "contact_px", "base",
-                 "postprocess", "roofseg"}
+        known = {
+            "format",
+            "gsd_m",
+            "tile_size",
+            "bands",
+            "scaling",
+            "input",
+            "outputs",
+            "contact_px",
+            "base",
+            "postprocess",
+            "roofseg",
+        }
         try:
             base = data.get("base")
             tuned = data.get("postprocess")
-            return cls(gsd_m=float(data["gsd_m"]) if data.get("gsd_m") else None,
-                       tile_size=int(data.get("tile_size") or DEFAULT_TILE_SIZE),
-                       bands=tuple(tuple(int(b) for b in bs) for bs in data.get("bands") or ()),
-                       scaling=data.get("scaling"), input=data.get("input") or INPUT,
-                       outputs=tuple(data.get("outputs") or TARGETS[:1]), contact_px=data.get("contact_px"),
-                       base=Lineage(base["file"], base["sha256"], base.get("card")) if base else None,
-                       postprocess=Tuning.from_dict(tuned) if tuned else None, roofseg=data.get("roofseg"),
-                       extra={k: v for k, v in data.items() if k not in known})
+            return cls(
+                gsd_m=float(data["gsd_m"]) if data.get("gsd_m") else None,
+                tile_size=int(data.get("tile_size") or DEFAULT_TILE_SIZE),
+                bands=tuple(tuple(int(b) for b in bs) for bs in data.get("bands") or ()),
+                scaling=data.get("scaling"),
+                input=data.get("input") or INPUT,
+                outputs=tuple(data.get("outputs") or TARGETS[:1]),
+                contact_px=data.get("contact_px"),
+                base=Lineage(base["file"], base["sha256"], base.get("card")) if base else None,
+                postprocess=Tuning.from_dict(tuned) if tuned else None,
+                roofseg=data.get("roofseg"),
+                extra={k: v for k, v in data.items() if k not in known},
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise RoofsegError(path, f"its model card is damaged ({type(exc).__name__}: {exc})") from None
 

@@ -76,14 +76,28 @@ class Manifest:
         return self.splits[name]
 
     def to_dict(self) -> dict:
-        return {"format": stamp(NAME, VERSION), "tile_size": self.tile_size, "channels": self.channels,
-                "compression": self.compression, "split_mode": self.split_mode, "tiles": self.tiles,
-                "roof_fraction": self.roof_fraction,
-                "splits": {k: {"tiles": s.tiles, "roof_fraction": s.roof_fraction,
-                               "shards": [{"path": sh.path, "tiles": sh.tiles} for sh in s.shards]}
-                           for k, s in self.splits.items()},
-                "gsd_m": self.gsd_m, "targets": list(self.targets), "contact_px": self.contact_px,
-                "jobs": [dict(j) for j in self.jobs], "params": self.params}
+        return {
+            "format": stamp(NAME, VERSION),
+            "tile_size": self.tile_size,
+            "channels": self.channels,
+            "compression": self.compression,
+            "split_mode": self.split_mode,
+            "tiles": self.tiles,
+            "roof_fraction": self.roof_fraction,
+            "splits": {
+                k: {
+                    "tiles": s.tiles,
+                    "roof_fraction": s.roof_fraction,
+                    "shards": [{"path": sh.path, "tiles": sh.tiles} for sh in s.shards],
+                }
+                for k, s in self.splits.items()
+            },
+            "gsd_m": self.gsd_m,
+            "targets": list(self.targets),
+            "contact_px": self.contact_px,
+            "jobs": [dict(j) for j in self.jobs],
+            "params": self.params,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str | os.PathLike | None = None) -> Manifest:
@@ -91,16 +105,28 @@ class Manifest:
             raise RoofsegError(path, "is not a tiling manifest (not a JSON object)")
         version_of(data.get("format"), NAME, VERSION, path)
         try:
-            splits = {k: Split(int(s.get("tiles", 0)), float(s.get("roof_fraction", 0.0)),
-                               tuple(Shard(str(p["path"]), int(p["tiles"])) for p in s.get("shards", ())))
-                      for k, s in (data.get("splits") or {}).items()}
-            return cls(splits=splits, tile_size=int(data.get("tile_size") or DEFAULT_TILE_SIZE),
-                       channels=int(data.get("channels", 3)), compression=data.get("compression"),
-                       split_mode=data.get("split_mode", "block"), tiles=int(data.get("tiles", 0)),
-                       roof_fraction=float(data.get("roof_fraction", 0.0)),
-                       gsd_m=float(data["gsd_m"]) if data.get("gsd_m") else None,
-                       targets=tuple(data.get("targets") or TARGETS[:1]), contact_px=int(data.get("contact_px") or 0),
-                       jobs=tuple(data.get("jobs") or ()), params=dict(data.get("params") or {}))
+            splits = {
+                k: Split(
+                    int(s.get("tiles", 0)),
+                    float(s.get("roof_fraction", 0.0)),
+                    tuple(Shard(str(p["path"]), int(p["tiles"])) for p in s.get("shards", ())),
+                )
+                for k, s in (data.get("splits") or {}).items()
+            }
+            return cls(
+                splits=splits,
+                tile_size=int(data.get("tile_size") or DEFAULT_TILE_SIZE),
+                channels=int(data.get("channels", 3)),
+                compression=data.get("compression"),
+                split_mode=data.get("split_mode", "block"),
+                tiles=int(data.get("tiles", 0)),
+                roof_fraction=float(data.get("roof_fraction", 0.0)),
+                gsd_m=float(data["gsd_m"]) if data.get("gsd_m") else None,
+                targets=tuple(data.get("targets") or TARGETS[:1]),
+                contact_px=int(data.get("contact_px") or 0),
+                jobs=tuple(data.get("jobs") or ()),
+                params=dict(data.get("params") or {}),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RoofsegError(path, f"the manifest is damaged ({type(exc).__name__}: {exc}); tile again") from None
 

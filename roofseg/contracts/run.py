@@ -56,7 +56,9 @@ def read_run_record(path: str | os.PathLike) -> RunRecord:
     try:
         data = json.loads(open(path, encoding="utf-8").read())
     except (OSError, ValueError) as exc:
-        raise RoofsegError(path, f"cannot read the run record ({exc}); use --overwrite to start the folder afresh") from None
+        raise RoofsegError(
+            path, f"cannot read the run record ({exc}); use --overwrite to start the folder afresh"
+        ) from None
     return RunRecord.from_dict(data, path)
 
 

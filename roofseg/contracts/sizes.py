@@ -17,9 +17,12 @@ MAX_OVERLAP = 64
 def check_tile_size(size: int, source: object = None) -> int:
     """``size`` if it is a tile size the U-Net takes, else a RoofsegError naming ``source``."""
     if size <= 0 or size % TILE_MULTIPLE:
-        raise RoofsegError(source, f"tile size must be a positive multiple of {TILE_MULTIPLE} px (the U-Net "
-                                   f"halves it five times), got {size}; use --tile-size "
-                                   f"{max(TILE_MULTIPLE, round(size / TILE_MULTIPLE) * TILE_MULTIPLE)}")
+        raise RoofsegError(
+            source,
+            f"tile size must be a positive multiple of {TILE_MULTIPLE} px (the U-Net "
+            f"halves it five times), got {size}; use --tile-size "
+            f"{max(TILE_MULTIPLE, round(size / TILE_MULTIPLE) * TILE_MULTIPLE)}",
+        )
     return size
 
 

@@ -57,8 +57,13 @@ class RasterTags:
         content = tags.get(CONTENT)
         if content is None:
             return None
-        return cls(content, float(tags.get(SCALE, 1)), tuple(tags.get(BANDS, TARGETS[0]).split(",")),
-                   float(tags[THRESHOLD]) if THRESHOLD in tags else None, tags.get(RUN))
+        return cls(
+            content,
+            float(tags.get(SCALE, 1)),
+            tuple(tags.get(BANDS, TARGETS[0]).split(",")),
+            float(tags[THRESHOLD]) if THRESHOLD in tags else None,
+            tags.get(RUN),
+        )
 
 
 def read_tags(dataset) -> RasterTags | None:

@@ -53,9 +53,18 @@ class TileRecord:
         # float_list is float32, too coarse for UTM coordinates: the transform is kept as text
         f["transform"].bytes_list.value.append(",".join(repr(float(v)) for v in self.transform).encode())
         f["crs"].bytes_list.value.append(self.crs_wkt.encode())
-        ints = {"layout": VERSION, "height": h, "width": w, "channels": c, "row": self.row, "col": self.col, "epsg": self.epsg,
-                "valid_height": self.valid_height, "valid_width": self.valid_width,
-                "padded": int(self.valid_height < h or self.valid_width < w)}
+        ints = {
+            "layout": VERSION,
+            "height": h,
+            "width": w,
+            "channels": c,
+            "row": self.row,
+            "col": self.col,
+            "epsg": self.epsg,
+            "valid_height": self.valid_height,
+            "valid_width": self.valid_width,
+            "padded": int(self.valid_height < h or self.valid_width < w),
+        }
         for key, value in ints.items():
             f[key].int64_list.value.append(value)
         f["nodata_fraction"].float_list.value.append(self.nodata_fraction)
@@ -102,8 +111,11 @@ def read_records(path: str, compression: str | None = None) -> list[dict]:
     for raw in tf.data.TFRecordDataset(path, compression_type=compression or ""):
         ex = tf.io.parse_single_example(raw, FEATURES)
         if int(ex["layout"]) > VERSION:
-            raise RoofsegError(path, f"holds tiles of layout {int(ex['layout'])}, written by a newer roofseg; this "
-                                     f"release reads up to layout {VERSION}: upgrade roofseg")
+            raise RoofsegError(
+                path,
+                f"holds tiles of layout {int(ex['layout'])}, written by a newer roofseg; this "
+                f"release reads up to layout {VERSION}: upgrade roofseg",
+            )
         h, w, c = int(ex["height"]), int(ex["width"]), int(ex["channels"])
         rec = {k: v.numpy() for k, v in ex.items()}
         rec["image"] = np.frombuffer(rec["image"], np.uint8).reshape(h, w, c)

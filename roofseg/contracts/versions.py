@@ -12,8 +12,7 @@ def stamp(name: str, version: int) -> str:
     return f"{name}/{version}"
 
 
-def version_of(value: object, name: str, newest: int, path: str | os.PathLike | None,
-               default: int = 1) -> int:
+def version_of(value: object, name: str, newest: int, path: str | os.PathLike | None, default: int = 1) -> int:
     """The version of a file of kind ``name`` from its ``format`` stamp (``default`` when it has
     none: files from before the stamp), or a RoofsegError naming ``path`` for another kind of file
     or a version newer than ``newest``, the one this release writes."""
@@ -24,6 +23,9 @@ def version_of(value: object, name: str, newest: int, path: str | os.PathLike | 
         raise RoofsegError(path, f"is not a {name} file (its format is {value!r})")
     version = int(number)
     if version > newest:
-        raise RoofsegError(path, f"was written by a newer roofseg ({value}); this release reads up to "
-                                 f"{stamp(name, newest)}: upgrade roofseg (pip install -U roofseg)")
+        raise RoofsegError(
+            path,
+            f"was written by a newer roofseg ({value}); this release reads up to "
+            f"{stamp(name, newest)}: upgrade roofseg (pip install -U roofseg)",
+        )
     return version

@@ -52,13 +52,19 @@ def warp(images: tf.Tensor, transforms: tf.Tensor, interpolation: str) -> tf.Ten
     """Apply per-image projective ``transforms`` with reflect fill (the kernel tfa.image.rotate calls)."""
     shape = tf.shape(images)[1:3]
     out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=shape, fill_value=0.0,
-        interpolation=interpolation, fill_mode="REFLECT",
+        images=images,
+        transforms=transforms,
+        output_shape=shape,
+        fill_value=0.0,
+        interpolation=interpolation,
+        fill_mode="REFLECT",
     )
     return tf.ensure_shape(out, images.shape)
 
 
-def augment(images: tf.Tensor, masks: tf.Tensor, seed, config: AugmentConfig = AugmentConfig()) -> tuple[tf.Tensor, tf.Tensor]:
+def augment(
+    images: tf.Tensor, masks: tf.Tensor, seed, config: AugmentConfig = AugmentConfig()
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Randomly flip, rotate, brighten and re-contrast a batch; masks get the same geometry only.
 
     ``images`` (B, H, W, C) float in [0, 1]; ``masks`` (B, H, W, 1) float in {0, 1}; ``seed`` a

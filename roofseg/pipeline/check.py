@@ -11,8 +11,13 @@ from roofseg.errors import RoofsegError, first_line
 from roofseg.pipeline.dataset import ShardSet, shards_of
 
 #: the errors tf.data raises for a shard that is not what the manifest says
-SHARD_ERRORS = (tf.errors.DataLossError, tf.errors.FailedPreconditionError, tf.errors.NotFoundError,
-                tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError)
+SHARD_ERRORS = (
+    tf.errors.DataLossError,
+    tf.errors.FailedPreconditionError,
+    tf.errors.NotFoundError,
+    tf.errors.InvalidArgumentError,
+    tf.errors.OutOfRangeError,
+)
 
 
 def check_shards(shards: ShardSet, source: str | os.PathLike) -> None:
@@ -24,11 +29,13 @@ def check_shards(shards: ShardSet, source: str | os.PathLike) -> None:
         try:
             found = int(records.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
         except tf.errors.OpError as exc:
-            raise RoofsegError(path, f"shard cannot be read ({first_line(exc)}); "
-                               "tile the scene again") from None
+            raise RoofsegError(path, f"shard cannot be read ({first_line(exc)}); tile the scene again") from None
         if promised is not None and found != promised:
-            raise RoofsegError(path, f"shard holds {found} tiles but {source} promises {promised} "
-                               "(cut short or replaced?); tile the scene again")
+            raise RoofsegError(
+                path,
+                f"shard holds {found} tiles but {source} promises {promised} "
+                "(cut short or replaced?); tile the scene again",
+            )
 
 
 @contextlib.contextmanager

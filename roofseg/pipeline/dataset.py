@@ -41,10 +41,19 @@ def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
         base = os.path.dirname(source)
         files = [p.path if "://" in p.path else os.path.join(base, p.path) for p in info.shards]
         if not files:
-            raise RoofsegError(source, f"split {split!r} has no tiles; retile with a smaller --split-block (or more "
-                                       "scenes) so that it gets some")
-        return ShardSet(files, manifest.compression, manifest.tile_size, info.tiles,
-                        [p.tiles for p in info.shards], manifest.has_contact)
+            raise RoofsegError(
+                source,
+                f"split {split!r} has no tiles; retile with a smaller --split-block (or more "
+                "scenes) so that it gets some",
+            )
+        return ShardSet(
+            files,
+            manifest.compression,
+            manifest.tile_size,
+            info.tiles,
+            [p.tiles for p in info.shards],
+            manifest.has_contact,
+        )
     files = sorted(tf.io.gfile.glob(source))
     if not files:
         raise RoofsegError(source, "matches no shard")
@@ -63,8 +72,11 @@ def decode(serialized: tf.Tensor, size: int | None, resize: bool, contact: bool 
     mask = tf.reshape(tf.io.decode_raw(ex["mask"], tf.uint8), tf.concat([shape, [1]], 0))
     if contact:
         stored = tf.strings.length(ex["contact"]) > 0
-        border = tf.cond(stored, lambda: tf.reshape(tf.io.decode_raw(ex["contact"], tf.uint8), tf.concat([shape, [1]], 0)),
-                         lambda: tf.zeros_like(mask))
+        border = tf.cond(
+            stored,
+            lambda: tf.reshape(tf.io.decode_raw(ex["contact"], tf.uint8), tf.concat([shape, [1]], 0)),
+            lambda: tf.zeros_like(mask),
+        )
         mask = tf.concat([mask, border], -1)
     channels = 2 if contact else 1
     image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 → [0, 1]
@@ -78,7 +90,9 @@ def decode(serialized: tf.Tensor, size: int | None, resize: bool, contact: bool 
     return {"image": image, "mask": mask, **{k: ex[k] for k in META_KEYS}}
 
 
-def record_stream(shards: ShardSet, training: bool, seed: int | None, deterministic: bool, whole: bool = True) -> tf.data.Dataset:
+def record_stream(
+    shards: ShardSet, training: bool, seed: int | None, deterministic: bool, whole: bool = True
+) -> tf.data.Dataset:
     """The serialized records of ``shards``; each file must hold the records the manifest counts.
 
     A shard cut short or longer than promised fails the read (tf.data's assert_cardinality)
@@ -88,17 +102,24 @@ def record_stream(shards: ShardSet, training: bool, seed: int | None, determinis
     """
     if shards.counts is None:
         files = tf.data.Dataset.from_tensor_slices(shards.files)
+
         def open_file(f):
             return tf.data.TFRecordDataset(f, compression_type=shards.compression or "")
     else:
         files = tf.data.Dataset.from_tensor_slices((shards.files, tf.constant(shards.counts, tf.int64)))
+
         def open_file(f, n):
             records = tf.data.TFRecordDataset(f, compression_type=shards.compression or "")
             return records.apply(tf.data.experimental.assert_cardinality(n))
+
     if training:
         files = files.shuffle(len(shards.files), seed=seed, reshuffle_each_iteration=True)
-    ds = files.interleave(lambda *a: open_file(*a), cycle_length=min(len(shards.files), 8),
-                          num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    ds = files.interleave(
+        lambda *a: open_file(*a),
+        cycle_length=min(len(shards.files), 8),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=deterministic,
+    )
     if shards.tiles is not None and whole:
         ds = ds.apply(tf.data.experimental.assert_cardinality(shards.tiles))
     return ds
@@ -117,15 +138,28 @@ def balanced(ds: tf.data.Dataset, roof_share: float, seed: int | None) -> tf.dat
 
     roofed = ds.filter(has_roof).repeat()
     empty = ds.filter(lambda d: tf.logical_not(has_roof(d))).repeat()
-    return tf.data.Dataset.sample_from_datasets([roofed, empty], weights=[roof_share, 1.0 - roof_share], seed=seed,
-                                                stop_on_empty_dataset=False)
+    return tf.data.Dataset.sample_from_datasets(
+        [roofed, empty], weights=[roof_share, 1.0 - roof_share], seed=seed, stop_on_empty_dataset=False
+    )
 
 
-def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: int | None = None,
-                 training: bool | None = None, shuffle_buffer: int = 256, seed: int | None = None,
-                 repeat: bool = False, augment_on: str = "device", augment_config: AugmentConfig = AugmentConfig(),
-                 with_meta: bool = False, deterministic: bool | None = None, data_service: str | None = None,
-                 roof_share: float | None = None, contact: bool = False) -> tf.data.Dataset:
+def make_dataset(
+    source: str | os.PathLike,
+    split: str,
+    batch_size: int,
+    size: int | None = None,
+    training: bool | None = None,
+    shuffle_buffer: int = 256,
+    seed: int | None = None,
+    repeat: bool = False,
+    augment_on: str = "device",
+    augment_config: AugmentConfig = AugmentConfig(),
+    with_meta: bool = False,
+    deterministic: bool | None = None,
+    data_service: str | None = None,
+    roof_share: float | None = None,
+    contact: bool = False,
+) -> tf.data.Dataset:
     """Batches of (image, mask) — or (image, mask, meta) with ``with_meta`` — for one split.
 
     ``training`` (default: split == "train") shuffles shard order every epoch and tiles in a
@@ -176,7 +210,8 @@ def make_dataset(source: str | os.PathLike, split: str, batch_size: int, size: i
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda batch, s: (*augment(batch[0], batch[1], s, augment_config), *batch[2:]),
-            num_parallel_calls=AUTOTUNE, deterministic=deterministic,
+            num_parallel_calls=AUTOTUNE,
+            deterministic=deterministic,
         )
     elif augment_on not in ("device", "host"):
         raise ValueError(f"augment_on must be 'device' or 'host', got {augment_on!r}")

@@ -25,16 +25,22 @@ def service_address(address: str) -> str:
 def start_dispatcher(port: int, work_dir: str | None = None) -> tf.data.experimental.service.DispatchServer:
     """A dispatcher on ``port`` (0: any free port). With ``work_dir`` it keeps its state there and
     survives a restart (fault-tolerant mode)."""
-    config = tf.data.experimental.service.DispatcherConfig(port=port, work_dir=work_dir, fault_tolerant_mode=bool(work_dir))
+    config = tf.data.experimental.service.DispatcherConfig(
+        port=port, work_dir=work_dir, fault_tolerant_mode=bool(work_dir)
+    )
     return tf.data.experimental.service.DispatchServer(config)
 
 
-def start_worker(dispatcher: str, port: int = 0, worker_address: str | None = None) -> tf.data.experimental.service.WorkerServer:
+def start_worker(
+    dispatcher: str, port: int = 0, worker_address: str | None = None
+) -> tf.data.experimental.service.WorkerServer:
     """A worker registered with ``dispatcher`` (HOST:PORT), serving on ``port``; ``worker_address``
     is how the dispatcher and trainers reach it (default: localhost:PORT)."""
     config = tf.data.experimental.service.WorkerConfig(
-        dispatcher_address=service_address(dispatcher).split("://", 1)[1], port=port,
-        worker_address=worker_address or "localhost:%port%")
+        dispatcher_address=service_address(dispatcher).split("://", 1)[1],
+        port=port,
+        worker_address=worker_address or "localhost:%port%",
+    )
     return tf.data.experimental.service.WorkerServer(config)
 
 
@@ -44,6 +50,8 @@ def distribute(ds: tf.data.Dataset, address: str, job_name: str | None = None) -
     ``distributed_epoch``: the dispatcher splits the shard list among the workers, so an epoch
     reads every shard once, whatever the number of workers.
     """
-    return ds.apply(tf.data.experimental.service.distribute(
-        processing_mode="distributed_epoch", service=service_address(address),
-        job_name=job_name))
+    return ds.apply(
+        tf.data.experimental.service.distribute(
+            processing_mode="distributed_epoch", service=service_address(address), job_name=job_name
+        )
+    )

@@ -25,8 +25,15 @@ from roofseg.prediction.vector.vectorize import VectorOptions
 from roofseg.runners import beam_options, pipeline_error
 
 
-def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOptions, vectors: VectorOptions | None,
-             options_text: str | None, progress: bool, terminal=None) -> dict[str, str]:
+def run_jobs(
+    model: str | os.PathLike,
+    jobs: list[SceneJob],
+    options: PredictOptions,
+    vectors: VectorOptions | None,
+    options_text: str | None,
+    progress: bool,
+    terminal=None,
+) -> dict[str, str]:
     """Predict ``jobs`` in a Beam pipeline; the bar counts scenes as their outputs appear. Returns
     {scene id: why} of the scenes that failed (the others are predicted all the same)."""
     if not isinstance(model, (str, os.PathLike)):
@@ -53,8 +60,9 @@ def run_jobs(model: str | os.PathLike, jobs: list[SceneJob], options: PredictOpt
             yield job.id
 
     done = threading.Event()
-    with tqdm(total=len(jobs), desc=f"predicting {len(jobs)} scenes (beam)", unit="scene", disable=not progress,
-              file=terminal) as bar:
+    with tqdm(
+        total=len(jobs), desc=f"predicting {len(jobs)} scenes (beam)", unit="scene", disable=not progress, file=terminal
+    ) as bar:
         watcher = threading.Thread(target=_follow, args=(jobs, bar, done), daemon=True)
         watcher.start()
         try:

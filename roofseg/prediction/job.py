@@ -108,8 +108,14 @@ def _write_styles(job: SceneJob, staged: dict[Path, Path], options: PredictOptio
         write_style(staged[job.binary.with_suffix(".qml")], binary_style())
 
 
-def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, vectors: VectorOptions | None,
-                bar: tqdm | None = None, progress: bool = False) -> dict:
+def predict_job(
+    infer: Inference,
+    job: SceneJob,
+    options: PredictOptions,
+    vectors: VectorOptions | None,
+    bar: tqdm | None = None,
+    progress: bool = False,
+) -> dict:
     """Write one scene's outputs: the prediction (and binary), its vectors and preview, all under
     staged names, then renamed into place together (the prediction last), so a scene has all its
     outputs or none of this run's. The one implementation every runner calls. Returns what
@@ -117,13 +123,22 @@ def predict_job(infer: Inference, job: SceneJob, options: PredictOptions, vector
     staged = staged_outputs(job)
     try:
         prediction = staged[job.prediction]
-        result = predict_scene(infer, job.scene, prediction, options, overwrite=True, progress=progress and bar is None,
-                               bar=bar, run=job.stamp)
+        result = predict_scene(
+            infer,
+            job.scene,
+            prediction,
+            options,
+            overwrite=True,
+            progress=progress and bar is None,
+            bar=bar,
+            run=job.stamp,
+        )
         result.update(prediction=str(job.prediction), binary=str(job.binary) if job.binary else None, polygons=None)
         scratch_binary = binary_path(prediction)  # written whenever there is a threshold; kept if asked
         if job.vector is not None:
-            result["polygons"] = write_footprints(prediction, scratch_binary, staged[job.vector], vectors,
-                                                  options.threshold, layer=job.vector.stem)
+            result["polygons"] = write_footprints(
+                prediction, scratch_binary, staged[job.vector], vectors, options.threshold, layer=job.vector.stem
+            )
         if job.binary is None:
             scratch_binary.unlink(missing_ok=True)
         _write_styles(job, staged, options)

@@ -40,9 +40,16 @@ def _inside(path: str, folder: Path) -> bool:
     return not is_remote(path) and Path(path).resolve().is_relative_to(folder.resolve())
 
 
-def plan(entries: Sequence[str], out_dir: Path, options: PredictOptions, vector_suffix: str | None,
-         stac: StacChoice = StacChoice(), preview: bool = False, remote: RemoteFolder | None = None,
-         stamp: str = "") -> list[SceneJob]:
+def plan(
+    entries: Sequence[str],
+    out_dir: Path,
+    options: PredictOptions,
+    vector_suffix: str | None,
+    stac: StacChoice = StacChoice(),
+    preview: bool = False,
+    remote: RemoteFolder | None = None,
+    stamp: str = "",
+) -> list[SceneJob]:
     """The scenes ``entries`` name, each with its outputs ``<id>.tif``, ``<id>_binary.tif``,
     ``<id><vector_suffix>`` and ``<id>_preview.png``, as asked. Files inside ``out_dir`` and rasters
     roofseg wrote (by their tags) are outputs, not scenes: a glob over the output folder's parent
@@ -52,9 +59,18 @@ def plan(entries: Sequence[str], out_dir: Path, options: PredictOptions, vector_
         if _inside(scene, out_dir) or (not is_remote(scene) and is_roofseg_output(scene)):
             continue
         prediction = out_dir / f"{sid}.tif"
-        jobs.append(SceneJob(sid, scene, prediction, binary_path(prediction) if options.writes_binary else None,
-                             out_dir / f"{sid}{vector_suffix}" if vector_suffix else None,
-                             out_dir / f"{sid}_preview.png" if preview else None, remote, stamp))
+        jobs.append(
+            SceneJob(
+                sid,
+                scene,
+                prediction,
+                binary_path(prediction) if options.writes_binary else None,
+                out_dir / f"{sid}{vector_suffix}" if vector_suffix else None,
+                out_dir / f"{sid}_preview.png" if preview else None,
+                remote,
+                stamp,
+            )
+        )
     if not jobs:
         raise RoofsegError(None, f"no scene to predict: every input is an output of roofseg or lies in {out_dir}")
     return jobs
@@ -75,10 +91,19 @@ def model_signature(path: str | os.PathLike) -> dict:
     return {"path": os.path.abspath(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, options: PredictOptions = PredictOptions(),
-                   vectors: VectorOptions | None = None, overwrite: bool = False,
-                   progress: bool = True, stac: StacChoice = StacChoice(), runner: str = "local",
-                   beam_options: str | None = None, preview: bool = False) -> dict:
+def predict_scenes(
+    model,
+    entries: Sequence[str],
+    out_dir: str | os.PathLike,
+    options: PredictOptions = PredictOptions(),
+    vectors: VectorOptions | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    stac: StacChoice = StacChoice(),
+    runner: str = "local",
+    beam_options: str | None = None,
+    preview: bool = False,
+) -> dict:
     """Predict every scene ``entries`` name (files, folders, .txt lists, globs, URLs, STAC) into ``out_dir``.
 
     ``model`` is a model file (loaded once, and only if a scene is left to do) or a model or
@@ -119,14 +144,23 @@ def predict_scenes(model, entries: Sequence[str], out_dir: str | os.PathLike, op
         _record_failures(out_dir, jobs, failures, remote)
         mosaics = _mosaics([j for j in jobs if j.id not in failures], out_dir, options, remote)
     if failures:
-        raise BatchError(remote.url + "/" + FAILURES if remote else out_dir / FAILURES,
-                         [f"{next(j.scene for j in jobs if j.id == sid)}: {line}" for sid, line in failures.items()],
-                         len(jobs))
-    return {"scenes": len(jobs), "predicted": len(todo), "skipped": len(jobs) - len(todo),
-            "mosaics": mosaics, "folder": remote.url if remote else str(out_dir)}
+        raise BatchError(
+            remote.url + "/" + FAILURES if remote else out_dir / FAILURES,
+            [f"{next(j.scene for j in jobs if j.id == sid)}: {line}" for sid, line in failures.items()],
+            len(jobs),
+        )
+    return {
+        "scenes": len(jobs),
+        "predicted": len(todo),
+        "skipped": len(jobs) - len(todo),
+        "mosaics": mosaics,
+        "folder": remote.url if remote else str(out_dir),
+    }
 
 
-def _record_failures(out_dir: Path, jobs: list[SceneJob], failures: dict[str, str], remote: RemoteFolder | None) -> None:
+def _record_failures(
+    out_dir: Path, jobs: list[SceneJob], failures: dict[str, str], remote: RemoteFolder | None
+) -> None:
     """``failed.json``: the scenes that failed this time, with why; gone when none did."""
     path = out_dir / FAILURES
     if failures:
@@ -163,8 +197,11 @@ def _check_record(path: Path, record: RunRecord, overwrite: bool) -> None:
         return
     differ = read_run_record(path).differences(record)
     if differ:
-        raise RoofsegError(path, f"this folder holds predictions made with another {' and '.join(differ)}; "
-                                 "use --overwrite to redo them, or another output folder")
+        raise RoofsegError(
+            path,
+            f"this folder holds predictions made with another {' and '.join(differ)}; "
+            "use --overwrite to redo them, or another output folder",
+        )
 
 
 def _windows_of(job: SceneJob, options: PredictOptions) -> int:
@@ -173,8 +210,9 @@ def _windows_of(job: SceneJob, options: PredictOptions) -> int:
     return sum(len(r) for r in rows)
 
 
-def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors: VectorOptions | None,
-                  progress: bool) -> dict[str, str]:
+def _predict_jobs(
+    model, jobs: list[SceneJob], options: PredictOptions, vectors: VectorOptions | None, progress: bool
+) -> dict[str, str]:
     """Predict each job in turn; return {scene id: the one line saying why} of those that failed."""
     failures: dict[str, str] = {}
     windows = {}
@@ -194,8 +232,13 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors:
                 warn_if_other_gsd(trained, job.scene)
         model = load_predictor(model, options.engine, options.precision, progress)
     infer = Inference(model, options.devices, options.tta)
-    with tqdm(total=sum(windows.values()), desc=f"predicting {len(jobs)} scenes", unit="window", disable=not progress,
-              file=terminal()) as bar:
+    with tqdm(
+        total=sum(windows.values()),
+        desc=f"predicting {len(jobs)} scenes",
+        unit="window",
+        disable=not progress,
+        file=terminal(),
+    ) as bar:
         for job in jobs:
             bar.set_postfix_str(job.id, refresh=False)
             start = bar.n
@@ -205,5 +248,3 @@ def _predict_jobs(model, jobs: list[SceneJob], options: PredictOptions, vectors:
                 failures[job.id] = scene_failure(exc)
                 bar.update(start + windows[job.id] - bar.n)
     return failures
-
-

@@ -38,8 +38,6 @@ class PredictOptions:
         return self.threshold is not None and self.keep_binary
 
 
-
-
 def card_options(card: ModelCard | None, **stated) -> PredictOptions:
     """The options a model is predicted with by default: windows of the size it was trained on,
     overlapping by :func:`~roofseg.contracts.sizes.default_overlap`, read at its GSD; ``stated``
@@ -61,6 +59,10 @@ def tuned_defaults(card: ModelCard | None, stated: dict) -> dict:
     tuned = card.postprocess.choice if card and card.postprocess else None
     if tuned is None:
         return dict(stated)
-    chosen = {"threshold": tuned.threshold, "min_area": tuned.min_area, "regularize": tuned.regularize,
-              "contact_cut": tuned.contact_cut}
+    chosen = {
+        "threshold": tuned.threshold,
+        "min_area": tuned.min_area,
+        "regularize": tuned.regularize,
+        "contact_cut": tuned.contact_cut,
+    }
     return {k: chosen[k] if stated.get(k) is None else stated[k] for k in chosen}

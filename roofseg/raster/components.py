@@ -39,23 +39,25 @@ def scene_components(read, height: int, width: int, path: str | None = None, str
     offset, above = 0, None
     for top in range(0, height, strip):
         rows = min(strip, height - top)
-        n, labels = cv2.connectedComponents(read(top, 0, rows, width).astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+        n, labels = cv2.connectedComponents(
+            read(top, 0, rows, width).astype(np.uint8), connectivity=8, ltype=cv2.CV_32S
+        )
         labels[labels > 0] += offset
         parent = np.concatenate([parent, np.arange(offset + 1, offset + n, dtype=np.int64)])
         if above is not None:  # 8-connected across the edge: straight down and both diagonals
             below = labels[0]
             for shift in (-1, 0, 1):
-                a = above[max(0, -shift):width - max(0, shift)]
-                b = below[max(0, shift):width - max(0, -shift)]
+                a = above[max(0, -shift) : width - max(0, shift)]
+                b = below[max(0, shift) : width - max(0, -shift)]
                 touching = (a > 0) & (b > 0)
                 for x, y in set(zip(a[touching].tolist(), b[touching].tolist())):
                     rx, ry = find(x), find(y)
                     if rx != ry:
                         parent[max(rx, ry)] = min(rx, ry)
-        ids[top:top + rows] = labels
+        ids[top : top + rows] = labels
         above = labels[-1].copy()
         offset += n - 1
     roots = np.array([find(x) for x in range(len(parent))], np.int32)
     for top in range(0, height, strip):
-        ids[top:top + strip] = roots[ids[top:top + strip]]
+        ids[top : top + strip] = roots[ids[top : top + strip]]
     return ids

@@ -47,8 +47,9 @@ def _native_stderr_captured(sink) -> Iterator[None]:
         return
     saved = os.dup(2)
     python_stderr = sys.stderr
-    sys.stderr = io.TextIOWrapper(io.FileIO(os.dup(saved), "w"), encoding=python_stderr.encoding,
-                                  errors="backslashreplace", write_through=True)
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(os.dup(saved), "w"), encoding=python_stderr.encoding, errors="backslashreplace", write_through=True
+    )
     os.dup2(sink.fileno(), 2)
     try:
         yield

@@ -44,7 +44,9 @@ class Labels(Protocol):
         """int32 (height, width): 0 off buildings, one id per building (the window may reach past the scene)."""
 
 
-def open_labels(path: str | os.PathLike, scene: Scene, crs: str | None = None, ignore_non_polygons: bool = False) -> Labels:
+def open_labels(
+    path: str | os.PathLike, scene: Scene, crs: str | None = None, ignore_non_polygons: bool = False
+) -> Labels:
     """Open ``path`` as labels for ``scene``: vector footprints or a mask raster, by its suffix.
 
     ``crs`` states the footprints' CRS where the file has none or a wrong one (``--labels-crs``);
@@ -62,8 +64,15 @@ def _onto(mask: rasterio.DatasetReader, scene: Scene) -> rasterio.DatasetReader:
     coarser = scene.width < scene.source.width
     # src_nodata=None: 0 is background here whatever the file's nodata says; skipped as nodata,
     # the majority would be taken over roof pixels alone and roofs would swell
-    return WarpedVRT(mask, crs=scene.crs or mask.crs, transform=scene.transform, width=scene.width, height=scene.height,
-                     resampling=Resampling.mode if coarser else Resampling.nearest, src_nodata=None)
+    return WarpedVRT(
+        mask,
+        crs=scene.crs or mask.crs,
+        transform=scene.transform,
+        width=scene.width,
+        height=scene.height,
+        resampling=Resampling.mode if coarser else Resampling.nearest,
+        src_nodata=None,
+    )
 
 
 class MaskLabels:
@@ -84,7 +93,10 @@ class MaskLabels:
         if georeferenced and scene.georeferenced:
             if not ds.transform.almost_equals(native.transform, precision=1e-6 * max(1.0, abs(native.transform.a))):
                 self.close()
-                raise RoofsegError(self.path, f"mask grid {tuple(ds.transform)[:6]} differs from the scene's {tuple(native.transform)[:6]}")
+                raise RoofsegError(
+                    self.path,
+                    f"mask grid {tuple(ds.transform)[:6]} differs from the scene's {tuple(native.transform)[:6]}",
+                )
             if ds.crs is not None and scene.crs is not None and ds.crs != scene.crs:
                 self.close()
                 raise RoofsegError(self.path, f"mask CRS {ds.crs} differs from the scene's {scene.crs}")
@@ -110,13 +122,15 @@ class MaskLabels:
             try:
                 self._components = scene_components(self.read, self.ds.height, self.ds.width, self._components_path)
             except OSError as exc:
-                raise RoofsegError(self._components_path, f"cannot hold the regions of {self.path} "
-                                   f"({exc.strerror or exc}); set TMPDIR to a folder with room") from None
+                raise RoofsegError(
+                    self._components_path,
+                    f"cannot hold the regions of {self.path} ({exc.strerror or exc}); set TMPDIR to a folder with room",
+                ) from None
         r0, c0 = max(row, 0), max(col, 0)
         r1, c1 = min(row + height, self.ds.height), min(col + width, self.ds.width)
         ids = np.zeros((height, width), np.int32)
         if r1 > r0 and c1 > c0:
-            ids[r0 - row:r1 - row, c0 - col:c1 - col] = self._components[r0:r1, c0:c1]
+            ids[r0 - row : r1 - row, c0 - col : c1 - col] = self._components[r0:r1, c0:c1]
         return ids
 
     def overview(self, height: int, width: int) -> np.ndarray:
@@ -174,14 +188,19 @@ class VectorLabels:
     :class:`ShapeIndex`.
     """
 
-    def __init__(self, path: str | os.PathLike, scene: Scene, crs: str | None = None, ignore_non_polygons: bool = False):
+    def __init__(
+        self, path: str | os.PathLike, scene: Scene, crs: str | None = None, ignore_non_polygons: bool = False
+    ):
         self.path = os.fspath(path)
         if not scene.georeferenced or scene.crs is None:
             raise RoofsegError(scene.path, "has no CRS, so vector labels cannot be placed on it")
         geoms = read_footprints(self.path, scene.crs, crs, ignore_non_polygons)
         if not geoms:
-            warnings.warn(f"{self.path}: holds no building: the scene {scene.path} is taken as one without buildings",
-                          RoofsegWarning, stacklevel=2)
+            warnings.warn(
+                f"{self.path}: holds no building: the scene {scene.path} is taken as one without buildings",
+                RoofsegWarning,
+                stacklevel=2,
+            )
         self.index = ShapeIndex(geoms)
         self.transform = scene.transform
         left, bottom, right, top = grid_bounds(scene.transform, scene.height, scene.width)
@@ -190,7 +209,8 @@ class VectorLabels:
             fx1, fy1 = self.index.bboxes[:, 2:].max(axis=0)
             raise RoofsegError(
                 self.path,
-                f"no footprint overlaps the scene {scene.path}: the footprints lie at {_lonlat(scene.crs, (fx0, fy0, fx1, fy1))}, "
+                f"no footprint overlaps the scene {scene.path}: the footprints lie at "
+                f"{_lonlat(scene.crs, (fx0, fy0, fx1, fy1))}, "
                 f"the scene at {_lonlat(scene.crs, (left, bottom, right, top))}; if the file's CRS is wrong, "
                 "state the right one with --labels-crs EPSG:…",
             )
@@ -230,8 +250,9 @@ def _read_features(path: str) -> tuple[str | None, list]:
     .osm.pbf) its building polygons and multipolygons (GDAL's OSM driver, enabled in fiona)."""
 
     if not is_remote(path) and os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise RoofsegError(path, "is empty (0 bytes): give footprints as GeoJSON, GeoPackage, Shapefile, "
-                                 "FlatGeobuf or an OSM extract")
+        raise RoofsegError(
+            path, "is empty (0 bytes): give footprints as GeoJSON, GeoPackage, Shapefile, FlatGeobuf or an OSM extract"
+        )
     try:
         if suffix_of(path) in OSM_SUFFIXES:
             fiona.drvsupport.supported_drivers["OSM"] = "r"  # fiona lists it not, GDAL has it
@@ -253,14 +274,20 @@ def read_footprints(path: str, to_crs, crs: str | None = None, ignore_non_polygo
     geoms = [g.__geo_interface__ for g in features if g.type in POLYGONAL]
     if features and not geoms and not ignore_non_polygons:
         found = Counter(g.type for g in features)
-        raise RoofsegError(path, "holds no polygon, only " + ", ".join(f"{n} {t}" for t, n in found.most_common())
-                           + "; building labels are polygons (--ignore-non-polygons takes it as an area without buildings)")
+        raise RoofsegError(
+            path,
+            "holds no polygon, only "
+            + ", ".join(f"{n} {t}" for t, n in found.most_common())
+            + "; building labels are polygons (--ignore-non-polygons takes it as an area without buildings)",
+        )
     src_crs = _labels_crs(path, crs or file_crs, geoms)
     if geoms and src_crs != to_crs:
         try:
             geoms = transform_geom(src_crs, to_crs, geoms)
         except Exception as exc:  # PROJ errors come as several types
-            raise RoofsegError(path, f"cannot reproject the footprints from {src_crs} to {to_crs} ({first_line(exc)})") from None
+            raise RoofsegError(
+                path, f"cannot reproject the footprints from {src_crs} to {to_crs} ({first_line(exc)})"
+            ) from None
     return geoms
 
 
@@ -283,9 +310,12 @@ def _labels_crs(path: str, crs_text: str | None, geoms: list[dict]) -> rasterio.
         x, y = bb[:, [0, 2]], bb[:, [1, 3]]
         if np.abs(x).max() > 180.0 + 1e-6 or np.abs(y).max() > 90.0 + 1e-6:
             k = int(np.argmax(np.maximum(np.abs(x).max(axis=1), np.abs(y).max(axis=1))))
-            raise RoofsegError(path, f"coordinates such as ({bb[k, 0]:.6g}, {bb[k, 1]:.6g}) are not degrees, yet the file's CRS is "
-                               f"{crs.to_string()} (GeoJSON without a 'crs' member is WGS84 by RFC 7946); "
-                               "state their CRS with --labels-crs EPSG:…")
+            raise RoofsegError(
+                path,
+                f"coordinates such as ({bb[k, 0]:.6g}, {bb[k, 1]:.6g}) are not degrees, yet the file's CRS is "
+                f"{crs.to_string()} (GeoJSON without a 'crs' member is WGS84 by RFC 7946); "
+                "state their CRS with --labels-crs EPSG:…",
+            )
     return crs
 
 

@@ -52,8 +52,9 @@ def remote_env(path: str) -> contextlib.AbstractContextManager:
     return rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
 
 
-def resampled(ds: rasterio.DatasetReader, gsd: float, coarser: Resampling, finer: Resampling,
-              path: str) -> rasterio.DatasetReader:
+def resampled(
+    ds: rasterio.DatasetReader, gsd: float, coarser: Resampling, finer: Resampling, path: str
+) -> rasterio.DatasetReader:
     """``ds`` as a warped VRT with ground pixels of ``gsd`` metres, or ``ds`` itself when it has
     that size already (within 1 %: resampling by less changes nothing a model can see)."""
 
@@ -70,8 +71,15 @@ def resampled(ds: rasterio.DatasetReader, gsd: float, coarser: Resampling, finer
     # as an alpha band of the VRT, masked areas stay nodata at the new GSD.
     flags = ds.mask_flag_enums[0]
     mask_band = MaskFlags.per_dataset in flags and MaskFlags.alpha not in flags and MaskFlags.nodata not in flags
-    return WarpedVRT(ds, crs=ds.crs, transform=transform, width=width, height=height,
-                     resampling=coarser if fx * fy > 1 else finer, add_alpha=mask_band)
+    return WarpedVRT(
+        ds,
+        crs=ds.crs,
+        transform=transform,
+        width=width,
+        height=height,
+        resampling=coarser if fx * fy > 1 else finer,
+        add_alpha=mask_band,
+    )
 
 
 def parse_bands(text: str | None) -> tuple[int, ...] | None:
@@ -181,8 +189,7 @@ class Scene:
     def _zero_at_nodata(self) -> bool:
         """Whether nodata pixels are read as 0 already (uint8 bands whose nodata value is 0, every
         band of a nodata pixel being nodata), so zeroing them again is a pass for nothing."""
-        return (self._valid_from == "nodata" and self.limits is None
-                and self.ds.nodatavals[self.bands[0] - 1] == 0)
+        return self._valid_from == "nodata" and self.limits is None and self.ds.nodatavals[self.bands[0] - 1] == 0
 
     def _valid(self, data: np.ndarray, window: Window | None, shape: tuple[int, int]) -> np.ndarray:
         if self._valid_from == "all":
@@ -244,7 +251,6 @@ class Scene:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
 
 
 MIN_CACHE_BYTES = 64 * 2**20

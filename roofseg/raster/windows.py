@@ -52,9 +52,7 @@ def tile_grid(height: int, width: int, size: int, stride: int) -> list[Tile]:
     """All tiles of a ``height`` × ``width`` scene, row-major."""
     rows = offsets(height, size, stride)
     cols = offsets(width, size, stride)
-    return [
-        Tile(r, c, size, min(size, height - r), min(size, width - c)) for r in rows for c in cols
-    ]
+    return [Tile(r, c, size, min(size, height - r), min(size, width - c)) for r in rows for c in cols]
 
 
 def grid_rows(height: int, width: int, size: int, stride: int) -> Iterator[list[Tile]]:
@@ -67,7 +65,6 @@ def grid_rows(height: int, width: int, size: int, stride: int) -> Iterator[list[
 def tile_transform(transform: Affine, row: int, col: int) -> Affine:
     """The affine transform of a window whose pixel (0, 0) is scene pixel (row, col)."""
     return transform @ Affine.translation(col, row)
-
 
 
 def corners(transform: Affine, height: int, width: int) -> list[tuple[float, float]]:
@@ -85,7 +82,9 @@ def grid_bounds(transform: Affine, height: int, width: int) -> tuple[float, floa
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def covering_window(bounds: tuple[float, float, float, float], transform: Affine, height: int, width: int) -> Window | None:
+def covering_window(
+    bounds: tuple[float, float, float, float], transform: Affine, height: int, width: int
+) -> Window | None:
     """The smallest window of whole pixels of a ``height`` × ``width`` grid that covers the map box
     ``bounds`` (minx, miny, maxx, maxy), whatever the grid's rotation; None where they do not meet."""
     x0, y0, x1, y1 = bounds

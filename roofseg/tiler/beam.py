@@ -32,8 +32,10 @@ def parts_of(spec: dict, rows_per_part: int) -> list[dict]:
     if spec["kind"] != "scene":
         return [{"spec": spec, "index": 0, "rows": None}]
     rows = spec["grid_rows"]
-    return [{"spec": spec, "index": i, "rows": (a, min(a + rows_per_part, rows))}
-            for i, a in enumerate(range(0, rows, rows_per_part))]
+    return [
+        {"spec": spec, "index": i, "rows": (a, min(a + rows_per_part, rows))}
+        for i, a in enumerate(range(0, rows, rows_per_part))
+    ]
 
 
 def _part_path(out_dir: Path, part: dict) -> Path:
@@ -60,8 +62,9 @@ def run_part(part: dict, out_dir: str, remote: RemoteFolder | None = None) -> in
     return 1
 
 
-def run_jobs(specs: list[dict], out_dir: Path, options_text: str | None, bar: tqdm,
-             remote: RemoteFolder | None = None) -> list[JobResult]:
+def run_jobs(
+    specs: list[dict], out_dir: Path, options_text: str | None, bar: tqdm, remote: RemoteFolder | None = None
+) -> list[JobResult]:
     """Run the jobs ``specs`` as a Beam pipeline of their parts; return one result per job, in order."""
     options = beam_options(options_text)
     # an optional extra, imported where it is used
@@ -76,9 +79,11 @@ def run_jobs(specs: list[dict], out_dir: Path, options_text: str | None, bar: tq
     watcher.start()
     try:
         with beam.Pipeline(options=options) as pipeline:
-            (pipeline
-             | "parts" >> beam.Create(parts, reshuffle=True)
-             | "tile" >> beam.Map(run_part, str(out_dir), remote))
+            (
+                pipeline
+                | "parts" >> beam.Create(parts, reshuffle=True)
+                | "tile" >> beam.Map(run_part, str(out_dir), remote)
+            )
     except Exception as exc:  # a worker's failure comes back wrapped in Beam's own error
         raise pipeline_error(exc) from None
     finally:
@@ -93,9 +98,13 @@ def run_jobs(specs: list[dict], out_dir: Path, options_text: str | None, bar: tq
         mine = [p for p in parts if p["spec"] is spec]
         missing = [p for p in mine if not _part_path(out_dir, p).exists()]
         if missing:
-            raise RoofsegError(spec["payload"].image if spec["kind"] == "scene" else out_dir,
-                               f"the Beam pipeline ended without {len(missing)} of its {len(mine)} parts")
-        results.append(merge_parts(spec["id"], [JobResult(**json.loads(_part_path(out_dir, p).read_text())) for p in mine]))
+            raise RoofsegError(
+                spec["payload"].image if spec["kind"] == "scene" else out_dir,
+                f"the Beam pipeline ended without {len(missing)} of its {len(mine)} parts",
+            )
+        results.append(
+            merge_parts(spec["id"], [JobResult(**json.loads(_part_path(out_dir, p).read_text())) for p in mine])
+        )
     return results
 
 

@@ -72,13 +72,16 @@ def _find_labels(image: Path, prefer: str) -> str:
     raise RoofsegError(image, f"no labels found beside it ({LABEL_RULE}); give them with --labels")
 
 
-def scene_inputs(entries: Sequence[str], labels: Sequence[str] = (), prefer: str = "mask",
-                 stac: StacChoice = StacChoice()) -> list[SceneInput]:
+def scene_inputs(
+    entries: Sequence[str], labels: Sequence[str] = (), prefer: str = "mask", stac: StacChoice = StacChoice()
+) -> list[SceneInput]:
     """Resolve scene files, folders, lists, URLs and STAC objects to scenes with labels, each with a unique id."""
     refs = [ref for e in entries for ref in expand(e, stac)]
     if labels:
         if len(labels) != len(refs):
-            raise RoofsegError(None, f"--labels was given {len(labels)} times for {len(refs)} scenes; give it once per scene, in order")
+            raise RoofsegError(
+                None, f"--labels was given {len(labels)} times for {len(refs)} scenes; give it once per scene, in order"
+            )
         refs = [(img, lab, sid) for (img, _, sid), lab in zip(refs, labels)]
     out = []
     ids = scene_ids([img for img, _, _ in refs], [sid for _, _, sid in refs])
@@ -86,8 +89,11 @@ def scene_inputs(entries: Sequence[str], labels: Sequence[str] = (), prefer: str
         if not is_remote(img) and not Path(img).is_file():
             raise RoofsegError(img, "no such file")
         if lab is None and is_remote(img):
-            raise RoofsegError(img, "a remote scene needs its labels named (--labels, 'IMAGE LABELS' in a .txt list, "
-                                    "or a STAC labels asset)")
+            raise RoofsegError(
+                img,
+                "a remote scene needs its labels named (--labels, 'IMAGE LABELS' in a .txt list, "
+                "or a STAC labels asset)",
+            )
         lab = lab or _find_labels(Path(img), prefer)
         if not is_remote(lab) and not Path(lab).is_file():
             raise RoofsegError(lab, "no such labels file")

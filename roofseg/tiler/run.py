@@ -49,16 +49,27 @@ def _job_spec(kind: str, job_id: str, payload, split, params: TileParams, window
 def _run_job(spec: dict, out_dir: Path, progress) -> JobResult:
     if spec["kind"] == "scene":
         return tile_scene(spec["payload"], spec["split"], spec["params"], out_dir, progress, spec["shard_name"])
-    return tile_folder(spec["id"], spec["payload"], spec["split"], spec["params"], out_dir, progress, spec["shard_name"])
+    return tile_folder(
+        spec["id"], spec["payload"], spec["split"], spec["params"], out_dir, progress, spec["shard_name"]
+    )
 
 
 def _fingerprint(spec: dict) -> dict:
     payload = spec["payload"]
     items = payload if isinstance(payload, list) else [payload]
-    files = [f for item in items for f in ((item.image, item.mask) if spec["kind"] == "folder" else (item.image, item.labels))]
+    files = [
+        f
+        for item in items
+        for f in ((item.image, item.mask) if spec["kind"] == "folder" else (item.image, item.labels))
+    ]
     payload = [asdict(i) for i in payload] if isinstance(payload, list) else asdict(payload)
-    return {"kind": spec["kind"], "payload": payload, "split": spec["split"], "params": spec["params"].fingerprint(),
-            "inputs": {f: file_signature(f) for f in files}}
+    return {
+        "kind": spec["kind"],
+        "payload": payload,
+        "split": spec["split"],
+        "params": spec["params"].fingerprint(),
+        "inputs": {f: file_signature(f) for f in files},
+    }
 
 
 def _done_path(out_dir: Path, job_id: str) -> Path:
@@ -115,8 +126,16 @@ def _worker(spec: dict, out_dir: Path) -> JobResult:
     return result
 
 
-def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm, runner: str = "local",
-             beam_options: str | None = None, remote: RemoteFolder | None = None, progress: bool = True) -> list[JobResult]:
+def _execute(
+    specs: list[dict],
+    out_dir: Path,
+    workers: int,
+    bar: tqdm,
+    runner: str = "local",
+    beam_options: str | None = None,
+    remote: RemoteFolder | None = None,
+    progress: bool = True,
+) -> list[JobResult]:
     def finish(spec: dict, result: JobResult) -> JobResult:
         write_json(_done_path(out_dir, spec["id"]), {"fingerprint": spec["fingerprint"], "result": asdict(result)})
         return result
@@ -124,8 +143,12 @@ def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm, runner: 
     if runner == "beam":
         # Beam's workers write to the terminal's stderr, which quiet_beam diverts: the bar goes
         # to the terminal itself, in place of the caller's (created hidden)
-        with quiet_beam() as terminal, tqdm(total=bar.total, initial=bar.n, desc="tiling (beam)", unit="tile",
-                                            disable=not progress, file=terminal) as beam_bar:
+        with (
+            quiet_beam() as terminal,
+            tqdm(
+                total=bar.total, initial=bar.n, desc="tiling (beam)", unit="tile", disable=not progress, file=terminal
+            ) as beam_bar,
+        ):
             done = beam.run_jobs(specs, out_dir, beam_options, beam_bar, remote)
         results = [finish(s, r) for s, r in zip(specs, done)]
         shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
@@ -142,7 +165,9 @@ def _execute(specs: list[dict], out_dir: Path, workers: int, bar: tqdm, runner: 
     drainer = threading.Thread(target=drain, daemon=True)
     drainer.start()
     try:
-        with ProcessPoolExecutor(min(workers, len(specs)), mp_context=ctx, initializer=_init_worker, initargs=(queue,)) as pool:
+        with ProcessPoolExecutor(
+            min(workers, len(specs)), mp_context=ctx, initializer=_init_worker, initargs=(queue,)
+        ) as pool:
             futures = {pool.submit(_worker, s, out_dir): s for s in specs}
             results = []
             for future in as_completed(futures):  # a job's marker is written as soon as it is done
@@ -177,16 +202,26 @@ def _plan_folder(folder: Path, params: TileParams) -> list[dict]:
     splits = scene_splits([i.id for i in items], params.val, params.test, params.seed)
     specs = []
     for k in range(0, len(items), FOLDER_CHUNK):
-        chunk = items[k:k + FOLDER_CHUNK]
+        chunk = items[k : k + FOLDER_CHUNK]
         job_id = f"{folder.name}-{k // FOLDER_CHUNK:04d}"
         specs.append(_job_spec("folder", job_id, chunk, {i.id: splits[i.id] for i in chunk}, params, len(chunk)))
     return specs
 
 
-def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels: Sequence[str] = (),
-         prefer: str = "mask", split_by: str = "auto", workers: int = 1, overwrite: bool = False,
-         progress: bool = True, stac: StacChoice = StacChoice(), runner: str = "local",
-         beam_options: str | None = None) -> Manifest:
+def tile(
+    entries: Sequence[str],
+    out_dir: str | Path,
+    params: TileParams,
+    labels: Sequence[str] = (),
+    prefer: str = "mask",
+    split_by: str = "auto",
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    stac: StacChoice = StacChoice(),
+    runner: str = "local",
+    beam_options: str | None = None,
+) -> Manifest:
     """Tile scenes (or one images/+masks/ folder) into ``out_dir``; return the manifest written.
 
     ``runner``: "local" (``workers`` processes, a scene each) or "beam" (an Apache Beam pipeline
@@ -198,7 +233,9 @@ def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels
         raise RoofsegError(None, "no input given")
     if len(entries) == 1 and inp.is_folder_pair(entries[0]):
         if params.gsd:
-            raise RoofsegError(entries[0], "--gsd resamples georeferenced scenes; an images/ + masks/ folder has no ground pixel size")
+            raise RoofsegError(
+                entries[0], "--gsd resamples georeferenced scenes; an images/ + masks/ folder has no ground pixel size"
+            )
         specs = _plan_folder(Path(entries[0]), params)
         split_mode = "image"
     else:
@@ -207,8 +244,9 @@ def tile(entries: Sequence[str], out_dir: str | Path, params: TileParams, labels
     remote = RemoteFolder(str(out_dir)) if is_object_store(out_dir) else None
     out = ensure_writable_dir(remote.staging if remote else out_dir)
     with folder_lock(out):
-        manifest = _tile_locked(specs, out, split_mode, entries, params, workers, overwrite, progress, runner, beam_options,
-                                remote)
+        manifest = _tile_locked(
+            specs, out, split_mode, entries, params, workers, overwrite, progress, runner, beam_options, remote
+        )
         if remote:
             publish(manifest, out, remote)
     return manifest
@@ -229,9 +267,19 @@ def publish(manifest: Manifest, staging: Path, remote: RemoteFolder) -> None:
             remote.remove(name)
 
 
-def _tile_locked(specs: list[dict], out: Path, split_mode: str, entries: Sequence[str], params: TileParams,
-                 workers: int, overwrite: bool, progress: bool, runner: str = "local", beam_options: str | None = None,
-                 remote: RemoteFolder | None = None) -> Manifest:
+def _tile_locked(
+    specs: list[dict],
+    out: Path,
+    split_mode: str,
+    entries: Sequence[str],
+    params: TileParams,
+    workers: int,
+    overwrite: bool,
+    progress: bool,
+    runner: str = "local",
+    beam_options: str | None = None,
+    remote: RemoteFolder | None = None,
+) -> Manifest:
     """Run the jobs not done yet, then write the manifest; until then the previous manifest stands."""
     (out / JOBS_DIR).mkdir(exist_ok=True)
     for folder in [out, out / JOBS_DIR, *(out / s for s in SPLITS)]:
@@ -253,9 +301,10 @@ def _tile_locked(specs: list[dict], out: Path, split_mode: str, entries: Sequenc
             results[r.id] = r
     ordered = [results[s["id"]] for s in specs]
     if sum(sum(r.tiles.values()) for r in ordered) == 0:
-        raise RoofsegError(entries[0] if len(entries) == 1 else None,
-                           f"0 tiles produced (skipped: {_sum_skipped(ordered)}); "
-                           "check --max-nodata, --keep-empty and the tile size")
+        raise RoofsegError(
+            entries[0] if len(entries) == 1 else None,
+            f"0 tiles produced (skipped: {_sum_skipped(ordered)}); check --max-nodata, --keep-empty and the tile size",
+        )
     manifest = build_manifest(ordered, params, split_mode)
     write_manifest(out / MANIFEST_FILE, manifest)
     _remove_unlisted(out, manifest, {s["id"] for s in specs})
@@ -273,8 +322,9 @@ def _sum_skipped(results: list[JobResult]) -> dict[str, int]:
 def training_gsd(results: list[JobResult]) -> float | None:
     """The ground pixel size the training tiles have: the median over training tiles of their
     scene's GSD in metres (None when no training scene is georeferenced)."""
-    sizes = sorted((r.info["gsd_m"], r.tiles.get("train", 0)) for r in results
-                   if r.info.get("gsd_m") and r.tiles.get("train"))
+    sizes = sorted(
+        (r.info["gsd_m"], r.tiles.get("train", 0)) for r in results if r.info.get("gsd_m") and r.tiles.get("train")
+    )
     total = sum(n for _, n in sizes)
     seen = 0
     for gsd, n in sizes:
@@ -296,10 +346,17 @@ def build_manifest(results: list[JobResult], params: TileParams, split_mode: str
     all_tiles = sum(s.tiles for s in splits.values())
     all_roof = sum(r.roof_pixels.get(s, 0) for r in results for s in SPLITS)
     return Manifest(
-        splits=splits, tile_size=params.size, channels=3, compression=params.compression, split_mode=split_mode,
-        tiles=all_tiles, roof_fraction=all_roof / (all_tiles * area) if all_tiles else 0.0,
+        splits=splits,
+        tile_size=params.size,
+        channels=3,
+        compression=params.compression,
+        split_mode=split_mode,
+        tiles=all_tiles,
+        roof_fraction=all_roof / (all_tiles * area) if all_tiles else 0.0,
         gsd_m=training_gsd(results),
         # each tile's targets: "roof" (its mask), and "contact" where buildings meet (tile --contact-px)
-        targets=TARGETS if params.contact_px else TARGETS[:1], contact_px=params.contact_px,
+        targets=TARGETS if params.contact_px else TARGETS[:1],
+        contact_px=params.contact_px,
         jobs=tuple({"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped} for r in results),
-        params=params.fingerprint())
+        params=params.fingerprint(),
+    )

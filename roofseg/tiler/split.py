@@ -56,7 +56,7 @@ class BlockSplit:
         """The split of the scene pixels [row:row+height, col:col+width], or None if mixed."""
         r0, r1 = row // self.block, (row + height - 1) // self.block
         c0, c1 = col // self.block, (col + width - 1) // self.block
-        names = set(self.grid[r0:r1 + 1, c0:c1 + 1].ravel())
+        names = set(self.grid[r0 : r1 + 1, c0 : c1 + 1].ravel())
         return names.pop() if len(names) == 1 else None
 
 
@@ -77,8 +77,14 @@ def split_warnings(manifest: Manifest, asked: dict[str, float], split_block: int
     for name, share in asked.items():
         tiles = manifest.splits[name].tiles if name in manifest.splits else 0
         if share > 0 and tiles < FEW_TILES:
-            fix = (f"retile with a smaller --split-block (now {split_block} px) so more blocks of the scene go to it, "
-                   "or tile more scenes") if by_block else "tile more scenes, or --split-by block"
+            fix = (
+                (
+                    f"retile with a smaller --split-block (now {split_block} px) so more blocks of the scene go to it, "
+                    "or tile more scenes"
+                )
+                if by_block
+                else "tile more scenes, or --split-by block"
+            )
             count = f"only {tiles} tiles" if tiles else "no tiles"
             lines.append(f"the {name} split has {count} ({share:.0%} asked); {fix}")
     return lines

@@ -41,4 +41,4 @@ def contact_target(instances: np.ndarray, radius: int, margin: int) -> np.ndarra
     cropped to the window: contact at the window's edge depends on buildings just outside it."""
     border = contact_border(instances, radius)
     h, w = instances.shape
-    return border[margin:h - margin, margin:w - margin].astype(np.uint8)
+    return border[margin : h - margin, margin : w - margin].astype(np.uint8)

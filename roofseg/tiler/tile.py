@@ -110,11 +110,22 @@ def grid_row_count(height: int, params: TileParams) -> int:
     return len(offsets(height, params.size, params.stride))
 
 
-def _scene_records(scene: Scene, labels, job_id: str, split: str | None, params: TileParams, skipped: dict[str, int],
-                   grid_rows: tuple[int, int] | None = None) -> Iterator[tuple[str | None, TileRecord | None]]:
+def _scene_records(
+    scene: Scene,
+    labels,
+    job_id: str,
+    split: str | None,
+    params: TileParams,
+    skipped: dict[str, int],
+    grid_rows: tuple[int, int] | None = None,
+) -> Iterator[tuple[str | None, TileRecord | None]]:
     """(split, record) for every window of the grid (of its rows [a, b) with ``grid_rows``);
     (None, None) for a window skipped."""
-    blocks = None if split else BlockSplit(scene.height, scene.width, params.split_block, params.val, params.test, params.seed)
+    blocks = (
+        None
+        if split
+        else BlockSplit(scene.height, scene.width, params.split_block, params.val, params.test, params.seed)
+    )
     crs_wkt = scene.crs.to_wkt() if scene.crs else ""
     epsg = (scene.crs.to_epsg() or 0) if scene.crs else 0
     area = params.size * params.size
@@ -140,20 +151,37 @@ def _scene_records(scene: Scene, labels, job_id: str, split: str | None, params:
         if contact is not None:
             contact[~valid] = 0
             contact = pad(contact, params.size)
-        if (tile_split == "train" and params.keep_empty < 1 and not mask.any()
-                and keep_draw(params.seed, job_id, t.row, t.col) >= params.keep_empty):
+        if (
+            tile_split == "train"
+            and params.keep_empty < 1
+            and not mask.any()
+            and keep_draw(params.seed, job_id, t.row, t.col) >= params.keep_empty
+        ):
             skipped["empty"] += 1
             yield None, None
             continue
-        yield tile_split, TileRecord(
-            image=pad(image, params.size), mask=pad(mask, params.size), scene_id=job_id,
-            row=t.row, col=t.col, transform=tuple(tile_transform(scene.transform, t.row, t.col))[:6],
-            crs_wkt=crs_wkt, epsg=epsg, valid_height=t.height, valid_width=t.width,
-            nodata_fraction=float(nodata_fraction), contact=contact,
+        yield (
+            tile_split,
+            TileRecord(
+                image=pad(image, params.size),
+                mask=pad(mask, params.size),
+                scene_id=job_id,
+                row=t.row,
+                col=t.col,
+                transform=tuple(tile_transform(scene.transform, t.row, t.col))[:6],
+                crs_wkt=crs_wkt,
+                epsg=epsg,
+                valid_height=t.height,
+                valid_width=t.width,
+                nodata_fraction=float(nodata_fraction),
+                contact=contact,
+            ),
         )
 
 
-def _targets(labels, row: int, col: int, height: int, width: int, contact_px: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _targets(
+    labels, row: int, col: int, height: int, width: int, contact_px: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The window's 0/1 roof mask and, with ``contact_px``, its 0/1 contact target (None without).
 
     Instances are read with ``contact_px`` of context around the window, so the contact target
@@ -163,11 +191,18 @@ def _targets(labels, row: int, col: int, height: int, width: int, contact_px: in
         return labels.read(row, col, height, width), None
     m = contact_px
     ids = labels.instances(row - m, col - m, height + 2 * m, width + 2 * m)
-    return (ids[m:m + height, m:m + width] > 0).astype(np.uint8), contact_target(ids, m, m)
+    return (ids[m : m + height, m : m + width] > 0).astype(np.uint8), contact_target(ids, m, m)
 
 
-def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: Path, progress: Progress,
-               shard_name: str | None = None, grid_rows: tuple[int, int] | None = None) -> JobResult:
+def tile_scene(
+    job: SceneInput,
+    split: str | None,
+    params: TileParams,
+    out_dir: Path,
+    progress: Progress,
+    shard_name: str | None = None,
+    grid_rows: tuple[int, int] | None = None,
+) -> JobResult:
     """Cut one scene into tiles; ``split`` is the whole scene's split, or None to split by block.
 
     Shards are named ``SPLIT/{shard_name}-00000.tfrecord``… (default: the job's id). With
@@ -191,12 +226,20 @@ def tile_scene(job: SceneInput, split: str | None, params: TileParams, out_dir: 
                             writers.write(tile_split, record)
             finally:
                 labels.close()
-            result.info = {"image": job.image, "labels": job.labels, "split": split or "block",
-                           "width": scene.width, "height": scene.height, "crs": scene.crs.to_string() if scene.crs else None,
-                           "dtype": scene.dtype, "bands": list(scene.bands),
-                           "gsd_m": ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width),
-                           "source_gsd_m": ground_pixel_size(scene.crs, scene.source.transform, scene.source.height,
-                                                             scene.source.width)}
+            result.info = {
+                "image": job.image,
+                "labels": job.labels,
+                "split": split or "block",
+                "width": scene.width,
+                "height": scene.height,
+                "crs": scene.crs.to_string() if scene.crs else None,
+                "dtype": scene.dtype,
+                "bands": list(scene.bands),
+                "gsd_m": ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width),
+                "source_gsd_m": ground_pixel_size(
+                    scene.crs, scene.source.transform, scene.source.height, scene.source.width
+                ),
+            }
         writers.commit()
     except BaseException:
         writers.abort()
@@ -215,7 +258,9 @@ def read_folder_item(item: FolderItem, size: int) -> tuple[np.ndarray, np.ndarra
     if mask.ndim == 3:
         mask = mask[..., 0]
     if mask.shape[:2] != image.shape[:2]:
-        raise RoofsegError(item.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} px but its image is {image.shape[1]}x{image.shape[0]}")
+        raise RoofsegError(
+            item.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} px but its image is {image.shape[1]}x{image.shape[0]}"
+        )
     shape = image.shape[:2]
     # Image and mask go through the same resampling, so the mask lands on the image's grid: the
     # mask is resampled as a fraction of roof and thresholded at one half. (Nearest neighbour is
@@ -226,8 +271,15 @@ def read_folder_item(item: FolderItem, size: int) -> tuple[np.ndarray, np.ndarra
     return np.ascontiguousarray(image), (roof >= 0.5).astype(np.uint8), shape
 
 
-def tile_folder(job_id: str, items: list[FolderItem], splits: dict[str, str], params: TileParams, out_dir: Path,
-                progress: Progress, shard_name: str | None = None) -> JobResult:
+def tile_folder(
+    job_id: str,
+    items: list[FolderItem],
+    splits: dict[str, str],
+    params: TileParams,
+    out_dir: Path,
+    progress: Progress,
+    shard_name: str | None = None,
+) -> JobResult:
     """Resize each folder image/mask pair to one tile; ``splits`` maps item ids to splits."""
     result = JobResult(job_id)
     writers = _SplitWriters(out_dir, shard_name or job_id, params, result)
@@ -236,17 +288,34 @@ def tile_folder(job_id: str, items: list[FolderItem], splits: dict[str, str], pa
             progress(1)
             image, mask, (h, w) = read_folder_item(item, params.size)
             split = splits[item.id]
-            if split == "train" and params.keep_empty < 1 and not mask.any() and keep_draw(params.seed, item.id, 0, 0) >= params.keep_empty:
+            if (
+                split == "train"
+                and params.keep_empty < 1
+                and not mask.any()
+                and keep_draw(params.seed, item.id, 0, 0) >= params.keep_empty
+            ):
                 result.skipped["empty"] += 1
                 continue
             m = params.contact_px  # a mask image's instances are its connected regions
             contact = contact_target(components(np.pad(mask, m)), m, m) if m else None
             # The tile's transform maps its pixels back onto the original image's pixel grid.
-            writers.write(split, TileRecord(
-                image=image, mask=mask, scene_id=item.id, row=0, col=0,
-                transform=(w / params.size, 0.0, 0.0, 0.0, h / params.size, 0.0), crs_wkt="", epsg=0,
-                valid_height=params.size, valid_width=params.size, nodata_fraction=0.0, contact=contact,
-            ))
+            writers.write(
+                split,
+                TileRecord(
+                    image=image,
+                    mask=mask,
+                    scene_id=item.id,
+                    row=0,
+                    col=0,
+                    transform=(w / params.size, 0.0, 0.0, 0.0, h / params.size, 0.0),
+                    crs_wkt="",
+                    epsg=0,
+                    valid_height=params.size,
+                    valid_width=params.size,
+                    nodata_fraction=0.0,
+                    contact=contact,
+                ),
+            )
         result.info = {"images": [i.image for i in items], "split": "image"}
         writers.commit()
     except BaseException:

@@ -26,15 +26,26 @@ def pixel_counts(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None =
 
 def pixel_scores(tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:
     """IoU, F1, precision and recall from pixel counts (1.0 where there is nothing to find)."""
+
     def ratio(a: int, b: int) -> float:
         return a / b if b else 1.0
 
-    return {"iou": ratio(tp, tp + fp + fn), "f1": ratio(2 * tp, 2 * tp + fp + fn),
-            "precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn)}
+    return {
+        "iou": ratio(tp, tp + fp + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+    }
 
 
-def evaluate(model_path: str | os.PathLike, manifest: str | os.PathLike, split: str = "test", batch_size: int = 16,
-             tile_size: int | None = None, progress: bool = False) -> dict:
+def evaluate(
+    model_path: str | os.PathLike,
+    manifest: str | os.PathLike,
+    split: str = "test",
+    batch_size: int = 16,
+    tile_size: int | None = None,
+    progress: bool = False,
+) -> dict:
     """Scores over every pixel of the split (counts summed first, not per-batch averages).
 
     Every tile the manifest lists is scored, or the read fails naming the shard at fault.
@@ -49,12 +60,18 @@ def evaluate(model_path: str | os.PathLike, manifest: str | os.PathLike, split: 
     tiles = shards_of(manifest, split).tiles
     total = -(-tiles // batch_size) if tiles else None
     with shard_faults_named(manifest, (split,)):
-        for images, masks in tqdm(ds, total=total, desc=f"scoring {split}", unit="batch", disable=not progress,
-                                  file=terminal()):
+        for images, masks in tqdm(
+            ds, total=total, desc=f"scoring {split}", unit="batch", disable=not progress, file=terminal()
+        ):
             probs = model(images, training=False)
             losses.append(float(model.compiled_loss(masks, probs)))
             weights.append(int(images.shape[0]))
             counts += pixel_counts(probs.numpy()[..., 0] >= THRESHOLD, masks.numpy()[..., 0] > 0.5)
     tp, fp, fn, tn = (int(c) for c in counts)
-    return {"split": split, "tiles": int(sum(weights)), "loss": float(np.average(losses, weights=weights)),
-            **pixel_scores(tp, fp, fn, tn), "pixels": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}}
+    return {
+        "split": split,
+        "tiles": int(sum(weights)),
+        "loss": float(np.average(losses, weights=weights)),
+        **pixel_scores(tp, fp, fn, tn),
+        "pixels": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+    }

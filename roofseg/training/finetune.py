@@ -55,15 +55,21 @@ def check_base(base: Base, manifest: Manifest, manifest_path: str, tile_gsd: flo
         return  # a model from elsewhere: nothing to check it by
     bands = manifest.bands
     if card.bands and bands and list(card.bands) != bands:
-        raise RoofsegError(base.path, f"was trained on bands {[list(b) for b in card.bands]}, the tiles have "
-                                      f"{[list(b) for b in bands]}; tile the scenes with the base's --bands")
+        raise RoofsegError(
+            base.path,
+            f"was trained on bands {[list(b) for b in card.bands]}, the tiles have "
+            f"{[list(b) for b in bands]}; tile the scenes with the base's --bands",
+        )
     if card.scaling and card.scaling != SCALING_RULE:
         raise RoofsegError(base.path, f"was trained on imagery scaled by another rule ({card.scaling})")
     gsd = card.gsd_m
     if gsd_is_off(tile_gsd, gsd):
-        raise RoofsegError(base.path, f"was trained at {gsd:.3g} m, the tiles are {tile_gsd:.3g} m: roofs would look "
-                                      f"{tile_gsd / gsd:.2g}x their trained size to it; retile at its GSD: roofseg tile "
-                                      f"SCENES... -o TILES --gsd {gsd:.3g} (the tiles now: {manifest_path})")
+        raise RoofsegError(
+            base.path,
+            f"was trained at {gsd:.3g} m, the tiles are {tile_gsd:.3g} m: roofs would look "
+            f"{tile_gsd / gsd:.2g}x their trained size to it; retile at its GSD: roofseg tile "
+            f"SCENES... -o TILES --gsd {gsd:.3g} (the tiles now: {manifest_path})",
+        )
 
 
 def transfer_weights(base, model) -> list[str]:
@@ -85,12 +91,18 @@ def transfer_weights(base, model) -> list[str]:
             layer.set_weights(old)
             continue
         if layer.name != HEAD:
-            raise RoofsegError(None, f"--init-from: layer {layer.name} has other shapes in the base model "
-                                     "(not a roofseg ResNet34 U-Net)")
+            raise RoofsegError(
+                None,
+                f"--init-from: layer {layer.name} has other shapes in the base model (not a roofseg ResNet34 U-Net)",
+            )
         channels = min(new[0].shape[-1], old[0].shape[-1])
         layer.set_weights([np.concatenate([o[..., :channels], n[..., channels:]], axis=-1) for n, o in zip(new, old)])
-        said.append(f"the base model has {old[0].shape[-1]} output channel(s), the tiles call for {new[0].shape[-1]}: "
-                    + ("a new contact head starts fresh" if new[0].shape[-1] > channels else "its contact head is dropped"))
+        said.append(
+            f"the base model has {old[0].shape[-1]} output channel(s), the tiles call for {new[0].shape[-1]}: "
+            + ("a new contact head starts fresh" if new[0].shape[-1] > channels else "its contact head is dropped")
+        )
     if missing:
-        raise RoofsegError(None, f"--init-from: the base model has no layer {missing[0]} (not a roofseg ResNet34 U-Net)")
+        raise RoofsegError(
+            None, f"--init-from: the base model has no layer {missing[0]} (not a roofseg ResNet34 U-Net)"
+        )
     return said

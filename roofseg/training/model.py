@@ -36,9 +36,12 @@ def resolve_encoder_weights(choice: str) -> str | None:
     if choice.lower() == "imagenet":
         path = keras_cache_dir() / IMAGENET_FILE
         if not path.is_file():
-            raise RoofsegError(path, f"ImageNet weights of the ResNet34 encoder are not there and this "
-                               f"machine cannot download them: put {IMAGENET_URL} at that path, or "
-                               "use --encoder-weights none or --encoder-weights PATH")
+            raise RoofsegError(
+                path,
+                f"ImageNet weights of the ResNet34 encoder are not there and this "
+                f"machine cannot download them: put {IMAGENET_URL} at that path, or "
+                "use --encoder-weights none or --encoder-weights PATH",
+            )
         return str(path)
     if not Path(choice).is_file():
         raise RoofsegError(choice, "no such encoder weights file (--encoder-weights imagenet|none|PATH)")
@@ -49,8 +52,11 @@ def check_hdf5(path: str | os.PathLike) -> str:
     """``path`` if it is an HDF5 file (Keras' .h5 weights), else a RoofsegError saying what it is not."""
 
     if not h5py.is_hdf5(path):
-        raise RoofsegError(path, "is not an HDF5 weights file (.h5); give the ResNet34 encoder's "
-                           f"{IMAGENET_FILE}, or --encoder-weights none")
+        raise RoofsegError(
+            path,
+            "is not an HDF5 weights file (.h5); give the ResNet34 encoder's "
+            f"{IMAGENET_FILE}, or --encoder-weights none",
+        )
     return os.fspath(path)
 
 
@@ -96,8 +102,9 @@ def bn_momentum(steps_per_epoch: int) -> float:
     return round(1.0 - 1.0 / steps, 4)
 
 
-def build_model(encoder_weights: str | None = None, freeze_encoder: bool = False,
-                momentum: float | None = None, outputs: int = 1) -> tuple[SegmentationModel, list]:
+def build_model(
+    encoder_weights: str | None = None, freeze_encoder: bool = False, momentum: float | None = None, outputs: int = 1
+) -> tuple[SegmentationModel, list]:
     """The U-Net (ResNet34 encoder, sigmoid) for inputs of any size divisible by 32.
 
     Channel 0 is the roof probability; ``outputs=2`` adds channel 1, the probability that a pixel
@@ -109,8 +116,14 @@ def build_model(encoder_weights: str | None = None, freeze_encoder: bool = False
     float32 under a mixed-precision policy. ``momentum`` sets every batch norm's (see :func:`bn_momentum`).
     """
     try:
-        base = sm.Unet(BACKBONE, input_shape=(None, None, 3), classes=outputs, activation="linear",
-                       encoder_weights=encoder_weights, encoder_freeze=True)
+        base = sm.Unet(
+            BACKBONE,
+            input_shape=(None, None, 3),
+            classes=outputs,
+            activation="linear",
+            encoder_weights=encoder_weights,
+            encoder_freeze=True,
+        )
     except (OSError, ValueError) as exc:  # an HDF5 file of other weights
         raise RoofsegError(encoder_weights, f"cannot load as ResNet34 encoder weights ({first_line(exc)})") from None
     if momentum is not None:
@@ -181,8 +194,11 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
     if not os.path.isfile(path):
         raise RoofsegError(path, "no such model file")
     if not zipfile.is_zipfile(path):
-        raise RoofsegError(path, "is not a Keras model file (a .keras zip archive): give the best.keras of a "
-                                 "training run (roofseg train ... -o RUN writes RUN/best.keras)")
+        raise RoofsegError(
+            path,
+            "is not a Keras model file (a .keras zip archive): give the best.keras of a "
+            "training run (roofseg train ... -o RUN writes RUN/best.keras)",
+        )
     try:
         try:
             return _load_extracted(path, compile)

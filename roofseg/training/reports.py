@@ -27,7 +27,9 @@ def plot_curves(history: dict[str, list[float]], out_png: str | os.PathLike) -> 
     for ax, key, title in ((axes[0], "loss", "loss"), (axes[1], "iou_score", "IoU")):
         for prefix, style in (("", "-o"), ("val_", "-s")):
             if prefix + key in history:
-                ax.plot(epochs, history[prefix + key], style, label=("validation " if prefix else "training ") + title, ms=3)
+                ax.plot(
+                    epochs, history[prefix + key], style, label=("validation " if prefix else "training ") + title, ms=3
+                )
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
@@ -42,9 +44,11 @@ def plot_samples(images: np.ndarray, truths: np.ndarray, probs: np.ndarray, out_
     n = len(images)
     fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
     for k in range(n):
-        for ax, data, title, kw in ((axes[k, 0], images[k], "image", {}),
-                                    (axes[k, 1], truths[k][..., 0], "ground truth", {"cmap": "gray", "vmin": 0, "vmax": 1}),
-                                    (axes[k, 2], probs[k][..., 0], "prediction", {"cmap": "gray", "vmin": 0, "vmax": 1})):
+        for ax, data, title, kw in (
+            (axes[k, 0], images[k], "image", {}),
+            (axes[k, 1], truths[k][..., 0], "ground truth", {"cmap": "gray", "vmin": 0, "vmax": 1}),
+            (axes[k, 2], probs[k][..., 0], "prediction", {"cmap": "gray", "vmin": 0, "vmax": 1}),
+        ):
             ax.imshow(data, **kw)
             ax.set_title(title, fontsize=9)
             ax.axis("off")

@@ -32,8 +32,14 @@ class MonitorState:
     lr: float | None  # the learning rate after the last epoch, its plateau cut included
 
 
-def replay(val_losses: Sequence[float], lrs: Sequence[float], lr_factor: float, lr_patience: int, min_lr: float,
-           lr_min_delta: float = 1e-4) -> MonitorState:
+def replay(
+    val_losses: Sequence[float],
+    lrs: Sequence[float],
+    lr_factor: float,
+    lr_patience: int,
+    min_lr: float,
+    lr_min_delta: float = 1e-4,
+) -> MonitorState:
     """The monitors' state after epochs with these val_losses, run at these learning rates.
 
     The rules of tf-keras' callbacks as roofseg configures them (mode min, EarlyStopping with
@@ -110,7 +116,9 @@ class ResumeMonitors(keras.callbacks.Callback):
         if not rows:
             return
         p = self.plateau
-        state = replay([r["val_loss"] for r in rows], [r["lr"] for r in rows], p.factor, p.patience, p.min_lr, p.min_delta)
+        state = replay(
+            [r["val_loss"] for r in rows], [r["lr"] for r in rows], p.factor, p.patience, p.min_lr, p.min_delta
+        )
         self.checkpoint.best = state.best
         es = self.early_stopping
         es.best, es.best_epoch, es.wait = state.best, state.best_epoch, state.stop_wait

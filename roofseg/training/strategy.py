@@ -17,7 +17,6 @@ def make_strategy(kind: str = "mirrored", devices: list[str] | None = None) -> t
         return tf.distribute.get_strategy()
     if kind == "mirrored":
         if devices:  # one form everywhere: 'GPU:0', '/gpu:0' or a full device name
-
             devices = visible_devices(",".join(devices))
         return tf.distribute.MirroredStrategy(devices or None)
     if kind == "multiworker":
@@ -51,4 +50,6 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     if resolver is None or not resolver.cluster_spec().as_dict():
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
-    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict())
+    return task_type in (None, "chief") or (
+        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+    )

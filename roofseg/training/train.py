@@ -94,26 +94,38 @@ def check_same_run(run: Path, record: dict) -> None:
     try:
         saved = json.loads(path.read_text())
     except (OSError, ValueError):
-        raise RoofsegError(path, "the run has a backup to resume but no readable config; "
-                           f"start afresh with another -o (or delete {run})") from None
-    differ = [f"{k}: {saved.get(k)!r} then, {v!r} now" for k, v in record.items()
-              if k not in RESUMABLE and saved.get(k) != v]
+        raise RoofsegError(
+            path,
+            f"the run has a backup to resume but no readable config; start afresh with another -o (or delete {run})",
+        ) from None
+    differ = [
+        f"{k}: {saved.get(k)!r} then, {v!r} now" for k, v in record.items() if k not in RESUMABLE and saved.get(k) != v
+    ]
     if differ:
-        raise RoofsegError(path, "this run was started with other settings (" + "; ".join(differ) + "); resume it "
-                           f"with the same settings, or start afresh with another -o (or delete {run})")
+        raise RoofsegError(
+            path,
+            "this run was started with other settings (" + "; ".join(differ) + "); resume it "
+            f"with the same settings, or start afresh with another -o (or delete {run})",
+        )
 
 
-def _callbacks(cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list | None, best_weights,
-               contact: bool, base=None) -> list:
+def _callbacks(
+    cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list | None, best_weights, contact: bool, base=None
+) -> list:
     out = _output_dir(run, chief)
-    plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience,
-                                                min_lr=cfg.min_lr, verbose=1)
-    stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience,
-                                             restore_best_weights=True, verbose=1)
-    checkpoint = AtomicCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=0,
-                                  card=model_card(cfg, contact, base))
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr, verbose=1
+    )
+    stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True, verbose=1
+    )
+    checkpoint = AtomicCheckpoint(
+        str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=0, card=model_card(cfg, contact, base)
+    )
     return [
-        plateau, stopping, checkpoint,
+        plateau,
+        stopping,
+        checkpoint,
         # after the monitors: it sets their state at the first epoch, once fit knows where it resumes
         resume.ResumeMonitors(run / "history.csv", checkpoint, stopping, plateau, best_weights),
         resume.ResumableCSVLogger(str(out / "history.csv"), truncate=chief),
@@ -154,8 +166,10 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
                     write_card(self.filepath, self.card)
                 os.replace(self.filepath, final)
                 # said here, with the final name: Keras would name the temporary file
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous:.5f} to {self.best:.5f}, "
-                      f"saved {final}")
+                print(
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous:.5f} to {self.best:.5f}, "
+                    f"saved {final}"
+                )
             elif self.save_best_only and self.best == previous:
                 print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {previous:.5f}")
         finally:
@@ -170,10 +184,15 @@ def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
     channels hold (roof, and contact borders with the distance they were drawn at)."""
     manifest = read_manifest(cfg.manifest)
     size = cfg.tile_size or manifest.tile_size
-    return ModelCard(gsd_m=model_gsd(manifest.gsd_m, manifest.tile_size, size), tile_size=size,
-                     bands=tuple(manifest.bands), scaling=SCALING_RULE,
-                     outputs=TARGETS if contact else TARGETS[:1], contact_px=manifest.contact_px if contact else None,
-                     base=base.lineage if base is not None else None)
+    return ModelCard(
+        gsd_m=model_gsd(manifest.gsd_m, manifest.tile_size, size),
+        tile_size=size,
+        bands=tuple(manifest.bands),
+        scaling=SCALING_RULE,
+        outputs=TARGETS if contact else TARGETS[:1],
+        contact_px=manifest.contact_px if contact else None,
+        base=base.lineage if base is not None else None,
+    )
 
 
 def _best_weights(run: Path) -> list | None:
@@ -205,7 +224,9 @@ def _remove_backup_temporaries(run: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def train(cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None = None, overwrite: bool = False) -> dict:
+def train(
+    cfg: TrainConfig, verbose: int | str = "auto", callbacks: list | None = None, overwrite: bool = False
+) -> dict:
     """Fit the model; return a summary (best val_loss, epochs run, paths). Resumes a killed run.
 
     A folder that holds a finished run (its best.keras, nothing to resume) is refused unless
@@ -260,24 +281,41 @@ def data_warnings(manifest_path: str, batch: int) -> list[str]:
     scenes = [j["id"] for j in manifest.jobs if (j.get("tiles") or {}).get("val")]
     lines = []
     if 0 < val < FEW_VAL_TILES:
-        lines.append(f"the validation split has {val} tiles (fewer than {FEW_VAL_TILES}): the best epoch will be chosen "
-                     "by noise; retile with a smaller --split-block or more scenes")
+        lines.append(
+            f"the validation split has {val} tiles (fewer than {FEW_VAL_TILES}): the best epoch will be chosen "
+            "by noise; retile with a smaller --split-block or more scenes"
+        )
     if val and len(scenes) == 1 and len(manifest.jobs) > 1:
         lines.append(f"every validation tile comes from one scene ({scenes[0]}): scores will speak for that scene only")
     return lines
 
 
-def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weights: str | None, shards, verbose,
-           callbacks, overwrite: bool = False, base=None) -> dict:
+def _train(
+    cfg: TrainConfig,
+    run: Path,
+    strategy,
+    chief: bool,
+    size: int,
+    weights: str | None,
+    shards,
+    verbose,
+    callbacks,
+    overwrite: bool = False,
+    base=None,
+) -> dict:
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
     if shards.tiles is not None and shards.tiles < global_batch:
-        raise RoofsegError(cfg.manifest, f"the training split has {shards.tiles} tiles, fewer than one global batch of {global_batch}")
+        raise RoofsegError(
+            cfg.manifest, f"the training split has {shards.tiles} tiles, fewer than one global batch of {global_batch}"
+        )
     steps = cfg.steps_per_epoch or max(1, (shards.tiles or global_batch) // global_batch)
     momentum = bn_momentum(steps)
-    print(f"roofseg: {describe(strategy)}, batch {cfg.batch_size} per replica, "
-          f"global batch {global_batch}, learning rate {cfg.learning_rate:g}, tiles {size} px, "
-          f"batch-norm momentum {momentum:g}")
+    print(
+        f"roofseg: {describe(strategy)}, batch {cfg.batch_size} per replica, "
+        f"global batch {global_batch}, learning rate {cfg.learning_rate:g}, tiles {size} px, "
+        f"batch-norm momentum {momentum:g}"
+    )
 
     record = config_record(cfg, replicas, global_batch, momentum)
     if chief:
@@ -286,8 +324,11 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
     if resuming:
         check_same_run(run, record)
     elif (run / "best.keras").exists() and not overwrite:
-        raise RoofsegError(run, "holds a finished run (best.keras); train into another -o, or give --overwrite "
-                                "to train afresh here (best.keras is kept until the new run has a better one)")
+        raise RoofsegError(
+            run,
+            "holds a finished run (best.keras); train into another -o, or give --overwrite "
+            "to train afresh here (best.keras is kept until the new run has a better one)",
+        )
     elif chief:  # best.keras stays until the new run's first checkpoint replaces it
         for stale in ("history.csv", "curves.png", "samples.png", "summary.json", "config.json"):
             (run / stale).unlink(missing_ok=True)
@@ -295,24 +336,40 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
 
     contact = cfg.contact and shards.contact
     if contact:
-        print("roofseg: a second output learns the contact borders between buildings (splits touching buildings); "
-              f"the loss is the roof's {cfg.loss} loss plus the contact's cross-entropy and Dice, so it runs up to about 3")
+        print(
+            "roofseg: a second output learns the contact borders between buildings (splits touching buildings); "
+            f"the loss is the roof's {cfg.loss} loss plus the contact's cross-entropy and Dice, so it runs up to "
+            "about 3"
+        )
     repeat = cfg.steps_per_epoch is not None
     # a balanced stream is endless: an epoch is as many steps as one pass would take
     steps_per_epoch = cfg.steps_per_epoch or (steps if cfg.roof_share is not None else None)
     # Workers of a multi-worker run shard the data by element: only disjoint if all read in one order.
     same_order = cfg.strategy == "multiworker"
-    train_ds = make_dataset(cfg.manifest, "train", global_batch, size, training=True, seed=cfg.seed, repeat=repeat,
-                            shuffle_buffer=cfg.shuffle_buffer, augment_on=cfg.augment_on, augment_config=cfg.augment,
-                            deterministic=same_order or None, data_service=cfg.data_service, roof_share=cfg.roof_share,
-                            contact=contact)
+    train_ds = make_dataset(
+        cfg.manifest,
+        "train",
+        global_batch,
+        size,
+        training=True,
+        seed=cfg.seed,
+        repeat=repeat,
+        shuffle_buffer=cfg.shuffle_buffer,
+        augment_on=cfg.augment_on,
+        augment_config=cfg.augment,
+        deterministic=same_order or None,
+        data_service=cfg.data_service,
+        roof_share=cfg.roof_share,
+        contact=contact,
+    )
     val_ds = make_dataset(cfg.manifest, "val", global_batch, size, training=False, contact=contact)
     if cfg.validation_steps:
         val_ds = val_ds.repeat()
 
     with strategy.scope():
-        model, encoder = build_model(weights, freeze_encoder=cfg.freeze_encoder_epochs > 0, momentum=momentum,
-                                     outputs=2 if contact else 1)
+        model, encoder = build_model(
+            weights, freeze_encoder=cfg.freeze_encoder_epochs > 0, momentum=momentum, outputs=2 if contact else 1
+        )
         if base is not None:
             for line in transfer_weights(load_model(base.path, compile=False), model):
                 print(f"roofseg: {line}")
@@ -324,7 +381,9 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
     if chief and not resuming:
         write_json(run / "config.json", record)  # once the model builds: a failed start leaves no run behind
 
-    fit = dict(validation_data=val_ds, steps_per_epoch=steps_per_epoch, validation_steps=cfg.validation_steps, verbose=verbose)
+    fit = dict(
+        validation_data=val_ds, steps_per_epoch=steps_per_epoch, validation_steps=cfg.validation_steps, verbose=verbose
+    )
     frozen_done = run / "backup" / "frozen-phase-done.weights.h5"
     if cfg.freeze_encoder_epochs > 0:
         first = min(cfg.freeze_encoder_epochs, cfg.epochs)
@@ -332,17 +391,32 @@ def _train(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, weight
             model.load_weights(str(frozen_done))
         else:
             print(f"roofseg: training the decoder alone for {first} epoch(s), encoder frozen")
-            model.fit(train_ds, epochs=first, callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run), contact, base), **fit)
+            model.fit(
+                train_ds,
+                epochs=first,
+                callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run), contact, base),
+                **fit,
+            )
             if chief:  # the run's shared files are the chief's to write
                 _save_atomically(frozen_done, model.save_weights)
         if first < cfg.epochs:
             with strategy.scope():
                 set_trainable(encoder, True)
                 compile_model(model, cfg.loss, cfg.learning_rate)
-            model.fit(train_ds, initial_epoch=first, epochs=cfg.epochs,
-                      callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact, base), **fit)
+            model.fit(
+                train_ds,
+                initial_epoch=first,
+                epochs=cfg.epochs,
+                callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact, base),
+                **fit,
+            )
     else:
-        model.fit(train_ds, epochs=cfg.epochs, callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact, base), **fit)
+        model.fit(
+            train_ds,
+            epochs=cfg.epochs,
+            callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact, base),
+            **fit,
+        )
     if chief:
         shutil.rmtree(run / "backup", ignore_errors=True)  # the run is complete: nothing to resume
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 def test_both_servers_are_commands_with_their_options(run_cli):
-    for command, options in (("dispatcher", ("--port", "--work-dir")), ("worker", ("--dispatcher", "--port", "--address"))):
+    for command, options in (
+        ("dispatcher", ("--port", "--work-dir")),
+        ("worker", ("--dispatcher", "--port", "--address")),
+    ):
         done = run_cli("data-service", command, "--help")
         assert done.code == 0 and all(o in done.out for o in options), done.out
 

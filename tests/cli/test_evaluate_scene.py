@@ -19,8 +19,9 @@ def test_a_perfect_mask_scores_one(sample_scene, tmp_path, run_cli):
 
     with rasterio.open(sample_scene["mask"]) as ds:
         assert np.unique(ds.read(1)).tolist() == [0, 1]
-    done = run_cli("evaluate-scene", sample_scene["mask"], sample_scene["labels"], "--json", tmp_path / "s.json",
-                   "--quiet")
+    done = run_cli(
+        "evaluate-scene", sample_scene["mask"], sample_scene["labels"], "--json", tmp_path / "s.json", "--quiet"
+    )
     assert done.code == 0, done.err
     scores = json.loads((tmp_path / "s.json").read_text())
     assert scores["pixel"]["iou"] > 0.99, scores

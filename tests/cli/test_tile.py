@@ -41,8 +41,13 @@ def test_corrupt_scene(tmp_path, run_cli):
 
 def test_scene_truncated_midway_leaves_no_partial_shard(tmp_path, run_cli):
     rng = np.random.default_rng(0)
-    good = write_tif(tmp_path / "cut.tif", rng.integers(1, 255, (3, 1024, 1024), dtype=np.uint8),
-                     tiled=True, blockxsize=256, blockysize=256)
+    good = write_tif(
+        tmp_path / "cut.tif",
+        rng.integers(1, 255, (3, 1024, 1024), dtype=np.uint8),
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+    )
     write_tif(tmp_path / "cut_mask.tif", np.zeros((1024, 1024), np.uint8))
     data = good.read_bytes()
     good.write_bytes(data[: len(data) * 2 // 3])  # header intact, last blocks gone
@@ -60,10 +65,15 @@ def test_mask_of_another_size(scene, tmp_path, run_cli):
 def test_mask_on_another_grid(scene, tmp_path, run_cli):
     from affine import Affine
 
-    write_tif(tmp_path / "shifted_mask.tif", np.zeros((300, 300), np.uint8),
-              transform=Affine(0.5, 0, 500_010, 0, -0.5, 5_000_000))
+    write_tif(
+        tmp_path / "shifted_mask.tif",
+        np.zeros((300, 300), np.uint8),
+        transform=Affine(0.5, 0, 500_010, 0, -0.5, 5_000_000),
+    )
     out = tmp_path / "out"
-    assert_refused(run_cli("tile", scene, "--labels", tmp_path / "shifted_mask.tif", "-o", out), out, "shifted_mask.tif", "grid")
+    assert_refused(
+        run_cli("tile", scene, "--labels", tmp_path / "shifted_mask.tif", "-o", out), out, "shifted_mask.tif", "grid"
+    )
 
 
 def _square(x, y, d=5.0):
@@ -81,11 +91,15 @@ def test_footprints_without_crs(scene, tmp_path, run_cli):
 
 def test_footprints_that_miss_the_scene(scene, tmp_path, run_cli):
     far = tmp_path / "far.geojson"
-    far.write_text(json.dumps({
-        "type": "FeatureCollection",
-        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}},
-        "features": [{"type": "Feature", "properties": {}, "geometry": _square(600_000, 4_000_000)}],
-    }))
+    far.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}},
+                "features": [{"type": "Feature", "properties": {}, "geometry": _square(600_000, 4_000_000)}],
+            }
+        )
+    )
     out = tmp_path / "out"
     assert_refused(run_cli("tile", scene, "--labels", far, "-o", out), out, "far.geojson", "no footprint overlaps")
 
@@ -103,9 +117,18 @@ def test_empty_footprint_file_means_no_roofs(scene, tmp_path):
     from helpers import tile_dict as tile
 
     empty = tmp_path / "empty.geojson"
-    empty.write_text(json.dumps({"type": "FeatureCollection", "features": [],
-                                 "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}}))
-    manifest = tile([str(scene)], tmp_path / "out", TileParams(size=100, stride=100), labels=[str(empty)], progress=False)
+    empty.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [],
+                "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}},
+            }
+        )
+    )
+    manifest = tile(
+        [str(scene)], tmp_path / "out", TileParams(size=100, stride=100), labels=[str(empty)], progress=False
+    )
     assert manifest["tiles"] > 0 and manifest["roof_fraction"] == 0.0
 
 
@@ -135,8 +158,19 @@ def test_folder_image_without_mask(tmp_path, run_cli):
 def test_help_lists_every_option_with_its_default(run_cli):
     res = run_cli("tile", "--help")
     assert res.code == 0
-    for opt in ("--tile-size", "--stride", "--overlap", "--bands", "--max-nodata", "--keep-empty",
-                "--shard-mb", "--compress", "--workers", "--overwrite", "--split-by"):
+    for opt in (
+        "--tile-size",
+        "--stride",
+        "--overlap",
+        "--bands",
+        "--max-nodata",
+        "--keep-empty",
+        "--shard-mb",
+        "--compress",
+        "--workers",
+        "--overwrite",
+        "--split-by",
+    ):
         assert opt in res.out
     text = " ".join(res.out.split())
     assert "[default: 256; x>=32]" in text and "[default: 0.5;" in text and "percentiles" in text
@@ -147,7 +181,9 @@ def test_one_scene_with_empty_splits_is_said_when_tiling_and_when_training(sampl
     assert done.code == 0, done.err
     warnings = [ln for ln in done.err.splitlines() if ln.startswith("roofseg: warning:")]
     assert any("val split has no tiles" in ln and "--split-block" in ln for ln in warnings), done.err
-    refused = run_cli("train", tmp_path / "tiles" / "manifest.json", "-o", tmp_path / "run", "--encoder-weights", "none")
+    refused = run_cli(
+        "train", tmp_path / "tiles" / "manifest.json", "-o", tmp_path / "run", "--encoder-weights", "none"
+    )
     line = one_error_line(refused)
     assert "'val' has no tiles" in line and "--split-block" in line
 
@@ -157,16 +193,31 @@ def test_labels_that_miss_the_scene_empty_files_and_no_buildings_are_said_plainl
 
     from conftest import write_geojson
 
-    far = write_geojson(tmp_path / "far.geojson", [box(100, 100, 120, 120)])  # UTM metres read as degrees? no: a CRS that misses
-    line = one_error_line(run_cli("tile", sample_scene["image"], "--labels", far, "-o", tmp_path / "t1", "--quiet",
-                                  "--labels-crs", "EPSG:3857"))
+    far = write_geojson(
+        tmp_path / "far.geojson", [box(100, 100, 120, 120)]
+    )  # UTM metres read as degrees? no: a CRS that misses
+    line = one_error_line(
+        run_cli(
+            "tile",
+            sample_scene["image"],
+            "--labels",
+            far,
+            "-o",
+            tmp_path / "t1",
+            "--quiet",
+            "--labels-crs",
+            "EPSG:3857",
+        )
+    )
     assert "lon " in line and "lat " in line and "--labels-crs" in line
     empty = tmp_path / "empty.geojson"
     empty.write_bytes(b"")
     line = one_error_line(run_cli("tile", sample_scene["image"], "--labels", empty, "-o", tmp_path / "t2", "--quiet"))
     assert "empty.geojson" in line and "is empty (0 bytes)" in line
     none = write_geojson(tmp_path / "none.geojson", [])
-    done = run_cli("tile", sample_scene["image"], "--labels", none, "-o", tmp_path / "t3", "--quiet", "--tile-size", 128)
+    done = run_cli(
+        "tile", sample_scene["image"], "--labels", none, "-o", tmp_path / "t3", "--quiet", "--tile-size", 128
+    )
     assert done.code == 0, done.err
     assert any(ln.startswith("roofseg: warning: ") and "holds no building" in ln for ln in done.err.splitlines())
     assert "Warning" not in done.err and ".py:" not in done.err  # no library warning raw, no source path
@@ -190,5 +241,7 @@ def test_predict_chooses_an_overlap_that_fits_a_small_window(sample_scene, tmp_p
 
     model = tmp_path / "m.keras"
     tiny_keras().save(model)
-    done = run_cli("predict", model, sample_scene["image"], tmp_path / "p.tif", "--tile-size", 64, "--engine", "tf", "--quiet")
+    done = run_cli(
+        "predict", model, sample_scene["image"], tmp_path / "p.tif", "--tile-size", 64, "--engine", "tf", "--quiet"
+    )
     assert done.code == 0, done.err

@@ -6,8 +6,9 @@ from __future__ import annotations
 def test_a_missing_base_model_is_one_line_and_writes_no_run(manifest, tmp_path, run_cli):
     from conftest import one_error_line
 
-    line = one_error_line(run_cli("train", manifest, "-o", tmp_path / "run", "--init-from", tmp_path / "no.keras",
-                                  "--epochs", 1))
+    line = one_error_line(
+        run_cli("train", manifest, "-o", tmp_path / "run", "--init-from", tmp_path / "no.keras", "--epochs", 1)
+    )
     assert "no.keras" in line and "no such model file" in line
     assert not (tmp_path / "run" / "config.json").exists()
 

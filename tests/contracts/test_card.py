@@ -21,10 +21,16 @@ def archive(path, card: dict | None = None):
 
 
 def test_a_card_written_by_this_release_reads_back_equal(tmp_path):
-    card = ModelCard(gsd_m=0.3, tile_size=128, bands=((1, 2, 3),), scaling="percentile 2-98",
-                     outputs=("roof", "contact"), contact_px=3,
-                     base=Lineage("base.keras", "ab" * 32, {"format": "roofseg-model/1", "gsd_m": 0.15}),
-                     postprocess=Tuning(PostProcess(0.6, 0.4, 10.0, True), "object-f1", {"object_f1": 0.7}, ("s0",)))
+    card = ModelCard(
+        gsd_m=0.3,
+        tile_size=128,
+        bands=((1, 2, 3),),
+        scaling="percentile 2-98",
+        outputs=("roof", "contact"),
+        contact_px=3,
+        base=Lineage("base.keras", "ab" * 32, {"format": "roofseg-model/1", "gsd_m": 0.15}),
+        postprocess=Tuning(PostProcess(0.6, 0.4, 10.0, True), "object-f1", {"object_f1": 0.7}, ("s0",)),
+    )
     path = archive(tmp_path / "m.keras")
     write_card(path, card)
     assert read_card(path) == card
@@ -36,8 +42,12 @@ def test_a_card_written_by_this_release_reads_back_equal(tmp_path):
 
 
 def test_a_card_of_an_earlier_release_reads_with_its_defaults(tmp_path):
-    old = {"format": "roofseg-model/1", "gsd_m": 0.3, "bands": [[1, 2, 3]],
-           "postprocess": {"threshold": 0.55, "min_area": 4.0, "regularize": False}}
+    old = {
+        "format": "roofseg-model/1",
+        "gsd_m": 0.3,
+        "bands": [[1, 2, 3]],
+        "postprocess": {"threshold": 0.55, "min_area": 4.0, "regularize": False},
+    }
     card = read_card(archive(tmp_path / "old.keras", old))
     assert card.tile_size == 256 and card.outputs == ("roof",) and not card.has_contact
     assert card.postprocess.choice == PostProcess(0.55, None, 4.0, False) and card.postprocess.scenes == ()
@@ -52,7 +62,9 @@ def test_a_model_without_a_card_or_no_archive_has_none(tmp_path):
     assert read_card(tmp_path / "junk.keras") is None  # loading the model says what is wrong with it
 
 
-@pytest.mark.parametrize("stamp, said", [("roofseg-model/3", "newer roofseg"), ("something-else/1", "not a roofseg-model")])
+@pytest.mark.parametrize(
+    "stamp, said", [("roofseg-model/3", "newer roofseg"), ("something-else/1", "not a roofseg-model")]
+)
 def test_a_newer_or_foreign_card_is_refused_in_one_line_naming_the_file(tmp_path, stamp, said):
     path = archive(tmp_path / "new.keras", {"format": stamp, "gsd_m": 0.3})
     with pytest.raises(RoofsegError) as err:

@@ -34,8 +34,11 @@ def test_overlap_model_gsd_and_tolerance():
 def test_every_command_checks_the_tile_size_by_the_one_rule(run_cli, tmp_path):
     from conftest import one_error_line
 
-    for args in (("tile", tmp_path, "-o", tmp_path / "t"), ("train", tmp_path / "m.json", "-o", tmp_path / "r"),
-                 ("export", tmp_path / "m.keras", tmp_path / "m.onnx"),
-                 ("evaluate", tmp_path / "m.keras", tmp_path / "m.json")):
+    for args in (
+        ("tile", tmp_path, "-o", tmp_path / "t"),
+        ("train", tmp_path / "m.json", "-o", tmp_path / "r"),
+        ("export", tmp_path / "m.keras", tmp_path / "m.onnx"),
+        ("evaluate", tmp_path / "m.keras", tmp_path / "m.json"),
+    ):
         line = one_error_line(run_cli(*args, "--tile-size", "100"))
         assert "'--tile-size'" in line and "multiple of 32" in line and "--tile-size 96" in line, (args, line)

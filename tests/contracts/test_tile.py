@@ -12,10 +12,20 @@ from roofseg.errors import RoofsegError
 
 def record(**changes) -> TileRecord:
     rng = np.random.default_rng(0)
-    fields = dict(image=rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), mask=np.eye(8, dtype=np.uint8),
-                  scene_id="s0", row=16, col=32, transform=(0.3, 0.0, 500000.123456, 0.0, -0.3, 4649776.2), crs_wkt="",
-                  epsg=32633, valid_height=8, valid_width=6, nodata_fraction=0.25,
-                  contact=np.zeros((8, 8), np.uint8))
+    fields = dict(
+        image=rng.integers(0, 255, (8, 8, 3), dtype=np.uint8),
+        mask=np.eye(8, dtype=np.uint8),
+        scene_id="s0",
+        row=16,
+        col=32,
+        transform=(0.3, 0.0, 500000.123456, 0.0, -0.3, 4649776.2),
+        crs_wkt="",
+        epsg=32633,
+        valid_height=8,
+        valid_width=6,
+        nodata_fraction=0.25,
+        contact=np.zeros((8, 8), np.uint8),
+    )
     return TileRecord(**{**fields, **changes})
 
 

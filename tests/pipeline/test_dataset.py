@@ -91,7 +91,12 @@ def test_augment_compiles_in_a_tf_function():
 @pytest.fixture(scope="module")
 def shards(sample_scene, tmp_path_factory):
     out = tmp_path_factory.mktemp("shards")
-    tile([str(sample_scene["image"])], out, TileParams(size=64, stride=64, max_nodata=0.5, split_block=128, shard_bytes=60_000), progress=False)
+    tile(
+        [str(sample_scene["image"])],
+        out,
+        TileParams(size=64, stride=64, max_nodata=0.5, split_block=128, shard_bytes=60_000),
+        progress=False,
+    )
     return out / "manifest.json"
 
 

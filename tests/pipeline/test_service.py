@@ -12,15 +12,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from roofseg.tiler.tile import TileParams
 
-from helpers import tile_dict as tile
-
 from helpers import ROOT  # noqa: E402
+from helpers import tile_dict as tile
 
 
 def loopback_namespace() -> list[str] | None:
@@ -58,7 +56,12 @@ def test_a_dispatcher_and_two_workers_feed_every_tile_once_per_epoch(sample_scen
     if prefix is None:
         pytest.skip("no network namespace here (unshare -rn): TensorFlow's servers would listen beyond 127.0.0.1")
     out = tmp_path / "tiles"
-    tile([str(sample_scene["image"])], out, TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2), progress=False)
+    tile(
+        [str(sample_scene["image"])],
+        out,
+        TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2),
+        progress=False,
+    )
     (tmp_path / "client.py").write_text(CLIENT)
     cli = f"timeout 450 {sys.executable} -m roofseg.cli data-service"  # servers end by themselves, whatever happens
     script = f"""

@@ -27,10 +27,6 @@ from helpers import ROOT, red, scenes_in, tiny_keras
 OPTS = PredictOptions(tile=64, overlap=16, batch=4)
 
 
-
-
-
-
 def test_windows_cut_from_strips_equal_windows_read_one_by_one(tmp_path):
     data = np.random.default_rng(1).integers(1, 255, (3, 333, 517), dtype=np.uint8)
     data[:, 100:140, 200:260] = 0
@@ -70,13 +66,21 @@ def test_many_scenes_in_one_call_resume_and_share_a_mosaic(tmp_path):
         assert mosaic.tags()["ROOFSEG_CONTENT"] == "probability"
         for scene in (a, b, c):
             with rasterio.open(out / scene.name) as pred:
-                window = rasterio.windows.from_bounds(*pred.bounds, transform=mosaic.transform).round_offsets().round_lengths()
+                window = (
+                    rasterio.windows.from_bounds(*pred.bounds, transform=mosaic.transform)
+                    .round_offsets()
+                    .round_lengths()
+                )
                 later_cover = np.zeros(pred.shape, bool)
-                for later in (a, b, c)[(a, b, c).index(scene) + 1:]:
+                for later in (a, b, c)[(a, b, c).index(scene) + 1 :]:
                     with rasterio.open(out / later.name) as lp:
-                        lw = rasterio.windows.from_bounds(*lp.bounds, transform=pred.transform).round_offsets().round_lengths()
+                        lw = (
+                            rasterio.windows.from_bounds(*lp.bounds, transform=pred.transform)
+                            .round_offsets()
+                            .round_lengths()
+                        )
                         r0, c0 = max(0, int(lw.row_off)), max(0, int(lw.col_off))
-                        later_cover[r0:r0 + lp.height, c0:c0 + lp.width] |= True
+                        later_cover[r0 : r0 + lp.height, c0 : c0 + lp.width] |= True
                 own = (pred.read_masks(1) > 0) & ~later_cover
                 part = whole[window.toslices()]
                 np.testing.assert_array_equal(part[own], pred.read(1)[own])
@@ -96,8 +100,12 @@ def test_a_rerun_with_other_options_is_refused(tmp_path, run_cli):
     predict_scenes(red, [str(tmp_path / "in")], out, OPTS, progress=False)
     with pytest.raises(RoofsegError, match="another options"):
         predict_scenes(red, [str(tmp_path / "in")], out, PredictOptions(tile=64, overlap=32, batch=4), progress=False)
-    assert predict_scenes(red, [str(tmp_path / "in")], out, PredictOptions(tile=64, overlap=32), overwrite=True,
-                          progress=False)["predicted"] == 2
+    assert (
+        predict_scenes(
+            red, [str(tmp_path / "in")], out, PredictOptions(tile=64, overlap=32), overwrite=True, progress=False
+        )["predicted"]
+        == 2
+    )
     result = run_cli("predict", tmp_path / "in" / "scene0.tif", tmp_path / "in", tmp_path / "o.tif")
     assert result.code == 1 and "a folder" in one_error_line(result)
 
@@ -142,8 +150,6 @@ def test_a_killed_many_scene_run_resumes_where_it_stopped(tmp_path):
             np.testing.assert_array_equal(got.read(), want.read())
 
 
-
-
 def test_tta_in_the_graph_equals_the_mean_of_four_flipped_predictions():
     from roofseg.prediction.rasters.inference import Inference, flips_average
 
@@ -160,14 +166,51 @@ def test_cli_predicts_a_folder_with_vectors_and_mosaics(tmp_path, run_cli):
     model = tmp_path / "m.keras"
     tiny_keras().save(model)
     out = tmp_path / "out"
-    result = run_cli("predict", model, tmp_path / "in", out, "--tile", 64, "--overlap", 16, "--vector", "gpkg",
-                     "--min-area", 0, "--quiet")
+    result = run_cli(
+        "predict",
+        model,
+        tmp_path / "in",
+        out,
+        "--tile",
+        64,
+        "--overlap",
+        16,
+        "--vector",
+        "gpkg",
+        "--min-area",
+        0,
+        "--quiet",
+    )
     assert result.code == 0, result.err
     assert sorted(p.name for p in out.iterdir()) == [  # --vector alone keeps no binary raster; QGIS styles beside
-        "mosaic.vrt", "predict.json", "scene0.gpkg", "scene0.qml", "scene0.tif", "scene1.gpkg", "scene1.qml", "scene1.tif"]
+        "mosaic.vrt",
+        "predict.json",
+        "scene0.gpkg",
+        "scene0.qml",
+        "scene0.tif",
+        "scene1.gpkg",
+        "scene1.qml",
+        "scene1.tif",
+    ]
     assert "2 predicted, 0 already done" in result.out
-    assert "0 predicted, 2 already done" in run_cli("predict", model, tmp_path / "in", out, "--tile", 64, "--overlap", 16,
-                                                    "--vector", "gpkg", "--min-area", 0, "--quiet").out
+    assert (
+        "0 predicted, 2 already done"
+        in run_cli(
+            "predict",
+            model,
+            tmp_path / "in",
+            out,
+            "--tile",
+            64,
+            "--overlap",
+            16,
+            "--vector",
+            "gpkg",
+            "--min-area",
+            0,
+            "--quiet",
+        ).out
+    )
 
 
 DEVICES = textwrap.dedent("""
@@ -193,8 +236,8 @@ DEVICES = textwrap.dedent("""
     out = []
     for devs in (None, tuple(devices)):
         path = sys.argv[2] + f"/{len(devs or ())}.tif"
-        predict_scene(model, sys.argv[1], path, PredictOptions(tile=64, overlap=16, batch=5, dtype="float32", devices=devs),
-                      progress=False)
+        options = PredictOptions(tile=64, overlap=16, batch=5, dtype="float32", devices=devs)
+        predict_scene(model, sys.argv[1], path, options, progress=False)
         with rasterio.open(path) as ds:
             out.append(ds.read(1))
     print("scene diff", float(np.abs(out[0] - out[1]).max()))
@@ -203,10 +246,17 @@ DEVICES = textwrap.dedent("""
 
 def test_batches_are_split_over_two_logical_cpu_devices(tmp_path):
     scene = scenes_in(tmp_path / "in", 1, size=150)[0]
-    proc = subprocess.run([sys.executable, "-c", DEVICES, str(scene), str(tmp_path)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", DEVICES, str(scene), str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("replicas", "batch", "scene")))
+    lines = dict(
+        line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("replicas", "batch", "scene"))
+    )
     assert lines["replicas"] == "['CPU:0', 'CPU:1']"
     assert float(lines["batch"].split()[-1]) < 1e-5
     assert float(lines["scene"].split()[-1]) < 1e-5
@@ -219,8 +269,26 @@ def test_progress_bars_on_a_real_stderr_are_not_taken_for_gdal_errors(tmp_path):
     model = tmp_path / "m.keras"
     tiny_keras().save(model)
     for args in ([tmp_path / "in" / "scene0.tif", tmp_path / "one.tif"], [tmp_path / "in", tmp_path / "many"]):
-        proc = subprocess.run([sys.executable, "-m", "roofseg.cli", "predict", str(model), *map(str, args), "--tile", "64",
-                               "--overlap", "16", "--batch", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "roofseg.cli",
+                "predict",
+                str(model),
+                *map(str, args),
+                "--tile",
+                "64",
+                "--overlap",
+                "16",
+                "--batch",
+                "2",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-1500:]
         assert "predicting" in proc.stderr and "100%" in proc.stderr  # the bar, on the real stderr
 
@@ -273,7 +341,9 @@ def test_a_broken_scene_costs_only_itself(tmp_path, run_cli):
     result = run_cli("predict", model, tmp_path / "in", tmp_path / "cli", "--tile-size", 64, "--overlap", 16, "--quiet")
     assert result.code == 1
     lines = result.err.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith(f"roofseg: error: {scenes[1]}: ") and "1 of 3 scenes failed" in lines[1]
+    assert (
+        len(lines) == 2 and lines[0].startswith(f"roofseg: error: {scenes[1]}: ") and "1 of 3 scenes failed" in lines[1]
+    )
     assert "Traceback" not in result.err
     scenes[1].write_bytes(whole)  # mended: a rerun retries only it
     rerun = predict_scenes(red, [str(tmp_path / "in")], out, OPTS, progress=False)
@@ -298,8 +368,10 @@ def test_scenes_in_one_crs_written_two_ways_share_one_mosaic(tmp_path):
 
     data = np.full((1, 64, 64), 100, np.uint8)
     ways = ["EPSG:32633", "+proj=utm +zone=33 +ellps=WGS84 +towgs84=0,0,0 +units=m +no_defs", "EPSG:32634"]
-    paths = [write_tif(tmp_path / f"p{i}.tif", data, Affine(0.5, 0, 500_000 + 20 * i, 0, -0.5, 5_000_000), crs=crs)
-             for i, crs in enumerate(ways)]
+    paths = [
+        write_tif(tmp_path / f"p{i}.tif", data, Affine(0.5, 0, 500_000 + 20 * i, 0, -0.5, 5_000_000), crs=crs)
+        for i, crs in enumerate(ways)
+    ]
     written = write_mosaics(paths, tmp_path / "mosaic")
     assert sorted(p.name for p in written) == ["mosaic_epsg32633.vrt", "mosaic_epsg32634.vrt"]
     assert (tmp_path / "mosaic_epsg32633.vrt").read_text().count("p0.tif") == 2  # data and mask
@@ -310,8 +382,9 @@ def test_evaluate_scene_reads_a_mosaic_like_a_prediction(sample_scene, tmp_path,
     from helpers import RoofAndContact
 
     out = tmp_path / "out"
-    predict_scenes(RoofAndContact(), [str(sample_scene["image"])], out, PredictOptions(tile=128, overlap=32),
-                   progress=False)
+    predict_scenes(
+        RoofAndContact(), [str(sample_scene["image"])], out, PredictOptions(tile=128, overlap=32), progress=False
+    )
     with rasterio.open(out / "mosaic.vrt") as mosaic, rasterio.open(out / "sample.tif") as single:
         assert mosaic.count == single.count == 2 and mosaic.tags()["ROOFSEG_BANDS"] == "roof,contact"
         np.testing.assert_array_equal(mosaic.read(), single.read())

@@ -22,7 +22,7 @@ def mosaic_masks(out, size: int, height: int, width: int) -> np.ndarray:
     mask = np.zeros((height + size, width + size), np.uint8)
     for shard in out.rglob("*.tfrecord"):
         for r in read_records(str(shard)):
-            mask[r["row"]:r["row"] + size, r["col"]:r["col"] + size] = r["mask"]
+            mask[r["row"] : r["row"] + size, r["col"] : r["col"] + size] = r["mask"]
     return mask[:height, :width]
 
 
@@ -40,8 +40,13 @@ def test_rotated_and_south_up_scenes_burn_every_footprint(tmp_path, angle):
     want = rasterize([(mapping(p), 1) for p in roofs], out_shape=(h, w), transform=transform, dtype="uint8")
     assert want.sum() > 500
     out = tmp_path / "tiles"
-    tile([str(scene)], out, TileParams(size=64, stride=64, max_nodata=1.0, split_block=64), labels=[str(tmp_path / "rot.geojson")],
-         progress=False)
+    tile(
+        [str(scene)],
+        out,
+        TileParams(size=64, stride=64, max_nodata=1.0, split_block=64),
+        labels=[str(tmp_path / "rot.geojson")],
+        progress=False,
+    )
     np.testing.assert_array_equal(mosaic_masks(out, 64, h, w), want)
 
 
@@ -81,7 +86,7 @@ def test_predicted_footprint_areas_and_min_area_are_ground_square_metres(tmp_pat
     mask = np.zeros((64, 64), np.uint8)
     mask[10:30, 10:50] = 1
     binary = write_tif(tmp_path / "b.tif", mask, transform=Affine(0.6, 0, x, 0, -0.6, y), crs="EPSG:3857")
-    (geom, area, _), = list(polygons(binary))
+    ((geom, area, _),) = list(polygons(binary))
     assert area == pytest.approx(72, rel=0.01)
     assert list(polygons(binary, min_area=80)) == []  # 288 "m²" in CRS units, but 72 on the ground
 
@@ -113,14 +118,19 @@ def test_float_scene_with_nodata_value_and_nan_is_not_black(tmp_path):
     mask[30:90, 30:90] = 1
     write_tif(tmp_path / "f_mask.tif", mask)
     out = tmp_path / "tiles"
-    tile([str(scene)], out, TileParams(size=64, stride=64, max_nodata=1.0, split_block=128, val=0, test=0), progress=False)
+    tile(
+        [str(scene)],
+        out,
+        TileParams(size=64, stride=64, max_nodata=1.0, split_block=128, val=0, test=0),
+        progress=False,
+    )
     recs = [r for s in out.rglob("*.tfrecord") for r in read_records(str(s))]
     assert len(recs) == 4
     image = np.zeros((128, 128, 3), np.uint8)
     labels = np.zeros((128, 128), np.uint8)
     for r in recs:
-        image[r["row"]:r["row"] + 64, r["col"]:r["col"] + 64] = r["image"]
-        labels[r["row"]:r["row"] + 64, r["col"]:r["col"] + 64] = r["mask"]
+        image[r["row"] : r["row"] + 64, r["col"] : r["col"] + 64] = r["image"]
+        labels[r["row"] : r["row"] + 64, r["col"] : r["col"] + 64] = r["mask"]
     valid = np.ones((128, 128), bool)
     valid[:, :20] = False
     valid[40:60, 40:60] = False
@@ -138,7 +148,7 @@ def test_folder_mode_mask_lands_on_the_image_grid(tmp_path):
         mask = np.zeros((h, w), np.uint8)
         for _ in range(25):  # rectangles with edges anywhere
             r, c = rng.integers(0, h - 10), rng.integers(0, w - 10)
-            mask[r:r + rng.integers(5, h // 3), c:c + rng.integers(5, w // 3)] = 255
+            mask[r : r + rng.integers(5, h // 3), c : c + rng.integers(5, w // 3)] = 255
         cv2.imwrite(str(root / "images" / f"m{i}.png"), np.dstack([mask] * 3))  # the image is the mask
         cv2.imwrite(str(root / "masks" / f"m{i}.png"), mask)
     out = tmp_path / "tiles"
@@ -151,20 +161,29 @@ def test_folder_mode_mask_lands_on_the_image_grid(tmp_path):
         assert disagree <= 2, (r["scene_id"], disagree)  # only pixels at exactly one half may differ
 
 
-@pytest.mark.parametrize("crs, unit_pixel, ground", [
-    ("EPSG:32633", 0.3, 0.3),            # UTM metres
-    ("EPSG:3857", 0.6, 0.3),             # web-mercator units at 60° N are twice the ground metres
-    ("EPSG:4326", 0.3 / 111_320, 0.3),   # degrees at the equator
-])
+@pytest.mark.parametrize(
+    "crs, unit_pixel, ground",
+    [
+        ("EPSG:32633", 0.3, 0.3),  # UTM metres
+        ("EPSG:3857", 0.6, 0.3),  # web-mercator units at 60° N are twice the ground metres
+        ("EPSG:4326", 0.3 / 111_320, 0.3),  # degrees at the equator
+    ],
+)
 def test_the_manifest_records_each_scenes_ground_pixel_size(tmp_path, crs, unit_pixel, ground):
     import math
 
-    y = {"EPSG:3857": 6378137 * math.log(math.tan(math.pi / 4 + math.radians(60) / 2)), "EPSG:4326": 0.001}.get(crs, 5_000_000)
+    y = {"EPSG:3857": 6378137 * math.log(math.tan(math.pi / 4 + math.radians(60) / 2)), "EPSG:4326": 0.001}.get(
+        crs, 5_000_000
+    )
     transform = Affine(unit_pixel, 0, 0 if crs == "EPSG:4326" else 500_000, 0, -unit_pixel, y)
     rng = np.random.default_rng(0)
     image = write_tif(tmp_path / "g.tif", rng.integers(1, 255, (3, 128, 128), dtype=np.uint8), transform, crs=crs)
     write_tif(tmp_path / "g_mask.tif", (rng.random((128, 128)) > 0.5).astype(np.uint8), transform, crs=crs)
-    manifest = tile([str(image)], tmp_path / "out", TileParams(size=64, stride=64, split_block=64, val=0.0, test=0.0),
-                    progress=False)
+    manifest = tile(
+        [str(image)],
+        tmp_path / "out",
+        TileParams(size=64, stride=64, split_block=64, val=0.0, test=0.0),
+        progress=False,
+    )
     assert abs(manifest["jobs"][0]["gsd_m"] - ground) < 0.003
     assert abs(manifest["gsd_m"] - ground) < 0.003

@@ -15,7 +15,7 @@ def test_offsets_cover_the_length_with_the_fewest_windows(length, size, data):
     starts = offsets(length, size, stride)
     covered = np.zeros(length, bool)
     for s in starts:
-        covered[s:s + size] = True
+        covered[s : s + size] = True
     assert covered.all()
     assert starts[0] == 0 and all(s < length for s in starts)
     assert all(b - a == stride for a, b in zip(starts, starts[1:]))  # overlap is size - stride
@@ -31,7 +31,7 @@ def test_grid_tiles_inside_parts_and_padding(h, w, size, overlap):
     for t in tiles:
         assert t.height == min(size, h - t.row) and t.width == min(size, w - t.col)
         assert t.padded == (t.height < size or t.width < size)
-        hits[t.row:t.row + t.height, t.col:t.col + t.width] += 1
+        hits[t.row : t.row + t.height, t.col : t.col + t.width] += 1
     assert hits.min() >= 1
     if overlap == 0:
         assert hits.max() == 1

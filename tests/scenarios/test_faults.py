@@ -22,13 +22,19 @@ from helpers import roofs_scene
 
 def cli(*args, fsize: int | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """``roofseg ARGS`` in a process of its own, with a file-size limit if given (EFBIG, as a full disk)."""
+
     def limit():
         if fsize is not None:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes then fail with EFBIG instead of killing
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 
-    return subprocess.run([sys.executable, "-m", "roofseg.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, preexec_fn=limit)
+    return subprocess.run(
+        [sys.executable, "-m", "roofseg.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit,
+    )
 
 
 def error_line(done: subprocess.CompletedProcess) -> str:
@@ -49,11 +55,14 @@ def mean_keras(tmp_path_factory) -> Path:
 
 # -- predict ------------------------------------------------------------------------------------
 
+
 def test_predict_onto_a_file_size_limit_fails_and_leaves_nothing(tmp_path, mean_keras):
     scene, _, _ = roofs_scene(tmp_path, h=1024, w=1024)
     out = tmp_path / "out"
     out.mkdir()
-    done = cli("predict", mean_keras, scene, out / "p.tif", "--dtype", "float32", "--tile", "128", "--quiet", fsize=60_000)
+    done = cli(
+        "predict", mean_keras, scene, out / "p.tif", "--dtype", "float32", "--tile", "128", "--quiet", fsize=60_000
+    )
     line = error_line(done)
     assert "p.tif" in line
     assert os.listdir(out) == []
@@ -66,7 +75,9 @@ def test_predict_onto_a_full_file_system_fails_and_leaves_nothing(small_fs, tmp_
 
     scene, _, _ = roofs_scene(tmp_path, h=1024, w=1024)
     with pytest.raises(RoofsegError) as err:  # the second band is noise: 4 MB of float32 that does not compress
-        predict_scene(lambda b: b[..., 1:2], scene, small_fs / "p.tif", PredictOptions(tile=128, dtype="float32"), progress=False)
+        predict_scene(
+            lambda b: b[..., 1:2], scene, small_fs / "p.tif", PredictOptions(tile=128, dtype="float32"), progress=False
+        )
     assert "p.tif" in str(err.value)
     assert os.listdir(small_fs) == []
 
@@ -104,9 +115,28 @@ def test_a_rerun_of_a_killed_predict_removes_its_stale_temporaries_only(tmp_path
     try:
         live = out / f".p.tif.{sleeper.pid}.partial"  # another run, still alive, writing the same name
         live.write_bytes(b"live")
-        proc = subprocess.Popen([sys.executable, "-m", "roofseg.cli", "predict", str(mean_keras), str(paths["image"]),
-                                 str(out / "p.tif"), "--tile", "64", "--overlap", "0", "--batch", "1", "--threshold", "0.5",
-                                 "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "roofseg.cli",
+                "predict",
+                str(mean_keras),
+                str(paths["image"]),
+                str(out / "p.tif"),
+                "--tile",
+                "64",
+                "--overlap",
+                "0",
+                "--batch",
+                "1",
+                "--threshold",
+                "0.5",
+                "--quiet",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 120
         while len(list(out.glob(".*.partial"))) < 3 and proc.poll() is None and time.time() < deadline:
             time.sleep(0.05)
@@ -123,6 +153,7 @@ def test_a_rerun_of_a_killed_predict_removes_its_stale_temporaries_only(tmp_path
 
 
 # -- tile ---------------------------------------------------------------------------------------
+
 
 def test_tile_onto_a_full_disk_fails_with_one_line_and_no_shard(sample_scene, small_fs):
     done = cli("tile", sample_scene["image"], "-o", small_fs / "tiles", "--tile-size", "64", "--quiet")
@@ -146,7 +177,9 @@ def test_a_failing_rerun_leaves_the_complete_folder_as_it_was(sample_scene, tmp_
     manifest = (out / "manifest.json").read_text()
     shards = {p: p.read_bytes() for p in out.rglob("*.tfrecord")}
     # a rerun whose every tile is skipped: 1024 px tiles on a 512 px scene are mostly padding
-    line = one_error_line(run_cli("tile", sample_scene["image"], "-o", out, "--tile-size", "1024", "--max-nodata", "0.1", "--quiet"))
+    line = one_error_line(
+        run_cli("tile", sample_scene["image"], "-o", out, "--tile-size", "1024", "--max-nodata", "0.1", "--quiet")
+    )
     assert "0 tiles produced" in line
     assert (out / "manifest.json").read_text() == manifest
     assert {p: p.read_bytes() for p in out.rglob("*.tfrecord")} == shards
@@ -156,9 +189,14 @@ def test_labels_of_lines_and_points_only_are_refused_unless_asked(tmp_path, run_
     rng = np.random.default_rng(0)
     scene = write_tif(tmp_path / "s.tif", rng.integers(1, 255, (3, 128, 128), dtype=np.uint8))
     x, y = 500_010, 4_999_990
-    doc = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32633"}},
-           "features": [{"type": "Feature", "properties": {}, "geometry": mapping(g)}
-                        for g in (LineString([(x, y), (x + 5, y - 5)]), Point(x, y), Point(x + 1, y))]}
+    doc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "EPSG:32633"}},
+        "features": [
+            {"type": "Feature", "properties": {}, "geometry": mapping(g)}
+            for g in (LineString([(x, y), (x + 5, y - 5)]), Point(x, y), Point(x + 1, y))
+        ],
+    }
     (tmp_path / "s.geojson").write_text(json.dumps(doc))
     out = tmp_path / "tiles"
     line = one_error_line(run_cli("tile", scene, "-o", out, "--tile-size", "64", "--quiet"))
@@ -185,12 +223,16 @@ def test_projected_geojson_without_crs_gets_one_line_and_labels_crs_fixes_it(tmp
 
 # -- usage --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, names", [
-    (("evaluate", "model.keras", "missing.json"), ["missing.json"]),
-    (("tile", "x.tif", "-o", "{file}"), ["is a file"]),
-    (("predict", "m.keras", "s.tif", "o.tif", "--vector", "roofs.txt"), ["--vector"]),
-    (("train",), ["MANIFEST"]),
-])
+
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (("evaluate", "model.keras", "missing.json"), ["missing.json"]),
+        (("tile", "x.tif", "-o", "{file}"), ["is a file"]),
+        (("predict", "m.keras", "s.tif", "o.tif", "--vector", "roofs.txt"), ["--vector"]),
+        (("train",), ["MANIFEST"]),
+    ],
+)
 def test_usage_errors_are_one_line_and_exit_1(tmp_path, run_cli, args, names):
     (tmp_path / "file").write_text("")
     args = [a.replace("{file}", str(tmp_path / "file")) for a in args]

@@ -15,14 +15,22 @@ from helpers import tile_dict as tile
 
 
 def masks_by_place(out, manifest) -> dict:
-    return {(int(r["row"]), int(r["col"])): r["mask"] for split in manifest["splits"].values()
-            for shard in split["shards"] for r in read_records(str(out / shard["path"]))}
+    return {
+        (int(r["row"]), int(r["col"])): r["mask"]
+        for split in manifest["splits"].values()
+        for shard in split["shards"]
+        for r in read_records(str(out / shard["path"]))
+    }
 
 
 def test_tiles_at_another_gsd_take_scene_and_labels_onto_one_grid(sample_scene, tmp_path):
     params = TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2, max_nodata=1.0, gsd=0.6)
-    by_vector = tile([str(sample_scene["image"])], tmp_path / "v", params, labels=[str(sample_scene["labels"])], progress=False)
-    by_mask = tile([str(sample_scene["image"])], tmp_path / "m", params, labels=[str(sample_scene["mask"])], progress=False)
+    by_vector = tile(
+        [str(sample_scene["image"])], tmp_path / "v", params, labels=[str(sample_scene["labels"])], progress=False
+    )
+    by_mask = tile(
+        [str(sample_scene["image"])], tmp_path / "m", params, labels=[str(sample_scene["mask"])], progress=False
+    )
     job = by_vector["jobs"][0]
     assert abs(job["gsd_m"] - 0.6) < 0.002 and abs(job["source_gsd_m"] - 0.3) < 0.002
     assert (job["width"], job["height"]) == (256, 256) and by_vector["tiles"] == 16  # 512 px at 0.3 m = 256 px at 0.6 m
@@ -30,8 +38,12 @@ def test_tiles_at_another_gsd_take_scene_and_labels_onto_one_grid(sample_scene, 
     assert vector_masks.keys() == raster_masks.keys()
     agree = np.mean([np.mean(vector_masks[k] == raster_masks[k]) for k in vector_masks])
     assert agree > 0.97  # footprints burnt on the coarse grid and the mask resampled onto it match
-    native = tile([str(sample_scene["image"])], tmp_path / "n", TileParams(size=64, stride=64, split_block=128, val=0.2,
-                                                                           test=0.2, max_nodata=1.0), progress=False)
+    native = tile(
+        [str(sample_scene["image"])],
+        tmp_path / "n",
+        TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2, max_nodata=1.0),
+        progress=False,
+    )
     assert abs(by_vector["roof_fraction"] - native["roof_fraction"]) < 0.02  # the same roofs, at another size
 
 
@@ -42,16 +54,27 @@ def test_a_prediction_at_the_models_gsd_lands_on_the_scenes_grid(sample_scene, t
     opts = PredictOptions(tile=128, overlap=32, threshold=0.5)
     predict_scene(brightness, sample_scene["image"], tmp_path / "native.tif", opts, progress=False)
     for gsd in (0.15, 0.6):
-        result = predict_scene(brightness, sample_scene["image"], tmp_path / f"{gsd}.tif",
-                               PredictOptions(tile=128, overlap=32, threshold=0.5, gsd=gsd), progress=False)
+        result = predict_scene(
+            brightness,
+            sample_scene["image"],
+            tmp_path / f"{gsd}.tif",
+            PredictOptions(tile=128, overlap=32, threshold=0.5, gsd=gsd),
+            progress=False,
+        )
         assert (result["width"], result["height"]) == (512, 512)
         with rasterio.open(tmp_path / "native.tif") as a, rasterio.open(tmp_path / f"{gsd}.tif") as b:
             assert (b.shape, b.transform, b.crs) == (a.shape, a.transform, a.crs)
             np.testing.assert_array_equal(b.read_masks(1), a.read_masks(1))  # the scene's own nodata
             diff = np.abs(a.read(1).astype(int) - b.read(1).astype(int))[a.read_masks(1) > 0]
             assert diff.mean() < (5 if gsd < 0.3 else 10)  # out of 255: resampling there and back blurs a little
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.15.tif", "0.15_binary.tif", "0.6.tif", "0.6_binary.tif",
-                                                          "native.tif", "native_binary.tif"]  # no scratch left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "0.15.tif",
+        "0.15_binary.tif",
+        "0.6.tif",
+        "0.6_binary.tif",
+        "native.tif",
+        "native_binary.tif",
+    ]  # no scratch left
 
 
 def test_a_mask_band_stays_nodata_at_a_gsd(tmp_path):
@@ -61,8 +84,17 @@ def test_a_mask_band_stays_nodata_at_a_gsd(tmp_path):
 
     path = tmp_path / "masked.tif"
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-        with rasterio.open(path, "w", driver="GTiff", width=256, height=256, count=3, dtype="uint8", crs="EPSG:32633",
-                           transform=Affine(0.15, 0, 500_000, 0, -0.15, 5_000_000)) as ds:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=256,
+            height=256,
+            count=3,
+            dtype="uint8",
+            crs="EPSG:32633",
+            transform=Affine(0.15, 0, 500_000, 0, -0.15, 5_000_000),
+        ) as ds:
             ds.write(np.full((3, 256, 256), 120, np.uint8))
             mask = np.zeros((256, 256), np.uint8)
             mask[:, :128] = 255
@@ -87,7 +119,7 @@ def test_a_mask_with_nodata_zero_keeps_its_roof_share_when_coarsened(tmp_path):
     roof = np.zeros((256, 256), np.uint8)
     for r in range(9, 256, 24):
         for c in range(9, 256, 24):
-            roof[r:r + 13, c:c + 13] = 255  # 13 px squares every 24 px: 0.29 of the mask
+            roof[r : r + 13, c : c + 13] = 255  # 13 px squares every 24 px: 0.29 of the mask
     write_tif(tmp_path / "mask.tif", roof, transform=t, nodata=0)
     with Scene(tmp_path / "scene.tif", gsd=0.6) as scene:
         labels = MaskLabels(tmp_path / "mask.tif", scene)

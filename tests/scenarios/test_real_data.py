@@ -16,8 +16,13 @@ from helpers import tile_dict as tile
 def test_spacenet_uint16_pan_chip_with_footprints(spacenet, tmp_path):
     """The 1-band uint16 chip with its GeoJSON tiles onto exactly the footprint mask's pixels."""
     image = spacenet / "sample_geotiff.tif"
-    manifest = tile([str(image)], tmp_path, TileParams(size=256, stride=256, max_nodata=1.0),
-                    labels=[str(spacenet / "geotiff_labels.geojson")], progress=False)
+    manifest = tile(
+        [str(image)],
+        tmp_path,
+        TileParams(size=256, stride=256, max_nodata=1.0),
+        labels=[str(spacenet / "geotiff_labels.geojson")],
+        progress=False,
+    )
     with rasterio.open(spacenet / "sample_fp_mask.tif") as ds:
         truth = ds.read(1) > 0
     with rasterio.open(image) as ds:
@@ -28,7 +33,7 @@ def test_spacenet_uint16_pan_chip_with_footprints(spacenet, tmp_path):
         for shard in split["shards"]:
             for r in read_records(str(tmp_path / shard["path"])):
                 h, w = r["valid_height"], r["valid_width"]
-                mosaic[r["row"]:r["row"] + h, r["col"]:r["col"] + w] = r["mask"][:h, :w]
+                mosaic[r["row"] : r["row"] + h, r["col"] : r["col"] + w] = r["mask"][:h, :w]
                 assert r["image"].shape == (256, 256, 3) and r["epsg"] == 32616
                 assert rasterio.Affine(*r["transform"]) @ (0, 0) == transform @ (r["col"], r["row"])
     np.testing.assert_array_equal(mosaic.astype(bool), truth & valid)
@@ -47,8 +52,13 @@ def test_kampala_chips_footprints_burn_onto_their_masks(tmp_path):
         pytest.skip(f"real data not present at {KAMPALA}")
     chips = sorted((KAMPALA / "chips").glob("*.tif"))[:6]
     labels = [str(KAMPALA / "labels" / "2" / f"{c.stem}.geojson") for c in chips]
-    manifest = tile([str(c) for c in chips], tmp_path, TileParams(size=256, stride=256, max_nodata=1.0),
-                    labels=labels, progress=False)
+    manifest = tile(
+        [str(c) for c in chips],
+        tmp_path,
+        TileParams(size=256, stride=256, max_nodata=1.0),
+        labels=labels,
+        progress=False,
+    )
     assert manifest["split_mode"] == "scene" and manifest["tiles"] == len(chips)
     roof = 0
     for split in manifest["splits"].values():

@@ -42,8 +42,10 @@ def shard_bytes(manifest_dir):
     import json
 
     manifest = json.loads((manifest_dir / "manifest.json").read_text())
-    return {name: b"".join((manifest_dir / s["path"]).read_bytes() for s in split["shards"])
-            for name, split in manifest["splits"].items()}, manifest
+    return {
+        name: b"".join((manifest_dir / s["path"]).read_bytes() for s in split["shards"])
+        for name, split in manifest["splits"].items()
+    }, manifest
 
 
 def test_tile_reads_scene_and_labels_from_urls_as_from_files(sample_scene, http_folder, tmp_path):
@@ -54,7 +56,13 @@ def test_tile_reads_scene_and_labels_from_urls_as_from_files(sample_scene, http_
     listing = tmp_path / "remote.txt"
     listing.write_text(f"{server.url}/sample.tif {server.url}/sample.geojson\n")
     tile([str(listing)], tmp_path / "remote", params, progress=False)
-    tile([str(folder / "sample.tif")], tmp_path / "local", params, labels=[str(folder / "sample.geojson")], progress=False)
+    tile(
+        [str(folder / "sample.tif")],
+        tmp_path / "local",
+        params,
+        labels=[str(folder / "sample.geojson")],
+        progress=False,
+    )
     remote, rm = shard_bytes(tmp_path / "remote")
     local, lm = shard_bytes(tmp_path / "local")
     assert remote == local  # the same records, in the same order
@@ -90,7 +98,11 @@ def test_a_served_cog_with_large_blocks_is_fetched_about_once(tmp_path, http_fol
     write_tif(tmp_path / "mask.tif", mask)
     listing = tmp_path / "list.txt"
     listing.write_text(f"{server.url}/cog.tif {tmp_path / 'mask.tif'}\n")
-    tile([str(listing)], tmp_path / "tiles", TileParams(size=128, stride=128, split_block=512, max_nodata=1.0),
-         progress=False)
+    tile(
+        [str(listing)],
+        tmp_path / "tiles",
+        TileParams(size=128, stride=128, split_block=512, max_nodata=1.0),
+        progress=False,
+    )
     fetched = sum(r[3] for r in server.requests if r[0] == "GET" and r[1] == "/cog.tif")
     assert fetched <= 1.2 * (folder / "cog.tif").stat().st_size, fetched

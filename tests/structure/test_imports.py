@@ -16,8 +16,16 @@ ROOT = Path(__file__).resolve().parents[2] / "roofseg"
 #: bottom to top: a module may import from its own layer (without circles) and the layers below
 LAYERS: list[tuple[str, ...]] = [
     ("roofseg", "roofseg._env", "roofseg._tf", "roofseg.errors"),
-    ("roofseg.terminal", "roofseg.devices", "roofseg.atomic", "roofseg.locks", "roofseg.readahead",
-     "roofseg.outputs", "roofseg.runners", "roofseg.figures"),
+    (
+        "roofseg.terminal",
+        "roofseg.devices",
+        "roofseg.atomic",
+        "roofseg.locks",
+        "roofseg.readahead",
+        "roofseg.outputs",
+        "roofseg.runners",
+        "roofseg.figures",
+    ),
     ("roofseg.contracts",),
     ("roofseg.stac", "roofseg.scenes", "roofseg.xyz"),
     ("roofseg.raster",),
@@ -55,8 +63,13 @@ def imports(root: Path = ROOT) -> tuple[dict[str, set[str]], list[tuple[str, int
         lines = path.read_text().splitlines()
         tree = ast.parse("\n".join(lines))
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        in_function = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
-                       for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+        in_function = {
+            id(n)
+            for f in ast.walk(tree)
+            if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for n in ast.walk(f)
+            if isinstance(n, (ast.Import, ast.ImportFrom))
+        }
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
@@ -159,8 +172,12 @@ def layer_of(module: str) -> int | None:
 
 
 def backward_arrows(graph: dict[str, set[str]]) -> list[str]:
-    return [f"{a} -> {b}" for a, targets in sorted(graph.items()) for b in sorted(targets)
-            if layer_of(a) is not None and layer_of(b) is not None and layer_of(b) > layer_of(a)]
+    return [
+        f"{a} -> {b}"
+        for a, targets in sorted(graph.items())
+        for b in sorted(targets)
+        if layer_of(a) is not None and layer_of(b) is not None and layer_of(b) > layer_of(a)
+    ]
 
 
 def test_every_module_has_a_layer():
@@ -216,8 +233,7 @@ def report(root: Path) -> None:
     print(f"circles between modules: {circles(graph)}")
     print(f"circles between packages: {circles(package_graph(graph, mods))}")
     print(f"arrows back up the layers: {backward_arrows(graph)}")
-    print(f"imports inside functions: {len(local)}, without a comment saying why: "
-          f"{sum(not e for _, _, e in local)}")
+    print(f"imports inside functions: {len(local)}, without a comment saying why: {sum(not e for _, _, e in local)}")
     print(f"largest module: {max(sizes, key=sizes.get)} ({max(sizes.values())} lines)")
     print("largest function: {1} ({0} lines)".format(*max(functions)))
 

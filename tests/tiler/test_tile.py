@@ -65,7 +65,7 @@ def test_no_tile_is_in_two_splits_and_blocks_do_not_share_pixels(sample_scene, t
         key = (r["scene_id"], r["row"], r["col"])
         assert key not in seen
         seen.add(key)
-        region = owner[r["row"]:r["row"] + 64, r["col"]:r["col"] + 64]
+        region = owner[r["row"] : r["row"] + 64, r["col"] : r["col"] + 64]
         assert set(region.ravel()) <= {"", r["split"]}  # no pixel reaches two splits
         region[:] = r["split"]
     assert {"train", "val", "test"} <= set(owner.ravel())
@@ -88,7 +88,10 @@ def test_vectors_in_another_crs_are_reprojected(sample_scene, tmp_path):
     from rasterio.warp import transform_geom
 
     src = json.loads(Path(sample_scene["labels"]).read_text())
-    feats = [{**f, "geometry": transform_geom("EPSG:32633", "EPSG:4326", f["geometry"], precision=-1)} for f in src["features"]]
+    feats = [
+        {**f, "geometry": transform_geom("EPSG:32633", "EPSG:4326", f["geometry"], precision=-1)}
+        for f in src["features"]
+    ]
     wgs84 = tmp_path / "labels_4326.geojson"
     wgs84.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
     params = TileParams(size=256, stride=256, max_nodata=1.0)
@@ -97,7 +100,7 @@ def test_vectors_in_another_crs_are_reprojected(sample_scene, tmp_path):
         truth = msk.read(1)
     for r in records_of(tmp_path / "o"):
         got = r["mask"][: r["valid_height"], : r["valid_width"]]
-        want = truth[r["row"]:r["row"] + r["valid_height"], r["col"]:r["col"] + r["valid_width"]]
+        want = truth[r["row"] : r["row"] + r["valid_height"], r["col"] : r["col"] + r["valid_width"]]
         assert (got != want).mean() < 0.002  # only edge pixels may flip after the round trip
 
 
@@ -114,7 +117,7 @@ def test_uint16_single_band_is_stretched_and_replicated(tmp_path):
         img = r["image"]
         assert img.shape == (100, 100, 3) and img.dtype == np.uint8
         assert (img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all()
-        raw = data[r["row"]:r["row"] + 100, r["col"]:r["col"] + 100]
+        raw = data[r["row"] : r["row"] + 100, r["col"] : r["col"] + 100]
         want = np.clip(np.rint((raw.astype(np.float32) - lo) * (255 / (hi - lo))), 0, 255)
         want[raw == 0] = 0
         assert np.abs(img[..., 0].astype(int) - want).max() <= 1  # percentiles of a decimated read
@@ -153,7 +156,7 @@ def test_folder_pairs_are_resized_to_one_tile_each(tmp_path):
     for i, (h, w) in enumerate([(300, 200), (64, 64), (517, 611), (100, 100)]):
         img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
         mask = np.zeros((h, w), np.uint8)
-        mask[h // 4: h // 2, w // 4: w // 2] = 255
+        mask[h // 4 : h // 2, w // 4 : w // 2] = 255
         cv2.imwrite(str(root / "images" / f"t{i}.jpg"), img)
         cv2.imwrite(str(root / "masks" / f"t{i}.png"), mask)
     manifest = tile([str(root)], tmp_path / "o", TileParams(size=128, stride=128), progress=False)

@@ -18,8 +18,20 @@ def base(manifest, tmp_path_factory):
     from roofseg.training.train import TrainConfig, train
 
     run = tmp_path_factory.mktemp("base")
-    train(TrainConfig(manifest=str(manifest), out_dir=str(run), encoder_weights="none", epochs=4, batch_size=4,
-                      steps_per_epoch=8, learning_rate=1e-3, strategy="default", samples=1), verbose=0)
+    train(
+        TrainConfig(
+            manifest=str(manifest),
+            out_dir=str(run),
+            encoder_weights="none",
+            epochs=4,
+            batch_size=4,
+            steps_per_epoch=8,
+            learning_rate=1e-3,
+            strategy="default",
+            samples=1,
+        ),
+        verbose=0,
+    )
     return run / "best.keras"
 
 
@@ -37,8 +49,16 @@ def test_a_fine_tune_starts_where_the_base_ended_and_records_it(base, manifest, 
 
     from helpers import read_card_dict as read_model_card
 
-    common = dict(manifest=str(manifest), encoder_weights="none", epochs=1, batch_size=4, steps_per_epoch=1,
-                  learning_rate=1e-4, strategy="default", samples=1)
+    common = dict(
+        manifest=str(manifest),
+        encoder_weights="none",
+        epochs=1,
+        batch_size=4,
+        steps_per_epoch=1,
+        learning_rate=1e-4,
+        strategy="default",
+        samples=1,
+    )
     train(TrainConfig(out_dir=str(tmp_path / "tuned"), init_from=str(base), **common), verbose=0)
     train(TrainConfig(out_dir=str(tmp_path / "fresh"), **common), verbose=0)
     tuned, fresh = first_epoch(tmp_path / "tuned"), first_epoch(tmp_path / "fresh")
@@ -54,15 +74,38 @@ def test_a_base_without_the_tiles_contact_head_gets_one_and_the_reverse_drops_it
     from roofseg.training.model import load_model
     from roofseg.training.train import TrainConfig, train
 
-    train(TrainConfig(manifest=str(manifest), out_dir=str(tmp_path / "roof"), init_from=str(base), contact=False,
-                      epochs=1, batch_size=4, steps_per_epoch=1, strategy="default", samples=1), verbose=0)
+    train(
+        TrainConfig(
+            manifest=str(manifest),
+            out_dir=str(tmp_path / "roof"),
+            init_from=str(base),
+            contact=False,
+            epochs=1,
+            batch_size=4,
+            steps_per_epoch=1,
+            strategy="default",
+            samples=1,
+        ),
+        verbose=0,
+    )
     out = capsys.readouterr().out
     assert "contact head is dropped" in out
     assert "Strategy" not in out and ".partial" not in out and "saved " + str(tmp_path / "roof" / "best.keras") in out
     roof_only = tmp_path / "roof" / "best.keras"
     assert load_model(roof_only, compile=False).output_shape[-1] == 1
-    train(TrainConfig(manifest=str(manifest), out_dir=str(tmp_path / "both"), init_from=str(roof_only),
-                      epochs=1, batch_size=4, steps_per_epoch=1, strategy="default", samples=1), verbose=0)
+    train(
+        TrainConfig(
+            manifest=str(manifest),
+            out_dir=str(tmp_path / "both"),
+            init_from=str(roof_only),
+            epochs=1,
+            batch_size=4,
+            steps_per_epoch=1,
+            strategy="default",
+            samples=1,
+        ),
+        verbose=0,
+    )
     assert "new contact head" in capsys.readouterr().out
     assert load_model(tmp_path / "both" / "best.keras", compile=False).output_shape[-1] == 2
 
@@ -85,14 +128,34 @@ def test_a_base_for_other_imagery_is_refused_in_one_line(base, manifest, tmp_pat
         return path
 
     gsd = json.loads(manifest.read_text())["gsd_m"]
-    line = one_error_line(run_cli("train", manifest, "-o", tmp_path / "r1", "--init-from", with_card("far.keras", gsd_m=gsd * 2)))
+    line = one_error_line(
+        run_cli("train", manifest, "-o", tmp_path / "r1", "--init-from", with_card("far.keras", gsd_m=gsd * 2))
+    )
     assert "far.keras" in line and f"--gsd {gsd * 2:.3g}" in line and "roofseg tile" in line
-    line = one_error_line(run_cli("train", manifest, "-o", tmp_path / "r2", "--init-from", with_card("nir.keras", bands=[[4, 3, 2]])))
+    line = one_error_line(
+        run_cli("train", manifest, "-o", tmp_path / "r2", "--init-from", with_card("nir.keras", bands=[[4, 3, 2]]))
+    )
     assert "nir.keras" in line and "bands" in line
     not_a_model = tmp_path / "notes.keras"
     not_a_model.write_text("not a model")
-    line = one_error_line(run_cli("train", manifest, "-o", tmp_path / "r3", "--init-from", not_a_model, "--epochs", 1,
-                                  "--steps-per-epoch", 1, "--batch", 4, "--strategy", "default"))
+    line = one_error_line(
+        run_cli(
+            "train",
+            manifest,
+            "-o",
+            tmp_path / "r3",
+            "--init-from",
+            not_a_model,
+            "--epochs",
+            1,
+            "--steps-per-epoch",
+            1,
+            "--batch",
+            4,
+            "--strategy",
+            "default",
+        )
+    )
     assert "notes.keras" in line and "is not a Keras model file" in line
 
 

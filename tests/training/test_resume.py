@@ -30,15 +30,23 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def manifest(sample_scene, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiles64")
-    tile([str(sample_scene["image"])], out, TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2, shard_bytes=60_000),
-         progress=False)
+    tile(
+        [str(sample_scene["image"])],
+        out,
+        TileParams(size=64, stride=64, split_block=128, val=0.2, test=0.2, shard_bytes=60_000),
+        progress=False,
+    )
     return out / "manifest.json"
 
 
 # -- the monitors' memory -----------------------------------------------------------------------
 
-@given(st.lists(st.sampled_from([1.0, 0.9, 0.9, 0.8, 0.85, 0.7, 0.7, 0.95]), min_size=1, max_size=14),
-       st.integers(1, 4), st.integers(1, 4))
+
+@given(
+    st.lists(st.sampled_from([1.0, 0.9, 0.9, 0.8, 0.85, 0.7, 0.7, 0.95]), min_size=1, max_size=14),
+    st.integers(1, 4),
+    st.integers(1, 4),
+)
 def test_replay_gives_the_state_keras_callbacks_reach(values, lr_patience, stop_patience):
     from roofseg._tf import keras
     from roofseg.training.resume import replay
@@ -86,8 +94,18 @@ def resumed(manifest, tmp_path_factory):
                 raise Crash()
 
     run = tmp_path_factory.mktemp("resumed")
-    cfg = TrainConfig(manifest=str(manifest), out_dir=str(run), encoder_weights="none", freeze_encoder_epochs=1, epochs=4,
-                      batch_size=4, steps_per_epoch=6, learning_rate=1e-3, strategy="default", samples=2)
+    cfg = TrainConfig(
+        manifest=str(manifest),
+        out_dir=str(run),
+        encoder_weights="none",
+        freeze_encoder_epochs=1,
+        epochs=4,
+        batch_size=4,
+        steps_per_epoch=6,
+        learning_rate=1e-3,
+        strategy="default",
+        samples=2,
+    )
     first = io.StringIO()
     with contextlib.redirect_stdout(first), pytest.raises(Crash):
         train(cfg, verbose=2, callbacks=[CrashAt()])
@@ -166,11 +184,14 @@ def test_pixel_scores_are_counted_over_the_epoch_not_averaged_per_batch():
 
 # -- data for several workers ---------------------------------------------------------------------
 
+
 def test_every_worker_reads_the_same_order_so_data_sharding_is_disjoint_and_complete(manifest):
     from roofseg.pipeline.dataset import make_dataset
 
     def epochs(n: int):
-        ds = make_dataset(manifest, "train", 4, training=True, seed=7, deterministic=True, with_meta=True, shuffle_buffer=16)
+        ds = make_dataset(
+            manifest, "train", 4, training=True, seed=7, deterministic=True, with_meta=True, shuffle_buffer=16
+        )
         out = []
         for _ in range(n):
             out.append([tuple(zip(m["row"].numpy(), m["col"].numpy())) for _, _, m in ds])
@@ -196,6 +217,7 @@ def test_batch_counts_are_known_before_the_first_epoch(manifest):
 
 # -- broken shards and bad starts ---------------------------------------------------------------------
 
+
 @pytest.fixture
 def broken_copy(manifest, tmp_path):
     """A copy of the tiles whose first test shard can be damaged."""
@@ -215,7 +237,7 @@ def test_evaluate_names_a_broken_shard(resumed, broken_copy, run_cli, damage):
     if damage == "cut in half":
         data = data[: len(data) // 2]
     else:
-        data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+        data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
     shard.write_bytes(bytes(data))
     line = one_error_line(run_cli("evaluate", run / "best.keras", manifest, "--split", "test"))
     assert shard.name in line
@@ -226,7 +248,7 @@ def _record_ends(data: bytes) -> list[int]:
     CRC, the record, 4-byte CRC)."""
     ends, at = [], 0
     while at < len(data):
-        at += 8 + 4 + struct.unpack("<Q", data[at: at + 8])[0] + 4
+        at += 8 + 4 + struct.unpack("<Q", data[at : at + 8])[0] + 4
         ends.append(at)
     return ends
 
@@ -240,8 +262,23 @@ def test_train_names_a_shard_cut_short(broken_copy, tmp_path, run_cli):
     assert len(ends) == spec["tiles"] >= 2
     # cut at a record's end: every record left is whole, so only the manifest's count can tell
     shard.write_bytes(data[: ends[len(ends) // 2 - 1]])
-    line = one_error_line(run_cli("train", manifest, "-o", tmp_path / "run", "--encoder-weights", "none", "--epochs", "1",
-                                  "--batch", "4", "--strategy", "default", "--quiet"))
+    line = one_error_line(
+        run_cli(
+            "train",
+            manifest,
+            "-o",
+            tmp_path / "run",
+            "--encoder-weights",
+            "none",
+            "--epochs",
+            "1",
+            "--batch",
+            "4",
+            "--strategy",
+            "default",
+            "--quiet",
+        )
+    )
     assert shard.name in line and "promises" in line
 
 
@@ -270,9 +307,34 @@ def test_train_onto_a_file_size_limit_ends_in_one_line_and_leaves_no_half_file(m
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_mb * 2**20, limit_mb * 2**20))
 
-    done = subprocess.run([sys.executable, "-m", "roofseg.cli", "train", str(manifest), "-o", str(run), "--encoder-weights",
-                           "none", "--epochs", "1", "--batch", "2", "--steps-per-epoch", "1", "--validation-steps", "1",
-                           "--strategy", "default", "--quiet"], capture_output=True, text=True, timeout=600, preexec_fn=limit)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "roofseg.cli",
+            "train",
+            str(manifest),
+            "-o",
+            str(run),
+            "--encoder-weights",
+            "none",
+            "--epochs",
+            "1",
+            "--batch",
+            "2",
+            "--steps-per-epoch",
+            "1",
+            "--validation-steps",
+            "1",
+            "--strategy",
+            "default",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=limit,
+    )
     assert done.returncode == 1, done.stderr[-3000:]
     lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("roofseg: error: ") and str(run) in lines[0], done.stderr[-3000:]

@@ -20,8 +20,28 @@ pytestmark = pytest.mark.slow
 
 def test_a_killed_run_resumes_instead_of_starting_over(manifest, tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "roofseg.cli", "train", str(manifest), "-o", str(run), "--encoder-weights", "none",
-           "--epochs", "4", "--batch", "4", "--steps-per-epoch", "3", "--validation-steps", "1", "--strategy", "default", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "roofseg.cli",
+        "train",
+        str(manifest),
+        "-o",
+        str(run),
+        "--encoder-weights",
+        "none",
+        "--epochs",
+        "4",
+        "--batch",
+        "4",
+        "--steps-per-epoch",
+        "3",
+        "--validation-steps",
+        "1",
+        "--strategy",
+        "default",
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     # an epoch is logged first, then backed up (the backup's index file is written last)
@@ -40,8 +60,18 @@ def test_a_killed_run_resumes_instead_of_starting_over(manifest, tmp_path):
 def test_mirrored_strategy_on_two_logical_cpus_trains_and_checkpoints(manifest, tmp_path):
     from roofseg.training.train import TrainConfig, train
 
-    cfg = TrainConfig(manifest=str(manifest), out_dir=str(tmp_path), encoder_weights="none", epochs=1, batch_size=2,
-                      steps_per_epoch=2, validation_steps=1, strategy="mirrored", devices=["/cpu:0", "/cpu:1"], samples=2)
+    cfg = TrainConfig(
+        manifest=str(manifest),
+        out_dir=str(tmp_path),
+        encoder_weights="none",
+        epochs=1,
+        batch_size=2,
+        steps_per_epoch=2,
+        validation_steps=1,
+        strategy="mirrored",
+        devices=["/cpu:0", "/cpu:1"],
+        samples=2,
+    )
     summary = train(cfg, verbose=0)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["replicas"] == 2 and config["global_batch"] == 4
@@ -64,9 +94,28 @@ def test_multiworker_with_two_local_workers_trains_one_epoch(manifest, tmp_path)
     procs = []
     for index in range(2):
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        cmd = [sys.executable, "-m", "roofseg.cli", "train", str(manifest), "-o", str(tmp_path / "run"),
-               "--encoder-weights", "none", "--epochs", "1", "--batch", "2", "--steps-per-epoch", "2",
-               "--validation-steps", "1", "--strategy", "multiworker", "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "roofseg.cli",
+            "train",
+            str(manifest),
+            "-o",
+            str(tmp_path / "run"),
+            "--encoder-weights",
+            "none",
+            "--epochs",
+            "1",
+            "--batch",
+            "2",
+            "--steps-per-epoch",
+            "2",
+            "--validation-steps",
+            "1",
+            "--strategy",
+            "multiworker",
+            "--quiet",
+        ]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:] + outs[1][-3000:]

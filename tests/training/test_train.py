@@ -19,8 +19,17 @@ def trained(manifest, tmp_path_factory):
     from roofseg.training.train import TrainConfig, train
 
     run = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(manifest=str(manifest), out_dir=str(run), encoder_weights="none", epochs=5, batch_size=4,
-                      steps_per_epoch=6, learning_rate=1e-3, strategy="default", samples=3)
+    cfg = TrainConfig(
+        manifest=str(manifest),
+        out_dir=str(run),
+        encoder_weights="none",
+        epochs=5,
+        batch_size=4,
+        steps_per_epoch=6,
+        learning_rate=1e-3,
+        strategy="default",
+        samples=3,
+    )
     return run, train(cfg, verbose=0)
 
 
@@ -78,8 +87,16 @@ def test_imagenet_weights_come_from_the_keras_cache_file(tmp_path, monkeypatch, 
     from roofseg._tf import keras
 
     keras.backend.clear_session()  # same layer-name counters for both builds below
-    backbone = sm.Backbones.get_backbone("resnet34", input_shape=(None, None, 3), weights=None, include_top=False,
-                                         backend=keras.backend, layers=keras.layers, models=keras.models, utils=keras.utils)
+    backbone = sm.Backbones.get_backbone(
+        "resnet34",
+        input_shape=(None, None, 3),
+        weights=None,
+        include_top=False,
+        backend=keras.backend,
+        layers=keras.layers,
+        models=keras.models,
+        utils=keras.utils,
+    )
     rng = np.random.default_rng(7)
     backbone.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in backbone.get_weights()])
     (tmp_path / "keras" / "models").mkdir(parents=True)
@@ -120,9 +137,19 @@ def test_freeze_encoder_epochs_train_the_decoder_alone_first(manifest, tmp_path)
             dec = [w.numpy().copy() for w in layers["final_conv"].weights]
             return enc, dec
 
-    cfg = TrainConfig(manifest=str(manifest), out_dir=str(tmp_path), encoder_weights="none", epochs=2,
-                      freeze_encoder_epochs=1, batch_size=4, steps_per_epoch=2, validation_steps=1,
-                      learning_rate=1e-2, strategy="default", samples=2)
+    cfg = TrainConfig(
+        manifest=str(manifest),
+        out_dir=str(tmp_path),
+        encoder_weights="none",
+        epochs=2,
+        freeze_encoder_epochs=1,
+        batch_size=4,
+        steps_per_epoch=2,
+        validation_steps=1,
+        learning_rate=1e-2,
+        strategy="default",
+        samples=2,
+    )
     train(cfg, verbose=0, callbacks=[Watch()])
     first, second = Watch.fits
     assert len(first["frozen"]) >= 36  # ResNet34's convolutions: stem, 32 in its units, shortcuts
@@ -133,7 +160,9 @@ def test_freeze_encoder_epochs_train_the_decoder_alone_first(manifest, tmp_path)
     assert epochs_logged(tmp_path) == [0, 1]
 
 
-def test_the_model_file_remembers_how_it_was_trained_and_predict_warns_of_another_gsd(trained, manifest, tmp_path, run_cli):
+def test_the_model_file_remembers_how_it_was_trained_and_predict_warns_of_another_gsd(
+    trained, manifest, tmp_path, run_cli
+):
     from roofseg.sample import write_sample
 
     from helpers import read_card_dict as read_model_card
@@ -145,19 +174,25 @@ def test_the_model_file_remembers_how_it_was_trained_and_predict_warns_of_anothe
     assert card["outputs"] == ["roof", "contact"] and card["contact_px"] == 3  # the tiles carried contact targets
     coarse = write_sample(tmp_path / "coarse", size=128, pixel=0.6, seed=5, progress=False)["image"]
     # by default the scene is read at the model's 0.3 m, and the prediction lands on its own 0.6 m grid
-    result = run_cli("predict", run / "best.keras", coarse, tmp_path / "p.tif", "--tile", 64, "--overlap", 16, "--quiet")
+    result = run_cli(
+        "predict", run / "best.keras", coarse, tmp_path / "p.tif", "--tile", 64, "--overlap", 16, "--quiet"
+    )
     assert result.code == 0 and "predicted at 0.3" in result.out, result.err
     with rasterio.open(coarse) as scene, rasterio.open(tmp_path / "p.tif") as pred:
         assert (pred.shape, pred.transform) == (scene.shape, scene.transform)
         assert pred.count == 2 and pred.tags()["ROOFSEG_BANDS"] == "roof,contact"
-    result = run_cli("predict", run / "best.keras", coarse, tmp_path / "n.tif", "--tile", 64, "--overlap", 16,
-                     "--native", "--quiet")
+    result = run_cli(
+        "predict", run / "best.keras", coarse, tmp_path / "n.tif", "--tile", 64, "--overlap", 16, "--native", "--quiet"
+    )
     assert result.code == 0, result.err
     (line,) = [ln for ln in result.err.splitlines() if "trained at" in ln]  # said once, in roofseg's words
-    assert line.startswith("roofseg: warning: ") and "ground pixel size 0.6 m, but the model was trained at 0.3 m" in line
+    assert (
+        line.startswith("roofseg: warning: ") and "ground pixel size 0.6 m, but the model was trained at 0.3 m" in line
+    )
     same = write_sample(tmp_path / "same", size=128, pixel=0.3, seed=5, progress=False)["image"]
-    result = run_cli("predict", run / "best.keras", same, tmp_path / "q.tif", "--tile", 64, "--overlap", 16,
-                     "--native", "--quiet")
+    result = run_cli(
+        "predict", run / "best.keras", same, tmp_path / "q.tif", "--tile", 64, "--overlap", 16, "--native", "--quiet"
+    )
     assert result.code == 0 and "trained at" not in result.err
 
 
@@ -179,7 +214,9 @@ def test_best_keras_holds_weights_and_card_but_no_optimizer_state(trained):
     assert read_model_card(run / "best.keras")["outputs"]
 
 
-def test_a_finished_run_is_kept_unless_overwrite_and_its_model_survives_an_interrupted_rerun(trained, manifest, run_cli):
+def test_a_finished_run_is_kept_unless_overwrite_and_its_model_survives_an_interrupted_rerun(
+    trained, manifest, run_cli
+):
     from roofseg.training.train import TrainConfig, train
 
     run, _ = trained
@@ -194,8 +231,16 @@ def test_a_finished_run_is_kept_unless_overwrite_and_its_model_survives_an_inter
         def on_train_batch_begin(self, batch, logs=None):
             raise KeyboardInterrupt
 
-    cfg = TrainConfig(manifest=str(manifest), out_dir=str(run), encoder_weights="none", epochs=1, batch_size=4,
-                      steps_per_epoch=2, strategy="default", samples=1)
+    cfg = TrainConfig(
+        manifest=str(manifest),
+        out_dir=str(run),
+        encoder_weights="none",
+        epochs=1,
+        batch_size=4,
+        steps_per_epoch=2,
+        strategy="default",
+        samples=1,
+    )
     with pytest.raises(KeyboardInterrupt):
         train(cfg, verbose=0, callbacks=[CtrlC()], overwrite=True)
     assert (run / "best.keras").read_bytes() == before  # the last good model is still there

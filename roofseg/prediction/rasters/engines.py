@@ -55,8 +55,9 @@ def choose(engine: str, gpus: bool, precision: str = "f32") -> str:
         if engine not in ENGINES:
             raise RoofsegError(None, f"unknown engine {engine!r} ({', '.join(ENGINES)})")
         if not installed(engine):
-            raise RoofsegError(None, f"--engine {engine} needs {EXTRAS[engine][0]} and tf2onnx: "
-                                     f"pip install '{EXTRAS[engine][1]}'")
+            raise RoofsegError(
+                None, f"--engine {engine} needs {EXTRAS[engine][0]} and tf2onnx: pip install '{EXTRAS[engine][1]}'"
+            )
         return engine
     if gpus:
         return "tf"
@@ -75,8 +76,13 @@ def converted(model: str | os.PathLike, progress: bool = False) -> Path:
             return path
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with tqdm(total=1, desc=f"converting {Path(model).name} to ONNX, once (kept in {folder})", disable=not progress,
-                      file=terminal(), bar_format="{desc}: {elapsed}") as bar:
+            with tqdm(
+                total=1,
+                desc=f"converting {Path(model).name} to ONNX, once (kept in {folder})",
+                disable=not progress,
+                file=terminal(),
+                bar_format="{desc}: {elapsed}",
+            ) as bar:
                 export(model, path, "roofseg")
                 bar.update()
             return path
@@ -118,7 +124,9 @@ class OnnxRuntimeModel(_OnnxBase):
         options.log_severity_level = 3  # the converted resize's deprecation notes are not the user's business
         if threads:
             options.intra_op_num_threads = threads
-        providers = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in ort.get_available_providers()]
+        providers = [
+            p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in ort.get_available_providers()
+        ]
         self.session = ort.InferenceSession(str(path), options, providers=providers + ["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
         self.order = self._order([o.name for o in self.session.get_outputs()])
@@ -152,8 +160,9 @@ class OpenVinoModel(_OnnxBase):
             precision = "f32"
         self.precision = precision
         core = ov.Core()
-        self.compiled = core.compile_model(core.read_model(str(path)), "CPU",
-                                           {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
+        self.compiled = core.compile_model(
+            core.read_model(str(path)), "CPU", {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+        )
         names = {o.get_any_name(): o for o in self.compiled.outputs}
         self.order = self._order(list(names))
         self.outputs = [names[n] for n in self.order]

@@ -87,7 +87,7 @@ class Inference:
             outs = []
             for i, (device, net) in enumerate(replicas):
                 with tf.device(device):
-                    outs.append(forward(net, x[i * share:(i + 1) * share]))
+                    outs.append(forward(net, x[i * share : (i + 1) * share]))
             return tf.concat(outs, axis=0)
 
         # A read-only view of the result, not .numpy()'s copy of it: nothing downstream writes into a

@@ -77,12 +77,18 @@ def mosaic_xml(sources: Sequence[Source], vrt_folder: str | os.PathLike) -> str:
     metadata = ET.SubElement(root, "Metadata")
     for key, value in _band_tags(sources, count).items():
         ET.SubElement(metadata, "MDI", key=key).text = value
-    bands = [ET.SubElement(root, "VRTRasterBand", dataType=_VRT_TYPES.get(sources[0].dtype, "Float32"), band=str(b))
-             for b in range(1, count + 1)]
+    bands = [
+        ET.SubElement(root, "VRTRasterBand", dataType=_VRT_TYPES.get(sources[0].dtype, "Float32"), band=str(b))
+        for b in range(1, count + 1)
+    ]
     mask = ET.SubElement(ET.SubElement(root, "MaskBand"), "VRTRasterBand", dataType="Byte")
     for s in sources:
-        dst = dict(xOff=repr((s.transform.c - left) / res_x), yOff=repr((top - s.transform.f) / res_y),
-                   xSize=repr(s.width * s.transform.a / res_x), ySize=repr(s.height * -s.transform.e / res_y))
+        dst = dict(
+            xOff=repr((s.transform.c - left) / res_x),
+            yOff=repr((top - s.transform.f) / res_y),
+            xSize=repr(s.width * s.transform.a / res_x),
+            ySize=repr(s.height * -s.transform.e / res_y),
+        )
         # The data only where the raster's own mask says valid; the mask only where it is set
         # (0 taken as nodata), so a later raster's nodata never erases an earlier raster.
         layers = [(band, str(b), ("UseMaskBand", "true")) for b, band in enumerate(bands, 1)]

@@ -55,10 +55,24 @@ def _profile(grid, dtype: str, count: int = 1) -> dict:
     # half. GDAL's multi-threaded compression of a second band reports spurious ExtraSamples errors
     # (OSGeo/gdal#7921), which roofseg takes for failed writes: one band only is compressed in threads.
     threads = {"NUM_THREADS": "ALL_CPUS"} if count == 1 else {}
-    return dict(driver="GTiff", width=grid.width, height=grid.height, count=count, dtype=dtype, crs=grid.crs,
-                transform=grid.transform, tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate",
-                predictor=2 if dtype == "uint8" else 3, BIGTIFF="IF_SAFER", interleave="band",
-                photometric="minisblack", **threads)
+    return dict(
+        driver="GTiff",
+        width=grid.width,
+        height=grid.height,
+        count=count,
+        dtype=dtype,
+        crs=grid.crs,
+        transform=grid.transform,
+        tiled=True,
+        blockxsize=BLOCK,
+        blockysize=BLOCK,
+        compress="deflate",
+        predictor=2 if dtype == "uint8" else 3,
+        BIGTIFF="IF_SAFER",
+        interleave="band",
+        photometric="minisblack",
+        **threads,
+    )
 
 
 def _to_cog(path: Path, resampling: str) -> None:
@@ -96,14 +110,24 @@ def warn_if_other_gsd(trained_gsd: float | None, scene_path: str | os.PathLike) 
     if not gsd:
         return None
     if gsd_is_off(gsd, trained_gsd):
-        warnings.warn(f"{scene_path}: ground pixel size {gsd:.3g} m, but the model was trained at "
-                      f"{trained_gsd:.3g} m: roofs look {gsd_ratio(gsd, trained_gsd):.2g}x their trained size to it",
-                      stacklevel=2)
+        warnings.warn(
+            f"{scene_path}: ground pixel size {gsd:.3g} m, but the model was trained at "
+            f"{trained_gsd:.3g} m: roofs look {gsd_ratio(gsd, trained_gsd):.2g}x their trained size to it",
+            stacklevel=2,
+        )
     return gsd_ratio(gsd, trained_gsd)
 
 
-def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathLike, options: PredictOptions = PredictOptions(),
-                  overwrite: bool = False, progress: bool = True, bar: tqdm | None = None, run: str | None = None) -> dict:
+def predict_scene(
+    model,
+    scene_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    options: PredictOptions = PredictOptions(),
+    overwrite: bool = False,
+    progress: bool = True,
+    bar: tqdm | None = None,
+    run: str | None = None,
+) -> dict:
     """Predict ``scene_path`` into ``out_path`` on the scene's grid; return what was written.
 
     ``model`` is a Keras model, any callable from a float32 (n, h, w, 3) batch in [0, 1] to
@@ -129,8 +153,9 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
         total = sum(len(r) for r in rows)
         temps = [stack.enter_context(atomic_output(p)) for p in outputs]
         if bar is None:
-            bar = stack.enter_context(tqdm(total=total, desc="predicting", unit="window", disable=not progress,
-                                           file=terminal()))
+            bar = stack.enter_context(
+                tqdm(total=total, desc="predicting", unit="window", disable=not progress, file=terminal())
+            )
         resampled = scene.ds is not scene.source
         # the outputs close inside the watch, also on failure: closing flushes, and may fail too
         with raise_gdal_errors(out_path), ExitStack() as outs:
@@ -149,12 +174,18 @@ def predict_scene(model, scene_path: str | os.PathLike, out_path: str | os.PathL
                 for path, resampling in zip(temps, ("average", "nearest")):
                     _to_cog(path, resampling)
         width, height = scene.source.width, scene.source.height
-    return {"prediction": str(out_path), "binary": str(outputs[1]) if len(outputs) > 1 else None,
-            "windows": total, "width": width, "height": height}
+    return {
+        "prediction": str(out_path),
+        "binary": str(outputs[1]) if len(outputs) > 1 else None,
+        "windows": total,
+        "width": width,
+        "height": height,
+    }
 
 
-def _open_outputs(temps: list[Path], grid, options: PredictOptions, outs: ExitStack, channels: int,
-                  run: str | None = None) -> list:
+def _open_outputs(
+    temps: list[Path], grid, options: PredictOptions, outs: ExitStack, channels: int, run: str | None = None
+) -> list:
     """The output rasters on ``grid`` (a scene or dataset: its size, CRS and transform), tagged."""
     tags = RasterTags.probability(options.dtype, channels, run)
     datasets = [outs.enter_context(rasterio.open(temps[0], "w", **_profile(grid, options.dtype, channels)))]
@@ -197,9 +228,18 @@ def _regrid(grid_path: Path, scene: Scene, datasets: list, options: PredictOptio
     (bilinear), block row by block row; validity is the scene's own, read at its resolution."""
 
     src = scene.source
-    with rasterio.open(grid_path) as grid, \
-            WarpedVRT(grid, crs=src.crs, transform=src.transform, width=src.width, height=src.height,
-                      resampling=Resampling.bilinear) as back, Scene(scene.path, options.bands) as native:
+    with (
+        rasterio.open(grid_path) as grid,
+        WarpedVRT(
+            grid,
+            crs=src.crs,
+            transform=src.transform,
+            width=src.width,
+            height=src.height,
+            resampling=Resampling.bilinear,
+        ) as back,
+        Scene(scene.path, options.bands) as native,
+    ):
         for top in range(0, src.height, BLOCK):
             h = min(BLOCK, src.height - top)
             band = back.read(window=Window(0, top, src.width, h), out_dtype="float32").transpose(1, 2, 0).copy()
@@ -214,10 +254,14 @@ def _windows(scene: Scene, rows: list, options: PredictOptions) -> Iterator[tupl
     """
     for k, (grid_row, (image, valid)) in enumerate(zip(rows, _strips(scene, rows))):
         for start in range(0, len(grid_row), options.batch):
-            tiles = grid_row[start:start + options.batch]
+            tiles = grid_row[start : start + options.batch]
             cols = [slice(t.col, t.col + t.width) for t in tiles]
-            yield (k, tiles, np.stack([pad_reflect(image[:, c], options.tile) for c in cols]),
-                   [valid[:, c] for c in cols])
+            yield (
+                k,
+                tiles,
+                np.stack([pad_reflect(image[:, c], options.tile) for c in cols]),
+                [valid[:, c] for c in cols],
+            )
 
 
 def _strips(scene: Scene, rows: list) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -232,8 +276,8 @@ def _strips(scene: Scene, rows: list) -> Iterator[tuple[np.ndarray, np.ndarray]]
         kept = 0 if image is None else max(0, top + len(image) - start)
         new_image, new_valid = scene.read(start + kept, 0, end - start - kept, scene.width)
         if kept:  # new arrays, never filled in place: windows cut from the last strip may still be queued
-            new_image = np.concatenate([image[start - top:], new_image])
-            new_valid = np.concatenate([valid[start - top:], new_valid])
+            new_image = np.concatenate([image[start - top :], new_image])
+            new_valid = np.concatenate([valid[start - top :], new_valid])
         top, image, valid = start, new_image, new_valid
         yield image, valid
 

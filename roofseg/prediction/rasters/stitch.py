@@ -19,7 +19,7 @@ def taper(size: int, overlap: int) -> np.ndarray:
     if overlap > 0:
         ramp = np.sin(0.5 * np.pi * (np.arange(overlap, dtype=np.float32) + 0.5) / overlap) ** 2
         w[:overlap] = ramp
-        w[size - overlap:] = np.minimum(w[size - overlap:], ramp[::-1])
+        w[size - overlap :] = np.minimum(w[size - overlap :], ramp[::-1])
     return w
 
 
@@ -57,10 +57,13 @@ class BandAccumulator:
         h, w = valid.shape
         r = row - self.top
         # OpenCV multiplies and adds in one pass, into the buffers' views in place (numpy: three passes)
-        cv2.accumulateProduct(np.asarray(prediction[:h, :w], np.float32), self._channel_weights[:h, :w],
-                              self.sum[r:r + h, col:col + w])
-        cv2.accumulate(self.weights[:h, :w], self.wsum[r:r + h, col:col + w])
-        self.valid[r:r + h, col:col + w] |= valid
+        cv2.accumulateProduct(
+            np.asarray(prediction[:h, :w], np.float32),
+            self._channel_weights[:h, :w],
+            self.sum[r : r + h, col : col + w],
+        )
+        cv2.accumulate(self.weights[:h, :w], self.wsum[r : r + h, col : col + w])
+        self.valid[r : r + h, col : col + w] |= valid
 
     def advance(self, next_row: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Yield (first scene row, blended rows (n, width, channels), their validity) for the rows above ``next_row``.
@@ -82,8 +85,8 @@ class BandAccumulator:
         n, self._spent = self._spent, 0
         if n:
             for buffer in (self.sum, self.wsum, self.valid):
-                buffer[:self.size - n] = buffer[n:]  # numpy copies overlapping ranges correctly
-                buffer[self.size - n:] = 0
+                buffer[: self.size - n] = buffer[n:]  # numpy copies overlapping ranges correctly
+                buffer[self.size - n :] = 0
             self.top += n
 
 
@@ -114,8 +117,8 @@ class BlockAligner:
         while k < len(band):
             size = min(self.block, self.height - self.top)
             n = min(size - self.rows, len(band) - k)
-            self.band[self.rows:self.rows + n] = band[k:k + n]
-            self.valid[self.rows:self.rows + n] = valid[k:k + n]
+            self.band[self.rows : self.rows + n] = band[k : k + n]
+            self.valid[self.rows : self.rows + n] = valid[k : k + n]
             self.rows += n
             k += n
             if self.rows == size:

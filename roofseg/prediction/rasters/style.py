@@ -27,14 +27,30 @@ def probability_style(scale: float, threshold: float) -> str:
     from ``threshold`` to 1, transparent below (values outside the ramp are clipped)."""
     root, pipe = _document()
     low, high = threshold * scale, float(scale)
-    renderer = ET.SubElement(pipe, "rasterrenderer", type="singlebandpseudocolor", band="1", opacity="0.8",
-                             alphaBand="-1", classificationMin=repr(low), classificationMax=repr(high))
-    shader = ET.SubElement(ET.SubElement(renderer, "rastershader"), "colorrampshader", colorRampType="INTERPOLATED",
-                           classificationMode="1", clip="1", minimumValue=repr(low), maximumValue=repr(high))
+    renderer = ET.SubElement(
+        pipe,
+        "rasterrenderer",
+        type="singlebandpseudocolor",
+        band="1",
+        opacity="0.8",
+        alphaBand="-1",
+        classificationMin=repr(low),
+        classificationMax=repr(high),
+    )
+    shader = ET.SubElement(
+        ET.SubElement(renderer, "rastershader"),
+        "colorrampshader",
+        colorRampType="INTERPOLATED",
+        classificationMode="1",
+        clip="1",
+        minimumValue=repr(low),
+        maximumValue=repr(high),
+    )
     for k, colour in enumerate(RAMP):
         value = low + (high - low) * k / (len(RAMP) - 1)
-        ET.SubElement(shader, "item", alpha="255", value=repr(value), color=colour,
-                      label=f"roof probability {value / scale:.2f}")
+        ET.SubElement(
+            shader, "item", alpha="255", value=repr(value), color=colour, label=f"roof probability {value / scale:.2f}"
+        )
     return _text(root)
 
 

@@ -76,9 +76,15 @@ def _legend(image: np.ndarray, entries: list[tuple[str, tuple[int, int, int]]]) 
     return np.concatenate([image, strip])
 
 
-def error_picture(prediction: str | os.PathLike, labels: str | os.PathLike, out_png: str | os.PathLike,
-                  threshold: float = 0.5, scene: str | os.PathLike | None = None, labels_crs: str | None = None,
-                  longest: int = LONGEST) -> Path:
+def error_picture(
+    prediction: str | os.PathLike,
+    labels: str | os.PathLike,
+    out_png: str | os.PathLike,
+    threshold: float = 0.5,
+    scene: str | os.PathLike | None = None,
+    labels_crs: str | None = None,
+    longest: int = LONGEST,
+) -> Path:
     """Draw hits, false alarms and misses of ``prediction`` against ``labels`` over the scene (or
     grey), the true footprints outlined, into ``out_png``."""
 
@@ -92,7 +98,11 @@ def error_picture(prediction: str | os.PathLike, labels: str | os.PathLike, out_
         try:
             if isinstance(truth_labels, VectorLabels):
                 geoms = list(truth_labels.geoms)
-                truth = rasterize(geoms, out_shape=(h, w), transform=transform).astype(bool) if geoms else np.zeros((h, w), bool)
+                truth = (
+                    rasterize(geoms, out_shape=(h, w), transform=transform).astype(bool)
+                    if geoms
+                    else np.zeros((h, w), bool)
+                )
             else:
                 geoms = []
                 truth = truth_labels.overview(h, w).astype(bool)
@@ -116,8 +126,14 @@ def error_picture(prediction: str | os.PathLike, labels: str | os.PathLike, out_
     return Path(out_png)
 
 
-def preview_picture(prediction: str | os.PathLike, scene: str | os.PathLike, out_png: str | os.PathLike,
-                    bands=None, threshold: float = 0.5, longest: int = LONGEST) -> Path:
+def preview_picture(
+    prediction: str | os.PathLike,
+    scene: str | os.PathLike,
+    out_png: str | os.PathLike,
+    bands=None,
+    threshold: float = 0.5,
+    longest: int = LONGEST,
+) -> Path:
     """A quicklook of ``prediction`` over ``scene``: roof probability in red, the roofs at
     ``threshold`` outlined."""
 
@@ -154,10 +170,21 @@ def pr_curve_picture(curve: dict, average_precision: float, out_png: str | os.Pa
         if place is not None and place not in marked:  # one label a point: coinciding labels are unreadable
             marked.add(place)
             ax.plot(recall[k[-1]], precision[k[-1]], "o", color="#440154")
-            ax.annotate(f"confidence ≥ {c:g}", (recall[k[-1]], precision[k[-1]]), textcoords="offset points",
-                        xytext=offset, fontsize=8)
-    ax.set(xlim=(0, 1), ylim=(0, 1.12), yticks=np.linspace(0, 1, 6), xlabel="recall (buildings found)", ylabel="precision (predicted that are right)",
-           title="Buildings ranked by confidence")
+            ax.annotate(
+                f"confidence ≥ {c:g}",
+                (recall[k[-1]], precision[k[-1]]),
+                textcoords="offset points",
+                xytext=offset,
+                fontsize=8,
+            )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.12),
+        yticks=np.linspace(0, 1, 6),
+        xlabel="recall (buildings found)",
+        ylabel="precision (predicted that are right)",
+        title="Buildings ranked by confidence",
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", frameon=True, facecolor="white", framealpha=1.0)
     save_png(fig, out_png)

@@ -67,16 +67,21 @@ def roof_cut(ds: rasterio.DatasetReader, threshold: float) -> float:
     tags = read_tags(ds)
     bands = tags.bands if tags else TARGETS[:1]  # a raster from elsewhere: one band of roof
     if bands[0] != ROOF or len(bands) != ds.count or ds.dtypes[0] not in ("uint8", "float32", "float64"):
-        raise RoofsegError(ds.name, f"is not a prediction raster ({ds.count} band(s) of {ds.dtypes[0]}; "
-                           "expected one uint8 or float band, or the roof and contact bands roofseg predict writes)")
+        raise RoofsegError(
+            ds.name,
+            f"is not a prediction raster ({ds.count} band(s) of {ds.dtypes[0]}; "
+            "expected one uint8 or float band, or the roof and contact bands roofseg predict writes)",
+        )
     if tags is not None and tags.content == BINARY:
         return 0.5
     if tags is not None:
         return threshold * tags.scale
     if ds.dtypes[0] != "uint8":
         return threshold
-    top = max(int(ds.read(1, window=Window(0, r, ds.width, min(ROWS, ds.height - r))).max())
-              for r in range(0, ds.height, ROWS))
+    top = max(
+        int(ds.read(1, window=Window(0, r, ds.width, min(ROWS, ds.height - r))).max())
+        for r in range(0, ds.height, ROWS)
+    )
     return 0.5 if top <= 1 else threshold * 255
 
 
@@ -95,12 +100,15 @@ def valid_part(geom, ds: rasterio.DatasetReader, extent):
     if not valid.any():
         return type(geom)()
     wt = ds.window_transform(window)
-    cover = unary_union([shape(g) for g, v in rasterio.features.shapes((valid > 0).astype(np.uint8), transform=wt) if v == 1])
+    cover = unary_union(
+        [shape(g) for g, v in rasterio.features.shapes((valid > 0).astype(np.uint8), transform=wt) if v == 1]
+    )
     return valid_polygonal(geom.intersection(cover))
 
 
-def precision_recall(predicted: list, confidences: list[float], truth: list, iou_threshold: float = 0.5
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall(
+    predicted: list, confidences: list[float], truth: list, iou_threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(confidence, precision, recall) after each predicted polygon, most confident first: each is
     a hit when it overlaps a true polygon not yet taken with IoU ≥ the threshold (the best one),
     as building-detection benchmarks (COCO, SpaceNet) rank detections."""
@@ -112,7 +120,7 @@ def precision_recall(predicted: list, confidences: list[float], truth: list, iou
     for k, i in enumerate(order):
         p = predicted[i]
         best, best_iou = None, iou_threshold
-        for j in (tree.query(p) if tree is not None else []):
+        for j in tree.query(p) if tree is not None else []:
             j = int(j)
             if j in taken:
                 continue
@@ -151,8 +159,14 @@ def true_polygons(footprints: list, ds: rasterio.DatasetReader, min_area: float 
     return [p for p in clipped if not p.is_empty and area_of(p) >= min_area]
 
 
-def object_scores(predicted: list, footprints: list[dict], ds: rasterio.DatasetReader, min_area: float = 0.0,
-                  iou_threshold: float = 0.5, confidences: list[float] | None = None) -> dict:
+def object_scores(
+    predicted: list,
+    footprints: list[dict],
+    ds: rasterio.DatasetReader,
+    min_area: float = 0.0,
+    iou_threshold: float = 0.5,
+    confidences: list[float] | None = None,
+) -> dict:
     """Object precision, recall and F1 of ``predicted`` polygons (shapely, in ``ds``'s CRS) against
     true ``footprints`` (GeoJSON-like, same CRS), matched one to one at IoU ≥ ``iou_threshold``.
 
@@ -165,8 +179,15 @@ def object_scores(predicted: list, footprints: list[dict], ds: rasterio.DatasetR
     precision = matched / len(predicted) if predicted else 1.0
     recall = matched / len(true_polys) if true_polys else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    scores = {"iou_threshold": iou_threshold, "predicted": len(predicted), "true": len(true_polys),
-              "matched": matched, "precision": precision, "recall": recall, "f1": f1}
+    scores = {
+        "iou_threshold": iou_threshold,
+        "predicted": len(predicted),
+        "true": len(true_polys),
+        "matched": matched,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+    }
     if confidences is not None:
         ranked, p, r = precision_recall(predicted, confidences, true_polys, iou_threshold)
         scores["average_precision"] = average_precision(p, r)
@@ -174,9 +195,16 @@ def object_scores(predicted: list, footprints: list[dict], ds: rasterio.DatasetR
     return scores
 
 
-def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, threshold: float = 0.5,
-                   iou_threshold: float = 0.5, min_area: float = 0.0, labels_crs: str | None = None,
-                   separate: bool = True, progress: bool = False) -> dict:
+def evaluate_scene(
+    prediction: str | os.PathLike,
+    labels: str | os.PathLike,
+    threshold: float = 0.5,
+    iou_threshold: float = 0.5,
+    min_area: float = 0.0,
+    labels_crs: str | None = None,
+    separate: bool = True,
+    progress: bool = False,
+) -> dict:
     """Pixel IoU/F1/precision/recall over the prediction's valid pixels; with vector labels,
     also object precision/recall/F1 of predicted polygons at IoU ≥ ``iou_threshold``: the
     polygons ``roofseg predict --vector`` makes, touching buildings split along the prediction's
@@ -190,12 +218,23 @@ def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, thr
         ds = grid.ds
         cut = roof_cut(ds, threshold)
         truth = open_labels(labels, grid, crs=labels_crs)
-        profile = dict(driver="GTiff", width=ds.width, height=ds.height, count=1, dtype="uint8", crs=ds.crs,
-                       transform=ds.transform, tiled=True, compress="deflate")
+        profile = dict(
+            driver="GTiff",
+            width=ds.width,
+            height=ds.height,
+            count=1,
+            dtype="uint8",
+            crs=ds.crs,
+            transform=ds.transform,
+            tiled=True,
+            compress="deflate",
+        )
         binary = Path(tmp) / "binary.tif"
         counts = np.zeros(4, np.int64)
         with rasterio.open(binary, "w", **profile) as out:
-            for row in tqdm(range(0, ds.height, ROWS), desc="scoring", unit="band", disable=not progress, file=terminal()):
+            for row in tqdm(
+                range(0, ds.height, ROWS), desc="scoring", unit="band", disable=not progress, file=terminal()
+            ):
                 h = min(ROWS, ds.height - row)
                 window = Window(0, row, ds.width, h)
                 valid = ds.read_masks(1, window=window) > 0
@@ -203,14 +242,19 @@ def evaluate_scene(prediction: str | os.PathLike, labels: str | os.PathLike, thr
                 counts += pixel_counts(pred, truth.read(row, 0, h, ds.width).astype(bool), valid)
                 out.write(pred.astype(np.uint8), 1, window=window)
         tp, fp, fn, tn = (int(c) for c in counts)
-        result = {"prediction": str(prediction), "labels": str(labels), "threshold": threshold,
-                  "pixel": {**pixel_scores(tp, fp, fn, tn), "counts": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}}}
+        result = {
+            "prediction": str(prediction),
+            "labels": str(labels),
+            "threshold": threshold,
+            "pixel": {**pixel_scores(tp, fp, fn, tn), "counts": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}},
+        }
         if isinstance(truth, VectorLabels):
             contact = contact_band(str(prediction), threshold) if separate else None
             buildings = list(polygons(binary, min_area, contact=contact, probability=probability_band(prediction)))
             predicted = [shape(b.geometry) for b in buildings]
-            result["objects"] = {**object_scores(predicted, truth.geoms, ds, min_area, iou_threshold,
-                                                 [b.confidence for b in buildings]),
-                                 "separated": contact is not None}
+            result["objects"] = {
+                **object_scores(predicted, truth.geoms, ds, min_area, iou_threshold, [b.confidence for b in buildings]),
+                "separated": contact is not None,
+            }
         truth.close()
     return result

@@ -42,6 +42,8 @@ THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.2, 0.81, 0.05))
 CONTACT_CUTS = (0.3, 0.4, 0.5, 0.6, 0.7)
 MIN_AREAS = (0.0, 2.0, 5.0, 10.0, 20.0)
 ROWS = 512
+
+
 @dataclass
 class Counts:
     """What one post-processing gives on one scene, summed over scenes for the pooled score."""
@@ -84,7 +86,9 @@ def pixel_counts_by_threshold(prediction: str, labels, thresholds: Sequence[floa
             h = min(ROWS, ds.height - row)
             window = Window(0, row, ds.width, h)
             valid = ds.read_masks(1, window=window) > 0
-            bins = np.clip(np.rint(ds.read(1, window=window, out_dtype="float64") / scale * 1000), 0, 1000).astype(np.int64)
+            bins = np.clip(np.rint(ds.read(1, window=window, out_dtype="float64") / scale * 1000), 0, 1000).astype(
+                np.int64
+            )
             truth = labels.read(row, 0, h, ds.width).astype(bool)
             roof_hist += np.bincount(bins[valid & truth], minlength=1001)
             ground_hist += np.bincount(bins[valid & ~truth], minlength=1001)
@@ -109,7 +113,9 @@ def true_buildings(labels, ds, min_area: float) -> list:
     return true_polygons(geoms, ds, min_area)
 
 
-def object_counts(prediction: str, truth: list, settings: Sequence[PostProcess], iou: float = 0.5) -> dict[PostProcess, Counts]:
+def object_counts(
+    prediction: str, truth: list, settings: Sequence[PostProcess], iou: float = 0.5
+) -> dict[PostProcess, Counts]:
     """Matched, predicted and true building counts of each post-processing on one scene. The
     polygons are traced once per threshold, contact cut and outline; the smallest area is a filter."""
 
@@ -117,8 +123,17 @@ def object_counts(prediction: str, truth: list, settings: Sequence[PostProcess],
     band = contact_band(prediction)
     scale = probability_band(prediction).scale
     with rasterio.open(prediction) as ds, tempfile.TemporaryDirectory() as tmp:
-        profile = dict(driver="GTiff", width=ds.width, height=ds.height, count=1, dtype="uint8", crs=ds.crs,
-                       transform=ds.transform, tiled=True, compress="deflate")
+        profile = dict(
+            driver="GTiff",
+            width=ds.width,
+            height=ds.height,
+            count=1,
+            dtype="uint8",
+            crs=ds.crs,
+            transform=ds.transform,
+            tiled=True,
+            compress="deflate",
+        )
         traced: dict[tuple, list] = {}
         for s in settings:
             key = (s.threshold, s.contact_cut, s.regularize)
@@ -128,10 +143,15 @@ def object_counts(prediction: str, truth: list, settings: Sequence[PostProcess],
                     with rasterio.open(binary, "w", **profile) as dst:
                         for row in range(0, ds.height, ROWS):
                             window = Window(0, row, ds.width, min(ROWS, ds.height - row))
-                            roof = (ds.read(1, window=window) >= s.threshold * scale) & (ds.read_masks(1, window=window) > 0)
+                            roof = (ds.read(1, window=window) >= s.threshold * scale) & (
+                                ds.read_masks(1, window=window) > 0
+                            )
                             dst.write(roof.astype(np.uint8), 1, window=window)
-                contact = (ContactBand(band.path, band.band, s.contact_cut * scale)
-                           if band is not None and s.contact_cut is not None else None)
+                contact = (
+                    ContactBand(band.path, band.band, s.contact_cut * scale)
+                    if band is not None and s.contact_cut is not None
+                    else None
+                )
                 traced[key] = [(shape(b.geometry), b.area) for b in polygons(binary, 0.0, s.regularize, contact)]
             kept = [p for p, area in traced[key] if area >= s.min_area]
             out[s] = Counts(matched=match_objects(kept, truth, iou), predicted=len(kept), true=len(truth))
@@ -146,9 +166,18 @@ def candidates(contact: bool, objective: str) -> list[PostProcess]:
     return [PostProcess(t, c, a, r) for t, c, a, r in itertools.product(THRESHOLDS, cuts, MIN_AREAS, (False, True))]
 
 
-def tune(model: str | os.PathLike, entries: Sequence[str], out: str | os.PathLike, labels: Sequence[str] = (),
-         objective: str = "object-f1", options=None, progress: bool = True, labels_crs: str | None = None,
-         work_dir: str | os.PathLike | None = None, infer=None) -> dict:
+def tune(
+    model: str | os.PathLike,
+    entries: Sequence[str],
+    out: str | os.PathLike,
+    labels: Sequence[str] = (),
+    objective: str = "object-f1",
+    options=None,
+    progress: bool = True,
+    labels_crs: str | None = None,
+    work_dir: str | os.PathLike | None = None,
+    infer=None,
+) -> dict:
     """Choose the post-processing of ``model`` on the labelled scenes ``entries`` (named as ``tile``
     names them) and write ``out``: ``model`` with the choice in its card. Returns the table: per
     scene and pooled, the defaults' and the chosen scores. ``infer``: what predicts (an
@@ -180,7 +209,9 @@ def tune(model: str | os.PathLike, entries: Sequence[str], out: str | os.PathLik
             with Scene(cached, bands=(1,)) as grid:
                 truth_labels = open_labels(scene.labels, grid, crs=labels_crs)
                 try:
-                    pixels = pixel_counts_by_threshold(str(cached), truth_labels, sorted({s.threshold for s in settings}))
+                    pixels = pixel_counts_by_threshold(
+                        str(cached), truth_labels, sorted({s.threshold for s in settings})
+                    )
                     counts = {s: Counts(**asdict(pixels[s.threshold])) for s in settings}
                     if objective == "object-f1":
                         truth = true_buildings(truth_labels, grid.ds, min(MIN_AREAS[1:]))
@@ -193,20 +224,32 @@ def tune(model: str | os.PathLike, entries: Sequence[str], out: str | os.PathLik
     for counts in per_scene.values():
         for s, c in counts.items():
             pooled[s] += c
+
     # ties go to the setting closest to the defaults: the search must earn a change
     def preference(s: PostProcess) -> tuple:
-        return (round(pooled[s].score(objective), 6), s == default, -abs(s.threshold - 0.5),
-                -abs((s.contact_cut or 0.5) - 0.5), s.min_area == default.min_area, not s.regularize)
+        return (
+            round(pooled[s].score(objective), 6),
+            s == default,
+            -abs(s.threshold - 0.5),
+            -abs((s.contact_cut or 0.5) - 0.5),
+            s.min_area == default.min_area,
+            not s.regularize,
+        )
 
     best = max(settings, key=preference)
-    table = {"objective": objective, "default": asdict(default), "chosen": asdict(best),
-             "scenes": {sid: {"default": _scores(c[default]), "chosen": _scores(c[best])} for sid, c in per_scene.items()},
-             "pooled": {"default": _scores(pooled[default]), "chosen": _scores(pooled[best])}}
+    table = {
+        "objective": objective,
+        "default": asdict(default),
+        "chosen": asdict(best),
+        "scenes": {sid: {"default": _scores(c[default]), "chosen": _scores(c[best])} for sid, c in per_scene.items()},
+        "pooled": {"default": _scores(pooled[default]), "chosen": _scores(pooled[best])},
+    }
     tmp_out = temp_path(out, keep_suffix=True)
     try:
         shutil.copyfile(model, tmp_out)
-        write_card(tmp_out, card.with_tuning(Tuning(best, objective, table["pooled"]["chosen"],
-                                                    tuple(s.id for s in scenes))))
+        write_card(
+            tmp_out, card.with_tuning(Tuning(best, objective, table["pooled"]["chosen"], tuple(s.id for s in scenes)))
+        )
         os.replace(tmp_out, out)
     finally:
         tmp_out.unlink(missing_ok=True)
@@ -214,5 +257,10 @@ def tune(model: str | os.PathLike, entries: Sequence[str], out: str | os.PathLik
 
 
 def _scores(c: Counts) -> dict:
-    return {"pixel_iou": c.pixel_iou, "object_f1": c.object_f1, "matched": c.matched, "predicted": c.predicted,
-            "true": c.true}
+    return {
+        "pixel_iou": c.pixel_iou,
+        "object_f1": c.object_f1,
+        "matched": c.matched,
+        "predicted": c.predicted,
+        "true": c.true,
+    }

@@ -20,10 +20,14 @@ class ExistingBuildings:
     in an STRtree: a predicted building is mapped where it overlaps one by at least
     ``min_overlap`` of the smaller of the two's area."""
 
-    def __init__(self, path: str | os.PathLike, crs, min_overlap: float = EXISTING_OVERLAP, labels_crs: str | None = None):
+    def __init__(
+        self, path: str | os.PathLike, crs, min_overlap: float = EXISTING_OVERLAP, labels_crs: str | None = None
+    ):
         self.path = os.fspath(path)
         self.min_overlap = min_overlap
-        polys = [valid_polygonal(shape(g)) for g in read_footprints(self.path, crs, labels_crs, ignore_non_polygons=True)]
+        polys = [
+            valid_polygonal(shape(g)) for g in read_footprints(self.path, crs, labels_crs, ignore_non_polygons=True)
+        ]
         self.polys = [p for p in polys if not p.is_empty]
         self.tree = STRtree(self.polys)
 

@@ -58,8 +58,11 @@ class OsmWriter:
     def add(self, geom: Polygon | MultiPolygon, tags: dict[str, str] | None = None) -> None:
         """One building: a closed way, or a multipolygon relation where it has holes or parts."""
         tags = {"building": "yes", **(tags or {})}
-        geom = shapely.geometry.polygon.orient(geom, 1.0) if geom.geom_type == "Polygon" else MultiPolygon(
-            [shapely.geometry.polygon.orient(p, 1.0) for p in geom.geoms])
+        geom = (
+            shapely.geometry.polygon.orient(geom, 1.0)
+            if geom.geom_type == "Polygon"
+            else MultiPolygon([shapely.geometry.polygon.orient(p, 1.0) for p in geom.geoms])
+        )
         parts = [geom] if geom.geom_type == "Polygon" else list(geom.geoms)
         if len(parts) == 1 and not parts[0].interiors:
             self._way(parts[0].exterior, tags)

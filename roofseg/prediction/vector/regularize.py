@@ -20,8 +20,9 @@ from shapely import affinity
 from shapely.geometry import MultiPolygon, Polygon
 
 
-def regularize(geom: Polygon | MultiPolygon, pixel: float, angle_tolerance: float = 20.0,
-               max_area_change: float = 0.08) -> Polygon | MultiPolygon:
+def regularize(
+    geom: Polygon | MultiPolygon, pixel: float, angle_tolerance: float = 20.0, max_area_change: float = 0.08
+) -> Polygon | MultiPolygon:
     """The regular outline of ``geom`` (a Polygon or MultiPolygon); ``pixel`` is the raster's pixel size."""
     if isinstance(geom, MultiPolygon):
         parts = [regularize(p, pixel, angle_tolerance, max_area_change) for p in geom.geoms]
@@ -31,9 +32,14 @@ def regularize(geom: Polygon | MultiPolygon, pixel: float, angle_tolerance: floa
     squared = _squared(simplified, pixel, angle_tolerance) if simplified.is_valid and not simplified.is_empty else None
     # the most regular outline that keeps the building: on a small one, simplifying can cost too much
     for outline in (squared, simplified, geom.simplify(0.5 * pixel, preserve_topology=True)):
-        if (outline is not None and not outline.is_empty and outline.is_valid
-                and outline.geom_type == "Polygon" and len(outline.interiors) == len(geom.interiors)
-                and abs(outline.area - geom.area) <= max_area_change * geom.area):
+        if (
+            outline is not None
+            and not outline.is_empty
+            and outline.is_valid
+            and outline.geom_type == "Polygon"
+            and len(outline.interiors) == len(geom.interiors)
+            and abs(outline.area - geom.area) <= max_area_change * geom.area
+        ):
             return outline
     return geom
 

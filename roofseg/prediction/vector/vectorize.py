@@ -30,8 +30,14 @@ from roofseg.raster.windows import covering_window
 if TYPE_CHECKING:
     from roofseg.prediction.vector.existing import ExistingBuildings
 
-DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".fgb": "FlatGeobuf",
-           ".osm": "OSM"}
+DRIVERS = {
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GPKG",
+    ".shp": "ESRI Shapefile",
+    ".fgb": "FlatGeobuf",
+    ".osm": "OSM",
+}
 
 
 @dataclass(frozen=True)
@@ -87,15 +93,23 @@ def confidence_of(poly: shapely.Geometry, probs, band: ProbabilityBand) -> float
     if not inside.any():
         point = poly.representative_point()
         row, col = probs.index(point.x, point.y)
-        row, col = min(max(row - int(window.row_off), 0), values.shape[0] - 1), min(max(col - int(window.col_off), 0), values.shape[1] - 1)
+        row, col = (
+            min(max(row - int(window.row_off), 0), values.shape[0] - 1),
+            min(max(col - int(window.col_off), 0), values.shape[1] - 1),
+        )
         return float(values[row, col] / band.scale)
     return float(values[inside].mean() / band.scale)
 
 
-def polygons(binary_path: str | os.PathLike, min_area: float = 0.0, regularize: bool = False,
-             contact: ContactBand | None = None, probability: ProbabilityBand | None = None) -> Iterator[Building]:
-    """A :class:`Building` (valid GeoJSON polygon, ground area in m², confidence) for each building: each 8-connected region of 1s,
-    or with ``contact`` each part of it that the contact band splits off (see
+def polygons(
+    binary_path: str | os.PathLike,
+    min_area: float = 0.0,
+    regularize: bool = False,
+    contact: ContactBand | None = None,
+    probability: ProbabilityBand | None = None,
+) -> Iterator[Building]:
+    """A :class:`Building` (valid GeoJSON polygon, ground area in m², confidence) for each building:
+    each 8-connected region of 1s, or with ``contact`` each part of it that the contact band splits off (see
     :func:`roofseg.prediction.vector.instances.split_region`); those under ``min_area`` m² dropped.
 
     GDAL's polygonize reads the band block by block itself, so memory follows the number of
@@ -156,10 +170,18 @@ def _split(region: shapely.Geometry, ds, borders, contact: ContactBand, min_area
     return [valid_polygonal(shapely.union_all(p)) for _, p in sorted(pieces.items())]
 
 
-def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, min_area: float = 0.0,
-                   regularize: bool = False, contact: ContactBand | None = None, layer: str | None = None,
-                   probability: ProbabilityBand | None = None, min_confidence: float = 0.0,
-                   existing: ExistingBuildings | None = None, keep_existing: bool = False) -> int:
+def write_polygons(
+    binary_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    min_area: float = 0.0,
+    regularize: bool = False,
+    contact: ContactBand | None = None,
+    layer: str | None = None,
+    probability: ProbabilityBand | None = None,
+    min_confidence: float = 0.0,
+    existing: ExistingBuildings | None = None,
+    keep_existing: bool = False,
+) -> int:
     """Write the polygons of ``binary_path`` to ``out_path`` (one of :data:`DRIVERS`); return how many.
 
     ``contact``: split touching buildings along the prediction's contact band (see :func:`polygons`).
@@ -206,9 +228,17 @@ def write_polygons(binary_path: str | os.PathLike, out_path: str | os.PathLike, 
             writer.write(tmp)
             n = writer.count
         else:
-            n = _write_ogr(tmp, driver, crs, buildings(), layer or out.stem,
-                           extra={**({"confidence": "float"} if probability is not None else {}),
-                                  **({"status": "str"} if existing is not None and keep_existing else {})})
+            n = _write_ogr(
+                tmp,
+                driver,
+                crs,
+                buildings(),
+                layer or out.stem,
+                extra={
+                    **({"confidence": "float"} if probability is not None else {}),
+                    **({"status": "str"} if existing is not None and keep_existing else {}),
+                },
+            )
         if driver == "ESRI Shapefile":  # several files; rename each
             for part in tmp.parent.glob(f"{tmp.stem}.*"):
                 os.replace(part, out.with_suffix(part.suffix))
@@ -243,8 +273,14 @@ def _write_ogr(tmp: Path, driver: str, crs, buildings, layer: str, extra: dict) 
     return n
 
 
-def write_footprints(prediction: str | os.PathLike, binary: str | os.PathLike, out_path: str | os.PathLike,
-                     vectors: VectorOptions, threshold: float = 0.5, layer: str | None = None) -> int:
+def write_footprints(
+    prediction: str | os.PathLike,
+    binary: str | os.PathLike,
+    out_path: str | os.PathLike,
+    vectors: VectorOptions,
+    threshold: float = 0.5,
+    layer: str | None = None,
+) -> int:
     """The footprints of one predicted scene as ``vectors`` asks: from its ``binary`` raster,
     split along the ``prediction``'s contact band where it has one (unless ``vectors.separate``
     is off). Returns how many were written."""
@@ -255,5 +291,15 @@ def write_footprints(prediction: str | os.PathLike, binary: str | os.PathLike, o
     if vectors.existing:
         with rasterio.open(binary) as ds:
             existing = ExistingBuildings(vectors.existing, ds.crs, vectors.existing_overlap)
-    return write_polygons(binary, out_path, vectors.min_area, vectors.regularize, contact, layer,
-                          probability_band(prediction), vectors.min_confidence, existing, vectors.keep_existing)
+    return write_polygons(
+        binary,
+        out_path,
+        vectors.min_area,
+        vectors.regularize,
+        contact,
+        layer,
+        probability_band(prediction),
+        vectors.min_confidence,
+        existing,
+        vectors.keep_existing,
+    )

@@ -35,8 +35,15 @@ def model_file(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("model") / "m.keras"
     two_headed().save(path)
-    write_model_card(path, {"gsd_m": 0.3, "tile_size": 256, "outputs": ["roof", "contact"],
-                            "postprocess": {"threshold": 0.45, "min_area": 6.0, "contact_cut": 0.5, "regularize": False}})
+    write_model_card(
+        path,
+        {
+            "gsd_m": 0.3,
+            "tile_size": 256,
+            "outputs": ["roof", "contact"],
+            "postprocess": {"threshold": 0.45, "min_area": 6.0, "contact_cut": 0.5, "regularize": False},
+        },
+    )
     return path
 
 
@@ -74,7 +81,9 @@ def test_the_onnx_export_equals_keras_in_both_layouts_with_deepness_metadata(mod
     kept = cv2.medianBlur(classes, side)
     assert kept[:40, :40].sum() == 0
     assert kept[60:73, 60:73].sum() >= 0.9 * 13 * 13 and kept.sum() == kept[60:73, 60:73].sum()
-    assert one_error_line(run_cli("export", model_file, tmp_path / "roofseg.onnx")).endswith("exists; use --overwrite to replace it")
+    assert one_error_line(run_cli("export", model_file, tmp_path / "roofseg.onnx")).endswith(
+        "exists; use --overwrite to replace it"
+    )
 
 
 def test_deepness_can_load_the_export_at_the_cards_tile_size(model_file, tmp_path, run_cli):
@@ -94,7 +103,9 @@ def test_deepness_can_load_the_export_at_the_cards_tile_size(model_file, tmp_pat
     assert all(o.shape[1:] == [1, 256, 256] for o in outputs)
     batch = np.random.default_rng(1).random((2, 3, 256, 256), np.float32)
     assert all(r.shape == (2, 1, 256, 256) for r in session.run(None, {image.name: batch}))
-    bad = one_error_line(run_cli("export", model_file, tmp_path / "x.onnx", "--layout", "deepness", "--tile-size", "100"))
+    bad = one_error_line(
+        run_cli("export", model_file, tmp_path / "x.onnx", "--layout", "deepness", "--tile-size", "100")
+    )
     assert "multiple of 32" in bad and not (tmp_path / "x.onnx").exists()
 
 
@@ -114,9 +125,16 @@ def test_engines_predict_a_scene_as_tensorflow_does(model_file, tmp_path, engine
     cached = converted(model_file)
     stamp = cached.stat().st_mtime_ns
     net = load_predictor(model_file, engine)
-    assert net.channels == 2 and converted(model_file) == cached and cached.stat().st_mtime_ns == stamp  # converted once
-    predict_scene(Inference(net, tta=True), scene, tmp_path / "e_tta.tif", PredictOptions(tile=64, overlap=16, tta=True),
-                  progress=False)
+    assert (
+        net.channels == 2 and converted(model_file) == cached and cached.stat().st_mtime_ns == stamp
+    )  # converted once
+    predict_scene(
+        Inference(net, tta=True),
+        scene,
+        tmp_path / "e_tta.tif",
+        PredictOptions(tile=64, overlap=16, tta=True),
+        progress=False,
+    )
     predict_scene(Inference(net), scene, tmp_path / "e.tif", opts, progress=False)
     with rasterio.open(tmp_path / "tf.tif") as a, rasterio.open(tmp_path / "e.tif") as b:
         assert b.count == 2
@@ -138,7 +156,9 @@ def test_engine_outputs_with_a_unit_axis_more_join_into_channels():
 
     batch = np.zeros((3, 8, 6, 3), np.uint8)
     roof, contact = np.random.default_rng(0).random((2, 3, 8, 6, 1)).astype(np.float32)
-    joined = _OnnxBase._joined([roof, contact[None]], batch)  # as OpenVINO gave a trained model's contact: (1, n, h, w, 1)
+    joined = _OnnxBase._joined(
+        [roof, contact[None]], batch
+    )  # as OpenVINO gave a trained model's contact: (1, n, h, w, 1)
     assert joined.shape == (3, 8, 6, 2)
     np.testing.assert_array_equal(joined[..., 1:], contact)
 
@@ -150,8 +170,9 @@ def test_bfloat16_is_asked_for_runs_on_openvino_alone_and_is_recorded(model_file
     from roofseg.prediction.rasters.engines import choose, installed
 
     scene = scenes_in(tmp_path / "in", 1, size=150)[0]
-    line = one_error_line(run_cli("predict", model_file, scene, tmp_path / "p.tif", "--engine", "onnx",
-                                  "--precision", "bf16", "--quiet"))
+    line = one_error_line(
+        run_cli("predict", model_file, scene, tmp_path / "p.tif", "--engine", "onnx", "--precision", "bf16", "--quiet")
+    )
     assert "--precision bf16 runs on OpenVINO" in line and not (tmp_path / "p.tif").exists()
     with pytest.raises(RoofsegError):
         choose("tf", gpus=False, precision="bf16")
@@ -166,8 +187,19 @@ def test_bfloat16_is_asked_for_runs_on_openvino_alone_and_is_recorded(model_file
     outs = {}
     for precision in ("f32", "bf16"):
         out = tmp_path / f"{precision}.tif"
-        result = run_cli("predict", model_file, scene, out, "--engine", "openvino", "--precision", precision,
-                         "--dtype", "float32", "--quiet")
+        result = run_cli(
+            "predict",
+            model_file,
+            scene,
+            out,
+            "--engine",
+            "openvino",
+            "--precision",
+            precision,
+            "--dtype",
+            "float32",
+            "--quiet",
+        )
         assert result.code == 0, result.err
         assert ("no bfloat16 arithmetic" in result.err) == (precision == "bf16" and not native_bf16())
         with rasterio.open(out) as ds:
@@ -201,8 +233,23 @@ def test_the_first_conversion_is_said_on_the_terminal_once(model_file, tmp_path)
     scene = scenes_in(tmp_path / "in", 1, size=150)[0]
     said = []
     for out in ("a.tif", "b.tif"):
-        proc = subprocess.run([sys.executable, "-m", "roofseg.cli", "predict", str(model), str(scene), str(tmp_path / out),
-                               "--engine", "onnx"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "roofseg.cli",
+                "predict",
+                str(model),
+                str(scene),
+                str(tmp_path / out),
+                "--engine",
+                "onnx",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-1500:]
         said.append(f"converting m.keras to ONNX, once (kept in {tmp_path / '.roofseg-cache'})" in proc.stderr)
     assert said == [True, False]

@@ -50,9 +50,16 @@ def test_keras_models_get_uint8_windows_scaled_in_their_graph(tmp_path):
     scene = noise_scene(tmp_path, 256, 256)
     inp = keras.Input((None, None, 3))
     model = keras.Model(inp, keras.layers.Lambda(lambda x: x[..., :1])(inp))
-    predict_scene(model, scene, tmp_path / "k.tif", PredictOptions(tile=128, overlap=0, dtype="float32"), progress=False)
-    predict_scene(lambda b: b[..., :1], scene, tmp_path / "c.tif", PredictOptions(tile=128, overlap=0, dtype="float32"),
-                  progress=False)
+    predict_scene(
+        model, scene, tmp_path / "k.tif", PredictOptions(tile=128, overlap=0, dtype="float32"), progress=False
+    )
+    predict_scene(
+        lambda b: b[..., :1],
+        scene,
+        tmp_path / "c.tif",
+        PredictOptions(tile=128, overlap=0, dtype="float32"),
+        progress=False,
+    )
     with rasterio.open(tmp_path / "k.tif") as k, rasterio.open(tmp_path / "c.tif") as c:
         # TF divides by multiplying with 1/255: the same scaling, to the last bit or so
         np.testing.assert_allclose(k.read(), c.read(), rtol=0, atol=1e-7)
@@ -85,7 +92,12 @@ def test_a_failure_in_any_stage_stops_the_run_and_leaves_nothing(tmp_path, monke
         monkeypatch.setattr(pp, "_write_band", lambda *a: fail_on_third() or real_write(*a))
     before = threading.active_count()
     with pytest.raises(Boom):
-        predict_scene(model, scene, tmp_path / "p.tif", PredictOptions(tile=128, overlap=32, batch=2, threshold=0.5),
-                      progress=False)
+        predict_scene(
+            model,
+            scene,
+            tmp_path / "p.tif",
+            PredictOptions(tile=128, overlap=32, batch=2, threshold=0.5),
+            progress=False,
+        )
     assert threading.active_count() == before  # reader and writer joined
     assert sorted(os.listdir(tmp_path)) == [scene.name]  # no output, no temporary

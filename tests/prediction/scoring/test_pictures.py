@@ -33,9 +33,18 @@ def scene_with_errors(tmp_path):
         ds.update_tags(ROOFSEG_CONTENT="binary")
     labels = tmp_path / "truth.geojson"
     crs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}
-    labels.write_text(json.dumps({"type": "FeatureCollection", "crs": crs, "features": [
-        {"type": "Feature", "properties": {}, "geometry": square(200, 40, 40)},
-        {"type": "Feature", "properties": {}, "geometry": square(200, 200, 40)}]}))
+    labels.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "crs": crs,
+                "features": [
+                    {"type": "Feature", "properties": {}, "geometry": square(200, 40, 40)},
+                    {"type": "Feature", "properties": {}, "geometry": square(200, 200, 40)},
+                ],
+            }
+        )
+    )
     rgb = np.full((3, 400, 400), 128, np.uint8)
     scene = write_tif(tmp_path / "scene.tif", rgb, T)
     return path, labels, scene
@@ -84,19 +93,46 @@ def test_predict_regularize_and_preview_then_evaluate_scene_picture(tmp_path, ru
 
     from helpers import mean_model
 
-    roofs = [affinity.rotate(Polygon([(x, 4_999_900), (x + 20, 4_999_900), (x + 20, 4_999_888), (x, 4_999_888)]), a,
-                             origin="centroid") for x, a in ((500_010, 20), (500_050, -35), (500_090, 60))]
+    roofs = [
+        affinity.rotate(
+            Polygon([(x, 4_999_900), (x + 20, 4_999_900), (x + 20, 4_999_888), (x, 4_999_888)]), a, origin="centroid"
+        )
+        for x, a in ((500_010, 20), (500_050, -35), (500_090, 60))
+    ]
     grid = rasterize(roofs, out_shape=(300, 300), transform=T)
     scene = write_tif(tmp_path / "roofs.tif", np.where(grid, 230, 30).astype(np.uint8)[None].repeat(3, 0), T)
     crs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}
-    (tmp_path / "roofs.geojson").write_text(json.dumps({"type": "FeatureCollection", "crs": crs, "features": [
-        {"type": "Feature", "properties": {}, "geometry": mapping(r)} for r in roofs]}))
+    (tmp_path / "roofs.geojson").write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "crs": crs,
+                "features": [{"type": "Feature", "properties": {}, "geometry": mapping(r)} for r in roofs],
+            }
+        )
+    )
     model = tmp_path / "mean.keras"
     mean_model().save(model)
 
     for name, extra in (("plain", []), ("regular", ["--regularize"])):
-        result = run_cli("predict", model, scene, tmp_path / f"{name}.tif", "--tile", 128, "--overlap", 32,
-                         "--vector", tmp_path / f"{name}.gpkg", "--min-area", 10, "--preview", tmp_path / f"{name}.png", "--quiet", *extra)
+        result = run_cli(
+            "predict",
+            model,
+            scene,
+            tmp_path / f"{name}.tif",
+            "--tile",
+            128,
+            "--overlap",
+            32,
+            "--vector",
+            tmp_path / f"{name}.gpkg",
+            "--min-area",
+            10,
+            "--preview",
+            tmp_path / f"{name}.png",
+            "--quiet",
+            *extra,
+        )
         assert result.code == 0, result.err
         height, width, _ = cv2.imread(str(tmp_path / f"{name}.png")).shape
         assert width == 300 and height > 300  # the quicklook, its legend below
@@ -110,8 +146,15 @@ def test_predict_regularize_and_preview_then_evaluate_scene_picture(tmp_path, ru
         best = max(regular_polys, key=lambda p: p.intersection(roof).area)
         assert best.intersection(roof).area / best.union(roof).area > 0.9
 
-    result = run_cli("evaluate-scene", tmp_path / "regular.tif", tmp_path / "roofs.geojson", "--picture",
-                     tmp_path / "errors.png", "--scene", scene)
+    result = run_cli(
+        "evaluate-scene",
+        tmp_path / "regular.tif",
+        tmp_path / "roofs.geojson",
+        "--picture",
+        tmp_path / "errors.png",
+        "--scene",
+        scene,
+    )
     assert result.code == 0 and "picture:" in result.out
     assert cv2.imread(str(tmp_path / "errors.png")).shape[1] == 300
 
@@ -120,7 +163,9 @@ def test_legends_sit_on_an_opaque_box_in_colours_told_apart_from_grass(tmp_path)
     from roofseg.prediction.scoring.pictures import LEGEND_BOX, OUTLINE, _legend
 
     grass = np.full((200, 300, 3), (40, 160, 40), np.uint8)
-    image = _legend(grass.copy(), [("hit", HIT), ("false alarm", FALSE_ALARM), ("miss", MISS), ("true footprint", OUTLINE)])
+    image = _legend(
+        grass.copy(), [("hit", HIT), ("false alarm", FALSE_ALARM), ("miss", MISS), ("true footprint", OUTLINE)]
+    )
     np.testing.assert_array_equal(image[:200], grass)  # nothing of the picture hidden
     strip = image[200:]
     assert len(strip) >= 22 and (strip == LEGEND_BOX).all(axis=-1).mean() > 0.5  # an opaque box behind the words

@@ -29,15 +29,22 @@ def first_channel(batch: np.ndarray) -> np.ndarray:
     return batch[..., :1]
 
 
-
-
 def test_evaluate_scene_scores_predicts_probability_and_binary_rasters_alike(tmp_path, run_cli):
     scene, roofs, mask = roofs_scene(tmp_path)
     write_geojson(tmp_path / "roofs.geojson", roofs)
-    predict_scene(first_channel, scene, tmp_path / "p.tif", PredictOptions(tile=64, overlap=16, threshold=0.5), progress=False)
+    predict_scene(
+        first_channel, scene, tmp_path / "p.tif", PredictOptions(tile=64, overlap=16, threshold=0.5), progress=False
+    )
     for raster in ("p.tif", "p_binary.tif"):
-        res = run_cli("evaluate-scene", tmp_path / raster, tmp_path / "roofs.geojson", "--min-area", "1",
-                      "--json", tmp_path / f"{raster}.json")
+        res = run_cli(
+            "evaluate-scene",
+            tmp_path / raster,
+            tmp_path / "roofs.geojson",
+            "--min-area",
+            "1",
+            "--json",
+            tmp_path / f"{raster}.json",
+        )
         assert res.code == 0, res.err
         import json
 
@@ -122,7 +129,9 @@ def test_float32_predictions_of_wide_scenes_do_not_grow_from_rewritten_blocks(tm
 
     # A very wide scene, in small: GDAL's cache cannot hold a whole row of output blocks, so
     # blocks left half-written are flushed, and compressed and written again later.
-    monkeypatch.setattr(roofseg.prediction.rasters.predict, "band_cache", lambda scene, rows: rasterio.Env(GDAL_CACHEMAX=2**20))
+    monkeypatch.setattr(
+        roofseg.prediction.rasters.predict, "band_cache", lambda scene, rows: rasterio.Env(GDAL_CACHEMAX=2**20)
+    )
     rng = np.random.default_rng(0)
     h, w = 600, 3000
     smooth = np.cumsum(rng.integers(0, 3, (h, w)), axis=1) % 251  # compressible, not constant

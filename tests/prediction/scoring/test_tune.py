@@ -23,7 +23,7 @@ def scene_with_doubtful_blobs(folder, seed: int):
     roofs = []
     for k, (r, c) in enumerate([(10, 10), (10, 60), (10, 110), (60, 10), (110, 60), (110, 110)]):
         value = 148 if k in (1, 4) else 191
-        data[0, r:r + 24, c:c + 24] = value
+        data[0, r : r + 24, c : c + 24] = value
         if value == 191:
             left, top = T @ (c, r)
             roofs.append(box(left, top - 12, left + 12, top))
@@ -43,14 +43,18 @@ def test_tune_chooses_the_cut_between_false_alarms_and_roofs_and_predict_takes_i
     model = tmp_path / "base.keras"
     tiny_keras().save(model)
     before = model.read_bytes()
-    table = tune(model, scenes, tmp_path / "tuned.keras", options=PredictOptions(tile=64, overlap=16), progress=False,
-                 infer=red)
+    table = tune(
+        model, scenes, tmp_path / "tuned.keras", options=PredictOptions(tile=64, overlap=16), progress=False, infer=red
+    )
     assert table["chosen"]["threshold"] == 0.6  # the cut nearest the default that drops every false alarm
     assert table["pooled"]["chosen"]["object_f1"] == 1.0
     assert table["pooled"]["default"]["object_f1"] == pytest.approx(2 * 1 * (8 / 12) / (1 + 8 / 12))  # 8 of 12 right
     assert model.read_bytes() == before  # the input model is never changed
     chosen = read_card(tmp_path / "tuned.keras").postprocess.choice
-    assert chosen.threshold == 0.6 and read_model_card(tmp_path / "tuned.keras")["postprocess"]["scenes"] == ["s0", "s1"]
+    assert chosen.threshold == 0.6 and read_model_card(tmp_path / "tuned.keras")["postprocess"]["scenes"] == [
+        "s0",
+        "s1",
+    ]
     assert read_model_card(model) is None or "postprocess" not in read_model_card(model)
 
 
@@ -66,11 +70,17 @@ def test_predict_takes_the_tuned_values_unless_told_otherwise(tmp_path, run_cli,
     model = tmp_path / "tuned.keras"
     tiny_keras().save(model)
     with zipfile.ZipFile(model, "a") as zf:
-        zf.writestr(MODEL_CARD, json.dumps({"postprocess": {"threshold": 0.9, "contact_cut": None, "min_area": 0.0,
-                                                            "regularize": False}}))
+        zf.writestr(
+            MODEL_CARD,
+            json.dumps({"postprocess": {"threshold": 0.9, "contact_cut": None, "min_area": 0.0, "regularize": False}}),
+        )
     args = ("--tile-size", 64, "--overlap", 16, "--quiet")
     assert run_cli("predict", model, scene, tmp_path / "a.tif", "--vector", tmp_path / "a.gpkg", *args).code == 0
-    assert run_cli("predict", model, scene, tmp_path / "b.tif", "--vector", tmp_path / "b.gpkg", "--threshold", 0.05,
-                   *args).code == 0
+    assert (
+        run_cli(
+            "predict", model, scene, tmp_path / "b.tif", "--vector", tmp_path / "b.gpkg", "--threshold", 0.05, *args
+        ).code
+        == 0
+    )
     with fiona.open(tmp_path / "a.gpkg") as a, fiona.open(tmp_path / "b.gpkg") as b:
         assert len(a) < len(b)  # the card's 0.9 keeps little of the tiny model's output; --threshold 0.05 wins

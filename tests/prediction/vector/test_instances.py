@@ -34,7 +34,12 @@ def footprint(row0: int, col0: int, row1: int, col1: int):
 
 # two buildings sharing a wall at column 60 (across the tile border of 64 px tiles at row 64),
 # a third 8 px away from the second, a fourth alone
-BUILDINGS = [footprint(40, 30, 90, 60), footprint(40, 60, 90, 100), footprint(40, 108, 90, 120), footprint(10, 10, 25, 25)]
+BUILDINGS = [
+    footprint(40, 30, 90, 60),
+    footprint(40, 60, 90, 100),
+    footprint(40, 108, 90, 120),
+    footprint(10, 10, 25, 25),
+]
 
 
 def test_contact_borders_mark_where_two_buildings_come_within_the_radius():
@@ -62,7 +67,9 @@ def test_tiles_carry_the_contact_targets_of_the_whole_scene_from_footprints_and_
     image = write_tif(tmp_path / "scene.tif", rng.integers(1, 255, (3, 128, 160), dtype=np.uint8), transform=TRANSFORM)
     vector = str(write_geojson(tmp_path / "scene.geojson", BUILDINGS))
     ids = np.zeros((128, 160), np.int32)  # the same buildings on the scene's grid
-    for i, (r0, c0, r1, c1) in enumerate([(40, 30, 90, 60), (40, 60, 90, 100), (40, 108, 90, 120), (10, 10, 25, 25)], 1):
+    for i, (r0, c0, r1, c1) in enumerate(
+        [(40, 30, 90, 60), (40, 60, 90, 100), (40, 108, 90, 120), (10, 10, 25, 25)], 1
+    ):
         ids[r0:r1, c0:c1] = i
     want = contact_border(ids, 3)
     params = TileParams(size=64, stride=64, val=0.0, test=0.0, max_nodata=1.0)
@@ -74,8 +81,8 @@ def test_tiles_carry_the_contact_targets_of_the_whole_scene_from_footprints_and_
         for path in sorted((folder / "train").glob("*.tfrecord")):
             for rec in read_records(str(path)):
                 h, w = rec["valid_height"], rec["valid_width"]
-                got[0, rec["row"]:rec["row"] + h, rec["col"]:rec["col"] + w] = rec["mask"][:h, :w]
-                got[1, rec["row"]:rec["row"] + h, rec["col"]:rec["col"] + w] = rec["contact"][:h, :w]
+                got[0, rec["row"] : rec["row"] + h, rec["col"] : rec["col"] + w] = rec["mask"][:h, :w]
+                got[1, rec["row"] : rec["row"] + h, rec["col"] : rec["col"] + w] = rec["contact"][:h, :w]
         return got
 
     got = stitched(tmp_path / "tiles")
@@ -86,19 +93,38 @@ def test_tiles_carry_the_contact_targets_of_the_whole_scene_from_footprints_and_
     # a mask raster keeps apart only what a gap separates: 1 and 2 are one region, 3 is 8 px off
     # it, beyond 2 × 3 px; across a gap of 4 px, the ground within 3 px of both sides is contact
     write_tif(tmp_path / "scene_mask.tif", ((ids > 0) * 255).astype(np.uint8), transform=TRANSFORM)
-    manifest = tile([str(image)], tmp_path / "from_mask", params, labels=[str(tmp_path / "scene_mask.tif")],
-                    split_by="scene", progress=False)
+    manifest = tile(
+        [str(image)],
+        tmp_path / "from_mask",
+        params,
+        labels=[str(tmp_path / "scene_mask.tif")],
+        split_by="scene",
+        progress=False,
+    )
     assert stitched(tmp_path / "from_mask")[1].sum() == 0
     close = ids.copy()
     close[40:90, 104:108] = 3
     write_tif(tmp_path / "close_mask.tif", ((close > 0) * 255).astype(np.uint8), transform=TRANSFORM)
-    tile([str(image)], tmp_path / "close", params, labels=[str(tmp_path / "close_mask.tif")], split_by="scene", progress=False)
+    tile(
+        [str(image)],
+        tmp_path / "close",
+        params,
+        labels=[str(tmp_path / "close_mask.tif")],
+        split_by="scene",
+        progress=False,
+    )
     contact = stitched(tmp_path / "close")[1]
     assert contact[40:90, 101:103].all() and not contact[:, :100].any() and not contact[:, 104:].any()
     np.testing.assert_array_equal(contact, contact_border(components(close > 0), 3))
 
-    tile([str(image)], tmp_path / "roof_only", TileParams(size=64, stride=64, val=0.0, test=0.0, max_nodata=1.0, contact_px=0),
-         labels=[vector], split_by="scene", progress=False)
+    tile(
+        [str(image)],
+        tmp_path / "roof_only",
+        TileParams(size=64, stride=64, val=0.0, test=0.0, max_nodata=1.0, contact_px=0),
+        labels=[vector],
+        split_by="scene",
+        progress=False,
+    )
     rec = read_records(str(next((tmp_path / "roof_only" / "train").glob("*.tfrecord"))))[0]
     assert rec["contact"] is None
     assert json.loads((tmp_path / "roof_only" / "manifest.json").read_text())["targets"] == ["roof"]
@@ -113,16 +139,30 @@ def test_the_pipeline_gives_contact_as_a_second_mask_channel_and_zeros_for_tiles
     image = write_tif(tmp_path / "scene.tif", np.full((3, 128, 128), 90, np.uint8), transform=TRANSFORM)
     vector = str(write_geojson(tmp_path / "scene.geojson", BUILDINGS[:2]))
     for name, px in (("with", 3), ("without", 0)):
-        tile([str(image)], tmp_path / name, TileParams(size=64, stride=64, val=0.5, test=0.0, max_nodata=1.0, contact_px=px),
-             labels=[vector], split_by="block", progress=False)
-    masks = np.concatenate([m.numpy() for _, m in make_dataset(tmp_path / "with" / "manifest.json", "train", 4,
-                                                               training=False, contact=True)])
+        tile(
+            [str(image)],
+            tmp_path / name,
+            TileParams(size=64, stride=64, val=0.5, test=0.0, max_nodata=1.0, contact_px=px),
+            labels=[vector],
+            split_by="block",
+            progress=False,
+        )
+    masks = np.concatenate(
+        [
+            m.numpy()
+            for _, m in make_dataset(tmp_path / "with" / "manifest.json", "train", 4, training=False, contact=True)
+        ]
+    )
     assert masks.shape[-1] == 2 and masks[..., 1].sum() > 0 and set(np.unique(masks)) <= {0.0, 1.0}
     assert (masks[..., 1] <= 1).all() and masks[..., 0].sum() > masks[..., 1].sum()
     roof_only = next(iter(make_dataset(tmp_path / "with" / "manifest.json", "train", 4, training=False)))[1]
     assert roof_only.shape[-1] == 1
-    old = np.concatenate([m.numpy() for _, m in make_dataset(tmp_path / "without" / "manifest.json", "train", 4,
-                                                             training=False, contact=True)])
+    old = np.concatenate(
+        [
+            m.numpy()
+            for _, m in make_dataset(tmp_path / "without" / "manifest.json", "train", 4, training=False, contact=True)
+        ]
+    )
     assert old.shape[-1] == 2 and old[..., 1].sum() == 0 and old[..., 0].sum() > 0
 
 
@@ -136,9 +176,14 @@ def test_the_contact_loss_charges_a_model_that_marks_every_pixel_contact(loss):
     roof = np.clip(truth[..., :1], 0.02, 0.98)
     near_miss = np.clip(truth[..., 1:], 0.02, 0.98)
     near_miss[:, 8:40, 29] = 0.02  # a border found all but one column wide
-    scores = {name: float(LOSSES[loss](truth, np.concatenate([roof, contact], -1)))
-              for name, contact in (("all contact", np.full_like(near_miss, 0.98)),
-                                    ("no contact", np.full_like(near_miss, 0.02)), ("near miss", near_miss))}
+    scores = {
+        name: float(LOSSES[loss](truth, np.concatenate([roof, contact], -1)))
+        for name, contact in (
+            ("all contact", np.full_like(near_miss, 0.98)),
+            ("no contact", np.full_like(near_miss, 0.02)),
+            ("near miss", near_miss),
+        )
+    }
     assert scores["near miss"] < scores["no contact"] < scores["all contact"], scores
 
 
@@ -158,8 +203,6 @@ def test_split_region_floods_each_core_to_the_contact_ridge():
     assert split_region(region, contact, 0.5, 70).max() == 3
     labels = split_region(region, contact, 0.5, 80)
     assert labels.max() == 2 and (labels[4:16, 21:38] == labels[10, 37]).all()
-
-
 
 
 def test_touching_buildings_become_one_polygon_each_along_the_predicted_contact(tmp_path, run_cli):
@@ -183,8 +226,9 @@ def test_touching_buildings_become_one_polygon_each_along_the_predicted_contact(
     assert contact_band(str(out)).band == 2
 
     split = write_footprints(out, tmp_path / "pred_binary.tif", tmp_path / "split.gpkg", VectorOptions(".gpkg", 1.0))
-    whole = write_footprints(out, tmp_path / "pred_binary.tif", tmp_path / "whole.gpkg",
-                          VectorOptions(".gpkg", 1.0, separate=False))
+    whole = write_footprints(
+        out, tmp_path / "pred_binary.tif", tmp_path / "whole.gpkg", VectorOptions(".gpkg", 1.0, separate=False)
+    )
     assert (split, whole) == (4, 3)
     with fiona.open(tmp_path / "split.gpkg") as src:
         got = sorted((shape(f.geometry) for f in src), key=lambda p: p.bounds)
@@ -211,7 +255,9 @@ def test_a_contact_output_predicted_at_another_gsd_lands_on_the_scenes_grid(tmp_
     data[1, 20:70, 44:48] = 200
     scene = write_tif(tmp_path / "scene.tif", data, transform=TRANSFORM)
     out = tmp_path / "pred.tif"
-    predict_scene(RoofAndContact(), scene, out, PredictOptions(tile=64, overlap=16, dtype=dtype, gsd=1.0), progress=False)
+    predict_scene(
+        RoofAndContact(), scene, out, PredictOptions(tile=64, overlap=16, dtype=dtype, gsd=1.0), progress=False
+    )
     with rasterio.open(out) as ds:
         assert ds.count == 2 and ds.shape == (96, 96) and ds.transform == TRANSFORM
         scale = 255 if dtype == "uint8" else 1
@@ -249,7 +295,7 @@ def test_a_building_that_leaves_the_window_and_comes_back_gets_no_contact_inside
     # strips joined across their edges, diagonals included, as one pass over the whole mask would label it
     rng = np.random.default_rng(2)
     noise = (rng.random((97, 53)) < 0.45).astype(np.uint8)
-    ids = scene_components(lambda r, c, h, w: noise[r:r + h, c:c + w], 97, 53, str(tmp_path / "ids.npy"), strip=8)
+    ids = scene_components(lambda r, c, h, w: noise[r : r + h, c : c + w], 97, 53, str(tmp_path / "ids.npy"), strip=8)
     whole = components(noise)
     pairs = set(zip(ids[noise > 0].tolist(), whole[noise > 0].tolist()))
     assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})  # the same partition

@@ -67,7 +67,9 @@ def test_osm_output_opens_as_new_data_with_closed_ways_and_a_courtyard_relation(
     import fiona
 
     fiona.drvsupport.supported_drivers["OSM"] = "r"
-    with fiona.open(positive_ids(tmp_path / "roofs.osm", tmp_path / "positive.osm"), driver="OSM", layer="multipolygons") as src:
+    with fiona.open(
+        positive_ids(tmp_path / "roofs.osm", tmp_path / "positive.osm"), driver="OSM", layer="multipolygons"
+    ) as src:
         found = [shape(f.geometry) for f in src if f.properties["building"] == "yes"]
     assert len(found) == 2 and sum(len(g.interiors) for p in found for g in getattr(p, "geoms", [p])) == 1
 
@@ -84,7 +86,9 @@ def test_only_buildings_not_yet_mapped_come_out(sample_scene, tmp_path, form):
     mapped = footprints[::2]
     if form == "geojson":  # RFC 7946 lon/lat: another CRS than the scene's
         to_lonlat = Transformer.from_crs(crs, 4326, always_xy=True)
-        existing = write_geojson(tmp_path / "mapped.geojson", [shapely.ops.transform(to_lonlat.transform, p) for p in mapped], crs=None)
+        existing = write_geojson(
+            tmp_path / "mapped.geojson", [shapely.ops.transform(to_lonlat.transform, p) for p in mapped], crs=None
+        )
     else:
         existing = positive_ids(osm_of(mapped, tmp_path / "neg.osm"), tmp_path / "mapped.osm")
     everything = write_polygons(sample_scene["mask"], tmp_path / "all.gpkg")
@@ -96,7 +100,9 @@ def test_only_buildings_not_yet_mapped_come_out(sample_scene, tmp_path, form):
 
     with fiona.open(tmp_path / "new.gpkg") as src:
         assert not any(known.mapped(shape(f["geometry"])) for f in src)
-    assert write_polygons(sample_scene["mask"], tmp_path / "marked.gpkg", existing=known, keep_existing=True) == everything
+    assert (
+        write_polygons(sample_scene["mask"], tmp_path / "marked.gpkg", existing=known, keep_existing=True) == everything
+    )
     with fiona.open(tmp_path / "marked.gpkg") as src:
         status = [f["properties"]["status"] for f in src]
     assert status.count("mapped") == len(mapped) and status.count("new") == everything - len(mapped)
@@ -109,14 +115,28 @@ def test_an_osm_extract_labels_tiles_as_its_footprints_do(sample_scene, tmp_path
     from helpers import tile_dict as tile
 
     doc = json.loads(open(sample_scene["labels"]).read())
-    extract = positive_ids(osm_of([shape(f["geometry"]) for f in doc["features"]], tmp_path / "neg.osm"), tmp_path / "area.osm")
+    extract = positive_ids(
+        osm_of([shape(f["geometry"]) for f in doc["features"]], tmp_path / "neg.osm"), tmp_path / "area.osm"
+    )
     params = TileParams(size=128, stride=128, split_block=256, val=0.0, test=0.0, max_nodata=1.0, contact_px=0)
-    tile([str(sample_scene["image"])], tmp_path / "osm", params, labels=[str(extract)], split_by="scene", progress=False)
-    tile([str(sample_scene["image"])], tmp_path / "geo", params, labels=[str(sample_scene["labels"])], split_by="scene",
-         progress=False)
+    tile(
+        [str(sample_scene["image"])], tmp_path / "osm", params, labels=[str(extract)], split_by="scene", progress=False
+    )
+    tile(
+        [str(sample_scene["image"])],
+        tmp_path / "geo",
+        params,
+        labels=[str(sample_scene["labels"])],
+        split_by="scene",
+        progress=False,
+    )
 
     def masks(folder):
-        return {(r["row"], r["col"]): r["mask"] for p in sorted((folder / "train").glob("*.tfrecord")) for r in read_records(str(p))}
+        return {
+            (r["row"], r["col"]): r["mask"]
+            for p in sorted((folder / "train").glob("*.tfrecord"))
+            for r in read_records(str(p))
+        }
 
     a, b = masks(tmp_path / "osm"), masks(tmp_path / "geo")
     assert a.keys() == b.keys() and sum(m.sum() for m in b.values()) > 0
@@ -129,6 +149,7 @@ def test_predictions_over_an_xyz_tile_layer_equal_those_over_the_same_pixels(tmp
     from pyproj import Transformer
 
     from roofseg.xyz import HALF_WORLD, resolution
+
     folder, server = http_folder
     z, x0, y0 = 17, 70000, 45000
     rng = np.random.default_rng(0)
@@ -136,7 +157,10 @@ def test_predictions_over_an_xyz_tile_layer_equal_those_over_the_same_pixels(tmp
     for i in range(3):
         for j in range(3):
             (folder / str(z) / str(x0 + i)).mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(folder / str(z) / str(x0 + i) / f"{y0 + j}.png"), image[j * 256:(j + 1) * 256, i * 256:(i + 1) * 256, ::-1])
+            cv2.imwrite(
+                str(folder / str(z) / str(x0 + i) / f"{y0 + j}.png"),
+                image[j * 256 : (j + 1) * 256, i * 256 : (i + 1) * 256, ::-1],
+            )
     res = resolution(z)
     left, top = -HALF_WORLD + x0 * 256 * res, HALF_WORLD - y0 * 256 * res
     pyramid = Affine(res, 0, left, 0, -res, top)
@@ -146,12 +170,23 @@ def test_predictions_over_an_xyz_tile_layer_equal_those_over_the_same_pixels(tmp
     (w, n), (e, s) = (to_lonlat.transform(*(pyramid @ (c + 0.5, r + 0.5))) for c, r in ((140, 100), (599, 499)))
     from roofseg._tf import keras
 
-    inp = keras.Input((None, None, 3))  # pixel by pixel: the same pixels give the same probabilities, whatever the windows
+    inp = keras.Input(
+        (None, None, 3)
+    )  # pixel by pixel: the same pixels give the same probabilities, whatever the windows
     model = tmp_path / "m.keras"
     keras.Model(inp, keras.layers.Conv2D(1, 1, activation="sigmoid")(inp)).save(model)
     common = ("--tile-size", 128, "--overlap", 32, "--engine", "tf", "--dtype", "float32", "--quiet")
-    done = run_cli("predict", model, f"xyz:{server.url}/{{z}}/{{x}}/{{y}}.png", tmp_path / "xyz.tif", "--bbox", f"{w},{s},{e},{n}",
-                   "--zoom", z, *common)
+    done = run_cli(
+        "predict",
+        model,
+        f"xyz:{server.url}/{{z}}/{{x}}/{{y}}.png",
+        tmp_path / "xyz.tif",
+        "--bbox",
+        f"{w},{s},{e},{n}",
+        "--zoom",
+        z,
+        *common,
+    )
     assert done.code == 0, done.err
     assert run_cli("predict", model, tmp_path / "same.tif", tmp_path / "tif.tif", *common).code == 0
     with rasterio.open(tmp_path / "xyz.tif") as a, rasterio.open(tmp_path / "tif.tif") as b:
@@ -161,8 +196,17 @@ def test_predictions_over_an_xyz_tile_layer_equal_those_over_the_same_pixels(tmp
         np.testing.assert_allclose(a.read(1), b.read(1, window=window), atol=1e-6)
     assert any(r[1].startswith(f"/{z}/") for r in server.requests)
     # a tile the server does not have: one line naming its URL
-    line = run_cli("predict", model, f"xyz:{server.url}/{{z}}/{{x}}/{{y}}.png", tmp_path / "far.tif", "--bbox",
-                   f"{w + 0.05},{s},{e + 0.05},{n}", "--zoom", z, *common)
+    line = run_cli(
+        "predict",
+        model,
+        f"xyz:{server.url}/{{z}}/{{x}}/{{y}}.png",
+        tmp_path / "far.tif",
+        "--bbox",
+        f"{w + 0.05},{s},{e + 0.05},{n}",
+        "--zoom",
+        z,
+        *common,
+    )
     from conftest import one_error_line
 
     text = one_error_line(line)

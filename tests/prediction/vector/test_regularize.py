@@ -35,8 +35,9 @@ def corner_angles(poly: Polygon) -> list[float]:
     return out
 
 
-@pytest.mark.parametrize("shape_name, angle, corners", [("rectangle", 25, 4), ("rectangle", 0, 4), ("L", -33, 6),
-                                                         ("L", 71, 6), ("U", 12, 8)])
+@pytest.mark.parametrize(
+    "shape_name, angle, corners", [("rectangle", 25, 4), ("rectangle", 0, 4), ("L", -33, 6), ("L", 71, 6), ("U", 12, 8)]
+)
 def test_rectilinear_buildings_get_square_corners_and_keep_their_area(shape_name, angle, corners):
     outlines = {
         "rectangle": Polygon([(10, 10), (40, 10), (40, 28), (10, 28)]),
@@ -108,6 +109,9 @@ def test_split_buildings_stay_apart_after_squaring(tmp_path):
     contact = (burn([wall.buffer(0.5)], out_shape=(n, n), transform=t) * roof * 255).astype(np.uint8)
     write_tif(tmp_path / "binary.tif", roof, transform=t)
     write_tif(tmp_path / "pred.tif", np.stack([roof * 255, contact]).astype(np.uint8), transform=t)
-    parts = [shape(b.geometry) for b in polygons(tmp_path / "binary.tif", 0.0, True, ContactBand(str(tmp_path / "pred.tif"), 2, 127))]
+    parts = [
+        shape(b.geometry)
+        for b in polygons(tmp_path / "binary.tif", 0.0, True, ContactBand(str(tmp_path / "pred.tif"), 2, 127))
+    ]
     assert len(parts) == 2
     assert parts[0].intersection(parts[1]).area < 1e-6
