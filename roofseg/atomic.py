@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -51,8 +52,9 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        # a probe of its own, so threads checking the same folder at once do not delete each other's
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe.", suffix=TMP_SUFFIX):
+        # a probe of its own, so threads checking the same folder at once do not delete each other's;
+        # named with the process id, so a run killed while probing leaves a temporary the next run removes
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe.", suffix=f".{os.getpid()}{TMP_SUFFIX}"):
             pass
     except OSError as exc:
         raise RoofsegError(path, f"output folder is not writable ({exc.strerror or exc})") from None
@@ -86,7 +88,10 @@ def remove_stale_partials(folder: str | os.PathLike, name: str = "*") -> int:
             continue
         if _pid_alive(pid):
             continue
-        p.unlink(missing_ok=True)
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
         n += 1
     return n
 

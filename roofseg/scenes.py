@@ -12,7 +12,7 @@ import os
 import re
 import urllib.request
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -101,9 +101,15 @@ def scene_ids(images: Sequence[str], given: Sequence[str | None] | None = None) 
     return ids
 
 
-def scene_files(entries: Sequence[str], stac: StacChoice = StacChoice()) -> list[tuple[str, str]]:
-    """(id, scene file or URL) for every scene the entries name, in order; each once."""
+def scene_files(
+    entries: Sequence[str], stac: StacChoice = StacChoice(), set_aside: Callable[[str], bool] | None = None
+) -> list[tuple[str, str]]:
+    """(id, scene file or URL) for every scene the entries name, in order; each once. Files for
+    which ``set_aside`` is true (a run's own outputs) are left out before the ids are chosen, so
+    they never take a scene's name."""
     found = {img: sid for e in entries for img, _, sid in expand(e, stac)}
+    if set_aside is not None:
+        found = {img: sid for img, sid in found.items() if not set_aside(img)}
     for img in found:
         if not is_remote(img) and not Path(img).is_file():
             raise RoofsegError(img, "no such file")

@@ -55,9 +55,11 @@ def plan(
     roofseg wrote (by their tags) are outputs, not scenes: a glob over the output folder's parent
     does not predict the predictions."""
     jobs = []
-    for sid, scene in scene_files(entries, stac):
-        if _inside(scene, out_dir) or (not is_remote(scene) and is_roofseg_output(scene)):
-            continue
+
+    def output(scene: str) -> bool:
+        return _inside(scene, out_dir) or (not is_remote(scene) and is_roofseg_output(scene))
+
+    for sid, scene in scene_files(entries, stac, set_aside=output):
         prediction = out_dir / f"{sid}.tif"
         jobs.append(
             SceneJob(

@@ -13,6 +13,7 @@ import h5py
 from tf_keras.src.saving import saving_lib as sl
 
 from roofseg._tf import keras, sm, tf
+from roofseg.atomic import TMP_SUFFIX
 from roofseg.contracts.card import CARD_FILE
 from roofseg.errors import RoofsegError, first_line
 from roofseg.pipeline.augment import AugmentConfig, augment
@@ -156,7 +157,10 @@ def drop_optimizer_state(path: str | os.PathLike) -> None:
     configuration and its card; resuming reads the optimizer from the run's backup/."""
 
     path = Path(path)
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+    # a scratch folder named as roofseg's temporaries are (.NAME.PID.partial), so a later run removes it
+    with tempfile.TemporaryDirectory(
+        dir=path.parent, prefix=f".{path.name}.", suffix=f".{os.getpid()}{TMP_SUFFIX}"
+    ) as tmp:
         with zipfile.ZipFile(path) as zf:
             if WEIGHTS not in zf.namelist():
                 return

@@ -392,3 +392,14 @@ def test_evaluate_scene_reads_a_mosaic_like_a_prediction(sample_scene, tmp_path,
     b = run_cli("evaluate-scene", out / "sample.tif", sample_scene["labels"])
     assert a.code == 0, a.err
     assert a.out == b.out
+
+
+def test_a_rerun_of_a_glob_over_the_output_folder_is_a_no_op_whatever_the_folders_are_called(tmp_path, run_cli):
+    # the scenes' folder sorts after the output folder, so their predictions come first in the glob
+    scenes_in(tmp_path / "area" / "scenes", 2)
+    pattern = str(tmp_path / "area" / "**" / "*.tif")
+    out = tmp_path / "area" / "preds"
+    first = predict_scenes(red, [pattern], out, OPTS, progress=False)
+    second = predict_scenes(red, [pattern], out, OPTS, progress=False)
+    assert first["predicted"] == 2 and second["predicted"] == 0 and second["skipped"] == 2, second
+    assert sorted(p.name for p in out.glob("*.tif")) == ["scene0.tif", "scene1.tif"]
