@@ -6,9 +6,9 @@ import subprocess
 import sys
 import textwrap
 
-from helpers import ROOT
-
 from roofseg.atomic import remove_stale_partials
+
+from helpers import ROOT
 
 # A run that dies before any of its temporaries is removed or renamed: every unlink, rmtree and
 # rename is a no-op, as if the process were killed just before it.

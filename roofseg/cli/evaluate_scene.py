@@ -10,7 +10,13 @@ from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt, quiet_opt
 @click.command("evaluate-scene", context_settings=CONTEXT)
 @click.argument("prediction", type=click.Path(exists=True, dir_okay=False))
 @click.argument("labels", type=click.Path(exists=True, dir_okay=False))
-@click.option("--threshold", default=0.5, type=click.FloatRange(0, 1), help="Probability from which a pixel is roof.")
+@click.option(
+    "--threshold",
+    default=None,
+    type=click.FloatRange(0, 1),
+    help="Probability from which a pixel is roof. Default: the one the raster's footprints were made with (its "
+    "tags, where predict --vector wrote them; the contact cut too), else 0.5.",
+)
 @click.option(
     "--iou",
     "iou_threshold",
@@ -20,9 +26,17 @@ from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt, quiet_opt
 )
 @click.option(
     "--min-area",
-    default=5.0,
+    default=None,
     type=click.FloatRange(0),
-    help="Predicted polygons smaller than this many m² are ignored for object scores.",
+    help="Predicted polygons smaller than this many m² are left out of the object scores. Default: as the "
+    "raster's footprints were made (its tags), else 5. True footprints under 2 m² (slivers the raster's edge or "
+    "nodata cuts off) are never counted.",
+)
+@click.option(
+    "--regularize/--no-regularize",
+    default=None,
+    help="Regular outlines for the predicted polygons, as predict --regularize makes them. Default: as the "
+    "raster's footprints were made (its tags), else off.",
 )
 @click.option(
     "--separate/--no-separate",
@@ -55,6 +69,7 @@ def evaluate_scene(
     threshold,
     iou_threshold,
     min_area,
+    regularize,
     separate,
     labels_crs,
     json_out,
@@ -74,9 +89,22 @@ def evaluate_scene(
     """
     # here, not at the top: keeps --help fast
     from roofseg.atomic import write_json
+    from roofseg.contracts.card import PostProcess
     from roofseg.prediction.scoring.score import evaluate_scene as run
 
-    scores = run(prediction, labels, threshold, iou_threshold, min_area, labels_crs, separate, progress=not quiet)
+    scores = run(
+        prediction,
+        labels,
+        threshold,
+        iou_threshold,
+        min_area,
+        labels_crs,
+        separate,
+        progress=not quiet,
+        regularize=regularize,
+        defaults=PostProcess(0.5, None, 5.0, False),
+    )
+    threshold = scores["threshold"]
     px = scores["pixel"]
     click.echo(
         f"pixels: IoU {px['iou']:.4f}  F1 {px['f1']:.4f}  precision {px['precision']:.4f}  recall {px['recall']:.4f}"

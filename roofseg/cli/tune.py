@@ -28,9 +28,11 @@ from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt, quiet_opt
 @click.option(
     "--objective",
     type=click.Choice(["object-f1", "pixel-iou"]),
-    default="object-f1",
+    default=None,
     help="What the choice maximises, pooled over the scenes: object F1 at IoU >= 0.5 (one polygon per building), or "
-    "pixel IoU (the threshold alone).",
+    "pixel IoU (the threshold alone). Default: object F1 where every scene has footprints, pixel IoU where a mask "
+    "raster labels one (a mask joins touching buildings into one region, so object F1 would reward not splitting "
+    "them).",
 )
 @json_opt
 @quiet_opt
@@ -56,7 +58,7 @@ def tune(model, inputs, out, labels, labels_crs, objective, json_out, quiet) -> 
         return f"threshold {p['threshold']:g}{cut}, min area {p['min_area']:g} m², regular outlines {outlines}"
 
     click.echo(f"defaults: {setting(default)}")
-    click.echo(f"chosen:   {setting(chosen)}  (by {objective}, pooled)")
+    click.echo(f"chosen:   {setting(chosen)}  (by {table['objective']}, pooled)")
     rows = [(sid, s) for sid, s in table["scenes"].items()] + [("pooled", table["pooled"])]
     width = max(len(r[0]) for r in rows)
     click.echo(f"{'scene':<{width}}  {'pixel IoU':>19}  {'object F1':>19}  {'buildings (matched/predicted/true)':>34}")

@@ -6,9 +6,11 @@ A raster without ``ROOFSEG_CONTENT`` is not roofseg's: readers then guess from i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+from roofseg.contracts.card import PostProcess
 from roofseg.contracts.targets import TARGETS
 
 PREFIX = "ROOFSEG_"
@@ -17,6 +19,7 @@ SCALE = "ROOFSEG_PROBABILITY_SCALE"  # the value that stands for probability 1 (
 THRESHOLD = "ROOFSEG_THRESHOLD"  # on a binary raster: the roof probability from which a pixel is 1
 BANDS = "ROOFSEG_BANDS"  # what each band holds: "roof", or "roof,contact"
 RUN = "ROOFSEG_RUN"  # the stamp of the run record the raster was made under
+POSTPROCESS = "ROOFSEG_POSTPROCESS"  # JSON: the post-processing its footprints were made with
 PROBABILITY, BINARY = "probability", "binary"
 
 
@@ -29,12 +32,15 @@ class RasterTags:
     bands: tuple[str, ...] = TARGETS[:1]
     threshold: float | None = None  # a binary raster's threshold
     run: str | None = None
+    postprocess: PostProcess | None = None  # what made the footprints predict wrote from it
 
     @classmethod
-    def probability(cls, dtype: str, channels: int, run: str | None = None) -> RasterTags:
+    def probability(
+        cls, dtype: str, channels: int, run: str | None = None, postprocess: PostProcess | None = None
+    ) -> RasterTags:
         """The tags of a probability raster of ``dtype`` (uint8: 0–255; float32: 0–1) with ``channels`` bands."""
         names = TARGETS[:channels] if channels <= len(TARGETS) else tuple(f"channel {i}" for i in range(channels))
-        return cls(PROBABILITY, 255.0 if dtype == "uint8" else 1.0, tuple(names), None, run)
+        return cls(PROBABILITY, 255.0 if dtype == "uint8" else 1.0, tuple(names), None, run, postprocess)
 
     @classmethod
     def binary(cls, threshold: float) -> RasterTags:
@@ -49,6 +55,8 @@ class RasterTags:
             tags[THRESHOLD] = repr(self.threshold)
         if self.run is not None:
             tags[RUN] = self.run
+        if self.postprocess is not None:
+            tags[POSTPROCESS] = json.dumps(asdict(self.postprocess))
         return tags
 
     @classmethod
@@ -63,6 +71,7 @@ class RasterTags:
             tuple(tags.get(BANDS, TARGETS[0]).split(",")),
             float(tags[THRESHOLD]) if THRESHOLD in tags else None,
             tags.get(RUN),
+            PostProcess(**json.loads(tags[POSTPROCESS])) if POSTPROCESS in tags else None,
         )
 
 

@@ -132,6 +132,7 @@ def predict_job(
             progress=progress and bar is None,
             bar=bar,
             run=job.stamp,
+            postprocess=vectors.postprocess(options.threshold) if vectors and job.vector is not None else None,
         )
         result.update(prediction=str(job.prediction), binary=str(job.binary) if job.binary else None, polygons=None)
         scratch_binary = binary_path(prediction)  # written whenever there is a threshold; kept if asked

@@ -20,6 +20,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from roofseg.atomic import atomic_output, ensure_writable_dir, remove_stale_partials, temp_path
+from roofseg.contracts.card import PostProcess
 from roofseg.contracts.sizes import check_tile_size, gsd_is_off, gsd_ratio
 from roofseg.contracts.tags import RasterTags
 from roofseg.errors import RoofsegError
@@ -127,6 +128,7 @@ def predict_scene(
     progress: bool = True,
     bar: tqdm | None = None,
     run: str | None = None,
+    postprocess: PostProcess | None = None,
 ) -> dict:
     """Predict ``scene_path`` into ``out_path`` on the scene's grid; return what was written.
 
@@ -137,7 +139,8 @@ def predict_scene(
     ROOFSEG_BANDS). Windows are read, predicted and blended band of rows by band of rows, so
     memory follows the scene's width, not its area. A failed write (GDAL's errors included)
     raises, and nothing is left under the output's name. ``bar``: a progress bar to advance
-    instead of one of its own. ``run``: the stamp of the run record the raster is made under.
+    instead of one of its own. ``run``: the stamp of the run record the raster is made under;
+    ``postprocess``: what the footprints made from it are made with (both tags of the raster).
     """
     out_path = Path(out_path)
     outputs = [out_path] + ([binary_path(out_path)] if options.threshold is not None else [])
@@ -163,10 +166,10 @@ def predict_scene(
                 grid_path = stack.enter_context(_scratch(out_path))
                 with rasterio.open(grid_path, "w", **_profile(scene, "float32", infer.channels)) as grid:
                     _predict_rows(infer, scene, rows, [grid], replace(options, dtype="float32", threshold=None), bar)
-                datasets = _open_outputs(temps, scene.source, options, outs, infer.channels, run)
+                datasets = _open_outputs(temps, scene.source, options, outs, infer.channels, run, postprocess)
                 _regrid(grid_path, scene, datasets, options)
             else:
-                datasets = _open_outputs(temps, scene, options, outs, infer.channels, run)
+                datasets = _open_outputs(temps, scene, options, outs, infer.channels, run, postprocess)
                 _predict_rows(infer, scene, rows, datasets, options, bar)
             for ds in datasets:
                 ds.close()  # flushes the last blocks: a full disk often shows only here
@@ -184,10 +187,16 @@ def predict_scene(
 
 
 def _open_outputs(
-    temps: list[Path], grid, options: PredictOptions, outs: ExitStack, channels: int, run: str | None = None
+    temps: list[Path],
+    grid,
+    options: PredictOptions,
+    outs: ExitStack,
+    channels: int,
+    run: str | None = None,
+    postprocess: PostProcess | None = None,
 ) -> list:
     """The output rasters on ``grid`` (a scene or dataset: its size, CRS and transform), tagged."""
-    tags = RasterTags.probability(options.dtype, channels, run)
+    tags = RasterTags.probability(options.dtype, channels, run, postprocess)
     datasets = [outs.enter_context(rasterio.open(temps[0], "w", **_profile(grid, options.dtype, channels)))]
     datasets[0].update_tags(**tags.to_gdal())
     for band, name in enumerate(tags.bands, 1):
@@ -315,14 +324,15 @@ def _write_band(datasets: list, top: int, band: np.ndarray, valid: np.ndarray, o
     window = Window(0, top, band.shape[1], band.shape[0])
     if not valid.all():  # nodata to 0: a multiply, far cheaper than a masked assignment
         np.multiply(band, valid[..., None], out=band)
-    if len(datasets) > 1:
-        datasets[1].write((band[..., 0] >= options.threshold).view(np.uint8), 1, window=window)
-    if options.dtype == "uint8":
-        for c in range(band.shape[2]):  # OpenCV scales, rounds and saturates in one multi-threaded pass
-            datasets[0].write(cv2.convertScaleAbs(band[..., c], alpha=255.0), c + 1, window=window)
-    else:
-        for c in range(band.shape[2]):
-            datasets[0].write(np.ascontiguousarray(band[..., c]), c + 1, window=window)
+    for c in range(band.shape[2]):
+        if options.dtype == "uint8":  # OpenCV scales, rounds and saturates in one multi-threaded pass
+            stored = cv2.convertScaleAbs(band[..., c], alpha=255.0)
+        else:
+            stored = np.ascontiguousarray(band[..., c])
+        datasets[0].write(stored, c + 1, window=window)
+        if c == 0 and len(datasets) > 1:  # the roof as stored, thresholded: as tune and evaluate-scene read it
+            scale = 255.0 if options.dtype == "uint8" else 1.0
+            datasets[1].write((stored >= options.threshold * scale).view(np.uint8), 1, window=window)
     mask = valid.view(np.uint8) * np.uint8(255)
     for ds in datasets:
         ds.write_mask(mask, window=window)

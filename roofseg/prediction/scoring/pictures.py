@@ -20,7 +20,7 @@ from rasterio.features import rasterize
 from roofseg.atomic import atomic_output
 from roofseg.errors import RoofsegError
 from roofseg.figures import pyplot, save_png
-from roofseg.prediction.scoring.score import roof_cut
+from roofseg.prediction.vector.vectorize import roof_cut
 from roofseg.raster import scaling
 from roofseg.raster.labels import VectorLabels, open_labels
 from roofseg.raster.scene import Scene, open_raster

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,11 @@ from shapely.geometry import Polygon, shape
 from shapely.ops import unary_union
 from tqdm import tqdm
 
-from roofseg.contracts.tags import BINARY, read_tags
-from roofseg.contracts.targets import ROOF, TARGETS
-from roofseg.errors import RoofsegError
+from roofseg.contracts.card import PostProcess
+from roofseg.contracts.tags import read_tags
 from roofseg.prediction.vector.geometry import valid_polygonal
 from roofseg.prediction.vector.instances import contact_band
-from roofseg.prediction.vector.vectorize import polygons, probability_band
+from roofseg.prediction.vector.vectorize import binary_raster, buildings, roof_cut
 from roofseg.raster.ground import GroundArea
 from roofseg.raster.labels import VectorLabels, open_labels
 from roofseg.raster.scene import Scene
@@ -29,6 +29,8 @@ from roofseg.terminal import terminal
 from roofseg.training.evaluate import pixel_counts, pixel_scores
 
 ROWS = 256  # rows scored at a time
+#: true footprints (clipped to the raster's extent and valid pixels) smaller than this, in m², are not counted
+TRUE_MIN_AREA = 2.0
 
 
 def match_objects(predicted: list, truth: list, iou_threshold: float = 0.5) -> int:
@@ -54,35 +56,6 @@ def match_objects(predicted: list, truth: list, iou_threshold: float = 0.5) -> i
             used_p.add(i)
             used_t.add(j)
     return len(used_p)
-
-
-def roof_cut(ds: rasterio.DatasetReader, threshold: float) -> float:
-    """The pixel value from which prediction raster ``ds`` says roof, read from what it holds.
-
-    roofseg's own rasters say so in their tags (a probability and its scale, or a 0/1 mask);
-    otherwise a uint8 raster of 0s and 1s only is a mask, any other uint8 a 0–255 probability,
-    and a float raster a 0–1 probability.
-    """
-
-    tags = read_tags(ds)
-    bands = tags.bands if tags else TARGETS[:1]  # a raster from elsewhere: one band of roof
-    if bands[0] != ROOF or len(bands) != ds.count or ds.dtypes[0] not in ("uint8", "float32", "float64"):
-        raise RoofsegError(
-            ds.name,
-            f"is not a prediction raster ({ds.count} band(s) of {ds.dtypes[0]}; "
-            "expected one uint8 or float band, or the roof and contact bands roofseg predict writes)",
-        )
-    if tags is not None and tags.content == BINARY:
-        return 0.5
-    if tags is not None:
-        return threshold * tags.scale
-    if ds.dtypes[0] != "uint8":
-        return threshold
-    top = max(
-        int(ds.read(1, window=Window(0, r, ds.width, min(ROWS, ds.height - r))).max())
-        for r in range(0, ds.height, ROWS)
-    )
-    return 0.5 if top <= 1 else threshold * 255
 
 
 def valid_part(geom, ds: rasterio.DatasetReader, extent):
@@ -198,63 +171,62 @@ def object_scores(
 def evaluate_scene(
     prediction: str | os.PathLike,
     labels: str | os.PathLike,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     iou_threshold: float = 0.5,
-    min_area: float = 0.0,
+    min_area: float | None = None,
     labels_crs: str | None = None,
     separate: bool = True,
     progress: bool = False,
+    regularize: bool | None = None,
+    defaults: PostProcess = PostProcess(0.5, None, 0.0, False),
 ) -> dict:
     """Pixel IoU/F1/precision/recall over the prediction's valid pixels; with vector labels,
     also object precision/recall/F1 of predicted polygons at IoU ≥ ``iou_threshold``: the
-    polygons ``roofseg predict --vector`` makes, touching buildings split along the prediction's
-    contact band when it has one (unless ``separate`` is False).
+    polygons ``roofseg predict --vector`` makes (:func:`~roofseg.prediction.vector.vectorize.buildings`),
+    touching buildings split along the prediction's contact band when it has one (unless
+    ``separate`` is False).
 
-    Objects are counted where the pixels are: true footprints are clipped to the raster's extent
-    and to its valid pixels, and pieces under ``min_area`` m² are left out on both sides.
+    The threshold, smallest area, outlines and contact cut are those the raster was made with (its
+    tags, where ``roofseg predict --vector`` wrote footprints from it), unless given here; else
+    ``defaults``. Objects are counted where the pixels are: true footprints are clipped to the
+    raster's extent and to its valid pixels, and pieces under :data:`TRUE_MIN_AREA` m² left out.
     """
-
+    with rasterio.open(prediction) as ds:
+        tags = read_tags(ds)
+    made = tags.postprocess if tags else None
+    base = made or defaults
+    post = PostProcess(
+        base.threshold if threshold is None else threshold,
+        made.contact_cut if made is not None and threshold is None else None,
+        base.min_area if min_area is None else min_area,
+        base.regularize if regularize is None else regularize,
+    )
     with Scene(prediction, bands=(1,)) as grid, tempfile.TemporaryDirectory() as tmp:
         ds = grid.ds
-        cut = roof_cut(ds, threshold)
+        cut = roof_cut(ds, post.threshold)
         truth = open_labels(labels, grid, crs=labels_crs)
-        profile = dict(
-            driver="GTiff",
-            width=ds.width,
-            height=ds.height,
-            count=1,
-            dtype="uint8",
-            crs=ds.crs,
-            transform=ds.transform,
-            tiled=True,
-            compress="deflate",
-        )
-        binary = Path(tmp) / "binary.tif"
         counts = np.zeros(4, np.int64)
-        with rasterio.open(binary, "w", **profile) as out:
-            for row in tqdm(
-                range(0, ds.height, ROWS), desc="scoring", unit="band", disable=not progress, file=terminal()
-            ):
-                h = min(ROWS, ds.height - row)
-                window = Window(0, row, ds.width, h)
-                valid = ds.read_masks(1, window=window) > 0
-                pred = (ds.read(1, window=window) >= cut) & valid
-                counts += pixel_counts(pred, truth.read(row, 0, h, ds.width).astype(bool), valid)
-                out.write(pred.astype(np.uint8), 1, window=window)
+        for row in tqdm(range(0, ds.height, ROWS), desc="scoring", unit="band", disable=not progress, file=terminal()):
+            h = min(ROWS, ds.height - row)
+            window = Window(0, row, ds.width, h)
+            valid = ds.read_masks(1, window=window) > 0
+            pred = (ds.read(1, window=window) >= cut) & valid
+            counts += pixel_counts(pred, truth.read(row, 0, h, ds.width).astype(bool), valid)
         tp, fp, fn, tn = (int(c) for c in counts)
         result = {
             "prediction": str(prediction),
             "labels": str(labels),
-            "threshold": threshold,
+            "threshold": post.threshold,
+            "postprocess": asdict(post),
             "pixel": {**pixel_scores(tp, fp, fn, tn), "counts": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}},
         }
         if isinstance(truth, VectorLabels):
-            contact = contact_band(str(prediction), threshold) if separate else None
-            buildings = list(polygons(binary, min_area, contact=contact, probability=probability_band(prediction)))
-            predicted = [shape(b.geometry) for b in buildings]
-            result["objects"] = {
-                **object_scores(predicted, truth.geoms, ds, min_area, iou_threshold, [b.confidence for b in buildings]),
-                "separated": contact is not None,
-            }
+            binary = binary_raster(prediction, post.threshold, Path(tmp) / "binary.tif")
+            found = list(buildings(prediction, binary, post, separate))
+            predicted = [shape(b.geometry) for b in found]
+            scores = object_scores(
+                predicted, truth.geoms, ds, TRUE_MIN_AREA, iou_threshold, [b.confidence for b in found]
+            )
+            result["objects"] = {**scores, "separated": separate and contact_band(str(prediction)) is not None}
         truth.close()
     return result

@@ -1,9 +1,13 @@
 """`roofseg tune`: choose the post-processing of a model on labelled scenes of a new area.
 
-Each scene is predicted once; the probabilities are kept and every combination of threshold,
-contact cut, smallest area and outline is scored on them against the scene's labels. The best
-combination (pooled over the scenes, by object F1 at IoU ≥ 0.5 or by pixel IoU) goes into a copy
-of the model's card, which ``roofseg predict`` takes as its defaults.
+Each scene is predicted once; the probabilities are kept and post-processings are scored on them
+against the scene's labels, with the very function that makes ``roofseg predict``'s footprints
+(:func:`roofseg.prediction.vector.vectorize.buildings`), so the scores are those of what predict
+writes with the choice. The search goes in two steps: the threshold and the contact cut (at the
+default smallest area and outlines), then the smallest area and the outlines at the chosen cut;
+the smallest area also sets how small a building's core may be when touching buildings are split,
+so each is traced anew. The best (pooled over the scenes, by object F1 at IoU ≥ 0.5 or by pixel IoU)
+goes into a copy of the model's card, which ``roofseg predict`` takes as its defaults.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import itertools
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,23 +30,23 @@ from tqdm import tqdm
 
 from roofseg.atomic import temp_path
 from roofseg.contracts.card import ModelCard, PostProcess, Tuning, read_card, write_card
-from roofseg.errors import RoofsegError
+from roofseg.errors import RoofsegError, RoofsegWarning
 from roofseg.prediction.options import card_options
 from roofseg.prediction.rasters.engines import load_predictor
 from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.predict import predict_scene
-from roofseg.prediction.scoring.score import match_objects, true_polygons
-from roofseg.prediction.vector.instances import ContactBand, contact_band
-from roofseg.prediction.vector.vectorize import polygons, probability_band
+from roofseg.prediction.scoring.score import TRUE_MIN_AREA, match_objects, true_polygons
+from roofseg.prediction.vector.vectorize import binary_raster, buildings, roof_cut
 from roofseg.raster.labels import VectorLabels, open_labels
 from roofseg.raster.scene import Scene
 from roofseg.terminal import terminal
 from roofseg.tiler.inputs import scene_inputs
 
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.2, 0.81, 0.05))
+THRESHOLDS = tuple(round(float(t), 2) for t in np.arange(0.2, 0.81, 0.05))
 CONTACT_CUTS = (0.3, 0.4, 0.5, 0.6, 0.7)
 MIN_AREAS = (0.0, 2.0, 5.0, 10.0, 20.0)
 ROWS = 512
+OBJECTIVES = ("object-f1", "pixel-iou")
 
 
 @dataclass
@@ -77,93 +82,78 @@ class Counts:
 
 def pixel_counts_by_threshold(prediction: str, labels, thresholds: Sequence[float]) -> dict[float, Counts]:
     """Pixel tp/fp/fn of the prediction's roof band against ``labels`` at every threshold, in one
-    read: histograms of the probabilities over roof and over ground pixels."""
-
-    scale = probability_band(prediction).scale
-    roof_hist, ground_hist = np.zeros(1001, np.int64), np.zeros(1001, np.int64)
+    read, each pixel compared with each threshold's cut as evaluate-scene compares it."""
+    thresholds = sorted(thresholds)
     with rasterio.open(prediction) as ds:
+        cuts = np.array([roof_cut(ds, t) for t in thresholds])
+        roof_hist = np.zeros(len(cuts) + 1, np.int64)
+        ground_hist = np.zeros(len(cuts) + 1, np.int64)
         for row in range(0, ds.height, ROWS):
             h = min(ROWS, ds.height - row)
             window = Window(0, row, ds.width, h)
             valid = ds.read_masks(1, window=window) > 0
-            bins = np.clip(np.rint(ds.read(1, window=window, out_dtype="float64") / scale * 1000), 0, 1000).astype(
-                np.int64
-            )
+            above = np.searchsorted(cuts, ds.read(1, window=window), side="right")  # how many cuts each pixel passes
             truth = labels.read(row, 0, h, ds.width).astype(bool)
-            roof_hist += np.bincount(bins[valid & truth], minlength=1001)
-            ground_hist += np.bincount(bins[valid & ~truth], minlength=1001)
+            roof_hist += np.bincount(above[valid & truth], minlength=len(cuts) + 1)
+            ground_hist += np.bincount(above[valid & ~truth], minlength=len(cuts) + 1)
     out = {}
-    for t in thresholds:
-        k = int(round(t * 1000))
-        tp, fp = int(roof_hist[k:].sum()), int(ground_hist[k:].sum())
+    for k, t in enumerate(thresholds):
+        tp, fp = int(roof_hist[k + 1 :].sum()), int(ground_hist[k + 1 :].sum())
         out[t] = Counts(tp=tp, fp=fp, fn=int(roof_hist.sum()) - tp)
     return out
 
 
-def true_buildings(labels, ds, min_area: float) -> list:
+def true_buildings(labels, ds) -> list:
     """The true buildings of a scene as shapely polygons in the prediction's CRS, counted as
     evaluate-scene counts them (:func:`roofseg.prediction.scoring.score.true_polygons`): footprints, or a
     mask's 8-connected regions."""
-
     if isinstance(labels, VectorLabels):
         geoms = [shape(g) for g in labels.geoms]
     else:
         mask = labels.read(0, 0, ds.height, ds.width)
         geoms = [shape(g) for g, v in shapes(mask, mask=mask > 0, connectivity=8, transform=ds.transform) if v == 1]
-    return true_polygons(geoms, ds, min_area)
+    return true_polygons(geoms, ds, TRUE_MIN_AREA)
 
 
-def object_counts(
-    prediction: str, truth: list, settings: Sequence[PostProcess], iou: float = 0.5
-) -> dict[PostProcess, Counts]:
-    """Matched, predicted and true building counts of each post-processing on one scene. The
-    polygons are traced once per threshold, contact cut and outline; the smallest area is a filter."""
+class SceneScorer:
+    """Scores post-processings on one predicted scene: its pixel counts at every threshold (one
+    read), its true buildings, and the footprints of each post-processing as predict makes them."""
 
-    out: dict[PostProcess, Counts] = {}
-    band = contact_band(prediction)
-    scale = probability_band(prediction).scale
-    with rasterio.open(prediction) as ds, tempfile.TemporaryDirectory() as tmp:
-        profile = dict(
-            driver="GTiff",
-            width=ds.width,
-            height=ds.height,
-            count=1,
-            dtype="uint8",
-            crs=ds.crs,
-            transform=ds.transform,
-            tiled=True,
-            compress="deflate",
-        )
-        traced: dict[tuple, list] = {}
-        for s in settings:
-            key = (s.threshold, s.contact_cut, s.regularize)
-            if key not in traced:
-                binary = Path(tmp) / f"b{s.threshold}.tif"
-                if not binary.exists():
-                    with rasterio.open(binary, "w", **profile) as dst:
-                        for row in range(0, ds.height, ROWS):
-                            window = Window(0, row, ds.width, min(ROWS, ds.height - row))
-                            roof = (ds.read(1, window=window) >= s.threshold * scale) & (
-                                ds.read_masks(1, window=window) > 0
-                            )
-                            dst.write(roof.astype(np.uint8), 1, window=window)
-                contact = (
-                    ContactBand(band.path, band.band, s.contact_cut * scale)
-                    if band is not None and s.contact_cut is not None
-                    else None
-                )
-                traced[key] = [(shape(b.geometry), b.area) for b in polygons(binary, 0.0, s.regularize, contact)]
-            kept = [p for p, area in traced[key] if area >= s.min_area]
-            out[s] = Counts(matched=match_objects(kept, truth, iou), predicted=len(kept), true=len(truth))
-    return out
+    def __init__(self, prediction: Path, labels_path: str, objective: str, labels_crs: str | None, work: Path):
+        self.prediction, self.objective, self.work = prediction, objective, work
+        with Scene(prediction, bands=(1,)) as grid:
+            labels = open_labels(labels_path, grid, crs=labels_crs)
+            try:
+                self.vector = isinstance(labels, VectorLabels)
+                self.pixels = pixel_counts_by_threshold(str(prediction), labels, THRESHOLDS)
+                self.truth = true_buildings(labels, grid.ds) if objective == "object-f1" else []
+            finally:
+                labels.close()
+
+    def __call__(self, post: PostProcess) -> Counts:
+        counts = Counts(**asdict(self.pixels[post.threshold]))
+        if self.objective == "object-f1":
+            binary = self.work / f"{self.prediction.stem}_{post.threshold}.tif"
+            if not binary.exists():
+                binary_raster(self.prediction, post.threshold, binary)
+            found = [shape(b.geometry) for b in buildings(self.prediction, binary, post, confidence=False)]
+            counts.matched, counts.predicted = match_objects(found, self.truth, 0.5), len(found)
+            counts.true = len(self.truth)
+        return counts
 
 
-def candidates(contact: bool, objective: str) -> list[PostProcess]:
-    """Every post-processing the search tries (pixel IoU depends on the threshold alone)."""
+def threshold_and_cut(contact: bool, objective: str) -> list[PostProcess]:
+    """The first step's candidates: every threshold (and contact cut), at the default smallest area
+    and outlines. Pixel IoU depends on the threshold alone."""
+    cuts = CONTACT_CUTS if contact and objective == "object-f1" else ((0.5,) if contact else (None,))
+    return [PostProcess(t, c) for t, c in itertools.product(THRESHOLDS, cuts)]
+
+
+def area_and_outline(chosen: PostProcess, objective: str) -> list[PostProcess]:
+    """The second step's candidates: every smallest area and outline at the chosen threshold and cut."""
     if objective == "pixel-iou":
-        return [PostProcess(t, 0.5 if contact else None) for t in THRESHOLDS]
-    cuts = CONTACT_CUTS if contact else (None,)
-    return [PostProcess(t, c, a, r) for t, c, a, r in itertools.product(THRESHOLDS, cuts, MIN_AREAS, (False, True))]
+        return []
+    return [replace(chosen, min_area=a, regularize=r) for a, r in itertools.product(MIN_AREAS, (False, True))]
 
 
 def tune(
@@ -171,7 +161,7 @@ def tune(
     entries: Sequence[str],
     out: str | os.PathLike,
     labels: Sequence[str] = (),
-    objective: str = "object-f1",
+    objective: str | None = None,
     options=None,
     progress: bool = True,
     labels_crs: str | None = None,
@@ -180,12 +170,13 @@ def tune(
 ) -> dict:
     """Choose the post-processing of ``model`` on the labelled scenes ``entries`` (named as ``tile``
     names them) and write ``out``: ``model`` with the choice in its card. Returns the table: per
-    scene and pooled, the defaults' and the chosen scores. ``infer``: what predicts (an
-    :class:`~roofseg.prediction.rasters.inference.Inference`, or a model or callable as it takes) instead
-    of ``model`` loaded with TensorFlow."""
-
-    if objective not in ("object-f1", "pixel-iou"):
-        raise RoofsegError(None, f"unknown objective {objective!r} (object-f1, pixel-iou)")
+    scene and pooled, the defaults' and the chosen scores. ``objective``: object-f1 or pixel-iou;
+    None chooses object F1 where every scene has footprints, pixel IoU where a mask raster labels
+    one (its touching buildings are one region: object F1 would reward leaving them joined).
+    ``infer``: what predicts (an :class:`~roofseg.prediction.rasters.inference.Inference`, or a
+    model or callable as it takes) instead of ``model`` loaded with its engine."""
+    if objective is not None and objective not in OBJECTIVES:
+        raise RoofsegError(None, f"unknown objective {objective!r} ({', '.join(OBJECTIVES)})")
     model, out = os.fspath(model), Path(out)
     if out.exists() and os.path.samefile(out, model):
         raise RoofsegError(out, "is the input model; tune writes a copy (choose another output)")
@@ -197,59 +188,73 @@ def tune(
     if not isinstance(infer, Inference):
         infer = Inference(infer, options.devices, options.tta)
     contact = infer.channels > 1
-    settings = candidates(contact, objective)
     default = PostProcess(0.5, 0.5 if contact else None, 5.0, False)
-    if default not in settings:
-        settings.append(default)
-    per_scene: dict[str, dict[PostProcess, Counts]] = {}
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        predictions = {}
         for scene in tqdm(scenes, desc="tuning: predicting", unit="scene", disable=not progress, file=terminal()):
-            cached = Path(tmp) / f"{scene.id}.tif"
-            predict_scene(infer, scene.image, cached, options, progress=False)
-            with Scene(cached, bands=(1,)) as grid:
-                truth_labels = open_labels(scene.labels, grid, crs=labels_crs)
-                try:
-                    pixels = pixel_counts_by_threshold(
-                        str(cached), truth_labels, sorted({s.threshold for s in settings})
-                    )
-                    counts = {s: Counts(**asdict(pixels[s.threshold])) for s in settings}
-                    if objective == "object-f1":
-                        truth = true_buildings(truth_labels, grid.ds, min(MIN_AREAS[1:]))
-                        for s, c in object_counts(str(cached), truth, settings).items():
-                            counts[s].matched, counts[s].predicted, counts[s].true = c.matched, c.predicted, c.true
-                finally:
-                    truth_labels.close()
-            per_scene[scene.id] = counts
-    pooled = {s: Counts() for s in settings}
-    for counts in per_scene.values():
-        for s, c in counts.items():
-            pooled[s] += c
+            predictions[scene.id] = Path(tmp) / f"{scene.id}.tif"
+            predict_scene(infer, scene.image, predictions[scene.id], options, progress=False)
+        chosen_objective = objective or "object-f1"
+        scorers = {
+            s.id: SceneScorer(predictions[s.id], s.labels, chosen_objective, labels_crs, Path(tmp)) for s in scenes
+        }
+        masks = [s.labels for s in scenes if not scorers[s.id].vector]
+        if masks and objective is None:
+            chosen_objective = "pixel-iou"
+            warnings.warn(
+                f"{masks[0]}: a mask raster counts touching buildings as one, so object F1 would reward "
+                "leaving them joined: the choice is made by pixel IoU",
+                RoofsegWarning,
+                stacklevel=2,
+            )
+            for scorer in scorers.values():
+                scorer.objective = chosen_objective
+        elif masks and chosen_objective == "object-f1":
+            warnings.warn(
+                f"{masks[0]}: a mask raster counts touching buildings as one, so object F1 rewards leaving "
+                "them joined; --objective pixel-iou does not",
+                RoofsegWarning,
+                stacklevel=2,
+            )
+        per_scene: dict[str, dict[PostProcess, Counts]] = {sid: {} for sid in scorers}
+        pooled: dict[PostProcess, Counts] = {}
 
-    # ties go to the setting closest to the defaults: the search must earn a change
-    def preference(s: PostProcess) -> tuple:
-        return (
-            round(pooled[s].score(objective), 6),
-            s == default,
-            -abs(s.threshold - 0.5),
-            -abs((s.contact_cut or 0.5) - 0.5),
-            s.min_area == default.min_area,
-            not s.regularize,
-        )
+        def score(settings: list[PostProcess]) -> None:
+            for post in tqdm(settings, desc="tuning: scoring", unit="setting", disable=not progress, file=terminal()):
+                if post in pooled:
+                    continue
+                pooled[post] = Counts()
+                for sid, scorer in scorers.items():
+                    per_scene[sid][post] = scorer(post)
+                    pooled[post] += per_scene[sid][post]
 
-    best = max(settings, key=preference)
+        # ties go to the setting closest to the defaults: the search must earn a change
+        def preference(s: PostProcess) -> tuple:
+            return (
+                round(pooled[s].score(chosen_objective), 6),
+                s == default,
+                -abs(s.threshold - 0.5),
+                -abs((s.contact_cut or 0.5) - 0.5),
+                s.min_area == default.min_area,
+                not s.regularize,
+            )
+
+        score([default, *threshold_and_cut(contact, chosen_objective)])
+        first = max(pooled, key=preference)
+        score(area_and_outline(first, chosen_objective))
+        best = max(pooled, key=preference)
     table = {
-        "objective": objective,
+        "objective": chosen_objective,
         "default": asdict(default),
         "chosen": asdict(best),
         "scenes": {sid: {"default": _scores(c[default]), "chosen": _scores(c[best])} for sid, c in per_scene.items()},
         "pooled": {"default": _scores(pooled[default]), "chosen": _scores(pooled[best])},
     }
+    tuning = Tuning(best, chosen_objective, table["pooled"]["chosen"], tuple(s.id for s in scenes))
     tmp_out = temp_path(out, keep_suffix=True)
     try:
         shutil.copyfile(model, tmp_out)
-        write_card(
-            tmp_out, card.with_tuning(Tuning(best, objective, table["pooled"]["chosen"], tuple(s.id for s in scenes)))
-        )
+        write_card(tmp_out, card.with_tuning(tuning))
         os.replace(tmp_out, out)
     finally:
         tmp_out.unlink(missing_ok=True)

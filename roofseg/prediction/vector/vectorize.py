@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -16,8 +16,11 @@ import rasterio
 import shapely
 import shapely.geometry
 from rasterio.features import rasterize, shapes
+from rasterio.windows import Window
 
-from roofseg.contracts.tags import read_tags
+from roofseg.contracts.card import PostProcess
+from roofseg.contracts.tags import BINARY, read_tags
+from roofseg.contracts.targets import ROOF, TARGETS
 from roofseg.errors import RoofsegError
 from roofseg.prediction.vector.existing import ExistingBuildings
 from roofseg.prediction.vector.geometry import valid_polygonal
@@ -54,6 +57,10 @@ class VectorOptions:
     existing_overlap: float = 0.3  # share of the smaller building's area from which a prediction is mapped
     keep_existing: bool = False  # write mapped ones too, with status 'mapped' / 'new'
 
+    def postprocess(self, threshold: float) -> PostProcess:
+        """What turns the prediction into these footprints, at roof ``threshold``."""
+        return PostProcess(threshold, self.contact_cut, self.min_area, self.regularize)
+
 
 @dataclass(frozen=True)
 class ProbabilityBand:
@@ -71,6 +78,81 @@ def probability_band(prediction: str | os.PathLike) -> ProbabilityBand:
         tags = read_tags(ds)
         scale = tags.scale if tags else 255.0 if ds.dtypes[0] == "uint8" else 1.0
     return ProbabilityBand(os.fspath(prediction), 1, scale)
+
+
+ROWS = 512  # rows of a prediction read at once when thresholding it
+
+
+def roof_cut(ds: rasterio.DatasetReader, threshold: float) -> float:
+    """The pixel value from which prediction raster ``ds`` says roof, read from what it holds.
+
+    roofseg's own rasters say so in their tags (a probability and its scale, or a 0/1 mask);
+    otherwise a uint8 raster of 0s and 1s only is a mask, any other uint8 a 0–255 probability,
+    and a float raster a 0–1 probability.
+    """
+
+    tags = read_tags(ds)
+    bands = tags.bands if tags else TARGETS[:1]  # a raster from elsewhere: one band of roof
+    if bands[0] != ROOF or len(bands) != ds.count or ds.dtypes[0] not in ("uint8", "float32", "float64"):
+        raise RoofsegError(
+            ds.name,
+            f"is not a prediction raster ({ds.count} band(s) of {ds.dtypes[0]}; "
+            "expected one uint8 or float band, or the roof and contact bands roofseg predict writes)",
+        )
+    if tags is not None and tags.content == BINARY:
+        return 0.5
+    if tags is not None:
+        return threshold * tags.scale
+    if ds.dtypes[0] != "uint8":
+        return threshold
+    top = max(
+        int(ds.read(1, window=Window(0, r, ds.width, min(ROWS, ds.height - r))).max())
+        for r in range(0, ds.height, ROWS)
+    )
+    return 0.5 if top <= 1 else threshold * 255
+
+
+def binary_raster(prediction: str | os.PathLike, threshold: float, out: str | os.PathLike) -> Path:
+    """Write ``prediction``'s roof band thresholded at ``threshold`` (a probability, read as the
+    raster says: :func:`roof_cut`) as a 0/1 GeoTIFF at ``out``, nodata as 0. ``roofseg predict``
+    writes its binary raster by the same rule, from the probabilities it stores."""
+    with rasterio.open(prediction) as ds:
+        cut = roof_cut(ds, threshold)
+        profile = dict(
+            driver="GTiff",
+            width=ds.width,
+            height=ds.height,
+            count=1,
+            dtype="uint8",
+            crs=ds.crs,
+            transform=ds.transform,
+            tiled=True,
+            compress="deflate",
+        )
+        with rasterio.open(out, "w", **profile) as dst:
+            for row in range(0, ds.height, ROWS):
+                window = Window(0, row, ds.width, min(ROWS, ds.height - row))
+                roof = (ds.read(1, window=window) >= cut) & (ds.read_masks(1, window=window) > 0)
+                dst.write(roof.astype(np.uint8), 1, window=window)
+    return Path(out)
+
+
+def buildings(
+    prediction: str | os.PathLike,
+    binary: str | os.PathLike,
+    post: PostProcess,
+    separate: bool = True,
+    confidence: bool = True,
+) -> Iterator[Building]:
+    """The buildings of one prediction under ``post``: the polygons of its ``binary`` raster (the
+    roof at ``post.threshold``), split along the prediction's contact band at ``post.contact_cut``
+    (the threshold where None) unless ``separate`` is off, outlines regularized or not, and those
+    under ``post.min_area`` m² left out. The one function that makes the footprints ``predict``
+    writes, ``tune`` scores and ``evaluate-scene`` counts."""
+    cut = post.threshold if post.contact_cut is None else post.contact_cut
+    contact = contact_band(os.fspath(prediction), cut) if separate else None
+    probability = probability_band(prediction) if confidence else None
+    return polygons(binary, post.min_area, post.regularize, contact, probability)
 
 
 class Building(NamedTuple):
@@ -182,13 +264,31 @@ def write_polygons(
     existing: ExistingBuildings | None = None,
     keep_existing: bool = False,
 ) -> int:
-    """Write the polygons of ``binary_path`` to ``out_path`` (one of :data:`DRIVERS`); return how many.
+    """Write the polygons of ``binary_path`` (see :func:`polygons`) to ``out_path``: see :func:`write_buildings`."""
+    with rasterio.open(binary_path) as ds:
+        crs = ds.crs
+    found = polygons(binary_path, min_area, regularize, contact, probability)
+    return write_buildings(
+        found, out_path, crs, layer, probability is not None, min_confidence, existing, keep_existing
+    )
 
-    ``contact``: split touching buildings along the prediction's contact band (see :func:`polygons`).
-    ``layer``: the layer's name (default: the file's name without suffix). ``probability``: each
-    building gets ``confidence``, the mean roof probability of its pixels, and those under
-    ``min_confidence`` are left out. ``existing``: buildings already mapped are left out, or with
-    ``keep_existing`` written with ``status`` 'mapped' (the others 'new').
+
+def write_buildings(
+    found: Iterable[Building],
+    out_path: str | os.PathLike,
+    crs,
+    layer: str | None = None,
+    confidence: bool = True,
+    min_confidence: float = 0.0,
+    existing: ExistingBuildings | None = None,
+    keep_existing: bool = False,
+) -> int:
+    """Write buildings (in ``crs``) to ``out_path`` (one of :data:`DRIVERS`); return how many.
+
+    ``layer``: the layer's name (default: the file's name without suffix). ``confidence``: each
+    building has one (the mean roof probability of its pixels), written as ``confidence``; those
+    under ``min_confidence`` are left out. ``existing``: buildings already mapped are left out, or
+    with ``keep_existing`` written with ``status`` 'mapped' (the others 'new').
 
     GeoJSON is RFC 7946 (WGS84 lon/lat, right-hand rings, no ``crs`` member); ``.osm`` is OSM XML
     for JOSM (:mod:`roofseg.prediction.vector.osm`); the other formats keep the raster's CRS.
@@ -197,14 +297,12 @@ def write_polygons(
     driver = DRIVERS.get(out.suffix.lower())
     if driver is None:
         raise RoofsegError(out, f"unknown vector format (use one of {', '.join(DRIVERS)})")
-    with rasterio.open(binary_path) as ds:
-        crs = ds.crs
     # centimetres in metric CRSs, ~1 cm (1e-7°) in degrees: the traced pixels' floats carry noise, not detail
     grid = 1e-7 if crs is not None and crs.is_geographic else 0.01
 
     def buildings() -> Iterator[tuple[shapely.Geometry, dict]]:
         n = 0
-        for building in polygons(binary_path, min_area, regularize, contact, probability):
+        for building in found:
             if building.confidence is not None and building.confidence < min_confidence:
                 continue
             shape = shapely.set_precision(shapely.geometry.shape(building.geometry), grid)
@@ -235,7 +333,7 @@ def write_polygons(
                 buildings(),
                 layer or out.stem,
                 extra={
-                    **({"confidence": "float"} if probability is not None else {}),
+                    **({"confidence": "float"} if confidence else {}),
                     **({"status": "str"} if existing is not None and keep_existing else {}),
                 },
             )
@@ -281,25 +379,10 @@ def write_footprints(
     threshold: float = 0.5,
     layer: str | None = None,
 ) -> int:
-    """The footprints of one predicted scene as ``vectors`` asks: from its ``binary`` raster,
-    split along the ``prediction``'s contact band where it has one (unless ``vectors.separate``
-    is off). Returns how many were written."""
-
-    cut = threshold if vectors.contact_cut is None else vectors.contact_cut
-    contact = contact_band(os.fspath(prediction), cut) if vectors.separate else None
-    existing = None
-    if vectors.existing:
-        with rasterio.open(binary) as ds:
-            existing = ExistingBuildings(vectors.existing, ds.crs, vectors.existing_overlap)
-    return write_polygons(
-        binary,
-        out_path,
-        vectors.min_area,
-        vectors.regularize,
-        contact,
-        layer,
-        probability_band(prediction),
-        vectors.min_confidence,
-        existing,
-        vectors.keep_existing,
-    )
+    """The footprints of one predicted scene as ``vectors`` asks (see :func:`buildings`), from its
+    ``binary`` raster at ``threshold``. Returns how many were written."""
+    with rasterio.open(binary) as ds:
+        crs = ds.crs
+    existing = ExistingBuildings(vectors.existing, crs, vectors.existing_overlap) if vectors.existing else None
+    found = buildings(prediction, binary, vectors.postprocess(threshold), vectors.separate)
+    return write_buildings(found, out_path, crs, layer, True, vectors.min_confidence, existing, vectors.keep_existing)

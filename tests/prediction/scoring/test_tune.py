@@ -84,3 +84,89 @@ def test_predict_takes_the_tuned_values_unless_told_otherwise(tmp_path, run_cli,
     )
     with fiona.open(tmp_path / "a.gpkg") as a, fiona.open(tmp_path / "b.gpkg") as b:
         assert len(a) < len(b)  # the card's 0.9 keeps little of the tiny model's output; --threshold 0.05 wins
+
+
+def roof_and_contact_keras():
+    """A Keras model that costs nothing: roof where red is bright (a steep sigmoid), contact
+    growing with green (a gentle one: green 180 is a contact probability of 0.89, 255 of 0.99)."""
+    from roofseg._tf import keras
+
+    inp = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(2, 1, activation="sigmoid")
+    model = keras.Model(inp, conv(inp))
+    kernel = np.array([[100.0, 0.0], [0.0, 10.0], [0.0, 0.0]]).reshape(1, 1, 3, 2)
+    conv.set_weights([kernel, np.array([-50.0, -5.0])])
+    return model
+
+
+def terraces(folder, wall: int = 255, core: int = 2):
+    """Houses of 16 x 16 px (8 x 8 m) with a shed against each whose outer two pixels are contact
+    (green ``wall``) around a core of ``core`` x ``core`` px. With a core of 2 x 2 px the shed (6 x 6
+    px, 9 m²) has a core smaller than the one a 5 m² smallest area asks for at 0.5 m pixels (5 px)."""
+    data = np.zeros((3, 200, 200), np.uint8)
+    roofs = []
+    side = core + 4
+    for r in range(8, 180, 32):
+        for c in range(8, 170, 40):
+            data[0, r : r + 16, c : c + 16] = 255
+            data[0, r + 5 : r + 5 + side, c + 16 : c + 16 + side] = 255
+            data[1, r + 5 : r + 5 + side, c + 16 : c + 16 + side] = wall
+            data[1, r + 7 : r + 7 + core, c + 18 : c + 18 + core] = 0  # the shed's core
+            for top, left, h, w in ((r, c, 16, 16), (r + 5, c + 16, side, side)):
+                x, y = T @ (left, top)
+                roofs.append(box(x, y - h / 2, x + w / 2, y))
+    image = write_tif(folder / "terraces.tif", data, transform=T)
+    write_geojson(folder / "terraces.geojson", roofs)
+    return image
+
+
+def test_tunes_pooled_score_is_what_evaluate_scene_gives_for_predicts_footprints(tmp_path, run_cli):
+    import json
+
+    from roofseg.prediction.options import PredictOptions
+    from roofseg.prediction.scoring.tune import tune
+
+    scene = terraces(tmp_path)
+    model = tmp_path / "m.keras"
+    roof_and_contact_keras().save(model)
+    table = tune(
+        model, [str(scene)], tmp_path / "tuned.keras", options=PredictOptions(tile=64, overlap=16), progress=False
+    )
+    args = ("--tile-size", 64, "--overlap", 16, "--engine", "tf", "--quiet")
+    done = run_cli(
+        "predict", tmp_path / "tuned.keras", scene, tmp_path / "p.tif", "--vector", tmp_path / "p.gpkg", *args
+    )
+    assert done.code == 0, done.err
+    done = run_cli(
+        "evaluate-scene", tmp_path / "p.tif", tmp_path / "terraces.geojson", "--json", tmp_path / "s.json", "--quiet"
+    )
+    assert done.code == 0, done.err
+    scores = json.loads((tmp_path / "s.json").read_text())
+    chosen = table["pooled"]["chosen"]
+    assert scores["objects"]["f1"] == pytest.approx(chosen["object_f1"]), (table["chosen"], scores["objects"])
+    assert scores["objects"]["predicted"] == chosen["predicted"] and scores["objects"]["matched"] == chosen["matched"]
+    assert scores["pixel"]["iou"] == pytest.approx(chosen["pixel_iou"])
+
+
+def test_evaluate_scene_splits_with_the_post_processing_the_raster_was_made_with(tmp_path, run_cli):
+    import json
+    import zipfile
+
+    import fiona
+
+    from roofseg.contracts.card import CARD_FILE
+
+    scene = terraces(tmp_path, wall=180, core=3)  # contact 0.89: a wall at the cut 0.5, none at 0.9
+    model = tmp_path / "tuned.keras"
+    roof_and_contact_keras().save(model)
+    post = {"threshold": 0.5, "contact_cut": 0.9, "min_area": 1.0, "regularize": False}
+    with zipfile.ZipFile(model, "a") as zf:
+        zf.writestr(CARD_FILE, json.dumps({"postprocess": post}))
+    args = ("--tile-size", 64, "--overlap", 16, "--engine", "tf", "--quiet")
+    assert run_cli("predict", model, scene, tmp_path / "p.tif", "--vector", tmp_path / "p.gpkg", *args).code == 0
+    done = run_cli(
+        "evaluate-scene", tmp_path / "p.tif", tmp_path / "terraces.geojson", "--json", tmp_path / "s.json", "--quiet"
+    )
+    assert done.code == 0, done.err
+    with fiona.open(tmp_path / "p.gpkg") as written:
+        assert json.loads((tmp_path / "s.json").read_text())["objects"]["predicted"] == len(written)
