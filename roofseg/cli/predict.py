@@ -77,13 +77,15 @@ RASTER_SUFFIXES = (".tif", ".tiff")
     "--existing-overlap",
     default=0.3,
     type=click.FloatRange(0, 1, min_open=True),
-    help="--existing: a predicted building is mapped where it covers at least this share of the smaller building's "
-    "area.",
+    help="--existing: a predicted building is mapped where mapped buildings cover at least this share of its own "
+    "area, so a small mapped shed never hides a large new building around it; where they cover it but leave a part "
+    "of at least --min-area (a mapped house traced with its new annex), that part is written as new.",
 )
 @click.option(
     "--keep-existing",
     is_flag=True,
-    help="--existing: write every building, with the attribute status 'new' or 'mapped'.",
+    help="--existing: write every building whole, with the attribute status 'new', 'mapped' or 'extends' (mapped, "
+    "with a new part).",
 )
 @click.option(
     "--min-confidence",

@@ -1,44 +1,97 @@
-"""Buildings already mapped (an OSM extract, a city's footprints): predicted buildings that overlap
-one are left out, or kept and marked, so a mapper sees only what is new."""
+"""Buildings already mapped (an OSM extract, a city's footprints): predicted buildings the map
+already has are left out, or kept and marked, so a mapper sees only what is new.
+
+The rule, measured on the predicted building: it is mapped when mapped buildings cover at least
+``min_overlap`` (``--existing-overlap``) of its own area. A mapped building much smaller than a
+prediction (a shed inside a new hall) covers little of it and never hides it. Where mapped
+buildings cover a prediction but leave a part of it of at least the smallest area uncovered (a
+mapped house traced with its new annex), that part is new: it is written alone, slivers of the
+map's misregistration (narrower than two pixels) trimmed off.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from functools import lru_cache
 
 import shapely
+from rasterio.crs import CRS
 from shapely import STRtree
 from shapely.geometry import shape
 
 from roofseg.prediction.vector.geometry import valid_polygonal
+from roofseg.raster.ground import GroundArea
 from roofseg.raster.labels import read_footprints
 
 EXISTING_OVERLAP = 0.3
+NEW, MAPPED, EXTENDS = "new", "mapped", "extends"  # a prediction's status against the map
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the map says of one predicted building: its status, and what of it to write as new
+    (the whole building, its part the map lacks, or None)."""
+
+    status: str
+    new: shapely.Geometry | None
 
 
 class ExistingBuildings:
     """The buildings of a vector file (any roofseg reads, OSM extracts included, any CRS) in ``crs``,
-    in an STRtree: a predicted building is mapped where it overlaps one by at least
-    ``min_overlap`` of the smaller of the two's area."""
+    in an STRtree, judged by the rule of this module."""
 
     def __init__(
         self, path: str | os.PathLike, crs, min_overlap: float = EXISTING_OVERLAP, labels_crs: str | None = None
     ):
         self.path = os.fspath(path)
         self.min_overlap = min_overlap
-        polys = [
-            valid_polygonal(shape(g)) for g in read_footprints(self.path, crs, labels_crs, ignore_non_polygons=True)
-        ]
-        self.polys = [p for p in polys if not p.is_empty]
+        self.area_of = GroundArea(CRS.from_user_input(crs) if crs else None)
+        self.polys = _footprints(
+            self.path, _stat(self.path), CRS.from_user_input(crs).to_wkt() if crs else None, labels_crs
+        )
         self.tree = STRtree(self.polys)
 
     def __len__(self) -> int:
         return len(self.polys)
 
+    def covered(self, geom: shapely.Geometry) -> tuple[float, shapely.Geometry]:
+        """The share of ``geom``'s area that mapped buildings cover, and the part they leave."""
+        near = [self.polys[int(j)] for j in self.tree.query(geom)]
+        if not near or geom.area <= 0:
+            return 0.0, geom
+        cover = shapely.union_all([geom.intersection(p) for p in near])
+        return cover.area / geom.area, valid_polygonal(geom.difference(cover))
+
     def mapped(self, geom: shapely.Geometry) -> bool:
         """Whether ``geom`` (in the same CRS) is a building already mapped."""
-        for j in self.tree.query(geom):
-            other = self.polys[int(j)]
-            smaller = min(geom.area, other.area)
-            if smaller > 0 and geom.intersection(other).area >= self.min_overlap * smaller:
-                return True
-        return False
+        return self.covered(geom)[0] >= self.min_overlap
+
+    def judge(self, geom: shapely.Geometry, min_area: float, pixel: float) -> Verdict:
+        """``geom``'s status: new (written whole), mapped (nothing new), or extends (mapped, with a
+        new part of at least ``min_area`` m² wider than two pixels of ``pixel`` CRS units)."""
+        share, rest = self.covered(geom)
+        if share < self.min_overlap:
+            return Verdict(NEW, geom)
+        rest = valid_polygonal(rest.buffer(-pixel).buffer(pixel).intersection(rest))
+        parts = [p for p in getattr(rest, "geoms", [rest]) if not p.is_empty and self.area_of(p) >= max(min_area, 1e-9)]
+        if not parts:
+            return Verdict(MAPPED, None)
+        return Verdict(EXTENDS, parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts))
+
+
+def _stat(path: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (None, None)
+    return (st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _footprints(path: str, stat: tuple, crs: str | None, labels_crs: str | None) -> list:
+    """The file's footprints in ``crs``, valid: read once per file and CRS however many scenes use
+    them (``stat`` keys the cache, so a changed file is read again)."""
+    to_crs = CRS.from_wkt(crs) if crs else None
+    polys = [valid_polygonal(shape(g)) for g in read_footprints(path, to_crs, labels_crs, ignore_non_polygons=True)]
+    return [p for p in polys if not p.is_empty]

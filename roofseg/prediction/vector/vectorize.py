@@ -22,7 +22,7 @@ from roofseg.contracts.card import PostProcess
 from roofseg.contracts.tags import BINARY, read_tags
 from roofseg.contracts.targets import ROOF, TARGETS
 from roofseg.errors import RoofsegError
-from roofseg.prediction.vector.existing import ExistingBuildings
+from roofseg.prediction.vector.existing import EXTENDS, ExistingBuildings
 from roofseg.prediction.vector.geometry import valid_polygonal
 from roofseg.prediction.vector.instances import ContactBand, contact_band, split_region
 from roofseg.prediction.vector.osm import OsmWriter
@@ -31,7 +31,7 @@ from roofseg.raster.ground import GroundArea
 from roofseg.raster.windows import covering_window
 
 if TYPE_CHECKING:
-    from roofseg.prediction.vector.existing import ExistingBuildings
+    from roofseg.prediction.vector.existing import EXTENDS, ExistingBuildings
 
 DRIVERS = {
     ".geojson": "GeoJSON",
@@ -54,8 +54,8 @@ class VectorOptions:
     min_confidence: float = 0.0  # buildings whose mean roof probability is lower are left out
     contact_cut: float | None = None  # contact probability from which a pixel splits buildings (None: the threshold)
     existing: str | None = None  # buildings already mapped (a vector file or OSM extract): left out
-    existing_overlap: float = 0.3  # share of the smaller building's area from which a prediction is mapped
-    keep_existing: bool = False  # write mapped ones too, with status 'mapped' / 'new'
+    existing_overlap: float = 0.3  # share of a predicted building's area covered by mapped ones from which it is mapped
+    keep_existing: bool = False  # write mapped ones too, with status 'new', 'mapped' or 'extends'
 
     def postprocess(self, threshold: float) -> PostProcess:
         """What turns the prediction into these footprints, at roof ``threshold``."""
@@ -266,10 +266,10 @@ def write_polygons(
 ) -> int:
     """Write the polygons of ``binary_path`` (see :func:`polygons`) to ``out_path``: see :func:`write_buildings`."""
     with rasterio.open(binary_path) as ds:
-        crs = ds.crs
+        crs, pixel = ds.crs, math.hypot(ds.transform.a, ds.transform.d)
     found = polygons(binary_path, min_area, regularize, contact, probability)
     return write_buildings(
-        found, out_path, crs, layer, probability is not None, min_confidence, existing, keep_existing
+        found, out_path, crs, layer, probability is not None, min_confidence, existing, keep_existing, min_area, pixel
     )
 
 
@@ -282,13 +282,17 @@ def write_buildings(
     min_confidence: float = 0.0,
     existing: ExistingBuildings | None = None,
     keep_existing: bool = False,
+    min_area: float = 0.0,
+    pixel: float = 0.0,
 ) -> int:
     """Write buildings (in ``crs``) to ``out_path`` (one of :data:`DRIVERS`); return how many.
 
     ``layer``: the layer's name (default: the file's name without suffix). ``confidence``: each
     building has one (the mean roof probability of its pixels), written as ``confidence``; those
-    under ``min_confidence`` are left out. ``existing``: buildings already mapped are left out, or
-    with ``keep_existing`` written with ``status`` 'mapped' (the others 'new').
+    under ``min_confidence`` are left out. ``existing``: buildings already mapped are left out and
+    of those that extend a mapped one only the new part (at least ``min_area`` m², wider than two
+    ``pixel``) is written (see :mod:`roofseg.prediction.vector.existing`); with ``keep_existing``
+    every building is written whole with its ``status``: new, mapped or extends.
 
     GeoJSON is RFC 7946 (WGS84 lon/lat, right-hand rings, no ``crs`` member); ``.osm`` is OSM XML
     for JOSM (:mod:`roofseg.prediction.vector.osm`); the other formats keep the raster's CRS.
@@ -305,17 +309,21 @@ def write_buildings(
         for building in found:
             if building.confidence is not None and building.confidence < min_confidence:
                 continue
-            shape = shapely.set_precision(shapely.geometry.shape(building.geometry), grid)
-            mapped = existing is not None and existing.mapped(shape)
-            if mapped and not keep_existing:
-                continue
+            shape = shapely.geometry.shape(building.geometry)
+            area = building.area
+            verdict = existing.judge(shape, min_area, pixel) if existing is not None else None
+            if verdict is not None and not keep_existing:
+                if verdict.new is None:
+                    continue
+                if verdict.status == EXTENDS:  # only the part the map lacks
+                    shape, area = verdict.new, existing.area_of(verdict.new)
             n += 1
-            values = {"id": n, "area_m2": round(building.area, 3)}
+            values = {"id": n, "area_m2": round(area, 3)}
             if building.confidence is not None:
                 values["confidence"] = round(building.confidence, 4)
-            if existing is not None and keep_existing:
-                values["status"] = "mapped" if mapped else "new"
-            yield shape, values
+            if verdict is not None and keep_existing:
+                values["status"] = verdict.status
+            yield shapely.set_precision(shape, grid), values
 
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")  # drivers want their suffix
     try:
@@ -382,7 +390,18 @@ def write_footprints(
     """The footprints of one predicted scene as ``vectors`` asks (see :func:`buildings`), from its
     ``binary`` raster at ``threshold``. Returns how many were written."""
     with rasterio.open(binary) as ds:
-        crs = ds.crs
+        crs, pixel = ds.crs, math.hypot(ds.transform.a, ds.transform.d)
     existing = ExistingBuildings(vectors.existing, crs, vectors.existing_overlap) if vectors.existing else None
     found = buildings(prediction, binary, vectors.postprocess(threshold), vectors.separate)
-    return write_buildings(found, out_path, crs, layer, True, vectors.min_confidence, existing, vectors.keep_existing)
+    return write_buildings(
+        found,
+        out_path,
+        crs,
+        layer,
+        True,
+        vectors.min_confidence,
+        existing,
+        vectors.keep_existing,
+        vectors.min_area,
+        pixel,
+    )
