@@ -22,9 +22,11 @@ from rasterio.features import rasterize
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds, transform_geom
 from rasterio.windows import Window
+from shapely.geometry import mapping
 
 from roofseg.errors import RoofsegError, RoofsegWarning, first_line
 from roofseg.raster.components import scene_components
+from roofseg.raster.osm import is_building, read_osm_buildings
 from roofseg.raster.scene import Scene, open_raster
 from roofseg.raster.windows import grid_bounds, tile_transform
 from roofseg.scenes import is_remote, suffix_of
@@ -245,6 +247,15 @@ def _lonlat(crs, bounds: tuple[float, float, float, float]) -> str:
     return f"lon {w:.5f}..{e:.5f}, lat {s:.5f}..{n:.5f}"
 
 
+def _not_building_no(properties) -> bool:
+    """False for a feature tagged ``building=no`` (OSM's way of saying: not a building)."""
+    try:
+        value = properties.get("building")
+    except AttributeError:
+        return True
+    return not (isinstance(value, str) and value.strip().lower() == "no")
+
+
 def _read_features(path: str) -> tuple[str | None, list]:
     """(the file's CRS as WKT or None, its geometries) of a vector file; of an OSM extract (.osm,
     .osm.pbf) its building polygons and multipolygons (GDAL's OSM driver, enabled in fiona)."""
@@ -254,12 +265,19 @@ def _read_features(path: str) -> tuple[str | None, list]:
             path, "is empty (0 bytes): give footprints as GeoJSON, GeoPackage, Shapefile, FlatGeobuf or an OSM extract"
         )
     try:
+        if suffix_of(path) == ".osm" and not is_remote(path):  # XML: read here, negative ids included
+            return "EPSG:4326", [fiona.Geometry.from_dict(mapping(g)) for g in read_osm_buildings(path)]
         if suffix_of(path) in OSM_SUFFIXES:
             fiona.drvsupport.supported_drivers["OSM"] = "r"  # fiona lists it not, GDAL has it
             with fiona.open(path, driver="OSM", layer="multipolygons") as src:
-                return "EPSG:4326", [f.geometry for f in src if f.geometry is not None and f.properties.get("building")]
+                return "EPSG:4326", [
+                    f.geometry for f in src if f.geometry is not None and is_building(dict(f.properties))
+                ]
         with fiona.open(path) as src:
-            return (src.crs.to_wkt() if src.crs else None), [f.geometry for f in src if f.geometry is not None]
+            # a footprint tagged building=no (an OSM export) is not a building, as in OSM
+            return (src.crs.to_wkt() if src.crs else None), [
+                f.geometry for f in src if f.geometry is not None and _not_building_no(f.properties)
+            ]
     except RoofsegError:
         raise
     except Exception as exc:  # fiona raises a zoo of driver errors
