@@ -14,3 +14,21 @@ def valid_polygonal(geom: shapely.Geometry) -> shapely.Geometry:
         return fixed
     parts = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type in ("Polygon", "MultiPolygon")]
     return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def share_walls(geoms: list[shapely.Geometry], tolerance: float) -> list[shapely.Geometry]:
+    """``geoms`` with each one's outline given a vertex wherever another's vertex lies on it (within
+    ``tolerance``): a wall two buildings share then has the same vertices on both sides, so it
+    stays shared when the coordinates are rounded (to the centimetre, or to 1e-7° in an OSM or
+    GeoJSON file) instead of opening a sliver or an overlap where one side had a corner."""
+    if len(geoms) < 2:
+        return list(geoms)
+    tree = shapely.STRtree(geoms)
+    out = []
+    for i, geom in enumerate(geoms):
+        near = [geoms[j] for j in tree.query(geom.buffer(tolerance)) if j != i]
+        if near:
+            corners = shapely.multipoints(shapely.get_coordinates(shapely.boundary(near)))
+            geom = valid_polygonal(shapely.snap(geom, corners, tolerance))
+        out.append(geom)
+    return out

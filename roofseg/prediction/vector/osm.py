@@ -4,7 +4,10 @@ The file says ``upload="never"`` (JOSM then refuses to upload it as it is: the m
 they checked into their own layer), every object has a negative id (new, never in OSM), a way
 closes on its first node (shared, not repeated), each building is a closed way tagged
 ``building=yes``, and a building with a courtyard (or in several pieces) is a multipolygon
-relation whose member ways carry no tags. No other tag is invented.
+relation whose member ways carry no tags. No other tag is invented. One node stands at each
+position, across the whole file: touching buildings share the nodes of their common wall, and a
+courtyard touching its building's outline at a corner shares that node, as JOSM's validator
+asks (no "duplicated nodes", no "intersection between multipolygon ways").
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class OsmWriter:
         self.relations: list[ET.Element] = []
         self.next_id = -1
         self.count = 0
+        self.at: dict[tuple[str, str], str] = {}  # one node per position (as written, to 1e-7°)
 
     def _id(self) -> int:
         self.next_id -= 1
@@ -41,11 +45,16 @@ class OsmWriter:
         xs, ys = zip(*ring.coords)
         if self.to_lonlat is not None:
             xs, ys = self.to_lonlat.transform(xs, ys)
-        refs = []
+        refs: list[str] = []
         for lon, lat in list(zip(xs, ys))[:-1]:  # the ring's last point is its first: one node
-            node = ET.Element("node", id=str(self._id()), lat=f"{lat:.{DECIMALS}f}", lon=f"{lon:.{DECIMALS}f}")
-            self.nodes.append(node)
-            refs.append(node.get("id"))
+            position = (f"{lat:.{DECIMALS}f}", f"{lon:.{DECIMALS}f}")
+            if position not in self.at:
+                self.at[position] = str(self._id())
+                self.nodes.append(ET.Element("node", id=self.at[position], lat=position[0], lon=position[1]))
+            if not refs or refs[-1] != self.at[position]:  # two points rounded onto one: one node
+                refs.append(self.at[position])
+        if len(refs) > 1 and refs[-1] == refs[0]:
+            refs.pop()
         way_id = self._id()
         way = ET.Element("way", id=str(way_id))
         for ref in refs + refs[:1]:

@@ -23,7 +23,7 @@ from roofseg.contracts.tags import BINARY, read_tags
 from roofseg.contracts.targets import ROOF, TARGETS
 from roofseg.errors import RoofsegError
 from roofseg.prediction.vector.existing import EXTENDS, ExistingBuildings
-from roofseg.prediction.vector.geometry import valid_polygonal
+from roofseg.prediction.vector.geometry import share_walls, valid_polygonal
 from roofseg.prediction.vector.instances import ContactBand, contact_band, split_region
 from roofseg.prediction.vector.osm import OsmWriter
 from roofseg.prediction.vector.regularize import regularize as regular
@@ -323,13 +323,20 @@ def write_buildings(
                 values["confidence"] = round(building.confidence, 4)
             if verdict is not None and keep_existing:
                 values["status"] = verdict.status
+            yield shape, values
+
+    def with_shared_walls() -> Iterator[tuple[shapely.Geometry, dict]]:
+        # all at once: a wall is shared with neighbours anywhere in the scene (see share_walls)
+        found = list(buildings())
+        shapes = share_walls([shape for shape, _ in found], grid / 10)
+        for shape, (_, values) in zip(shapes, found):
             yield shapely.set_precision(shape, grid), values
 
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")  # drivers want their suffix
     try:
         if driver == "OSM":
             writer = OsmWriter(crs)
-            for shape, _ in buildings():  # OSM gets building=yes and nothing invented
+            for shape, _ in with_shared_walls():  # OSM gets building=yes and nothing invented
                 writer.add(shape)
             writer.write(tmp)
             n = writer.count
@@ -338,7 +345,7 @@ def write_buildings(
                 tmp,
                 driver,
                 crs,
-                buildings(),
+                with_shared_walls(),
                 layer or out.stem,
                 extra={
                     **({"confidence": "float"} if confidence else {}),

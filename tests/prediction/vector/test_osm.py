@@ -211,3 +211,65 @@ def test_predictions_over_an_xyz_tile_layer_equal_those_over_the_same_pixels(tmp
 
     text = one_error_line(line)
     assert f"{server.url}/{z}/" in text and "HTTP 404" in text
+
+
+def josm_validator_errors(path) -> list[str]:
+    """What JOSM's validator says of a file, checked as it checks: nodes at one position
+    ("Building duplicated nodes"), buildings that overlap ("Overlapping buildings"), and the
+    member ways of a multipolygon that cross or touch at other than a shared node ("Intersection
+    between multipolygon ways")."""
+    from itertools import combinations
+
+    from shapely import STRtree
+    from shapely.geometry import LineString
+
+    from roofseg.raster.osm import read_osm_buildings
+
+    root = ET.parse(path).getroot()
+    nodes = {e.get("id"): (e.get("lon"), e.get("lat")) for e in root.iter("node")}
+    errors = []
+    seen: dict[tuple, str] = {}
+    for nid, pos in nodes.items():
+        if pos in seen:
+            errors.append(f"duplicated nodes {seen[pos]} and {nid} at {pos}")
+        seen[pos] = nid
+    buildings = read_osm_buildings(path)
+    tree = STRtree(buildings)
+    for i, a in enumerate(buildings):
+        for j in tree.query(a):
+            if j > i and a.intersection(buildings[j]).area > 1e-14:
+                errors.append(f"overlapping buildings {i} and {j}")
+    ways = {w.get("id"): [nd.get("ref") for nd in w.iter("nd")] for w in root.iter("way")}
+    for rel in root.iter("relation"):
+        members = [m.get("ref") for m in rel.iter("member")]
+        for a, b in combinations(members, 2):
+            la = LineString([tuple(map(float, nodes[r])) for r in ways[a]])
+            lb = LineString([tuple(map(float, nodes[r])) for r in ways[b]])
+            shared = {tuple(map(float, nodes[r])) for r in set(ways[a]) & set(ways[b])}
+            meet = la.intersection(lb)
+            points = {(p.x, p.y) for p in getattr(meet, "geoms", [meet]) if p.geom_type == "Point"}
+            if not meet.is_empty and (meet.geom_type not in ("Point", "MultiPoint") or points - shared):
+                errors.append(f"intersection between multipolygon ways {a} and {b}")
+    return errors
+
+
+def test_touching_buildings_share_their_nodes_and_pass_josms_checks(tmp_path):
+    from roofseg.prediction.vector.instances import ContactBand
+    from roofseg.prediction.vector.vectorize import write_polygons
+
+    roof = np.zeros((120, 160), np.uint8)
+    contact = np.zeros((120, 160), np.uint8)
+    for k, (top, bottom) in enumerate([(10, 41), (10, 31), (14, 47), (10, 25)]):  # a terrace of uneven houses
+        left = 10 + 21 * k
+        roof[top:bottom, left : left + 21] = 1
+        contact[top:bottom, left + 19 : left + 23] = 255  # the walls between them
+    roof[60:100, 60:100] = 1
+    roof[60:70, 60:70] = 0  # a notch whose corner touches the courtyard's corner
+    roof[70:80, 70:80] = 0
+    write_tif(tmp_path / "binary.tif", roof, transform=T)
+    write_tif(tmp_path / "contact.tif", contact, transform=T)
+    n = write_polygons(
+        tmp_path / "binary.tif", tmp_path / "roofs.osm", contact=ContactBand(str(tmp_path / "contact.tif"), 1, 127)
+    )
+    assert n == 5
+    assert josm_validator_errors(tmp_path / "roofs.osm") == []
