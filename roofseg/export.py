@@ -131,6 +131,20 @@ def median_size(gsd: float) -> int:
     return k if k % 2 else k + 1
 
 
+def check_eight_bit(model: str | os.PathLike, card: ModelCard | None) -> None:
+    """Refuse a Deepness export of a model trained on imagery that is not 8-bit: Deepness feeds a
+    layer's raw values / 255, while roofseg stretched such scenes to 8 bits scene by scene (their
+    2-98 % percentiles), so the model would see other pixels in QGIS than it learnt from."""
+    other = [d for d in (card.dtypes if card else ()) if d != "uint8"]
+    if other:
+        raise RoofsegError(
+            model,
+            f"was trained on {', '.join(other)} imagery stretched to 8 bits scene by scene; Deepness feeds a layer's "
+            "raw values / 255, so in QGIS the model would see other pixels than it learnt from: predict such scenes "
+            "with roofseg predict (it stretches them as in training), or export a model trained on 8-bit imagery",
+        )
+
+
 def add_metadata(proto, values: dict) -> None:
     """Store ``values`` in the ONNX model's metadata, each JSON-encoded (as Deepness reads them)."""
     for key, value in values.items():
@@ -147,8 +161,9 @@ def export(model: str | os.PathLike, out: str | os.PathLike, layout: str = "roof
 
     _tf2onnx()
     card = read_card(model)
-    if layout == "deepness":
-        size = check_tile_size(size or (card or ModelCard()).tile_size)  # before the slow loading of the model
+    if layout == "deepness":  # before the slow loading of the model
+        size = check_tile_size(size or (card or ModelCard()).tile_size)
+        check_eight_bit(model, card)
     net = load_model(model, compile=False)
     proto = to_onnx(net, layout, size)
     channels = int(net.output_shape[-1])

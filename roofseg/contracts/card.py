@@ -5,7 +5,8 @@ Format history:
 
 - ``roofseg-model/1``: gsd_m, tile_size, bands, scaling, input, outputs, contact_px, base, and
   ``postprocess`` once ``roofseg tune`` chose one. Every key may be missing.
-- ``roofseg-model/2``: the same keys, always written, and ``roofseg``, the release that made the model.
+- ``roofseg-model/2``: the same keys, always written; ``roofseg``, the release that made the model;
+  ``dtypes``, the scenes' data types (an earlier card's: unknown, empty).
 
 Defaults for what an older card lacks are set here and nowhere else.
 """
@@ -81,6 +82,7 @@ class ModelCard:
     gsd_m: float | None = None  # the ground pixel size the model saw in training (None: unknown)
     tile_size: int = DEFAULT_TILE_SIZE  # its input windows' side, px
     bands: tuple[tuple[int, ...], ...] = ()  # the scenes' bands, 1-based, as the tiler picked them
+    dtypes: tuple[str, ...] = ()  # the scenes' data types (not uint8: stretched to 8 bits by ``scaling``)
     scaling: str | None = None  # the rule that scaled non-uint8 imagery to uint8 (roofseg.raster.scaling)
     input: str = INPUT
     outputs: tuple[str, ...] = TARGETS[:1]  # what each output channel holds
@@ -103,6 +105,7 @@ class ModelCard:
             "gsd_m": self.gsd_m,
             "tile_size": self.tile_size,
             "bands": [list(b) for b in self.bands],
+            "dtypes": list(self.dtypes),
             "scaling": self.scaling,
             "input": self.input,
             "outputs": list(self.outputs),
@@ -125,6 +128,7 @@ class ModelCard:
             "gsd_m",
             "tile_size",
             "bands",
+            "dtypes",
             "scaling",
             "input",
             "outputs",
@@ -140,6 +144,7 @@ class ModelCard:
                 gsd_m=float(data["gsd_m"]) if data.get("gsd_m") else None,
                 tile_size=int(data.get("tile_size") or DEFAULT_TILE_SIZE),
                 bands=tuple(tuple(int(b) for b in bs) for bs in data.get("bands") or ()),
+                dtypes=tuple(str(d) for d in data.get("dtypes") or ()),
                 scaling=data.get("scaling"),
                 input=data.get("input") or INPUT,
                 outputs=tuple(data.get("outputs") or TARGETS[:1]),

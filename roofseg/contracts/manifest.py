@@ -65,6 +65,11 @@ class Manifest:
         """The band choices of the scenes, each once, sorted."""
         return sorted({tuple(j["bands"]) for j in self.jobs if j.get("bands")})
 
+    @property
+    def dtypes(self) -> list[str]:
+        """The data types of the scenes, each once, sorted."""
+        return sorted({j["dtype"] for j in self.jobs if j.get("dtype")})
+
     def shard_paths(self) -> list[str]:
         """Every shard of every split, as listed (relative to the manifest's folder)."""
         return [s.path for split in self.splits.values() for s in split.shards]

@@ -188,6 +188,7 @@ def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
         gsd_m=model_gsd(manifest.gsd_m, manifest.tile_size, size),
         tile_size=size,
         bands=tuple(manifest.bands),
+        dtypes=tuple(manifest.dtypes),
         scaling=SCALING_RULE,
         outputs=TARGETS if contact else TARGETS[:1],
         contact_px=manifest.contact_px if contact else None,
