@@ -69,7 +69,7 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 @click.option(
     "--existing",
     default=None,
-    type=click.Path(dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False),
     help="--vector: leave out predicted buildings already mapped in this file (any vector file roofseg reads, an OSM "
     "extract .osm/.osm.pbf included, any CRS), so only new buildings come out.",
 )
@@ -80,6 +80,12 @@ RASTER_SUFFIXES = (".tif", ".tiff")
     help="--existing: a predicted building is mapped where mapped buildings cover at least this share of its own "
     "area, so a small mapped shed never hides a large new building around it; where they cover it but leave a part "
     "of at least --min-area (a mapped house traced with its new annex), that part is written as new.",
+)
+@click.option(
+    "--existing-crs",
+    default=None,
+    help="--existing: the CRS of the file of mapped buildings where it states none or a wrong one, e.g. EPSG:3857 "
+    "(GeoJSON without a 'crs' member is read as WGS84).",
 )
 @click.option(
     "--keep-existing",
@@ -168,6 +174,7 @@ def predict(
     min_area,
     existing,
     existing_overlap,
+    existing_crs,
     keep_existing,
     min_confidence,
     regularize,
@@ -214,6 +221,7 @@ def predict(
     from roofseg.errors import RoofsegError
     from roofseg.outputs import is_object_store
     from roofseg.prediction.options import card_options, tuned_defaults
+    from roofseg.prediction.vector.existing import check_existing
     from roofseg.prediction.vector.vectorize import DRIVERS, VectorOptions
     from roofseg.scenes import is_remote, suffix_of
 
@@ -252,16 +260,19 @@ def predict(
         if suffix not in DRIVERS:
             raise click.BadParameter(f"use a file or format of {', '.join(DRIVERS)}", param_hint="--vector")
         vectors = VectorOptions(
-            suffix,
-            min_area,
-            regularize,
-            separate,
-            min_confidence,
-            contact_cut,
-            os.path.abspath(existing) if existing else None,
-            existing_overlap,
-            keep_existing,
+            suffix=suffix,
+            min_area=min_area,
+            regularize=regularize,
+            separate=separate,
+            min_confidence=min_confidence,
+            contact_cut=contact_cut,
+            existing=os.path.abspath(existing) if existing else None,
+            existing_overlap=existing_overlap,
+            existing_crs=existing_crs,
+            keep_existing=keep_existing,
         )
+        if existing:  # said now, not after the first scene's prediction
+            check_existing(existing, existing_crs)
     elif existing or keep_existing:
         raise click.BadParameter(
             "leaves mapped buildings out of --vector, which is not asked for", param_hint="--existing"

@@ -281,13 +281,22 @@ def _read_features(path: str) -> tuple[str | None, list]:
     except RoofsegError:
         raise
     except Exception as exc:  # fiona raises a zoo of driver errors
+        if "Failed to open dataset" in str(exc):
+            raise RoofsegError(
+                path,
+                "is no vector file roofseg reads: give footprints as GeoJSON, GeoPackage, Shapefile, FlatGeobuf "
+                "or an OSM extract",
+            ) from None
         raise RoofsegError(path, f"cannot read as vector footprints ({first_line(exc)})") from None
 
 
-def read_footprints(path: str, to_crs, crs: str | None = None, ignore_non_polygons: bool = False) -> list[dict]:
+def read_footprints(
+    path: str, to_crs, crs: str | None = None, ignore_non_polygons: bool = False, crs_option: str = "--labels-crs"
+) -> list[dict]:
     """The polygons of a vector file (or an OSM extract's buildings) as GeoJSON-like dicts in
-    ``to_crs``. ``crs`` states the file's CRS where it has none or a wrong one; a file of lines or
-    points only is refused unless ``ignore_non_polygons`` (then it holds no building)."""
+    ``to_crs`` (None: as they are). ``crs`` states the file's CRS where it has none or a wrong one
+    (the command's ``crs_option``, named in the advice); a file of lines or points only is refused
+    unless ``ignore_non_polygons`` (then it holds no building)."""
     file_crs, features = _read_features(path)
     geoms = [g.__geo_interface__ for g in features if g.type in POLYGONAL]
     if features and not geoms and not ignore_non_polygons:
@@ -298,8 +307,8 @@ def read_footprints(path: str, to_crs, crs: str | None = None, ignore_non_polygo
             + ", ".join(f"{n} {t}" for t, n in found.most_common())
             + "; building labels are polygons (--ignore-non-polygons takes it as an area without buildings)",
         )
-    src_crs = _labels_crs(path, crs or file_crs, geoms)
-    if geoms and src_crs != to_crs:
+    src_crs = _labels_crs(path, crs or file_crs, geoms, crs_option)
+    if geoms and to_crs is not None and src_crs != to_crs:
         try:
             geoms = transform_geom(src_crs, to_crs, geoms)
         except Exception as exc:  # PROJ errors come as several types
@@ -309,7 +318,9 @@ def read_footprints(path: str, to_crs, crs: str | None = None, ignore_non_polygo
     return geoms
 
 
-def _labels_crs(path: str, crs_text: str | None, geoms: list[dict]) -> rasterio.crs.CRS | None:
+def _labels_crs(
+    path: str, crs_text: str | None, geoms: list[dict], crs_option: str = "--labels-crs"
+) -> rasterio.crs.CRS | None:
     """The footprints' CRS, checked against their coordinates: degrees must lie within ±180 / ±90.
 
     GeoJSON without a ``crs`` member is WGS84 (RFC 7946), so projected coordinates in such a
@@ -318,7 +329,7 @@ def _labels_crs(path: str, crs_text: str | None, geoms: list[dict]) -> rasterio.
     if not crs_text:
         if not geoms:
             return None
-        raise RoofsegError(path, "footprints have no CRS (add one, e.g. a .prj file, or give --labels-crs EPSG:…)")
+        raise RoofsegError(path, f"footprints have no CRS (add one, e.g. a .prj file, or give {crs_option} EPSG:…)")
     try:
         crs = rasterio.crs.CRS.from_user_input(crs_text)
     except Exception as exc:
@@ -332,7 +343,7 @@ def _labels_crs(path: str, crs_text: str | None, geoms: list[dict]) -> rasterio.
                 path,
                 f"coordinates such as ({bb[k, 0]:.6g}, {bb[k, 1]:.6g}) are not degrees, yet the file's CRS is "
                 f"{crs.to_string()} (GeoJSON without a 'crs' member is WGS84 by RFC 7946); "
-                "state their CRS with --labels-crs EPSG:…",
+                f"state their CRS with {crs_option} EPSG:…",
             )
     return crs
 

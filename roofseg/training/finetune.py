@@ -72,10 +72,11 @@ def check_base(base: Base, manifest: Manifest, manifest_path: str, tile_gsd: flo
         )
 
 
-def transfer_weights(base, model) -> list[str]:
+def transfer_weights(base, model, source: str | None = None) -> list[str]:
     """Set every weight of ``model`` from the layer of the same name in ``base`` (two roofseg
     U-Nets). Where the heads differ in channels (contact or not), the channels both have are
-    carried over and a new one keeps its fresh start. Returns what was said of the heads."""
+    carried over and a new one keeps its fresh start. Returns what was said of the heads.
+    ``source``: the base's file, named in errors."""
     said = []
     base_layers = {layer.name: layer for layer in base.layers}
     missing = []
@@ -92,8 +93,9 @@ def transfer_weights(base, model) -> list[str]:
             continue
         if layer.name != HEAD:
             raise RoofsegError(
-                None,
-                f"--init-from: layer {layer.name} has other shapes in the base model (not a roofseg ResNet34 U-Net)",
+                source,
+                f"is no base for this model (--init-from): its layer {layer.name} has other shapes (not a "
+                "roofseg ResNet34 U-Net)",
             )
         channels = min(new[0].shape[-1], old[0].shape[-1])
         layer.set_weights([np.concatenate([o[..., :channels], n[..., channels:]], axis=-1) for n, o in zip(new, old)])
@@ -103,6 +105,7 @@ def transfer_weights(base, model) -> list[str]:
         )
     if missing:
         raise RoofsegError(
-            None, f"--init-from: the base model has no layer {missing[0]} (not a roofseg ResNet34 U-Net)"
+            source,
+            f"is no base for this model (--init-from): it has no layer {missing[0]} (not a roofseg ResNet34 U-Net)",
         )
     return said

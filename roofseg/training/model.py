@@ -203,6 +203,12 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
             "is not a Keras model file (a .keras zip archive): give the best.keras of a "
             "training run (roofseg train ... -o RUN writes RUN/best.keras)",
         )
+    with zipfile.ZipFile(path) as zf:
+        if "config.json" not in zf.namelist():
+            raise RoofsegError(
+                path,
+                "is a zip archive but no Keras model (it holds no config.json): give the best.keras of a training run",
+            )
     try:
         try:
             return _load_extracted(path, compile)

@@ -372,7 +372,7 @@ def _train(
             weights, freeze_encoder=cfg.freeze_encoder_epochs > 0, momentum=momentum, outputs=2 if contact else 1
         )
         if base is not None:
-            for line in transfer_weights(load_model(base.path, compile=False), model):
+            for line in transfer_weights(load_model(base.path, compile=False), model, base.path):
                 print(f"roofseg: {line}")
             print(f"roofseg: starting from every weight of {base.path}")
         if cfg.augment_on == "device":

@@ -73,7 +73,13 @@ def converted(model: str | os.PathLike, progress: bool = False) -> Path:
     for folder in (Path(model).resolve().parent / CACHE, Path(tempfile.gettempdir()) / "roofseg-cache"):
         path = folder / f"{digest}.onnx"
         if path.is_file():
-            return path
+            if _readable_onnx(path):
+                return path
+            warnings.warn(f"{path}: the cached ONNX export of {model} is broken; it is made again", stacklevel=2)
+            try:
+                path.unlink()
+            except OSError:
+                continue
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with tqdm(
@@ -89,6 +95,18 @@ def converted(model: str | os.PathLike, progress: bool = False) -> Path:
         except PermissionError:
             continue
     raise RoofsegError(model, "no folder to keep its ONNX export in")
+
+
+def _readable_onnx(path: Path) -> bool:
+    """Whether ``path`` parses as an ONNX model (a cache roofseg made may have been cut or damaged since)."""
+    # an optional extra, imported where it is used
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 — protobuf's DecodeError and friends: broken, whichever
+        return False
+    return len(proto.graph.node) > 0 and len(proto.graph.output) > 0  # an empty file parses as an empty model
 
 
 class _OnnxBase:

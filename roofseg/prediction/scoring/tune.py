@@ -28,7 +28,7 @@ from rasterio.windows import Window
 from shapely.geometry import shape
 from tqdm import tqdm
 
-from roofseg.atomic import temp_path
+from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.contracts.card import ModelCard, PostProcess, Tuning, read_card, write_card
 from roofseg.errors import RoofsegError, RoofsegWarning
 from roofseg.prediction.options import card_options
@@ -121,7 +121,9 @@ class SceneScorer:
 
     def __init__(self, prediction: Path, labels_path: str, objective: str, labels_crs: str | None, work: Path):
         self.prediction, self.objective, self.work = prediction, objective, work
-        with Scene(prediction, bands=(1,)) as grid:
+        with Scene(prediction, bands=(1,)) as grid, warnings.catch_warnings():
+            # said by tune of the user's scene, not of this copy of its prediction
+            warnings.simplefilter("ignore", RoofsegWarning)
             labels = open_labels(labels_path, grid, crs=labels_crs)
             try:
                 self.vector = isinstance(labels, VectorLabels)
@@ -180,6 +182,8 @@ def tune(
     model, out = os.fspath(model), Path(out)
     if out.exists() and os.path.samefile(out, model):
         raise RoofsegError(out, "is the input model; tune writes a copy (choose another output)")
+    ensure_writable_dir(out.parent)
+    remove_stale_partials(out.parent, out.name)  # what a killed tune left
     scenes = scene_inputs(entries, labels)
     card = read_card(model) or ModelCard()
     options = options or card_options(card)
@@ -198,6 +202,19 @@ def tune(
         scorers = {
             s.id: SceneScorer(predictions[s.id], s.labels, chosen_objective, labels_crs, Path(tmp)) for s in scenes
         }
+        if not any(c.tp + c.fn for scorer in scorers.values() for c in [scorer.pixels[THRESHOLDS[0]]]):
+            raise RoofsegError(
+                scenes[0].labels if len(scenes) == 1 else None,
+                "the labels hold no building on the scenes' valid pixels: tune chooses by how well buildings are "
+                "found, so it needs scenes with labelled buildings",
+            )
+        for s in scenes:
+            if not scorers[s.id].pixels[THRESHOLDS[0]].tp + scorers[s.id].pixels[THRESHOLDS[0]].fn:
+                warnings.warn(
+                    f"{s.labels}: holds no building on {s.image}: scored as a scene without buildings",
+                    RoofsegWarning,
+                    stacklevel=2,
+                )
         masks = [s.labels for s in scenes if not scorers[s.id].vector]
         if masks and objective is None:
             chosen_objective = "pixel-iou"

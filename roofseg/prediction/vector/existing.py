@@ -25,6 +25,16 @@ from roofseg.raster.ground import GroundArea
 from roofseg.raster.labels import read_footprints
 
 EXISTING_OVERLAP = 0.3
+CRS_OPTION = "--existing-crs"  # predict's option that states the file's CRS
+
+
+def check_existing(path: str | os.PathLike, crs: str | None = None) -> int:
+    """Read the file of mapped buildings once before any scene is predicted, so a file that is
+    missing, of the wrong kind or in a CRS it does not state is said at once; returns how many
+    buildings it holds."""
+    return len(read_footprints(os.fspath(path), None, crs, ignore_non_polygons=True, crs_option=CRS_OPTION))
+
+
 NEW, MAPPED, EXTENDS = "new", "mapped", "extends"  # a prediction's status against the map
 
 
@@ -93,5 +103,6 @@ def _footprints(path: str, stat: tuple, crs: str | None, labels_crs: str | None)
     """The file's footprints in ``crs``, valid: read once per file and CRS however many scenes use
     them (``stat`` keys the cache, so a changed file is read again)."""
     to_crs = CRS.from_wkt(crs) if crs else None
-    polys = [valid_polygonal(shape(g)) for g in read_footprints(path, to_crs, labels_crs, ignore_non_polygons=True)]
+    geoms = read_footprints(path, to_crs, labels_crs, ignore_non_polygons=True, crs_option=CRS_OPTION)
+    polys = [valid_polygonal(shape(g)) for g in geoms]
     return [p for p in polys if not p.is_empty]

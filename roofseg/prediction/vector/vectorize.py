@@ -55,6 +55,7 @@ class VectorOptions:
     contact_cut: float | None = None  # contact probability from which a pixel splits buildings (None: the threshold)
     existing: str | None = None  # buildings already mapped (a vector file or OSM extract): left out
     existing_overlap: float = 0.3  # share of a predicted building's area covered by mapped ones from which it is mapped
+    existing_crs: str | None = None  # the CRS of the file of mapped buildings, where it states none or a wrong one
     keep_existing: bool = False  # write mapped ones too, with status 'new', 'mapped' or 'extends'
 
     def postprocess(self, threshold: float) -> PostProcess:
@@ -398,7 +399,11 @@ def write_footprints(
     ``binary`` raster at ``threshold``. Returns how many were written."""
     with rasterio.open(binary) as ds:
         crs, pixel = ds.crs, math.hypot(ds.transform.a, ds.transform.d)
-    existing = ExistingBuildings(vectors.existing, crs, vectors.existing_overlap) if vectors.existing else None
+    existing = (
+        ExistingBuildings(vectors.existing, crs, vectors.existing_overlap, vectors.existing_crs)
+        if vectors.existing
+        else None
+    )
     found = buildings(prediction, binary, vectors.postprocess(threshold), vectors.separate)
     return write_buildings(
         found,

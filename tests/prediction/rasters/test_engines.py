@@ -253,3 +253,26 @@ def test_the_first_conversion_is_said_on_the_terminal_once(model_file, tmp_path)
         assert proc.returncode == 0, proc.stderr[-1500:]
         said.append(f"converting m.keras to ONNX, once (kept in {tmp_path / '.roofseg-cache'})" in proc.stderr)
     assert said == [True, False]
+
+
+@pytest.mark.parametrize("damage", ["cut", "empty"])
+def test_a_broken_cached_export_is_made_again(model_file, tmp_path, damage):
+    import shutil
+    import warnings
+
+    from roofseg.prediction.rasters.engines import converted, installed
+
+    if not (installed("onnx") or installed("openvino")):
+        pytest.skip("no ONNX engine installed")
+    model = tmp_path / "m.keras"
+    shutil.copy(model_file, model)
+    first = converted(model)
+    whole = first.read_bytes()
+    first.write_bytes(whole[: len(whole) // 3] if damage == "cut" else b"")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        again = converted(model)
+    import onnx
+
+    assert again == first and len(onnx.load(str(again)).graph.node) == len(onnx.load_from_string(whole).graph.node)
+    assert any("broken" in str(w.message) for w in said)

@@ -65,12 +65,12 @@ def test_a_mapped_house_traced_with_its_new_annex_leaves_the_annex(tmp_path):
 
 
 def test_existing_buildings_are_read_once_for_many_scenes(tmp_path, monkeypatch):
-    from helpers import red, scenes_in
-
     from roofseg.prediction.many import predict_scenes
     from roofseg.prediction.options import PredictOptions
     from roofseg.prediction.vector import existing
     from roofseg.prediction.vector.vectorize import VectorOptions
+
+    from helpers import red, scenes_in
 
     scenes_in(tmp_path / "in", 3)
     mapped = write_geojson(tmp_path / "mapped.geojson", [ground_box(10, 10, 4, 4)])
