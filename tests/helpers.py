@@ -94,3 +94,15 @@ def roofs_scene(tmp_path, h=200, w=240, transform=Affine(0.5, 0, 500_000, 0, -0.
         data[:, :, :nodata_cols] = 0
     scene = write_tif(tmp_path / "scene.tif", data, transform=transform, nodata=0 if nodata_cols else None)
     return scene, roofs, mask
+
+
+def blank_keras():
+    """A Keras model that finds no roof anywhere (probability 0.00005): for commands whose test is
+    not about what the model finds, at the cost of nothing."""
+    from roofseg._tf import keras
+
+    inp = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(1, 1, activation="sigmoid")
+    model = keras.Model(inp, conv(inp))
+    conv.set_weights([np.zeros((1, 1, 3, 1)), np.array([-10.0])])
+    return model

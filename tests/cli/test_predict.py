@@ -6,10 +6,10 @@ import rasterio
 
 
 def test_predict_makes_the_folders_of_its_outputs(sample_scene, tmp_path, run_cli):
-    from helpers import tiny_keras
+    from helpers import blank_keras
 
     model = tmp_path / "m.keras"
-    tiny_keras().save(model)
+    blank_keras().save(model)
     out = tmp_path / "new" / "dir" / "p.tif"
     done = run_cli(
         "predict",
@@ -47,10 +47,10 @@ def test_mapped_buildings_in_an_unstated_crs_are_said_before_predicting_with_pre
     import json
 
     from conftest import one_error_line
-    from helpers import tiny_keras
+    from helpers import blank_keras
 
     model = tmp_path / "m.keras"
-    tiny_keras().save(model)
+    blank_keras().save(model)
     doc = json.loads(open(sample_scene["labels"]).read())
     doc.pop("crs", None)  # UTM metres in a GeoJSON that says nothing: RFC 7946 reads it as degrees
     (tmp_path / "mapped.geojson").write_text(json.dumps(doc))

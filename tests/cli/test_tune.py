@@ -17,12 +17,15 @@ def test_a_scene_without_labels_is_one_line_and_writes_no_model(sample_scene, tm
     assert "alone.tif" in line and not (tmp_path / "tuned.keras").exists()
 
 
-def test_tune_makes_its_output_folder_and_refuses_labels_without_a_building(sample_scene, tmp_path, run_cli):
-    from conftest import one_error_line
-    from helpers import tiny_keras
+def test_tune_makes_its_output_folder_and_refuses_labels_without_a_building(tmp_path, run_cli):
+    from roofseg.sample import write_sample
 
+    from conftest import one_error_line
+    from helpers import blank_keras
+
+    sample_scene = write_sample(tmp_path / "sample", size=256, seed=1, progress=False)  # two buildings
     model = tmp_path / "m.keras"
-    tiny_keras().save(model)
+    blank_keras().save(model)
     args = ("--labels", sample_scene["labels"], "--quiet")
     done = run_cli("tune", model, sample_scene["image"], "-o", tmp_path / "new" / "dir" / "t.keras", *args)
     assert done.code == 0, done.err

@@ -23,12 +23,17 @@ def share_walls(geoms: list[shapely.Geometry], tolerance: float) -> list[shapely
     GeoJSON file) instead of opening a sliver or an overlap where one side had a corner."""
     if len(geoms) < 2:
         return list(geoms)
-    tree = shapely.STRtree(geoms)
+    outlines = shapely.boundary(geoms)
+    coords, owner = shapely.get_coordinates(outlines, return_index=True)
+    corners = shapely.STRtree(shapely.points(coords))  # every corner of every outline, queried near each outline
     out = []
     for i, geom in enumerate(geoms):
-        near = [geoms[j] for j in tree.query(geom.buffer(tolerance)) if j != i]
-        if near:
-            corners = shapely.multipoints(shapely.get_coordinates(shapely.boundary(near)))
-            geom = valid_polygonal(shapely.snap(geom, corners, tolerance))
+        near = corners.query(outlines[i], predicate="dwithin", distance=tolerance)
+        near = near[owner[near] != i]
+        if len(near):
+            own = {tuple(c) for c in coords[owner == i].tolist()}
+            new = [c for c in coords[near].tolist() if tuple(c) not in own]
+            if new:
+                geom = valid_polygonal(shapely.snap(geom, shapely.multipoints(new), tolerance))
         out.append(geom)
     return out

@@ -249,7 +249,7 @@ def test_ctrl_c_while_writing_vectors_leaves_no_output_and_a_rerun_completes(
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(vectorize, "write_polygons", interrupted)
+    monkeypatch.setattr(vectorize, "write_buildings", interrupted)
     args = (
         "predict",
         model,
