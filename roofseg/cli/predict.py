@@ -23,8 +23,6 @@ from roofseg.cli.options import (
     xyz_options,
 )
 
-RASTER_SUFFIXES = (".tif", ".tiff")
-
 
 @click.command(context_settings=CONTEXT)
 @click.argument("model", type=click.Path(dir_okay=False))
@@ -220,10 +218,10 @@ def predict(
     from roofseg.contracts.card import read_card
     from roofseg.errors import RoofsegError
     from roofseg.outputs import is_object_store
-    from roofseg.prediction.options import card_options, tuned_defaults
+    from roofseg.prediction.options import RASTER_SUFFIXES, card_options, single_scene, tuned_defaults
     from roofseg.prediction.vector.existing import check_existing
     from roofseg.prediction.vector.vectorize import DRIVERS, VectorOptions
-    from roofseg.scenes import is_remote, suffix_of
+    from roofseg.scenes import suffix_of
 
     band_tuple = parsed_bands(bands)
     inputs = resolved_inputs(inputs, bbox, zoom)
@@ -247,13 +245,7 @@ def predict(
         raise click.BadParameter(
             "in an object store, give a folder (s3://BUCKET/preds): each scene's files go there", param_hint="OUTPUT"
         )
-    one_scene = (
-        len(inputs) == 1
-        and suffix_of(inputs[0]) not in (".txt", ".json", ".geojson")
-        and (is_remote(inputs[0]) or Path(inputs[0]).is_file())
-        and Path(output).suffix.lower() in RASTER_SUFFIXES
-        and not Path(output).is_dir()
-    )
+    one_scene = single_scene(inputs, output)
     vectors = None
     if vector:
         suffix = Path(vector).suffix.lower() or f".{vector.lower()}"
@@ -411,6 +403,7 @@ def _many_scenes(
 ) -> None:
     # here, not at the top: keeps --help fast
     from roofseg.prediction.many import predict_scenes
+    from roofseg.prediction.options import RASTER_SUFFIXES
     from roofseg.scenes import expand
 
     if Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir():

@@ -7,10 +7,14 @@ size and GSD, and ``roofseg tune``'s post-processing, are the defaults; what the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from roofseg.contracts.card import ModelCard
 from roofseg.contracts.sizes import DEFAULT_TILE_SIZE, check_tile_size, default_overlap
 from roofseg.errors import RoofsegError
+from roofseg.scenes import is_remote, suffix_of
+
+RASTER_SUFFIXES = (".tif", ".tiff")  # an output named so is one scene's raster; anything else a folder
 
 
 @dataclass(frozen=True)
@@ -66,3 +70,16 @@ def tuned_defaults(card: ModelCard | None, stated: dict) -> dict:
         "contact_cut": tuned.contact_cut,
     }
     return {k: chosen[k] if stated.get(k) is None else stated[k] for k in chosen}
+
+
+def single_scene(inputs: list[str], output: str) -> bool:
+    """Whether a run is one scene into one raster (``OUTPUT.tif``) rather than scenes into a folder:
+    one input that is a scene file or URL (not a list, STAC document or folder) and a raster output
+    that is not an existing folder."""
+    return (
+        len(inputs) == 1
+        and suffix_of(inputs[0]) not in (".txt", ".json", ".geojson")
+        and (is_remote(inputs[0]) or Path(inputs[0]).is_file())
+        and Path(output).suffix.lower() in RASTER_SUFFIXES
+        and not Path(output).is_dir()
+    )
