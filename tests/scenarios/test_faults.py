@@ -140,7 +140,7 @@ def test_a_rerun_of_a_killed_predict_removes_its_stale_temporaries_only(tmp_path
         deadline = time.time() + 120
         # until both of the run's outputs are being written (not counting a write probe of the moment)
         while (
-            len([p for p in out.glob(".p*.partial") if p != live]) < 2
+            len([p for p in out.glob(".*.partial") if p != live and not p.name.startswith(".write-probe.")]) < 2
             and proc.poll() is None
             and time.time() < deadline
         ):
