@@ -23,6 +23,11 @@ POSTPROCESS = "ROOFSEG_POSTPROCESS"  # JSON: the post-processing its footprints 
 PROBABILITY, BINARY = "probability", "binary"
 
 
+def probability_scale(dtype: str) -> float:
+    """The stored value that stands for probability 1 in a probability raster of ``dtype``."""
+    return 255.0 if dtype == "uint8" else 1.0
+
+
 @dataclass(frozen=True)
 class RasterTags:
     """What a raster roofseg wrote holds."""
@@ -40,7 +45,7 @@ class RasterTags:
     ) -> RasterTags:
         """The tags of a probability raster of ``dtype`` (uint8: 0–255; float32: 0–1) with ``channels`` bands."""
         names = TARGETS[:channels] if channels <= len(TARGETS) else tuple(f"channel {i}" for i in range(channels))
-        return cls(PROBABILITY, 255.0 if dtype == "uint8" else 1.0, tuple(names), None, run, postprocess)
+        return cls(PROBABILITY, probability_scale(dtype), tuple(names), None, run, postprocess)
 
     @classmethod
     def binary(cls, threshold: float) -> RasterTags:

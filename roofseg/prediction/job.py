@@ -12,7 +12,7 @@ import rasterio
 from tqdm import tqdm
 
 from roofseg.atomic import commit_outputs, discard_outputs, parts_of, staged_path
-from roofseg.contracts.tags import read_tags
+from roofseg.contracts.tags import probability_scale, read_tags
 from roofseg.errors import RoofsegError, failure_line, first_line
 from roofseg.outputs import RemoteFolder
 from roofseg.prediction.options import PredictOptions
@@ -102,7 +102,7 @@ def staged_outputs(job: SceneJob) -> dict[Path, Path]:
 
 
 def _write_styles(job: SceneJob, staged: dict[Path, Path], options: PredictOptions) -> None:
-    scale = 255.0 if options.dtype == "uint8" else 1.0
+    scale = probability_scale(options.dtype)
     write_style(staged[job.prediction.with_suffix(".qml")], probability_style(scale, options.threshold or 0.5))
     if job.binary is not None:
         write_style(staged[job.binary.with_suffix(".qml")], binary_style())

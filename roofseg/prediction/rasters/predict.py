@@ -22,7 +22,7 @@ from tqdm import tqdm
 from roofseg.atomic import atomic_output, ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.contracts.card import PostProcess
 from roofseg.contracts.sizes import check_tile_size, gsd_is_off, gsd_ratio
-from roofseg.contracts.tags import RasterTags
+from roofseg.contracts.tags import RasterTags, probability_scale
 from roofseg.errors import RoofsegError
 from roofseg.prediction.options import PredictOptions
 from roofseg.prediction.rasters.inference import Inference
@@ -331,8 +331,8 @@ def _write_band(datasets: list, top: int, band: np.ndarray, valid: np.ndarray, o
             stored = np.ascontiguousarray(band[..., c])
         datasets[0].write(stored, c + 1, window=window)
         if c == 0 and len(datasets) > 1:  # the roof as stored, thresholded: as tune and evaluate-scene read it
-            scale = 255.0 if options.dtype == "uint8" else 1.0
-            datasets[1].write((stored >= options.threshold * scale).view(np.uint8), 1, window=window)
+            cut = options.threshold * probability_scale(options.dtype)
+            datasets[1].write((stored >= cut).view(np.uint8), 1, window=window)
     mask = valid.view(np.uint8) * np.uint8(255)
     for ds in datasets:
         ds.write_mask(mask, window=window)

@@ -12,6 +12,7 @@ goes into a copy of the model's card, which ``roofseg predict`` takes as its def
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -121,16 +122,37 @@ class SceneScorer:
 
     def __init__(self, prediction: Path, labels_path: str, objective: str, labels_crs: str | None, work: Path):
         self.prediction, self.objective, self.work = prediction, objective, work
-        with Scene(prediction, bands=(1,)) as grid, warnings.catch_warnings():
+        self.labels_path, self.labels_crs = labels_path, labels_crs
+        self._truth: list | None = None
+        with self._labels() as (labels, _):
+            self.vector = isinstance(labels, VectorLabels)
+            self.pixels = pixel_counts_by_threshold(str(prediction), labels, THRESHOLDS)
+
+    @contextlib.contextmanager
+    def _labels(self):
+        """The scene's labels on its prediction's grid, and that grid's dataset."""
+        with Scene(self.prediction, bands=(1,)) as grid, warnings.catch_warnings():
             # said by tune of the user's scene, not of this copy of its prediction
             warnings.simplefilter("ignore", RoofsegWarning)
-            labels = open_labels(labels_path, grid, crs=labels_crs)
+            labels = open_labels(self.labels_path, grid, crs=self.labels_crs)
             try:
-                self.vector = isinstance(labels, VectorLabels)
-                self.pixels = pixel_counts_by_threshold(str(prediction), labels, THRESHOLDS)
-                self.truth = true_buildings(labels, grid.ds) if objective == "object-f1" else []
+                yield labels, grid.ds
             finally:
                 labels.close()
+
+    @property
+    def roof_pixels(self) -> int:
+        """The labels' roof pixels on the prediction's valid pixels."""
+        counts = self.pixels[THRESHOLDS[0]]
+        return counts.tp + counts.fn
+
+    @property
+    def truth(self) -> list:
+        """The true buildings, traced on the first object score (a run that chooses by pixel IoU never needs them)."""
+        if self._truth is None:
+            with self._labels() as (labels, ds):
+                self._truth = true_buildings(labels, ds)
+        return self._truth
 
     def __call__(self, post: PostProcess) -> Counts:
         counts = Counts(**asdict(self.pixels[post.threshold]))
@@ -202,14 +224,14 @@ def tune(
         scorers = {
             s.id: SceneScorer(predictions[s.id], s.labels, chosen_objective, labels_crs, Path(tmp)) for s in scenes
         }
-        if not any(c.tp + c.fn for scorer in scorers.values() for c in [scorer.pixels[THRESHOLDS[0]]]):
+        if not any(scorer.roof_pixels for scorer in scorers.values()):
             raise RoofsegError(
                 scenes[0].labels if len(scenes) == 1 else None,
                 "the labels hold no building on the scenes' valid pixels: tune chooses by how well buildings are "
                 "found, so it needs scenes with labelled buildings",
             )
         for s in scenes:
-            if not scorers[s.id].pixels[THRESHOLDS[0]].tp + scorers[s.id].pixels[THRESHOLDS[0]].fn:
+            if not scorers[s.id].roof_pixels:
                 warnings.warn(
                     f"{s.labels}: holds no building on {s.image}: scored as a scene without buildings",
                     RoofsegWarning,

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import fiona
 import numpy as np
@@ -19,7 +19,7 @@ from rasterio.features import rasterize, shapes
 from rasterio.windows import Window
 
 from roofseg.contracts.card import PostProcess
-from roofseg.contracts.tags import BINARY, read_tags
+from roofseg.contracts.tags import BINARY, probability_scale, read_tags
 from roofseg.contracts.targets import ROOF, TARGETS
 from roofseg.errors import RoofsegError
 from roofseg.prediction.vector.existing import EXTENDS, ExistingBuildings
@@ -29,9 +29,6 @@ from roofseg.prediction.vector.osm import OsmWriter
 from roofseg.prediction.vector.regularize import regularize as regular
 from roofseg.raster.ground import GroundArea
 from roofseg.raster.windows import covering_window
-
-if TYPE_CHECKING:
-    from roofseg.prediction.vector.existing import EXTENDS, ExistingBuildings
 
 DRIVERS = {
     ".geojson": "GeoJSON",
@@ -77,7 +74,7 @@ def probability_band(prediction: str | os.PathLike) -> ProbabilityBand:
 
     with rasterio.open(prediction) as ds:
         tags = read_tags(ds)
-        scale = tags.scale if tags else 255.0 if ds.dtypes[0] == "uint8" else 1.0
+        scale = tags.scale if tags else probability_scale(ds.dtypes[0])
     return ProbabilityBand(os.fspath(prediction), 1, scale)
 
 
@@ -156,6 +153,11 @@ def buildings(
     return polygons(binary, post.min_area, post.regularize, contact, probability)
 
 
+def pixel_size(ds) -> float:
+    """A pixel's diagonal step in the raster's CRS units: the scale of tolerances in its polygons."""
+    return math.hypot(ds.transform.a, ds.transform.d)
+
+
 class Building(NamedTuple):
     """One predicted building: its GeoJSON polygon, ground area (m²) and confidence (0–1, or None)."""
 
@@ -207,7 +209,7 @@ def polygons(
     with rasterio.open(binary_path) as ds, contextlib.ExitStack() as stack:
         band = rasterio.band(ds, 1)
         area_of = GroundArea(ds.crs)
-        pixel = math.hypot(ds.transform.a, ds.transform.d)
+        pixel = pixel_size(ds)
         borders = stack.enter_context(rasterio.open(contact.path)) if contact else None
         probs = stack.enter_context(rasterio.open(probability.path)) if probability else None
         for geom, value in shapes(band, mask=band, connectivity=8, transform=ds.transform):
@@ -267,7 +269,7 @@ def write_polygons(
 ) -> int:
     """Write the polygons of ``binary_path`` (see :func:`polygons`) to ``out_path``: see :func:`write_buildings`."""
     with rasterio.open(binary_path) as ds:
-        crs, pixel = ds.crs, math.hypot(ds.transform.a, ds.transform.d)
+        crs, pixel = ds.crs, pixel_size(ds)
     found = polygons(binary_path, min_area, regularize, contact, probability)
     return write_buildings(
         found, out_path, crs, layer, probability is not None, min_confidence, existing, keep_existing, min_area, pixel
@@ -305,7 +307,7 @@ def write_buildings(
     # centimetres in metric CRSs, ~1 cm (1e-7°) in degrees: the traced pixels' floats carry noise, not detail
     grid = 1e-7 if crs is not None and crs.is_geographic else 0.01
 
-    def buildings() -> Iterator[tuple[shapely.Geometry, dict]]:
+    def kept() -> Iterator[tuple[shapely.Geometry, dict]]:
         n = 0
         for building in found:
             if building.confidence is not None and building.confidence < min_confidence:
@@ -328,7 +330,7 @@ def write_buildings(
 
     def with_shared_walls() -> Iterator[tuple[shapely.Geometry, dict]]:
         # all at once: a wall is shared with neighbours anywhere in the scene (see share_walls)
-        found = list(buildings())
+        found = list(kept())
         shapes = share_walls([shape for shape, _ in found], grid / 10)
         for shape, (_, values) in zip(shapes, found):
             yield shapely.set_precision(shape, grid), values
@@ -398,7 +400,7 @@ def write_footprints(
     """The footprints of one predicted scene as ``vectors`` asks (see :func:`buildings`), from its
     ``binary`` raster at ``threshold``. Returns how many were written."""
     with rasterio.open(binary) as ds:
-        crs, pixel = ds.crs, math.hypot(ds.transform.a, ds.transform.d)
+        crs, pixel = ds.crs, pixel_size(ds)
     existing = (
         ExistingBuildings(vectors.existing, crs, vectors.existing_overlap, vectors.existing_crs)
         if vectors.existing
