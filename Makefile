@@ -6,7 +6,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := demo
 
-.PHONY: install demo test bench clean
+# make base — the base model roofseg ships (roofseg/models/base.keras) from scenes and their labels:
+# every HOT scene and zoom of the shared data by default; BASE_SCENES names others (files, globs,
+# STAC, xyz:URL with --bbox/--zoom in BASE_TILE_ARGS). Resumable: run it again after a kill.
+BASE_DATA   ?= ../shared/data/hotosm-ramp-sample
+BASE_SCENES ?= $(wildcard $(BASE_DATA)/scenes/*_image.tif $(BASE_DATA)/scenes-other-zooms/*_image.tif)
+BASE_WORK   ?= base-build
+BASE_STEPS  ?= 100
+BASE_EPOCHS ?= 10
+BASE_INIT   ?=
+BASE_LICENCE ?= imagery (c) OpenAerialMap contributors CC BY 4.0; footprints (c) OpenStreetMap contributors ODbL
+BASE_TILE_ARGS ?=
+
+.PHONY: install demo test bench base clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +62,15 @@ bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/predict.py
 	$(BIN)/python bench/train.py
+
+base: $(STAMP)
+	$(BIN)/roofseg tile $(BASE_SCENES) -o $(BASE_WORK)/tiles --tile-size 256 --overlap 128 --split-by block \
+		--split-block 1024 --val 0.15 --test 0 --contact-px 3 --quiet $(BASE_TILE_ARGS)
+	$(BIN)/roofseg train $(BASE_WORK)/tiles/manifest.json -o $(BASE_WORK)/run --encoder-weights none \
+		$(if $(BASE_INIT),--init-from $(BASE_INIT)) --lr 1e-3 --batch 8 --steps-per-epoch $(BASE_STEPS) \
+		--epochs $(BASE_EPOCHS) --patience 100 --lr-patience 3 --data-licence "$(BASE_LICENCE)"
+	$(BIN)/roofseg ship-base $(BASE_WORK)/run/best.keras $(BASE_WORK)/base.keras --manifest $(BASE_WORK)/tiles/manifest.json
+	@echo "base model: $(BASE_WORK)/base.keras (copy it to roofseg/models/base.keras to ship it)"
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis

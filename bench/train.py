@@ -60,7 +60,7 @@ class Budget:
 
 
 def throughput(manifest: Path, steps: int, batch: int, rounds: int) -> None:
-    from roofseg.pipeline.augment import AugmentConfig
+    from roofseg.contracts.augment import AugmentConfig
     from roofseg.pipeline.dataset import make_dataset
     from roofseg.training.model import build_model, compile_model
 

@@ -20,6 +20,7 @@ from roofseg.cli.export import export
 from roofseg.cli.options import CONTEXT
 from roofseg.cli.predict import predict
 from roofseg.cli.sample import sample
+from roofseg.cli.ship_base import ship_base
 from roofseg.cli.tile import tile
 from roofseg.cli.train import train
 from roofseg.cli.tune import tune
@@ -36,7 +37,19 @@ def cli() -> None:
     """
 
 
-for command in (sample, tile, augment_preview, train, tune, evaluate, predict, evaluate_scene, export, data_service):
+for command in (
+    sample,
+    tile,
+    augment_preview,
+    train,
+    tune,
+    evaluate,
+    predict,
+    evaluate_scene,
+    export,
+    ship_base,
+    data_service,
+):
     cli.add_command(command)
 
 

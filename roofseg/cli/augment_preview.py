@@ -15,7 +15,7 @@ from roofseg.cli.options import CONTEXT, augment_config, augment_options, quiet_
 @seed_opt
 @augment_options
 @quiet_opt
-def augment_preview(manifest, out_png, split, count, seed, no_flip, max_angle, brightness, contrast, quiet) -> None:
+def augment_preview(manifest, out_png, split, count, seed, quiet, **augment) -> None:
     """Draw tiles of MANIFEST before and after augmentation, masks outlined, into OUT_PNG.
 
     The outline is the mask; if it still follows the roofs in the augmented column, image and
@@ -30,7 +30,7 @@ def augment_preview(manifest, out_png, split, count, seed, no_flip, max_angle, b
         count=count,
         split=split,
         seed=seed,
-        config=augment_config(no_flip, max_angle, brightness, contrast),
+        config=augment_config(**augment),
         progress=not quiet,
     )
     click.echo(f"preview: {out_png}")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT, batch_opt, json_opt, quiet_opt, tile_size_opt
+from roofseg.cli.options import CONTEXT, ModelSource, batch_opt, json_opt, quiet_opt, tile_size_opt
 
 SPLIT_NAMES = {"train": "Training", "val": "Validation", "test": "Test"}
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=ModelSource())
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", help="Which split to score.")
 @batch_opt

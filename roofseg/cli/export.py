@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT, overwrite_opt, tile_size_opt
+from roofseg.cli.options import CONTEXT, ModelSource, overwrite_opt, tile_size_opt
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("model", type=ModelSource())
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option(
     "--layout",

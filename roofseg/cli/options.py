@@ -137,37 +137,79 @@ def stac_choice(asset: str, labels: str | None):
     return StacChoice(asset=asset, labels=labels)
 
 
+#: the augmentation options: name, type, help (the defaults are AugmentConfig's)
+AUGMENT_OPTIONS = (
+    ("--max-angle", click.FloatRange(0, 180), "Rotations are drawn from ±this many degrees."),
+    ("--brightness", click.FloatRange(0, 1), "Brightness shifts are drawn from ±this (images in [0, 1])."),
+    ("--contrast", click.FloatRange(0, 1), "Contrast factors are drawn from 1 ± this."),
+    ("--scale", click.FloatRange(0, 2), "Zoom drawn from [1/(1+this), 1+this]: the ground resolution varies by ±this."),
+    ("--hue", click.FloatRange(0, 0.5), "Hue turned by up to this fraction of a full turn."),
+    ("--saturation", click.FloatRange(0, 1), "Saturation scaled by 1 ± this."),
+    ("--gain", click.FloatRange(0, 1), "Each band scaled by its own 1 ± this (colour balance)."),
+    ("--gamma", click.FloatRange(0, 2), "Gamma drawn from [1/(1+this), 1+this]."),
+    (
+        "--histogram-match",
+        click.FloatRange(0, 1),
+        "Chance that a tile takes another tile's band histograms, blended by a random weight (randomized histogram "
+        "matching, Yaras et al. 2024).",
+    ),
+    ("--blur", click.FloatRange(0, 1), "Chance of a Gaussian blur (σ 1.2 px, blended by a random weight)."),
+    ("--jpeg", click.FloatRange(0, 1), "Chance of JPEG recompression at a quality of 30-90."),
+)
+
+
+def parsed_gsds(text: str | None) -> tuple[float, ...]:
+    """``--gsd 0.3`` or ``--gsd 0.15,0.3``: ground pixel sizes in metres, each once, finest first."""
+    if not text:
+        return ()
+    try:
+        values = sorted({float(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a ground pixel size in metres, or several comma-separated") from None
+    if not values or values[0] <= 0:
+        raise click.BadParameter(f"{text!r}: ground pixel sizes must be positive")
+    return tuple(values)
+
+
+class ModelSource(click.ParamType):
+    """A model: a .keras file, ``base`` (the model that ships with roofseg), or a URL pinned by
+    ``#sha256=HEX`` (http(s)://, s3://, gs://; downloaded once into a cache and checked)."""
+
+    name = "model"
+
+    def convert(self, value, param, ctx):
+        # here, not at the top: the CLI's shared options import nothing of roofseg at load
+        from roofseg.sources import model_file
+
+        return model_file(value)
+
+
+MODEL_HELP = "MODEL is a .keras file, `base` (the model that ships with roofseg) or a URL pinned by #sha256=HEX."
+
+
 def augment_options(f):
-    """The ranges of the random augmentation, shared by the commands that augment."""
-    for opt in reversed(
-        [
-            click.option("--no-flip", is_flag=True, help="Do not mirror tiles left-right at random."),
-            click.option(
-                "--max-angle",
-                default=30.0,
-                type=click.FloatRange(0, 180),
-                help="Rotations are drawn from ±this many degrees.",
-            ),
-            click.option(
-                "--brightness",
-                default=0.1,
-                type=click.FloatRange(0, 1),
-                help="Brightness shifts are drawn from ±this (images in [0, 1]).",
-            ),
-            click.option(
-                "--contrast", default=0.2, type=click.FloatRange(0, 1), help="Contrast factors are drawn from 1 ± this."
-            ),
-        ]
-    ):
-        f = opt(f)
+    """The ranges and chances of the random augmentation, shared by the commands that augment
+    (0 turns one off); the command receives them as ``**augment`` for :func:`augment_config`."""
+    # here, not at the top: the defaults are AugmentConfig's alone (a module without TensorFlow)
+    from roofseg.contracts.augment import AugmentConfig
+
+    defaults = AugmentConfig()
+    for name, kind, text in reversed(AUGMENT_OPTIONS):
+        key = name[2:].replace("-", "_")
+        f = click.option(name, key, default=getattr(defaults, key), type=kind, show_default=True, help=text)(f)
+    f = click.option("--no-flip", is_flag=True, help="Do not mirror tiles left-right at random.")(f)
+    f = click.option("--no-augment", is_flag=True, help="No augmentation at all (every option below is ignored).")(f)
     return f
 
 
-def augment_config(no_flip: bool, max_angle: float, brightness: float, contrast: float):
-    # here, not at the top: keeps --help fast
-    from roofseg.pipeline.augment import AugmentConfig
+def augment_config(no_augment: bool = False, no_flip: bool = False, **ranges):
+    """The AugmentConfig of the options :func:`augment_options` adds."""
+    # here, not at the top: the CLI's shared options import nothing of roofseg at load
+    from roofseg.contracts.augment import AugmentConfig
 
-    return AugmentConfig(flip=not no_flip, max_angle=max_angle, brightness=brightness, contrast=contrast)
+    if no_augment:
+        return AugmentConfig.off()
+    return AugmentConfig(flip=not no_flip, **ranges)
 
 
 def xyz_options(f):

@@ -10,6 +10,7 @@ from click.core import ParameterSource
 
 from roofseg.cli.options import (
     CONTEXT,
+    ModelSource,
     bands_opt,
     batch_opt,
     overwrite_opt,
@@ -25,7 +26,7 @@ from roofseg.cli.options import (
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=ModelSource())
 @click.argument("inputs", nargs=-1, required=True)
 @click.argument("output", type=click.Path())
 @tile_size_opt(aliases=("--tile",))
@@ -120,14 +121,14 @@ from roofseg.cli.options import (
     default=None,
     type=click.FloatRange(0, min_open=True),
     help="Ground pixel size in metres to predict at: scenes are read resampled to it, window by window, and the "
-    "result is written back on each scene's own grid. Default: the GSD the model was trained at (recorded in "
-    "its file), else each scene's own.",
+    "result is written back on each scene's own grid. Default: a scene inside the GSD range the model was trained "
+    "on (recorded in its file) is read at its own GSD, one outside at the range's nearest end.",
 )
 @click.option(
     "--native",
     is_flag=True,
-    help="Predict at each scene's own pixel size, whatever the model was trained at (a warning says when they differ "
-    "by more than 25%).",
+    help="Predict at each scene's own pixel size, whatever the model was trained at (a warning says when it lies more "
+    "than 25% outside the trained range).",
 )
 @click.option(
     "--engine",
@@ -209,7 +210,9 @@ def predict(
     --regularize: they are the defaults here; options given on the command line win.
 
     Scenes are read window by window with the tiler's reader (same band choice, one-band replication
-    and percentile stretch), at the ground pixel size the model was trained at (see --gsd, --native);
+    and percentile stretch), at their own ground pixel size inside the range the model was trained on,
+    else at the range's nearest end (see --gsd, --native); MODEL may be `base`, the model that ships
+    with roofseg, or a URL pinned by #sha256=HEX;
     overlapping windows are blended so no seam shows, edge windows are reflect-padded and cropped.
     Outputs keep the scene's CRS, transform and size, are tiled and DEFLATE-compressed, and mark
     the scene's nodata in their mask band.
@@ -280,7 +283,7 @@ def predict(
         raise click.BadParameter("a .png file, or 'png' for one per scene", param_hint="--preview")
     if gsd and native:
         raise click.BadParameter("--gsd and --native contradict each other", param_hint="--native")
-    trained_gsd = card.gsd_m if card else None
+    trained_range = card.gsd_range if card else None
     try:
         options = card_options(
             card,
@@ -293,7 +296,8 @@ def predict(
             cog=cog,
             bands=band_tuple,
             devices=_devices(devices),
-            gsd=None if native else gsd or trained_gsd,
+            gsd=None if native else gsd,
+            native=native,
             keep_binary=keep_binary,
             engine=_engine(engine, devices),
             precision=precision,
@@ -312,7 +316,7 @@ def predict(
             else (Path(output).with_name(f"{Path(output).stem}_preview.png") if preview else None)
         )
         _one_scene(
-            model, inputs[0], Path(output), options, vector_path, vectors, preview_path, overwrite, quiet, trained_gsd
+            model, inputs[0], Path(output), options, vector_path, vectors, preview_path, overwrite, quiet, trained_range
         )
     else:
         _many_scenes(
@@ -359,21 +363,22 @@ def _one_scene(
     preview: Path | None,
     overwrite: bool,
     quiet: bool,
-    trained_gsd: float | None,
+    trained_range: tuple[float, float] | None,
 ) -> None:
     # here, not at the top: keeps --help fast
     from roofseg.prediction.many import SceneJob, predict_job
     from roofseg.prediction.rasters.engines import load_predictor
     from roofseg.prediction.rasters.inference import Inference
-    from roofseg.prediction.rasters.predict import binary_path, check_outputs, warn_if_other_gsd
+    from roofseg.prediction.rasters.predict import binary_path, check_outputs, scene_gsd, warn_if_other_gsd
 
     job = SceneJob(output.stem, scene, output, binary_path(output) if options.writes_binary else None, vector, preview)
     check_outputs(job.outputs, [scene, model], overwrite)  # before the model's slow loading
-    if options.gsd is None:
-        warn_if_other_gsd(trained_gsd, scene)
+    if options.gsd is None and options.gsd_range is None:
+        warn_if_other_gsd(trained_range, scene)
     infer = Inference(load_predictor(model, options.engine, options.precision, not quiet), options.devices, options.tta)
     result = predict_job(infer, job, options, vectors, progress=not quiet)
-    at = f", predicted at {options.gsd:.3g} m" if options.gsd else ""
+    gsd = scene_gsd(scene, options)
+    at = f", predicted at {gsd:.3g} m" if gsd else ""
     click.echo(
         f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows{at})"
     )

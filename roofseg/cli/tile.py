@@ -11,6 +11,7 @@ from roofseg.cli.options import (
     labels_crs_opt,
     overwrite_opt,
     parsed_bands,
+    parsed_gsds,
     quiet_opt,
     resolved_inputs,
     runner_options,
@@ -68,9 +69,11 @@ from roofseg.cli.options import (
 @click.option(
     "--gsd",
     default=None,
-    type=click.FloatRange(0, min_open=True),
+    callback=lambda ctx, param, value: parsed_gsds(value),
     help="Resample every scene (and its labels) to this ground pixel size in metres first, window by window (area "
-    "average when coarsening, bilinear when refining). Default: each scene's own.",
+    "average when coarsening, bilinear when refining). Several, comma-separated (0.15,0.3): each scene is tiled "
+    "once at each, so one model learns them all (its card records the range); split blocks cover the same ground "
+    "at every GSD. Default: each scene's own.",
 )
 @click.option(
     "--contact-px",
@@ -206,7 +209,8 @@ def tile(
         seed=seed,
         labels_crs=labels_crs,
         ignore_non_polygons=ignore_non_polygons,
-        gsd=gsd,
+        gsd=gsd[0] if len(gsd) == 1 else None,
+        gsds=gsd if len(gsd) > 1 else (),
         contact_px=contact_px,
     )
     manifest = run_tile(

@@ -8,6 +8,7 @@ import click
 
 from roofseg.cli.options import (
     CONTEXT,
+    ModelSource,
     augment_config,
     augment_options,
     batch_opt,
@@ -33,10 +34,11 @@ FINE_TUNE_LR = 1e-3
 @click.option(
     "--init-from",
     default=None,
-    type=click.Path(dir_okay=False),
-    help="Fine-tune: start from every weight of this roofseg model (.keras; encoder, decoder, roof and contact "
-    "heads) instead of --encoder-weights. Its card must match the tiles (bands, scaling; GSD within 25%, else "
-    "retile with tile --gsd). The new model's card records it (file, SHA-256, card). Defaults then: --lr 1e-3 "
+    type=ModelSource(),
+    help="Fine-tune: start from every weight of this roofseg model (a .keras file; `base`, the model that ships with "
+    "roofseg; or a URL pinned by #sha256=HEX, downloaded once into a cache) instead of --encoder-weights. "
+    "Its card must match the tiles (bands, scaling; GSDs within its trained range, or 25% beyond it, else retile "
+    "with tile --gsd). The new model's card records it (file, SHA-256, card). Defaults then: --lr 1e-3 "
     "and no --freeze-encoder-epochs, which measured best (bench/finetune.py).",
 )
 @click.option(
@@ -92,6 +94,20 @@ FINE_TUNE_LR = 1e-3
 )
 @click.option(
     "--mixed-precision", is_flag=True, help="mixed_float16 on GPUs (the output stays float32); ignored without a GPU."
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "float32", "bfloat16"]),
+    default="auto",
+    help="Arithmetic of the training step. auto: bfloat16 (Keras mixed_bfloat16) on a CPU with AMX or a GPU of "
+    "compute capability 8.0+, where it measured 2x float32; float32 elsewhere (AVX512_BF16 without AMX measured "
+    "1.0x; no bfloat16 arithmetic, many times slower). The sigmoid, loss and metrics stay float32; best.keras "
+    "predicts in float32. Recorded in the card and config.json; a resume keeps it.",
+)
+@click.option(
+    "--data-licence",
+    default=None,
+    help="The training data's licences, stated in the model's card (e.g. 'imagery CC BY 4.0, footprints ODbL').",
 )
 @click.option(
     "--roof-share",
@@ -152,14 +168,12 @@ def train(
     strategy,
     devices,
     mixed_precision,
+    precision,
+    data_licence,
     roof_share,
     contact,
     data_service,
     augment_on,
-    no_flip,
-    max_angle,
-    brightness,
-    contrast,
     lr_patience,
     min_lr,
     patience,
@@ -167,6 +181,7 @@ def train(
     seed,
     overwrite,
     quiet,
+    **augment,
 ) -> None:
     """Train the ResNet34 U-Net on the train/val splits of MANIFEST.
 
@@ -196,11 +211,13 @@ def train(
         strategy=strategy,
         devices=devices.split(",") if devices else None,
         mixed_precision=mixed_precision,
+        precision=precision,
+        data_licence=data_licence,
         roof_share=roof_share,
         contact=contact,
         data_service=data_service,
         augment_on=augment_on,
-        augment=augment_config(no_flip, max_angle, brightness, contrast),
+        augment=augment_config(**augment),
         lr_patience=lr_patience,
         min_lr=min_lr,
         early_stopping_patience=patience,

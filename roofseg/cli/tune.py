@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt, quiet_opt
+from roofseg.cli.options import CONTEXT, ModelSource, json_opt, labels_crs_opt, quiet_opt
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("model", type=ModelSource())
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-o",

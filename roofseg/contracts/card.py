@@ -7,6 +7,11 @@ Format history:
   ``postprocess`` once ``roofseg tune`` chose one. Every key may be missing.
 - ``roofseg-model/2``: the same keys, always written; ``roofseg``, the release that made the model;
   ``dtypes``, the scenes' data types (an earlier card's: unknown, empty).
+- ``roofseg-model/3``: ``gsd_range_m``, the ground pixel sizes the training tiles spanned (an
+  earlier card's: its gsd_m alone); ``precision``, the arithmetic it was trained in (earlier:
+  float32); ``trained_on``, what it learnt from (scenes, GSDs, tiles, steps, licences; earlier:
+  unknown); ``colour_reference``, the training tiles' band quantiles that ``--match-colours``
+  matches scenes to; ``adaptation``, what ``roofseg adapt`` did to it.
 
 Defaults for what an older card lacks are set here and nowhere else.
 """
@@ -28,7 +33,7 @@ from roofseg.contracts.versions import stamp, version_of
 from roofseg.errors import RoofsegError
 
 NAME = "roofseg-model"
-VERSION = 2
+VERSION = 3
 CARD_FILE = "roofseg.json"  # the card's name inside the .keras zip archive
 INPUT = "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph"
 
@@ -90,11 +95,23 @@ class ModelCard:
     base: Lineage | None = None  # the model it was fine-tuned from
     postprocess: Tuning | None = None  # roofseg tune's choice
     roofseg: str | None = __version__  # the release that made the model (None: before cards said so)
+    gsd_range_m: tuple[float, float] | None = None  # the training tiles' GSDs, finest and coarsest
+    precision: str = "float32"  # what it was trained in (it is stored, and predicts, in float32)
+    trained_on: dict | None = None  # scenes, GSDs, tiles, steps, licences of its training data
+    colour_reference: dict | None = None  # the training tiles' band quantiles (roofseg.raster.colours)
+    adaptation: dict | None = None  # what roofseg adapt did: method, scenes, settings, the input's SHA-256
     extra: dict = field(default_factory=dict, compare=False)  # keys of a newer minor release, kept as they are
 
     @property
     def has_contact(self) -> bool:
         return TARGETS[1] in self.outputs
+
+    @property
+    def gsd_range(self) -> tuple[float, float] | None:
+        """The GSDs the model was trained on, finest first (one GSD twice for a model of one)."""
+        if self.gsd_range_m:
+            return self.gsd_range_m
+        return (self.gsd_m, self.gsd_m) if self.gsd_m else None
 
     def with_tuning(self, tuning: Tuning | None) -> ModelCard:
         return replace(self, postprocess=tuning)
@@ -113,6 +130,11 @@ class ModelCard:
             "base": self.base.to_dict() if self.base else None,
             "postprocess": self.postprocess.to_dict() if self.postprocess else None,
             "roofseg": self.roofseg,
+            "gsd_range_m": list(self.gsd_range_m) if self.gsd_range_m else None,
+            "precision": self.precision,
+            "trained_on": self.trained_on,
+            "colour_reference": self.colour_reference,
+            "adaptation": self.adaptation,
             **self.extra,
         }
 
@@ -136,6 +158,11 @@ class ModelCard:
             "base",
             "postprocess",
             "roofseg",
+            "gsd_range_m",
+            "precision",
+            "trained_on",
+            "colour_reference",
+            "adaptation",
         }
         try:
             base = data.get("base")
@@ -152,6 +179,11 @@ class ModelCard:
                 base=Lineage(base["file"], base["sha256"], base.get("card")) if base else None,
                 postprocess=Tuning.from_dict(tuned) if tuned else None,
                 roofseg=data.get("roofseg"),
+                gsd_range_m=tuple(float(g) for g in data["gsd_range_m"]) if data.get("gsd_range_m") else None,
+                precision=data.get("precision") or "float32",
+                trained_on=data.get("trained_on"),
+                colour_reference=data.get("colour_reference"),
+                adaptation=data.get("adaptation"),
                 extra={k: v for k, v in data.items() if k not in known},
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -70,6 +70,17 @@ class Manifest:
         """The data types of the scenes, each once, sorted."""
         return sorted({j["dtype"] for j in self.jobs if j.get("dtype")})
 
+    @property
+    def gsd_range(self) -> tuple[float, float] | None:
+        """The finest and coarsest ground pixel size of the scenes that gave training tiles."""
+        gsds = [j["gsd_m"] for j in self.jobs if j.get("gsd_m") and (j.get("tiles") or {}).get("train")]
+        return (min(gsds), max(gsds)) if gsds else None
+
+    @property
+    def training_scenes(self) -> list[str]:
+        """The ids of the jobs (scenes, or a scene at one GSD) that gave training tiles."""
+        return [j["id"] for j in self.jobs if (j.get("tiles") or {}).get("train")]
+
     def shard_paths(self) -> list[str]:
         """Every shard of every split, as listed (relative to the manifest's folder)."""
         return [s.path for split in self.splits.values() for s in split.shards]

@@ -49,3 +49,34 @@ def gsd_ratio(gsd: float, trained_gsd: float) -> float:
 def gsd_is_off(gsd: float | None, trained_gsd: float | None) -> bool:
     """Whether ``gsd`` is more than :data:`GSD_TOLERANCE` off ``trained_gsd`` (False where either is unknown)."""
     return bool(gsd and trained_gsd) and abs(gsd_ratio(gsd, trained_gsd) - 1) > GSD_TOLERANCE
+
+
+#: a scene this close to a model's GSD range counts as inside it: resampling by a percent gains nothing
+GSD_SAME = 0.01
+
+
+def nearest_end(gsd: float, span: tuple[float, float]) -> float:
+    """The end of ``span`` (finest, coarsest) nearest ``gsd``, or ``gsd`` itself inside it."""
+    return min(max(gsd, span[0]), span[1])
+
+
+def reading_gsd(gsd: float | None, span: tuple[float, float] | None) -> float | None:
+    """The ground pixel size a scene of ``gsd`` m is read at for a model trained on ``span``: None
+    (its own) inside the range, else the nearest end (None where either is unknown)."""
+    if not gsd or not span:
+        return None
+    lo, hi = span
+    if lo * (1 - GSD_SAME) <= gsd <= hi * (1 + GSD_SAME):
+        return None
+    return nearest_end(gsd, span)
+
+
+def off_range(gsd: float | None, span: tuple[float, float] | None) -> bool:
+    """Whether ``gsd`` lies more than :data:`GSD_TOLERANCE` outside ``span`` (False where either is unknown)."""
+    return bool(gsd and span) and gsd_is_off(gsd, nearest_end(gsd, span))
+
+
+def describe_range(span: tuple[float, float]) -> str:
+    """'0.3 m' for a model of one GSD, '0.075-0.3 m' for a range."""
+    lo, hi = span
+    return f"{lo:.3g} m" if abs(hi / lo - 1) <= GSD_SAME else f"{lo:.3g}-{hi:.3g} m"

@@ -1,5 +1,10 @@
 """Batched augmentation as TensorFlow ops: one geometry for image and mask, photometry on the image.
 
+Geometry: mirror, rotation, and scale (another ground resolution). Photometry (see
+:mod:`roofseg.pipeline.photometry`): brightness, contrast, hue, saturation, per-band gain, gamma,
+randomized histogram matching, blur and JPEG artefacts. Each has its own switch in
+:class:`roofseg.contracts.augment.AugmentConfig` (0 turns it off).
+
 Everything is stateless random from a ``[2]`` seed, so the same seed gives the same batch, and
 the ops run wherever the caller runs them: on the GPU inside a training step, on each replica
 under MirroredStrategy, or in the tf.data graph on the host.
@@ -8,29 +13,20 @@ under MirroredStrategy, or in the tf.data graph on the host.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 from roofseg._tf import tf
+from roofseg.contracts.augment import AugmentConfig
+from roofseg.pipeline import photometry
 
 
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Ranges of the random augmentations (all on by default, as the field usually trains)."""
+def projective_transforms(
+    flips: tf.Tensor, angles: tf.Tensor, height: tf.Tensor, width: tf.Tensor, zooms: tf.Tensor | None = None
+) -> tf.Tensor:
+    """The (B, 8) transforms mapping output pixels to input pixels: zoom, mirror left-right, rotate.
 
-    flip: bool = True
-    max_angle: float = 30.0  # degrees, rotation drawn from [-max_angle, max_angle]
-    brightness: float = 0.1  # added to [0, 1] images, drawn from [-brightness, brightness]
-    contrast: float = 0.2  # contrast factor drawn from [1 - contrast, 1 + contrast]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def projective_transforms(flips: tf.Tensor, angles: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
-    """The (B, 8) transforms mapping output pixels to input pixels: mirror left-right, then rotate.
-
-    ``flips`` (B,) bool, ``angles`` (B,) radians counter-clockwise about the image centre. The
-    form is that of ``ImageProjectiveTransformV3`` (x is the column, y the row).
+    ``flips`` (B,) bool, ``angles`` (B,) radians counter-clockwise about the image centre,
+    ``zooms`` (B,) magnifications about the centre (2: roofs look twice their size, as at half the
+    GSD). The form is that of ``ImageProjectiveTransformV3`` (x is the column, y the row).
     """
     w1 = tf.cast(width, tf.float32) - 1.0
     h1 = tf.cast(height, tf.float32) - 1.0
@@ -44,7 +40,14 @@ def projective_transforms(flips: tf.Tensor, angles: tf.Tensor, height: tf.Tensor
     s = tf.where(flips, -ones, ones)  # x -> (w - 1) - x where flipped
     mirror = tf.stack([s, zeros, tf.where(flips, w1 * ones, zeros), zeros, ones, zeros, zeros, zeros, ones], axis=1)
     mirror = tf.reshape(mirror, [-1, 3, 3])
-    m = tf.reshape(tf.matmul(rot, mirror), [-1, 9])
+    m = tf.matmul(rot, mirror)
+    if zooms is not None:
+        inv = 1.0 / zooms  # an output pixel reads the input nearer the centre when magnified
+        zoom = tf.stack(
+            [inv, zeros, w1 / 2.0 * (1 - inv), zeros, inv, h1 / 2.0 * (1 - inv), zeros, zeros, ones], axis=1
+        )
+        m = tf.matmul(m, tf.reshape(zoom, [-1, 3, 3]))
+    m = tf.reshape(m, [-1, 9])
     return m[:, :8]
 
 
@@ -65,25 +68,40 @@ def warp(images: tf.Tensor, transforms: tf.Tensor, interpolation: str) -> tf.Ten
 def augment(
     images: tf.Tensor, masks: tf.Tensor, seed, config: AugmentConfig = AugmentConfig()
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Randomly flip, rotate, brighten and re-contrast a batch; masks get the same geometry only.
+    """Randomly flip, rotate, zoom and recolour a batch; masks get the same geometry only.
 
-    ``images`` (B, H, W, C) float in [0, 1]; ``masks`` (B, H, W, 1) float in {0, 1}; ``seed`` a
+    ``images`` (B, H, W, C) float in [0, 1]; ``masks`` (B, H, W, K) float in {0, 1}; ``seed`` a
     shape-[2] integer tensor. Images are resampled bilinearly, masks by nearest neighbour, so
     masks stay binary; the output image is clipped to [0, 1].
     """
     seed = tf.cast(seed, tf.int64)
-    seeds = tf.random.experimental.stateless_split(seed, 4)
+    seeds = tf.random.experimental.stateless_split(seed, 10)
     batch = tf.shape(images)[0]
     flips = tf.random.stateless_uniform([batch], seeds[0]) < 0.5 if config.flip else tf.zeros([batch], tf.bool)
     limit = config.max_angle * math.pi / 180.0
     angles = tf.random.stateless_uniform([batch], seeds[1], -limit, limit)
-    transforms = projective_transforms(flips, angles, tf.shape(images)[1], tf.shape(images)[2])
+    zooms = None
+    if config.scale:
+        span = math.log1p(config.scale)
+        zooms = tf.exp(tf.random.stateless_uniform([batch], seeds[4], -span, span))
+    transforms = projective_transforms(flips, angles, tf.shape(images)[1], tf.shape(images)[2], zooms)
     images = warp(images, transforms, "BILINEAR")
     masks = warp(masks, transforms, "NEAREST")
+    if config.histogram_match:
+        images = photometry.histogram_match(images, seeds[5], config.histogram_match)
+    if config.hue or config.saturation:
+        if images.shape[-1] == 3:
+            images = photometry.hue_saturation(images, seeds[6], config.hue, config.saturation)
+    if config.gain or config.gamma:
+        images = photometry.gain_gamma(images, seeds[7], config.gain, config.gamma)
     if config.brightness:
         images = images + tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2], -config.brightness, config.brightness)
     if config.contrast:
         factor = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3], 1 - config.contrast, 1 + config.contrast)
         mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
         images = (images - mean) * factor + mean
+    if config.blur:
+        images = photometry.blur(images, seeds[8], config.blur)
+    if config.jpeg:
+        images = photometry.jpeg(images, seeds[9], config.jpeg)
     return tf.clip_by_value(images, 0.0, 1.0), masks

@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass
 
 from roofseg._tf import tf
+from roofseg.contracts.augment import AugmentConfig
 from roofseg.contracts.manifest import read_manifest
 from roofseg.contracts.tile import FEATURES
 from roofseg.errors import RoofsegError
-from roofseg.pipeline.augment import AugmentConfig, augment
+from roofseg.pipeline.augment import augment
 from roofseg.pipeline.service import distribute
 
 AUTOTUNE = tf.data.AUTOTUNE

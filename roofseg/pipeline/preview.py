@@ -8,8 +8,9 @@ import numpy as np
 from tqdm import tqdm
 
 from roofseg._tf import tf
+from roofseg.contracts.augment import AugmentConfig
 from roofseg.figures import pyplot, save_png
-from roofseg.pipeline.augment import AugmentConfig, augment
+from roofseg.pipeline.augment import augment
 from roofseg.pipeline.dataset import make_dataset
 from roofseg.terminal import terminal
 

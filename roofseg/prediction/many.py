@@ -21,7 +21,7 @@ from roofseg.prediction.options import PredictOptions
 from roofseg.prediction.rasters.engines import load_predictor
 from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.mosaic import write_mosaics
-from roofseg.prediction.rasters.predict import binary_path, warn_if_other_gsd
+from roofseg.prediction.rasters.predict import binary_path, scene_gsd, warn_if_other_gsd
 from roofseg.prediction.vector.vectorize import VectorOptions
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import grid_rows, stride_for
@@ -207,7 +207,7 @@ def _check_record(path: Path, record: RunRecord, overwrite: bool) -> None:
 
 
 def _windows_of(job: SceneJob, options: PredictOptions) -> int:
-    with Scene(job.scene, options.bands, options.gsd) as scene:  # the grid predicted on
+    with Scene(job.scene, options.bands, scene_gsd(job.scene, options)) as scene:  # the grid predicted on
         rows = list(grid_rows(scene.height, scene.width, options.tile, stride_for(options.tile, options.overlap)))
     return sum(len(r) for r in rows)
 
@@ -227,11 +227,10 @@ def _predict_jobs(
     if not jobs:
         return failures
     if isinstance(model, (str, os.PathLike)):
-        if options.gsd is None:  # read natively: say where the model sees roofs at the wrong size
+        if options.gsd is None and options.gsd_range is None:  # read natively: say where roofs look the wrong size
             card = read_card(model)
-            trained = card.gsd_m if card else None
             for job in jobs:
-                warn_if_other_gsd(trained, job.scene)
+                warn_if_other_gsd(card.gsd_range if card else None, job.scene)
         model = load_predictor(model, options.engine, options.precision, progress)
     infer = Inference(model, options.devices, options.tta)
     with tqdm(

@@ -31,7 +31,8 @@ class PredictOptions:
     bands: tuple[int, ...] | None = None
     pipelined: bool = True  # read, predict, and blend/write on three threads; False: one after another
     devices: tuple[str, ...] | None = None  # a model replica on each (see roofseg.devices.visible_devices)
-    gsd: float | None = None  # metres: predict on scenes resampled to this ground pixel size (the model's)
+    gsd: float | None = None  # metres: predict on scenes resampled to this ground pixel size
+    gsd_range: tuple[float, float] | None = None  # without gsd: a scene outside it is read at its nearest end
     keep_binary: bool = True  # keep the thresholded raster beside the prediction (else it only makes the vectors)
     engine: str = "tf"  # what runs a model file: tf, onnx, openvino or auto (see roofseg.prediction.rasters.engines)
     precision: str = "f32"  # or bf16 (OpenVINO on CPUs with bfloat16 arithmetic)
@@ -42,18 +43,21 @@ class PredictOptions:
         return self.threshold is not None and self.keep_binary
 
 
-def card_options(card: ModelCard | None, **stated) -> PredictOptions:
+def card_options(card: ModelCard | None, native: bool = False, **stated) -> PredictOptions:
     """The options a model is predicted with by default: windows of the size it was trained on,
-    overlapping by :func:`~roofseg.contracts.sizes.default_overlap`, read at its GSD; ``stated``
-    (any :class:`PredictOptions` field) wins. The tile size and overlap are checked."""
+    overlapping by :func:`~roofseg.contracts.sizes.default_overlap`; a scene inside the GSD range it
+    was trained on read at its own GSD, one outside at the range's nearest end (``native``: every
+    scene at its own). ``stated`` (any :class:`PredictOptions` field) wins. The tile size and
+    overlap are checked."""
     card = card or ModelCard()
     tile = check_tile_size(stated.pop("tile", None) or card.tile_size, "--tile-size")
     overlap = stated.pop("overlap", None)
     overlap = default_overlap(tile) if overlap is None else overlap
     if overlap >= tile:
         raise RoofsegError("--overlap", f"must be smaller than --tile-size ({tile})")
-    gsd = stated.pop("gsd", card.gsd_m)
-    return PredictOptions(tile=tile, overlap=overlap, gsd=gsd, **stated)
+    gsd = stated.pop("gsd", None)
+    span = stated.pop("gsd_range", None if gsd or native else card.gsd_range)
+    return PredictOptions(tile=tile, overlap=overlap, gsd=gsd, gsd_range=span, **stated)
 
 
 def tuned_defaults(card: ModelCard | None, stated: dict) -> dict:

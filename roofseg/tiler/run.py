@@ -9,7 +9,7 @@ import shutil
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -182,19 +182,37 @@ def _execute(
 
 
 def _plan_scenes(scenes: list[inp.SceneInput], params: TileParams, split_by: str) -> list[dict]:
-    """Check every scene and its labels before anything is written; return the job specs."""
-    windows, rows = {}, {}
-    for s in scenes:
-        with Scene(s.image, params.bands, params.gsd) as scene:
-            open_labels(s.labels, scene, params.labels_crs, params.ignore_non_polygons).close()
-            windows[s.id] = len(tile_grid(scene.height, scene.width, params.size, params.stride))
-            rows[s.id] = grid_row_count(scene.height, params)
+    """Check every scene and its labels before anything is written; return the job specs: one per
+    scene, or one per scene and GSD of ``params.gsds`` (ids ``SCENE@0.3m``)."""
     by_scene = split_by == "scene" or (split_by == "auto" and len(scenes) >= 3)
     splits = scene_splits([s.id for s in scenes], params.val, params.test, params.seed) if by_scene else {}
-    specs = [_job_spec("scene", s.id, s, splits.get(s.id), params, windows[s.id]) for s in scenes]
-    for spec in specs:
-        spec["grid_rows"] = rows[spec["id"]]  # how a distributed runner cuts the scene into parts
+    specs = []
+    for s in scenes:
+        for job_id, job_params in per_gsd(s.id, params):
+            with Scene(s.image, job_params.bands, job_params.gsd) as scene:
+                open_labels(s.labels, scene, job_params.labels_crs, job_params.ignore_non_polygons).close()
+                windows = len(tile_grid(scene.height, scene.width, job_params.size, job_params.stride))
+                rows = grid_row_count(scene.height, job_params)
+            job = s if job_id == s.id else replace(s, id=job_id)
+            spec = _job_spec("scene", job_id, job, splits.get(s.id), job_params, windows)
+            spec["grid_rows"] = rows  # how a distributed runner cuts the scene into parts
+            specs.append(spec)
     return specs
+
+
+def per_gsd(scene_id: str, params: TileParams) -> list[tuple[str, TileParams]]:
+    """The jobs of one scene: itself, or one per GSD of ``params.gsds``. Split blocks are scaled to
+    cover the same ground at every GSD, so one place falls in one split whatever its resolution."""
+    if not params.gsds:
+        return [(scene_id, params)]
+    finest = min(params.gsds)
+    return [
+        (
+            f"{scene_id}@{g:g}m",
+            replace(params, gsd=g, gsds=(), split_block=max(16, round(params.split_block * finest / g))),
+        )
+        for g in params.gsds
+    ]
 
 
 def _plan_folder(folder: Path, params: TileParams) -> list[dict]:
@@ -232,7 +250,7 @@ def tile(
     if not entries:
         raise RoofsegError(None, "no input given")
     if len(entries) == 1 and inp.is_folder_pair(entries[0]):
-        if params.gsd:
+        if params.gsd or params.gsds:
             raise RoofsegError(
                 entries[0], "--gsd resamples georeferenced scenes; an images/ + masks/ folder has no ground pixel size"
             )

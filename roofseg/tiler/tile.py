@@ -46,6 +46,7 @@ class TileParams:
     labels_crs: str | None = None  # the footprints' CRS where their file states none or a wrong one
     ignore_non_polygons: bool = False  # a labels file of lines/points only means no buildings
     gsd: float | None = None  # metres: scenes and labels resampled to this ground pixel size first
+    gsds: tuple[float, ...] = ()  # several: each scene tiled once at each (a job per scene and GSD)
     contact_px: int = CONTACT_PX  # contact targets: where footprints come within this many px (0: none)
 
     def fingerprint(self) -> dict:

@@ -3,7 +3,7 @@ fits the tiles, carrying its weights over, and recording where the new model cam
 
 A model moved to a new city loses much of its accuracy; fine-tuning it on a few hundred local
 tiles wins most of it back (HOT's fAIr does exactly this). BASE must have been trained on the
-same kind of imagery as the tiles: same bands and scaling rule, and a GSD within 25 %.
+same kind of imagery as the tiles: same bands and scaling rule, and GSDs within 25 % of the range it was trained on.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from roofseg.contracts.card import Lineage, ModelCard, read_card
 from roofseg.contracts.manifest import Manifest
-from roofseg.contracts.sizes import gsd_is_off
+from roofseg.contracts.sizes import describe_range, nearest_end, off_range
 from roofseg.errors import RoofsegError
 from roofseg.raster.scaling import SCALING_RULE
 from roofseg.training.model import model_digest
@@ -62,13 +62,20 @@ def check_base(base: Base, manifest: Manifest, manifest_path: str, tile_gsd: flo
         )
     if card.scaling and card.scaling != SCALING_RULE:
         raise RoofsegError(base.path, f"was trained on imagery scaled by another rule ({card.scaling})")
-    gsd = card.gsd_m
-    if gsd_is_off(tile_gsd, gsd):
+    span = card.gsd_range
+    if not span or not tile_gsd:
+        return
+    # the tiles' own GSDs, as the new model sees them (tiles resized to its input look coarser or finer)
+    factor = tile_gsd / manifest.gsd_m if manifest.gsd_m else 1.0
+    tiles = [g * factor for g in (manifest.gsd_range or (tile_gsd, tile_gsd))]
+    off = [g for g in tiles if off_range(g, span)]
+    if off:
+        end = nearest_end(off[0], span)
         raise RoofsegError(
             base.path,
-            f"was trained at {gsd:.3g} m, the tiles are {tile_gsd:.3g} m: roofs would look "
-            f"{tile_gsd / gsd:.2g}x their trained size to it; retile at its GSD: roofseg tile "
-            f"SCENES... -o TILES --gsd {gsd:.3g} (the tiles now: {manifest_path})",
+            f"was trained at {describe_range(span)}, the tiles are {off[0]:.3g} m: roofs would look "
+            f"{off[0] / end:.2g}x their trained size to it; retile within 25% of its range: roofseg tile "
+            f"SCENES... -o TILES --gsd {end:.3g} (the tiles now: {manifest_path})",
         )
 
 

@@ -14,10 +14,12 @@ from tf_keras.src.saving import saving_lib as sl
 
 from roofseg._tf import keras, sm, tf
 from roofseg.atomic import TMP_SUFFIX
+from roofseg.contracts.augment import AugmentConfig
 from roofseg.contracts.card import CARD_FILE
 from roofseg.errors import RoofsegError, first_line
-from roofseg.pipeline.augment import AugmentConfig, augment
+from roofseg.pipeline.augment import augment
 from roofseg.training import losses
+from roofseg.training.precision import float32_config
 
 BACKBONE = "resnet34"
 IMAGENET_FILE = "resnet34_imagenet_1000_no_top.h5"
@@ -153,8 +155,9 @@ WEIGHTS = "model.weights.h5"
 
 def drop_optimizer_state(path: str | os.PathLike) -> None:
     """Rewrite the .keras file at ``path`` without the optimizer's state (Adam's two moments: twice
-    the weights' size): the file a user copies and shares holds the weights, the model's
-    configuration and its card; resuming reads the optimizer from the run's backup/."""
+    the weights' size) and with float32 layers: the file a user copies and shares holds the
+    weights, the model's configuration and its card, and predicts in float32 whatever precision
+    it was trained in; resuming reads the optimizer from the run's backup/."""
 
     path = Path(path)
     # a scratch folder named as roofseg's temporaries are (.NAME.PID.partial), so a later run removes it
@@ -166,6 +169,8 @@ def drop_optimizer_state(path: str | os.PathLike) -> None:
                 return
             members = {n: zf.read(n) for n in zf.namelist() if n != WEIGHTS}
             full = zf.extract(WEIGHTS, tmp)
+        # a model trained under mixed_bfloat16 is saved as a float32 one (see precision.float32_config)
+        members["config.json"] = json.dumps(float32_config(json.loads(members["config.json"]))).encode()
         lean = os.path.join(tmp, "lean.h5")
         with h5py.File(full, "r") as src, h5py.File(lean, "w") as dst:
             for key, value in src.attrs.items():
@@ -230,7 +235,7 @@ def _load_extracted(path: str, compile: bool) -> keras.Model:
         names = [n for n in zf.namelist() if n != CARD_FILE]
         if len(names) > 3 or "model.weights.h5" not in names:  # assets or npz weights
             raise KeyError("layout")
-        config = json.loads(zf.read("config.json"))
+        config = float32_config(json.loads(zf.read("config.json")))
         if not compile:
             config["compile_config"] = None
         weights = zf.extract("model.weights.h5", tmp)

@@ -7,20 +7,20 @@ import errno
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from roofseg._tf import keras, tf
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path, write_json
+from roofseg.contracts.augment import AugmentConfig
 from roofseg.contracts.card import ModelCard, write_card
 from roofseg.contracts.manifest import read_manifest
 from roofseg.contracts.sizes import check_tile_size, model_gsd
 from roofseg.contracts.targets import TARGETS
 from roofseg.errors import RoofsegError, first_line
 from roofseg.locks import folder_lock
-from roofseg.pipeline.augment import AugmentConfig
 from roofseg.pipeline.check import shard_faults_named
 from roofseg.pipeline.dataset import make_dataset, shards_of
 from roofseg.raster.scaling import SCALING_RULE
@@ -35,6 +35,7 @@ from roofseg.training.model import (
     resolve_encoder_weights,
     set_trainable,
 )
+from roofseg.training.precision import choose_precision, policy
 from roofseg.training.strategy import describe, is_chief, make_strategy
 
 
@@ -55,7 +56,8 @@ class TrainConfig:
     validation_steps: int | None = None
     strategy: str = "mirrored"
     devices: list[str] | None = None
-    mixed_precision: bool = False
+    mixed_precision: bool = False  # mixed_float16 on GPUs (older than precision; wins over it)
+    precision: str = "auto"  # auto, float32 or bfloat16 (see roofseg.training.precision)
     augment_on: str = "device"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     lr_factor: float = 0.2
@@ -69,6 +71,7 @@ class TrainConfig:
     roof_share: float | None = None  # draw training tiles so this share holds roof (None: as they come)
     contact: bool = True  # learn the contact borders between buildings too, where the tiles carry them
     init_from: str | None = None  # a roofseg model (.keras) whose every weight is the starting point
+    data_licence: str | None = None  # the training data's licences, stated in the model's card
 
 
 def _output_dir(run: Path, chief: bool) -> Path:
@@ -78,6 +81,21 @@ def _output_dir(run: Path, chief: bool) -> Path:
 
 #: settings a resumed run may change: how long it goes on, and how patiently
 RESUMABLE = {"epochs", "early_stopping_patience", "lr_patience", "min_lr", "samples", "data_service"}
+
+
+def resolve_precision(cfg: TrainConfig, run: Path) -> tuple[str, str]:
+    """The precision this run computes in, and why: a resumed run keeps the one it started with
+    (``auto`` may choose otherwise on another machine); --mixed-precision means float16 on GPUs."""
+    if cfg.mixed_precision:
+        if tf.config.list_physical_devices("GPU"):
+            return "float16", "--mixed-precision on a GPU"
+        print("roofseg: --mixed-precision needs a GPU; ignored")
+    if cfg.precision == "auto" and (run / "backup").exists():
+        with contextlib.suppress(OSError, ValueError):
+            saved = json.loads((run / "config.json").read_text()).get("precision")
+            if saved in ("float32", "bfloat16"):
+                return saved, "the precision this run started with"
+    return choose_precision(cfg.precision)
 
 
 def config_record(cfg: TrainConfig, replicas: int, global_batch: int, momentum: float) -> dict:
@@ -163,7 +181,8 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
             if os.path.exists(self.filepath):
                 drop_optimizer_state(self.filepath)
                 if self.card is not None:
-                    write_card(self.filepath, self.card)
+                    steps = int(self.model.optimizer.iterations.numpy())
+                    write_card(self.filepath, replace(self.card, trained_on={**self.card.trained_on, "steps": steps}))
                 os.replace(self.filepath, final)
                 # said here, with the final name: Keras would name the temporary file
                 print(
@@ -184,8 +203,20 @@ def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
     channels hold (roof, and contact borders with the distance they were drawn at)."""
     manifest = read_manifest(cfg.manifest)
     size = cfg.tile_size or manifest.tile_size
+    span = manifest.gsd_range
+    trained_on = {
+        "scenes": manifest.training_scenes,
+        "tiles": manifest.splits["train"].tiles if "train" in manifest.splits else 0,
+        "gsd_m": sorted({round(j["gsd_m"], 4) for j in manifest.jobs if j.get("gsd_m")}),
+        "steps": 0,  # set at each checkpoint: the steps this run had trained
+        "augment": cfg.augment.to_dict(),
+        "licence": cfg.data_licence,
+    }
     return ModelCard(
         gsd_m=model_gsd(manifest.gsd_m, manifest.tile_size, size),
+        gsd_range_m=tuple(model_gsd(g, manifest.tile_size, size) for g in span) if span else None,
+        precision=cfg.precision if cfg.precision in ("float32", "bfloat16", "float16") else "float32",
+        trained_on=trained_on,
         tile_size=size,
         bands=tuple(manifest.bands),
         dtypes=tuple(manifest.dtypes),
@@ -250,11 +281,9 @@ def train(
     for line in data_warnings(cfg.manifest, cfg.batch_size):
         print(f"roofseg: warning: {line}")
 
-    if cfg.mixed_precision:
-        if tf.config.list_physical_devices("GPU"):
-            keras.mixed_precision.set_global_policy("mixed_float16")
-        else:
-            print("roofseg: --mixed-precision needs a GPU; training in float32")
+    precision, why = resolve_precision(cfg, run)
+    print(f"roofseg: training in {precision}: {why}")
+    cfg = replace(cfg, precision=precision)
     strategy = make_strategy(cfg.strategy, cfg.devices)
     chief = is_chief(strategy)
     with contextlib.ExitStack() as stack:
@@ -262,7 +291,8 @@ def train(
             stack.enter_context(folder_lock(run))
         with shard_faults_named(cfg.manifest, ("train", "val")):
             try:
-                return _train(cfg, run, strategy, chief, size, weights, shards, verbose, callbacks, overwrite, base)
+                with policy(precision):
+                    return _train(cfg, run, strategy, chief, size, weights, shards, verbose, callbacks, overwrite, base)
             except (tf.errors.OpError, OSError) as exc:
                 if not _is_write_failure(exc):
                     raise

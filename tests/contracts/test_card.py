@@ -30,6 +30,11 @@ def test_a_card_written_by_this_release_reads_back_equal(tmp_path):
         contact_px=3,
         base=Lineage("base.keras", "ab" * 32, {"format": "roofseg-model/1", "gsd_m": 0.15}),
         postprocess=Tuning(PostProcess(0.6, 0.4, 10.0, True), "object-f1", {"object_f1": 0.7}, ("s0",)),
+        gsd_range_m=(0.075, 0.3),
+        precision="bfloat16",
+        trained_on={"scenes": ["a", "b"], "steps": 10},
+        colour_reference={"quantiles": [[0.0, 1.0]] * 3},
+        adaptation={"method": "bn"},
     )
     path = archive(tmp_path / "m.keras")
     write_card(path, card)
@@ -51,7 +56,8 @@ def test_a_card_of_an_earlier_release_reads_with_its_defaults(tmp_path):
     card = read_card(archive(tmp_path / "old.keras", old))
     assert card.tile_size == 256 and card.outputs == ("roof",) and not card.has_contact
     assert card.postprocess.choice == PostProcess(0.55, None, 4.0, False) and card.postprocess.scenes == ()
-    assert card.to_dict()["format"] == "roofseg-model/2"  # written again, it is this release's
+    assert card.gsd_range == (0.3, 0.3) and card.precision == "float32" and card.colour_reference is None
+    assert card.to_dict()["format"] == "roofseg-model/3"  # written again, it is this release's
     unstamped = read_card(archive(tmp_path / "unstamped.keras", {"gsd_m": 0.5}))
     assert unstamped.gsd_m == 0.5 and unstamped.tile_size == 256
 
@@ -63,7 +69,7 @@ def test_a_model_without_a_card_or_no_archive_has_none(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "stamp, said", [("roofseg-model/3", "newer roofseg"), ("something-else/1", "not a roofseg-model")]
+    "stamp, said", [("roofseg-model/4", "newer roofseg"), ("something-else/1", "not a roofseg-model")]
 )
 def test_a_newer_or_foreign_card_is_refused_in_one_line_naming_the_file(tmp_path, stamp, said):
     path = archive(tmp_path / "new.keras", {"format": stamp, "gsd_m": 0.3})
@@ -73,7 +79,7 @@ def test_a_newer_or_foreign_card_is_refused_in_one_line_naming_the_file(tmp_path
 
 
 def test_a_damaged_card_is_said_so(tmp_path):
-    path = archive(tmp_path / "bad.keras", {"format": "roofseg-model/2", "tile_size": "large"})
+    path = archive(tmp_path / "bad.keras", {"format": "roofseg-model/3", "tile_size": "large"})
     with pytest.raises(RoofsegError, match="damaged"):
         read_card(path)
 

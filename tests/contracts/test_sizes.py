@@ -42,3 +42,15 @@ def test_every_command_checks_the_tile_size_by_the_one_rule(run_cli, tmp_path):
     ):
         line = one_error_line(run_cli(*args, "--tile-size", "100"))
         assert "'--tile-size'" in line and "multiple of 32" in line and "--tile-size 96" in line, (args, line)
+
+
+def test_a_scene_inside_a_range_is_read_at_its_own_gsd_and_outside_at_the_nearest_end():
+    from roofseg.contracts.sizes import describe_range, off_range, reading_gsd
+
+    span = (0.075, 0.3)
+    assert reading_gsd(0.15, span) is None and reading_gsd(0.302, span) is None  # within a percent: its own
+    assert reading_gsd(0.5, span) == 0.3 and reading_gsd(0.05, span) == 0.075
+    assert reading_gsd(None, span) is None and reading_gsd(0.5, None) is None
+    assert reading_gsd(0.31, (0.3, 0.3)) == 0.3  # a model of one GSD reads every other scene at it
+    assert not off_range(0.36, span) and off_range(0.4, span) and off_range(0.055, span)
+    assert describe_range(span) == "0.075-0.3 m" and describe_range((0.3, 0.3)) == "0.3 m"

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from roofseg._tf import tf
-from roofseg.pipeline.augment import AugmentConfig, augment
+from roofseg.contracts.augment import AugmentConfig
+from roofseg.pipeline.augment import augment
 from roofseg.pipeline.dataset import make_dataset
 from roofseg.tiler.tile import TileParams
 
 from helpers import tile_dict as tile
 
-STILL = AugmentConfig(flip=False, max_angle=0.0, brightness=0.0, contrast=0.0)
+STILL = AugmentConfig.off()
 
 
 def blobs(batch: int = 4, size: int = 64, seed: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
@@ -36,7 +38,7 @@ def test_identity_when_nothing_is_drawn():
 
 def test_flips_alone_mirror_image_and_mask_together():
     images, masks = blobs(batch=16)
-    cfg = AugmentConfig(flip=True, max_angle=0.0, brightness=0.0, contrast=0.0)
+    cfg = replace(STILL, flip=True)
     out_i, out_m = augment(images, masks, tf.constant([3, 4]), cfg)
     flipped = 0
     for k in range(16):
@@ -49,7 +51,7 @@ def test_flips_alone_mirror_image_and_mask_together():
 
 def test_mask_stays_the_threshold_of_the_image_under_rotation_and_flip():
     images, masks = blobs(batch=8, size=96)
-    cfg = AugmentConfig(flip=True, max_angle=30.0, brightness=0.0, contrast=0.0)
+    cfg = replace(STILL, flip=True, max_angle=30.0)
     out_i, out_m = augment(images, masks, tf.constant([5, 6]), cfg)
     assert not np.allclose(out_i.numpy(), images.numpy())  # something did move
     first = out_i.numpy()[..., 0]
@@ -64,7 +66,7 @@ def test_mask_stays_the_threshold_of_the_image_under_rotation_and_flip():
 
 def test_brightness_and_contrast_leave_the_mask_alone():
     images, masks = blobs(batch=8)
-    cfg = AugmentConfig(flip=False, max_angle=0.0, brightness=0.3, contrast=0.5)
+    cfg = replace(STILL, brightness=0.3, contrast=0.5)
     out_i, out_m = augment(images, masks, tf.constant([7, 8]), cfg)
     np.testing.assert_array_equal(out_m.numpy(), masks.numpy())
     assert not np.allclose(out_i.numpy(), images.numpy())

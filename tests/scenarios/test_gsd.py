@@ -153,3 +153,68 @@ def test_the_model_card_gives_the_gsd_of_resized_tiles(tmp_path):
     manifest.write_text(json.dumps({"gsd_m": 0.3, "tile_size": 512, "jobs": [{"bands": [1, 2, 3]}]}))
     assert model_card(TrainConfig(str(manifest), str(tmp_path / "run"), tile_size=256)).gsd_m == 0.6
     assert model_card(TrainConfig(str(manifest), str(tmp_path / "run"))).gsd_m == 0.3
+
+
+def test_tiles_at_several_gsds_keep_each_gsd_and_one_place_in_one_split(sample_scene, tmp_path):
+    params = TileParams(size=64, stride=64, split_block=128, val=0.25, test=0.25, max_nodata=1.0, gsds=(0.3, 0.6))
+    manifest = tile(
+        [str(sample_scene["image"])], tmp_path / "t", params, labels=[str(sample_scene["labels"])], progress=False
+    )
+    jobs = {j["id"]: j for j in manifest["jobs"]}
+    fine, coarse = sorted(jobs.values(), key=lambda j: j["gsd_m"])
+    assert sorted(jobs) == [f"{fine['id'].split('@')[0]}@{g}m" for g in ("0.3", "0.6")]
+    assert abs(fine["gsd_m"] - 0.3) < 0.002 and abs(coarse["gsd_m"] - 0.6) < 0.002
+    for split in ("train", "val", "test"):  # a 0.6 m tile covers four 0.3 m tiles of the same split
+        assert fine["tiles"].get(split, 0) == 4 * coarse["tiles"].get(split, 0)
+    from roofseg.contracts.manifest import read_manifest
+
+    m = read_manifest(tmp_path / "t" / "manifest.json")
+    assert m.gsd_range == (fine["gsd_m"], coarse["gsd_m"])
+    by_place = {}
+    for split, info in manifest["splits"].items():
+        for shard in info["shards"]:
+            for r in read_records(str(tmp_path / "t" / shard["path"])):
+                t = r["transform"]
+                by_place.setdefault((round(t[2]), round(t[5])), set()).add(split)
+    assert all(len(s) == 1 for s in by_place.values())  # tiles starting at one place share a split
+
+
+def test_predict_reads_a_scene_inside_the_models_range_at_its_own_gsd_and_outside_at_the_nearest_end(tmp_path, run_cli):
+    from roofseg.contracts.card import ModelCard, write_card
+    from roofseg.sample import write_sample
+
+    from helpers import tiny_keras
+
+    model = tmp_path / "m.keras"
+    tiny_keras().save(model)
+    write_card(model, ModelCard(gsd_m=0.3, tile_size=64, gsd_range_m=(0.2, 0.4)))
+    inside = write_sample(tmp_path / "in", size=128, pixel=0.3, seed=5, progress=False)["image"]
+    result = run_cli("predict", model, inside, tmp_path / "a.tif", "--overlap", 16, "--quiet")
+    assert result.code == 0 and "predicted at" not in result.out, result.out + result.err
+    coarse = write_sample(tmp_path / "coarse", size=128, pixel=0.6, seed=5, progress=False)["image"]
+    result = run_cli("predict", model, coarse, tmp_path / "b.tif", "--overlap", 16, "--quiet")
+    assert result.code == 0 and "predicted at 0.4 m" in result.out, result.out + result.err
+    result = run_cli("predict", model, coarse, tmp_path / "c.tif", "--overlap", 16, "--native", "--quiet")
+    assert "trained at 0.2-0.4 m" in result.err and "1.5x" in result.err
+
+
+def test_a_base_takes_tiles_within_a_quarter_of_its_range_and_refuses_others(tmp_path):
+    import pytest
+
+    from roofseg.contracts.card import ModelCard
+    from roofseg.contracts.manifest import Manifest
+    from roofseg.errors import RoofsegError
+    from roofseg.training.finetune import Base, check_base
+
+    base = Base("base.keras", "0" * 64, ModelCard(gsd_m=0.15, gsd_range_m=(0.075, 0.3)))
+
+    def tiles(*gsds):
+        jobs = tuple({"id": str(g), "gsd_m": g, "tiles": {"train": 1}} for g in gsds)
+        return Manifest(splits={}, gsd_m=gsds[0], jobs=jobs)
+
+    check_base(base, tiles(0.1, 0.3), "m.json", 0.1)
+    check_base(base, tiles(0.36), "m.json", 0.36)  # 20% beyond the coarse end
+    with pytest.raises(RoofsegError, match=r"trained at 0.075-0.3 m, the tiles are 0.5 m.*--gsd 0.3"):
+        check_base(base, tiles(0.15, 0.5), "m.json", 0.15)
+    with pytest.raises(RoofsegError, match="--gsd 0.075"):
+        check_base(base, tiles(0.05), "m.json", 0.05)

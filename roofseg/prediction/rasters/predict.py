@@ -21,7 +21,14 @@ from tqdm import tqdm
 
 from roofseg.atomic import atomic_output, ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.contracts.card import PostProcess
-from roofseg.contracts.sizes import check_tile_size, gsd_is_off, gsd_ratio
+from roofseg.contracts.sizes import (
+    check_tile_size,
+    describe_range,
+    gsd_ratio,
+    nearest_end,
+    off_range,
+    reading_gsd,
+)
 from roofseg.contracts.tags import RasterTags, probability_scale
 from roofseg.errors import RoofsegError
 from roofseg.prediction.options import PredictOptions
@@ -101,22 +108,37 @@ def check_outputs(outputs: list[Path], inputs: list[str | os.PathLike], overwrit
         remove_stale_partials(p.parent, f".{p.stem}*")  # the temporaries of a staged set of outputs
 
 
-def warn_if_other_gsd(trained_gsd: float | None, scene_path: str | os.PathLike) -> float | None:
-    """Warn when the scene's ground pixel size is more than the tolerance off ``trained_gsd``, the
-    GSD the model was trained at (from its card): roofs then look the wrong size to it. Returns the ratio."""
-    if not trained_gsd:
-        return None
+def native_gsd(scene_path: str | os.PathLike) -> float | None:
+    """A scene's own ground pixel size in metres (None where it has no georeference)."""
     with open_raster(os.fspath(scene_path), "a scene") as ds:
-        gsd = ground_pixel_size(ds.crs, ds.transform, ds.height, ds.width)
+        return ground_pixel_size(ds.crs, ds.transform, ds.height, ds.width)
+
+
+def scene_gsd(scene_path: str | os.PathLike, options: PredictOptions) -> float | None:
+    """The ground pixel size ``scene_path`` is predicted at: ``options.gsd`` where given, else its
+    own inside the model's GSD range and the range's nearest end outside it (None: its own)."""
+    if options.gsd or not options.gsd_range:
+        return options.gsd
+    return reading_gsd(native_gsd(scene_path), options.gsd_range)
+
+
+def warn_if_other_gsd(span: tuple[float, float] | None, scene_path: str | os.PathLike) -> float | None:
+    """Warn when the scene's ground pixel size is more than the tolerance outside ``span``, the
+    GSDs the model was trained on (from its card): roofs then look the wrong size to it. Returns
+    the ratio to the range's nearest end."""
+    if not span:
+        return None
+    gsd = native_gsd(scene_path)
     if not gsd:
         return None
-    if gsd_is_off(gsd, trained_gsd):
+    end = nearest_end(gsd, span)
+    if off_range(gsd, span):
         warnings.warn(
-            f"{scene_path}: ground pixel size {gsd:.3g} m, but the model was trained at "
-            f"{trained_gsd:.3g} m: roofs look {gsd_ratio(gsd, trained_gsd):.2g}x their trained size to it",
+            f"{scene_path}: ground pixel size {gsd:.3g} m, but the model was trained at {describe_range(span)}: "
+            f"roofs look {gsd_ratio(gsd, end):.2g}x their trained size to it",
             stacklevel=2,
         )
-    return gsd_ratio(gsd, trained_gsd)
+    return gsd_ratio(gsd, end)
 
 
 def predict_scene(
@@ -149,7 +171,8 @@ def predict_scene(
     stride = stride_for(options.tile, options.overlap)
     infer = model if isinstance(model, Inference) else Inference(model, options.devices, options.tta)
 
-    with Scene(scene_path, options.bands, options.gsd) as scene, band_cache(scene, options.tile), ExitStack() as stack:
+    gsd = scene_gsd(scene_path, options)
+    with Scene(scene_path, options.bands, gsd) as scene, band_cache(scene, options.tile), ExitStack() as stack:
         if not scene.georeferenced:
             warnings.warn(f"{scene.path}: has no georeference; the prediction will have none either", stacklevel=2)
         rows = list(grid_rows(scene.height, scene.width, options.tile, stride))
