@@ -1,0 +1,53 @@
+"""``roofseg ship-base``: a trained model made into a base to ship or share (float16, ≤ 50 MB)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from roofseg.cli.options import CONTEXT, ModelSource, overwrite_opt
+
+
+@click.command("ship-base", context_settings=CONTEXT)
+@click.argument("model", type=ModelSource())
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The tiles MODEL was trained on: their band quantiles become the card's colour reference "
+    "(predict --match-colours), where the card has none.",
+)
+@click.option(
+    "--measured",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A JSON file of measured figures (bench/finetune.py --json) kept in the card.",
+)
+@overwrite_opt
+def ship_base(model, output, manifest, measured, overwrite) -> None:
+    """Write MODEL as a base to ship inside roofseg or to share: float16 weights (half the size;
+    predictions within about 1e-3), its card completed. Every command that takes a model takes it
+    back in float32. At most 50 MB. To ship it with roofseg, copy OUTPUT to roofseg/models/base.keras.
+    """
+    # here, not at the top: keeps --help fast
+    from pathlib import Path
+
+    from roofseg.errors import RoofsegError
+    from roofseg.prediction.rasters.predict import check_outputs
+    from roofseg.training.shipping import file_mb, ship
+
+    check_outputs([Path(output)], [model], overwrite)
+    notes = None
+    if measured:
+        try:
+            notes = json.loads(Path(measured).read_text())
+        except ValueError as exc:
+            raise RoofsegError(measured, f"is not JSON ({exc})") from None
+    card = ship(model, output, manifest, notes)
+    trained = card.get("trained_on") or {}
+    click.echo(
+        f"base: {output} ({file_mb(output):.1f} MB, float16), trained on {len(trained.get('scenes') or [])} scenes at "
+        f"{', '.join(f'{g:g}' for g in trained.get('gsd_m') or [])} m for {trained.get('steps', '?')} steps"
+    )

@@ -1,0 +1,55 @@
+"""The augmentation a run trains with: ranges and chances, saved in its config.json (no TensorFlow here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges and chances of the random augmentations; 0 (or False) turns one off.
+
+    The defaults are those measured in bench/augment.py on a city the runs never saw.
+    """
+
+    flip: bool = True
+    max_angle: float = 30.0  # degrees, rotation drawn from [-max_angle, max_angle]
+    brightness: float = 0.1  # added to [0, 1] images, drawn from [-brightness, brightness]
+    contrast: float = 0.2  # contrast factor drawn from [1 - contrast, 1 + contrast]
+    scale: float = 0.3  # zoom drawn log-uniformly from [1 / (1 + scale), 1 + scale]: the GSD within ±30 %
+    hue: float = 0.03  # hue turned by up to this fraction of a full turn
+    saturation: float = 0.3  # saturation scaled by 1 ± this
+    gain: float = 0.1  # each band scaled by its own 1 ± this
+    gamma: float = 0.3  # gamma drawn log-uniformly from [1 / (1 + gamma), 1 + gamma]
+    histogram_match: float = 0.5  # chance that a tile takes another tile's band histograms (blended)
+    blur: float = 0.2  # chance of a Gaussian blur (blended)
+    jpeg: float = 0.2  # chance of recompression as a JPEG of quality 30-90
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> AugmentConfig:
+        """The config saved in a run's config.json; settings it lacks (an older run) are off."""
+        if data is None:
+            return cls()
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**{**cls.off().to_dict(), **known})
+
+    @classmethod
+    def off(cls) -> AugmentConfig:
+        """No augmentation at all."""
+        return cls(
+            flip=False,
+            max_angle=0.0,
+            brightness=0.0,
+            contrast=0.0,
+            scale=0.0,
+            hue=0.0,
+            saturation=0.0,
+            gain=0.0,
+            gamma=0.0,
+            histogram_match=0.0,
+            blur=0.0,
+            jpeg=0.0,
+        )

@@ -1,0 +1,105 @@
+"""A model made small enough to ship inside roofseg: float16 weights in its ``.keras`` file, and
+back to float32 on first use (TensorFlow's variables are float32; half the bytes, the same
+predictions to about 1e-3)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from roofseg.atomic import temp_path
+from roofseg.contracts.card import read_card, write_card
+from roofseg.errors import RoofsegError
+
+WEIGHTS = "model.weights.h5"
+
+
+def _convert(src: str, dst: str, dtype) -> None:
+    """Copy the HDF5 weights ``src`` to ``dst`` with every floating-point dataset cast to ``dtype``."""
+    with h5py.File(src, "r") as s, h5py.File(dst, "w") as d:
+        for key, value in s.attrs.items():
+            d.attrs[key] = value
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Group):
+                group = d.require_group(name)
+                for key, value in obj.attrs.items():
+                    group.attrs[key] = value
+            elif isinstance(obj, h5py.Dataset):
+                data = obj[()]
+                if isinstance(data, np.ndarray) and data.dtype.kind == "f":
+                    data = data.astype(dtype)
+                out = d.create_dataset(name, data=data)
+                for key, value in obj.attrs.items():
+                    out.attrs[key] = value
+
+        s.visititems(visit)
+
+
+def _rewrite(src: str | os.PathLike, dst: str | os.PathLike, dtype, compression: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(src) as zin:
+        weights = zin.extract(WEIGHTS, tmp)
+        converted = os.path.join(tmp, "converted.h5")
+        _convert(weights, converted, dtype)
+        with zipfile.ZipFile(dst, "w", compression) as zout:
+            for info in zin.infolist():
+                if info.filename == WEIGHTS:
+                    zout.write(converted, WEIGHTS)
+                else:
+                    zout.writestr(info.filename, zin.read(info))
+
+
+def shrink(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Write the ``.keras`` model ``src`` to ``dst`` with float16 weights (the caller renames it)."""
+    _rewrite(src, dst, np.float16, zipfile.ZIP_DEFLATED)
+
+
+def expand(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Write a shrunk model ``src`` to ``dst`` with float32 weights again, as Keras loads them."""
+    _rewrite(src, dst, np.float32, zipfile.ZIP_STORED)
+
+
+def file_mb(path: str | os.PathLike) -> float:
+    return os.path.getsize(path) / 1e6
+
+
+MAX_SHIPPED_MB = 50.0  # the most a model kept inside the package may weigh
+
+
+def ship(
+    model: str | os.PathLike, out: str | os.PathLike, manifest: str | os.PathLike | None = None, notes=None
+) -> dict:
+    """Write ``model`` as a model to ship: float16 weights, its card completed with the colour
+    reference of ``manifest``'s training tiles (where the card lacks one) and ``notes`` (the
+    measured figures, a dict kept under ``trained_on["measured"]``). Returns the card written.
+    A file over :data:`MAX_SHIPPED_MB` is refused."""
+    # here, not at the top: TensorFlow only where a reference must be read from tiles
+    from roofseg.training.reference import tiles_reference
+
+    card = read_card(model)
+    if card is None:
+        raise RoofsegError(model, "has no roofseg model card: ship a best.keras of roofseg train")
+    changes = {}
+    if card.colour_reference is None and manifest is not None:
+        changes["colour_reference"] = tiles_reference(manifest)
+    if notes:
+        changes["trained_on"] = {**(card.trained_on or {}), "measured": notes}
+    card = replace(card, **changes)
+    out = Path(out)
+    tmp = temp_path(out, keep_suffix=True)
+    try:
+        shrink(model, tmp)
+        write_card(tmp, card)
+        size = file_mb(tmp)
+        if size > MAX_SHIPPED_MB:
+            raise RoofsegError(out, f"would weigh {size:.3g} MB, more than the {MAX_SHIPPED_MB:g} MB allowed to ship")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return card.to_dict()

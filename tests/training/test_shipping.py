@@ -1,0 +1,87 @@
+"""A model shipped as float16 inside roofseg, and taken back as ``base`` in float32."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+
+from roofseg import sources
+from roofseg.contracts.card import ModelCard, read_card, write_card
+from roofseg.errors import RoofsegError
+from roofseg.training.model import load_model
+from roofseg.training.shipping import WEIGHTS, expand, ship
+
+from helpers import tiny_keras
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """A small model with a card, as a run's best.keras is."""
+    model = tiny_keras(seed=4)
+    path = tmp_path / "best.keras"
+    model.save(path)
+    write_card(path, ModelCard(gsd_m=0.3, tile_size=64, trained_on={"scenes": ["a"], "steps": 7}))
+    return path
+
+
+def weight_dtypes(path) -> set[str]:
+    with zipfile.ZipFile(path) as zf, zf.open(WEIGHTS) as f, h5py.File(f, "r") as h5:
+        found = set()
+        h5.visititems(lambda n, o: found.add(str(o.dtype)) if isinstance(o, h5py.Dataset) else None)
+    return found
+
+
+def test_a_shipped_model_is_float16_and_predicts_as_the_original_once_expanded(trained, manifest, tmp_path):
+    out = tmp_path / "base.keras"
+    card = ship(trained, out, manifest, notes={"pixel_iou": 0.5})
+    assert weight_dtypes(out) == {"float16"}
+    back = read_card(out)
+    assert back.trained_on["measured"] == {"pixel_iou": 0.5} and back.trained_on["steps"] == 7
+    ref = back.colour_reference
+    assert card["colour_reference"] == ref and len(ref["quantiles"]) == 3 and len(ref["quantiles"][0]) == 101
+    assert ref["tiles"] > 0 and all(np.diff(q).min() >= 0 for q in ref["quantiles"])
+    expanded = tmp_path / "expanded.keras"
+    expand(out, expanded)
+    assert weight_dtypes(expanded) == {"float32"}
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    a = load_model(trained, compile=False).predict(x, verbose=0)
+    b = load_model(expanded, compile=False).predict(x, verbose=0)
+    assert np.abs(a - b).max() < 2e-3 and read_card(expanded) == back
+    assert not [p for p in os.listdir(tmp_path) if ".partial" in p]
+
+
+def test_base_names_the_shipped_model_expanded_once_into_the_cache(trained, tmp_path, monkeypatch):
+    shipped = tmp_path / "pkg" / "base.keras"
+    shipped.parent.mkdir()
+    ship(trained, shipped)
+    monkeypatch.setattr(sources, "SHIPPED", shipped)
+    monkeypatch.setenv("ROOFSEG_CACHE", str(tmp_path / "cache"))
+    path = sources.model_file("base")
+    assert weight_dtypes(path) == {"float32"} and path.startswith(str(tmp_path / "cache"))
+    stamp = os.stat(path).st_mtime_ns
+    assert sources.model_file("base") == path and os.stat(path).st_mtime_ns == stamp
+    assert load_model(path, compile=False).predict(np.zeros((1, 16, 16, 3), np.float32), verbose=0).shape == (
+        1,
+        16,
+        16,
+        1,
+    )
+
+
+def test_no_shipped_base_is_said_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "SHIPPED", tmp_path / "none.keras")
+    with pytest.raises(RoofsegError, match="without its base model"):
+        sources.model_file("base")
+
+
+def test_a_model_over_the_size_limit_is_not_shipped(trained, tmp_path, monkeypatch):
+    from roofseg.training import shipping
+
+    monkeypatch.setattr(shipping, "MAX_SHIPPED_MB", 0.001)
+    with pytest.raises(RoofsegError, match="MB allowed"):
+        ship(trained, tmp_path / "big.keras")
+    assert not (tmp_path / "big.keras").exists() and not [p for p in os.listdir(tmp_path) if ".partial" in p]
