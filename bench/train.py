@@ -5,7 +5,10 @@ In one run, on tiles of a generated sample scene:
   pipeline with on-device augmentation, vs `model.fit` on the same tiles held in numpy arrays
   (the usual recipe, no augmentation) — ratio ours/in-memory, goal >= 0.95;
 - the accuracy figure: IoU on the test split after a fixed budget of CPU training
-  (`--budget-minutes`, encoder from random weights since ImageNet cannot be fetched here).
+  (`--budget-minutes`, encoder from random weights since ImageNet cannot be fetched here);
+- precision (`--precision-steps N`): s/step of `train --precision float32` and `bfloat16` side by
+  side (alternating rounds), and the validation IoU of each after the same N steps from the same
+  seed, with the CPU flags that decide `auto`.
 """
 
 from __future__ import annotations
@@ -126,6 +129,62 @@ def accuracy(work: Path, minutes: float) -> None:
     print(json.dumps({"summary": summary, "test": scores}))
 
 
+def precision(manifest: Path, work: Path, steps: int, batch: int, rounds: int) -> None:
+    from roofseg._tf import keras
+    from roofseg.training.precision import choose_precision, cpu_flags
+    from roofseg.training.train import TrainConfig, train
+
+    flags = sorted(f for f in cpu_flags() if f.startswith(("amx", "avx512_bf16", "avx512f")))
+    print(f"CPU flags: {', '.join(flags) or 'none of amx_*, avx512_bf16, avx512f'}; auto: {choose_precision('auto')}")
+    speed = {"float32": [], "bfloat16": []}
+    for _ in range(rounds):  # alternate, so machine noise hits both alike
+        for name in speed:
+            keras.utils.set_random_seed(0)
+            timer = StepTimer()
+            run = work / f"precision-speed-{name}"
+            shutil.rmtree(run, ignore_errors=True)
+            cfg = TrainConfig(
+                manifest=str(manifest),
+                out_dir=str(run),
+                encoder_weights="none",
+                epochs=1,
+                batch_size=batch,
+                steps_per_epoch=8,
+                validation_steps=1,
+                strategy="default",
+                samples=1,
+                precision=name,
+            )
+            train(cfg, verbose=0, callbacks=[timer])
+            speed[name].append(float(np.median(timer.times[2:])))
+    f32, bf16 = min(speed["float32"]), min(speed["bfloat16"])
+    print(f"training step, 256², batch {batch}, median of 6 steps, best of {rounds} rounds:")
+    print(f"  float32 {f32:.2f} s/step, bfloat16 {bf16:.2f} s/step: bfloat16 is {f32 / bf16:.2f}x float32")
+    scores = {}
+    for name in speed:
+        run = work / f"precision-iou-{name}"
+        shutil.rmtree(run, ignore_errors=True)
+        cfg = TrainConfig(
+            manifest=str(manifest),
+            out_dir=str(run),
+            encoder_weights="none",
+            epochs=max(1, steps // 20),
+            steps_per_epoch=min(20, steps),
+            batch_size=batch,
+            learning_rate=1e-3,
+            strategy="default",
+            early_stopping_patience=1000,
+            samples=1,
+            precision=name,
+            seed=0,
+        )
+        scores[name] = train(cfg, verbose=0)["best_val_iou"]
+    print(
+        f"  validation IoU after {max(1, steps // 20) * min(20, steps)} steps: float32 {scores['float32']:.3f}, "
+        f"bfloat16 {scores['bfloat16']:.3f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "roofseg-bench")
@@ -133,6 +192,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--budget-minutes", type=float, default=10.0, help="0 skips the accuracy run")
+    ap.add_argument("--precision-steps", type=int, default=0, help="float32 against bfloat16 (0 skips it)")
+    ap.add_argument("--skip-throughput", action="store_true")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     from roofseg.tiler.run import tile
@@ -146,7 +207,10 @@ def main() -> None:
             TileParams(size=256, stride=256, val=0.1, test=0.1),
             progress=False,
         )
-    throughput(tiles / "manifest.json", args.steps, args.batch, args.rounds)
+    if not args.skip_throughput:
+        throughput(tiles / "manifest.json", args.steps, args.batch, args.rounds)
+    if args.precision_steps:
+        precision(tiles / "manifest.json", args.work, args.precision_steps, args.batch, args.rounds)
     if args.budget_minutes > 0:
         accuracy(args.work, args.budget_minutes)
 

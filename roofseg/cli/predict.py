@@ -147,6 +147,13 @@ from roofseg.cli.options import (
     "float32's by about 0.001 on average and up to 0.5 in rare pixels; see the README).",
 )
 @click.option("--tta", is_flag=True, help="Average the predictions of the four flips of each window (4x slower).")
+@click.option(
+    "--match-colours/--no-match-colours",
+    default=None,
+    help="Match each scene's band histograms to the model's training tiles (the reference in its card) before "
+    "predicting, from a sample of the scene's windows (no second full read). Default: as `roofseg tune` chose "
+    "(off for an untuned model).",
+)
 @click.option("--cog", is_flag=True, help="Write Cloud-Optimised GeoTIFFs with overviews.")
 @click.option(
     "--devices",
@@ -183,6 +190,7 @@ def predict(
     native,
     engine,
     precision,
+    match_colours,
     tta,
     cog,
     devices,
@@ -221,7 +229,13 @@ def predict(
     from roofseg.contracts.card import read_card
     from roofseg.errors import RoofsegError
     from roofseg.outputs import is_object_store
-    from roofseg.prediction.options import RASTER_SUFFIXES, card_options, single_scene, tuned_defaults
+    from roofseg.prediction.options import (
+        RASTER_SUFFIXES,
+        card_options,
+        colour_reference,
+        single_scene,
+        tuned_defaults,
+    )
     from roofseg.prediction.vector.existing import check_existing
     from roofseg.prediction.vector.vectorize import DRIVERS, VectorOptions
     from roofseg.scenes import suffix_of
@@ -301,6 +315,7 @@ def predict(
             keep_binary=keep_binary,
             engine=_engine(engine, devices),
             precision=precision,
+            colour_reference=colour_reference(card, model) if _matches(card, match_colours) else None,
         )
     except RoofsegError as exc:
         raise click.BadParameter(exc.problem, param_hint=str(exc.path)) from None
@@ -351,6 +366,13 @@ def _devices(choice: str) -> tuple[str, ...] | None:
 
     found = visible_devices(choice)
     return tuple(found) if found else None
+
+
+def _matches(card, asked: bool | None) -> bool:
+    """Whether to match scenes' colours: as asked, else as ``roofseg tune`` chose."""
+    if asked is not None:
+        return asked
+    return bool(card and card.postprocess and card.postprocess.match_colours)
 
 
 def _one_scene(

@@ -34,9 +34,15 @@ from roofseg.cli.options import CONTEXT, ModelSource, json_opt, labels_crs_opt, 
     "raster labels one (a mask joins touching buildings into one region, so object F1 would reward not splitting "
     "them).",
 )
+@click.option(
+    "--match-colours",
+    is_flag=True,
+    help="Match each scene's band histograms to the training tiles' (the reference in MODEL's card) before "
+    "predicting, as predict --match-colours does; the tuned model then has predict match them by default.",
+)
 @json_opt
 @quiet_opt
-def tune(model, inputs, out, labels, labels_crs, objective, json_out, quiet) -> None:
+def tune(model, inputs, out, labels, labels_crs, objective, match_colours, json_out, quiet) -> None:
     """Choose MODEL's post-processing on labelled scenes of your area; write it into a copy, OUT.
 
     INPUTS are scenes with labels, named as for roofseg tile (labels beside each scene, --labels,
@@ -49,7 +55,16 @@ def tune(model, inputs, out, labels, labels_crs, objective, json_out, quiet) -> 
     from roofseg.atomic import write_json
     from roofseg.prediction.scoring.tune import tune as run
 
-    table = run(model, list(inputs), out, list(labels), objective, progress=not quiet, labels_crs=labels_crs)
+    table = run(
+        model,
+        list(inputs),
+        out,
+        list(labels),
+        objective,
+        progress=not quiet,
+        labels_crs=labels_crs,
+        match_colours=match_colours,
+    )
     chosen, default = table["chosen"], table["default"]
 
     def setting(p: dict) -> str:

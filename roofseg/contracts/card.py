@@ -56,16 +56,29 @@ class Tuning:
     objective: str | None = None
     scores: dict | None = None  # the pooled scores of the choice
     scenes: tuple[str, ...] = ()
+    match_colours: bool = False  # the scenes' colours were matched to the card's reference (predict does too)
 
     def to_dict(self) -> dict:
-        return {**asdict(self.choice), "objective": self.objective, "scores": self.scores, "scenes": list(self.scenes)}
+        return {
+            **asdict(self.choice),
+            "objective": self.objective,
+            "scores": self.scores,
+            "scenes": list(self.scenes),
+            "match_colours": self.match_colours,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Tuning:
         choice = PostProcess(
             float(data["threshold"]), data.get("contact_cut"), float(data["min_area"]), bool(data["regularize"])
         )
-        return cls(choice, data.get("objective"), data.get("scores"), tuple(data.get("scenes") or ()))
+        return cls(
+            choice,
+            data.get("objective"),
+            data.get("scores"),
+            tuple(data.get("scenes") or ()),
+            bool(data.get("match_colours", False)),
+        )
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ class PredictOptions:
     keep_binary: bool = True  # keep the thresholded raster beside the prediction (else it only makes the vectors)
     engine: str = "tf"  # what runs a model file: tf, onnx, openvino or auto (see roofseg.prediction.rasters.engines)
     precision: str = "f32"  # or bf16 (OpenVINO on CPUs with bfloat16 arithmetic)
+    colour_reference: tuple[tuple[float, ...], ...] | None = None  # match each scene's colours to these quantiles
 
     @property
     def writes_binary(self) -> bool:
@@ -58,6 +59,19 @@ def card_options(card: ModelCard | None, native: bool = False, **stated) -> Pred
     gsd = stated.pop("gsd", None)
     span = stated.pop("gsd_range", None if gsd or native else card.gsd_range)
     return PredictOptions(tile=tile, overlap=overlap, gsd=gsd, gsd_range=span, **stated)
+
+
+def colour_reference(card: ModelCard | None, model: str | Path) -> tuple[tuple[float, ...], ...]:
+    """The band quantiles ``--match-colours`` matches scenes to: the card's, or a RoofsegError
+    naming ``model`` that says what to do where the card has none (a model of an earlier release)."""
+    if card is None or not card.colour_reference:
+        raise RoofsegError(
+            model,
+            "its card has no colour reference for --match-colours (a model trained before roofseg kept one); "
+            "add it with: roofseg ship-base MODEL OUT.keras --manifest TILES/manifest.json (the tiles it was "
+            "trained on), or predict without --match-colours",
+        )
+    return tuple(tuple(float(v) for v in band) for band in card.colour_reference["quantiles"])
 
 
 def tuned_defaults(card: ModelCard | None, stated: dict) -> dict:

@@ -36,6 +36,7 @@ from roofseg.training.model import (
     set_trainable,
 )
 from roofseg.training.precision import choose_precision, policy
+from roofseg.training.reference import tiles_reference
 from roofseg.training.strategy import describe, is_chief, make_strategy
 
 
@@ -217,6 +218,7 @@ def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
         gsd_range_m=tuple(model_gsd(g, manifest.tile_size, size) for g in span) if span else None,
         precision=cfg.precision if cfg.precision in ("float32", "bfloat16", "float16") else "float32",
         trained_on=trained_on,
+        colour_reference=tiles_reference(cfg.manifest) if trained_on["tiles"] else None,
         tile_size=size,
         bands=tuple(manifest.bands),
         dtypes=tuple(manifest.dtypes),

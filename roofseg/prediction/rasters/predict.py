@@ -34,6 +34,7 @@ from roofseg.errors import RoofsegError
 from roofseg.prediction.options import PredictOptions
 from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.stitch import BandAccumulator, BlockAligner
+from roofseg.raster import colours
 from roofseg.raster.gdal_errors import raise_gdal_errors
 from roofseg.raster.ground import ground_pixel_size
 from roofseg.raster.scene import Scene, band_cache, open_raster
@@ -183,17 +184,20 @@ def predict_scene(
                 tqdm(total=total, desc="predicting", unit="window", disable=not progress, file=terminal())
             )
         resampled = scene.ds is not scene.source
+        table = colour_table(scene, options)
         # the outputs close inside the watch, also on failure: closing flushes, and may fail too
         with raise_gdal_errors(out_path), ExitStack() as outs:
             if resampled:  # predicted on the model's grid, then brought back onto the scene's
                 grid_path = stack.enter_context(_scratch(out_path))
                 with rasterio.open(grid_path, "w", **_profile(scene, "float32", infer.channels)) as grid:
-                    _predict_rows(infer, scene, rows, [grid], replace(options, dtype="float32", threshold=None), bar)
+                    _predict_rows(
+                        infer, scene, rows, [grid], replace(options, dtype="float32", threshold=None), bar, table
+                    )
                 datasets = _open_outputs(temps, scene.source, options, outs, infer.channels, run, postprocess)
                 _regrid(grid_path, scene, datasets, options)
             else:
                 datasets = _open_outputs(temps, scene, options, outs, infer.channels, run, postprocess)
-                _predict_rows(infer, scene, rows, datasets, options, bar)
+                _predict_rows(infer, scene, rows, datasets, options, bar, table)
             for ds in datasets:
                 ds.close()  # flushes the last blocks: a full disk often shows only here
             if options.cog:
@@ -230,14 +234,28 @@ def _open_outputs(
     return datasets
 
 
-def _predict_rows(infer, scene: Scene, rows: list, datasets: list, options: PredictOptions, bar: tqdm) -> None:
+def colour_table(scene: Scene, options: PredictOptions) -> np.ndarray | None:
+    """The lookup tables that match ``scene``'s colours to the model's reference (``--match-colours``),
+    from a sample of its windows; None where not asked, or where the scene has too few valid pixels."""
+    if options.colour_reference is None:
+        return None
+    quantiles = colours.scene_quantiles(scene.read, scene.height, scene.width, options.tile)
+    if quantiles is None:
+        warnings.warn(f"{scene.path}: too few valid pixels to match its colours; predicted as it is", stacklevel=2)
+        return None
+    return colours.matching_table(quantiles, np.asarray(options.colour_reference, np.float32))
+
+
+def _predict_rows(
+    infer, scene: Scene, rows: list, datasets: list, options: PredictOptions, bar: tqdm, table: np.ndarray | None = None
+) -> None:
     """Predict the windows of ``rows`` and blend them into ``datasets``, on ``scene``'s grid.
 
     Three stages: a thread reads windows (GDAL releases the GIL), this one runs the model, a
     thread blends and writes. Each dataset is touched by one thread only.
     """
     stitch = _Stitcher(scene.height, scene.width, rows, datasets, options)
-    windows = _windows(scene, rows, options)
+    windows = _windows(scene, rows, options, table)
     batches = read_ahead(windows, depth=2) if options.pipelined else windows
     with contextlib.closing(batches), WriteBehind(stitch, depth=2 if options.pipelined else 0) as sink:
         for k, tiles, batch, valids in batches:
@@ -279,12 +297,17 @@ def _regrid(grid_path: Path, scene: Scene, datasets: list, options: PredictOptio
             _write_band(datasets, top, band, valid, options)
 
 
-def _windows(scene: Scene, rows: list, options: PredictOptions) -> Iterator[tuple[int, list, np.ndarray, list]]:
+def _windows(
+    scene: Scene, rows: list, options: PredictOptions, table: np.ndarray | None = None
+) -> Iterator[tuple[int, list, np.ndarray, list]]:
     """(grid row index, tiles, uint8 windows reflect-padded to the tile size, validities), batch by batch.
 
-    Windows are cut in memory from each grid row's strip of the scene (see :func:`_strips`).
+    Windows are cut in memory from each grid row's strip of the scene (see :func:`_strips`), its
+    colours matched through ``table`` where given.
     """
     for k, (grid_row, (image, valid)) in enumerate(zip(rows, _strips(scene, rows))):
+        if table is not None:
+            image = colours.apply_table(image, table, valid)
         for start in range(0, len(grid_row), options.batch):
             tiles = grid_row[start : start + options.batch]
             cols = [slice(t.col, t.col + t.width) for t in tiles]

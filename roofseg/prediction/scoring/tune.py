@@ -32,7 +32,7 @@ from tqdm import tqdm
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.contracts.card import ModelCard, PostProcess, Tuning, read_card, write_card
 from roofseg.errors import RoofsegError, RoofsegWarning
-from roofseg.prediction.options import card_options
+from roofseg.prediction.options import card_options, colour_reference
 from roofseg.prediction.rasters.engines import load_predictor
 from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.predict import predict_scene
@@ -191,6 +191,7 @@ def tune(
     labels_crs: str | None = None,
     work_dir: str | os.PathLike | None = None,
     infer=None,
+    match_colours: bool = False,
 ) -> dict:
     """Choose the post-processing of ``model`` on the labelled scenes ``entries`` (named as ``tile``
     names them) and write ``out``: ``model`` with the choice in its card. Returns the table: per
@@ -198,7 +199,9 @@ def tune(
     None chooses object F1 where every scene has footprints, pixel IoU where a mask raster labels
     one (its touching buildings are one region: object F1 would reward leaving them joined).
     ``infer``: what predicts (an :class:`~roofseg.prediction.rasters.inference.Inference`, or a
-    model or callable as it takes) instead of ``model`` loaded with its engine."""
+    model or callable as it takes) instead of ``model`` loaded with its engine. ``match_colours``:
+    each scene's colours matched to the card's reference, as ``predict --match-colours`` does (the
+    tuned card then has predict do so by default)."""
     if objective is not None and objective not in OBJECTIVES:
         raise RoofsegError(None, f"unknown objective {objective!r} ({', '.join(OBJECTIVES)})")
     model, out = os.fspath(model), Path(out)
@@ -208,7 +211,8 @@ def tune(
     remove_stale_partials(out.parent, out.name)  # what a killed tune left
     scenes = scene_inputs(entries, labels)
     card = read_card(model) or ModelCard()
-    options = options or card_options(card)
+    reference = colour_reference(card, model) if match_colours else None
+    options = options or card_options(card, colour_reference=reference)
     if infer is None:
         infer = load_predictor(model, options.engine, options.precision)
     if not isinstance(infer, Inference):
@@ -289,7 +293,13 @@ def tune(
         "scenes": {sid: {"default": _scores(c[default]), "chosen": _scores(c[best])} for sid, c in per_scene.items()},
         "pooled": {"default": _scores(pooled[default]), "chosen": _scores(pooled[best])},
     }
-    tuning = Tuning(best, chosen_objective, table["pooled"]["chosen"], tuple(s.id for s in scenes))
+    tuning = Tuning(
+        best,
+        chosen_objective,
+        table["pooled"]["chosen"],
+        tuple(s.id for s in scenes),
+        options.colour_reference is not None,
+    )
     tmp_out = temp_path(out, keep_suffix=True)
     try:
         shutil.copyfile(model, tmp_out)
