@@ -12,6 +12,7 @@ import warnings
 import click
 
 from roofseg import __version__
+from roofseg.cli.adapt import adapt
 from roofseg.cli.augment_preview import augment_preview
 from roofseg.cli.data_service import data_service
 from roofseg.cli.evaluate import evaluate
@@ -42,6 +43,7 @@ for command in (
     tile,
     augment_preview,
     train,
+    adapt,
     tune,
     evaluate,
     predict,

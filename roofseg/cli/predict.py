@@ -369,10 +369,13 @@ def _devices(choice: str) -> tuple[str, ...] | None:
 
 
 def _matches(card, asked: bool | None) -> bool:
-    """Whether to match scenes' colours: as asked, else as ``roofseg tune`` chose."""
+    """Whether to match scenes' colours: as asked, else as ``roofseg tune`` chose, else as the
+    model was adapted (``roofseg adapt --match-colours``)."""
     if asked is not None:
         return asked
-    return bool(card and card.postprocess and card.postprocess.match_colours)
+    if card and card.postprocess:
+        return card.postprocess.match_colours
+    return bool(card and card.adaptation and (card.adaptation.get("settings") or {}).get("match_colours"))
 
 
 def _one_scene(

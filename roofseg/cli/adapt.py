@@ -1,0 +1,108 @@
+"""``roofseg adapt``: a model adapted to a new city's scenes without labels."""
+
+from __future__ import annotations
+
+import click
+
+from roofseg.cli.options import CONTEXT, ModelSource, overwrite_opt, quiet_opt, seed_opt
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("model", type=ModelSource())
+@click.argument("scenes", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The adapted model (.keras). MODEL itself is never changed.",
+)
+@click.option(
+    "--method",
+    default="bn",
+    show_default=True,
+    help="bn: re-estimate the batch-norm statistics on the scenes (forward passes only); self-train: train on the "
+    "model's own confident predictions; bn,self-train: both, in that order.",
+)
+@click.option(
+    "--tiles", "tiles_per_scene", default=64, show_default=True, type=click.IntRange(1), help="Windows per scene."
+)
+@click.option(
+    "--steps", default=150, show_default=True, type=click.IntRange(1), help="self-train: training steps (bounded)."
+)
+@click.option(
+    "--low",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="self-train: pixels below this probability are taken as ground.",
+)
+@click.option(
+    "--high",
+    default=0.9,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="self-train: pixels above this probability are taken as roof; those in between are left out.",
+)
+@click.option("--lr", "learning_rate", default=1e-4, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--batch", default=8, show_default=True, type=click.IntRange(1), help="Windows per batch.")
+@click.option(
+    "--match-colours",
+    is_flag=True,
+    help="Match each scene's colours to the model's training tiles first (predict with --match-colours then too).",
+)
+@seed_opt
+@overwrite_opt
+@quiet_opt
+def adapt(
+    model,
+    scenes,
+    out,
+    method,
+    tiles_per_scene,
+    steps,
+    low,
+    high,
+    learning_rate,
+    batch,
+    match_colours,
+    seed,
+    overwrite,
+    quiet,
+) -> None:
+    """Adapt MODEL to SCENES of a new city that has no labels yet, into OUTPUT.
+
+    MODEL may be `base`, the model that ships with roofseg: `roofseg adapt base city/*.tif -o city.keras`
+    goes from imagery alone to a model for that city. Scenes are read at the model's GSD where they
+    lie outside the range it was trained on, as predict reads them. A killed self-training resumes
+    from its last checkpoint when run again with the same OUTPUT. The new card records MODEL's
+    SHA-256, the method, the scenes and the settings.
+    """
+    # here, not at the top: keeps --help fast
+    from pathlib import Path
+
+    from roofseg.prediction.rasters.predict import check_outputs
+    from roofseg.training.adapt import AdaptConfig
+    from roofseg.training.adapt import adapt as run
+
+    check_outputs([Path(out)], [model], overwrite)
+    cfg = AdaptConfig(
+        methods=tuple(m.strip() for m in method.split(",") if m.strip()),
+        tiles_per_scene=tiles_per_scene,
+        batch=batch,
+        steps=steps,
+        low=low,
+        high=high,
+        learning_rate=learning_rate,
+        match_colours=match_colours,
+        seed=seed,
+    )
+    done = run(model, list(scenes), out, cfg, progress=not quiet)
+    tiles = sum(s["tiles"] for s in done["scenes"])
+    click.echo(f"adapted ({done['method']}) on {len(done['scenes'])} scenes, {tiles} windows: {out}")
+    if "pseudo_labels" in done:
+        p = done["pseudo_labels"]
+        click.echo(
+            f"self-training labels: {p['roof']:.1%} roof, {p['ground']:.1%} ground, {p['left_out']:.1%} left out"
+        )
