@@ -15,6 +15,8 @@ BASE_WORK   ?= base-build
 BASE_STEPS  ?= 100
 BASE_EPOCHS ?= 10
 BASE_INIT   ?=
+# ImageNet weights where the Keras cache has them (this machine cannot download them), else random
+BASE_WEIGHTS ?= $(if $(wildcard $(or $(KERAS_HOME),$(HOME)/.keras)/models/resnet34_imagenet_1000_no_top.h5),imagenet,none)
 BASE_LICENCE ?= imagery (c) OpenAerialMap contributors CC BY 4.0; footprints (c) OpenStreetMap contributors ODbL
 BASE_TILE_ARGS ?=
 
@@ -66,10 +68,11 @@ bench: $(STAMP)
 base: $(STAMP)
 	$(BIN)/roofseg tile $(BASE_SCENES) -o $(BASE_WORK)/tiles --tile-size 256 --overlap 128 --split-by block \
 		--split-block 1024 --val 0.15 --test 0 --contact-px 3 --quiet $(BASE_TILE_ARGS)
-	$(BIN)/roofseg train $(BASE_WORK)/tiles/manifest.json -o $(BASE_WORK)/run --encoder-weights none \
+	$(BIN)/roofseg train $(BASE_WORK)/tiles/manifest.json -o $(BASE_WORK)/run --encoder-weights $(BASE_WEIGHTS) \
 		$(if $(BASE_INIT),--init-from $(BASE_INIT)) --lr 1e-3 --batch 8 --steps-per-epoch $(BASE_STEPS) \
 		--epochs $(BASE_EPOCHS) --patience 100 --lr-patience 3 --data-licence "$(BASE_LICENCE)"
-	$(BIN)/roofseg ship-base $(BASE_WORK)/run/best.keras $(BASE_WORK)/base.keras --manifest $(BASE_WORK)/tiles/manifest.json
+	$(BIN)/roofseg ship-base $(BASE_WORK)/run/best.keras $(BASE_WORK)/base.keras --manifest $(BASE_WORK)/tiles/manifest.json \
+		--overwrite $(if $(BASE_MEASURED),--measured $(BASE_MEASURED))
 	@echo "base model: $(BASE_WORK)/base.keras (copy it to roofseg/models/base.keras to ship it)"
 
 clean:

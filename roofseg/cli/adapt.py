@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from roofseg.cli.options import CONTEXT, ModelSource, overwrite_opt, quiet_opt, seed_opt
@@ -80,8 +82,6 @@ def adapt(
     SHA-256, the method, the scenes and the settings.
     """
     # here, not at the top: keeps --help fast
-    from pathlib import Path
-
     from roofseg.prediction.rasters.predict import check_outputs
     from roofseg.training.adapt import AdaptConfig
     from roofseg.training.adapt import adapt as run

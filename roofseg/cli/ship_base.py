@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -32,8 +33,6 @@ def ship_base(model, output, manifest, measured, overwrite) -> None:
     back in float32. At most 50 MB. To ship it with roofseg, copy OUTPUT to roofseg/models/base.keras.
     """
     # here, not at the top: keeps --help fast
-    from pathlib import Path
-
     from roofseg.errors import RoofsegError
     from roofseg.prediction.rasters.predict import check_outputs
     from roofseg.training.shipping import file_mb, ship

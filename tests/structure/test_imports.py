@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("roofseg.raster",),
     ("roofseg.tiler", "roofseg.pipeline", "roofseg.sample"),
     ("roofseg.training",),
-    ("roofseg.export",),
+    ("roofseg.export", "roofseg.sources"),
     ("roofseg.prediction.options",),
     ("roofseg.prediction.rasters",),
     ("roofseg.prediction.vector",),

@@ -85,3 +85,17 @@ def test_a_model_over_the_size_limit_is_not_shipped(trained, tmp_path, monkeypat
     with pytest.raises(RoofsegError, match="MB allowed"):
         ship(trained, tmp_path / "big.keras")
     assert not (tmp_path / "big.keras").exists() and not [p for p in os.listdir(tmp_path) if ".partial" in p]
+
+
+def test_commands_take_base_as_a_model(trained, tmp_path, monkeypatch, run_cli, sample_scene):
+    shipped = tmp_path / "pkg" / "base.keras"
+    shipped.parent.mkdir()
+    ship(trained, shipped)
+    monkeypatch.setattr(sources, "SHIPPED", shipped)
+    monkeypatch.setenv("ROOFSEG_CACHE", str(tmp_path / "cache"))
+    result = run_cli("predict", "base", sample_scene["image"], tmp_path / "p.tif", "--quiet")
+    assert result.code == 0 and (tmp_path / "p.tif").exists(), result.err
+    result = run_cli(
+        "tune", "base", sample_scene["image"], "--labels", sample_scene["labels"], "-o", tmp_path / "t.keras"
+    )
+    assert result.code == 0 and read_card(tmp_path / "t.keras").postprocess is not None, result.err
