@@ -15,9 +15,15 @@ SPLIT_NAMES = {"train": "Training", "val": "Validation", "test": "Test"}
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", help="Which split to score.")
 @batch_opt
 @tile_size_opt
+@click.option(
+    "--match-colours",
+    is_flag=True,
+    help="Match each scene's tiles to the training tiles' colours (the reference in MODEL's card) first, as "
+    "predict --match-colours matches a scene.",
+)
 @json_opt
 @quiet_opt
-def evaluate(model, manifest, split, batch_size, tile_size, json_out, quiet) -> None:
+def evaluate(model, manifest, split, batch_size, tile_size, match_colours, json_out, quiet) -> None:
     """Score MODEL on one split of MANIFEST: loss, IoU, F1, precision, recall, pixel counts.
 
     Scores are over every pixel of the split at threshold 0.5 (counts summed, then divided).
@@ -26,7 +32,9 @@ def evaluate(model, manifest, split, batch_size, tile_size, json_out, quiet) -> 
     from roofseg.atomic import write_json
     from roofseg.training.evaluate import evaluate as run_evaluate
 
-    scores = run_evaluate(model, manifest, split, batch_size, tile_size, progress=not quiet)
+    scores = run_evaluate(
+        model, manifest, split, batch_size, tile_size, progress=not quiet, match_colours=match_colours
+    )
     name = SPLIT_NAMES[split]
     click.echo(f"{name} Loss: {scores['loss']:.4f} - {name} IoU: {scores['iou']:.4f}")
     rows = [

@@ -226,13 +226,12 @@ def predict(
     the scene's nodata in their mask band.
     """
     # here, not at the top: keeps --help fast
-    from roofseg.contracts.card import read_card
+    from roofseg.contracts.card import ModelCard, read_card
     from roofseg.errors import RoofsegError
     from roofseg.outputs import is_object_store
     from roofseg.prediction.options import (
         RASTER_SUFFIXES,
         card_options,
-        colour_reference,
         single_scene,
         tuned_defaults,
     )
@@ -315,7 +314,7 @@ def predict(
             keep_binary=keep_binary,
             engine=_engine(engine, devices),
             precision=precision,
-            colour_reference=colour_reference(card, model) if _matches(card, match_colours) else None,
+            colour_reference=(card or ModelCard()).colour_quantiles(model) if _matches(card, match_colours) else None,
         )
     except RoofsegError as exc:
         raise click.BadParameter(exc.problem, param_hint=str(exc.path)) from None

@@ -126,6 +126,18 @@ class ModelCard:
             return self.gsd_range_m
         return (self.gsd_m, self.gsd_m) if self.gsd_m else None
 
+    def colour_quantiles(self, model: str | os.PathLike | None = None) -> tuple[tuple[float, ...], ...]:
+        """The band quantiles ``--match-colours`` matches scenes to, or a RoofsegError naming
+        ``model`` that says what to do where the card keeps none (a model of an earlier release)."""
+        if not self.colour_reference:
+            raise RoofsegError(
+                model,
+                "its card has no colour reference for --match-colours (a model trained before roofseg kept one); "
+                "add it with: roofseg ship-base MODEL OUT.keras --manifest TILES/manifest.json (the tiles it was "
+                "trained on), or go without --match-colours",
+            )
+        return tuple(tuple(float(v) for v in band) for band in self.colour_reference["quantiles"])
+
     def with_tuning(self, tuning: Tuning | None) -> ModelCard:
         return replace(self, postprocess=tuning)
 

@@ -61,19 +61,6 @@ def card_options(card: ModelCard | None, native: bool = False, **stated) -> Pred
     return PredictOptions(tile=tile, overlap=overlap, gsd=gsd, gsd_range=span, **stated)
 
 
-def colour_reference(card: ModelCard | None, model: str | Path) -> tuple[tuple[float, ...], ...]:
-    """The band quantiles ``--match-colours`` matches scenes to: the card's, or a RoofsegError
-    naming ``model`` that says what to do where the card has none (a model of an earlier release)."""
-    if card is None or not card.colour_reference:
-        raise RoofsegError(
-            model,
-            "its card has no colour reference for --match-colours (a model trained before roofseg kept one); "
-            "add it with: roofseg ship-base MODEL OUT.keras --manifest TILES/manifest.json (the tiles it was "
-            "trained on), or predict without --match-colours",
-        )
-    return tuple(tuple(float(v) for v in band) for band in card.colour_reference["quantiles"])
-
-
 def tuned_defaults(card: ModelCard | None, stated: dict) -> dict:
     """Footprint options from ``roofseg tune``'s choice in ``card``, where ``stated`` (the caller's
     options: threshold, min_area, regularize, contact_cut; None for not stated) does not say

@@ -112,7 +112,7 @@ def target_tiles(scenes: list[str], card: ModelCard, cfg: AdaptConfig) -> Target
     """Up to ``cfg.tiles_per_scene`` windows of each scene (mostly-nodata windows skipped). A scene
     with fewer than :data:`MIN_TILES` usable windows is said in one line and left out; none left
     is a RoofsegError."""
-    reference = np.asarray(card.colour_reference["quantiles"], np.float32) if cfg.match_colours else None
+    reference = np.asarray(card.colour_quantiles(), np.float32) if cfg.match_colours else None
     images, valid, per_scene = [], [], {}
     small = {}
     for k, path in enumerate(scenes):
@@ -263,12 +263,8 @@ def adapt(
     remove_stale_partials(out.parent, out.name)
     base = read_base(model_path)
     card = base.card or ModelCard()
-    if cfg.match_colours and not card.colour_reference:
-        raise RoofsegError(
-            model_path,
-            "its card has no colour reference for --match-colours; add it with roofseg ship-base MODEL OUT.keras "
-            "--manifest TILES/manifest.json",
-        )
+    if cfg.match_colours:
+        card.colour_quantiles(model_path)  # refused here, before any scene is read, where the card has none
     tiles = target_tiles(scenes, card, cfg)
     model = load_model(model_path, compile=False)
     done: dict = {}

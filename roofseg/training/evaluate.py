@@ -7,8 +7,10 @@ import os
 import numpy as np
 from tqdm import tqdm
 
+from roofseg.contracts.card import ModelCard, read_card
 from roofseg.pipeline.check import shard_faults_named
 from roofseg.pipeline.dataset import make_dataset, shards_of
+from roofseg.raster import colours
 from roofseg.terminal import terminal
 from roofseg.training.losses import THRESHOLD
 from roofseg.training.model import load_model
@@ -38,6 +40,34 @@ def pixel_scores(tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:
     }
 
 
+SAMPLE_STEP = 7  # every 7th pixel of each tile gives a scene's quantiles: enough, and a seventh of the memory
+
+
+def scene_tables(model_path, manifest, split: str, batch_size: int, tile_size: int | None) -> dict[bytes, np.ndarray]:
+    """Per scene of the split, the tables that match its tiles' colours to the model's reference."""
+    reference = np.asarray((read_card(model_path) or ModelCard()).colour_quantiles(model_path), np.float32)
+    pixels: dict[bytes, list[np.ndarray]] = {}
+    with shard_faults_named(manifest, (split,)):
+        for images, _, meta in make_dataset(manifest, split, batch_size, tile_size, training=False, with_meta=True):
+            for image, scene in zip(np.round(images.numpy() * 255).astype(np.uint8), meta["scene_id"].numpy()):
+                sample = image.reshape(-1, image.shape[-1])[::SAMPLE_STEP]
+                pixels.setdefault(scene, []).append(sample[sample.any(axis=-1)])
+    return {
+        scene: colours.matching_table(colours.band_quantiles(np.concatenate(chunks)), reference)
+        for scene, chunks in pixels.items()
+        if sum(len(c) for c in chunks) >= colours.MIN_PIXELS
+    }
+
+
+def matched(images: np.ndarray, scenes: np.ndarray, tables: dict[bytes, np.ndarray]) -> np.ndarray:
+    """A batch (float in [0, 1]) with each tile passed through its scene's tables."""
+    out = np.round(images * 255).astype(np.uint8)
+    for k, scene in enumerate(scenes):
+        if scene in tables:
+            out[k] = colours.apply_table(out[k], tables[scene], out[k].any(axis=-1))
+    return out.astype(np.float32) / 255
+
+
 def evaluate(
     model_path: str | os.PathLike,
     manifest: str | os.PathLike,
@@ -45,24 +75,30 @@ def evaluate(
     batch_size: int = 16,
     tile_size: int | None = None,
     progress: bool = False,
+    match_colours: bool = False,
 ) -> dict:
     """Scores over every pixel of the split (counts summed first, not per-batch averages).
 
     Every tile the manifest lists is scored, or the read fails naming the shard at fault.
+    ``match_colours``: each scene's tiles matched to the card's colour reference first, as
+    ``predict --match-colours`` matches a scene (its quantiles from its tiles in the split).
     """
     model = load_model(model_path)
     # a model with a contact output is scored on the roof; its loss takes the contact targets too
     contact = model.output_shape[-1] == 2
-    ds = make_dataset(manifest, split, batch_size, tile_size, training=False, contact=contact)
+    tables = scene_tables(model_path, manifest, split, batch_size, tile_size) if match_colours else None
+    ds = make_dataset(manifest, split, batch_size, tile_size, training=False, contact=contact, with_meta=True)
     losses, weights = [], []
     counts = np.zeros(4, np.int64)
 
     tiles = shards_of(manifest, split).tiles
     total = -(-tiles // batch_size) if tiles else None
     with shard_faults_named(manifest, (split,)):
-        for images, masks in tqdm(
+        for images, masks, meta in tqdm(
             ds, total=total, desc=f"scoring {split}", unit="batch", disable=not progress, file=terminal()
         ):
+            if tables is not None:
+                images = matched(images.numpy(), meta["scene_id"].numpy(), tables)
             probs = model(images, training=False)
             losses.append(float(model.compiled_loss(masks, probs)))
             weights.append(int(images.shape[0]))

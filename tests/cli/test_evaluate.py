@@ -10,3 +10,45 @@ def test_a_model_file_that_is_no_model_is_one_line(manifest, tmp_path, run_cli):
     junk.write_text("not a model")
     line = one_error_line(run_cli("evaluate", junk, manifest, "--quiet"))
     assert str(junk) in line and "not a Keras model file" in line
+
+
+def test_match_colours_scores_each_scenes_tiles_matched_and_refuses_a_card_without_a_reference(
+    manifest, tmp_path, run_cli
+):
+    import json
+
+    import numpy as np
+
+    from roofseg.contracts.card import ModelCard, write_card
+    from roofseg.raster import colours
+
+    from conftest import one_error_line
+    from helpers import tiny_keras
+
+    from roofseg.training.model import compile_model
+
+    model = tmp_path / "m.keras"
+    net = tiny_keras()
+    compile_model(net)
+    net.save(model)
+    write_card(model, ModelCard(gsd_m=0.3, tile_size=64))
+    line = one_error_line(run_cli("evaluate", model, manifest, "--match-colours", "--quiet"))
+    assert "m.keras" in line and "no colour reference" in line
+    dark = np.full((64, 64, 3), 20, np.uint8) + np.arange(64, dtype=np.uint8)[:, None, None]
+    write_card(model, ModelCard(gsd_m=0.3, tile_size=64, colour_reference=colours.reference([dark])))
+    for flag, out in (("--match-colours", "a.json"), (None, "b.json")):
+        result = run_cli("evaluate", model, manifest, *([flag] if flag else []), "--json", tmp_path / out, "--quiet")
+        assert result.code == 0, result.err
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert a["tiles"] == b["tiles"] and a["loss"] != b["loss"]  # the same tiles, seen in other colours
+
+
+def test_matched_passes_each_tile_through_its_scenes_tables():
+    import numpy as np
+
+    from roofseg.training.evaluate import matched
+
+    batch = np.full((2, 4, 4, 3), 100 / 255, np.float32)
+    invert = np.tile(np.arange(256, dtype=np.uint8)[::-1], (3, 1))
+    out = matched(batch, np.array([b"a", b"b"]), {b"a": invert})
+    assert np.allclose(out[0], 155 / 255) and np.allclose(out[1], 100 / 255)

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.contracts.card import ModelCard, PostProcess, Tuning, read_card, write_card
 from roofseg.errors import RoofsegError, RoofsegWarning
-from roofseg.prediction.options import card_options, colour_reference
+from roofseg.prediction.options import card_options
 from roofseg.prediction.rasters.engines import load_predictor
 from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.predict import predict_scene
@@ -211,7 +211,7 @@ def tune(
     remove_stale_partials(out.parent, out.name)  # what a killed tune left
     scenes = scene_inputs(entries, labels)
     card = read_card(model) or ModelCard()
-    reference = colour_reference(card, model) if match_colours else None
+    reference = card.colour_quantiles(model) if match_colours else None
     options = options or card_options(card, colour_reference=reference)
     if infer is None:
         infer = load_predictor(model, options.engine, options.precision)
