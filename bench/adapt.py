@@ -40,6 +40,9 @@ VARIANTS = {  # name: (adapt --method or None, adapt with --match-colours, predi
 }
 
 
+SANITY_VARIANTS = {"base", "match colours", "bn", "bn, self-train", "bn, self-train + match colours"}
+
+
 def sanity_score(model: Path, data: Path, work: Path, tag: str, extra: tuple[str, ...]) -> dict:
     from roofseg.prediction.scoring.score import evaluate_scene
 
@@ -69,7 +72,7 @@ def main() -> None:
             continue
         extra = ("--match-colours",) if predict_colours else ()
         for target, scenes in (("kampala", KAMPALA), ("sanity", [SANITY])):
-            if target == "sanity" and args.no_sanity:
+            if target == "sanity" and (args.no_sanity or name not in SANITY_VARIANTS):
                 continue
             model = args.base
             if method:

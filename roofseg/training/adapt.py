@@ -210,21 +210,17 @@ def self_train(
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint)
     geometry = replace(AugmentConfig.off(), flip=True, max_angle=30.0)
-    images = tf.constant(tiles.images)
-    y_all = tf.constant(targets)
     n = len(tiles.images)
 
     @tf.function
-    def train_step(index, seed):
-        x = tf.cast(tf.gather(images, index), tf.float32) / 255.0
-        x, y = augment(x, tf.gather(y_all, index), seed, geometry)
+    def train_step(x, y, seed):
+        x, y = augment(tf.cast(x, tf.float32) / 255.0, y, seed, geometry)
         with tf.GradientTape() as tape:
             loss = _masked_loss(y, model(x, training=True))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    rng = np.random.default_rng(cfg.seed)
     save_every = max(10, cfg.steps // 10)
     with tqdm(
         total=cfg.steps,
@@ -238,7 +234,7 @@ def self_train(
             k = int(step.numpy())
             rng = np.random.default_rng([cfg.seed, k])  # the same draw for a step, resumed or not
             index = rng.choice(n, size=min(cfg.batch, n), replace=False)
-            loss = train_step(tf.constant(index), tf.constant([cfg.seed, k], tf.int64))
+            loss = train_step(tiles.images[index], targets[index], tf.constant([cfg.seed, k], tf.int64))
             step.assign_add(1)
             bar.update(1)
             bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
