@@ -18,6 +18,7 @@ from roofseg.contracts.card import read_card, write_card
 from roofseg.errors import RoofsegError
 
 WEIGHTS = "model.weights.h5"
+FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 def _convert(src: str, dst: str, dtype) -> None:
@@ -33,7 +34,12 @@ def _convert(src: str, dst: str, dtype) -> None:
                     group.attrs[key] = value
             elif isinstance(obj, h5py.Dataset):
                 data = obj[()]
-                if isinstance(data, np.ndarray) and data.dtype.kind == "f":
+                # values beyond float16's range (a metric's pixel counts) stay as they are
+                if (
+                    isinstance(data, np.ndarray)
+                    and data.dtype.kind == "f"
+                    and np.abs(data).max(initial=0) < FLOAT16_MAX
+                ):
                     data = data.astype(dtype)
                 out = d.create_dataset(name, data=data)
                 for key, value in obj.attrs.items():

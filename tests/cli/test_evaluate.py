@@ -21,11 +21,10 @@ def test_match_colours_scores_each_scenes_tiles_matched_and_refuses_a_card_witho
 
     from roofseg.contracts.card import ModelCard, write_card
     from roofseg.raster import colours
+    from roofseg.training.model import compile_model
 
     from conftest import one_error_line
     from helpers import tiny_keras
-
-    from roofseg.training.model import compile_model
 
     model = tmp_path / "m.keras"
     net = tiny_keras()

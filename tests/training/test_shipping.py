@@ -29,10 +29,24 @@ def trained(tmp_path):
 
 
 def weight_dtypes(path) -> set[str]:
+    """The data types of the model's layer weights."""
     with zipfile.ZipFile(path) as zf, zf.open(WEIGHTS) as f, h5py.File(f, "r") as h5:
         found = set()
-        h5.visititems(lambda n, o: found.add(str(o.dtype)) if isinstance(o, h5py.Dataset) else None)
+        h5["layers"].visititems(lambda n, o: found.add(str(o.dtype)) if isinstance(o, h5py.Dataset) else None)
     return found
+
+
+def test_values_beyond_float16_are_kept_as_they_are(tmp_path):
+    from roofseg.training.shipping import _convert
+
+    src, dst = tmp_path / "a.h5", tmp_path / "b.h5"
+    with h5py.File(src, "w") as h5:
+        h5["layers/conv/vars/0"] = np.full(3, 0.5, np.float32)
+        h5["metrics/iou/vars/0"] = np.full((2, 2), 9.9e6, np.float32)  # pixel counts
+    _convert(str(src), str(dst), np.float16)
+    with h5py.File(dst, "r") as h5:
+        assert h5["layers/conv/vars/0"].dtype == np.float16
+        assert h5["metrics/iou/vars/0"].dtype == np.float32 and h5["metrics/iou/vars/0"][0, 0] == 9.9e6
 
 
 def test_a_shipped_model_is_float16_and_predicts_as_the_original_once_expanded(trained, manifest, tmp_path):
