@@ -19,6 +19,8 @@ BASE_INIT   ?=
 BASE_WEIGHTS ?= $(if $(wildcard $(or $(KERAS_HOME),$(HOME)/.keras)/models/resnet34_imagenet_1000_no_top.h5),imagenet,none)
 BASE_LICENCE ?= imagery (c) OpenAerialMap contributors CC BY 4.0; footprints (c) OpenStreetMap contributors ODbL
 BASE_TILE_ARGS ?=
+# the augmentation the shipped base was trained with (roofseg.contracts.augment.CITIES); empty: the defaults
+BASE_AUGMENT ?= --scale 0.3 --hue 0.03 --saturation 0.3 --gain 0.1 --gamma 0.3 --histogram-match 0.5 --blur 0.2 --jpeg 0.2
 
 .PHONY: install demo test bench base clean
 
@@ -70,7 +72,7 @@ base: $(STAMP)
 		--split-block 1024 --val 0.15 --test 0 --contact-px 3 --quiet $(BASE_TILE_ARGS)
 	$(BIN)/roofseg train $(BASE_WORK)/tiles/manifest.json -o $(BASE_WORK)/run --encoder-weights $(BASE_WEIGHTS) \
 		$(if $(BASE_INIT),--init-from $(BASE_INIT)) --lr 1e-3 --batch 8 --steps-per-epoch $(BASE_STEPS) \
-		--epochs $(BASE_EPOCHS) --patience 100 --lr-patience 3 --data-licence "$(BASE_LICENCE)"
+		--epochs $(BASE_EPOCHS) --patience 100 --lr-patience 3 --data-licence "$(BASE_LICENCE)" $(BASE_AUGMENT)
 	$(BIN)/roofseg ship-base $(BASE_WORK)/run/best.keras $(BASE_WORK)/base.keras --manifest $(BASE_WORK)/tiles/manifest.json \
 		--overwrite $(if $(BASE_MEASURED),--measured $(BASE_MEASURED))
 	@echo "base model: $(BASE_WORK)/base.keras (copy it to roofseg/models/base.keras to ship it)"

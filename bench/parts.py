@@ -27,15 +27,17 @@ from pathlib import Path
 from finetune import FOLD, files, scores
 from real import ROOT, roofseg
 
-OLD = ["--scale", "0", "--hue", "0", "--saturation", "0", "--gain", "0", "--gamma", "0", "--histogram-match", "0"]
-OLD += ["--blur", "0", "--jpeg", "0"]
-PARTS = {
-    "0 old recipe, one GSD": ("z20", OLD),
-    "1 + several GSDs": ("all", OLD),
-    "2 + scale": ("all", OLD[2:]),
-    "3 + colour": ("all", ["--histogram-match", "0", "--blur", "0", "--jpeg", "0"]),
-    "4 + histogram matching": ("all", ["--blur", "0", "--jpeg", "0"]),
-    "5 + blur, JPEG (defaults)": ("all", []),
+SCALE = ["--scale", "0.3"]
+COLOUR = ["--hue", "0.03", "--saturation", "0.3", "--gain", "0.1", "--gamma", "0.3"]
+HISTOGRAM = ["--histogram-match", "0.5"]
+NOISE = ["--blur", "0.2", "--jpeg", "0.2"]
+PARTS = {  # which tiles, and the augmentation options on top of the defaults (flips, rotation, brightness, contrast)
+    "0 old recipe, one GSD": ("z20", []),
+    "1 + several GSDs": ("all", []),
+    "2 + scale": ("all", SCALE),
+    "3 + colour": ("all", SCALE + COLOUR),
+    "4 + histogram matching": ("all", SCALE + COLOUR + HISTOGRAM),
+    "5 + blur, JPEG (every part)": ("all", SCALE + COLOUR + HISTOGRAM + NOISE),
 }
 
 

@@ -100,3 +100,17 @@ def test_a_config_from_an_older_run_has_the_new_augmentations_off():
     assert cfg.max_angle == 30.0 and cfg.flip
     assert cfg.scale == 0 and cfg.histogram_match == 0 and cfg.jpeg == 0
     assert AugmentConfig.from_dict(AugmentConfig().to_dict()) == AugmentConfig()
+
+
+def test_make_base_trains_with_the_recipe_the_shipped_base_records():
+    import re
+
+    from roofseg.cli.options import augment_config
+    from roofseg.contracts.augment import CITIES
+
+    from helpers import ROOT
+
+    flags = re.search(r"^BASE_AUGMENT \?= (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    given = {flags[k][2:].replace("-", "_"): float(flags[k + 1]) for k in range(0, len(flags), 2)}
+    defaults = {k: v for k, v in AugmentConfig().to_dict().items() if k != "flip"}
+    assert augment_config(**{**defaults, **given}) == CITIES
