@@ -113,3 +113,20 @@ def test_commands_take_base_as_a_model(trained, tmp_path, monkeypatch, run_cli, 
         "tune", "base", sample_scene["image"], "--labels", sample_scene["labels"], "-o", tmp_path / "t.keras"
     )
     assert result.code == 0 and read_card(tmp_path / "t.keras").postprocess is not None, result.err
+
+
+def test_the_shipped_base_is_small_says_what_it_learnt_from_and_predicts(tmp_path, monkeypatch):
+    if not sources.SHIPPED.is_file():
+        pytest.skip("this checkout has no shipped base")
+    from roofseg.training.shipping import MAX_SHIPPED_MB, file_mb
+
+    assert file_mb(sources.SHIPPED) <= MAX_SHIPPED_MB and weight_dtypes(sources.SHIPPED) == {"float16"}
+    card = read_card(sources.SHIPPED)
+    trained = card.trained_on
+    assert "OpenAerialMap" in trained["licence"] and "OpenStreetMap" in trained["licence"]
+    assert trained["steps"] > 0 and len(trained["scenes"]) > 1 and len(trained["gsd_m"]) > 1
+    assert card.gsd_range[0] < card.gsd_range[1] and card.colour_reference and card.precision == "float32"
+    monkeypatch.setenv("ROOFSEG_CACHE", str(tmp_path))
+    model = load_model(sources.model_file("base"), compile=False)
+    out = model.predict(np.zeros((1, 64, 64, 3), np.float32), verbose=0)
+    assert out.shape == (1, 64, 64, 2) and out.dtype == np.float32
