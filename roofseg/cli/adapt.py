@@ -6,20 +6,13 @@ from pathlib import Path
 
 import click
 
-from roofseg.cli.options import CONTEXT, ModelSource, overwrite_opt, quiet_opt, seed_opt
+from roofseg.cli.options import CONTEXT, ModelSource, model_output_opt, overwrite_opt, quiet_opt, seed_opt
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("model", type=ModelSource())
 @click.argument("scenes", nargs=-1, required=True)
-@click.option(
-    "-o",
-    "--output",
-    "out",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The adapted model (.keras). MODEL itself is never changed.",
-)
+@model_output_opt("adapted model")
 @click.option(
     "--method",
     default="bn",

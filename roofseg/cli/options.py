@@ -184,7 +184,16 @@ class ModelSource(click.ParamType):
         return model_file(value)
 
 
-MODEL_HELP = "MODEL is a .keras file, `base` (the model that ships with roofseg) or a URL pinned by #sha256=HEX."
+def model_output_opt(what: str):
+    """``-o/--output``: the new model a command writes from MODEL, which it never changes."""
+    return click.option(
+        "-o",
+        "--output",
+        "out",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help=f"The {what} (.keras). MODEL itself is never changed.",
+    )
 
 
 def augment_options(f):

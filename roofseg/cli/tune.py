@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT, ModelSource, json_opt, labels_crs_opt, quiet_opt
+from roofseg.cli.options import CONTEXT, ModelSource, json_opt, labels_crs_opt, model_output_opt, quiet_opt
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("model", type=ModelSource())
 @click.argument("inputs", nargs=-1, required=True)
-@click.option(
-    "-o",
-    "--output",
-    "out",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The tuned model: MODEL with the chosen post-processing in its card (MODEL itself is never changed).",
-)
+@model_output_opt("tuned model: MODEL with the chosen post-processing in its card")
 @click.option(
     "--labels",
     multiple=True,
