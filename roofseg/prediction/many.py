@@ -84,6 +84,10 @@ def run_record(options: PredictOptions, model_id: dict | None, vectors: VectorOp
     opts["bands"] = list(opts["bands"]) if opts["bands"] else None
     if options.precision != "f32":  # float32 engines agree within 1/255; bfloat16 changes the outputs
         opts["precision"] = options.precision
+    if options.gsd_range:  # which scenes were resampled, and to what
+        opts["gsd_range"] = list(options.gsd_range)
+    if options.colour_reference is not None:  # the reference is the model's, whose identity is recorded
+        opts["match_colours"] = True
     return RunRecord(model_id, opts, asdict(vectors) if vectors else None)
 
 

@@ -403,3 +403,13 @@ def test_a_rerun_of_a_glob_over_the_output_folder_is_a_no_op_whatever_the_folder
     second = predict_scenes(red, [pattern], out, OPTS, progress=False)
     assert first["predicted"] == 2 and second["predicted"] == 0 and second["skipped"] == 2, second
     assert sorted(p.name for p in out.glob("*.tif")) == ["scene0.tif", "scene1.tif"]
+
+
+def test_a_folder_records_the_gsd_range_and_colour_matching_it_was_predicted_with():
+    from roofseg.prediction.many import run_record
+    from roofseg.prediction.options import PredictOptions
+
+    plain = run_record(PredictOptions(), None, None).options
+    assert "gsd_range" not in plain and "match_colours" not in plain  # earlier folders' records stay valid
+    matched = run_record(PredictOptions(gsd_range=(0.1, 0.3), colour_reference=((0.0, 1.0),)), None, None).options
+    assert matched["gsd_range"] == [0.1, 0.3] and matched["match_colours"] is True
