@@ -129,7 +129,14 @@ def test_a_base_for_other_imagery_is_refused_in_one_line(base, manifest, tmp_pat
 
     gsd = json.loads(manifest.read_text())["gsd_m"]
     line = one_error_line(
-        run_cli("train", manifest, "-o", tmp_path / "r1", "--init-from", with_card("far.keras", gsd_m=gsd * 2))
+        run_cli(
+            "train",
+            manifest,
+            "-o",
+            tmp_path / "r1",
+            "--init-from",
+            with_card("far.keras", gsd_m=gsd * 2, gsd_range_m=[gsd * 2, gsd * 2]),
+        )
     )
     assert "far.keras" in line and f"--gsd {gsd * 2:.3g}" in line and "roofseg tile" in line
     line = one_error_line(
