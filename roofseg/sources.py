@@ -9,7 +9,6 @@ name and renamed only once checked: a wrong pin or a cut-short download leaves n
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -17,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from roofseg.atomic import temp_path
+from roofseg.atomic import file_sha256, temp_path
 from roofseg.errors import RoofsegError, first_line
 
 BASE = "base"
@@ -44,14 +43,6 @@ def model_file(spec: str | os.PathLike) -> str:
     if is_url(spec):
         return fetched(spec)
     return spec
-
-
-def digest_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def pinned(url: str) -> tuple[str, str]:
@@ -86,7 +77,7 @@ def fetched(url: str) -> str:
     address, sha = pinned(url)
     folder = cache_dir() / "models"
     final = folder / f"{sha}.keras"
-    if final.is_file() and digest_of(final) == sha:
+    if final.is_file() and file_sha256(final) == sha:
         return str(final)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(final)
@@ -95,7 +86,7 @@ def fetched(url: str) -> str:
             _download(address, tmp)
         except (OSError, urllib.error.URLError, ValueError) as exc:
             raise RoofsegError(url, f"download failed ({first_line(exc)}); nothing was kept") from None
-        got = digest_of(tmp)
+        got = file_sha256(tmp)
         if got != sha:
             raise RoofsegError(
                 url,
@@ -117,7 +108,7 @@ def shipped_base() -> str:
     # here, not at the top: TensorFlow only when a model is used
     from roofseg.training.shipping import expand
 
-    sha = digest_of(SHIPPED)
+    sha = file_sha256(SHIPPED)
     final = cache_dir() / "base" / f"base-{sha[:16]}.keras"
     if final.is_file():
         return str(final)

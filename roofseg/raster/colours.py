@@ -65,6 +65,13 @@ def scene_quantiles(read, height: int, width: int, size: int = 256) -> np.ndarra
     return band_quantiles(pixels)
 
 
+def scene_table(read, height: int, width: int, size: int, reference: np.ndarray) -> np.ndarray | None:
+    """The tables that match a scene's colours (from a sample of its windows, see
+    :func:`scene_quantiles`) to ``reference``; None where too few of its pixels are valid."""
+    quantiles = scene_quantiles(read, height, width, size)
+    return None if quantiles is None else matching_table(quantiles, reference)
+
+
 def matching_table(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """(bands, 256) uint8 lookup tables that carry ``source``'s band quantiles onto ``target``'s
     (both (bands, levels)): histogram matching, piecewise linear between quantiles."""

@@ -24,7 +24,7 @@ from rasterio.windows import Window
 
 from roofseg.errors import RoofsegError, first_line
 from roofseg.raster import scaling
-from roofseg.raster.ground import ground_pixel_sides
+from roofseg.raster.ground import ground_pixel_sides, ground_pixel_size
 from roofseg.scenes import is_remote
 from roofseg.xyz import tile_failure
 
@@ -50,6 +50,12 @@ def remote_env(path: str) -> contextlib.AbstractContextManager:
     if not is_remote(os.fspath(path)):
         return contextlib.nullcontext()
     return rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
+
+
+def native_gsd(path: str | os.PathLike) -> float | None:
+    """A scene's own ground pixel size in metres (None where it has no georeference)."""
+    with open_raster(os.fspath(path), "a scene") as ds:
+        return ground_pixel_size(ds.crs, ds.transform, ds.height, ds.width)
 
 
 def resampled(

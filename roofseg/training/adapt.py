@@ -32,8 +32,7 @@ from roofseg.contracts.sizes import reading_gsd
 from roofseg.errors import RoofsegError
 from roofseg.pipeline.augment import augment
 from roofseg.raster import colours
-from roofseg.raster.ground import ground_pixel_size
-from roofseg.raster.scene import Scene
+from roofseg.raster.scene import Scene, native_gsd
 from roofseg.raster.windows import tile_grid
 from roofseg.terminal import terminal
 from roofseg.training.finetune import read_base
@@ -78,19 +77,13 @@ class TargetTiles:
 
 def _scene_windows(path: str, card: ModelCard, count: int, seed: int, reference) -> tuple[np.ndarray, np.ndarray]:
     size = card.tile_size
-    with Scene(path) as probe:
-        native = (
-            ground_pixel_size(probe.crs, probe.transform, probe.height, probe.width) if probe.georeferenced else None
-        )
-    with Scene(path, None, reading_gsd(native, card.gsd_range)) as scene:
+    with Scene(path, None, reading_gsd(native_gsd(path), card.gsd_range)) as scene:
         # whole windows only: the scene's edge, padded, would teach statistics of reflections
         grid = [t for t in tile_grid(scene.height, scene.width, size, size) if t.height == t.width == size]
         order = np.random.default_rng(seed).permutation(len(grid))
         table = None
         if reference is not None:
-            quantiles = colours.scene_quantiles(scene.read, scene.height, scene.width, size)
-            if quantiles is not None:
-                table = colours.matching_table(quantiles, reference)
+            table = colours.scene_table(scene.read, scene.height, scene.width, size, reference)
         images, valids = [], []
         for k in order:
             t = grid[k]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -13,7 +12,7 @@ import h5py
 from tf_keras.src.saving import saving_lib as sl
 
 from roofseg._tf import keras, sm, tf
-from roofseg.atomic import TMP_SUFFIX
+from roofseg.atomic import TMP_SUFFIX, file_sha256
 from roofseg.contracts.augment import AugmentConfig
 from roofseg.contracts.card import CARD_FILE
 from roofseg.errors import RoofsegError, first_line
@@ -189,12 +188,7 @@ def drop_optimizer_state(path: str | os.PathLike) -> None:
 def model_digest(path: str | os.PathLike) -> str:
     """The SHA-256 of a model file (hex): what a fine-tuned model's lineage and the engines' cache
     of its ONNX export know it by."""
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:

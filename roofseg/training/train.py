@@ -129,7 +129,7 @@ def check_same_run(run: Path, record: dict) -> None:
 
 
 def _callbacks(
-    cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list | None, best_weights, contact: bool, base=None
+    cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list | None, best_weights, card: ModelCard
 ) -> list:
     out = _output_dir(run, chief)
     plateau = keras.callbacks.ReduceLROnPlateau(
@@ -139,7 +139,7 @@ def _callbacks(
         monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True, verbose=1
     )
     checkpoint = AtomicCheckpoint(
-        str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=0, card=model_card(cfg, contact, base)
+        str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=0, card=card
     )
     return [
         plateau,
@@ -414,6 +414,7 @@ def _train(
     if chief and not resuming:
         write_json(run / "config.json", record)  # once the model builds: a failed start leaves no run behind
 
+    card = model_card(cfg, contact, base)  # once a run: its colour reference reads the training tiles
     fit = dict(
         validation_data=val_ds, steps_per_epoch=steps_per_epoch, validation_steps=cfg.validation_steps, verbose=verbose
     )
@@ -427,7 +428,7 @@ def _train(
             model.fit(
                 train_ds,
                 epochs=first,
-                callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run), contact, base),
+                callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run), card),
                 **fit,
             )
             if chief:  # the run's shared files are the chief's to write
@@ -440,14 +441,14 @@ def _train(
                 train_ds,
                 initial_epoch=first,
                 epochs=cfg.epochs,
-                callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact, base),
+                callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), card),
                 **fit,
             )
     else:
         model.fit(
             train_ds,
             epochs=cfg.epochs,
-            callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), contact, base),
+            callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), card),
             **fit,
         )
     if chief:

@@ -36,8 +36,7 @@ from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.stitch import BandAccumulator, BlockAligner
 from roofseg.raster import colours
 from roofseg.raster.gdal_errors import raise_gdal_errors
-from roofseg.raster.ground import ground_pixel_size
-from roofseg.raster.scene import Scene, band_cache, open_raster
+from roofseg.raster.scene import Scene, band_cache, native_gsd
 from roofseg.raster.windows import grid_rows, stride_for
 from roofseg.readahead import WriteBehind, read_ahead
 from roofseg.terminal import terminal
@@ -107,12 +106,6 @@ def check_outputs(outputs: list[Path], inputs: list[str | os.PathLike], overwrit
         ensure_writable_dir(p.parent)  # made where it does not exist yet, as every command makes its folders
         remove_stale_partials(p.parent, f"{p.stem}*")
         remove_stale_partials(p.parent, f".{p.stem}*")  # the temporaries of a staged set of outputs
-
-
-def native_gsd(scene_path: str | os.PathLike) -> float | None:
-    """A scene's own ground pixel size in metres (None where it has no georeference)."""
-    with open_raster(os.fspath(scene_path), "a scene") as ds:
-        return ground_pixel_size(ds.crs, ds.transform, ds.height, ds.width)
 
 
 def scene_gsd(scene_path: str | os.PathLike, options: PredictOptions) -> float | None:
@@ -239,11 +232,11 @@ def colour_table(scene: Scene, options: PredictOptions) -> np.ndarray | None:
     from a sample of its windows; None where not asked, or where the scene has too few valid pixels."""
     if options.colour_reference is None:
         return None
-    quantiles = colours.scene_quantiles(scene.read, scene.height, scene.width, options.tile)
-    if quantiles is None:
+    reference = np.asarray(options.colour_reference, np.float32)
+    table = colours.scene_table(scene.read, scene.height, scene.width, options.tile, reference)
+    if table is None:
         warnings.warn(f"{scene.path}: too few valid pixels to match its colours; predicted as it is", stacklevel=2)
-        return None
-    return colours.matching_table(quantiles, np.asarray(options.colour_reference, np.float32))
+    return table
 
 
 def _predict_rows(
