@@ -71,7 +71,12 @@ class _PixelCounts(keras.metrics.BinaryIoU):
     default_name = ""
 
     def __init__(self, target_class_ids=(1,), threshold: float = THRESHOLD, name: str | None = None, dtype=None):
-        super().__init__(target_class_ids=[1], threshold=threshold, name=name or self.default_name, dtype=dtype)
+        # float32 whatever the global policy: under mixed_bfloat16 a metric's variables would be
+        # AutoCastVariables, which a MirroredStrategy cannot read in its sync-on-read context (the
+        # epoch's end crashed on AMX CPUs, where auto chooses bfloat16); counts need float32 anyway
+        super().__init__(
+            target_class_ids=[1], threshold=threshold, name=name or self.default_name, dtype=dtype or "float32"
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         # the roof channel only: a second channel (contact borders) is a means to split buildings

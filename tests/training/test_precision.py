@@ -94,3 +94,23 @@ def test_a_resumed_run_keeps_the_precision_it_started_with(tmp_path, monkeypatch
     (tmp_path / "config.json").write_text(json.dumps({"precision": "bfloat16"}))
     (tmp_path / "backup").mkdir()
     assert resolve_precision(cfg, tmp_path) == ("bfloat16", "the precision this run started with")
+
+
+@pytest.mark.slow
+def test_train_with_its_defaults_on_an_amx_cpu_trains_in_bfloat16(manifest, tmp_path, run_cli, monkeypatch):
+    """The command's own path (``--precision auto``, the mirrored strategy): on a CPU with AMX,
+    auto chooses bfloat16 and an epoch ends with its streaming metrics read across replicas.
+    bfloat16 is emulated where the CPU has no AMX, so one step of tiny tiles is what runs."""
+    from roofseg.training import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda path="/proc/cpuinfo": frozenset({"avx512f", "amx_bf16"}))
+    run = tmp_path / "run"
+    result = run_cli(
+        "train", manifest, "-o", run, "--encoder-weights", "none", "--epochs", 1, "--batch", 2,
+        "--steps-per-epoch", 1, "--validation-steps", 1,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "training in bfloat16" in result.out
+    assert json.loads((run / "config.json").read_text())["precision"] == "bfloat16"
+    history = (run / "history.csv").read_text().splitlines()
+    assert len(history) == 2 and "val_iou_score" in history[0]  # the epoch ended and its metrics were read
