@@ -43,8 +43,9 @@ from roofseg.cli.options import (
 @click.option(
     "--prefer",
     type=click.Choice(["mask", "vector"]),
-    default="mask",
-    help="Which labels to take when both a mask and footprints lie beside a scene.",
+    default="vector",
+    help="Which labels to take when both a mask and footprints lie beside a scene. vector: footprints keep touching "
+    "buildings apart, which the border targets need (a mask joins them into one region).",
 )
 @labels_crs_opt
 @click.option(
@@ -79,8 +80,29 @@ from roofseg.cli.options import (
     "--contact-px",
     default=3,
     type=click.IntRange(0),
-    help="Also store each tile's contact target: pixels within this many px of two different buildings (footprints; "
-    "a mask's separate regions), from which the model learns to split touching buildings. 0: roof only.",
+    help="Also store each tile's border target, this many px wide (footprints; a mask's separate regions), from which "
+    "the model learns to split touching buildings. 0: roof only.",
+)
+@click.option(
+    "--contact-kind",
+    type=click.Choice(["outline", "between"]),
+    default="outline",
+    help="outline: every building's edge band plus where buildings meet (cores stay apart: what splits dense "
+    "blocks); between: only where two buildings meet (the targets of roofseg 0.1's base).",
+)
+@click.option(
+    "--pixel-size",
+    type=click.FloatRange(1e-3, 1e3),
+    default=None,
+    help="Metres per pixel of images without georeference (PNG, JPG): declared so that they have a ground "
+    "resolution. Georeferenced scenes keep their own.",
+)
+@click.option(
+    "--nodata",
+    type=float,
+    default=None,
+    help="The no-data value of images without georeference (PNG, JPG), which cannot state one: a pixel with every "
+    "band at it is no data (255: pure white, as in the Massachusetts tiles). Georeferenced scenes keep their own.",
 )
 @click.option(
     "--max-nodata",
@@ -139,6 +161,9 @@ def tile(
     bands,
     gsd,
     contact_px,
+    contact_kind,
+    pixel_size,
+    nodata,
     max_nodata,
     keep_empty,
     val_fraction,
@@ -212,6 +237,9 @@ def tile(
         gsd=gsd[0] if len(gsd) == 1 else None,
         gsds=gsd if len(gsd) > 1 else (),
         contact_px=contact_px,
+        contact_kind=contact_kind,
+        pixel_size=pixel_size,
+        nodata=nodata,
     )
     manifest = run_tile(
         list(inputs),

@@ -42,6 +42,12 @@ FINE_TUNE_LR = 1e-3
     "and no --freeze-encoder-epochs, which measured best (bench/finetune.py).",
 )
 @click.option(
+    "--widen-gsd",
+    is_flag=True,
+    help="With --init-from: the tiles may lie beyond the GSD range the base was trained on, on purpose (teaching "
+    "a base new resolutions); the new card states the range of both.",
+)
+@click.option(
     "--encoder-weights",
     default="imagenet",
     help="imagenet (the Keras cache file resnet34_imagenet_1000_no_top.h5 under $KERAS_HOME/models or "
@@ -117,6 +123,24 @@ FINE_TUNE_LR = 1e-3
     "sample_from_datasets); an epoch keeps one pass's number of steps. Default: tiles as they come.",
 )
 @click.option(
+    "--balance",
+    type=click.Choice(["none", "place"]),
+    default="none",
+    help="place: every place and GSD of the manifest gets an equal share of the training tiles drawn (a place is "
+    "a scene's name without zoom, block and tile numbers: hot_data2_z20_block1 is hot_data2), so one large "
+    "scene does not drown small places; an epoch keeps one pass's number of steps.",
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(["plateau", "cosine"]),
+    default="plateau",
+    help="plateau: --lr, cut by --lr-factor when val_loss stalls; cosine: a warm-up (--warmup-steps) to --lr, "
+    "then a cosine decay to --lr/100 over the planned epochs x steps (a budget known in advance).",
+)
+@click.option(
+    "--warmup-steps", default=0, type=click.IntRange(0), help="With --schedule cosine: steps of linear warm-up."
+)
+@click.option(
     "--contact/--no-contact",
     default=True,
     help="Where the tiles carry contact targets (tile --contact-px), a second output learns the borders between "
@@ -156,6 +180,7 @@ def train(
     manifest,
     out_dir,
     init_from,
+    widen_gsd,
     encoder_weights,
     freeze_encoder_epochs,
     loss,
@@ -171,6 +196,9 @@ def train(
     precision,
     data_licence,
     roof_share,
+    balance,
+    schedule,
+    warmup_steps,
     contact,
     data_service,
     augment_on,
@@ -214,6 +242,9 @@ def train(
         precision=precision,
         data_licence=data_licence,
         roof_share=roof_share,
+        balance=balance,
+        schedule=schedule,
+        warmup_steps=warmup_steps,
         contact=contact,
         data_service=data_service,
         augment_on=augment_on,
@@ -224,6 +255,7 @@ def train(
         shuffle_buffer=shuffle_buffer,
         seed=seed,
         init_from=init_from,
+        widen_gsd=widen_gsd,
     )
     summary = run_train(cfg, verbose=2 if quiet else "auto", overwrite=overwrite)
     if summary:

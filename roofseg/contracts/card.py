@@ -12,6 +12,10 @@ Format history:
   float32); ``trained_on``, what it learnt from (scenes, GSDs, tiles, steps, licences; earlier:
   unknown); ``colour_reference``, the training tiles' band quantiles that ``--match-colours``
   matches scenes to; ``adaptation``, what ``roofseg adapt`` did to it.
+- ``roofseg-model/4``: ``contact_kind``, what the border output learnt (``outline``: every building's
+  edge band and where buildings meet; ``between``: where they meet only, the kind of every earlier
+  card with a contact output); ``trained_on.ledger``, the training the weights have had in all, across
+  the runs that continued each other (see :class:`Ledger`; earlier: this run's ``steps`` only).
 
 Defaults for what an older card lacks are set here and nowhere else.
 """
@@ -33,7 +37,7 @@ from roofseg.contracts.versions import stamp, version_of
 from roofseg.errors import RoofsegError
 
 NAME = "roofseg-model"
-VERSION = 3
+VERSION = 4
 CARD_FILE = "roofseg.json"  # the card's name inside the .keras zip archive
 INPUT = "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph"
 
@@ -94,6 +98,57 @@ class Lineage:
 
 
 @dataclass(frozen=True)
+class Ledger:
+    """The training a model's weights have had in all, summed over the runs that continued each
+    other (``train --init-from``): steps, tiles drawn (steps × global batch), CPU-hours of the
+    training processes, the tiles each place gave, and one line per run."""
+
+    steps: int = 0
+    tiles_seen: int = 0
+    cpu_hours: float = 0.0
+    places: dict[str, int] = field(default_factory=dict)  # training tiles each place (and GSD) gave
+    runs: tuple[dict, ...] = ()  # per run: steps, global batch, cpu_hours, precision, cpu flags, date
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "runs": [dict(r) for r in self.runs]}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Ledger:
+        if not data:
+            return cls()
+        return cls(
+            int(data.get("steps", 0)),
+            int(data.get("tiles_seen", 0)),
+            float(data.get("cpu_hours", 0.0)),
+            {str(k): int(v) for k, v in (data.get("places") or {}).items()},
+            tuple(dict(r) for r in data.get("runs") or ()),
+        )
+
+    def then(self, run: dict, places: dict[str, int]) -> Ledger:
+        """This ledger followed by one more run (its steps, global batch and CPU-hours)."""
+        merged = dict(self.places)
+        for place, tiles in places.items():
+            merged[place] = max(merged.get(place, 0), tiles)
+        return Ledger(
+            self.steps + int(run["steps"]),
+            self.tiles_seen + int(run["steps"]) * int(run["global_batch"]),
+            round(self.cpu_hours + float(run["cpu_hours"]), 3),
+            merged,
+            (*self.runs, run),
+        )
+
+
+def ledger_of(card: ModelCard | None) -> Ledger:
+    """The ledger of ``card``; for a card of before ledgers, its run's steps alone (what it knew)."""
+    if card is None or not card.trained_on:
+        return Ledger()
+    if card.trained_on.get("ledger"):
+        return Ledger.from_dict(card.trained_on["ledger"])
+    steps = int(card.trained_on.get("steps") or 0)
+    return Ledger(steps=steps, runs=({"steps": steps, "note": "a run of before ledgers"},) if steps else ())
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """How a model was trained and is fed (see the module's format history)."""
 
@@ -105,6 +160,7 @@ class ModelCard:
     input: str = INPUT
     outputs: tuple[str, ...] = TARGETS[:1]  # what each output channel holds
     contact_px: int | None = None  # the distance contact targets were drawn at
+    contact_kind: str | None = None  # outline or between (see roofseg.tiler.targets); None: no contact output
     base: Lineage | None = None  # the model it was fine-tuned from
     postprocess: Tuning | None = None  # roofseg tune's choice
     roofseg: str | None = __version__  # the release that made the model (None: before cards said so)
@@ -152,6 +208,7 @@ class ModelCard:
             "input": self.input,
             "outputs": list(self.outputs),
             "contact_px": self.contact_px,
+            "contact_kind": self.contact_kind,
             "base": self.base.to_dict() if self.base else None,
             "postprocess": self.postprocess.to_dict() if self.postprocess else None,
             "roofseg": self.roofseg,
@@ -180,6 +237,7 @@ class ModelCard:
             "input",
             "outputs",
             "contact_px",
+            "contact_kind",
             "base",
             "postprocess",
             "roofseg",
@@ -201,6 +259,8 @@ class ModelCard:
                 input=data.get("input") or INPUT,
                 outputs=tuple(data.get("outputs") or TARGETS[:1]),
                 contact_px=data.get("contact_px"),
+                contact_kind=data.get("contact_kind")
+                or ("between" if TARGETS[1] in (data.get("outputs") or ()) else None),
                 base=Lineage(base["file"], base["sha256"], base.get("card")) if base else None,
                 postprocess=Tuning.from_dict(tuned) if tuned else None,
                 roofseg=data.get("roofseg"),

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from roofseg.atomic import write_json
@@ -39,6 +41,36 @@ class Split:
     shards: tuple[Shard, ...] = ()
 
 
+#: name parts that say where in a place a scene lies, not which place: zooms, blocks, tile numbers
+_NOT_PLACE = re.compile(r"^(z\d+|block\d+|\d+|image|chip|tile)$", re.IGNORECASE)
+#: folder names that say what a folder holds, not which place
+_NOT_PLACE_FOLDER = re.compile(r"^(images?|chips?|scenes?([-_].*)?|val[-_].*|train[-_].*|tiles?|masks?|data)$")
+
+
+def place_of(job: dict) -> str:
+    """The place a tiling job's scene shows, for drawing tiles balanced by place: the ``place``
+    the job states, else the scene's name without its GSD, zoom, block and tile numbers
+    (``hot_data2_z20_block1@0.15m`` → ``hot_data2``, ``OAM-1238448-1046528-21`` → ``OAM``), else
+    (a name of numbers alone) the nearest folder named for a place."""
+    if job.get("place"):
+        return str(job["place"])
+    name = str(job.get("id", "")).split("@", 1)[0]
+    words = [w for w in re.split(r"[-_.]", name) if w and not _NOT_PLACE.match(w)]
+    if words:
+        return "_".join(words)
+    image = job.get("image") or (job.get("images") or [""])[0]
+    for folder in PurePosixPath(str(image)).parents:
+        if folder.name and not _NOT_PLACE_FOLDER.match(folder.name):
+            return folder.name
+    return name or "unnamed"
+
+
+def group_of(job: dict) -> str:
+    """A job's place and ground pixel size: what a balanced draw gives equal shares to."""
+    gsd = job.get("gsd_m")
+    return f"{place_of(job)}@{gsd:.2f}m" if gsd else place_of(job)
+
+
 @dataclass(frozen=True)
 class Manifest:
     """What a tiling run wrote (see the module's format history)."""
@@ -53,6 +85,7 @@ class Manifest:
     gsd_m: float | None = None  # the training tiles' median ground pixel size
     targets: tuple[str, ...] = TARGETS[:1]
     contact_px: int = 0
+    contact_kind: str | None = None  # the border target's kind (outline, between); None: between (older tilings)
     jobs: tuple[dict, ...] = ()  # what each scene or folder job did: id, bands, gsd_m, tiles per split, skipped, ...
     params: dict = field(default_factory=dict)  # the tiling parameters
 
@@ -80,6 +113,19 @@ class Manifest:
     def training_scenes(self) -> list[str]:
         """The ids of the jobs (scenes, or a scene at one GSD) that gave training tiles."""
         return [j["id"] for j in self.jobs if (j.get("tiles") or {}).get("train")]
+
+    def groups(self, split: str = "train") -> dict[str, list[Shard]]:
+        """The shards of ``split`` by place and GSD (:func:`group_of`), each group in shard order.
+        A shard belongs to the job whose id its file is named by (the tiler names shards so)."""
+        by_job = {}
+        for job in self.jobs:
+            by_job[str(job.get("id", ""))] = group_of(job)
+        out: dict[str, list[Shard]] = {}
+        for shard in self.splits[split].shards if split in self.splits else ():
+            stem = PurePosixPath(shard.path).name.rsplit("-", 1)[0]
+            group = by_job.get(stem) or next((g for j, g in by_job.items() if stem.startswith(j)), stem)
+            out.setdefault(group, []).append(shard)
+        return out
 
     def shard_paths(self) -> list[str]:
         """Every shard of every split, as listed (relative to the manifest's folder)."""
@@ -111,6 +157,7 @@ class Manifest:
             "gsd_m": self.gsd_m,
             "targets": list(self.targets),
             "contact_px": self.contact_px,
+            "contact_kind": self.contact_kind,
             "jobs": [dict(j) for j in self.jobs],
             "params": self.params,
         }
@@ -140,6 +187,7 @@ class Manifest:
                 gsd_m=float(data["gsd_m"]) if data.get("gsd_m") else None,
                 targets=tuple(data.get("targets") or TARGETS[:1]),
                 contact_px=int(data.get("contact_px") or 0),
+                contact_kind=data.get("contact_kind") or ("between" if data.get("contact_px") else None),
                 jobs=tuple(data.get("jobs") or ()),
                 params=dict(data.get("params") or {}),
             )

@@ -144,6 +144,41 @@ def balanced(ds: tf.data.Dataset, roof_share: float, seed: int | None) -> tf.dat
     )
 
 
+def place_weights(groups: dict[str, int]) -> dict[str, float]:
+    """The share of the draws of each group (``PLACE@GSD`` → its tiles): every place an equal share,
+    split between its GSDs by the square root of their tiles, so a GSD with a handful of tiles is
+    seen, but not repeated as often as one with hundreds."""
+    places: dict[str, dict[str, int]] = {}
+    for group, tiles in groups.items():
+        places.setdefault(group.split("@", 1)[0], {})[group] = tiles
+    weights = {}
+    for members in places.values():
+        roots = {g: max(t, 1) ** 0.5 for g, t in members.items()}
+        for g, r in roots.items():
+            weights[g] = r / sum(roots.values()) / len(places)
+    return weights
+
+
+def by_place(source: str | os.PathLike, shards: ShardSet, seed: int | None, shuffle_buffer: int) -> tf.data.Dataset:
+    """Serialized training records drawn by place (:func:`place_weights` over the manifest's
+    :meth:`Manifest.groups`), endlessly: a place of many tiles does not drown the small ones.
+    Each group is shuffled on its own (a buffer of its share of ``shuffle_buffer``)."""
+    manifest = read_manifest(source)
+    base = os.path.dirname(os.fspath(source))
+    groups = manifest.groups("train")
+    weights = place_weights({g: sum(s.tiles for s in shards) for g, shards in groups.items()})
+    streams = []
+    for group_shards in groups.values():
+        files = [p.path if "://" in p.path else os.path.join(base, p.path) for p in group_shards]
+        part = ShardSet(files, shards.compression, shards.tile_size, None, [p.tiles for p in group_shards])
+        stream = record_stream(part, True, seed, deterministic=False, whole=False)
+        buffer = max(8, shuffle_buffer // max(1, len(groups)))
+        streams.append(stream.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat())
+    if len(streams) == 1:
+        return streams[0]
+    return tf.data.Dataset.sample_from_datasets(streams, weights=[weights[g] for g in groups], seed=seed)
+
+
 def make_dataset(
     source: str | os.PathLike,
     split: str,
@@ -160,6 +195,7 @@ def make_dataset(
     data_service: str | None = None,
     roof_share: float | None = None,
     contact: bool = False,
+    balance: str = "none",
 ) -> tf.data.Dataset:
     """Batches of (image, mask) — or (image, mask, meta) with ``with_meta`` — for one split.
 
@@ -178,6 +214,9 @@ def make_dataset(
     kinds, each repeated): rare roofs are seen more often, or a flood of roofed tiles is thinned.
     The stream is then endless; an epoch is the steps the caller asks for.
 
+    ``balance="place"`` (training only, from a manifest): every place and GSD of the manifest gets
+    an equal share of the tiles drawn (see :func:`by_place`); endless too.
+
     ``data_service`` (grpc://HOST:PORT): reading, parsing and batching run on the workers of that
     tf.data service, which split the shards among them, so an epoch still sees every tile once;
     each worker's last partial batch is kept, not dropped. Augmentation stays here.
@@ -190,10 +229,15 @@ def make_dataset(
     size = size or shards.tile_size
     resize = size is not None and size != shards.tile_size
 
-    ds = record_stream(shards, training, seed, deterministic, whole=data_service is None)
-    if training:
-        # shuffled while still serialized uint8: a quarter of the memory of decoded float tiles
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if balance not in ("none", "place"):
+        raise ValueError(f"balance must be 'none' or 'place', got {balance!r}")
+    if training and balance == "place" and shards.counts is not None:
+        ds = by_place(source, shards, seed, shuffle_buffer)
+    else:
+        ds = record_stream(shards, training, seed, deterministic, whole=data_service is None)
+        if training:
+            # shuffled while still serialized uint8: a quarter of the memory of decoded float tiles
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(lambda s: decode(s, size, resize, contact), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if training and roof_share is not None:
         ds = balanced(ds, roof_share, seed)

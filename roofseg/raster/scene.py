@@ -52,6 +52,42 @@ def remote_env(path: str) -> contextlib.AbstractContextManager:
     return rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
 
 
+#: the CRS given to an image without georeference whose pixel size is declared: a transverse
+#: Mercator of scale 1 about (0°, 0°), so that pixels near its origin measure what was declared
+DECLARED_CRS = "+proj=tmerc +lat_0=0 +lon_0=0 +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+
+
+def declared(ds: rasterio.DatasetReader, path: str, pixel_size: float | None, nodata: float | None) -> str | None:
+    """A VRT (its XML) of an image without georeference (a PNG or JPG) with what it does not say:
+    a grid of ``pixel_size`` metres, and ``nodata`` where its bands state none. None for a
+    georeferenced scene, which keeps its own grid and nodata, or where nothing is declared."""
+    georeferenced = ds.crs is not None or not ds.transform.is_identity
+    if georeferenced or (pixel_size is None and nodata is None):
+        return None
+    from xml.sax.saxutils import escape
+
+    grid = ""
+    if pixel_size is not None:
+        crs = escape(rasterio.crs.CRS.from_user_input(DECLARED_CRS).to_wkt())
+        grid = f"<SRS>{crs}</SRS><GeoTransform>0, {pixel_size!r}, 0, 0, 0, {-pixel_size!r}</GeoTransform>"
+    source = escape(os.path.abspath(path) if not is_remote(path) else path)
+    bands = []
+    for b in range(1, ds.count + 1):
+        kind = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "float32": "Float32"}.get(ds.dtypes[b - 1])
+        if kind is None:
+            raise RoofsegError(
+                path, f"--pixel-size and --nodata take 8/16-bit or float32 images, not {ds.dtypes[b - 1]}"
+            )  # noqa: E501
+        value = ds.nodatavals[b - 1] if ds.nodatavals[b - 1] is not None else nodata
+        bands.append(
+            f'<VRTRasterBand dataType="{kind}" band="{b}">'
+            + (f"<NoDataValue>{value!r}</NoDataValue>" if value is not None else "")
+            + f'<SimpleSource><SourceFilename relativeToVRT="0">{source}</SourceFilename>'
+            f"<SourceBand>{b}</SourceBand></SimpleSource></VRTRasterBand>"
+        )
+    return f'<VRTDataset rasterXSize="{ds.width}" rasterYSize="{ds.height}">{grid}{"".join(bands)}</VRTDataset>'
+
+
 def native_gsd(path: str | os.PathLike) -> float | None:
     """A scene's own ground pixel size in metres (None where it has no georeference)."""
     with open_raster(os.fspath(path), "a scene") as ds:
@@ -107,15 +143,29 @@ class Scene:
     ``bands`` picks and orders bands (1-based); by default the first three, or the only
     one, replicated to three channels. See :data:`roofseg.raster.scaling.SCALING_RULE`.
 
+    ``pixel_size`` (metres) gives an image without georeference a grid (a PNG of known ground
+    resolution); ``nodata`` names the no-data value of bands that state none (every band at it).
+
     ``gsd`` (metres): read the scene resampled to that ground pixel size, through a warped VRT
     (same CRS and origin; area average when coarsening, bilinear when refining), still window by
     window. Every grid property (size, transform) is then the resampled grid's.
     """
 
-    def __init__(self, path: str | os.PathLike, bands: Sequence[int] | None = None, gsd: float | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        bands: Sequence[int] | None = None,
+        gsd: float | None = None,
+        pixel_size: float | None = None,
+        nodata: float | None = None,
+    ):
         self.path = os.fspath(path)
         self.ds = self.source = open_raster(self.path)
         try:
+            vrt = declared(self.source, self.path, pixel_size, nodata)
+            if vrt is not None:  # what the file does not say, declared (tile --pixel-size, --nodata)
+                self.source.close()
+                self.ds = self.source = open_raster(vrt, "a scene with a declared grid or nodata")
             if gsd:
                 self.ds = resampled(self.source, gsd, Resampling.average, Resampling.bilinear, self.path)
             self.bands = self._choose_bands(bands)

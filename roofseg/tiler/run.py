@@ -189,7 +189,7 @@ def _plan_scenes(scenes: list[inp.SceneInput], params: TileParams, split_by: str
     specs = []
     for s in scenes:
         for job_id, job_params in per_gsd(s.id, params):
-            with Scene(s.image, job_params.bands, job_params.gsd) as scene:
+            with Scene(s.image, job_params.bands, job_params.gsd, job_params.pixel_size, job_params.nodata) as scene:
                 open_labels(s.labels, scene, job_params.labels_crs, job_params.ignore_non_polygons).close()
                 windows = len(tile_grid(scene.height, scene.width, job_params.size, job_params.stride))
                 rows = grid_row_count(scene.height, job_params)
@@ -375,6 +375,7 @@ def build_manifest(results: list[JobResult], params: TileParams, split_mode: str
         # each tile's targets: "roof" (its mask), and "contact" where buildings meet (tile --contact-px)
         targets=TARGETS if params.contact_px else TARGETS[:1],
         contact_px=params.contact_px,
+        contact_kind=params.contact_kind if params.contact_px else None,
         jobs=tuple({"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped} for r in results),
         params=params.fingerprint(),
     )

@@ -1,8 +1,17 @@
-"""Training targets derived from building instances: the roof itself and the contact borders
-between buildings that touch or nearly touch (as solaris' and ramp's building/contact masks).
+"""Training targets derived from building instances: the roof itself and the borders where a
+cut between buildings belongs.
 
-A model that learns where two buildings meet can split the roof it finds into one region per
-building (see :mod:`roofseg.prediction.vector.instances`).
+Two kinds of border target (the manifest's and the card's ``contact_kind``):
+
+- ``between``: only where two buildings touch or nearly touch (solaris' and ramp's contact masks).
+  A few pixels in a thousand: the base trained on it never rose above 0.063 and split nothing.
+- ``outline`` (the default): every building's own edge band inside its footprint, plus the
+  ``between`` pixels. Dense enough to learn (an edge band around every roof), and what is left of
+  the roof inside it are the buildings' cores, one per building even where walls are shared: the
+  "footprint minus border" seeds of the SpaceNet and Open Cities winners.
+
+A model that learns either can split the roof it finds into one region per building (see
+:mod:`roofseg.prediction.vector.instances`), the same way: cores are the roof below the cut.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ import numpy as np
 
 #: a pixel is contact where two footprints come within this many pixels of it (tile --contact-px)
 CONTACT_PX = 3
+#: the kinds of border target (see the module's docstring); the first is what tile writes by default
+CONTACT_KINDS = ("outline", "between")
 
 
 def disk(radius: int) -> np.ndarray:
@@ -36,9 +47,26 @@ def contact_border(instances: np.ndarray, radius: int) -> np.ndarray:
     return (highest > 0) & (lowest < highest)
 
 
-def contact_target(instances: np.ndarray, radius: int, margin: int) -> np.ndarray:
-    """The 0/1 uint8 contact target of a window read with ``margin`` px of context on each side,
-    cropped to the window: contact at the window's edge depends on buildings just outside it."""
-    border = contact_border(instances, radius)
+def outline_border(instances: np.ndarray, radius: int) -> np.ndarray:
+    """Boolean (h, w): every building's pixels within ``radius`` px of its own edge (ground or
+    another building), plus :func:`contact_border`'s. Each building is eroded on its own, so two
+    buildings sharing a wall keep two cores ``2 × radius`` px apart, however thin the wall."""
+    if radius <= 0 or instances.max(initial=0) == 0:
+        return np.zeros(instances.shape, bool)
+    ids = instances.astype(np.float32)
+    kernel = disk(radius)
+    highest = cv2.dilate(ids, kernel, borderType=cv2.BORDER_REPLICATE)
+    lowest = cv2.erode(ids, kernel, borderType=cv2.BORDER_REPLICATE)  # ground (0) counts as another id
+    edge = (instances > 0) & ((lowest != ids) | (highest != ids))
+    return edge | contact_border(instances, radius)
+
+
+def contact_target(instances: np.ndarray, radius: int, margin: int, kind: str = "between") -> np.ndarray:
+    """The 0/1 uint8 border target (``kind``: outline or between) of a window read with ``margin``
+    px of context on each side, cropped to the window: a border at the window's edge depends on
+    buildings just outside it."""
+    if kind not in CONTACT_KINDS:
+        raise ValueError(f"contact kind must be one of {CONTACT_KINDS}, got {kind!r}")
+    border = (outline_border if kind == "outline" else contact_border)(instances, radius)
     h, w = instances.shape
     return border[margin : h - margin, margin : w - margin].astype(np.uint8)

@@ -23,7 +23,7 @@ from roofseg.readahead import read_ahead
 from roofseg.tiler.inputs import FolderItem, SceneInput
 from roofseg.tiler.shards import ShardWriter
 from roofseg.tiler.split import BlockSplit
-from roofseg.tiler.targets import CONTACT_PX, contact_target
+from roofseg.tiler.targets import CONTACT_KINDS, CONTACT_PX, contact_target
 
 Progress = Callable[[int], None]
 
@@ -47,7 +47,10 @@ class TileParams:
     ignore_non_polygons: bool = False  # a labels file of lines/points only means no buildings
     gsd: float | None = None  # metres: scenes and labels resampled to this ground pixel size first
     gsds: tuple[float, ...] = ()  # several: each scene tiled once at each (a job per scene and GSD)
-    contact_px: int = CONTACT_PX  # contact targets: where footprints come within this many px (0: none)
+    contact_px: int = CONTACT_PX  # border targets: drawn this many px wide (0: none)
+    contact_kind: str = CONTACT_KINDS[0]  # outline (every building's edge band) or between (contacts only)
+    pixel_size: float | None = None  # metres: the pixel size of images without georeference (declared)
+    nodata: float | None = None  # no data of images without georeference (a pixel with every band at it)
 
     def fingerprint(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -147,7 +150,7 @@ def _scene_records(
             skipped["nodata"] += 1
             yield None, None
             continue
-        mask, contact = _targets(labels, t.row, t.col, t.height, t.width, params.contact_px)
+        mask, contact = _targets(labels, t.row, t.col, t.height, t.width, params.contact_px, params.contact_kind)
         mask[~valid] = 0
         if contact is not None:
             contact[~valid] = 0
@@ -181,7 +184,7 @@ def _scene_records(
 
 
 def _targets(
-    labels, row: int, col: int, height: int, width: int, contact_px: int
+    labels, row: int, col: int, height: int, width: int, contact_px: int, kind: str
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The window's 0/1 roof mask and, with ``contact_px``, its 0/1 contact target (None without).
 
@@ -192,7 +195,7 @@ def _targets(
         return labels.read(row, col, height, width), None
     m = contact_px
     ids = labels.instances(row - m, col - m, height + 2 * m, width + 2 * m)
-    return (ids[m : m + height, m : m + width] > 0).astype(np.uint8), contact_target(ids, m, m)
+    return (ids[m : m + height, m : m + width] > 0).astype(np.uint8), contact_target(ids, m, m, kind)
 
 
 def tile_scene(
@@ -214,7 +217,10 @@ def tile_scene(
     result = JobResult(job.id)
     writers = _SplitWriters(out_dir, shard_name or job.id, params, result)
     try:
-        with Scene(job.image, params.bands, params.gsd) as scene, band_cache(scene, params.size):
+        with (
+            Scene(job.image, params.bands, params.gsd, params.pixel_size, params.nodata) as scene,
+            band_cache(scene, params.size),
+        ):
             labels = open_labels(job.labels, scene, params.labels_crs, params.ignore_non_polygons)
             # windows are read by a thread while this one encodes and writes the previous ones;
             # closing() stops and joins that thread, even when a write fails, before labels close
@@ -298,7 +304,7 @@ def tile_folder(
                 result.skipped["empty"] += 1
                 continue
             m = params.contact_px  # a mask image's instances are its connected regions
-            contact = contact_target(components(np.pad(mask, m)), m, m) if m else None
+            contact = contact_target(components(np.pad(mask, m)), m, m, params.contact_kind) if m else None
             # The tile's transform maps its pixels back onto the original image's pixel grid.
             writers.write(
                 split,

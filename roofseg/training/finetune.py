@@ -46,10 +46,12 @@ def read_base(path: str | os.PathLike) -> Base:
     return Base(path, model_digest(path), read_card(path))
 
 
-def check_base(base: Base, manifest: Manifest, manifest_path: str, tile_gsd: float | None) -> None:
+def check_base(
+    base: Base, manifest: Manifest, manifest_path: str, tile_gsd: float | None, widen_gsd: bool = False
+) -> None:
     """Refuse a base trained on other imagery than the tiles: other bands or scaling rule, or a GSD
     off ``tile_gsd`` (the GSD the new model will see) by more than the tolerance, naming the command
-    that retiles."""
+    that retiles. ``widen_gsd``: GSDs beyond the base's range are meant (a base taught new ones)."""
     card = base.card
     if not card:
         return  # a model from elsewhere: nothing to check it by
@@ -63,7 +65,7 @@ def check_base(base: Base, manifest: Manifest, manifest_path: str, tile_gsd: flo
     if card.scaling and card.scaling != SCALING_RULE:
         raise RoofsegError(base.path, f"was trained on imagery scaled by another rule ({card.scaling})")
     span = card.gsd_range
-    if not span or not tile_gsd:
+    if not span or not tile_gsd or widen_gsd:
         return
     # the tiles' own GSDs, as the new model sees them (tiles resized to its input look coarser or finer)
     factor = tile_gsd / manifest.gsd_m if manifest.gsd_m else 1.0

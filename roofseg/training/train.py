@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import shutil
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 from roofseg._tf import keras, tf
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path, write_json
 from roofseg.contracts.augment import AugmentConfig
-from roofseg.contracts.card import ModelCard, write_card
+from roofseg.contracts.card import ModelCard, ledger_of, write_card
 from roofseg.contracts.manifest import read_manifest
 from roofseg.contracts.sizes import check_tile_size, model_gsd
 from roofseg.contracts.targets import TARGETS
@@ -35,7 +36,7 @@ from roofseg.training.model import (
     resolve_encoder_weights,
     set_trainable,
 )
-from roofseg.training.precision import choose_precision, policy
+from roofseg.training.precision import choose_precision, cpu_flags, policy
 from roofseg.training.reference import tiles_reference
 from roofseg.training.strategy import describe, is_chief, make_strategy
 
@@ -72,6 +73,10 @@ class TrainConfig:
     roof_share: float | None = None  # draw training tiles so this share holds roof (None: as they come)
     contact: bool = True  # learn the contact borders between buildings too, where the tiles carry them
     init_from: str | None = None  # a roofseg model (.keras) whose every weight is the starting point
+    schedule: str = "plateau"  # plateau (cut by lr_factor when val_loss stalls) or cosine (warm-up, then decay)
+    warmup_steps: int = 0  # cosine: steps of linear warm-up from lr/100 to lr
+    balance: str = "none"  # none, or place: every place and GSD of the manifest drawn in equal shares
+    widen_gsd: bool = False  # --init-from a base on tiles at GSDs beyond its range (the new card has the new range)
     data_licence: str | None = None  # the training data's licences, stated in the model's card
 
 
@@ -128,8 +133,63 @@ def check_same_run(run: Path, record: dict) -> None:
         )
 
 
+SCHEDULES = ("plateau", "cosine")
+
+
+def learning_rate(cfg: TrainConfig, total_steps: int):
+    """The learning rate: ``cfg.learning_rate`` (cut on plateaus by a callback), or with ``cosine``
+    a linear warm-up from a hundredth of it over ``warmup_steps``, then a cosine decay to a hundredth
+    over the rest of the planned ``total_steps``. A schedule is a function of the optimizer's step,
+    which the backup keeps: a resumed run goes on where the killed one was."""
+    if cfg.schedule not in SCHEDULES:
+        raise RoofsegError(None, f"unknown --schedule {cfg.schedule!r} ({', '.join(SCHEDULES)})")
+    if cfg.schedule == "plateau":
+        return cfg.learning_rate
+    warmup = min(cfg.warmup_steps, max(0, total_steps - 1))
+    return keras.optimizers.schedules.CosineDecay(
+        cfg.learning_rate / 100,
+        decay_steps=max(1, total_steps - warmup),
+        alpha=0.01,
+        warmup_target=cfg.learning_rate,
+        warmup_steps=warmup,
+    )
+
+
+class CpuClock(keras.callbacks.Callback):
+    """The CPU time (user + system, every thread) the run has used, across the processes of a
+    resumed run: kept in the backup at each epoch's end, so the ledger counts a killed run's too."""
+
+    def __init__(self, path: Path, chief: bool):
+        super().__init__()
+        self.path, self.chief = path, chief
+        self.before = 0.0
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            self.before = float(json.loads(path.read_text())["cpu_seconds"])
+        self.start = self._now()
+
+    @staticmethod
+    def _now() -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def seconds(self) -> float:
+        return self.before + self._now() - self.start
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.chief:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(self.path, {"cpu_seconds": self.seconds()})
+
+
 def _callbacks(
-    cfg: TrainConfig, run: Path, phase: str, chief: bool, extra: list | None, best_weights, card: ModelCard
+    cfg: TrainConfig,
+    run: Path,
+    phase: str,
+    chief: bool,
+    extra: list | None,
+    best_weights,
+    card: ModelCard,
+    ledger: dict | None = None,
 ) -> list:
     out = _output_dir(run, chief)
     plateau = keras.callbacks.ReduceLROnPlateau(
@@ -138,11 +198,14 @@ def _callbacks(
     stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True, verbose=1
     )
+    clock = CpuClock(run / "backup" / "cpu.json", chief)
     checkpoint = AtomicCheckpoint(
-        str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=0, card=card
+        str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=0, card=card, ledger=ledger
     )
+    checkpoint.clock = clock
     return [
-        plateau,
+        clock,
+        *([plateau] if cfg.schedule == "plateau" else []),  # a schedule sets the rate itself
         stopping,
         checkpoint,
         # after the monitors: it sets their state at the first epoch, once fit knows where it resumes
@@ -169,9 +232,11 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that writes under a temporary name and renames: a kill or a full disk while
     saving leaves the previous best.keras, never a truncated one. ``card`` goes into the file."""
 
-    def __init__(self, *args, card: ModelCard | None = None, **kwargs):
+    def __init__(self, *args, card: ModelCard | None = None, ledger: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.card = card
+        self.ledger = ledger  # the base's ledger, this run's global batch and places (see model_ledger)
+        self.clock: CpuClock | None = None
 
     def _save_model(self, epoch, batch, logs):
         final = self.filepath
@@ -183,7 +248,11 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
                 drop_optimizer_state(self.filepath)
                 if self.card is not None:
                     steps = int(self.model.optimizer.iterations.numpy())
-                    write_card(self.filepath, replace(self.card, trained_on={**self.card.trained_on, "steps": steps}))
+                    trained_on = {**self.card.trained_on, "steps": steps}
+                    if self.ledger is not None:
+                        cpu = self.clock.seconds() if self.clock else 0.0
+                        trained_on["ledger"] = model_ledger(self.ledger, steps, cpu)
+                    write_card(self.filepath, replace(self.card, trained_on=trained_on))
                 os.replace(self.filepath, final)
                 # said here, with the final name: Keras would name the temporary file
                 print(
@@ -198,6 +267,36 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
             self.filepath = final
 
 
+def ledger_start(cfg: TrainConfig, manifest, global_batch: int, precision: str, base=None) -> dict:
+    """What the ledger of this run's checkpoints is made of: the base's ledger (its card's), this
+    run's global batch, precision and CPU, and the training tiles of each place and GSD."""
+    places = {g: sum(s.tiles for s in shards) for g, shards in manifest.groups("train").items()}
+    flags = sorted(f for f in cpu_flags() if f.startswith(("amx", "avx512_bf16", "avx512f")))
+    return {
+        "base": ledger_of(base.card if base is not None else None).to_dict(),
+        "global_batch": global_batch,
+        "precision": precision,
+        "cpu": {"cores": os.cpu_count(), "flags": flags},
+        "places": places,
+        "started": time.strftime("%Y-%m-%d"),
+    }
+
+
+def model_ledger(start: dict, steps: int, cpu_seconds: float) -> dict:
+    """The ledger of a checkpoint ``steps`` into this run: the base's followed by this run."""
+    from roofseg.contracts.card import Ledger
+
+    run = {
+        "steps": steps,
+        "global_batch": start["global_batch"],
+        "cpu_hours": round(cpu_seconds / 3600, 3),
+        "precision": start["precision"],
+        "cpu": start["cpu"],
+        "date": start["started"],
+    }
+    return Ledger.from_dict(start["base"]).then(run, start["places"]).to_dict()
+
+
 def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
     """How the model is fed, stored in best.keras: the training tiles' ground pixel size, the
     scenes' bands, the tile size and the scaling rule of the imagery; and what its output
@@ -205,6 +304,8 @@ def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
     manifest = read_manifest(cfg.manifest)
     size = cfg.tile_size or manifest.tile_size
     span = manifest.gsd_range
+    if span and cfg.widen_gsd and base is not None and base.card is not None and base.card.gsd_range:
+        span = (min(span[0], base.card.gsd_range[0]), max(span[1], base.card.gsd_range[1]))  # both ranges
     trained_on = {
         "scenes": manifest.training_scenes,
         "tiles": manifest.splits["train"].tiles if "train" in manifest.splits else 0,
@@ -225,6 +326,7 @@ def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
         scaling=SCALING_RULE,
         outputs=TARGETS if contact else TARGETS[:1],
         contact_px=manifest.contact_px if contact else None,
+        contact_kind=(manifest.contact_kind or "between") if contact else None,
         base=base.lineage if base is not None else None,
     )
 
@@ -278,7 +380,7 @@ def train(
     if cfg.init_from:
         base = read_base(cfg.init_from)
         manifest = read_manifest(cfg.manifest)
-        check_base(base, manifest, cfg.manifest, model_gsd(manifest.gsd_m, manifest.tile_size, size))
+        check_base(base, manifest, cfg.manifest, model_gsd(manifest.gsd_m, manifest.tile_size, size), cfg.widen_gsd)
     weights = None if base else resolve_encoder_weights(cfg.encoder_weights)
     for line in data_warnings(cfg.manifest, cfg.batch_size):
         print(f"roofseg: warning: {line}")
@@ -376,7 +478,8 @@ def _train(
         )
     repeat = cfg.steps_per_epoch is not None
     # a balanced stream is endless: an epoch is as many steps as one pass would take
-    steps_per_epoch = cfg.steps_per_epoch or (steps if cfg.roof_share is not None else None)
+    endless = cfg.roof_share is not None or cfg.balance != "none"
+    steps_per_epoch = cfg.steps_per_epoch or (steps if endless else None)
     # Workers of a multi-worker run shard the data by element: only disjoint if all read in one order.
     same_order = cfg.strategy == "multiworker"
     train_ds = make_dataset(
@@ -394,6 +497,7 @@ def _train(
         data_service=cfg.data_service,
         roof_share=cfg.roof_share,
         contact=contact,
+        balance=cfg.balance,
     )
     val_ds = make_dataset(cfg.manifest, "val", global_batch, size, training=False, contact=contact)
     if cfg.validation_steps:
@@ -410,11 +514,13 @@ def _train(
         if cfg.augment_on == "device":
             model.augment_config = cfg.augment
             model.augment_seed = cfg.seed
-        compile_model(model, cfg.loss, cfg.learning_rate)
+        rate = learning_rate(cfg, cfg.epochs * steps)
+        compile_model(model, cfg.loss, rate)
     if chief and not resuming:
         write_json(run / "config.json", record)  # once the model builds: a failed start leaves no run behind
 
     card = model_card(cfg, contact, base)  # once a run: its colour reference reads the training tiles
+    ledger = ledger_start(cfg, read_manifest(cfg.manifest), global_batch, cfg.precision, base)
     fit = dict(
         validation_data=val_ds, steps_per_epoch=steps_per_epoch, validation_steps=cfg.validation_steps, verbose=verbose
     )
@@ -428,7 +534,7 @@ def _train(
             model.fit(
                 train_ds,
                 epochs=first,
-                callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run), card),
+                callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run), card, ledger),
                 **fit,
             )
             if chief:  # the run's shared files are the chief's to write
@@ -436,19 +542,19 @@ def _train(
         if first < cfg.epochs:
             with strategy.scope():
                 set_trainable(encoder, True)
-                compile_model(model, cfg.loss, cfg.learning_rate)
+                compile_model(model, cfg.loss, rate)
             model.fit(
                 train_ds,
                 initial_epoch=first,
                 epochs=cfg.epochs,
-                callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), card),
+                callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), card, ledger),
                 **fit,
             )
     else:
         model.fit(
             train_ds,
             epochs=cfg.epochs,
-            callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), card),
+            callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), card, ledger),
             **fit,
         )
     if chief:

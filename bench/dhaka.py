@@ -1,0 +1,77 @@
+"""Score models on Dhaka, the place the shipped base never trains on: pooled pixel IoU and object F1.
+
+    python bench/dhaka.py MODEL [MODEL ...] [--blocks 0,1,2] [--json OUT.json]
+
+Each model predicts every block as ``roofseg predict MODEL SCENE OUT.tif --vector OUT.gpkg`` does
+(the card's defaults, tune's choice where it has one), and the footprints are scored as
+``roofseg evaluate-scene`` scores them; the counts are pooled over the blocks (pixels: true and
+false positives and negatives; buildings: predicted, true, matched at IoU >= 0.5). Models are
+measured one after the other in one run, so their figures compare. ``MODEL`` is a .keras file or
+``base``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DHAKA = ROOT.parent / "shared" / "data" / "more-places"
+
+
+def score_model(model: str, blocks: list[int], work: Path, extra: list[str] = ()) -> dict:
+    """Predict and score ``blocks`` of Dhaka with ``model``; return pooled and per-block scores."""
+    from roofseg.prediction.scoring.score import evaluate_scene
+
+    rows, pixel, objects = {}, [0, 0, 0], [0, 0, 0]
+    for b in blocks:
+        scene = DHAKA / f"dhaka_z19_block{b}_image.tif"
+        labels = DHAKA / f"dhaka_z19_block{b}_labels_3857.geojson"
+        out = work / f"{Path(model).stem}_block{b}.tif"
+        cmd = [sys.executable, "-m", "roofseg.cli", "predict", model, str(scene), str(out)]
+        cmd += ["--vector", str(out.with_suffix(".gpkg")), "--overwrite", "--quiet", *extra]
+        subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        result = evaluate_scene(out, labels)
+        c, o = result["pixel"]["counts"], result["objects"]
+        pixel = [pixel[0] + c["tp"], pixel[1] + c["fp"], pixel[2] + c["fn"]]
+        objects = [objects[0] + o["predicted"], objects[1] + o["true"], objects[2] + o["matched"]]
+        rows[f"block{b}"] = {"pixel_iou": result["pixel"]["iou"], "object_f1": o["f1"], **_counts(o)}
+    tp, fp, fn = pixel
+    predicted, true, matched = objects
+    f1 = 2 * matched / (predicted + true) if predicted + true else 0.0
+    return {"pixel_iou": tp / max(tp + fp + fn, 1), "object_f1": f1, "predicted": predicted, "true": true,
+            "matched": matched, "blocks": rows}  # fmt: skip
+
+
+def _counts(o: dict) -> dict:
+    return {k: o[k] for k in ("predicted", "true", "matched")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--blocks", default="0,1,2")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--predict-args", default="", help="more options for roofseg predict, as one string")
+    args = ap.parse_args()
+    if not DHAKA.exists():
+        raise SystemExit(f"{DHAKA} is absent: nothing to measure")
+    blocks = [int(b) for b in args.blocks.split(",")]
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in args.models:
+            out[model] = score_model(model, blocks, Path(tmp), args.predict_args.split())
+            s = out[model]
+            line = f"{model}: pixel IoU {s['pixel_iou']:.3f}, object F1 {s['object_f1']:.3f} "
+            line += f"({s['matched']} of {s['true']} buildings matched, {s['predicted']} predicted)"
+            print(line, flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
