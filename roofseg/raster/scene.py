@@ -94,20 +94,29 @@ def native_gsd(path: str | os.PathLike) -> float | None:
         return ground_pixel_size(ds.crs, ds.transform, ds.height, ds.width)
 
 
-def resampled(
-    ds: rasterio.DatasetReader, gsd: float, coarser: Resampling, finer: Resampling, path: str
-) -> rasterio.DatasetReader:
-    """``ds`` as a warped VRT with ground pixels of ``gsd`` metres, or ``ds`` itself when it has
+def resampled_shape(ds: rasterio.DatasetReader, gsd: float, path: str) -> tuple[int, int] | None:
+    """(height, width) of ``ds`` resampled to ground pixels of ``gsd`` metres, or None where it has
     that size already (within 1 %: resampling by less changes nothing a model can see)."""
-
     sides = ground_pixel_sides(ds.crs, ds.transform, ds.height, ds.width)
     if sides is None:
         raise RoofsegError(path, "has no CRS, so its ground pixel size is unknown and it cannot be resampled to a GSD")
     # each axis by its own ground length: a degree of longitude is shorter than one of latitude
     fx, fy = gsd / sides[0], gsd / sides[1]
     if abs(fx - 1) < 0.01 and abs(fy - 1) < 0.01:
+        return None
+    return max(1, round(ds.height / fy)), max(1, round(ds.width / fx))
+
+
+def resampled(
+    ds: rasterio.DatasetReader, gsd: float, coarser: Resampling, finer: Resampling, path: str
+) -> rasterio.DatasetReader:
+    """``ds`` as a warped VRT with ground pixels of ``gsd`` metres, or ``ds`` itself when it has
+    that size already (within 1 %: resampling by less changes nothing a model can see)."""
+
+    shape = resampled_shape(ds, gsd, path)
+    if shape is None:
         return ds
-    width, height = max(1, round(ds.width / fx)), max(1, round(ds.height / fy))
+    height, width = shape
     transform = ds.transform @ Affine.scale(ds.width / width, ds.height / height)
     # An internal mask band is not warped by itself (nodata values and alpha bands are): carried
     # as an alpha band of the VRT, masked areas stay nodata at the new GSD.
@@ -119,7 +128,7 @@ def resampled(
         transform=transform,
         width=width,
         height=height,
-        resampling=coarser if fx * fy > 1 else finer,
+        resampling=coarser if height * width < ds.height * ds.width else finer,
         add_alpha=mask_band,
     )
 

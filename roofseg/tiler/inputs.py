@@ -73,7 +73,7 @@ def _find_labels(image: Path, prefer: str) -> str:
 
 
 def scene_inputs(
-    entries: Sequence[str], labels: Sequence[str] = (), prefer: str = "mask", stac: StacChoice = StacChoice()
+    entries: Sequence[str], labels: Sequence[str] = (), prefer: str = "vector", stac: StacChoice = StacChoice()
 ) -> list[SceneInput]:
     """Resolve scene files, folders, lists, URLs and STAC objects to scenes with labels, each with a unique id."""
     refs = [ref for e in entries for ref in expand(e, stac)]

@@ -201,18 +201,13 @@ def _plan_scenes(scenes: list[inp.SceneInput], params: TileParams, split_by: str
 
 
 def per_gsd(scene_id: str, params: TileParams) -> list[tuple[str, TileParams]]:
-    """The jobs of one scene: itself, or one per GSD of ``params.gsds``. Split blocks are scaled to
-    cover the same ground at every GSD, so one place falls in one split whatever its resolution."""
+    """The jobs of one scene: itself, or one per GSD of ``params.gsds``. Split blocks lie on the
+    scene's own grid, ``split_block`` px of the finest GSD wide, the same at every GSD (see
+    :func:`roofseg.tiler.tile.block_split`), so one place falls in one split whatever its resolution."""
     if not params.gsds:
         return [(scene_id, params)]
     finest = min(params.gsds)
-    return [
-        (
-            f"{scene_id}@{g:g}m",
-            replace(params, gsd=g, gsds=(), split_block=max(16, round(params.split_block * finest / g))),
-        )
-        for g in params.gsds
-    ]
+    return [(f"{scene_id}@{g:g}m", replace(params, gsd=g, gsds=(), split_gsd=finest)) for g in params.gsds]
 
 
 def _plan_folder(folder: Path, params: TileParams) -> list[dict]:
@@ -231,7 +226,7 @@ def tile(
     out_dir: str | Path,
     params: TileParams,
     labels: Sequence[str] = (),
-    prefer: str = "mask",
+    prefer: str = "vector",
     split_by: str = "auto",
     workers: int = 1,
     overwrite: bool = False,

@@ -43,19 +43,37 @@ def assign(n: int, val: float, test: float, seed: int) -> list[str]:
 
 
 class BlockSplit:
-    """Splits of the ``block``-pixel squares of a ``height`` × ``width`` scene."""
+    """Splits of the ``block``-pixel squares of a ``height`` × ``width`` scene.
 
-    def __init__(self, height: int, width: int, block: int, val: float, test: float, seed: int):
-        self.block = block
-        self.rows = math.ceil(height / block)
-        self.cols = math.ceil(width / block)
+    ``scale`` (rows, columns): how many pixels of that grid one pixel of the tiles' grid spans,
+    when the tiles are cut at another GSD than the grid's. The blocks, and so the splits, are then
+    the same for every GSD: one place falls in one split whatever its resolution.
+    """
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        block: int,
+        val: float,
+        test: float,
+        seed: int,
+        scale: tuple[float, float] = (1.0, 1.0),
+    ):
+        self.block, self.scale = block, scale
+        self.rows = max(1, math.ceil(height / block))
+        self.cols = max(1, math.ceil(width / block))
         names = assign(self.rows * self.cols, val, test, seed)
         self.grid = np.array(names, dtype=object).reshape(self.rows, self.cols)
 
     def of_tile(self, row: int, col: int, height: int, width: int) -> str | None:
-        """The split of the scene pixels [row:row+height, col:col+width], or None if mixed."""
-        r0, r1 = row // self.block, (row + height - 1) // self.block
-        c0, c1 = col // self.block, (col + width - 1) // self.block
+        """The split of the tiles' pixels [row:row+height, col:col+width], or None if mixed."""
+        sy, sx = self.scale
+        eps = 1e-6  # a tile ending on a block's edge does not reach into the next block
+        r0 = min(int(row * sy // self.block), self.rows - 1)
+        r1 = min(int(((row + height) * sy - eps) // self.block), self.rows - 1)
+        c0 = min(int(col * sx // self.block), self.cols - 1)
+        c1 = min(int(((col + width) * sx - eps) // self.block), self.cols - 1)
         names = set(self.grid[r0 : r1 + 1, c0 : c1 + 1].ravel())
         return names.pop() if len(names) == 1 else None
 

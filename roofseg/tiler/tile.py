@@ -16,7 +16,7 @@ from roofseg.errors import RoofsegError
 from roofseg.raster.components import components
 from roofseg.raster.ground import ground_pixel_size
 from roofseg.raster.labels import open_labels
-from roofseg.raster.scene import Scene, band_cache
+from roofseg.raster.scene import Scene, band_cache, resampled_shape
 from roofseg.raster.windows import grid_rows as rows_of_tiles
 from roofseg.raster.windows import offsets, tile_grid, tile_transform
 from roofseg.readahead import read_ahead
@@ -47,6 +47,7 @@ class TileParams:
     ignore_non_polygons: bool = False  # a labels file of lines/points only means no buildings
     gsd: float | None = None  # metres: scenes and labels resampled to this ground pixel size first
     gsds: tuple[float, ...] = ()  # several: each scene tiled once at each (a job per scene and GSD)
+    split_gsd: float | None = None  # with gsds: the GSD split_block is measured at (blocks on the scene's own grid)
     contact_px: int = CONTACT_PX  # border targets: drawn this many px wide (0: none)
     contact_kind: str = CONTACT_KINDS[0]  # outline (every building's edge band) or between (contacts only)
     pixel_size: float | None = None  # metres: the pixel size of images without georeference (declared)
@@ -114,6 +115,20 @@ def grid_row_count(height: int, params: TileParams) -> int:
     return len(offsets(height, params.size, params.stride))
 
 
+def block_split(scene: Scene, params: TileParams) -> BlockSplit:
+    """The scene's split blocks. Tiled at one of several GSDs, the blocks are ``split_block``
+    pixels of the finest (``split_gsd``) wide, at every GSD the same blocks drawn into the same
+    splits: a place is never train at one resolution and val at another."""
+    if not params.split_gsd:
+        return BlockSplit(scene.height, scene.width, params.split_block, params.val, params.test, params.seed)
+    src = scene.source
+    # the blocks lie on the grid of the finest GSD; the tiles' grid maps onto it exactly (both
+    # span the scene's extent), so each GSD sees the same blocks, drawn into the same splits
+    finest = resampled_shape(src, params.split_gsd, scene.path) or (src.height, src.width)
+    scale = (finest[0] / scene.height, finest[1] / scene.width)
+    return BlockSplit(*finest, params.split_block, params.val, params.test, params.seed, scale)
+
+
 def _scene_records(
     scene: Scene,
     labels,
@@ -125,11 +140,7 @@ def _scene_records(
 ) -> Iterator[tuple[str | None, TileRecord | None]]:
     """(split, record) for every window of the grid (of its rows [a, b) with ``grid_rows``);
     (None, None) for a window skipped."""
-    blocks = (
-        None
-        if split
-        else BlockSplit(scene.height, scene.width, params.split_block, params.val, params.test, params.seed)
-    )
+    blocks = None if split else block_split(scene, params)
     crs_wkt = scene.crs.to_wkt() if scene.crs else ""
     epsg = (scene.crs.to_epsg() or 0) if scene.crs else 0
     area = params.size * params.size

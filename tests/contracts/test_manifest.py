@@ -47,3 +47,30 @@ def test_a_missing_split_a_newer_format_and_a_broken_file_are_one_line(tmp_path)
         read_manifest(path)
     with pytest.raises(RoofsegError, match="cannot read the manifest"):
         read_manifest(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(
+    "job, place",
+    [
+        ({"id": "hot_data2_z20_block1@0.15m"}, "hot_data2"),
+        ({"id": "banepa_z20_block0"}, "banepa"),
+        ({"id": "OAM-1238448-1046528-21"}, "OAM"),  # tile numbers and zoom
+        ({"id": "23129065_15", "image": "/d/massachusetts/images/23129065_15.png"}, "massachusetts"),
+        ({"id": "x_block3", "place": "Nairobi"}, "Nairobi"),  # a place stated wins
+    ],
+)
+def test_a_jobs_place_is_its_name_without_zoom_block_tile_numbers_and_gsd(job, place):
+    from roofseg.contracts.manifest import place_of
+
+    assert place_of(job) == place
+
+
+def test_shards_group_by_place_and_gsd():
+    from roofseg.contracts.manifest import Manifest, Shard, Split
+
+    shards = (Shard("train/a_z20_block0-00000.tfrecord", 5), Shard("train/a_z19_block0-00000.tfrecord", 2))
+    shards += (Shard("train/b-1-2-00000.tfrecord", 1), Shard("train/b-1-3-00000.tfrecord", 1))
+    jobs = ({"id": "a_z20_block0", "gsd_m": 0.15}, {"id": "a_z19_block0", "gsd_m": 0.3})
+    jobs += ({"id": "b-1-2", "gsd_m": 0.3}, {"id": "b-1-3", "gsd_m": 0.3})
+    groups = Manifest({"train": Split(9, 0.1, shards)}, jobs=jobs).groups()
+    assert {g: [s.tiles for s in v] for g, v in groups.items()} == {"a@0.15m": [5], "a@0.30m": [2], "b@0.30m": [1, 1]}

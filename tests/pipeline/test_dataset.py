@@ -182,3 +182,44 @@ def test_balanced_sampling_draws_roofed_tiles_at_the_share_asked(tmp_path_factor
     assert abs(np.mean(drawn) - share) < 0.07
     cfg = TrainConfig(manifest=manifest, out_dir=str(tmp_path_factory.mktemp("run")), roof_share=share)
     assert config_record(cfg, 1, 8, 0.9)["roof_share"] == share
+
+
+def test_places_get_equal_shares_and_their_gsds_the_square_root_of_their_tiles():
+    from roofseg.pipeline.dataset import place_weights
+
+    w = place_weights({"a@0.15m": 900, "a@0.30m": 100, "b@0.15m": 7})
+    assert w["b@0.15m"] == pytest.approx(0.5)  # 7 tiles, a place of its own: half the draws
+    assert w["a@0.15m"] == pytest.approx(0.5 * 30 / 40) and w["a@0.30m"] == pytest.approx(0.5 * 10 / 40)
+
+
+@pytest.mark.slow
+def test_a_draw_by_place_follows_the_shares(tmp_path):
+    """Two places, one with 30 tiles and one with 2: drawn by place, each is about half the stream."""
+    import json
+
+    from roofseg.contracts.tile import TileRecord
+    from roofseg.pipeline.dataset import make_dataset
+    from roofseg.tiler.shards import ShardWriter
+
+    shards = []
+    for name, count, value in (("big_block0", 30, 0), ("small_block0", 2, 1)):
+        writer = ShardWriter(tmp_path / "train" / name, 10**9)
+        (tmp_path / "train").mkdir(exist_ok=True)
+        for i in range(count):
+            image = np.full((8, 8, 3), value * 200, np.uint8)
+            writer.write(
+                TileRecord(
+                    image, np.zeros((8, 8), np.uint8), name, i, 0, (1, 0, 0, 0, -1, 0), "", 0, 8, 8, 0.0
+                ).to_example()
+            )
+        ((path, n),) = writer.commit()
+        shards.append({"path": str(path.relative_to(tmp_path)), "tiles": n})
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({
+        "format": "roofseg-tiles/1", "tile_size": 8,
+        "splits": {"train": {"tiles": 32, "shards": shards}, "val": {"tiles": 0, "shards": []}},
+        "jobs": [{"id": "big_block0", "gsd_m": 0.3}, {"id": "small_block0", "gsd_m": 0.3}],
+    }))  # fmt: skip
+    ds = make_dataset(manifest, "train", 50, training=True, seed=1, balance="place")
+    small = [float(np.mean(images.numpy()[:, 0, 0, 0] > 0.5)) for images, _ in ds.take(8)]
+    assert 0.35 < np.mean(small) < 0.65  # drawn as tiles come: 2 of 32, about 0.06

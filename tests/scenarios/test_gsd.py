@@ -4,6 +4,7 @@ back on the scene's own grid."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import rasterio
 
 from roofseg.contracts.tile import read_records
@@ -218,3 +219,29 @@ def test_a_base_takes_tiles_within_a_quarter_of_its_range_and_refuses_others(tmp
         check_base(base, tiles(0.15, 0.5), "m.json", 0.15)
     with pytest.raises(RoofsegError, match="--gsd 0.075"):
         check_base(base, tiles(0.05), "m.json", 0.05)
+
+
+@pytest.mark.parametrize("gsds", [(0.15, 0.25), (0.15, 0.4)])
+def test_no_ground_lies_in_two_splits_across_gsds(tmp_path, gsds):
+    """Tiled at GSDs whose block grids round differently (a 512 px scene in blocks of 64 px is 8 × 8
+    at 0.15 m; at 0.25 m, 307 px in blocks of 38 px, 9 × 9), every piece of ground is in one split
+    at every GSD."""
+    from roofseg.sample import write_sample
+
+    scene = write_sample(tmp_path / "s", size=512, pixel=0.15, seed=2, progress=False)
+    params = TileParams(size=16, stride=16, split_block=64, val=0.25, test=0.25, max_nodata=1.0, gsds=gsds)
+    manifest = tile([str(scene["image"])], tmp_path / "t", params, labels=[str(scene["labels"])], progress=False)
+    with rasterio.open(scene["image"]) as ds:
+        inverse, shape = ~ds.transform, ds.shape
+    cover = {s: np.zeros(shape, bool) for s in ("train", "val", "test")}
+    for split, info in manifest["splits"].items():
+        for shard in info["shards"]:
+            for r in read_records(str(tmp_path / "t" / shard["path"])):
+                a, b, c, d, e, f = r["transform"]
+                (c0, r0) = inverse * (c, f)
+                (c1, r1) = inverse * (c + a * r["valid_width"], f + e * r["valid_height"])
+                # inward by a pixel: tiles of two splits may touch along a block's edge
+                cover[split][int(np.ceil(r0)) + 1 : int(r1) - 1, int(np.ceil(c0)) + 1 : int(c1) - 1] = True
+    assert cover["val"].any() and cover["test"].any()
+    assert not (cover["train"] & cover["val"]).any() and not (cover["train"] & cover["test"]).any()
+    assert not (cover["val"] & cover["test"]).any()

@@ -272,3 +272,26 @@ def test_the_percentile_stretch_is_read_once_per_scene(tmp_path, monkeypatch):
     monkeypatch.setattr(rasterio.io.DatasetReader, "read", counting)
     tile([str(scene)], tmp_path / "o", TileParams(size=100, stride=100), progress=False)
     assert len(decimated) == 1
+
+
+def test_a_png_without_georeference_is_tiled_at_its_declared_pixel_size_with_white_as_nodata(tmp_path, run_cli):
+    import cv2
+
+    image = np.full((128, 128, 3), 90, np.uint8)
+    image[:, 64:] = 255  # the right half: no data (pure white)
+    image[70:80, 10:20] = (255, 255, 0)  # a bright roof is not white: it stays
+    mask = np.zeros((128, 128), np.uint8)
+    mask[20:40, 20:40] = 255
+    cv2.imwrite(str(tmp_path / "a.png"), image[..., ::-1])
+    cv2.imwrite(str(tmp_path / "a_mask.png"), mask)
+    (tmp_path / "list.txt").write_text("a.png a_mask.png\n")
+    out = tmp_path / "tiles"
+    result = run_cli(
+        "tile", tmp_path / "list.txt", "-o", out, "--tile-size", 64, "--split-by", "scene", "--val", 0, "--test", 0,
+        "--pixel-size", 2, "--nodata", 255, "--max-nodata", 0.5, "--quiet",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    manifest = json.loads((out / "manifest.json").read_text())
+    (job,) = manifest["jobs"]
+    assert job["gsd_m"] == pytest.approx(2.0, rel=1e-3)
+    assert manifest["splits"]["train"]["tiles"] == 2 and job["skipped"]["nodata"] == 2  # the white half

@@ -114,3 +114,7 @@ def test_train_with_its_defaults_on_an_amx_cpu_trains_in_bfloat16(manifest, tmp_
     assert json.loads((run / "config.json").read_text())["precision"] == "bfloat16"
     history = (run / "history.csv").read_text().splitlines()
     assert len(history) == 2 and "val_iou_score" in history[0]  # the epoch ended and its metrics were read
+    from roofseg.contracts.card import read_card
+
+    ledger = read_card(run / "best.keras").trained_on["ledger"]
+    assert ledger["steps"] == 1 and ledger["runs"][0]["precision"] == "bfloat16"

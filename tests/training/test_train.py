@@ -244,3 +244,29 @@ def test_a_finished_run_is_kept_unless_overwrite_and_its_model_survives_an_inter
     with pytest.raises(KeyboardInterrupt):
         train(cfg, verbose=0, callbacks=[CtrlC()], overwrite=True)
     assert (run / "best.keras").read_bytes() == before  # the last good model is still there
+
+
+def test_cosine_warms_up_then_decays_to_a_hundredth_over_the_planned_steps():
+    from roofseg.training.train import TrainConfig, learning_rate
+
+    cfg = TrainConfig("m.json", "run", learning_rate=1e-3, schedule="cosine", warmup_steps=10)
+    rate = learning_rate(cfg, 110)
+    at = [float(rate(s)) for s in (0, 5, 10, 60, 110)]
+    assert at[0] == pytest.approx(1e-5) and at[0] < at[1] < at[2] == pytest.approx(1e-3)
+    assert at[3] == pytest.approx(1e-3 * (0.01 + 0.99 * 0.5), rel=1e-3) and at[4] == pytest.approx(1e-5)
+    assert learning_rate(TrainConfig("m.json", "run", learning_rate=2e-4), 110) == 2e-4  # plateau: a number
+
+
+def test_the_ledger_adds_each_run_to_the_bases():
+    from roofseg.contracts.card import Ledger, ModelCard, ledger_of
+    from roofseg.training.train import model_ledger
+
+    old = ModelCard(trained_on={"steps": 950})  # a card of before ledgers: its run's steps
+    assert ledger_of(old).steps == 950 and ledger_of(None) == Ledger()
+    start = {"base": ledger_of(old).to_dict(), "global_batch": 8, "precision": "float32",
+             "cpu": {"cores": 2, "flags": []}, "places": {"a@0.15m": 40}, "started": "2026-12-05"}  # fmt: skip
+    ledger = Ledger.from_dict(model_ledger(start, 1500, 7200.0))
+    assert ledger.steps == 2450 and ledger.tiles_seen == 1500 * 8 and ledger.cpu_hours == 2.0
+    assert ledger.places == {"a@0.15m": 40} and [r["steps"] for r in ledger.runs] == [950, 1500]
+    again = Ledger.from_dict(model_ledger({**start, "base": ledger.to_dict()}, 100, 360.0))
+    assert again.steps == 2550 and len(again.runs) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import fiona
 import numpy as np
@@ -15,7 +16,7 @@ from shapely.geometry import box, shape
 from roofseg.contracts.tile import read_records
 from roofseg.prediction.vector.instances import contact_band, split_region
 from roofseg.raster.components import components
-from roofseg.tiler.targets import contact_border
+from roofseg.tiler.targets import contact_border, outline_border
 
 from conftest import write_geojson, write_tif
 from helpers import RoofAndContact
@@ -72,9 +73,10 @@ def test_tiles_carry_the_contact_targets_of_the_whole_scene_from_footprints_and_
     ):
         ids[r0:r1, c0:c1] = i
     want = contact_border(ids, 3)
-    params = TileParams(size=64, stride=64, val=0.0, test=0.0, max_nodata=1.0)
+    params = TileParams(size=64, stride=64, val=0.0, test=0.0, max_nodata=1.0, contact_kind="between")
     manifest = tile([str(image)], tmp_path / "tiles", params, labels=[vector], split_by="scene", progress=False)
     assert manifest["targets"] == ["roof", "contact"] and manifest["contact_px"] == 3
+    assert manifest["contact_kind"] == "between"
 
     def stitched(folder):
         got = np.zeros((2, 128, 160), np.uint8)
@@ -116,6 +118,19 @@ def test_tiles_carry_the_contact_targets_of_the_whole_scene_from_footprints_and_
     contact = stitched(tmp_path / "close")[1]
     assert contact[40:90, 101:103].all() and not contact[:, :100].any() and not contact[:, 104:].any()
     np.testing.assert_array_equal(contact, contact_border(components(close > 0), 3))
+
+    # outline (the default): every building's edge band too, whole across tile edges
+    manifest = tile(
+        [str(image)],
+        tmp_path / "outline",
+        replace(params, contact_kind="outline"),
+        labels=[vector],
+        split_by="scene",
+        progress=False,
+    )
+    assert manifest["contact_kind"] == "outline"
+    got = stitched(tmp_path / "outline")
+    np.testing.assert_array_equal(got[1], outline_border(ids, 3))
 
     tile(
         [str(image)],
