@@ -6,7 +6,18 @@ from pathlib import Path
 
 import click
 
-from roofseg.cli.options import CONTEXT, ModelSource, model_output_opt, overwrite_opt, quiet_opt, seed_opt
+from roofseg.cli.options import (
+    CONTEXT,
+    ModelSource,
+    bands_opt,
+    model_output_opt,
+    overwrite_opt,
+    parsed_bands,
+    quiet_opt,
+    seed_opt,
+    stac_choice,
+    stac_options,
+)
 
 
 @click.command(context_settings=CONTEXT)
@@ -47,6 +58,8 @@ from roofseg.cli.options import CONTEXT, ModelSource, model_output_opt, overwrit
     is_flag=True,
     help="Match each scene's colours to the model's training tiles first (predict with --match-colours then too).",
 )
+@bands_opt
+@stac_options
 @seed_opt
 @overwrite_opt
 @quiet_opt
@@ -62,11 +75,18 @@ def adapt(
     learning_rate,
     batch,
     match_colours,
+    bands,
+    stac_asset,
+    stac_labels,
     seed,
     overwrite,
     quiet,
 ) -> None:
     """Adapt MODEL to SCENES of a new city that has no labels yet, into OUTPUT.
+
+    SCENES are named as for predict: files, folders, glob patterns ('city/*.tif', quoted), .txt lists,
+    URLs and STAC. The windows of all scenes count together (a city of 256 px chips is adapted on
+    one window from each); a scene that gives none is said and left out.
 
     MODEL may be `base`, the model that ships with roofseg: `roofseg adapt base city/*.tif -o city.keras`
     goes from imagery alone to a model for that city. Scenes are read at the model's GSD where they
@@ -76,10 +96,12 @@ def adapt(
     """
     # here, not at the top: keeps --help fast
     from roofseg.prediction.rasters.predict import check_outputs
+    from roofseg.scenes import scene_files
     from roofseg.training.adapt import AdaptConfig
     from roofseg.training.adapt import adapt as run
 
-    check_outputs([Path(out)], [model], overwrite)
+    paths = [path for _, path in scene_files(list(scenes), stac_choice(stac_asset, stac_labels))]
+    check_outputs([Path(out)], [model, *paths], overwrite)
     cfg = AdaptConfig(
         methods=tuple(m.strip() for m in method.split(",") if m.strip()),
         tiles_per_scene=tiles_per_scene,
@@ -90,8 +112,9 @@ def adapt(
         learning_rate=learning_rate,
         match_colours=match_colours,
         seed=seed,
+        bands=parsed_bands(bands),
     )
-    done = run(model, list(scenes), out, cfg, progress=not quiet)
+    done = run(model, paths, out, cfg, progress=not quiet)
     tiles = sum(s["tiles"] for s in done["scenes"])
     click.echo(f"adapted ({done['method']}) on {len(done['scenes'])} scenes, {tiles} windows: {out}")
     if "pseudo_labels" in done:

@@ -15,6 +15,7 @@ range it was trained on), optionally colour-matched to the card's reference firs
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import warnings
@@ -39,7 +40,7 @@ from roofseg.training.finetune import read_base
 from roofseg.training.model import compile_model, drop_optimizer_state, load_model
 
 METHODS = ("bn", "self-train")
-MIN_TILES = 8  # fewer usable windows than this, and a scene's statistics are noise
+MIN_TILES = 8  # fewer usable windows than this in the whole run, and the statistics are noise
 MAX_NODATA = 0.5  # a window with more nodata than this is not used
 
 
@@ -56,6 +57,7 @@ class AdaptConfig:
     learning_rate: float = 1e-4
     match_colours: bool = False  # windows matched to the card's colour reference first
     seed: int = 0
+    bands: tuple[int, ...] | None = None  # the scenes' bands, as predict --bands picks them
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS]
@@ -75,9 +77,11 @@ class TargetTiles:
     per_scene: dict[str, int]
 
 
-def _scene_windows(path: str, card: ModelCard, count: int, seed: int, reference) -> tuple[np.ndarray, np.ndarray]:
+def _scene_windows(
+    path: str, card: ModelCard, count: int, seed: int, reference, bands=None
+) -> tuple[np.ndarray, np.ndarray]:
     size = card.tile_size
-    with Scene(path, None, reading_gsd(native_gsd(path), card.gsd_range)) as scene:
+    with Scene(path, bands, reading_gsd(native_gsd(path), card.gsd_range)) as scene:
         # whole windows only: the scene's edge, padded, would teach statistics of reflections
         grid = [t for t in tile_grid(scene.height, scene.width, size, size) if t.height == t.width == size]
         order = np.random.default_rng(seed).permutation(len(grid))
@@ -102,30 +106,65 @@ def _scene_windows(path: str, card: ModelCard, count: int, seed: int, reference)
 
 
 def target_tiles(scenes: list[str], card: ModelCard, cfg: AdaptConfig) -> TargetTiles:
-    """Up to ``cfg.tiles_per_scene`` windows of each scene (mostly-nodata windows skipped). A scene
-    with fewer than :data:`MIN_TILES` usable windows is said in one line and left out; none left
-    is a RoofsegError."""
+    """Up to ``cfg.tiles_per_scene`` windows of each scene (mostly-nodata windows skipped). The
+    run needs :data:`MIN_TILES` usable windows in all, however many scenes give them (a city of
+    256 px chips gives one window each); a scene that gives none is said in one line and left out."""
     reference = np.asarray(card.colour_quantiles(), np.float32) if cfg.match_colours else None
     images, valid, per_scene = [], [], {}
-    small = {}
+    empty = []
     for k, path in enumerate(scenes):
-        img, val = _scene_windows(path, card, cfg.tiles_per_scene, cfg.seed + k, reference)
-        if len(img) < MIN_TILES:
-            small[path] = (
-                f"{len(img)} usable windows of {card.tile_size} px (fewer than {MIN_TILES}; windows over "
-                f"{MAX_NODATA:.0%} nodata are not used): too small for stable statistics"
-            )
+        img, val = _scene_windows(path, card, cfg.tiles_per_scene, cfg.seed + k, reference, cfg.bands)
+        if not len(img):
+            empty.append(path)
             continue
         images.append(img)
         valid.append(val)
         per_scene[os.path.basename(path)] = len(img)
+    why = f"no usable window of {card.tile_size} px (smaller than one, or over {MAX_NODATA:.0%} nodata in each)"
     if not images and len(scenes) == 1:
-        raise RoofsegError(scenes[0], small[scenes[0]])
-    for path, why in small.items():
+        raise RoofsegError(scenes[0], why)
+    for path in empty:
         warnings.warn(f"{path}: {why}, left out", stacklevel=2)
-    if not images:
-        raise RoofsegError(None, f"no scene has {MIN_TILES} usable windows to adapt on; give larger scenes, or more")
+    total = sum(per_scene.values())
+    if total < MIN_TILES:
+        raise RoofsegError(
+            scenes[0] if len(scenes) == 1 else None,
+            f"the scenes give {total} usable windows of {card.tile_size} px, fewer than {MIN_TILES}: too few for "
+            "stable statistics; give larger scenes, or more",
+        )
     return TargetTiles(np.concatenate(images), np.concatenate(valid), per_scene)
+
+
+def run_fingerprint(sha256: str, scenes: list[str], cfg: AdaptConfig) -> dict:
+    """What a self-training's work folder belongs to: the input model, the scenes (each file's
+    path, size and time) and the settings. A resume with another is another run."""
+    from roofseg.scenes import file_signature
+
+    return json.loads(
+        json.dumps(
+            {"input_sha256": sha256, "scenes": [[p, *file_signature(p)] for p in scenes], "settings": asdict(cfg)}
+        )
+    )
+
+
+def claim_work(work: Path, fingerprint: dict) -> bool:
+    """Make ``work`` this run's: kept where it holds this very run's work (a resume, True); emptied
+    and said where another run's is there (False)."""
+    stamp = work / "run.json"
+    if work.exists():
+        try:
+            same = json.loads(stamp.read_text()) == fingerprint
+        except (OSError, ValueError):
+            same = False
+        if same:
+            return True
+        print(f"roofseg: {work} holds the work of another adapt run (other model, scenes or settings): starting again")
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(stamp, keep_suffix=True)
+    tmp.write_text(json.dumps(fingerprint))
+    os.replace(tmp, stamp)
+    return False
 
 
 def _batch_norms(model: keras.Model) -> list:
@@ -263,6 +302,7 @@ def adapt(
     # the self-training checkpoint sits beside the output, named after it, until the output is written
     work = out.parent / f".{out.name}.adapt"
     if "self-train" in cfg.methods:
+        claim_work(work, run_fingerprint(base.sha256, scenes, cfg))
         done["pseudo_labels"] = self_train(model, tiles, cfg, work, progress)
     adaptation = {
         "method": ",".join(m for m in METHODS if m in cfg.methods),

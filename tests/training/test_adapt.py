@@ -94,20 +94,74 @@ def test_self_training_resumes_from_its_checkpoint(model_file, tmp_path):
 def test_adapt_writes_a_new_model_with_its_card_and_never_changes_the_input(model_file, tmp_path, run_cli):
     before = digest(model_file)
     scene = city(tmp_path)
-    small = write_tif(tmp_path / "small.tif", np.full((3, 100, 100), 90, np.uint8))  # 4 windows at most
+    small = write_tif(tmp_path / "small.tif", np.full((3, 100, 100), 90, np.uint8))  # one whole window
+    tiny = write_tif(tmp_path / "tiny.tif", np.full((3, 40, 40), 90, np.uint8))  # none
     out = tmp_path / "adapted.keras"
     args = ["--method", "bn,self-train", "--steps", "2", "--tiles", "8", "--batch", "4", "--quiet"]
-    result = run_cli("adapt", model_file, scene, small, "-o", out, *args)
+    result = run_cli("adapt", model_file, scene, small, tiny, "-o", out, *args)
     assert result.code == 0, result.err
-    warned = [ln for ln in result.err.splitlines() if "small.tif" in ln]
-    assert len(warned) == 1 and "too small for stable statistics" in warned[0]
+    warned = [ln for ln in result.err.splitlines() if "tiny.tif" in ln]
+    assert len(warned) == 1 and "no usable window" in warned[0]
     assert digest(model_file) == before
     card = read_card(out)
     done = card.adaptation
     assert done["method"] == "bn,self-train" and done["input_sha256"] == before
-    assert done["scenes"] == [{"name": "city.tif", "tiles": 8}] and done["settings"]["steps"] == 2
+    assert done["scenes"] == [{"name": "city.tif", "tiles": 8}, {"name": "small.tif", "tiles": 1}]
+    assert done["settings"]["steps"] == 2
     assert card.base.sha256 == before and card.gsd_m == 0.5
     assert load_model(out).predict(np.zeros((1, 64, 64, 3), np.float32), verbose=0).shape == (1, 64, 64, 1)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no checkpoint left
     result = run_cli("adapt", model_file, small, "-o", tmp_path / "none.keras", "--quiet")
-    assert "too small for stable statistics" in one_error_line(result) and not (tmp_path / "none.keras").exists()
+    assert "fewer than 8" in one_error_line(result) and not (tmp_path / "none.keras").exists()
+
+
+def test_a_city_of_small_chips_adapts_on_the_windows_of_the_run(model_file, tmp_path, run_cli):
+    """Nine 64 px chips give one window each: together enough, though no chip alone is (the README's
+    first no-labels command, with a quoted glob)."""
+    chips = tmp_path / "chips"
+    chips.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(9):
+        write_tif(chips / f"chip{k}.tif", rng.integers(0, 255, (3, 64, 64), dtype=np.uint8))
+    out = tmp_path / "city.keras"
+    result = run_cli("adapt", model_file, str(chips / "*.tif"), "-o", out, "--quiet")
+    assert result.code == 0, result.err
+    assert sum(s["tiles"] for s in read_card(out).adaptation["scenes"]) == 9
+
+
+def test_adapt_reads_the_bands_predict_is_told(model_file, tmp_path, run_cli):
+    data = np.zeros((3, 256, 256), np.uint8)
+    data[2] = 250  # the third band bright, the others dark
+    scene = write_tif(tmp_path / "bgr.tif", data)
+    means = {}
+    for bands in ("1,2,3", "3,2,1"):
+        out = tmp_path / f"{bands.replace(',', '')}.keras"
+        result = run_cli("adapt", model_file, scene, "-o", out, "--bands", bands, "--quiet")
+        assert result.code == 0, result.err
+        assert read_card(out).adaptation["settings"]["bands"] == [int(b) for b in bands.split(",")]
+        means[bands] = load_model(out, compile=False).get_layer("bn").moving_mean.numpy()
+    assert not np.allclose(means["1,2,3"], means["3,2,1"])  # the statistics of other inputs
+
+
+def test_a_resume_of_another_run_starts_again_and_says_so(model_file, tmp_path, monkeypatch, capsys):
+    """A killed run of one model and scene left its work beside the output; a run of another model,
+    scene and thresholds into the same output must not train on that work."""
+    import shutil
+
+    from roofseg.training import adapt as adapting
+
+    other = tmp_path / "other.keras"
+    bn_model(seed=1).save(other)
+    write_card(other, ModelCard(gsd_m=0.5, tile_size=64, gsd_range_m=(0.5, 0.5)))
+    first, second = city(tmp_path, "a.tif", level=200), city(tmp_path, "b.tif", level=60)
+    out = tmp_path / "out.keras"
+    cfg = AdaptConfig(methods=("self-train",), tiles_per_scene=8, steps=2, batch=4)
+    monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: None)  # the first run is "killed": its work stays
+    adapting.adapt(model_file, [str(first)], out, cfg, progress=False)
+    monkeypatch.undo()
+    assert (tmp_path / ".out.keras.adapt" / "pseudo-labels.npy").exists()
+    cfg2 = AdaptConfig(methods=("self-train",), tiles_per_scene=8, steps=2, batch=4, low=0.2, high=0.8)
+    done = adapting.adapt(other, [str(second)], out, cfg2, progress=False)
+    assert "another adapt run" in capsys.readouterr().out
+    fresh = adapting.adapt(other, [str(second)], tmp_path / "fresh.keras", cfg2, progress=False)
+    assert done["pseudo_labels"] == fresh["pseudo_labels"]  # the labels of this run, not the killed one's
