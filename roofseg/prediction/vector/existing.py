@@ -2,11 +2,13 @@
 already has are left out, or kept and marked, so a mapper sees only what is new.
 
 The rule, measured on the predicted building: it is mapped when mapped buildings cover at least
-``min_overlap`` (``--existing-overlap``) of its own area. A mapped building much smaller than a
-prediction (a shed inside a new hall) covers little of it and never hides it. Where mapped
-buildings cover a prediction but leave a part of it of at least the smallest area uncovered (a
-mapped house traced with its new annex), that part is new: it is written alone, slivers of the
-map's misregistration (narrower than two pixels) trimmed off.
+``min_overlap`` (``--existing-overlap``) of its own area, and nothing of it is new. Whatever the
+cover, the part of a prediction that mapped buildings reaching its outline leave uncovered is what
+is new, written alone (slivers of the map's misregistration, narrower than two pixels, trimmed
+off): a mapped house traced with its new annex leaves the annex (status extends), and a new hall
+traced with the mapped house beside it (the house a quarter of it) leaves the hall (status new),
+never the house again. A mapped building wholly inside a prediction, away from its outline (a shed
+on a new hall's roof), takes nothing out of it and never hides it.
 """
 
 from __future__ import annotations
@@ -65,29 +67,36 @@ class ExistingBuildings:
     def __len__(self) -> int:
         return len(self.polys)
 
-    def covered(self, geom: shapely.Geometry) -> tuple[float, shapely.Geometry]:
-        """The share of ``geom``'s area that mapped buildings cover, and the part they leave."""
+    def covered(self, geom: shapely.Geometry, inside_margin: float = 0.0) -> tuple[float, shapely.Geometry]:
+        """The share of ``geom``'s area that mapped buildings cover, and the part left by those that
+        reach within ``inside_margin`` of its outline (those wholly inside it, further in, leave it whole)."""
         near = [self.polys[int(j)] for j in self.tree.query(geom)]
         if not near or geom.area <= 0:
             return 0.0, geom
         cover = shapely.union_all([geom.intersection(p) for p in near])
-        return cover.area / geom.area, valid_polygonal(geom.difference(cover))
+        core = geom.buffer(-inside_margin) if inside_margin > 0 else None
+        reaching = [p for p in near if core is None or not core.contains(p)]
+        taken = shapely.union_all([geom.intersection(p) for p in reaching]) if reaching else None
+        rest = valid_polygonal(geom.difference(taken)) if taken is not None else geom
+        return cover.area / geom.area, rest
 
     def mapped(self, geom: shapely.Geometry) -> bool:
         """Whether ``geom`` (in the same CRS) is a building already mapped."""
         return self.covered(geom)[0] >= self.min_overlap
 
     def judge(self, geom: shapely.Geometry, min_area: float, pixel: float) -> Verdict:
-        """``geom``'s status: new (written whole), mapped (nothing new), or extends (mapped, with a
-        new part of at least ``min_area`` m² wider than two pixels of ``pixel`` CRS units)."""
-        share, rest = self.covered(geom)
-        if share < self.min_overlap:
-            return Verdict(NEW, geom)
+        """``geom``'s status and what of it is new: mapped (nothing new), extends (mapped, with a new
+        part of at least ``min_area`` m² wider than two pixels of ``pixel`` CRS units), or new (the
+        part that mapped buildings reaching its outline leave; the whole where none do)."""
+        share, rest = self.covered(geom, 2 * pixel)
+        if rest is geom:
+            return Verdict(NEW, geom) if share < self.min_overlap else Verdict(MAPPED, None)
         rest = valid_polygonal(rest.buffer(-pixel).buffer(pixel).intersection(rest))
         parts = [p for p in getattr(rest, "geoms", [rest]) if not p.is_empty and self.area_of(p) >= max(min_area, 1e-9)]
         if not parts:
             return Verdict(MAPPED, None)
-        return Verdict(EXTENDS, parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts))
+        new = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+        return Verdict(NEW if share < self.min_overlap else EXTENDS, new)
 
 
 def _stat(path: str) -> tuple:

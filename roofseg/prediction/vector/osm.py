@@ -4,7 +4,11 @@ The file says ``upload="never"`` (JOSM then refuses to upload it as it is: the m
 they checked into their own layer), every object has a negative id (new, never in OSM), a way
 closes on its first node (shared, not repeated), each building is a closed way tagged
 ``building=yes``, and a building with a courtyard (or in several pieces) is a multipolygon
-relation whose member ways carry no tags. No other tag is invented. One node stands at each
+relation whose member ways carry no tags. No other tag is invented, but for ``roofseg:status``
+(new, mapped or extends) where ``predict --keep-existing`` asks for it: a key in roofseg's own
+namespace, shown by JOSM, that no OSM editor or preset writes, so it is never taken for a real
+tag. An outline of more than :data:`MAX_WAY_NODES` nodes (the OSM API's limit for a way) is cut
+into several untagged ways joined end to end, members of a multipolygon. One node stands at each
 position, across the whole file: touching buildings share the nodes of their common wall, and a
 courtyard touching its building's outline at a corner shares that node, as JOSM's validator
 asks (no "duplicated nodes", no "intersection between multipolygon ways").
@@ -22,6 +26,8 @@ from shapely.geometry import MultiPolygon, Polygon
 
 GENERATOR = "roofseg"
 DECIMALS = 7  # OSM stores 1e-7 degrees
+MAX_WAY_NODES = 2000  # the OSM API refuses longer ways, and so does JOSM's upload check
+STATUS_TAG = "roofseg:status"  # --keep-existing: new, mapped or extends
 
 
 class OsmWriter:
@@ -35,13 +41,15 @@ class OsmWriter:
         self.relations: list[ET.Element] = []
         self.next_id = -1
         self.count = 0
+        self.split = 0  # buildings whose outline was cut into several ways (over MAX_WAY_NODES)
         self.at: dict[tuple[str, str], str] = {}  # one node per position (as written, to 1e-7°)
 
     def _id(self) -> int:
         self.next_id -= 1
         return self.next_id + 1
 
-    def _way(self, ring, tags: dict[str, str]) -> int:
+    def _refs(self, ring) -> list[str]:
+        """The node ids of a ring, once each (the closing point is the first node), new nodes made."""
         xs, ys = zip(*ring.coords)
         if self.to_lonlat is not None:
             xs, ys = self.to_lonlat.transform(xs, ys)
@@ -55,17 +63,31 @@ class OsmWriter:
                 refs.append(self.at[position])
         if len(refs) > 1 and refs[-1] == refs[0]:
             refs.pop()
+        return refs
+
+    def _way_of(self, refs: list[str], tags: dict[str, str]) -> int:
         way_id = self._id()
         way = ET.Element("way", id=str(way_id))
-        for ref in refs + refs[:1]:
+        for ref in refs:
             ET.SubElement(way, "nd", ref=ref)
         for k, v in tags.items():
             ET.SubElement(way, "tag", k=k, v=v)
         self.ways.append(way)
         return way_id
 
+    def _ring_ways(self, ring, tags: dict[str, str]) -> list[int]:
+        """A ring as one closed way, or, over :data:`MAX_WAY_NODES` nodes, as open ways of at most
+        that many nodes, each starting on the node the one before it ends on."""
+        refs = self._refs(ring)
+        closed = refs + refs[:1]
+        if len(closed) <= MAX_WAY_NODES:
+            return [self._way_of(closed, tags)]
+        step = MAX_WAY_NODES - 1
+        return [self._way_of(closed[k : k + step + 1], {}) for k in range(0, len(closed) - 1, step)]
+
     def add(self, geom: Polygon | MultiPolygon, tags: dict[str, str] | None = None) -> None:
-        """One building: a closed way, or a multipolygon relation where it has holes or parts."""
+        """One building: a closed way, or a multipolygon relation where it has holes or parts, or
+        an outline too long for one way."""
         tags = {"building": "yes", **(tags or {})}
         geom = (
             shapely.geometry.polygon.orient(geom, 1.0)
@@ -73,17 +95,19 @@ class OsmWriter:
             else MultiPolygon([shapely.geometry.polygon.orient(p, 1.0) for p in geom.geoms])
         )
         parts = [geom] if geom.geom_type == "Polygon" else list(geom.geoms)
-        if len(parts) == 1 and not parts[0].interiors:
-            self._way(parts[0].exterior, tags)
+        long = any(len(r.coords) > MAX_WAY_NODES for p in parts for r in (p.exterior, *p.interiors))
+        if len(parts) == 1 and not parts[0].interiors and not long:
+            self._ring_ways(parts[0].exterior, tags)
         else:
-            members = [(self._way(p.exterior, {}), "outer") for p in parts]
-            members += [(self._way(r, {}), "inner") for p in parts for r in p.interiors]
+            members = [(w, "outer") for p in parts for w in self._ring_ways(p.exterior, {})]
+            members += [(w, "inner") for p in parts for r in p.interiors for w in self._ring_ways(r, {})]
             relation = ET.Element("relation", id=str(self._id()))
             for ref, role in members:
                 ET.SubElement(relation, "member", type="way", ref=str(ref), role=role)
             for k, v in {"type": "multipolygon", **tags}.items():
                 ET.SubElement(relation, "tag", k=k, v=v)
             self.relations.append(relation)
+            self.split += int(long)
         self.count += 1
 
     def write(self, path: str | os.PathLike) -> None:

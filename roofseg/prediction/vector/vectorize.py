@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,10 @@ from roofseg.contracts.card import PostProcess
 from roofseg.contracts.tags import BINARY, probability_scale, read_tags
 from roofseg.contracts.targets import ROOF, TARGETS
 from roofseg.errors import RoofsegError
-from roofseg.prediction.vector.existing import EXTENDS, ExistingBuildings
-from roofseg.prediction.vector.geometry import share_walls, valid_polygonal
+from roofseg.prediction.vector.existing import ExistingBuildings
+from roofseg.prediction.vector.geometry import share_walls, simplify_outlines, valid_polygonal
 from roofseg.prediction.vector.instances import ContactBand, contact_band, split_region
-from roofseg.prediction.vector.osm import OsmWriter
+from roofseg.prediction.vector.osm import MAX_WAY_NODES, STATUS_TAG, OsmWriter
 from roofseg.prediction.vector.regularize import regularize as regular
 from roofseg.raster.ground import GroundArea
 from roofseg.raster.windows import covering_window
@@ -318,7 +319,7 @@ def write_buildings(
             if verdict is not None and not keep_existing:
                 if verdict.new is None:
                     continue
-                if verdict.status == EXTENDS:  # only the part the map lacks
+                if verdict.new is not shape:  # only the part the map lacks
                     shape, area = verdict.new, existing.area_of(verdict.new)
             n += 1
             values = {"id": n, "area_m2": round(area, 3)}
@@ -329,9 +330,12 @@ def write_buildings(
             yield shape, values
 
     def with_shared_walls() -> Iterator[tuple[shapely.Geometry, dict]]:
-        # all at once: a wall is shared with neighbours anywhere in the scene (see share_walls)
+        # all at once: a wall is shared with neighbours anywhere in the scene (see share_walls);
+        # noded, then the staircase steps simplified as one coverage, then noded again at the
+        # corners the simplification kept
         found = list(kept())
         shapes = share_walls([shape for shape, _ in found], grid / 10)
+        shapes = share_walls(simplify_outlines(shapes, pixel), grid / 10)
         for shape, (_, values) in zip(shapes, found):
             yield shapely.set_precision(shape, grid), values
 
@@ -339,10 +343,16 @@ def write_buildings(
     try:
         if driver == "OSM":
             writer = OsmWriter(crs)
-            for shape, _ in with_shared_walls():  # OSM gets building=yes and nothing invented
-                writer.add(shape)
+            for shape, values in with_shared_walls():  # OSM gets building=yes and nothing invented
+                writer.add(shape, {STATUS_TAG: values["status"]} if "status" in values else None)
             writer.write(tmp)
             n = writer.count
+            if writer.split:
+                warnings.warn(
+                    f"{out}: {writer.split} building(s) had an outline of more than {MAX_WAY_NODES} nodes, OSM's "
+                    "limit for a way: each is written as a multipolygon of several ways; check them in JOSM",
+                    stacklevel=2,
+                )
         else:
             n = _write_ogr(
                 tmp,

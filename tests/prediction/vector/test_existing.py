@@ -81,3 +81,20 @@ def test_existing_buildings_are_read_once_for_many_scenes(tmp_path, monkeypatch)
     options = PredictOptions(tile=64, overlap=16, threshold=0.5)
     predict_scenes(red, [str(tmp_path / "in")], tmp_path / "out", options, vectors, progress=False)
     assert reads == [str(mapped)]
+
+
+def test_a_new_hall_traced_with_the_mapped_house_beside_it_leaves_the_hall_alone(tmp_path):
+    """The mapped house covers a quarter of the prediction, below --existing-overlap: the hall is
+    new, and the house is not written again over the map."""
+    from roofseg.prediction.vector.existing import ExistingBuildings
+    from roofseg.prediction.vector.vectorize import write_polygons
+
+    mask = mask_of(tmp_path, [(20, 20, 40, 20), (20, 40, 40, 62)])  # a 200 m² house and a 620 m² hall, one region
+    mapped = write_geojson(tmp_path / "mapped.geojson", [ground_box(20, 20, 40, 20)])
+    known = ExistingBuildings(mapped, "EPSG:32633")
+    assert write_polygons(mask, tmp_path / "new.gpkg", existing=known, min_area=5) == 1
+    ((geom, _),) = written(tmp_path / "new.gpkg")
+    hall = ground_box(20, 40, 40, 62)
+    assert geom.area == pytest.approx(620, rel=0.02) and geom.intersection(hall).area / geom.area > 0.98
+    assert write_polygons(mask, tmp_path / "all.gpkg", existing=known, keep_existing=True, min_area=5) == 1
+    assert [p["status"] for _, p in written(tmp_path / "all.gpkg")] == ["new"]

@@ -273,3 +273,86 @@ def test_touching_buildings_share_their_nodes_and_pass_josms_checks(tmp_path):
     )
     assert n == 5
     assert josm_validator_errors(tmp_path / "roofs.osm") == []
+
+
+def test_staircase_outlines_lose_their_steps_and_keep_their_shared_walls(tmp_path):
+    """A diamond traced from pixels is a staircase of a node per pixel step; simplified, a handful
+    of nodes stand, in every format, and two buildings split along a diagonal still share it."""
+    from roofseg.prediction.vector.instances import ContactBand
+    from roofseg.prediction.vector.vectorize import write_polygons
+
+    rows, cols = np.mgrid[0:200, 0:200]
+    roof = ((np.abs(rows - 100) + np.abs(cols - 100)) < 80).astype(np.uint8)  # a diamond: all steps
+    contact = np.zeros_like(roof)
+    contact[(np.abs(rows - cols) <= 1)] = 255  # cut along a diagonal: two buildings, a staircase wall
+    write_tif(tmp_path / "binary.tif", roof, transform=T)
+    write_tif(tmp_path / "contact.tif", contact, transform=T)
+    band = ContactBand(str(tmp_path / "contact.tif"), 1, 127)
+    assert write_polygons(tmp_path / "binary.tif", tmp_path / "roofs.osm", contact=band) == 2
+    root = ET.parse(tmp_path / "roofs.osm").getroot()
+    lengths = [len(list(w.iter("nd"))) for w in root.iter("way")]
+    assert max(lengths) < 20, lengths  # traced: over 300 nodes each
+    assert josm_validator_errors(tmp_path / "roofs.osm") == []
+    write_polygons(tmp_path / "binary.tif", tmp_path / "roofs.gpkg", contact=band)
+    import fiona
+
+    with fiona.open(tmp_path / "roofs.gpkg") as src:
+        polys = [shape(f["geometry"]) for f in src]
+    assert all(len(shapely.get_coordinates(p)) < 20 for p in polys)
+    assert polys[0].intersection(polys[1]).area < 1e-6  # no overlap, and no gap:
+    assert abs(polys[0].union(polys[1]).area - sum(p.area for p in polys)) < 1e-6
+
+
+def test_a_courtyard_touching_its_outline_mid_edge_meets_it_at_a_shared_node(tmp_path):
+    from roofseg.prediction.vector.vectorize import Building, write_buildings
+
+    crs = rasterio.crs.CRS.from_epsg(32633)
+    x, y = 500_000.0, 5_000_000.0
+    outline = box(x, y, x + 20, y + 20)
+    courtyard = Polygon([(x + 10, y), (x + 14, y + 6), (x + 6, y + 6)])  # its corner on the outline's bottom edge
+    house = Polygon(outline.exterior, [courtyard.exterior])
+    assert house.is_valid
+    found = [Building(shapely.geometry.mapping(house), house.area, 0.9)]
+    write_buildings(found, tmp_path / "h.osm", crs)
+    assert josm_validator_errors(tmp_path / "h.osm") == []
+
+
+def test_an_outline_of_more_than_2000_nodes_becomes_ways_of_at_most_2000(tmp_path):
+    from roofseg.prediction.vector.osm import MAX_WAY_NODES, OsmWriter
+
+    angles = np.linspace(0, 2 * np.pi, 4500, endpoint=False)
+    ring = Polygon(np.column_stack([500_000 + 100 * np.cos(angles), 5_000_000 + 100 * np.sin(angles)]))
+    writer = OsmWriter(rasterio.crs.CRS.from_epsg(32633))
+    writer.add(ring)
+    writer.write(tmp_path / "big.osm")
+    assert writer.split == 1
+    root = ET.parse(tmp_path / "big.osm").getroot()
+    ways = [[nd.get("ref") for nd in w.iter("nd")] for w in root.iter("way")]
+    assert len(ways) == 3 and max(len(w) for w in ways) <= MAX_WAY_NODES
+    assert all(a[-1] == b[0] for a, b in zip(ways, ways[1:] + ways[:1]))  # joined end to end, closed
+    (rel,) = root.iter("relation")
+    assert {t.get("k"): t.get("v") for t in rel.iter("tag")} == {"type": "multipolygon", "building": "yes"}
+    from roofseg.raster.osm import read_osm_buildings
+
+    (back,) = read_osm_buildings(tmp_path / "big.osm")  # one closed outline again, in lon/lat
+    to_lonlat = Transformer.from_crs("EPSG:32633", "EPSG:4326", always_xy=True)
+    assert back.area == pytest.approx(shapely.ops.transform(to_lonlat.transform, ring).area, rel=1e-4)
+
+
+def test_keep_existing_carries_each_buildings_status_into_osm(tmp_path):
+    from roofseg.prediction.vector.existing import ExistingBuildings
+    from roofseg.prediction.vector.vectorize import write_polygons
+
+    roof = np.zeros((100, 100), np.uint8)
+    roof[10:30, 10:30] = 1  # mapped
+    roof[50:70, 50:70] = 1  # new
+    write_tif(tmp_path / "binary.tif", roof, transform=T)
+    x, y = T * (10, 10)
+    mapped = write_geojson(tmp_path / "mapped.geojson", [box(x, y - 10, x + 10, y)])
+    known = ExistingBuildings(mapped, "EPSG:32633")
+    write_polygons(tmp_path / "binary.tif", tmp_path / "all.osm", existing=known, keep_existing=True)
+    root = ET.parse(tmp_path / "all.osm").getroot()
+    statuses = sorted(t.get("v") for t in root.iter("tag") if t.get("k") == "roofseg:status")
+    assert statuses == ["mapped", "new"]
+    write_polygons(tmp_path / "binary.tif", tmp_path / "plain.osm", existing=known)
+    assert "roofseg:status" not in (tmp_path / "plain.osm").read_text()
