@@ -157,3 +157,17 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def check_outputs(outputs: list[Path], inputs: list[str | os.PathLike], overwrite: bool) -> None:
+    """Refuse outputs that exist (without ``overwrite``), lie in a missing or read-only folder,
+    or are one of the inputs; remove the temporaries a killed run left for these outputs."""
+    for p in outputs:
+        for source in inputs:
+            if p.exists() and os.path.exists(source) and os.path.samefile(p, source):
+                raise RoofsegError(p, f"is an input of this run ({source}); choose another output")
+        if p.exists() and not overwrite:
+            raise RoofsegError(p, "exists; use --overwrite to replace it")
+        ensure_writable_dir(p.parent)  # made where it does not exist yet, as every command makes its folders
+        remove_stale_partials(p.parent, f"{p.stem}*")
+        remove_stale_partials(p.parent, f".{p.stem}*")  # the temporaries of a staged set of outputs

@@ -8,6 +8,7 @@ import click
 
 from roofseg.cli.options import (
     CONTEXT,
+    FiniteRange,
     ModelSource,
     bands_opt,
     model_output_opt,
@@ -41,17 +42,17 @@ from roofseg.cli.options import (
     "--low",
     default=0.1,
     show_default=True,
-    type=click.FloatRange(0, 1),
+    type=FiniteRange(0, 1),
     help="self-train: pixels below this probability are taken as ground.",
 )
 @click.option(
     "--high",
     default=0.9,
     show_default=True,
-    type=click.FloatRange(0, 1),
+    type=FiniteRange(0, 1),
     help="self-train: pixels above this probability are taken as roof; those in between are left out.",
 )
-@click.option("--lr", "learning_rate", default=1e-4, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--lr", "learning_rate", default=1e-4, show_default=True, type=FiniteRange(0, min_open=True))
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(1), help="Windows per batch.")
 @click.option(
     "--match-colours",
@@ -95,7 +96,7 @@ def adapt(
     SHA-256, the method, the scenes and the settings.
     """
     # here, not at the top: keeps --help fast
-    from roofseg.prediction.rasters.predict import check_outputs
+    from roofseg.atomic import check_outputs
     from roofseg.scenes import scene_files
     from roofseg.training.adapt import AdaptConfig
     from roofseg.training.adapt import adapt as run

@@ -22,7 +22,12 @@ def augment_preview(manifest, out_png, split, count, seed, quiet, **augment) -> 
     mask were transformed together.
     """
     # here, not at the top: keeps --help fast
+    from pathlib import Path
+
+    from roofseg.atomic import check_outputs
     from roofseg.pipeline.preview import write_preview
+
+    check_outputs([Path(out_png)], [manifest], overwrite=True)  # a picture replaces a picture, never its input
 
     write_preview(
         manifest,

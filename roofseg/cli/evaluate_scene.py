@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt, quiet_opt
+from roofseg.cli.options import CONTEXT, FiniteRange, json_opt, labels_crs_opt, quiet_opt
 
 
 @click.command("evaluate-scene", context_settings=CONTEXT)
@@ -13,7 +13,7 @@ from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt, quiet_opt
 @click.option(
     "--threshold",
     default=None,
-    type=click.FloatRange(0, 1),
+    type=FiniteRange(0, 1),
     help="Probability from which a pixel is roof. Default: the one the raster's footprints were made with (its "
     "tags, where predict --vector wrote them; the contact cut too), else 0.5.",
 )
@@ -21,13 +21,13 @@ from roofseg.cli.options import CONTEXT, json_opt, labels_crs_opt, quiet_opt
     "--iou",
     "iou_threshold",
     default=0.5,
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteRange(0, 1, min_open=True),
     help="Object match: a predicted polygon matches a footprint at this IoU or above (SpaceNet: 0.5).",
 )
 @click.option(
     "--min-area",
     default=None,
-    type=click.FloatRange(0),
+    type=FiniteRange(0),
     help="Predicted polygons smaller than this many m² are left out of the object scores. Default: as the "
     "raster's footprints were made (its tags), else 5. True footprints under 2 m² (slivers the raster's edge or "
     "nodata cuts off) are never counted.",

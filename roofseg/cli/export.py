@@ -31,9 +31,10 @@ def export(model, output, layout, tile_size, overwrite) -> None:
     # here, not at the top: keeps --help fast
     from pathlib import Path
 
+    from roofseg.atomic import check_outputs
+
     # here, not at the top: keeps --help fast
     from roofseg.export import export as run
-    from roofseg.prediction.rasters.predict import check_outputs
 
     if tile_size and layout != "deepness":
         raise click.BadParameter(

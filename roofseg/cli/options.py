@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 #: click settings of every command
 CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
 
 
+class FiniteRange(click.FloatRange):
+    """click's FloatRange that also refuses what is not a finite number (nan, inf): a comparison
+    with nan is always false, so FloatRange lets it through to do harm downstream."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 def fraction(lo: float = 0.0, hi: float = 1.0) -> click.FloatRange:
-    return click.FloatRange(lo, hi)
+    return FiniteRange(lo, hi)
 
 
 def parsed_bands(text: str | None) -> tuple[int, ...] | None:
@@ -139,23 +152,26 @@ def stac_choice(asset: str, labels: str | None):
 
 #: the augmentation options: name, type, help (the defaults are AugmentConfig's)
 AUGMENT_OPTIONS = (
-    ("--max-angle", click.FloatRange(0, 180), "Rotations are drawn from ±this many degrees."),
-    ("--brightness", click.FloatRange(0, 1), "Brightness shifts are drawn from ±this (images in [0, 1])."),
-    ("--contrast", click.FloatRange(0, 1), "Contrast factors are drawn from 1 ± this."),
-    ("--scale", click.FloatRange(0, 2), "Zoom drawn from [1/(1+this), 1+this]: the ground resolution varies by ±this."),
-    ("--hue", click.FloatRange(0, 0.5), "Hue turned by up to this fraction of a full turn."),
-    ("--saturation", click.FloatRange(0, 1), "Saturation scaled by 1 ± this."),
-    ("--gain", click.FloatRange(0, 1), "Each band scaled by its own 1 ± this (colour balance)."),
-    ("--gamma", click.FloatRange(0, 2), "Gamma drawn from [1/(1+this), 1+this]."),
+    ("--max-angle", FiniteRange(0, 180), "Rotations are drawn from ±this many degrees."),
+    ("--brightness", FiniteRange(0, 1), "Brightness shifts are drawn from ±this (images in [0, 1])."),
+    ("--contrast", FiniteRange(0, 1), "Contrast factors are drawn from 1 ± this."),
+    ("--scale", FiniteRange(0, 2), "Zoom drawn from [1/(1+this), 1+this]: the ground resolution varies by ±this."),
+    ("--hue", FiniteRange(0, 0.5), "Hue turned by up to this fraction of a full turn."),
+    ("--saturation", FiniteRange(0, 1), "Saturation scaled by 1 ± this."),
+    ("--gain", FiniteRange(0, 1), "Each band scaled by its own 1 ± this (colour balance)."),
+    ("--gamma", FiniteRange(0, 2), "Gamma drawn from [1/(1+this), 1+this]."),
     (
         "--histogram-match",
-        click.FloatRange(0, 1),
+        FiniteRange(0, 1),
         "Chance that a tile takes another tile's band histograms, blended by a random weight (randomized histogram "
         "matching, Yaras et al. 2024).",
     ),
-    ("--blur", click.FloatRange(0, 1), "Chance of a Gaussian blur (σ 1.2 px, blended by a random weight)."),
-    ("--jpeg", click.FloatRange(0, 1), "Chance of JPEG recompression at a quality of 30-90."),
+    ("--blur", FiniteRange(0, 1), "Chance of a Gaussian blur (σ 1.2 px, blended by a random weight)."),
+    ("--jpeg", FiniteRange(0, 1), "Chance of JPEG recompression at a quality of 30-90."),
 )
+
+
+MIN_GSD, MAX_GSD = 0.005, 1000.0  # metres: finer than 5 mm or coarser than 1 km is no imagery of buildings
 
 
 def parsed_gsds(text: str | None) -> tuple[float, ...]:
@@ -166,8 +182,10 @@ def parsed_gsds(text: str | None) -> tuple[float, ...]:
         values = sorted({float(v) for v in text.split(",") if v.strip()})
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a ground pixel size in metres, or several comma-separated") from None
-    if not values or values[0] <= 0:
-        raise click.BadParameter(f"{text!r}: ground pixel sizes must be positive")
+    if not values or not all(math.isfinite(v) for v in values) or values[0] < MIN_GSD or values[-1] > MAX_GSD:
+        raise click.BadParameter(
+            f"{text!r}: ground pixel sizes are metres from {MIN_GSD:g} to {MAX_GSD:g}", param_hint="--gsd"
+        )
     return tuple(values)
 
 

@@ -10,6 +10,7 @@ from click.core import ParameterSource
 
 from roofseg.cli.options import (
     CONTEXT,
+    FiniteRange,
     ModelSource,
     bands_opt,
     batch_opt,
@@ -48,7 +49,7 @@ from roofseg.cli.options import (
 @click.option(
     "--threshold",
     default=None,
-    type=click.FloatRange(0, 1),
+    type=FiniteRange(0, 1),
     help="Also write <name>_binary.tif, 1 where the probability is at least this (its tags record the threshold). "
     "With --vector alone, polygons are cut at 0.5 and no binary raster is kept.",
 )
@@ -62,7 +63,7 @@ from roofseg.cli.options import (
 @click.option(
     "--min-area",
     default=5.0,
-    type=click.FloatRange(0),
+    type=FiniteRange(0),
     help="Polygons smaller than this many m² are dropped from --vector.",
 )
 @click.option(
@@ -75,7 +76,7 @@ from roofseg.cli.options import (
 @click.option(
     "--existing-overlap",
     default=0.3,
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteRange(0, 1, min_open=True),
     help="--existing: a predicted building is mapped where mapped buildings cover at least this share of its own "
     "area, so a small mapped shed never hides a large new building around it; where they cover it but leave a part "
     "of at least --min-area (a mapped house traced with its new annex), that part is written as new.",
@@ -95,7 +96,7 @@ from roofseg.cli.options import (
 @click.option(
     "--min-confidence",
     default=0.0,
-    type=click.FloatRange(0, 1),
+    type=FiniteRange(0, 1),
     help="--vector: leave out buildings whose confidence (the mean roof probability of their pixels, written as the "
     "attribute 'confidence') is lower.",
 )
@@ -119,7 +120,7 @@ from roofseg.cli.options import (
 @click.option(
     "--gsd",
     default=None,
-    type=click.FloatRange(0, min_open=True),
+    type=FiniteRange(0, min_open=True),
     help="Ground pixel size in metres to predict at: scenes are read resampled to it, window by window, and the "
     "result is written back on each scene's own grid. Default: a scene inside the GSD range the model was trained "
     "on (recorded in its file) is read at its own GSD, one outside at the range's nearest end.",
@@ -390,10 +391,11 @@ def _one_scene(
     trained_range: tuple[float, float] | None,
 ) -> None:
     # here, not at the top: keeps --help fast
+    from roofseg.atomic import check_outputs
     from roofseg.prediction.many import SceneJob, predict_job
     from roofseg.prediction.rasters.engines import load_predictor
     from roofseg.prediction.rasters.inference import Inference
-    from roofseg.prediction.rasters.predict import binary_path, check_outputs, scene_gsd, warn_if_other_gsd
+    from roofseg.prediction.rasters.predict import binary_path, scene_gsd, warn_if_other_gsd
 
     job = SceneJob(output.stem, scene, output, binary_path(output) if options.writes_binary else None, vector, preview)
     check_outputs(job.outputs, [scene, model], overwrite)  # before the model's slow loading

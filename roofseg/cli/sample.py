@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from roofseg.cli.options import CONTEXT, quiet_opt, seed_opt
+from roofseg.cli.options import CONTEXT, FiniteRange, quiet_opt, seed_opt
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--size", default=2048, type=click.IntRange(64), help="Width and height of the scene in pixels.")
-@click.option("--pixel-size", default=0.3, type=click.FloatRange(0.01, 100), help="Ground size of a pixel in metres.")
+@click.option("--pixel-size", default=0.3, type=FiniteRange(0.01, 100), help="Ground size of a pixel in metres.")
 @click.option("--crs", default="EPSG:32633", help="Projected CRS of the scene (anything rasterio accepts).")
 @seed_opt
 @quiet_opt

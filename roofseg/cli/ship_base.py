@@ -33,8 +33,8 @@ def ship_base(model, output, manifest, measured, overwrite) -> None:
     back in float32. At most 50 MB. To ship it with roofseg, copy OUTPUT to roofseg/models/base.keras.
     """
     # here, not at the top: keeps --help fast
+    from roofseg.atomic import check_outputs
     from roofseg.errors import RoofsegError
-    from roofseg.prediction.rasters.predict import check_outputs
     from roofseg.training.shipping import file_mb, ship
 
     check_outputs([Path(output)], [model], overwrite)

@@ -6,6 +6,7 @@ import click
 
 from roofseg.cli.options import (
     CONTEXT,
+    FiniteRange,
     bands_opt,
     fraction,
     labels_crs_opt,
@@ -92,14 +93,14 @@ from roofseg.cli.options import (
 )
 @click.option(
     "--pixel-size",
-    type=click.FloatRange(1e-3, 1e3),
+    type=FiniteRange(1e-3, 1e3),
     default=None,
     help="Metres per pixel of images without georeference (PNG, JPG): declared so that they have a ground "
     "resolution. Georeferenced scenes keep their own.",
 )
 @click.option(
     "--nodata",
-    type=float,
+    type=FiniteRange(),
     default=None,
     help="The no-data value of images without georeference (PNG, JPG), which cannot state one: a pixel with every "
     "band at it is no data (255: pure white, as in the Massachusetts tiles). Georeferenced scenes keep their own.",
@@ -137,7 +138,7 @@ from roofseg.cli.options import (
 @click.option(
     "--shard-mb",
     default=100.0,
-    type=click.FloatRange(0.001),
+    type=FiniteRange(0.001),
     help="Approximate size of a shard in MB (uncompressed records).",
 )
 @click.option("--compress", type=click.Choice(["none", "gzip"]), default="none", help="TFRecord compression.")

@@ -8,6 +8,7 @@ import click
 
 from roofseg.cli.options import (
     CONTEXT,
+    FiniteRange,
     ModelSource,
     augment_config,
     augment_options,
@@ -64,7 +65,7 @@ FINE_TUNE_LR = 1e-3
     "--lr",
     "learning_rate",
     default=None,
-    type=click.FloatRange(0, min_open=True),
+    type=FiniteRange(0, min_open=True),
     help="Adam learning rate. Default: 1e-4; with --init-from 1e-3, which fine-tuned best in bench/finetune.py "
     "(object F1 0.29 against 0.16 at 1e-4, and 0.16 for 1e-4 with two frozen-encoder epochs first; 1e-4 had the "
     "best pixel IoU, 0.45 against 0.36).",
@@ -118,7 +119,7 @@ FINE_TUNE_LR = 1e-3
 @click.option(
     "--roof-share",
     default=None,
-    type=click.FloatRange(0, 1),
+    type=FiniteRange(0, 1),
     help="Draw training tiles so that this share of them holds roof, the rest empty ground (tf.data "
     "sample_from_datasets); an epoch keeps one pass's number of steps. Default: tiles as they come.",
 )
@@ -165,7 +166,7 @@ FINE_TUNE_LR = 1e-3
     type=click.IntRange(1),
     help="ReduceLROnPlateau: epochs without val_loss improvement before the rate is cut by 5.",
 )
-@click.option("--min-lr", default=1e-6, type=click.FloatRange(0), help="ReduceLROnPlateau: lowest learning rate.")
+@click.option("--min-lr", default=1e-6, type=FiniteRange(0), help="ReduceLROnPlateau: lowest learning rate.")
 @click.option(
     "--patience",
     default=10,

@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import shutil
 import threading
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, replace
@@ -187,16 +188,34 @@ def _plan_scenes(scenes: list[inp.SceneInput], params: TileParams, split_by: str
     by_scene = split_by == "scene" or (split_by == "auto" and len(scenes) >= 3)
     splits = scene_splits([s.id for s in scenes], params.val, params.test, params.seed) if by_scene else {}
     specs = []
+    without = []  # vector labels that hold no building
+    caught: list[warnings.WarningMessage] = []
     for s in scenes:
         for job_id, job_params in per_gsd(s.id, params):
             with Scene(s.image, job_params.bands, job_params.gsd, job_params.pixel_size, job_params.nodata) as scene:
-                open_labels(s.labels, scene, job_params.labels_crs, job_params.ignore_non_polygons).close()
+                with warnings.catch_warnings(record=True) as said:  # said below, unless the run is refused
+                    warnings.simplefilter("always")
+                    labels = open_labels(s.labels, scene, job_params.labels_crs, job_params.ignore_non_polygons)
+                caught.extend(said)
+                if not getattr(labels, "geoms", True):
+                    without.append(s.labels)
+                labels.close()
                 windows = len(tile_grid(scene.height, scene.width, job_params.size, job_params.stride))
                 rows = grid_row_count(scene.height, job_params)
             job = s if job_id == s.id else replace(s, id=job_id)
             spec = _job_spec("scene", job_id, job, splits.get(s.id), job_params, windows)
             spec["grid_rows"] = rows  # how a distributed runner cuts the scene into parts
             specs.append(spec)
+    if without and len(without) == len(specs):  # a scene without buildings teaches ground; all of them, nothing
+        raise RoofsegError(
+            without[0],
+            "holds no building"
+            + (f", nor do the labels of the other {len(set(without)) - 1} scenes" if len(set(without)) > 1 else "")
+            + ": tiles of such labels teach no roof. Check the file (an OSM extract cut short, or one without "
+            "building=* ways); scenes truly without buildings go with others that have some",
+        )
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return specs
 
 

@@ -295,3 +295,14 @@ def test_a_png_without_georeference_is_tiled_at_its_declared_pixel_size_with_whi
     (job,) = manifest["jobs"]
     assert job["gsd_m"] == pytest.approx(2.0, rel=1e-3)
     assert manifest["splits"]["train"]["tiles"] == 2 and job["skipped"]["nodata"] == 2  # the white half
+
+
+def test_labels_without_a_building_in_every_scene_are_one_line_and_no_tiles(sample_scene, tmp_path, run_cli):
+    from conftest import one_error_line
+
+    empty = tmp_path / "empty.osm"
+    empty.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6"><node id="-1" lat="0" lon="0"/></osm>\n')
+    out = tmp_path / "t"
+    line = one_error_line(run_cli("tile", sample_scene["image"], "--labels", empty, "-o", out, "--tile-size", 64))
+    assert "empty.osm" in line and "holds no building" in line
+    assert not (out / "manifest.json").exists() and not list(out.rglob("*.tfrecord"))

@@ -19,7 +19,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from tqdm import tqdm
 
-from roofseg.atomic import atomic_output, ensure_writable_dir, remove_stale_partials, temp_path
+from roofseg.atomic import atomic_output, check_outputs, temp_path
 from roofseg.contracts.card import PostProcess
 from roofseg.contracts.sizes import (
     check_tile_size,
@@ -30,7 +30,6 @@ from roofseg.contracts.sizes import (
     reading_gsd,
 )
 from roofseg.contracts.tags import RasterTags, probability_scale
-from roofseg.errors import RoofsegError
 from roofseg.prediction.options import PredictOptions
 from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.stitch import BandAccumulator, BlockAligner
@@ -92,20 +91,6 @@ def _to_cog(path: Path, resampling: str) -> None:
         os.replace(cog, path)
     finally:
         cog.unlink(missing_ok=True)
-
-
-def check_outputs(outputs: list[Path], inputs: list[str | os.PathLike], overwrite: bool) -> None:
-    """Refuse outputs that exist (without ``overwrite``), lie in a missing or read-only folder,
-    or are one of the inputs; remove the temporaries a killed run left for these outputs."""
-    for p in outputs:
-        for source in inputs:
-            if p.exists() and os.path.exists(source) and os.path.samefile(p, source):
-                raise RoofsegError(p, f"is an input of this run ({source}); choose another output")
-        if p.exists() and not overwrite:
-            raise RoofsegError(p, "exists; use --overwrite to replace it")
-        ensure_writable_dir(p.parent)  # made where it does not exist yet, as every command makes its folders
-        remove_stale_partials(p.parent, f"{p.stem}*")
-        remove_stale_partials(p.parent, f".{p.stem}*")  # the temporaries of a staged set of outputs
 
 
 def scene_gsd(scene_path: str | os.PathLike, options: PredictOptions) -> float | None:
