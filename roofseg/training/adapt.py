@@ -37,7 +37,7 @@ from roofseg.raster.scene import Scene, native_gsd
 from roofseg.raster.windows import tile_grid
 from roofseg.terminal import terminal
 from roofseg.training.finetune import read_base
-from roofseg.training.model import compile_model, drop_optimizer_state, load_model
+from roofseg.training.model import check_archive, compile_model, drop_optimizer_state, load_model
 
 METHODS = ("bn", "self-train")
 MIN_TILES = 8  # fewer usable windows than this in the whole run, and the statistics are noise
@@ -289,6 +289,7 @@ def adapt(
         raise RoofsegError(out, "is the input model; adapt writes a new one (choose another -o)")
     ensure_writable_dir(out.parent)
     remove_stale_partials(out.parent, out.name)
+    check_archive(model_path)  # before any scene is read
     base = read_base(model_path)
     card = base.card or ModelCard()
     if cfg.match_colours:

@@ -191,8 +191,9 @@ def model_digest(path: str | os.PathLike) -> str:
     return file_sha256(path)
 
 
-def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
-    """Load a model saved by roofseg (``.keras``), with its loss and metrics."""
+def check_archive(path: str | os.PathLike) -> str:
+    """``path`` if it is a ``.keras`` archive whole enough to load (a zip holding the model's
+    configuration and weights); else a RoofsegError saying what it is instead."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise RoofsegError(path, "no such model file")
@@ -202,12 +203,26 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
             "is not a Keras model file (a .keras zip archive): give the best.keras of a "
             "training run (roofseg train ... -o RUN writes RUN/best.keras)",
         )
-    with zipfile.ZipFile(path) as zf:
-        if "config.json" not in zf.namelist():
-            raise RoofsegError(
-                path,
-                "is a zip archive but no Keras model (it holds no config.json): give the best.keras of a training run",
-            )
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            broken = zf.testzip()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise RoofsegError(path, f"is a damaged zip archive ({exc}): copy the model again") from None
+    missing = [m for m in ("config.json", WEIGHTS) if m not in names]
+    if missing:
+        raise RoofsegError(
+            path,
+            f"is a zip archive but no Keras model (it holds no {missing[0]}): give the best.keras of a training run",
+        )
+    if broken is not None:
+        raise RoofsegError(path, f"is a damaged zip archive ({broken} fails its checksum): copy the model again")
+    return path
+
+
+def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
+    """Load a model saved by roofseg (``.keras``), with its loss and metrics."""
+    path = check_archive(path)
     try:
         try:
             return _load_extracted(path, compile)

@@ -86,9 +86,10 @@ def ship(
     measured figures, a dict kept under ``trained_on["measured"]``). Returns the card written.
     A file over :data:`MAX_SHIPPED_MB` is refused."""
     # here, not at the top: TensorFlow only where a reference must be read from tiles
+    from roofseg.training.model import check_archive
     from roofseg.training.reference import tiles_reference
 
-    card = read_card(model)
+    card = read_card(check_archive(model))
     if card is None:
         raise RoofsegError(model, "has no roofseg model card: ship a best.keras of roofseg train")
     changes = {}

@@ -26,7 +26,7 @@ from roofseg._tf import tf
 from roofseg.errors import RoofsegError
 from roofseg.export import export
 from roofseg.terminal import terminal
-from roofseg.training.model import load_model, model_digest
+from roofseg.training.model import check_archive, load_model, model_digest
 
 ENGINES = ("auto", "tf", "onnx", "openvino")
 PRECISIONS = ("f32", "bf16")
@@ -69,6 +69,7 @@ def converted(model: str | os.PathLike, progress: bool = False) -> Path:
     it (or in the temporary folder where its folder is read-only). ``progress``: say so while it
     is made (a ResNet34 U-Net takes a quarter of a minute)."""
 
+    check_archive(model)  # a damaged model is said before anything is made for it
     digest = model_digest(model)[:16]
     for folder in (Path(model).resolve().parent / CACHE, Path(tempfile.gettempdir()) / "roofseg-cache"):
         path = folder / f"{digest}.onnx"
