@@ -59,7 +59,9 @@ class AugmentConfig:
         )
 
 
-#: every part on: the recipe the shipped base was trained with (``make base`` takes it as BASE_AUGMENT)
+#: the recipe the shipped base was trained with (``make base`` takes it as BASE_AUGMENT): every part
+#: on but histogram matching, which counted nodata and padding as dark pixels until this release
+#: (a Massachusetts tile is up to 72 % white nodata) and is to be measured again before it returns
 CITIES = AugmentConfig(
-    scale=0.3, hue=0.03, saturation=0.3, gain=0.1, gamma=0.3, histogram_match=0.5, blur=0.2, jpeg=0.2
+    scale=0.3, hue=0.03, saturation=0.3, gain=0.1, gamma=0.3, histogram_match=0.0, blur=0.2, jpeg=0.2
 )

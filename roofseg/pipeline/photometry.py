@@ -47,12 +47,23 @@ def gain_gamma(images: tf.Tensor, seed: tf.Tensor, gain: float, gamma: float) ->
     return out
 
 
-def histograms(images: tf.Tensor) -> tf.Tensor:
-    """(B, C, LEVELS) counts of each band's levels (images in [0, 1], quantized to 256 levels)."""
+def data_pixels(images: tf.Tensor) -> tf.Tensor:
+    """(B, H, W) True where a pixel holds data: nodata and a tile's padding are read as 0 in every
+    band (see roofseg.raster.scene), which no imagery is elsewhere to the level."""
+    return tf.reduce_any(images > 0.5 / (LEVELS - 1), axis=-1)
+
+
+def histograms(images: tf.Tensor, valid: tf.Tensor | None = None) -> tf.Tensor:
+    """(B, C, LEVELS) counts of each band's levels (images in [0, 1], quantized to 256 levels),
+    over the ``valid`` pixels (B, H, W) alone where given."""
     levels = tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * (LEVELS - 1)), tf.int32)
     per_band = tf.reshape(tf.transpose(levels, [0, 3, 1, 2]), [tf.shape(images)[0], images.shape[-1], -1])
     flat = tf.reshape(per_band, [-1, tf.shape(per_band)[-1]])
-    counts = tf.math.bincount(flat, minlength=LEVELS, maxlength=LEVELS, axis=-1, dtype=tf.float32)
+    weights = None
+    if valid is not None:
+        mask = tf.reshape(tf.cast(valid, tf.float32), [tf.shape(images)[0], 1, -1])
+        weights = tf.reshape(tf.broadcast_to(mask, tf.shape(per_band)), tf.shape(flat))
+    counts = tf.math.bincount(flat, weights=weights, minlength=LEVELS, maxlength=LEVELS, axis=-1, dtype=tf.float32)
     return tf.reshape(counts, [tf.shape(images)[0], images.shape[-1], LEVELS])
 
 
@@ -77,16 +88,18 @@ def apply_lookup(images: tf.Tensor, lookup: tf.Tensor) -> tf.Tensor:
 def histogram_match(images: tf.Tensor, seed: tf.Tensor, probability: float) -> tf.Tensor:
     """Randomized histogram matching (Yaras et al., IEEE JSTARS 2024): with ``probability``, an
     image takes the band histograms of another image of the batch, blended with itself by a
-    weight drawn from [0, 1]: the model learns roofs under another city's colours."""
+    weight drawn from [0, 1]: the model learns roofs under another city's colours. Histograms count
+    the pixels that hold data alone, and nodata and padding stay as they are."""
     seeds = tf.random.experimental.stateless_split(seed, 3)
     batch = tf.shape(images)[0]
-    counts = histograms(images)
+    valid = data_pixels(images)
+    counts = histograms(images, valid)
     # each image's reference is another of the batch: a random non-zero shift of the batch order
     shift = tf.random.stateless_uniform([], seeds[0], 1, tf.maximum(batch, 2), tf.int32)
     reference = tf.roll(counts, shift, axis=0)
     matched = apply_lookup(images, matching_lookup(counts, reference))
     weight = _per_image(batch, seeds[1], 0.0, 1.0)
-    blended = images + weight * (matched - images)
+    blended = tf.where(valid[..., None], images + weight * (matched - images), images)
     return tf.where(_chosen(batch, seeds[2], probability), blended, images)
 
 

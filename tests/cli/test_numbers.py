@@ -24,9 +24,7 @@ def test_tile_gsd_that_is_no_ground_pixel_size_is_one_line(sample_scene, tmp_pat
     ],
 )
 @pytest.mark.parametrize("value", ["nan", "inf"])
-def test_a_number_that_is_not_finite_is_one_line_naming_its_option(
-    manifest, tmp_path, run_cli, command, option, value
-):
+def test_a_number_that_is_not_finite_is_one_line_naming_its_option(manifest, tmp_path, run_cli, command, option, value):
     name, *rest = command
     source = manifest if name != "tile" else manifest.parent
     args = [a if a != "RUN" else tmp_path / "out" for a in rest]

@@ -114,3 +114,19 @@ def test_make_base_trains_with_the_recipe_the_shipped_base_records():
     given = {flags[k][2:].replace("-", "_"): float(flags[k + 1]) for k in range(0, len(flags), 2)}
     defaults = {k: v for k, v in AugmentConfig().to_dict().items() if k != "flip"}
     assert augment_config(**{**defaults, **given}) == CITIES
+
+
+def test_histogram_matching_neither_counts_nor_paints_nodata():
+    """A valid tile matched to a partner that is half nodata (0 in every band) takes the partner's
+    data histogram, not its zeros; and the partner's nodata stays nodata."""
+    from roofseg.pipeline import photometry
+
+    rng = np.random.default_rng(0)
+    valid = rng.uniform(0.4, 0.6, (1, 32, 32, 3)).astype(np.float32)
+    partner = rng.uniform(0.5, 0.7, (1, 32, 32, 3)).astype(np.float32)
+    partner[:, :, 16:] = 0.0  # half nodata
+    batch = tf.constant(np.concatenate([valid, partner]))
+    out = photometry.histogram_match(batch, tf.constant([1, 2], tf.int64), 1.0).numpy()
+    black = np.all(out[0] == 0, axis=-1).mean()
+    assert black < 0.01, f"{black:.0%} of a valid tile set to nodata"
+    assert np.all(out[1][:, 16:] == 0)  # nodata stays nodata

@@ -301,7 +301,9 @@ def test_labels_without_a_building_in_every_scene_are_one_line_and_no_tiles(samp
     from conftest import one_error_line
 
     empty = tmp_path / "empty.osm"
-    empty.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6"><node id="-1" lat="0" lon="0"/></osm>\n')
+    empty.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6"><node id="-1" lat="0" lon="0"/></osm>\n'
+    )
     out = tmp_path / "t"
     line = one_error_line(run_cli("tile", sample_scene["image"], "--labels", empty, "-o", out, "--tile-size", 64))
     assert "empty.osm" in line and "holds no building" in line
