@@ -8,9 +8,11 @@ import numpy as np
 from tqdm import tqdm
 
 from roofseg.contracts.card import ModelCard, read_card
+from roofseg.contracts.manifest import read_manifest
 from roofseg.pipeline.check import shard_faults_named
 from roofseg.pipeline.dataset import make_dataset, shards_of
 from roofseg.raster import colours
+from roofseg.raster.scene import Scene
 from roofseg.terminal import terminal
 from roofseg.training.losses import THRESHOLD
 from roofseg.training.model import load_model
@@ -44,8 +46,33 @@ SAMPLE_STEP = 7  # every 7th pixel of each tile gives a scene's quantiles: enoug
 
 
 def scene_tables(model_path, manifest, split: str, batch_size: int, tile_size: int | None) -> dict[bytes, np.ndarray]:
-    """Per scene of the split, the tables that match its tiles' colours to the model's reference."""
-    reference = np.asarray((read_card(model_path) or ModelCard()).colour_quantiles(model_path), np.float32)
+    """Per scene of the split, the tables that match its tiles' colours to the model's reference:
+    the very table ``predict --match-colours`` makes of that scene (from a sample of the scene's
+    windows, read at the GSD its tiles were cut at), one table for a scene whoever asks. A job
+    without a scene file (a folder of images) takes its tiles' quantiles instead."""
+    card = read_card(model_path) or ModelCard()
+    reference = np.asarray(card.colour_quantiles(model_path), np.float32)
+    size = tile_size or card.tile_size
+    tiled = read_manifest(manifest)
+    in_split = {j["id"] for j in tiled.jobs if (j.get("tiles") or {}).get(split)}
+    tables: dict[bytes, np.ndarray] = {}
+    for job in tiled.jobs:
+        if job["id"] not in in_split or not job.get("image"):
+            continue
+        gsd, native = job.get("gsd_m"), job.get("source_gsd_m")
+        resample = gsd if gsd and native and abs(gsd / native - 1) > 0.01 else None
+        bands = tuple(job["bands"]) if job.get("bands") else None
+        params = tiled.params
+        with Scene(job["image"], bands, resample, params.get("pixel_size"), params.get("nodata")) as scene:
+            table = colours.scene_table(scene.read, scene.height, scene.width, size, reference)
+        if table is not None:
+            tables[job["id"].encode()] = table
+    if len(tables) < len(in_split):  # folder jobs: their tiles' own quantiles
+        tables = {**_tile_tables(manifest, split, batch_size, tile_size, reference), **tables}
+    return tables
+
+
+def _tile_tables(manifest, split: str, batch_size: int, tile_size: int | None, reference) -> dict[bytes, np.ndarray]:
     pixels: dict[bytes, list[np.ndarray]] = {}
     with shard_faults_named(manifest, (split,)):
         for images, _, meta in make_dataset(manifest, split, batch_size, tile_size, training=False, with_meta=True):
@@ -80,8 +107,8 @@ def evaluate(
     """Scores over every pixel of the split (counts summed first, not per-batch averages).
 
     Every tile the manifest lists is scored, or the read fails naming the shard at fault.
-    ``match_colours``: each scene's tiles matched to the card's colour reference first, as
-    ``predict --match-colours`` matches a scene (its quantiles from its tiles in the split).
+    ``match_colours``: each scene's tiles matched to the card's colour reference first, through
+    the table ``predict --match-colours`` makes of that scene (see :func:`scene_tables`).
     """
     model = load_model(model_path)
     # a model with a contact output is scored on the roof; its loss takes the contact targets too

@@ -51,3 +51,29 @@ def test_matched_passes_each_tile_through_its_scenes_tables():
     invert = np.tile(np.arange(256, dtype=np.uint8)[::-1], (3, 1))
     out = matched(batch, np.array([b"a", b"b"]), {b"a": invert})
     assert np.allclose(out[0], 155 / 255) and np.allclose(out[1], 100 / 255)
+
+
+def test_evaluate_matches_a_scene_with_the_table_predict_makes_of_it(manifest, sample_scene, tmp_path):
+    import numpy as np
+
+    from roofseg.contracts.card import ModelCard, write_card
+    from roofseg.prediction.options import PredictOptions
+    from roofseg.prediction.rasters.predict import colour_table
+    from roofseg.raster import colours
+    from roofseg.raster.scene import Scene
+    from roofseg.training.evaluate import scene_tables
+
+    from helpers import tiny_keras
+
+    model = tmp_path / "m.keras"
+    tiny_keras().save(model)
+    dark = np.full((64, 64, 3), 20, np.uint8) + np.arange(64, dtype=np.uint8)[:, None, None]
+    reference = colours.reference([dark])
+    write_card(model, ModelCard(gsd_m=0.3, tile_size=64, colour_reference=reference))
+    tables = scene_tables(model, manifest, "test", 8, None)
+    assert tables
+    options = PredictOptions(tile=64, colour_reference=tuple(map(tuple, reference["quantiles"])))
+    with Scene(sample_scene["image"]) as scene:
+        predicted = colour_table(scene, options)
+    for table in tables.values():  # the sample is one scene: every split's table is predict's
+        np.testing.assert_array_equal(table, predicted)
