@@ -9,6 +9,7 @@ name and renamed only once checked: a wrong pin or a cut-short download leaves n
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from roofseg.atomic import file_sha256, temp_path
+from roofseg.atomic import file_sha256, remove_stale_partials, temp_path
 from roofseg.errors import RoofsegError, first_line
 
 BASE = "base"
@@ -80,11 +81,12 @@ def fetched(url: str) -> str:
     if final.is_file() and file_sha256(final) == sha:
         return str(final)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(folder)  # what a killed download left
     tmp = temp_path(final)
     try:
         try:
             _download(address, tmp)
-        except (OSError, urllib.error.URLError, ValueError) as exc:
+        except (OSError, urllib.error.URLError, ValueError, http.client.HTTPException) as exc:  # IncompleteRead too
             raise RoofsegError(url, f"download failed ({first_line(exc)}); nothing was kept") from None
         got = file_sha256(tmp)
         if got != sha:
@@ -113,6 +115,7 @@ def shipped_base() -> str:
     if final.is_file():
         return str(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(final.parent)  # what a killed expansion left
     tmp = temp_path(final, keep_suffix=True)
     try:
         expand(SHIPPED, tmp)

@@ -82,3 +82,62 @@ def test_a_wrong_pin_is_one_line_at_the_command_line(http_folder, cache, run_cli
     result = run_cli("predict", f"{server.url}/base.keras#sha256={'1' * 64}", "scene.tif", str(tmp_path / "o.tif"))
     line = one_error_line(result)
     assert "base.keras" in line and "pinned" in line and leftovers(cache) == []
+
+
+def test_a_chunked_download_cut_short_is_one_line_leaving_nothing(cache):
+    """The server promises a chunk it never sends and closes: urllib raises IncompleteRead, which is
+    no OSError."""
+    import http.server
+    import threading
+
+    class CutShort(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"400\r\n" + b"x" * 10)  # 1024 bytes promised, 10 sent
+            self.wfile.flush()
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CutShort)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/m.keras#sha256={'0' * 64}"
+        with pytest.raises(RoofsegError, match="download failed"):
+            sources.model_file(url)
+        assert leftovers(cache) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_killed_download_or_expansion_leaves_nothing_the_next_run_keeps(cache, tmp_path, monkeypatch):
+    """What a killed process left in the cache (its temporaries carry its process id) and in its
+    scratch folder is removed by the next run; nothing is left in TMPDIR."""
+    import subprocess
+    import sys
+    import time
+
+    scratch_tmp = tmp_path / "tmpdir"
+    scratch_tmp.mkdir()
+    env = {**__import__("os").environ, "ROOFSEG_CACHE": str(cache), "TMPDIR": str(scratch_tmp)}
+    code = "from roofseg.sources import shipped_base; shipped_base()"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if any(".partial" in p.name for p in cache.rglob("*")) or any(scratch_tmp.iterdir()):
+            time.sleep(0.3)  # well inside the expansion
+            break
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    monkeypatch.setenv("TMPDIR", str(scratch_tmp))
+    path = sources.model_file("base")
+    assert sorted(p.name for p in cache.rglob("*")) == ["base", __import__("os").path.basename(path)]
+    assert list(scratch_tmp.iterdir()) == []

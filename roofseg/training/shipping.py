@@ -4,8 +4,9 @@ predictions to about 1e-3)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import shutil
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -49,7 +50,13 @@ def _convert(src: str, dst: str, dtype) -> None:
 
 
 def _rewrite(src: str | os.PathLike, dst: str | os.PathLike, dtype, compression: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(src) as zin:
+    # the scratch folder (the weights, ~100 MB) beside ``dst``, named with the process id like every
+    # temporary of roofseg's: the next run removes what a killed one left (a TMPDIR folder stayed for good)
+    scratch = temp_path(Path(dst).with_name(Path(dst).name + ".scratch"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack, zipfile.ZipFile(src) as zin:
+        stack.callback(shutil.rmtree, scratch, True)
+        tmp = str(scratch)
         weights = zin.extract(WEIGHTS, tmp)
         converted = os.path.join(tmp, "converted.h5")
         _convert(weights, converted, dtype)
