@@ -270,3 +270,18 @@ def test_the_ledger_adds_each_run_to_the_bases():
     assert ledger.places == {"a@0.15m": 40} and [r["steps"] for r in ledger.runs] == [950, 1500]
     again = Ledger.from_dict(model_ledger({**start, "base": ledger.to_dict()}, 100, 360.0))
     assert again.steps == 2550 and len(again.runs) == 3
+
+
+@pytest.mark.slow
+def test_two_runs_of_the_same_settings_train_the_same_model(manifest, tmp_path):
+    """The suite runs with op determinism and seeds set: a training test's bound holds under any load."""
+    from roofseg._tf import keras
+    from roofseg.training.train import TrainConfig, train
+
+    losses = []
+    for k in range(2):
+        keras.utils.set_random_seed(0)
+        cfg = TrainConfig(str(manifest), str(tmp_path / f"r{k}"), encoder_weights="none", epochs=1, batch_size=4,
+                          steps_per_epoch=4, strategy="default", samples=1, shuffle_buffer=64)  # fmt: skip
+        losses.append(train(cfg, verbose=0)["best_val_loss"])
+    assert losses[0] == losses[1]
