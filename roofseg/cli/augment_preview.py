@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from roofseg.cli.options import CONTEXT, augment_config, augment_options, quiet_opt, seed_opt
@@ -22,8 +24,6 @@ def augment_preview(manifest, out_png, split, count, seed, quiet, **augment) -> 
     mask were transformed together.
     """
     # here, not at the top: keeps --help fast
-    from pathlib import Path
-
     from roofseg.atomic import check_outputs
     from roofseg.pipeline.preview import write_preview
 

@@ -89,7 +89,6 @@ def evaluate_scene(
     """
     # here, not at the top: keeps --help fast
     from roofseg.atomic import write_json
-    from roofseg.contracts.card import PostProcess
     from roofseg.prediction.scoring.score import evaluate_scene as run
 
     scores = run(
@@ -102,7 +101,6 @@ def evaluate_scene(
         separate,
         progress=not quiet,
         regularize=regularize,
-        defaults=PostProcess(0.5, None, 5.0, False),
     )
     threshold = scores["threshold"]
     px = scores["pixel"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from roofseg.cli.options import CONTEXT, ModelSource, overwrite_opt, tile_size_opt
@@ -29,11 +31,7 @@ def export(model, output, layout, tile_size, overwrite) -> None:
     resolution (cm/px, from the model's GSD), tile size, overlap and threshold from the file.
     """
     # here, not at the top: keeps --help fast
-    from pathlib import Path
-
     from roofseg.atomic import check_outputs
-
-    # here, not at the top: keeps --help fast
     from roofseg.export import export as run
 
     if tile_size and layout != "deepness":

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from roofseg.cli.options import (
     CONTEXT,
@@ -62,9 +60,9 @@ from roofseg.cli.options import (
 )
 @click.option(
     "--min-area",
-    default=5.0,
+    default=None,
     type=FiniteRange(0),
-    help="Polygons smaller than this many m² are dropped from --vector.",
+    help="Polygons smaller than this many m² are dropped from --vector. Default: as `roofseg tune` chose, else 5.",
 )
 @click.option(
     "--existing",
@@ -227,216 +225,85 @@ def predict(
     the scene's nodata in their mask band.
     """
     # here, not at the top: keeps --help fast
-    from roofseg.contracts.card import ModelCard, read_card
+    from roofseg.contracts.card import read_card
     from roofseg.errors import RoofsegError
-    from roofseg.outputs import is_object_store
-    from roofseg.prediction.options import (
-        RASTER_SUFFIXES,
-        card_options,
-        single_scene,
-        tuned_defaults,
+    from roofseg.prediction.many import predict_one
+    from roofseg.prediction.options import single_scene
+    from roofseg.prediction.request import PredictRequest, resolve, single_outputs
+
+    request = PredictRequest(
+        tile=tile_size,
+        overlap=overlap,
+        batch=batch_size,
+        bands=parsed_bands(bands),
+        dtype=dtype,
+        threshold=threshold,
+        vector=vector,
+        min_area=min_area,
+        regularize=regularize or None,  # a flag cannot say no: unsaid, tune's choice stands
+        separate=separate,
+        min_confidence=min_confidence,
+        existing=existing,
+        existing_overlap=existing_overlap,
+        existing_crs=existing_crs,
+        keep_existing=keep_existing,
+        preview=preview,
+        gsd=gsd,
+        native=native,
+        engine=engine,
+        precision=precision,
+        match_colours=match_colours,
+        tta=tta,
+        cog=cog,
+        devices=devices,
     )
-    from roofseg.prediction.vector.existing import check_existing
-    from roofseg.prediction.vector.vectorize import DRIVERS, VectorOptions
-    from roofseg.scenes import suffix_of
-
-    band_tuple = parsed_bands(bands)
-    inputs = resolved_inputs(inputs, bbox, zoom)
-    keep_binary = threshold is not None  # a binary raster only where --threshold asks for one
-    card = read_card(model) if Path(model).is_file() else None
-    contact_cut = None
-    if vector:  # roofseg tune's choice for footprints, where the command line does not say otherwise
-        source = click.get_current_context().get_parameter_source
-        stated = {
-            "threshold": threshold,
-            "contact_cut": None,
-            "min_area": None if source("min_area") == ParameterSource.DEFAULT else min_area,
-            "regularize": None if source("regularize") == ParameterSource.DEFAULT else regularize,
-        }
-        post = tuned_defaults(card, stated)
-        threshold = post["threshold"]
-        min_area = min_area if post["min_area"] is None else post["min_area"]
-        regularize = regularize if post["regularize"] is None else post["regularize"]
-        contact_cut = post["contact_cut"]
-    if is_object_store(output) and suffix_of(output) in RASTER_SUFFIXES:
-        raise click.BadParameter(
-            "in an object store, give a folder (s3://BUCKET/preds): each scene's files go there", param_hint="OUTPUT"
-        )
-    one_scene = single_scene(inputs, output)
-    vectors = None
-    if vector:
-        suffix = Path(vector).suffix.lower() or f".{vector.lower()}"
-        if suffix not in DRIVERS:
-            raise click.BadParameter(f"use a file or format of {', '.join(DRIVERS)}", param_hint="--vector")
-        vectors = VectorOptions(
-            suffix=suffix,
-            min_area=min_area,
-            regularize=regularize,
-            separate=separate,
-            min_confidence=min_confidence,
-            contact_cut=contact_cut,
-            existing=os.path.abspath(existing) if existing else None,
-            existing_overlap=existing_overlap,
-            existing_crs=existing_crs,
-            keep_existing=keep_existing,
-        )
-        if existing:  # said now, not after the first scene's prediction
-            check_existing(existing, existing_crs)
-    elif existing or keep_existing:
-        raise click.BadParameter(
-            "leaves mapped buildings out of --vector, which is not asked for", param_hint="--existing"
-        )
-    if vector and threshold is None:
-        threshold = 0.5
-    if regularize and not vector:
-        raise click.BadParameter(
-            "regularizes the outlines of --vector, which is not asked for", param_hint="--regularize"
-        )
-    preview_file = bool(preview) and Path(preview).suffix.lower() == ".png"
-    if preview and not preview_file and preview.lower() != "png":
-        raise click.BadParameter("a .png file, or 'png' for one per scene", param_hint="--preview")
-    if gsd and native:
-        raise click.BadParameter("--gsd and --native contradict each other", param_hint="--native")
-    trained_range = card.gsd_range if card else None
+    card = read_card(model) if Path(model).is_file() else None  # once a run
     try:
-        options = card_options(
-            card,
-            tile=tile_size,
-            overlap=overlap,
-            batch=batch_size,
-            dtype=dtype,
-            threshold=threshold,
-            tta=tta,
-            cog=cog,
-            bands=band_tuple,
-            devices=_devices(devices),
-            gsd=None if native else gsd,
-            native=native,
-            keep_binary=keep_binary,
-            engine=_engine(engine, devices),
-            precision=precision,
-            colour_reference=(card or ModelCard()).colour_quantiles(model) if _matches(card, match_colours) else None,
-        )
+        resolved = resolve(card, request, model)
     except RoofsegError as exc:
+        if not str(exc.path).startswith("--"):
+            raise
         raise click.BadParameter(exc.problem, param_hint=str(exc.path)) from None
-    if one_scene and runner == "local":
-        vector_path = (
-            Path(vector)
-            if vector and Path(vector).suffix
-            else (Path(output).with_suffix(vectors.suffix) if vectors else None)
-        )
-        preview_path = (
-            Path(preview)
-            if preview_file
-            else (Path(output).with_name(f"{Path(output).stem}_preview.png") if preview else None)
-        )
-        _one_scene(
-            model, inputs[0], Path(output), options, vector_path, vectors, preview_path, overwrite, quiet, trained_range
-        )
+    inputs = resolved_inputs(inputs, bbox, zoom)
+    if single_scene(inputs, output) and runner == "local":
+        result = predict_one(model, inputs[0], output, resolved, single_outputs(output, request, resolved), overwrite,
+                             progress=not quiet)  # fmt: skip
+        _echo_one(result, resolved)
     else:
-        _many_scenes(
-            model,
-            inputs,
-            output,
-            options,
-            vectors,
-            bool(preview),
-            overwrite,
-            quiet,
-            stac_choice(stac_asset, stac_labels),
-            runner,
-            beam_options,
-        )
+        _many_scenes(model, inputs, output, resolved, bool(preview), overwrite, quiet,
+                     stac_choice(stac_asset, stac_labels), runner, beam_options)  # fmt: skip
 
 
-def _engine(engine: str, devices: str) -> str:
-    """TensorFlow where devices are named (only it holds replicas on several); else as asked."""
-    if devices != "all":
-        if engine not in ("auto", "tf"):
-            raise click.BadParameter(
-                f"--devices runs replicas of the model with TensorFlow, not {engine}", param_hint="--engine"
-            )
-        return "tf"
-    return engine
-
-
-def _devices(choice: str) -> tuple[str, ...] | None:
-    # here, not at the top: keeps --help fast
-    from roofseg.devices import visible_devices
-
-    found = visible_devices(choice)
-    return tuple(found) if found else None
-
-
-def _matches(card, asked: bool | None) -> bool:
-    """Whether to match scenes' colours: as asked, else as ``roofseg tune`` chose, else as the
-    model was adapted (``roofseg adapt --match-colours``)."""
-    if asked is not None:
-        return asked
-    if card and card.postprocess:
-        return card.postprocess.match_colours
-    return bool(card and card.adaptation and (card.adaptation.get("settings") or {}).get("match_colours"))
-
-
-def _one_scene(
-    model,
-    scene,
-    output: Path,
-    options,
-    vector: Path | None,
-    vectors,
-    preview: Path | None,
-    overwrite: bool,
-    quiet: bool,
-    trained_range: tuple[float, float] | None,
-) -> None:
-    # here, not at the top: keeps --help fast
-    from roofseg.atomic import check_outputs
-    from roofseg.prediction.many import SceneJob, predict_job
-    from roofseg.prediction.rasters.engines import load_predictor
-    from roofseg.prediction.rasters.inference import Inference
-    from roofseg.prediction.rasters.predict import binary_path, scene_gsd, warn_if_other_gsd
-
-    job = SceneJob(output.stem, scene, output, binary_path(output) if options.writes_binary else None, vector, preview)
-    check_outputs(job.outputs, [scene, model], overwrite)  # before the model's slow loading
-    if options.gsd is None and options.gsd_range is None:
-        warn_if_other_gsd(trained_range, scene)
-    infer = Inference(load_predictor(model, options.engine, options.precision, not quiet), options.devices, options.tta)
-    result = predict_job(infer, job, options, vectors, progress=not quiet)
-    gsd = scene_gsd(scene, options)
-    at = f", predicted at {gsd:.3g} m" if gsd else ""
+def _echo_one(result: dict, resolved) -> None:
+    at = f", predicted at {result['gsd']:.3g} m" if result["gsd"] else ""
     click.echo(
         f"prediction: {result['prediction']} ({result['width']}x{result['height']} px, {result['windows']} windows{at})"
     )
     if result["binary"]:
         click.echo(f"binary mask: {result['binary']}")
-    if vector:
+    if result.get("vector"):
+        vectors = resolved.vectors
         click.echo(
-            f"footprints: {vector} ({result['polygons']} polygons of at least {vectors.min_area:g} m²"
+            f"footprints: {result['vector']} ({result['polygons']} polygons of at least {vectors.min_area:g} m²"
             f"{', regular outlines' if vectors.regularize else ''})"
         )
-    if preview:
-        click.echo(f"preview: {preview}")
+    if result.get("preview"):
+        click.echo(f"preview: {result['preview']}")
 
 
 def _many_scenes(
-    model,
-    inputs,
-    output,
-    options,
-    vectors,
-    preview: bool,
-    overwrite: bool,
-    quiet: bool,
-    stac,
-    runner: str,
-    beam_options: str | None,
+    model, inputs, output, resolved, preview: bool, overwrite: bool, quiet: bool, stac, runner: str, beam_options
 ) -> None:
     # here, not at the top: keeps --help fast
+    from roofseg.outputs import is_object_store
     from roofseg.prediction.many import predict_scenes
     from roofseg.prediction.options import RASTER_SUFFIXES
-    from roofseg.scenes import expand
+    from roofseg.scenes import expand, suffix_of
 
+    if is_object_store(output) and suffix_of(output) in RASTER_SUFFIXES:
+        raise click.BadParameter(
+            "in an object store, give a folder (s3://BUCKET/preds): each scene's files go there", param_hint="OUTPUT"
+        )
     if Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir():
         if len(inputs) == 1:
             expand(inputs[0], stac)  # a mistyped scene is said as such, not taken for several scenes
@@ -445,14 +312,15 @@ def _many_scenes(
         model,
         inputs,
         output,
-        options,
-        vectors,
+        resolved.options,
+        resolved.vectors,
         overwrite,
         progress=not quiet,
         stac=stac,
         runner=runner,
         beam_options=beam_options,
         preview=preview,
+        card=resolved.card,
     )
     click.echo(
         f"{result['scenes']} scenes: {result['predicted']} predicted, {result['skipped']} already done, in "

@@ -28,10 +28,11 @@ from roofseg.cli.options import CONTEXT, ModelSource, json_opt, labels_crs_opt, 
     "them).",
 )
 @click.option(
-    "--match-colours",
-    is_flag=True,
+    "--match-colours/--no-match-colours",
+    default=None,
     help="Match each scene's band histograms to the training tiles' (the reference in MODEL's card) before "
-    "predicting, as predict --match-colours does; the tuned model then has predict match them by default.",
+    "predicting, as predict --match-colours does; the tuned model then has predict match them by default. "
+    "Default: as predict would (a model adapted with --match-colours: on).",
 )
 @json_opt
 @quiet_opt

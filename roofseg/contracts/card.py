@@ -42,13 +42,18 @@ CARD_FILE = "roofseg.json"  # the card's name inside the .keras zip archive
 INPUT = "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph"
 
 
+#: m²: a building smaller than this is dropped from footprints where nothing else is said (predict,
+#: evaluate-scene, tune's starting point); the one default of it
+MIN_AREA = 5.0
+
+
 @dataclass(frozen=True)
 class PostProcess:
     """What turns a probability raster into buildings (``roofseg tune`` chooses it)."""
 
     threshold: float = 0.5
     contact_cut: float | None = 0.5  # None: the model has no contact output
-    min_area: float = 5.0
+    min_area: float = MIN_AREA
     regularize: bool = False
 
 
@@ -170,6 +175,11 @@ class ModelCard:
     colour_reference: dict | None = None  # the training tiles' band quantiles (roofseg.raster.colours)
     adaptation: dict | None = None  # what roofseg adapt did: method, scenes, settings, the input's SHA-256
     extra: dict = field(default_factory=dict, compare=False)  # keys of a newer minor release, kept as they are
+
+    def __post_init__(self):
+        # a card with a contact output states what it learnt: before kinds, between (its only kind)
+        if self.contact_kind is None and TARGETS[1] in self.outputs:
+            object.__setattr__(self, "contact_kind", "between")
 
     @property
     def has_contact(self) -> bool:

@@ -89,6 +89,11 @@ class Manifest:
     jobs: tuple[dict, ...] = ()  # what each scene or folder job did: id, bands, gsd_m, tiles per split, skipped, ...
     params: dict = field(default_factory=dict)  # the tiling parameters
 
+    def __post_init__(self):
+        # tiles with a contact target state its kind: before kinds, between (its only kind)
+        if self.contact_kind is None and TARGETS[1] in self.targets:
+            object.__setattr__(self, "contact_kind", "between")
+
     @property
     def has_contact(self) -> bool:
         return TARGETS[1] in self.targets

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from roofseg.atomic import ensure_writable_dir, remove_stale_partials, write_json
-from roofseg.contracts.card import read_card
+from roofseg.atomic import check_outputs, ensure_writable_dir, remove_stale_partials, write_json
+from roofseg.contracts.card import ModelCard, read_card
 from roofseg.contracts.run import RUN_RECORD_FILE, RunRecord, read_run_record, write_run_record
 from roofseg.errors import BatchError, RoofsegError
 from roofseg.locks import folder_lock
@@ -22,6 +22,7 @@ from roofseg.prediction.rasters.engines import load_predictor
 from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.mosaic import write_mosaics
 from roofseg.prediction.rasters.predict import binary_path, scene_gsd, warn_if_other_gsd
+from roofseg.prediction.request import PredictRequest, Resolved, SceneOutputs, resolve
 from roofseg.prediction.vector.vectorize import VectorOptions
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import grid_rows, stride_for
@@ -97,11 +98,52 @@ def model_signature(path: str | os.PathLike) -> dict:
     return {"path": os.path.abspath(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def load_inference(model, options: PredictOptions, progress: bool = False) -> Inference:
+    """The model a run predicts with, loaded once: a model file through its engine (or a model or
+    callable as it is), replicated on the options' devices, with test-time flips where asked."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_predictor(model, options.engine, options.precision, progress)
+    return Inference(model, options.devices, options.tta)
+
+
+def _card_of(model, card: ModelCard | None) -> ModelCard | None:
+    if card is not None or not isinstance(model, (str, os.PathLike)) or not os.path.isfile(model):
+        return card
+    return read_card(model)
+
+
+def predict_one(
+    model,
+    scene: str,
+    output: str | os.PathLike,
+    resolved: Resolved,
+    outputs: SceneOutputs = SceneOutputs(None, None),
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Predict one ``scene`` into ``output`` (and its footprints and quicklook where ``outputs``
+    names them), as :func:`predict_scenes` predicts each of many: the same loader and job."""
+    options, output = resolved.options, Path(output)
+    job = SceneJob(
+        output.stem,
+        scene,
+        output,
+        binary_path(output) if options.writes_binary else None,
+        outputs.vector,
+        outputs.preview,
+    )
+    check_outputs(job.outputs, [scene, model] if isinstance(model, (str, os.PathLike)) else [scene], overwrite)
+    if options.gsd is None and options.gsd_range is None:  # read natively: say where roofs look the wrong size
+        warn_if_other_gsd(resolved.trained_range, scene)
+    result = predict_job(load_inference(model, options, progress), job, options, resolved.vectors, progress=progress)
+    return {**result, "gsd": scene_gsd(scene, options), "vector": outputs.vector, "preview": outputs.preview}
+
+
 def predict_scenes(
     model,
     entries: Sequence[str],
     out_dir: str | os.PathLike,
-    options: PredictOptions = PredictOptions(),
+    options: PredictOptions | None = None,
     vectors: VectorOptions | None = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -109,6 +151,8 @@ def predict_scenes(
     runner: str = "local",
     beam_options: str | None = None,
     preview: bool = False,
+    card: ModelCard | None = None,
+    request: PredictRequest | None = None,
 ) -> dict:
     """Predict every scene ``entries`` name (files, folders, .txt lists, globs, URLs, STAC) into ``out_dir``.
 
@@ -123,7 +167,16 @@ def predict_scenes(
     the scenes are the elements of an Apache Beam pipeline (``beam_options`` as on Beam's command
     line), the model loaded once per worker; ``model`` must then be a file. ``out_dir`` may be in an
     object store (s3://, gs://): see :mod:`roofseg.outputs`.
+
+    Without ``options``, every default is decided from the model's card by
+    :func:`roofseg.prediction.request.resolve` for ``request`` (what the command line decides
+    too: tune's post-processing, the colour matching the model's history chose); ``card``, where
+    the caller has read it, saves a second read.
     """
+    card = _card_of(model, card)
+    if options is None:
+        resolved = resolve(card, request or PredictRequest(), model)
+        options, vectors = resolved.options, vectors or resolved.vectors
     remote = RemoteFolder(str(out_dir)) if is_object_store(out_dir) else None
     out_dir = ensure_writable_dir(remote.staging if remote else out_dir)
     if vectors and options.threshold is None:
@@ -146,7 +199,7 @@ def predict_scenes(
                 with quiet_beam() as terminal:
                     failures = run_jobs(model, todo, options, vectors, beam_options, progress, terminal)
             else:
-                failures = _predict_jobs(model, todo, options, vectors, progress)
+                failures = _predict_jobs(model, todo, options, vectors, progress, card)
         _record_failures(out_dir, jobs, failures, remote)
         mosaics = _mosaics([j for j in jobs if j.id not in failures], out_dir, options, remote)
     if failures:
@@ -217,7 +270,12 @@ def _windows_of(job: SceneJob, options: PredictOptions) -> int:
 
 
 def _predict_jobs(
-    model, jobs: list[SceneJob], options: PredictOptions, vectors: VectorOptions | None, progress: bool
+    model,
+    jobs: list[SceneJob],
+    options: PredictOptions,
+    vectors: VectorOptions | None,
+    progress: bool,
+    card: ModelCard | None = None,
 ) -> dict[str, str]:
     """Predict each job in turn; return {scene id: the one line saying why} of those that failed."""
     failures: dict[str, str] = {}
@@ -230,13 +288,10 @@ def _predict_jobs(
     jobs = [j for j in jobs if j.id not in failures]
     if not jobs:
         return failures
-    if isinstance(model, (str, os.PathLike)):
-        if options.gsd is None and options.gsd_range is None:  # read natively: say where roofs look the wrong size
-            card = read_card(model)
-            for job in jobs:
-                warn_if_other_gsd(card.gsd_range if card else None, job.scene)
-        model = load_predictor(model, options.engine, options.precision, progress)
-    infer = Inference(model, options.devices, options.tta)
+    if options.gsd is None and options.gsd_range is None:  # read natively: say where roofs look the wrong size
+        for job in jobs:
+            warn_if_other_gsd(card.gsd_range if card else None, job.scene)
+    infer = load_inference(model, options, progress)
     with tqdm(
         total=sum(windows.values()),
         desc=f"predicting {len(jobs)} scenes",

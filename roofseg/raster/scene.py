@@ -12,6 +12,7 @@ import functools
 import os
 import warnings
 from collections.abc import Sequence
+from xml.sax.saxutils import escape
 
 import cv2
 import numpy as np
@@ -64,8 +65,6 @@ def declared(ds: rasterio.DatasetReader, path: str, pixel_size: float | None, no
     georeferenced = ds.crs is not None or not ds.transform.is_identity
     if georeferenced or (pixel_size is None and nodata is None):
         return None
-    from xml.sax.saxutils import escape
-
     grid = ""
     if pixel_size is not None:
         crs = escape(rasterio.crs.CRS.from_user_input(DECLARED_CRS).to_wkt())

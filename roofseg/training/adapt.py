@@ -35,6 +35,7 @@ from roofseg.pipeline.augment import augment
 from roofseg.raster import colours
 from roofseg.raster.scene import Scene, native_gsd
 from roofseg.raster.windows import tile_grid
+from roofseg.scenes import file_signature
 from roofseg.terminal import terminal
 from roofseg.training.finetune import read_base
 from roofseg.training.model import check_archive, compile_model, drop_optimizer_state, load_model
@@ -138,8 +139,6 @@ def target_tiles(scenes: list[str], card: ModelCard, cfg: AdaptConfig) -> Target
 def run_fingerprint(sha256: str, scenes: list[str], cfg: AdaptConfig) -> dict:
     """What a self-training's work folder belongs to: the input model, the scenes (each file's
     path, size and time) and the settings. A resume with another is another run."""
-    from roofseg.scenes import file_signature
-
     return json.loads(
         json.dumps(
             {"input_sha256": sha256, "scenes": [[p, *file_signature(p)] for p in scenes], "settings": asdict(cfg)}
@@ -307,13 +306,16 @@ def adapt(
         done["pseudo_labels"] = self_train(model, tiles, cfg, work, progress)
     adaptation = {
         "method": ",".join(m for m in METHODS if m in cfg.methods),
+        "dropped_tuning": card.postprocess is not None,  # tune the adapted model for its own
         "input_sha256": base.sha256,
         "input": os.path.basename(model_path),
         "scenes": [{"name": name, "tiles": n} for name, n in tiles.per_scene.items()],
         "settings": asdict(cfg),
         **done,
     }
-    adapted = replace(card, adaptation=adaptation, base=base.lineage)
+    # tune's choice was made for the model before adaptation: not the adapted model's defaults (its
+    # colour matching among them); the base's card keeps it
+    adapted = replace(card, adaptation=adaptation, base=base.lineage, postprocess=None)
     tmp = temp_path(out, keep_suffix=True)
     try:
         compile_model(model)

@@ -16,7 +16,7 @@ import numpy as np
 from roofseg._tf import keras, tf
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path, write_json
 from roofseg.contracts.augment import AugmentConfig
-from roofseg.contracts.card import ModelCard, ledger_of, write_card
+from roofseg.contracts.card import Ledger, ModelCard, ledger_of, write_card
 from roofseg.contracts.manifest import read_manifest
 from roofseg.contracts.sizes import check_tile_size, model_gsd
 from roofseg.contracts.targets import TARGETS
@@ -284,8 +284,6 @@ def ledger_start(cfg: TrainConfig, manifest, global_batch: int, precision: str, 
 
 def model_ledger(start: dict, steps: int, cpu_seconds: float) -> dict:
     """The ledger of a checkpoint ``steps`` into this run: the base's followed by this run."""
-    from roofseg.contracts.card import Ledger
-
     run = {
         "steps": steps,
         "global_batch": start["global_batch"],

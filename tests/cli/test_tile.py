@@ -126,10 +126,19 @@ def test_empty_footprint_file_means_no_roofs(scene, tmp_path):
             }
         )
     )
+    # a scene without buildings goes with one that has some (alone, its tiles would teach no roof)
+    other = tmp_path / "other.tif"
+    other.write_bytes(scene.read_bytes())
     manifest = tile(
-        [str(scene)], tmp_path / "out", TileParams(size=100, stride=100), labels=[str(empty)], progress=False
+        [str(scene), str(other)],
+        tmp_path / "out",
+        TileParams(size=100, stride=100),
+        labels=[str(empty), str(scene.with_name("s_mask.tif"))],
+        split_by="block",
+        progress=False,
     )
-    assert manifest["tiles"] > 0 and manifest["roof_fraction"] == 0.0
+    empty_job = next(j for j in manifest["jobs"] if j["labels"] == str(empty))
+    assert sum(empty_job["tiles"].values()) > 0 and manifest["roof_fraction"] > 0
 
 
 def test_unwritable_output(scene, tmp_path, run_cli):
@@ -215,9 +224,16 @@ def test_labels_that_miss_the_scene_empty_files_and_no_buildings_are_said_plainl
     line = one_error_line(run_cli("tile", sample_scene["image"], "--labels", empty, "-o", tmp_path / "t2", "--quiet"))
     assert "empty.geojson" in line and "is empty (0 bytes)" in line
     none = write_geojson(tmp_path / "none.geojson", [])
-    done = run_cli(
-        "tile", sample_scene["image"], "--labels", none, "-o", tmp_path / "t3", "--quiet", "--tile-size", 128
+    line = one_error_line(
+        run_cli("tile", sample_scene["image"], "--labels", none, "-o", tmp_path / "t3", "--quiet", "--tile-size", 128)
     )
+    assert "none.geojson" in line and "holds no building" in line
+    copy = tmp_path / "copy.tif"
+    copy.write_bytes(sample_scene["image"].read_bytes())
+    done = run_cli(
+        "tile", sample_scene["image"], copy, "--labels", none, "--labels", sample_scene["labels"],
+        "-o", tmp_path / "t4", "--quiet", "--tile-size", 128,
+    )  # fmt: skip
     assert done.code == 0, done.err
     assert any(ln.startswith("roofseg: warning: ") and "holds no building" in ln for ln in done.err.splitlines())
     assert "Warning" not in done.err and ".py:" not in done.err  # no library warning raw, no source path

@@ -57,7 +57,7 @@ def test_a_card_of_an_earlier_release_reads_with_its_defaults(tmp_path):
     assert card.tile_size == 256 and card.outputs == ("roof",) and not card.has_contact
     assert card.postprocess.choice == PostProcess(0.55, None, 4.0, False) and card.postprocess.scenes == ()
     assert card.gsd_range == (0.3, 0.3) and card.precision == "float32" and card.colour_reference is None
-    assert card.to_dict()["format"] == "roofseg-model/3"  # written again, it is this release's
+    assert card.to_dict()["format"] == "roofseg-model/4"  # written again, it is this release's
     unstamped = read_card(archive(tmp_path / "unstamped.keras", {"gsd_m": 0.5}))
     assert unstamped.gsd_m == 0.5 and unstamped.tile_size == 256
 
@@ -69,7 +69,7 @@ def test_a_model_without_a_card_or_no_archive_has_none(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "stamp, said", [("roofseg-model/4", "newer roofseg"), ("something-else/1", "not a roofseg-model")]
+    "stamp, said", [("roofseg-model/5", "newer roofseg"), ("something-else/1", "not a roofseg-model")]
 )
 def test_a_newer_or_foreign_card_is_refused_in_one_line_naming_the_file(tmp_path, stamp, said):
     path = archive(tmp_path / "new.keras", {"format": stamp, "gsd_m": 0.3})

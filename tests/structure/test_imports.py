@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("roofseg.prediction.options",),
     ("roofseg.prediction.rasters",),
     ("roofseg.prediction.vector",),
+    ("roofseg.prediction.request",),
     ("roofseg.prediction.scoring",),
     ("roofseg.prediction.job",),
     ("roofseg.prediction.beam",),

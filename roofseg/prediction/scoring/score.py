@@ -16,7 +16,7 @@ from shapely.geometry import Polygon, shape
 from shapely.ops import unary_union
 from tqdm import tqdm
 
-from roofseg.contracts.card import PostProcess
+from roofseg.contracts.card import MIN_AREA, PostProcess
 from roofseg.contracts.tags import read_tags
 from roofseg.prediction.vector.geometry import valid_polygonal
 from roofseg.prediction.vector.instances import contact_band
@@ -178,7 +178,7 @@ def evaluate_scene(
     separate: bool = True,
     progress: bool = False,
     regularize: bool | None = None,
-    defaults: PostProcess = PostProcess(0.5, None, 0.0, False),
+    defaults: PostProcess = PostProcess(0.5, None, MIN_AREA, False),
 ) -> dict:
     """Pixel IoU/F1/precision/recall over the prediction's valid pixels; with vector labels,
     also object precision/recall/F1 of predicted polygons at IoU ≥ ``iou_threshold``: the

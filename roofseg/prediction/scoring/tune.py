@@ -30,12 +30,12 @@ from shapely.geometry import shape
 from tqdm import tqdm
 
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path
-from roofseg.contracts.card import ModelCard, PostProcess, Tuning, read_card, write_card
+from roofseg.contracts.card import MIN_AREA, ModelCard, PostProcess, Tuning, read_card, write_card
 from roofseg.errors import RoofsegError, RoofsegWarning
-from roofseg.prediction.options import card_options
 from roofseg.prediction.rasters.engines import load_predictor
 from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.predict import predict_scene
+from roofseg.prediction.request import PredictRequest, resolve
 from roofseg.prediction.scoring.score import TRUE_MIN_AREA, match_objects, true_polygons
 from roofseg.prediction.vector.vectorize import binary_raster, buildings, roof_cut
 from roofseg.raster.labels import VectorLabels, open_labels
@@ -45,7 +45,7 @@ from roofseg.tiler.inputs import scene_inputs
 
 THRESHOLDS = tuple(round(float(t), 2) for t in np.arange(0.2, 0.81, 0.05))
 CONTACT_CUTS = (0.3, 0.4, 0.5, 0.6, 0.7)
-MIN_AREAS = (0.0, 2.0, 5.0, 10.0, 20.0)
+MIN_AREAS = tuple(sorted({0.0, 2.0, MIN_AREA, 10.0, 20.0}))
 ROWS = 512
 OBJECTIVES = ("object-f1", "pixel-iou")
 
@@ -191,7 +191,7 @@ def tune(
     labels_crs: str | None = None,
     work_dir: str | os.PathLike | None = None,
     infer=None,
-    match_colours: bool = False,
+    match_colours: bool | None = None,
 ) -> dict:
     """Choose the post-processing of ``model`` on the labelled scenes ``entries`` (named as ``tile``
     names them) and write ``out``: ``model`` with the choice in its card. Returns the table: per
@@ -201,7 +201,9 @@ def tune(
     ``infer``: what predicts (an :class:`~roofseg.prediction.rasters.inference.Inference`, or a
     model or callable as it takes) instead of ``model`` loaded with its engine. ``match_colours``:
     each scene's colours matched to the card's reference, as ``predict --match-colours`` does (the
-    tuned card then has predict do so by default)."""
+    tuned card then has predict do so by default); None: as predict would by default, from the
+    model's history (an adapted model, as it was adapted). The scenes are read as predict reads
+    them (:func:`roofseg.prediction.request.resolve`)."""
     if objective is not None and objective not in OBJECTIVES:
         raise RoofsegError(None, f"unknown objective {objective!r} ({', '.join(OBJECTIVES)})")
     model, out = os.fspath(model), Path(out)
@@ -211,14 +213,13 @@ def tune(
     remove_stale_partials(out.parent, out.name)  # what a killed tune left
     scenes = scene_inputs(entries, labels)
     card = read_card(model) or ModelCard()
-    reference = card.colour_quantiles(model) if match_colours else None
-    options = options or card_options(card, colour_reference=reference)
+    options = options or resolve(card, PredictRequest(match_colours=match_colours), model).options
     if infer is None:
         infer = load_predictor(model, options.engine, options.precision)
     if not isinstance(infer, Inference):
         infer = Inference(infer, options.devices, options.tta)
     contact = infer.channels > 1
-    default = PostProcess(0.5, 0.5 if contact else None, 5.0, False)
+    default = PostProcess(0.5, 0.5 if contact else None, MIN_AREA, False)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         predictions = {}
         for scene in tqdm(scenes, desc="tuning: predicting", unit="scene", disable=not progress, file=terminal()):

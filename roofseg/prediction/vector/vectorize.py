@@ -19,7 +19,7 @@ import shapely.geometry
 from rasterio.features import rasterize, shapes
 from rasterio.windows import Window
 
-from roofseg.contracts.card import PostProcess
+from roofseg.contracts.card import MIN_AREA, PostProcess
 from roofseg.contracts.tags import BINARY, probability_scale, read_tags
 from roofseg.contracts.targets import ROOF, TARGETS
 from roofseg.errors import RoofsegError
@@ -46,7 +46,7 @@ class VectorOptions:
     """Footprints written beside predictions: their format, smallest ground area, and outline."""
 
     suffix: str = ".gpkg"  # one of DRIVERS
-    min_area: float = 5.0  # m²
+    min_area: float = MIN_AREA  # m²
     regularize: bool = False  # straight, squared outlines (see roofseg.prediction.vector.regularize)
     separate: bool = True  # split touching buildings where the prediction has a contact band
     min_confidence: float = 0.0  # buildings whose mean roof probability is lower are left out
