@@ -298,6 +298,22 @@ def read_card(path: str | os.PathLike) -> ModelCard | None:
     return ModelCard.from_dict(data, path)
 
 
+def write_model(out: str | os.PathLike, card: ModelCard, fill, check=None) -> None:
+    """Write a new model file ``out`` with ``card``: ``fill(tmp)`` writes the model under a
+    temporary name beside ``out`` (a copy, a save, a shrunk archive), the card is stored in it,
+    ``check(tmp)`` may refuse it (a RoofsegError), and only then is it renamed to ``out``: a failed
+    or killed write leaves no model under the final name, and no temporary once it fails."""
+    tmp = temp_path(out, keep_suffix=True)
+    try:
+        fill(tmp)
+        write_card(tmp, card)
+        if check is not None:
+            check(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_card(path: str | os.PathLike, card: ModelCard) -> None:
     """Store ``card`` in the ``.keras`` file at ``path``, replacing the card it holds. The caller
     writes ``path`` under a temporary name and renames it when complete."""

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from roofseg._tf import keras, tf
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.contracts.augment import AugmentConfig
-from roofseg.contracts.card import ModelCard, write_card
+from roofseg.contracts.card import ModelCard, write_model
 from roofseg.contracts.sizes import reading_gsd
 from roofseg.errors import RoofsegError
 from roofseg.pipeline.augment import augment
@@ -316,14 +316,12 @@ def adapt(
     # tune's choice was made for the model before adaptation: not the adapted model's defaults (its
     # colour matching among them); the base's card keeps it
     adapted = replace(card, adaptation=adaptation, base=base.lineage, postprocess=None)
-    tmp = temp_path(out, keep_suffix=True)
-    try:
-        compile_model(model)
+    compile_model(model)
+
+    def save(tmp: Path) -> None:
         model.save(tmp)
         drop_optimizer_state(tmp)
-        write_card(tmp, adapted)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_model(out, adapted, save)
     shutil.rmtree(work, ignore_errors=True)
     return adaptation

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from roofseg.atomic import temp_path
-from roofseg.contracts.card import read_card, write_card
+from roofseg.contracts.card import read_card, write_model
 from roofseg.errors import RoofsegError
 
 WEIGHTS = "model.weights.h5"
@@ -106,14 +106,11 @@ def ship(
         changes["trained_on"] = {**(card.trained_on or {}), "measured": notes}
     card = replace(card, **changes)
     out = Path(out)
-    tmp = temp_path(out, keep_suffix=True)
-    try:
-        shrink(model, tmp)
-        write_card(tmp, card)
+
+    def small_enough(tmp: Path) -> None:
         size = file_mb(tmp)
         if size > MAX_SHIPPED_MB:
             raise RoofsegError(out, f"would weigh {size:.3g} MB, more than the {MAX_SHIPPED_MB:g} MB allowed to ship")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_model(out, card, lambda tmp: shrink(model, tmp), small_enough)
     return card.to_dict()

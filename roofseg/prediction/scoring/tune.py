@@ -29,8 +29,8 @@ from rasterio.windows import Window
 from shapely.geometry import shape
 from tqdm import tqdm
 
-from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path
-from roofseg.contracts.card import MIN_AREA, ModelCard, PostProcess, Tuning, read_card, write_card
+from roofseg.atomic import ensure_writable_dir, remove_stale_partials
+from roofseg.contracts.card import MIN_AREA, ModelCard, PostProcess, Tuning, read_card, write_model
 from roofseg.errors import RoofsegError, RoofsegWarning
 from roofseg.prediction.rasters.engines import load_predictor
 from roofseg.prediction.rasters.inference import Inference
@@ -301,13 +301,7 @@ def tune(
         tuple(s.id for s in scenes),
         options.colour_reference is not None,
     )
-    tmp_out = temp_path(out, keep_suffix=True)
-    try:
-        shutil.copyfile(model, tmp_out)
-        write_card(tmp_out, card.with_tuning(tuning))
-        os.replace(tmp_out, out)
-    finally:
-        tmp_out.unlink(missing_ok=True)
+    write_model(out, card.with_tuning(tuning), lambda tmp: shutil.copyfile(model, tmp))
     return table
 
 
