@@ -20,6 +20,7 @@ from roofseg.cli.evaluate_scene import evaluate_scene
 from roofseg.cli.export import export
 from roofseg.cli.options import CONTEXT
 from roofseg.cli.predict import predict
+from roofseg.cli.review import review
 from roofseg.cli.sample import sample
 from roofseg.cli.ship_base import ship_base
 from roofseg.cli.tile import tile
@@ -48,6 +49,7 @@ for command in (
     evaluate,
     predict,
     evaluate_scene,
+    review,
     export,
     ship_base,
     data_service,

@@ -1,0 +1,43 @@
+"""The imagery of a review as web-mercator map tiles, read by rio-tiler: from a COG's overviews
+where the scene has them (a 20,000² scene opens at once), else decimated reads."""
+
+from __future__ import annotations
+
+import threading
+
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io import Reader
+
+from roofseg.errors import RoofsegError
+
+TILE = 256
+
+
+class SceneTiles:
+    """Map tiles of one scene (its first three bands, or its one band, as roofseg reads them)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.lock = threading.Lock()  # one reader, one tile at a time: GDAL datasets are not shared across threads
+        try:
+            self.reader = Reader(path)
+        except Exception as exc:  # noqa: BLE001 — rio-tiler's own errors and GDAL's alike
+            raise RoofsegError(path, f"cannot be served as map tiles ({exc})") from None
+        count = self.reader.dataset.count
+        self.indexes = (1, 2, 3) if count >= 3 else (1,)
+        self.bounds = self.reader.get_geographic_bounds("EPSG:4326")
+        self.minzoom, self.maxzoom = self.reader.minzoom, self.reader.maxzoom
+
+    def png(self, z: int, x: int, y: int) -> bytes | None:
+        """The PNG of tile (z, x, y), transparent where the scene has no data; None outside it."""
+        with self.lock:
+            try:
+                image = self.reader.tile(x, y, z, tilesize=TILE, indexes=self.indexes)
+            except TileOutsideBounds:
+                return None
+        if image.data.dtype != "uint8":
+            image.rescale(in_range=((float(image.data.min()), float(image.data.max()) or 1.0),))
+        return image.render(img_format="PNG")
+
+    def close(self) -> None:
+        self.reader.close()
