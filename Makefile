@@ -98,15 +98,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/predict.py
 	$(BIN)/python bench/train.py
 
-base: $(STAMP)
-	$(BIN)/roofseg tile $(BASE_SCENES) -o $(BASE_WORK)/tiles --tile-size 256 --overlap 128 --split-by block \
-		--split-block 1024 --val 0.15 --test 0 --contact-px 3 --quiet $(BASE_TILE_ARGS)
-	$(BIN)/roofseg train $(BASE_WORK)/tiles/manifest.json -o $(BASE_WORK)/run --encoder-weights $(BASE_WEIGHTS) \
-		$(if $(BASE_INIT),--init-from $(BASE_INIT)) --lr 1e-3 --batch 8 --steps-per-epoch $(BASE_STEPS) \
-		--epochs $(BASE_EPOCHS) --patience 100 --lr-patience 3 --data-licence "$(BASE_LICENCE)" $(BASE_AUGMENT)
-	$(BIN)/roofseg ship-base $(BASE_WORK)/run/best.keras $(BASE_WORK)/base.keras --manifest $(BASE_WORK)/tiles/manifest.json \
-		--overwrite $(if $(BASE_MEASURED),--measured $(BASE_MEASURED))
-	@echo "base model: $(BASE_WORK)/base.keras (copy it to roofseg/models/base.keras to ship it)"
-
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis

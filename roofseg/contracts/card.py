@@ -143,14 +143,22 @@ class Ledger:
         )
 
 
-def ledger_of(card: ModelCard | None) -> Ledger:
-    """The ledger of ``card``; for a card of before ledgers, its run's steps alone (what it knew)."""
-    if card is None or not card.trained_on:
+def ledger_of(card: ModelCard | dict | None) -> Ledger:
+    """The ledger of ``card``. A card of before ledgers counts its run's steps and those of the
+    bases its lineage records (each card keeps its base's card), the runs oldest first."""
+    if card is None:
         return Ledger()
-    if card.trained_on.get("ledger"):
-        return Ledger.from_dict(card.trained_on["ledger"])
-    steps = int(card.trained_on.get("steps") or 0)
-    return Ledger(steps=steps, runs=({"steps": steps, "note": "a run of before ledgers"},) if steps else ())
+    data = card if isinstance(card, dict) else card.to_dict()
+    trained = data.get("trained_on") or {}
+    if trained.get("ledger"):
+        return Ledger.from_dict(trained["ledger"])
+    base = data.get("base") or {}
+    before = ledger_of(base.get("card")) if base.get("card") else Ledger()
+    steps = int(trained.get("steps") or 0)
+    if not steps:
+        return before
+    run = {"steps": steps, "global_batch": 0, "cpu_hours": 0.0, "note": "a run of before ledgers: its steps alone"}
+    return Ledger(before.steps + steps, before.tiles_seen, before.cpu_hours, dict(before.places), (*before.runs, run))
 
 
 @dataclass(frozen=True)

@@ -258,18 +258,19 @@ def test_cosine_warms_up_then_decays_to_a_hundredth_over_the_planned_steps():
 
 
 def test_the_ledger_adds_each_run_to_the_bases():
-    from roofseg.contracts.card import Ledger, ModelCard, ledger_of
+    from roofseg.contracts.card import Ledger, Lineage, ModelCard, ledger_of
     from roofseg.training.train import model_ledger
 
-    old = ModelCard(trained_on={"steps": 950})  # a card of before ledgers: its run's steps
-    assert ledger_of(old).steps == 950 and ledger_of(None) == Ledger()
+    older = ModelCard(trained_on={"steps": 700})
+    old = ModelCard(trained_on={"steps": 250}, base=Lineage("best.keras", "0" * 64, older.to_dict()))
+    assert ledger_of(old).steps == 950 and ledger_of(None) == Ledger()  # before ledgers: its lineage's steps
     start = {"base": ledger_of(old).to_dict(), "global_batch": 8, "precision": "float32",
              "cpu": {"cores": 2, "flags": []}, "places": {"a@0.15m": 40}, "started": "2026-12-05"}  # fmt: skip
     ledger = Ledger.from_dict(model_ledger(start, 1500, 7200.0))
     assert ledger.steps == 2450 and ledger.tiles_seen == 1500 * 8 and ledger.cpu_hours == 2.0
-    assert ledger.places == {"a@0.15m": 40} and [r["steps"] for r in ledger.runs] == [950, 1500]
+    assert ledger.places == {"a@0.15m": 40} and [r["steps"] for r in ledger.runs] == [700, 250, 1500]
     again = Ledger.from_dict(model_ledger({**start, "base": ledger.to_dict()}, 100, 360.0))
-    assert again.steps == 2550 and len(again.runs) == 3
+    assert again.steps == 2550 and len(again.runs) == 4
 
 
 @pytest.mark.slow
