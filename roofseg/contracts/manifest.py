@@ -5,6 +5,7 @@ Format history: ``roofseg-tiles/1``, the only one so far.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -201,25 +202,46 @@ class Manifest:
 
 
 def read_manifest(path: str | os.PathLike) -> Manifest:
-    """The manifest at ``path``: a local file, or any URL TensorFlow's file systems open (gs://)."""
+    """The manifest at ``path``: a local file, or any URL TensorFlow's file systems open (gs://).
+    A local file is parsed once however often a run asks (kept while its size and time stay)."""
     path = os.fspath(path)
+    if "://" not in path:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise RoofsegError(path, f"cannot read the manifest ({exc})") from None
+        return _read_local(os.path.abspath(path), path, st.st_mtime_ns, st.st_size)
+    return _parse(_read_text(path), path)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_local(absolute: str, given: str, mtime_ns: int, size: int) -> Manifest:
+    return _parse(_read_text(given), given)
+
+
+def _read_text(path: str) -> str:
     try:
         if "://" in path:
             # TensorFlow's file systems only for a remote manifest: reading a local one never imports TF
             from roofseg._tf import tf
 
             with tf.io.gfile.GFile(path) as f:
-                text = f.read()
-        else:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        data = json.loads(text)
-    except (OSError, ValueError) as exc:
+                return f.read()
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
         raise RoofsegError(path, f"cannot read the manifest ({exc})") from None
     except Exception as exc:  # TensorFlow's OpError: its type is not importable without TF
         if type(exc).__module__.startswith("tensorflow"):
             raise RoofsegError(path, f"cannot read the manifest ({str(exc).splitlines()[0]})") from None
         raise
+
+
+def _parse(text: str, path: str) -> Manifest:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise RoofsegError(path, f"cannot read the manifest ({exc})") from None
     return Manifest.from_dict(data, path)
 
 

@@ -423,6 +423,167 @@ def data_warnings(manifest_path: str, batch: int) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a run's steps share, decided once: the devices, the batch, the epoch's steps."""
+
+    cfg: TrainConfig
+    run: Path
+    strategy: object
+    chief: bool
+    size: int
+    global_batch: int
+    steps: int  # the steps of an epoch
+    momentum: float
+    contact: bool
+
+
+def _plan(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, shards) -> Plan:
+    """Step 1: the global batch, an epoch's steps and the batch norms' momentum, said once."""
+    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    if shards.tiles is not None and shards.tiles < global_batch:
+        raise RoofsegError(
+            cfg.manifest, f"the training split has {shards.tiles} tiles, fewer than one global batch of {global_batch}"
+        )
+    steps = cfg.steps_per_epoch or max(1, (shards.tiles or global_batch) // global_batch)
+    momentum = bn_momentum(steps)
+    print(
+        f"roofseg: {describe(strategy)}, batch {cfg.batch_size} per replica, "
+        f"global batch {global_batch}, learning rate {cfg.learning_rate:g}, tiles {size} px, "
+        f"batch-norm momentum {momentum:g}"
+    )
+    contact = cfg.contact and shards.contact
+    if contact:
+        print(
+            "roofseg: a second output learns the borders between buildings (splits touching buildings); "
+            f"the loss is the roof's {cfg.loss} loss plus the borders' cross-entropy and Dice"
+        )
+    return Plan(cfg, run, strategy, chief, size, global_batch, steps, momentum, contact)
+
+
+def prepare_folder(plan: Plan, overwrite: bool) -> tuple[dict, bool]:
+    """Step 2: the run folder: a resume checked against the settings it started with, a finished
+    run refused without ``overwrite``, a new run's stale files cleared. Returns the run's record
+    (config.json) and whether it resumes."""
+    cfg, run = plan.cfg, plan.run
+    record = config_record(cfg, plan.strategy.num_replicas_in_sync, plan.global_batch, plan.momentum)
+    if plan.chief:
+        remove_stale_partials(run)
+    resuming = (run / "backup").exists()
+    if resuming:
+        check_same_run(run, record)
+    elif (run / "best.keras").exists() and not overwrite:
+        raise RoofsegError(
+            run,
+            "holds a finished run (best.keras); train into another -o, or give --overwrite "
+            "to train afresh here (best.keras is kept until the new run has a better one)",
+        )
+    elif plan.chief:  # best.keras stays until the new run's first checkpoint replaces it
+        for stale in ("history.csv", "curves.png", "samples.png", "summary.json", "config.json"):
+            (run / stale).unlink(missing_ok=True)
+        shutil.rmtree(run / "logs", ignore_errors=True)
+    return record, resuming
+
+
+def datasets(plan: Plan) -> tuple:
+    """Step 3: the training stream and the validation batches, and an epoch's steps for fit
+    (None: one pass over the split)."""
+    cfg = plan.cfg
+    # a balanced stream is endless: an epoch is as many steps as one pass would take
+    endless = cfg.roof_share is not None or cfg.balance != "none"
+    steps_per_epoch = cfg.steps_per_epoch or (plan.steps if endless else None)
+    # Workers of a multi-worker run shard the data by element: only disjoint if all read in one order.
+    same_order = cfg.strategy == "multiworker"
+    train_ds = make_dataset(
+        cfg.manifest,
+        "train",
+        plan.global_batch,
+        plan.size,
+        training=True,
+        seed=cfg.seed,
+        repeat=cfg.steps_per_epoch is not None,
+        shuffle_buffer=cfg.shuffle_buffer,
+        augment_on=cfg.augment_on,
+        augment_config=cfg.augment,
+        deterministic=same_order or None,
+        data_service=cfg.data_service,
+        roof_share=cfg.roof_share,
+        contact=plan.contact,
+        balance=cfg.balance,
+    )
+    val_ds = make_dataset(cfg.manifest, "val", plan.global_batch, plan.size, training=False, contact=plan.contact)
+    if cfg.validation_steps:
+        val_ds = val_ds.repeat()
+    return train_ds, val_ds, steps_per_epoch
+
+
+def build(plan: Plan, weights: str | None, base=None) -> tuple:
+    """Step 4: the model under the strategy, from ``weights`` or every weight of ``base``,
+    compiled with its learning rate (a number, or the schedule over the planned steps)."""
+    cfg = plan.cfg
+    with plan.strategy.scope():
+        model, encoder = build_model(
+            weights,
+            freeze_encoder=cfg.freeze_encoder_epochs > 0,
+            momentum=plan.momentum,
+            outputs=2 if plan.contact else 1,
+        )
+        if base is not None:
+            for line in transfer_weights(load_model(base.path, compile=False), model, base.path):
+                print(f"roofseg: {line}")
+            print(f"roofseg: starting from every weight of {base.path}")
+        if cfg.augment_on == "device":
+            model.augment_config = cfg.augment
+            model.augment_seed = cfg.seed
+        rate = learning_rate(cfg, cfg.epochs * plan.steps)
+        compile_model(model, cfg.loss, rate)
+    return model, encoder, rate
+
+
+def fit_phases(plan: Plan, model, encoder, rate, fit: dict, train_ds, callbacks, card, ledger) -> None:
+    """Step 5: the frozen-encoder phase where asked (done once, even across resumes), then the
+    whole model, each phase with its own backup to resume from."""
+    cfg, run, chief = plan.cfg, plan.run, plan.chief
+
+    def callbacks_of(phase: str) -> list:
+        return _callbacks(cfg, run, phase, chief, callbacks, _best_weights(run), card, ledger)
+
+    frozen_done = run / "backup" / "frozen-phase-done.weights.h5"
+    first = min(cfg.freeze_encoder_epochs, cfg.epochs) if cfg.freeze_encoder_epochs > 0 else 0
+    if first:
+        if frozen_done.exists():
+            model.load_weights(str(frozen_done))
+        else:
+            print(f"roofseg: training the decoder alone for {first} epoch(s), encoder frozen")
+            model.fit(train_ds, epochs=first, callbacks=callbacks_of("frozen"), **fit)
+            if chief:  # the run's shared files are the chief's to write
+                _save_atomically(frozen_done, model.save_weights)
+        if first < cfg.epochs:
+            with plan.strategy.scope():
+                set_trainable(encoder, True)
+                compile_model(model, cfg.loss, rate)
+    if first < cfg.epochs:
+        model.fit(train_ds, initial_epoch=first, epochs=cfg.epochs, callbacks=callbacks_of("full"), **fit)
+    if chief:
+        shutil.rmtree(run / "backup", ignore_errors=True)  # the run is complete: nothing to resume
+
+
+def summarise(run: Path) -> dict:
+    """Step 6: curves.png and summary.json (the best epoch and its scores) from the run's history."""
+    log = reports.read_history(run / "history.csv")
+    reports.plot_curves(log, run / "curves.png")
+    best = int(np.argmin(log["val_loss"])) if log.get("val_loss") else None
+    summary = {
+        "best_epoch": None if best is None else int(log["epoch"][best]) + 1,
+        "best_val_loss": None if best is None else log["val_loss"][best],
+        "best_val_iou": None if best is None or "val_iou_score" not in log else log["val_iou_score"][best],
+        "epochs_run": len(log.get("epoch", [])),
+        "model": str(run / "best.keras"),
+    }
+    write_json(run / "summary.json", summary)
+    return summary
+
+
 def _train(
     cfg: TrainConfig,
     run: Path,
@@ -436,148 +597,28 @@ def _train(
     overwrite: bool = False,
     base=None,
 ) -> dict:
-    replicas = strategy.num_replicas_in_sync
-    global_batch = cfg.batch_size * replicas
-    if shards.tiles is not None and shards.tiles < global_batch:
-        raise RoofsegError(
-            cfg.manifest, f"the training split has {shards.tiles} tiles, fewer than one global batch of {global_batch}"
-        )
-    steps = cfg.steps_per_epoch or max(1, (shards.tiles or global_batch) // global_batch)
-    momentum = bn_momentum(steps)
-    print(
-        f"roofseg: {describe(strategy)}, batch {cfg.batch_size} per replica, "
-        f"global batch {global_batch}, learning rate {cfg.learning_rate:g}, tiles {size} px, "
-        f"batch-norm momentum {momentum:g}"
-    )
-
-    record = config_record(cfg, replicas, global_batch, momentum)
-    if chief:
-        remove_stale_partials(run)
-    resuming = (run / "backup").exists()
-    if resuming:
-        check_same_run(run, record)
-    elif (run / "best.keras").exists() and not overwrite:
-        raise RoofsegError(
-            run,
-            "holds a finished run (best.keras); train into another -o, or give --overwrite "
-            "to train afresh here (best.keras is kept until the new run has a better one)",
-        )
-    elif chief:  # best.keras stays until the new run's first checkpoint replaces it
-        for stale in ("history.csv", "curves.png", "samples.png", "summary.json", "config.json"):
-            (run / stale).unlink(missing_ok=True)
-        shutil.rmtree(run / "logs", ignore_errors=True)
-
-    contact = cfg.contact and shards.contact
-    if contact:
-        print(
-            "roofseg: a second output learns the contact borders between buildings (splits touching buildings); "
-            f"the loss is the roof's {cfg.loss} loss plus the contact's cross-entropy and Dice, so it runs up to "
-            "about 3"
-        )
-    repeat = cfg.steps_per_epoch is not None
-    # a balanced stream is endless: an epoch is as many steps as one pass would take
-    endless = cfg.roof_share is not None or cfg.balance != "none"
-    steps_per_epoch = cfg.steps_per_epoch or (steps if endless else None)
-    # Workers of a multi-worker run shard the data by element: only disjoint if all read in one order.
-    same_order = cfg.strategy == "multiworker"
-    train_ds = make_dataset(
-        cfg.manifest,
-        "train",
-        global_batch,
-        size,
-        training=True,
-        seed=cfg.seed,
-        repeat=repeat,
-        shuffle_buffer=cfg.shuffle_buffer,
-        augment_on=cfg.augment_on,
-        augment_config=cfg.augment,
-        deterministic=same_order or None,
-        data_service=cfg.data_service,
-        roof_share=cfg.roof_share,
-        contact=contact,
-        balance=cfg.balance,
-    )
-    val_ds = make_dataset(cfg.manifest, "val", global_batch, size, training=False, contact=contact)
-    if cfg.validation_steps:
-        val_ds = val_ds.repeat()
-
-    with strategy.scope():
-        model, encoder = build_model(
-            weights, freeze_encoder=cfg.freeze_encoder_epochs > 0, momentum=momentum, outputs=2 if contact else 1
-        )
-        if base is not None:
-            for line in transfer_weights(load_model(base.path, compile=False), model, base.path):
-                print(f"roofseg: {line}")
-            print(f"roofseg: starting from every weight of {base.path}")
-        if cfg.augment_on == "device":
-            model.augment_config = cfg.augment
-            model.augment_seed = cfg.seed
-        rate = learning_rate(cfg, cfg.epochs * steps)
-        compile_model(model, cfg.loss, rate)
+    """The run, as named steps: plan, run folder, data, model, phases, samples and summary."""
+    plan = _plan(cfg, run, strategy, chief, size, shards)
+    record, resuming = prepare_folder(plan, overwrite)
+    train_ds, val_ds, steps_per_epoch = datasets(plan)
+    model, encoder, rate = build(plan, weights, base)
     if chief and not resuming:
         write_json(run / "config.json", record)  # once the model builds: a failed start leaves no run behind
-
-    card = model_card(cfg, contact, base)  # once a run: its colour reference reads the training tiles
-    ledger = ledger_start(cfg, read_manifest(cfg.manifest), global_batch, cfg.precision, base)
+    card = model_card(cfg, plan.contact, base)  # once a run: its colour reference reads the training tiles
+    ledger = ledger_start(cfg, read_manifest(cfg.manifest), plan.global_batch, cfg.precision, base)
     fit = dict(
         validation_data=val_ds, steps_per_epoch=steps_per_epoch, validation_steps=cfg.validation_steps, verbose=verbose
     )
-    frozen_done = run / "backup" / "frozen-phase-done.weights.h5"
-    if cfg.freeze_encoder_epochs > 0:
-        first = min(cfg.freeze_encoder_epochs, cfg.epochs)
-        if frozen_done.exists():
-            model.load_weights(str(frozen_done))
-        else:
-            print(f"roofseg: training the decoder alone for {first} epoch(s), encoder frozen")
-            model.fit(
-                train_ds,
-                epochs=first,
-                callbacks=_callbacks(cfg, run, "frozen", chief, callbacks, _best_weights(run), card, ledger),
-                **fit,
-            )
-            if chief:  # the run's shared files are the chief's to write
-                _save_atomically(frozen_done, model.save_weights)
-        if first < cfg.epochs:
-            with strategy.scope():
-                set_trainable(encoder, True)
-                compile_model(model, cfg.loss, rate)
-            model.fit(
-                train_ds,
-                initial_epoch=first,
-                epochs=cfg.epochs,
-                callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), card, ledger),
-                **fit,
-            )
-    else:
-        model.fit(
-            train_ds,
-            epochs=cfg.epochs,
-            callbacks=_callbacks(cfg, run, "full", chief, callbacks, _best_weights(run), card, ledger),
-            **fit,
-        )
-    if chief:
-        shutil.rmtree(run / "backup", ignore_errors=True)  # the run is complete: nothing to resume
-
+    fit_phases(plan, model, encoder, rate, fit, train_ds, callbacks, card, ledger)
     # Every worker predicts the samples: under a multi-worker strategy reading the batch-norm
     # statistics is a collective operation, which waits for all workers.
-    _write_samples(model, cfg.manifest, size, cfg.samples, _output_dir(run, chief) / "samples.png", contact)
+    _write_samples(model, cfg.manifest, size, cfg.samples, _output_dir(run, chief) / "samples.png", plan.contact)
     if not chief:
         shutil.rmtree(_output_dir(run, chief), ignore_errors=True)
         with contextlib.suppress(OSError):  # the last worker out removes the empty folder
             (run / "workers").rmdir()
         return {}
-    log = reports.read_history(run / "history.csv")
-    reports.plot_curves(log, run / "curves.png")
-    best = int(np.argmin(log["val_loss"])) if log.get("val_loss") else None
-    summary = {
-        "best_epoch": None if best is None else int(log["epoch"][best]) + 1,
-        "best_val_loss": None if best is None else log["val_loss"][best],
-        "best_val_iou": None if best is None or "val_iou_score" not in log else log["val_iou_score"][best],
-        "epochs_run": len(log.get("epoch", [])),
-        "model": str(run / "best.keras"),
-    }
-    write_json(run / "summary.json", summary)
-    return summary
+    return summarise(run)
 
 
 def _write_samples(model, manifest: str, size: int, count: int, out_png: Path, contact: bool) -> None:

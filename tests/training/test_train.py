@@ -286,3 +286,18 @@ def test_two_runs_of_the_same_settings_train_the_same_model(manifest, tmp_path):
                           steps_per_epoch=4, strategy="default", samples=1, shuffle_buffer=64)  # fmt: skip
         losses.append(train(cfg, verbose=0)["best_val_loss"])
     assert losses[0] == losses[1]
+
+
+@pytest.mark.slow
+def test_a_training_run_parses_its_manifest_once(manifest, tmp_path, monkeypatch):
+    from roofseg.contracts import manifest as contract
+    from roofseg.training.train import TrainConfig, train
+
+    parsed = []
+    real = contract._parse
+    monkeypatch.setattr(contract, "_parse", lambda text, path: parsed.append(path) or real(text, path))
+    contract._read_local.cache_clear()
+    cfg = TrainConfig(str(manifest), str(tmp_path / "run"), encoder_weights="none", epochs=1, batch_size=2,
+                      steps_per_epoch=1, validation_steps=1, strategy="default", samples=1)  # fmt: skip
+    train(cfg, verbose=0)
+    assert parsed == [str(manifest)]
