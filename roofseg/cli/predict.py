@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from roofseg.cli.options import (
@@ -225,11 +223,10 @@ def predict(
     the scene's nodata in their mask band.
     """
     # here, not at the top: keeps --help fast
-    from roofseg.contracts.card import read_card
     from roofseg.errors import RoofsegError
-    from roofseg.prediction.many import predict_one
+    from roofseg.prediction.many import check_folder_output, predict_one
     from roofseg.prediction.options import single_scene
-    from roofseg.prediction.request import PredictRequest, resolve, single_outputs
+    from roofseg.prediction.request import PredictRequest, resolve_model, single_outputs
 
     request = PredictRequest(
         tile=tile_size,
@@ -257,21 +254,23 @@ def predict(
         cog=cog,
         devices=devices,
     )
-    card = read_card(model) if Path(model).is_file() else None  # once a run
+    inputs = resolved_inputs(inputs, bbox, zoom)
+    stac = stac_choice(stac_asset, stac_labels)
+    one = single_scene(inputs, output) and runner == "local"
     try:
-        resolved = resolve(card, request, model)
+        resolved = resolve_model(model, request)  # the card read once a run
+        if not one:
+            check_folder_output(output, inputs, stac)
     except RoofsegError as exc:
-        if not str(exc.path).startswith("--"):
+        if not str(exc.path).startswith("--") and exc.path != "OUTPUT":
             raise
         raise click.BadParameter(exc.problem, param_hint=str(exc.path)) from None
-    inputs = resolved_inputs(inputs, bbox, zoom)
-    if single_scene(inputs, output) and runner == "local":
+    if one:
         result = predict_one(model, inputs[0], output, resolved, single_outputs(output, request, resolved), overwrite,
                              progress=not quiet)  # fmt: skip
         _echo_one(result, resolved)
     else:
-        _many_scenes(model, inputs, output, resolved, bool(preview), overwrite, quiet,
-                     stac_choice(stac_asset, stac_labels), runner, beam_options)  # fmt: skip
+        _many_scenes(model, inputs, output, resolved, bool(preview), overwrite, quiet, stac, runner, beam_options)
 
 
 def _echo_one(result: dict, resolved) -> None:
@@ -295,19 +294,8 @@ def _many_scenes(
     model, inputs, output, resolved, preview: bool, overwrite: bool, quiet: bool, stac, runner: str, beam_options
 ) -> None:
     # here, not at the top: keeps --help fast
-    from roofseg.outputs import is_object_store
     from roofseg.prediction.many import predict_scenes
-    from roofseg.prediction.options import RASTER_SUFFIXES
-    from roofseg.scenes import expand, suffix_of
 
-    if is_object_store(output) and suffix_of(output) in RASTER_SUFFIXES:
-        raise click.BadParameter(
-            "in an object store, give a folder (s3://BUCKET/preds): each scene's files go there", param_hint="OUTPUT"
-        )
-    if Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir():
-        if len(inputs) == 1:
-            expand(inputs[0], stac)  # a mistyped scene is said as such, not taken for several scenes
-        raise click.BadParameter(f"{output} names a raster, but several scenes need a folder", param_hint="OUTPUT")
     result = predict_scenes(
         model,
         inputs,

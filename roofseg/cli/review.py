@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from roofseg.cli.options import CONTEXT
@@ -40,8 +42,6 @@ def review(pairs, store, order, existing, host, port) -> None:
     GeoPackage. Stop with Ctrl-C.
     """
     # here, not at the top: keeps --help fast
-    from pathlib import Path
-
     from roofseg.review.queue import Pair
     from roofseg.review.server import Review, ReviewServer
 

@@ -17,7 +17,7 @@ from roofseg.locks import folder_lock
 from roofseg.outputs import RemoteFolder, is_object_store
 from roofseg.prediction.beam import run_jobs
 from roofseg.prediction.job import SceneJob, is_roofseg_output, predict_job, scene_failure
-from roofseg.prediction.options import PredictOptions
+from roofseg.prediction.options import RASTER_SUFFIXES, PredictOptions
 from roofseg.prediction.rasters.engines import load_predictor
 from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.mosaic import write_mosaics
@@ -27,7 +27,7 @@ from roofseg.prediction.vector.vectorize import VectorOptions
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import grid_rows, stride_for
 from roofseg.runners import quiet_beam
-from roofseg.scenes import is_remote, scene_files
+from roofseg.scenes import expand, is_remote, scene_files, suffix_of
 from roofseg.stac import StacChoice
 from roofseg.terminal import terminal
 
@@ -96,6 +96,19 @@ def model_signature(path: str | os.PathLike) -> dict:
     """A model file's identity for the run record: its path, size and modification time."""
     st = os.stat(path)
     return {"path": os.path.abspath(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def check_folder_output(output: str, inputs: Sequence[str], stac: StacChoice = StacChoice()) -> None:
+    """Refuse an OUTPUT that cannot hold the predictions of several scenes: a raster's name (a
+    mistyped single scene is said as such first), or a raster in an object store."""
+    if is_object_store(output) and suffix_of(output) in RASTER_SUFFIXES:
+        raise RoofsegError(
+            "OUTPUT", "in an object store, give a folder (s3://BUCKET/preds): each scene's files go there"
+        )
+    if Path(output).suffix.lower() in RASTER_SUFFIXES and not Path(output).is_dir():
+        if len(inputs) == 1:
+            expand(inputs[0], stac)  # a mistyped scene is said as such, not taken for several scenes
+        raise RoofsegError("OUTPUT", f"{output} names a raster, but several scenes need a folder")
 
 
 def load_inference(model, options: PredictOptions, progress: bool = False) -> Inference:

@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from roofseg.contracts.card import MIN_AREA, ModelCard
+from roofseg.contracts.card import MIN_AREA, ModelCard, read_card
 from roofseg.errors import RoofsegError
 from roofseg.prediction.options import PredictOptions, card_options, tuned_defaults
 from roofseg.prediction.vector.existing import EXISTING_OVERLAP, check_existing
@@ -170,6 +170,13 @@ def resolve(card: ModelCard | None, request: PredictRequest = PredictRequest(), 
         colour_reference=(card or ModelCard()).colour_quantiles(model) if matches else None,
     )
     return Resolved(options, vectors, card)
+
+
+def resolve_model(model: str | os.PathLike, request: PredictRequest = PredictRequest()) -> Resolved:
+    """:func:`resolve` for the model file ``model``, its card read once here (a model from
+    elsewhere, without a card, takes the plain defaults)."""
+    card = read_card(model) if os.path.isfile(model) else None
+    return resolve(card, request, model)
 
 
 @dataclass(frozen=True)
