@@ -15,12 +15,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from roofseg.atomic import write_json
-from roofseg.devices import visible_devices
 from roofseg.errors import RoofsegError
-from roofseg.prediction.job import SceneJob, predict_job, scene_failure
+from roofseg.prediction.job import SceneJob, load_inference, predict_job, scene_failure
 from roofseg.prediction.options import PredictOptions
-from roofseg.prediction.rasters.engines import load_predictor
-from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.vector.vectorize import VectorOptions
 from roofseg.runners import beam_options, pipeline_error
 
@@ -46,9 +43,7 @@ def run_jobs(
         def setup(self):  # once per worker, not per scene
 
             # the worker's own engine and GPUs: the driver's may not exist there
-            net = load_predictor(os.fspath(model), options.engine, options.precision)
-            devices = visible_devices("all") if hasattr(net, "predict_on_batch") else None
-            self.infer = Inference(net, devices, options.tta)
+            self.infer = load_inference(model, options, worker=True)
 
         def process(self, job: SceneJob):
             marker = failure_marker(job)

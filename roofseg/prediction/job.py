@@ -13,9 +13,11 @@ from tqdm import tqdm
 
 from roofseg.atomic import commit_outputs, discard_outputs, parts_of, staged_path
 from roofseg.contracts.tags import probability_scale, read_tags
+from roofseg.devices import visible_devices
 from roofseg.errors import RoofsegError, failure_line, first_line
 from roofseg.outputs import RemoteFolder
 from roofseg.prediction.options import PredictOptions
+from roofseg.prediction.rasters.engines import load_predictor
 from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.predict import binary_path, predict_scene
 from roofseg.prediction.rasters.style import binary_style, probability_style, write_style
@@ -163,3 +165,16 @@ def predict_job(
                 job.remote.upload(path.name)
                 path.unlink()
     return result
+
+
+def load_inference(model, options: PredictOptions, progress: bool = False, worker: bool = False) -> Inference:
+    """The model a run predicts with, loaded once: a model file through its engine (or a model or
+    callable as it is), replicated on the options' devices, with test-time flips where asked. The
+    one loader of the single-scene, many-scene and Beam runners; ``worker``: on a worker of a
+    distributed runner, whose own GPUs (not the driver's) hold the replicas."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_predictor(os.fspath(model), options.engine, options.precision, progress)
+    devices = options.devices
+    if worker:
+        devices = visible_devices("all") if hasattr(model, "predict_on_batch") else None
+    return Inference(model, devices, options.tta)

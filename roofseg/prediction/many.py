@@ -16,10 +16,8 @@ from roofseg.errors import BatchError, RoofsegError
 from roofseg.locks import folder_lock
 from roofseg.outputs import RemoteFolder, is_object_store
 from roofseg.prediction.beam import run_jobs
-from roofseg.prediction.job import SceneJob, is_roofseg_output, predict_job, scene_failure
+from roofseg.prediction.job import SceneJob, is_roofseg_output, load_inference, predict_job, scene_failure
 from roofseg.prediction.options import RASTER_SUFFIXES, PredictOptions
-from roofseg.prediction.rasters.engines import load_predictor
-from roofseg.prediction.rasters.inference import Inference
 from roofseg.prediction.rasters.mosaic import write_mosaics
 from roofseg.prediction.rasters.predict import binary_path, scene_gsd, warn_if_other_gsd
 from roofseg.prediction.request import PredictRequest, Resolved, SceneOutputs, resolve
@@ -109,14 +107,6 @@ def check_folder_output(output: str, inputs: Sequence[str], stac: StacChoice = S
         if len(inputs) == 1:
             expand(inputs[0], stac)  # a mistyped scene is said as such, not taken for several scenes
         raise RoofsegError("OUTPUT", f"{output} names a raster, but several scenes need a folder")
-
-
-def load_inference(model, options: PredictOptions, progress: bool = False) -> Inference:
-    """The model a run predicts with, loaded once: a model file through its engine (or a model or
-    callable as it is), replicated on the options' devices, with test-time flips where asked."""
-    if isinstance(model, (str, os.PathLike)):
-        model = load_predictor(model, options.engine, options.precision, progress)
-    return Inference(model, options.devices, options.tta)
 
 
 def _card_of(model, card: ModelCard | None) -> ModelCard | None:
