@@ -1,6 +1,8 @@
-"""Score models on Dhaka, the place the shipped base never trains on: pooled pixel IoU and object F1.
+"""Score models on Dhaka, the place the shipped base never trains on (or on other scenes): pooled pixel
+IoU and object F1, and the longest outline an .osm gets.
 
     python bench/dhaka.py MODEL [MODEL ...] [--blocks 0,1,2] [--json OUT.json]
+    python bench/dhaka.py MODEL --scene SCENE.tif:LABELS.geojson [--scene ...]   # other scenes alike
 
 Each model predicts every block as ``roofseg predict MODEL SCENE OUT.tif --vector OUT.gpkg`` does
 (the card's defaults, tune's choice where it has one), and the footprints are scored as
@@ -23,28 +25,38 @@ ROOT = Path(__file__).resolve().parents[1]
 DHAKA = ROOT.parent / "shared" / "data" / "more-places"
 
 
-def score_model(model: str, blocks: list[int], work: Path, extra: list[str] = ()) -> dict:
-    """Predict and score ``blocks`` of Dhaka with ``model``; return pooled and per-block scores."""
+def dhaka_blocks(blocks: list[int]) -> list[tuple[Path, Path]]:
+    return [
+        (DHAKA / f"dhaka_z19_block{b}_image.tif", DHAKA / f"dhaka_z19_block{b}_labels_3857.geojson") for b in blocks
+    ]
+
+
+def score_model(model: str, scenes: list[tuple[Path, Path]], work: Path, extra: list[str] = ()) -> dict:
+    """Predict and score ``scenes`` (scene, labels) with ``model``; return pooled and per-scene scores
+    and the longest outline written (nodes of the .osm's longest way)."""
+    import xml.etree.ElementTree as ET
+
     from roofseg.prediction.scoring.score import evaluate_scene
 
-    rows, pixel, objects = {}, [0, 0, 0], [0, 0, 0]
-    for b in blocks:
-        scene = DHAKA / f"dhaka_z19_block{b}_image.tif"
-        labels = DHAKA / f"dhaka_z19_block{b}_labels_3857.geojson"
-        out = work / f"{Path(model).stem}_block{b}.tif"
+    rows, pixel, objects, longest = {}, [0, 0, 0], [0, 0, 0], 0
+    for scene, labels in scenes:
+        b = scene.stem.removesuffix("_image")
+        out = work / f"{Path(model).stem}_{b}.tif"
         cmd = [sys.executable, "-m", "roofseg.cli", "predict", model, str(scene), str(out)]
-        cmd += ["--vector", str(out.with_suffix(".gpkg")), "--overwrite", "--quiet", *extra]
+        cmd += ["--vector", str(out.with_suffix(".osm")), "--overwrite", "--quiet", *extra]
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        ways = [len(list(w.iter("nd"))) for w in ET.parse(out.with_suffix(".osm")).getroot().iter("way")]
+        longest = max([longest, *ways])
         result = evaluate_scene(out, labels)
         c, o = result["pixel"]["counts"], result["objects"]
         pixel = [pixel[0] + c["tp"], pixel[1] + c["fp"], pixel[2] + c["fn"]]
         objects = [objects[0] + o["predicted"], objects[1] + o["true"], objects[2] + o["matched"]]
-        rows[f"block{b}"] = {"pixel_iou": result["pixel"]["iou"], "object_f1": o["f1"], **_counts(o)}
+        rows[b] = {"pixel_iou": result["pixel"]["iou"], "object_f1": o["f1"], **_counts(o)}
     tp, fp, fn = pixel
     predicted, true, matched = objects
     f1 = 2 * matched / (predicted + true) if predicted + true else 0.0
     return {"pixel_iou": tp / max(tp + fp + fn, 1), "object_f1": f1, "predicted": predicted, "true": true,
-            "matched": matched, "blocks": rows}  # fmt: skip
+            "matched": matched, "longest_way": longest, "scenes": rows}  # fmt: skip
 
 
 def _counts(o: dict) -> dict:
@@ -57,17 +69,22 @@ def main() -> None:
     ap.add_argument("--blocks", default="0,1,2")
     ap.add_argument("--json", default=None)
     ap.add_argument("--predict-args", default="", help="more options for roofseg predict, as one string")
+    ap.add_argument("--scene", action="append", default=[], help="SCENE:LABELS, instead of Dhaka's blocks")
     args = ap.parse_args()
-    if not DHAKA.exists():
+    if args.scene:
+        scenes = [tuple(Path(p) for p in s.split(":", 1)) for s in args.scene]
+    elif not DHAKA.exists():
         raise SystemExit(f"{DHAKA} is absent: nothing to measure")
-    blocks = [int(b) for b in args.blocks.split(",")]
+    else:
+        scenes = dhaka_blocks([int(b) for b in args.blocks.split(",")])
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
-            out[model] = score_model(model, blocks, Path(tmp), args.predict_args.split())
+            out[model] = score_model(model, scenes, Path(tmp), args.predict_args.split())
             s = out[model]
             line = f"{model}: pixel IoU {s['pixel_iou']:.3f}, object F1 {s['object_f1']:.3f} "
-            line += f"({s['matched']} of {s['true']} buildings matched, {s['predicted']} predicted)"
+            line += f"({s['matched']} of {s['true']} buildings matched, {s['predicted']} predicted; "
+            line += f"longest .osm way {s['longest_way']} nodes)"
             print(line, flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
