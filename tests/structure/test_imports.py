@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("roofseg.prediction.job",),
     ("roofseg.prediction.beam",),
     ("roofseg.prediction.many", "roofseg.prediction"),
+    ("roofseg.review",),
     ("roofseg.cli",),
 ]
 

@@ -16,19 +16,6 @@ def valid_polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
-def _touching_rings_noded(geom: shapely.Geometry, tolerance: float) -> shapely.Geometry:
-    """``geom`` with a vertex on each of its rings wherever another ring of its own touches it (a
-    courtyard touching its outline in the middle of an edge): the two ways of a multipolygon then
-    meet at a node they share, as JOSM's validator asks, not inside an edge."""
-    if geom.geom_type not in ("Polygon", "MultiPolygon"):
-        return geom
-    parts = getattr(geom, "geoms", [geom])
-    if not any(p.interiors for p in parts) and len(parts) < 2:
-        return geom
-    corners = shapely.multipoints(shapely.get_coordinates(geom))
-    return valid_polygonal(shapely.snap(geom, corners, tolerance))
-
-
 def simplify_outlines(geoms: list[shapely.Geometry], tolerance: float) -> list[shapely.Geometry]:
     """``geoms`` without the vertices that add nothing: the steps of a staircase traced from pixels
     and points on a straight line, within ``tolerance`` (about a pixel). Simplified as one coverage
@@ -45,7 +32,6 @@ def share_walls(geoms: list[shapely.Geometry], tolerance: float) -> list[shapely
     ``tolerance``): a wall two buildings share then has the same vertices on both sides, so it
     stays shared when the coordinates are rounded (to the centimetre, or to 1e-7° in an OSM or
     GeoJSON file) instead of opening a sliver or an overlap where one side had a corner."""
-    geoms = [_touching_rings_noded(g, tolerance) for g in geoms]
     if len(geoms) < 2:
         return list(geoms)
     outlines = shapely.boundary(geoms)
