@@ -277,8 +277,7 @@ class ModelCard:
                 input=data.get("input") or INPUT,
                 outputs=tuple(data.get("outputs") or TARGETS[:1]),
                 contact_px=data.get("contact_px"),
-                contact_kind=data.get("contact_kind")
-                or ("between" if TARGETS[1] in (data.get("outputs") or ()) else None),
+                contact_kind=data.get("contact_kind"),
                 base=Lineage(base["file"], base["sha256"], base.get("card")) if base else None,
                 postprocess=Tuning.from_dict(tuned) if tuned else None,
                 roofseg=data.get("roofseg"),

@@ -193,7 +193,7 @@ class Manifest:
                 gsd_m=float(data["gsd_m"]) if data.get("gsd_m") else None,
                 targets=tuple(data.get("targets") or TARGETS[:1]),
                 contact_px=int(data.get("contact_px") or 0),
-                contact_kind=data.get("contact_kind") or ("between" if data.get("contact_px") else None),
+                contact_kind=data.get("contact_kind"),
                 jobs=tuple(data.get("jobs") or ()),
                 params=dict(data.get("params") or {}),
             )

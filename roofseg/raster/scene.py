@@ -76,7 +76,7 @@ def declared(ds: rasterio.DatasetReader, path: str, pixel_size: float | None, no
         if kind is None:
             raise RoofsegError(
                 path, f"--pixel-size and --nodata take 8/16-bit or float32 images, not {ds.dtypes[b - 1]}"
-            )  # noqa: E501
+            )
         value = ds.nodatavals[b - 1] if ds.nodatavals[b - 1] is not None else nodata
         bands.append(
             f'<VRTRasterBand dataType="{kind}" band="{b}">'

@@ -59,11 +59,10 @@ def scene_tables(model_path, manifest, split: str, batch_size: int, tile_size: i
     for job in tiled.jobs:
         if job["id"] not in in_split or not job.get("image"):
             continue
-        gsd, native = job.get("gsd_m"), job.get("source_gsd_m")
-        resample = gsd if gsd and native and abs(gsd / native - 1) > 0.01 else None
         bands = tuple(job["bands"]) if job.get("bands") else None
         params = tiled.params
-        with Scene(job["image"], bands, resample, params.get("pixel_size"), params.get("nodata")) as scene:
+        # at the GSD the tiles were cut at: Scene reads the scene as it is where that is its own
+        with Scene(job["image"], bands, job.get("gsd_m"), params.get("pixel_size"), params.get("nodata")) as scene:
             table = colours.scene_table(scene.read, scene.height, scene.width, size, reference)
         if table is not None:
             tables[job["id"].encode()] = table

@@ -200,9 +200,14 @@ def _callbacks(
     )
     clock = CpuClock(run / "backup" / "cpu.json", chief)
     checkpoint = AtomicCheckpoint(
-        str(out / "best.keras"), monitor="val_loss", save_best_only=True, verbose=0, card=card, ledger=ledger
+        str(out / "best.keras"),
+        monitor="val_loss",
+        save_best_only=True,
+        verbose=0,
+        card=card,
+        ledger=ledger,
+        clock=clock,
     )
-    checkpoint.clock = clock
     return [
         clock,
         *([plateau] if cfg.schedule == "plateau" else []),  # a schedule sets the rate itself
@@ -232,11 +237,18 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that writes under a temporary name and renames: a kill or a full disk while
     saving leaves the previous best.keras, never a truncated one. ``card`` goes into the file."""
 
-    def __init__(self, *args, card: ModelCard | None = None, ledger: dict | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        card: ModelCard | None = None,
+        ledger: dict | None = None,
+        clock: CpuClock | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.card = card
         self.ledger = ledger  # the base's ledger, this run's global batch and places (see model_ledger)
-        self.clock: CpuClock | None = None
+        self.clock = clock
 
     def _save_model(self, epoch, batch, logs):
         final = self.filepath
@@ -324,7 +336,7 @@ def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
         scaling=SCALING_RULE,
         outputs=TARGETS if contact else TARGETS[:1],
         contact_px=manifest.contact_px if contact else None,
-        contact_kind=(manifest.contact_kind or "between") if contact else None,
+        contact_kind=manifest.contact_kind if contact else None,
         base=base.lineage if base is not None else None,
     )
 
@@ -562,6 +574,9 @@ def fit_phases(plan: Plan, model, encoder, rate, fit: dict, train_ds, callbacks,
             with plan.strategy.scope():
                 set_trainable(encoder, True)
                 compile_model(model, cfg.loss, rate)
+                # a new optimizer counts from 0: it goes on from the frozen phase's steps, so a schedule
+                # does not warm up again and the card counts every step (a resume restores it anyway)
+                model.optimizer.iterations.assign(first * plan.steps)
     if first < cfg.epochs:
         model.fit(train_ds, initial_epoch=first, epochs=cfg.epochs, callbacks=callbacks_of("full"), **fit)
     if chief:

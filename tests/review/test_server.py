@@ -8,10 +8,11 @@ import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 from shapely.geometry import box
 
-from conftest import one_error_line, write_geojson
+from conftest import one_error_line, write_geojson, write_tif
 
 
 def call(server, path, token=True, data=None, header=True):
@@ -156,3 +157,28 @@ def test_a_store_of_another_review_is_refused(pair, tmp_path):
     DecisionStore(tmp_path / "s.sqlite", [str(pair[1])]).close()
     with pytest.raises(RoofsegError, match="other footprints"):
         DecisionStore(tmp_path / "s.sqlite", [str(tmp_path / "other.gpkg")])
+
+
+def test_map_tiles_show_16_bit_imagery_with_the_stretch_the_model_sees(tmp_path):
+    """A uint16 scene, dark on its left and bright on its right: each tile keeps the scene's one
+    percentile stretch (roofseg's reader), not a stretch of its own that would make both grey."""
+    import io
+
+    import morecantile
+    from PIL import Image
+
+    from roofseg.review.tiles import SceneTiles
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 50, (3, 512, 512)).astype(np.uint16)
+    data[:, :, :256] += 1000
+    data[:, :, 256:] += 3000
+    tiles = SceneTiles(str(write_tif(tmp_path / "u16.tif", data)))
+    west, south, east, north = tiles.bounds
+    quad = morecantile.tms.get("WebMercatorQuad")
+    means = []
+    for lon in (west + (east - west) / 8, east - (east - west) / 8):
+        t = quad.tile(lon, (south + north) / 2, 20)
+        means.append(np.asarray(Image.open(io.BytesIO(tiles.png(20, t.x, t.y))).convert("L")).mean())
+    tiles.close()
+    assert means[0] < 60 and means[1] > 190, means

@@ -301,3 +301,30 @@ def test_a_training_run_parses_its_manifest_once(manifest, tmp_path, monkeypatch
                       steps_per_epoch=1, validation_steps=1, strategy="default", samples=1)  # fmt: skip
     train(cfg, verbose=0)
     assert parsed == [str(manifest)]
+
+
+@pytest.mark.slow
+def test_the_full_phase_goes_on_from_the_frozen_phases_steps(manifest, tmp_path):
+    """After --freeze-encoder-epochs a new optimizer takes over: it counts on from the frozen
+    phase's steps, so a cosine schedule does not warm up again and the card counts every step."""
+    from roofseg._tf import keras
+    from roofseg.training.train import TrainConfig, train
+
+    seen = []
+
+    class Steps(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            opt = self.model.optimizer
+            seen.append(int(opt.iterations.numpy()))
+
+    cfg = TrainConfig(str(manifest), str(tmp_path / "run"), encoder_weights="none", epochs=2, batch_size=2,
+                      steps_per_epoch=2, validation_steps=1, strategy="default", samples=1, freeze_encoder_epochs=1,
+                      schedule="cosine", warmup_steps=2, learning_rate=1e-3)  # fmt: skip
+    train(cfg, verbose=0, callbacks=[Steps()])
+    # the full phase went on from step 2, not from 0: the schedule, a function of this count, is one
+    # warm-up and one decay over the 4 planned steps, and the card's steps count all four
+    assert seen == [2, 4]
+    from roofseg.contracts.card import read_card
+
+    card = read_card(tmp_path / "run" / "best.keras")
+    assert card.trained_on["steps"] in (2, 4) and card.trained_on["ledger"]["steps"] == card.trained_on["steps"]
