@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from roofseg.atomic import atomic_output
 from roofseg.errors import RoofsegError
-from roofseg.raster.labels import ShapeIndex
+from roofseg.raster.shapes import ShapeIndex
 from roofseg.raster.windows import tile_transform
 
 ORIGIN = (400_000.0, 5_300_000.0)  # UTM 33N, metres: upper-left corner of the scene

@@ -38,8 +38,9 @@ from roofseg.cli.options import (
     "--labels",
     multiple=True,
     type=click.Path(),
-    help="Labels of each scene, in order (mask raster or vector file); repeat once per scene. Default: found beside "
-    "each scene (see above).",
+    help="Labels of each scene, in order (mask raster, vector file, or a review's NAME.review.sqlite: accepted "
+    "buildings are roof, rejected ones ground, the rest unknown and left out of the loss); repeat once per scene. "
+    "Default: found beside each scene (see above).",
 )
 @click.option(
     "--prefer",

@@ -1,6 +1,10 @@
 """A tiling run's ``manifest.json``: which shards hold which split's tiles, and how they were made.
 
-Format history: ``roofseg-tiles/1``, the only one so far.
+Format history:
+
+- ``roofseg-tiles/1``: the splits, shards, targets, jobs and parameters.
+- ``roofseg-tiles/2``: ``known``, whether the tiles carry a mask of the pixels whose label is known
+  (tiles of a review; see roofseg.contracts.tile, layout 2); earlier: false.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from roofseg.contracts.versions import stamp, version_of
 from roofseg.errors import RoofsegError
 
 NAME = "roofseg-tiles"
-VERSION = 1
+VERSION = 2
 MANIFEST_FILE = "manifest.json"
 
 
@@ -87,6 +91,7 @@ class Manifest:
     targets: tuple[str, ...] = TARGETS[:1]
     contact_px: int = 0
     contact_kind: str | None = None  # the border target's kind (outline, between); None: between (older tilings)
+    known: bool = False  # the tiles carry a known mask: the pixels outside it have no label (a review's tiles)
     jobs: tuple[dict, ...] = ()  # what each scene or folder job did: id, bands, gsd_m, tiles per split, skipped, ...
     params: dict = field(default_factory=dict)  # the tiling parameters
 
@@ -164,6 +169,7 @@ class Manifest:
             "targets": list(self.targets),
             "contact_px": self.contact_px,
             "contact_kind": self.contact_kind,
+            "known": self.known,
             "jobs": [dict(j) for j in self.jobs],
             "params": self.params,
         }
@@ -194,6 +200,7 @@ class Manifest:
                 targets=tuple(data.get("targets") or TARGETS[:1]),
                 contact_px=int(data.get("contact_px") or 0),
                 contact_kind=data.get("contact_kind"),
+                known=bool(data.get("known", False)),
                 jobs=tuple(data.get("jobs") or ()),
                 params=dict(data.get("params") or {}),
             )

@@ -1,7 +1,8 @@
 """The ``tf.train.Example`` layout of one tile: what the tiler writes and the pipeline parses.
 
-Layout history (the ``layout`` feature): 1, the only one so far; shards written before the
-feature existed read as 1.
+Layout history (the ``layout`` feature): 1, shards written before the feature existed read as 1;
+2, ``known``: where the labels say what a pixel is (a review labels only the buildings decided); a
+tile without it is known everywhere, as every tile of layout 1.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from roofseg._tf import tf
 from roofseg.errors import RoofsegError
 
-VERSION = 1  # the layout this release writes and the newest it reads
+VERSION = 2  # the layout this release writes and the newest it reads
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,9 @@ class TileRecord:
     """One tile with everything needed to put it back on the map.
 
     ``image`` is uint8 (size, size, 3), ``mask`` uint8 (size, size) of 0/1, ``contact`` None or
-    uint8 (size, size) of 0/1: where buildings meet (see roofseg.tiler.targets). ``transform`` is the
+    uint8 (size, size) of 0/1: where buildings meet (see roofseg.tiler.targets); ``known`` None (known
+    everywhere) or uint8 (size, size) of 0/1: the pixels whose label is known, the rest left out of
+    the loss (see roofseg.raster.reviewed). ``transform`` is the
     tile's affine (a, b, c, d, e, f) in the scene's CRS; ``valid_height``/``valid_width`` are the
     part of the tile inside the scene (the rest is padding, marked by ``padded``).
     """
@@ -38,6 +41,7 @@ class TileRecord:
     valid_width: int
     nodata_fraction: float
     contact: np.ndarray | None = None
+    known: np.ndarray | None = None
 
     def to_example(self) -> bytes:
         h, w, c = self.image.shape
@@ -49,6 +53,8 @@ class TileRecord:
         f["mask"].bytes_list.value.append(self.mask.tobytes())
         if self.contact is not None:
             f["contact"].bytes_list.value.append(self.contact.tobytes())
+        if self.known is not None:
+            f["known"].bytes_list.value.append(self.known.tobytes())
         f["scene_id"].bytes_list.value.append(self.scene_id.encode())
         # float_list is float32, too coarse for UTM coordinates: the transform is kept as text
         f["transform"].bytes_list.value.append(",".join(repr(float(v)) for v in self.transform).encode())
@@ -81,6 +87,7 @@ FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
     "mask": tf.io.FixedLenFeature([], tf.string),
     "contact": tf.io.FixedLenFeature([], tf.string, default_value=""),  # absent: tiled without contact targets
+    "known": tf.io.FixedLenFeature([], tf.string, default_value=""),  # absent: every pixel's label is known
     "height": tf.io.FixedLenFeature([], tf.int64),
     "width": tf.io.FixedLenFeature([], tf.int64),
     "channels": tf.io.FixedLenFeature([], tf.int64),
@@ -121,6 +128,7 @@ def read_records(path: str, compression: str | None = None) -> list[dict]:
         rec["image"] = np.frombuffer(rec["image"], np.uint8).reshape(h, w, c)
         rec["mask"] = np.frombuffer(rec["mask"], np.uint8).reshape(h, w)
         rec["contact"] = np.frombuffer(rec["contact"], np.uint8).reshape(h, w) if rec["contact"] else None
+        rec["known"] = np.frombuffer(rec["known"], np.uint8).reshape(h, w) if rec["known"] else None
         rec["scene_id"] = rec["scene_id"].decode()
         rec["crs"] = rec["crs"].decode()
         rec["transform"] = parse_transform(rec["transform"])

@@ -27,6 +27,7 @@ class ShardSet:
     tiles: int | None
     counts: list[int] | None = None  # records in each file, as the manifest promises
     contact: bool = False  # the tiles carry contact targets (manifest "targets")
+    known: bool = False  # the tiles carry known masks (manifest "known")
 
 
 def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
@@ -54,6 +55,7 @@ def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
             info.tiles,
             [p.tiles for p in info.shards],
             manifest.has_contact,
+            manifest.known,
         )
     files = sorted(tf.io.gfile.glob(source))
     if not files:
@@ -61,11 +63,12 @@ def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
     return ShardSet(files, "GZIP" if files[0].endswith(".gz") else None, None, None)
 
 
-def decode(serialized: tf.Tensor, size: int | None, resize: bool, contact: bool = False) -> dict:
+def decode(serialized: tf.Tensor, size: int | None, resize: bool, contact: bool = False, known: bool = False) -> dict:
     """One serialized tile → image (size, size, 3) float in [0, 1], mask (size, size, 1) in {0, 1}, and metadata.
 
     ``contact``: the mask has a second channel, the tile's contact target (zeros for a tile
-    stored without one).
+    stored without one). ``known``: the mask has a last channel more, 1 where the label is known
+    (ones for a tile stored without a known mask); the losses and metrics leave the rest out.
     """
     ex = tf.io.parse_single_example(serialized, FEATURES)
     shape = tf.stack([ex["height"], ex["width"]])
@@ -79,7 +82,15 @@ def decode(serialized: tf.Tensor, size: int | None, resize: bool, contact: bool 
             lambda: tf.zeros_like(mask),
         )
         mask = tf.concat([mask, border], -1)
-    channels = 2 if contact else 1
+    if known:
+        stored = tf.strings.length(ex["known"]) > 0
+        labelled = tf.cond(
+            stored,
+            lambda: tf.reshape(tf.io.decode_raw(ex["known"], tf.uint8), tf.concat([shape, [1]], 0)),
+            lambda: tf.ones_like(mask[..., :1]),
+        )
+        mask = tf.concat([mask, labelled], -1)
+    channels = (2 if contact else 1) + int(known)
     image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 → [0, 1]
     mask = tf.cast(mask > 0, tf.float32)
     if resize:
@@ -196,6 +207,7 @@ def make_dataset(
     roof_share: float | None = None,
     contact: bool = False,
     balance: str = "none",
+    known: bool | None = None,
 ) -> tf.data.Dataset:
     """Batches of (image, mask) — or (image, mask, meta) with ``with_meta`` — for one split.
 
@@ -206,7 +218,9 @@ def make_dataset(
     disjoint when every worker sees the same order. ``size`` resizes tiles of another size (image
     bilinear, mask nearest). ``augment_on="host"`` augments training batches in this graph; the
     default ``"device"`` leaves that to the training step (see roofseg.training.model). Val and
-    test are never augmented. ``contact``: masks get a second channel, the contact target. The
+    test are never augmented. ``contact``: masks get a second channel, the contact target.
+    ``known`` (default: as the manifest says): masks get a last channel, 1 where the label is
+    known (see :func:`decode`). The
     batch count is known from the manifest (Keras' progress bar shows it from the first epoch).
 
     ``roof_share`` (training only): tiles with roofs make up this share of the tiles drawn, on
@@ -222,6 +236,7 @@ def make_dataset(
     each worker's last partial batch is kept, not dropped. Augmentation stays here.
     """
     shards = shards_of(source, split)
+    known = shards.known if known is None else known
     training = split == "train" if training is None else training
     deterministic = (not training) if deterministic is None else deterministic
     if deterministic and training and seed is None:
@@ -238,7 +253,9 @@ def make_dataset(
         if training:
             # shuffled while still serialized uint8: a quarter of the memory of decoded float tiles
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda s: decode(s, size, resize, contact), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    ds = ds.map(
+        lambda s: decode(s, size, resize, contact, known), num_parallel_calls=AUTOTUNE, deterministic=deterministic
+    )
     if training and roof_share is not None:
         ds = balanced(ds, roof_share, seed)
     elif repeat:

@@ -18,21 +18,22 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
-from rasterio.features import rasterize
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds, transform_geom
 from rasterio.windows import Window
 from shapely.geometry import mapping
 
+from roofseg.contracts.review import is_review_store
 from roofseg.errors import RoofsegError, RoofsegWarning, first_line
 from roofseg.raster.components import scene_components
 from roofseg.raster.osm import is_building, read_osm_buildings
+from roofseg.raster.reviewed import ReviewLabels
 from roofseg.raster.scene import Scene, open_raster
+from roofseg.raster.shapes import POLYGONAL, ShapeIndex, bbox
 from roofseg.raster.windows import grid_bounds, tile_transform
 from roofseg.scenes import is_remote, suffix_of
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".osm", ".pbf")
-POLYGONAL = ("Polygon", "MultiPolygon")
 RASTER_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".vrt", ".img")
 
 
@@ -45,16 +46,23 @@ class Labels(Protocol):
     def instances(self, row: int, col: int, height: int, width: int) -> np.ndarray:
         """int32 (height, width): 0 off buildings, one id per building (the window may reach past the scene)."""
 
+    # labels that know only part of the scene (a review) also have
+    # known(row, col, height, width) -> 0/1 uint8: 1 where the label says what the pixel is
+
 
 def open_labels(
     path: str | os.PathLike, scene: Scene, crs: str | None = None, ignore_non_polygons: bool = False
 ) -> Labels:
-    """Open ``path`` as labels for ``scene``: vector footprints or a mask raster, by its suffix.
+    """Open ``path`` as labels for ``scene``: vector footprints, a review's store
+    (:mod:`roofseg.raster.reviewed`) or a mask raster, by its suffix.
 
     ``crs`` states the footprints' CRS where the file has none or a wrong one (``--labels-crs``);
     ``ignore_non_polygons`` takes a file of lines or points only as an area without buildings.
     """
     suffix = suffix_of(os.fspath(path))
+    if is_review_store(path):
+        # a reviewer's decisions: known roof and ground, the rest unknown (labels with a known())
+        return ReviewLabels(path, scene)
     if suffix in VECTOR_SUFFIXES:
         return VectorLabels(path, scene, crs=crs, ignore_non_polygons=ignore_non_polygons)
     return MaskLabels(path, scene)
@@ -155,32 +163,6 @@ class MaskLabels:
         self._components = None
         if self._components_path:
             Path(self._components_path).unlink(missing_ok=True)
-
-
-class ShapeIndex:
-    """Polygons in map coordinates with their bounding boxes, burned window by window.
-
-    A window burns only the shapes whose bounding box meets it, so its cost does not grow with
-    the number of shapes.
-    """
-
-    def __init__(self, geoms: list[dict]):
-        self.geoms = geoms
-        self.bboxes = np.array([_bbox(g) for g in geoms]).reshape(-1, 4)  # minx, miny, maxx, maxy
-
-    def hits(self, left: float, bottom: float, right: float, top: float) -> np.ndarray:
-        """Which shapes' bounding boxes meet the given box."""
-        b = self.bboxes
-        return (b[:, 0] < right) & (b[:, 2] > left) & (b[:, 1] < top) & (b[:, 3] > bottom)
-
-    def burn(self, transform, height: int, width: int, values=None, dtype: str = "uint8") -> np.ndarray:
-        """Rasterize onto a ``height`` × ``width`` window with ``transform``: 1 (or ``values[i]``) inside shape i."""
-        left, bottom, right, top = grid_bounds(transform, height, width)
-        hit = np.flatnonzero(self.hits(left, bottom, right, top))
-        if not len(hit):
-            return np.zeros((height, width), dtype)
-        shapes = [(self.geoms[i], 1 if values is None else int(values[i])) for i in hit]
-        return rasterize(shapes, out_shape=(height, width), transform=transform, fill=0, dtype=dtype)
 
 
 class VectorLabels:
@@ -335,7 +317,7 @@ def _labels_crs(
     except Exception as exc:
         raise RoofsegError(path, f"unknown CRS {crs_text!r} ({first_line(exc)})") from None
     if crs.is_geographic and geoms:
-        bb = np.array([_bbox(g) for g in geoms])
+        bb = np.array([bbox(g) for g in geoms])
         x, y = bb[:, [0, 2]], bb[:, [1, 3]]
         if np.abs(x).max() > 180.0 + 1e-6 or np.abs(y).max() > 90.0 + 1e-6:
             k = int(np.argmax(np.maximum(np.abs(x).max(axis=1), np.abs(y).max(axis=1))))
@@ -346,9 +328,3 @@ def _labels_crs(
                 f"state their CRS with {crs_option} EPSG:…",
             )
     return crs
-
-
-def _bbox(geom: dict) -> tuple[float, float, float, float]:
-    rings = geom["coordinates"] if geom["type"] == "Polygon" else [r for p in geom["coordinates"] for r in p]
-    xy = np.concatenate([np.asarray(r, dtype=np.float64)[:, :2] for r in rings])
-    return xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()

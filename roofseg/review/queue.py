@@ -12,6 +12,7 @@ import shapely
 import shapely.geometry
 from pyproj import CRS, Transformer
 
+from roofseg.contracts.review import building_key
 from roofseg.errors import RoofsegError, first_line
 from roofseg.raster.ground import GroundArea
 from roofseg.raster.scene import open_raster
@@ -64,7 +65,7 @@ def read_pairs(pairs: list[Pair]) -> list[Building]:
             lonlat = shapely.transform(geom, lambda xy: _lonlat(to_lonlat, xy))
             out.append(
                 Building(
-                    f"{k}:{i}",
+                    building_key(k, i),
                     k,
                     geom,
                     shapely.geometry.mapping(lonlat),

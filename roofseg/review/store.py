@@ -14,9 +14,10 @@ import threading
 import time
 from pathlib import Path
 
+from roofseg.contracts.review import DECISIONS, SCHEMA
 from roofseg.errors import RoofsegError
 
-DECISIONS = ("accept", "reject", "skip")
+__all__ = ["DECISIONS", "DecisionStore"]
 
 
 class DecisionStore:
@@ -29,10 +30,8 @@ class DecisionStore:
         try:
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS decisions (building TEXT PRIMARY KEY, decision TEXT NOT NULL, at REAL)"
-            )
+            for statement in SCHEMA:  # the layout roofseg.contracts.review describes
+                self.db.execute(statement)
             row = self.db.execute("SELECT value FROM meta WHERE key = 'files'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise RoofsegError(self.path, f"is not a review store roofseg can use ({exc})") from None

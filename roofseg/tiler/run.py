@@ -390,6 +390,7 @@ def build_manifest(results: list[JobResult], params: TileParams, split_mode: str
         targets=TARGETS if params.contact_px else TARGETS[:1],
         contact_px=params.contact_px,
         contact_kind=params.contact_kind if params.contact_px else None,
+        known=any("review" in r.info for r in results),
         jobs=tuple({"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped} for r in results),
         params=params.fingerprint(),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from roofseg.atomic import file_sha256
 from roofseg.contracts.tile import TileRecord
 from roofseg.errors import RoofsegError
 from roofseg.raster.components import components
@@ -163,6 +164,14 @@ def _scene_records(
             continue
         mask, contact = _targets(labels, t.row, t.col, t.height, t.width, params.contact_px, params.contact_kind)
         mask[~valid] = 0
+        known = labels.known(t.row, t.col, t.height, t.width) if hasattr(labels, "known") else None
+        if known is not None:  # labels of part of the scene (a review): a tile nothing is known of teaches nothing
+            known[~valid] = 0
+            if not known.any():
+                skipped["unknown"] = skipped.get("unknown", 0) + 1
+                yield None, None
+                continue
+            known = pad(known, params.size)  # padding is no data: unknown too
         if contact is not None:
             contact[~valid] = 0
             contact = pad(contact, params.size)
@@ -190,6 +199,7 @@ def _scene_records(
                 valid_width=t.width,
                 nodata_fraction=float(nodata_fraction),
                 contact=contact,
+                known=known,
             ),
         )
 
@@ -244,6 +254,7 @@ def tile_scene(
                             writers.write(tile_split, record)
             finally:
                 labels.close()
+            reviewed = getattr(labels, "counts", None)  # a review's decisions: what they were
             result.info = {
                 "image": job.image,
                 "labels": job.labels,
@@ -258,6 +269,8 @@ def tile_scene(
                     scene.crs, scene.source.transform, scene.source.height, scene.source.width
                 ),
             }
+            if reviewed is not None:
+                result.info["review"] = {"store": job.labels, "sha256": file_sha256(job.labels), **reviewed}
         writers.commit()
     except BaseException:
         writers.abort()

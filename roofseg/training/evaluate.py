@@ -128,7 +128,10 @@ def evaluate(
             probs = model(images, training=False)
             losses.append(float(model.compiled_loss(masks, probs)))
             weights.append(int(images.shape[0]))
-            counts += pixel_counts(probs.numpy()[..., 0] >= THRESHOLD, masks.numpy()[..., 0] > 0.5)
+            masks = masks.numpy()
+            # a review's tiles carry a known mask last (one channel more than the model's output)
+            known = masks[..., -1] > 0.5 if masks.shape[-1] > probs.shape[-1] else None
+            counts += pixel_counts(probs.numpy()[..., 0] >= THRESHOLD, masks[..., 0] > 0.5, known)
     tp, fp, fn, tn = (int(c) for c in counts)
     return {
         "split": split,

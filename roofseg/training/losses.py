@@ -17,28 +17,44 @@ _SUB = sm.losses.dice_loss.submodules  # the backend/layers/models/utils sm's fu
 CONTACT_WEIGHT = 1.0  # the contact borders' loss, added to the roof's
 
 
-def _dice(y_true, y_pred):
+def _dice(y_true, y_pred, known=None):
+    if known is not None:  # an unknown pixel is neither found nor missed
+        y_true, y_pred = y_true * known, y_pred * known
     return 1.0 - _F.f_score(y_true, y_pred, beta=1, per_image=False, threshold=None, **_SUB)
 
 
-def _bce(y_true, y_pred):
-    return tf.reduce_mean(keras.losses.binary_crossentropy(y_true, y_pred))
+def _bce(y_true, y_pred, known=None):
+    pixels = keras.losses.binary_crossentropy(y_true, y_pred)
+    if known is None:
+        return tf.reduce_mean(pixels)
+    weight = tf.cast(known[..., 0], pixels.dtype)  # the mean over the known pixels alone
+    return tf.reduce_sum(pixels * weight) / tf.maximum(tf.reduce_sum(weight), 1.0)
 
 
-def _bce_dice(y_true, y_pred):
-    return _bce(y_true, y_pred) + _dice(y_true, y_pred)
+def _bce_dice(y_true, y_pred, known=None):
+    return _bce(y_true, y_pred, known) + _dice(y_true, y_pred, known)
+
+
+def split_known(y_true, y_pred):
+    """(the targets, the known mask or None): a target with one channel more than the model's
+    output carries the mask of the pixels whose label is known last (tiles of a review)."""
+    if y_true.shape[-1] is not None and y_true.shape[-1] > y_pred.shape[-1]:
+        return y_true[..., :-1], tf.cast(y_true[..., -1:], y_pred.dtype)
+    return y_true, None
 
 
 def _roof_and_contact(loss, y_true, y_pred):
     """``loss`` of the roof channel, plus cross-entropy and Dice of the contact channel where the
-    model has one (weighted by CONTACT_WEIGHT): the roof's term stays what a roof-only model's is."""
+    model has one (weighted by CONTACT_WEIGHT): the roof's term stays what a roof-only model's is.
+    Pixels a known mask leaves out (see :func:`split_known`) count in neither."""
+    y_true, known = split_known(y_true, y_pred)
     if y_pred.shape[-1] == 1:
-        return loss(y_true, y_pred)
+        return loss(y_true, y_pred, known)
     # Contact borders are a few pixels in a thousand. Dice alone is about as low for marking every
     # pixel contact as for marking none, and a model trained on it marked whole roofs contact,
     # leaving no cores to split; cross-entropy charges every false border.
-    contact = _bce_dice(y_true[..., 1:], y_pred[..., 1:])
-    return loss(y_true[..., :1], y_pred[..., :1]) + CONTACT_WEIGHT * contact
+    contact = _bce_dice(y_true[..., 1:], y_pred[..., 1:], known)
+    return loss(y_true[..., :1], y_pred[..., :1], known) + CONTACT_WEIGHT * contact
 
 
 @keras.saving.register_keras_serializable("roofseg")
@@ -79,7 +95,11 @@ class _PixelCounts(keras.metrics.BinaryIoU):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        # the roof channel only: a second channel (contact borders) is a means to split buildings
+        # the roof channel only: a second channel (contact borders) is a means to split buildings;
+        # the pixels whose label is unknown are not counted
+        y_true, known = split_known(y_true, y_pred)
+        if known is not None:
+            sample_weight = known if sample_weight is None else known * sample_weight
         return super().update_state(y_true[..., :1], y_pred[..., :1], sample_weight)
 
     def _counts(self):

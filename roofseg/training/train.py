@@ -324,6 +324,9 @@ def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
         "augment": cfg.augment.to_dict(),
         "licence": cfg.data_licence,
     }
+    reviews = [{"scene": j["id"], **j["review"]} for j in manifest.jobs if j.get("review")]
+    if reviews:  # it learnt from a mapper's decisions: which store (by SHA-256), how many of each
+        trained_on["reviews"] = reviews
     return ModelCard(
         gsd_m=model_gsd(manifest.gsd_m, manifest.tile_size, size),
         gsd_range_m=tuple(model_gsd(g, manifest.tile_size, size) for g in span) if span else None,

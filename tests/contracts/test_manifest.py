@@ -27,7 +27,7 @@ def test_a_manifest_reads_back_equal_and_keeps_its_json_form(tmp_path):
     write_manifest(tmp_path / "manifest.json", manifest)
     assert read_manifest(tmp_path / "manifest.json") == manifest
     data = json.loads((tmp_path / "manifest.json").read_text())
-    assert data["format"] == "roofseg-tiles/1" and data["splits"]["train"]["shards"][0] == {
+    assert data["format"] == "roofseg-tiles/2" and data["splits"]["train"]["shards"][0] == {
         "path": "train/a.tfrecord",
         "tiles": 3,
     }
@@ -39,7 +39,7 @@ def test_a_missing_split_a_newer_format_and_a_broken_file_are_one_line(tmp_path)
     write_manifest(path, Manifest(splits={"train": Split()}))
     with pytest.raises(RoofsegError, match="has no split 'val'"):
         read_manifest(path).split("val", path)
-    path.write_text(json.dumps({"format": "roofseg-tiles/2", "splits": {}}))
+    path.write_text(json.dumps({"format": "roofseg-tiles/99", "splits": {}}))
     with pytest.raises(RoofsegError, match="newer roofseg"):
         read_manifest(path)
     path.write_text("{")
