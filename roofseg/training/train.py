@@ -451,14 +451,17 @@ class Plan:
     steps: int  # the steps of an epoch
     momentum: float
     contact: bool
+    small: bool = False  # fewer training tiles than a global batch: the split is repeated within a batch
 
 
 def _plan(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, shards) -> Plan:
     """Step 1: the global batch, an epoch's steps and the batch norms' momentum, said once."""
     global_batch = cfg.batch_size * strategy.num_replicas_in_sync
-    if shards.tiles is not None and shards.tiles < global_batch:
-        raise RoofsegError(
-            cfg.manifest, f"the training split has {shards.tiles} tiles, fewer than one global batch of {global_batch}"
+    small = shards.tiles is not None and shards.tiles < global_batch
+    if small:  # a mapper's first labelled block is often this small: drawn again, never refused
+        print(
+            f"roofseg: the training split has {shards.tiles} tiles, fewer than a global batch of {global_batch}: "
+            "each batch draws tiles again (augmented anew each time)"
         )
     steps = cfg.steps_per_epoch or max(1, (shards.tiles or global_batch) // global_batch)
     momentum = bn_momentum(steps)
@@ -473,7 +476,7 @@ def _plan(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, shards)
             "roofseg: a second output learns the borders between buildings (splits touching buildings); "
             f"the loss is the roof's {cfg.loss} loss plus the borders' cross-entropy and Dice"
         )
-    return Plan(cfg, run, strategy, chief, size, global_batch, steps, momentum, contact)
+    return Plan(cfg, run, strategy, chief, size, global_batch, steps, momentum, contact, small)
 
 
 def prepare_folder(plan: Plan, overwrite: bool) -> tuple[dict, bool]:
@@ -505,7 +508,7 @@ def datasets(plan: Plan) -> tuple:
     (None: one pass over the split)."""
     cfg = plan.cfg
     # a balanced stream is endless: an epoch is as many steps as one pass would take
-    endless = cfg.roof_share is not None or cfg.balance != "none"
+    endless = cfg.roof_share is not None or cfg.balance != "none" or plan.small
     steps_per_epoch = cfg.steps_per_epoch or (plan.steps if endless else None)
     # Workers of a multi-worker run shard the data by element: only disjoint if all read in one order.
     same_order = cfg.strategy == "multiworker"
@@ -516,7 +519,7 @@ def datasets(plan: Plan) -> tuple:
         plan.size,
         training=True,
         seed=cfg.seed,
-        repeat=cfg.steps_per_epoch is not None,
+        repeat=cfg.steps_per_epoch is not None or plan.small,
         shuffle_buffer=cfg.shuffle_buffer,
         augment_on=cfg.augment_on,
         augment_config=cfg.augment,

@@ -328,3 +328,29 @@ def test_the_full_phase_goes_on_from_the_frozen_phases_steps(manifest, tmp_path)
 
     card = read_card(tmp_path / "run" / "best.keras")
     assert card.trained_on["steps"] in (2, 4) and card.trained_on["ledger"]["steps"] == card.trained_on["steps"]
+
+
+@pytest.mark.slow
+def test_a_block_of_fewer_tiles_than_a_batch_trains_drawing_them_again(tmp_path, run_cli):
+    """A mapper's first labelled block is often small: 6 training tiles for a batch of 8 train."""
+    from shapely.geometry import box
+
+    from conftest import write_geojson, write_tif
+
+    rng = np.random.default_rng(0)
+    scene = write_tif(tmp_path / "block.tif", rng.integers(30, 220, (3, 128, 256), dtype=np.uint8))
+    x0, y0 = 500_000, 5_000_000
+    houses = [box(x0 + 8 * k + 2, y0 - 50, x0 + 8 * k + 7, y0 - 10) for k in range(15)]
+    write_geojson(tmp_path / "block.geojson", houses)
+    out = tmp_path / "tiles"
+    result = run_cli("tile", scene, "--labels", tmp_path / "block.geojson", "-o", out, "--tile-size", "64",
+                     "--split-block", "64", "--val", "0.25", "--test", "0", "--quiet")  # fmt: skip
+    assert result.code == 0, result.err
+    tiles = json.loads((out / "manifest.json").read_text())["splits"]["train"]["tiles"]
+    assert 0 < tiles < 8
+    result = run_cli("train", out / "manifest.json", "-o", tmp_path / "run", "--encoder-weights", "none",
+                     "--epochs", "2", "--batch", "8", "--strategy", "default", "--quiet")  # fmt: skip
+    assert result.code == 0, result.err
+    assert f"the training split has {tiles} tiles, fewer than a global batch of 8" in result.out
+    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert len(history) == 3  # a header and two epochs, of one step each
