@@ -116,15 +116,14 @@ def adapt(
         bands=parsed_bands(bands),
     )
     done = run(model, paths, out, cfg, progress=not quiet)
-    tiles = sum(s["tiles"] for s in done["scenes"])
-    click.echo(f"adapted ({done['method']}) on {len(done['scenes'])} scenes, {tiles} windows: {out}")
-    if done.get("dropped_tuning"):
+    click.echo(f"adapted ({done.method}) on {len(done.scenes)} scenes, {done.windows} windows: {out}")
+    if done.dropped_tuning:
         click.echo(
             "roofseg: MODEL's tuned post-processing was chosen before adaptation and is not carried over: "
             f"roofseg tune {out} SCENES -o TUNED.keras chooses the adapted model's"
         )
-    if "pseudo_labels" in done:
-        p = done["pseudo_labels"]
+    if done.pseudo_labels is not None:
+        p = done.pseudo_labels
         click.echo(
             f"self-training labels: {p['roof']:.1%} roof, {p['ground']:.1%} ground, {p['left_out']:.1%} left out"
         )

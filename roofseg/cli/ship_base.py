@@ -34,6 +34,8 @@ def ship_base(model, output, manifest, measured, overwrite) -> None:
     """
     # here, not at the top: keeps --help fast
     from roofseg.atomic import check_outputs
+    from roofseg.contracts.card import ledger_of
+    from roofseg.contracts.provenance import TrainedOn
     from roofseg.errors import RoofsegError
     from roofseg.training.shipping import file_mb, ship
 
@@ -45,8 +47,10 @@ def ship_base(model, output, manifest, measured, overwrite) -> None:
         except ValueError as exc:
             raise RoofsegError(measured, f"is not JSON ({exc})") from None
     card = ship(model, output, manifest, notes)
-    trained = card.get("trained_on") or {}
+    trained = card.trained_on or TrainedOn()
+    ledger = ledger_of(card)
     click.echo(
-        f"base: {output} ({file_mb(output):.1f} MB, float16), trained on {len(trained.get('scenes') or [])} scenes at "
-        f"{', '.join(f'{g:g}' for g in trained.get('gsd_m') or [])} m for {trained.get('steps', '?')} steps"
+        f"base: {output} ({file_mb(output):.1f} MB, float16), trained on {len(trained.scenes)} scenes at "
+        f"{', '.join(f'{g:g}' for g in trained.gsd_m)} m for {trained.steps} steps "
+        f"({ledger.steps} in all, {ledger.cpu_hours:g} CPU-hours)"
     )

@@ -15,7 +15,11 @@ Format history:
 - ``roofseg-model/4``: ``contact_kind``, what the border output learnt (``outline``: every building's
   edge band and where buildings meet; ``between``: where they meet only, the kind of every earlier
   card with a contact output); ``trained_on.ledger``, the training the weights have had in all, across
-  the runs that continued each other (see :class:`Ledger`; earlier: this run's ``steps`` only).
+  the runs that continued each other (see :class:`Ledger`; earlier: this run's ``steps`` only);
+  ``trained_on.reviews``, the review stores it learnt from.
+
+``trained_on``, ``colour_reference``, ``adaptation`` and ``postprocess.scores`` are typed records
+(:mod:`roofseg.contracts.provenance`, with their own history).
 
 Defaults for what an older card lacks are set here and nowhere else.
 """
@@ -31,6 +35,7 @@ from typing import Any
 
 from roofseg import __version__
 from roofseg.atomic import temp_path
+from roofseg.contracts.provenance import Adaptation, ColourReference, Ledger, TrainedOn, TuneScores
 from roofseg.contracts.sizes import DEFAULT_TILE_SIZE
 from roofseg.contracts.targets import TARGETS
 from roofseg.contracts.versions import stamp, version_of
@@ -63,7 +68,7 @@ class Tuning:
 
     choice: PostProcess
     objective: str | None = None
-    scores: dict | None = None  # the pooled scores of the choice
+    scores: TuneScores | None = None  # the pooled scores of the choice
     scenes: tuple[str, ...] = ()
     match_colours: bool = False  # the scenes' colours were matched to the card's reference (predict does too)
 
@@ -71,7 +76,7 @@ class Tuning:
         return {
             **asdict(self.choice),
             "objective": self.objective,
-            "scores": self.scores,
+            "scores": self.scores.to_dict() if self.scores else None,
             "scenes": list(self.scenes),
             "match_colours": self.match_colours,
         }
@@ -84,7 +89,7 @@ class Tuning:
         return cls(
             choice,
             data.get("objective"),
-            data.get("scores"),
+            TuneScores.from_dict(data.get("scores")),
             tuple(data.get("scenes") or ()),
             bool(data.get("match_colours", False)),
         )
@@ -102,59 +107,18 @@ class Lineage:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Ledger:
-    """The training a model's weights have had in all, summed over the runs that continued each
-    other (``train --init-from``): steps, tiles drawn (steps × global batch), CPU-hours of the
-    training processes, the tiles each place gave, and one line per run."""
-
-    steps: int = 0
-    tiles_seen: int = 0
-    cpu_hours: float = 0.0
-    places: dict[str, int] = field(default_factory=dict)  # training tiles each place (and GSD) gave
-    runs: tuple[dict, ...] = ()  # per run: steps, global batch, cpu_hours, precision, cpu flags, date
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "runs": [dict(r) for r in self.runs]}
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> Ledger:
-        if not data:
-            return cls()
-        return cls(
-            int(data.get("steps", 0)),
-            int(data.get("tiles_seen", 0)),
-            float(data.get("cpu_hours", 0.0)),
-            {str(k): int(v) for k, v in (data.get("places") or {}).items()},
-            tuple(dict(r) for r in data.get("runs") or ()),
-        )
-
-    def then(self, run: dict, places: dict[str, int]) -> Ledger:
-        """This ledger followed by one more run (its steps, global batch and CPU-hours)."""
-        merged = dict(self.places)
-        for place, tiles in places.items():
-            merged[place] = max(merged.get(place, 0), tiles)
-        return Ledger(
-            self.steps + int(run["steps"]),
-            self.tiles_seen + int(run["steps"]) * int(run["global_batch"]),
-            round(self.cpu_hours + float(run["cpu_hours"]), 3),
-            merged,
-            (*self.runs, run),
-        )
-
-
 def ledger_of(card: ModelCard | dict | None) -> Ledger:
     """The ledger of ``card``. A card of before ledgers counts its run's steps and those of the
     bases its lineage records (each card keeps its base's card), the runs oldest first."""
     if card is None:
         return Ledger()
-    data = card if isinstance(card, dict) else card.to_dict()
-    trained = data.get("trained_on") or {}
-    if trained.get("ledger"):
-        return Ledger.from_dict(trained["ledger"])
-    base = data.get("base") or {}
-    before = ledger_of(base.get("card")) if base.get("card") else Ledger()
-    steps = int(trained.get("steps") or 0)
+    if isinstance(card, dict):  # a base's card, as its lineage keeps it
+        card = ModelCard.from_dict(card)
+    trained = card.trained_on or TrainedOn()
+    if trained.ledger is not None:
+        return trained.ledger
+    before = ledger_of(card.base.card) if card.base and card.base.card else Ledger()
+    steps = trained.steps
     if not steps:
         return before
     run = {"steps": steps, "global_batch": 0, "cpu_hours": 0.0, "note": "a run of before ledgers: its steps alone"}
@@ -179,9 +143,9 @@ class ModelCard:
     roofseg: str | None = __version__  # the release that made the model (None: before cards said so)
     gsd_range_m: tuple[float, float] | None = None  # the training tiles' GSDs, finest and coarsest
     precision: str = "float32"  # what it was trained in (it is stored, and predicts, in float32)
-    trained_on: dict | None = None  # scenes, GSDs, tiles, steps, licences of its training data
-    colour_reference: dict | None = None  # the training tiles' band quantiles (roofseg.raster.colours)
-    adaptation: dict | None = None  # what roofseg adapt did: method, scenes, settings, the input's SHA-256
+    trained_on: TrainedOn | None = None  # scenes, GSDs, tiles, steps, ledger, licences of its training data
+    colour_reference: ColourReference | None = None  # the training tiles' band quantiles (roofseg.raster.colours)
+    adaptation: Adaptation | None = None  # what roofseg adapt did: method, scenes, settings, the input's SHA-256
     extra: dict = field(default_factory=dict, compare=False)  # keys of a newer minor release, kept as they are
 
     def __post_init__(self):
@@ -210,7 +174,7 @@ class ModelCard:
                 "add it with: roofseg ship-base MODEL OUT.keras --manifest TILES/manifest.json (the tiles it was "
                 "trained on), or go without --match-colours",
             )
-        return tuple(tuple(float(v) for v in band) for band in self.colour_reference["quantiles"])
+        return self.colour_reference.quantiles
 
     def with_tuning(self, tuning: Tuning | None) -> ModelCard:
         return replace(self, postprocess=tuning)
@@ -232,9 +196,9 @@ class ModelCard:
             "roofseg": self.roofseg,
             "gsd_range_m": list(self.gsd_range_m) if self.gsd_range_m else None,
             "precision": self.precision,
-            "trained_on": self.trained_on,
-            "colour_reference": self.colour_reference,
-            "adaptation": self.adaptation,
+            "trained_on": self.trained_on.to_dict() if self.trained_on else None,
+            "colour_reference": self.colour_reference.to_dict() if self.colour_reference else None,
+            "adaptation": self.adaptation.to_dict() if self.adaptation else None,
             **self.extra,
         }
 
@@ -283,9 +247,9 @@ class ModelCard:
                 roofseg=data.get("roofseg"),
                 gsd_range_m=tuple(float(g) for g in data["gsd_range_m"]) if data.get("gsd_range_m") else None,
                 precision=data.get("precision") or "float32",
-                trained_on=data.get("trained_on"),
-                colour_reference=data.get("colour_reference"),
-                adaptation=data.get("adaptation"),
+                trained_on=TrainedOn.from_dict(data.get("trained_on")),
+                colour_reference=ColourReference.from_dict(data.get("colour_reference")),
+                adaptation=Adaptation.from_dict(data.get("adaptation")),
                 extra={k: v for k, v in data.items() if k not in known},
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -84,7 +84,7 @@ def colour_default(card: ModelCard | None) -> bool:
         return False
     if card.postprocess is not None:
         return card.postprocess.match_colours
-    return bool(card.adaptation and (card.adaptation.get("settings") or {}).get("match_colours"))
+    return bool(card.adaptation and card.adaptation.match_colours)
 
 
 def engine_for(engine: str, devices: str) -> str:

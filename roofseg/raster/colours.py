@@ -13,6 +13,8 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
+from roofseg.contracts.provenance import ColourReference
+
 LEVELS = np.linspace(0.0, 1.0, 101)  # the quantiles kept: every percent
 SAMPLE_WINDOWS = 32  # windows read to take a scene's quantiles
 MIN_PIXELS = 4096  # fewer valid pixels than this and a scene's histogram says nothing
@@ -23,7 +25,7 @@ def band_quantiles(pixels: np.ndarray) -> np.ndarray:
     return np.quantile(pixels.astype(np.float32), LEVELS, axis=0).T
 
 
-def reference(images: Iterable[np.ndarray], valid: Iterable[np.ndarray] | None = None) -> dict:
+def reference(images: Iterable[np.ndarray], valid: Iterable[np.ndarray] | None = None) -> ColourReference:
     """The reference a card stores: the band quantiles of ``images`` (h, w, bands) uint8, over
     their ``valid`` pixels where given, and how many images and pixels they were taken from."""
     chosen, count = [], 0
@@ -35,12 +37,8 @@ def reference(images: Iterable[np.ndarray], valid: Iterable[np.ndarray] | None =
     pixels = np.concatenate(chosen) if chosen else np.zeros((0, 3), np.uint8)
     if len(pixels) < MIN_PIXELS:
         raise ValueError(f"{len(pixels)} valid pixels are too few for a colour reference")
-    return {
-        "levels": len(LEVELS),
-        "quantiles": np.round(band_quantiles(pixels), 2).tolist(),
-        "tiles": count,
-        "pixels": int(len(pixels)),
-    }
+    quantiles = np.round(band_quantiles(pixels), 2).tolist()
+    return ColourReference(tuple(tuple(band) for band in quantiles), len(LEVELS), count, int(len(pixels)))
 
 
 def sample_windows(height: int, width: int, size: int, count: int = SAMPLE_WINDOWS) -> list[tuple[int, int]]:

@@ -29,6 +29,7 @@ from roofseg._tf import keras, tf
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.contracts.augment import AugmentConfig
 from roofseg.contracts.card import ModelCard, write_model
+from roofseg.contracts.provenance import Adaptation
 from roofseg.contracts.sizes import reading_gsd
 from roofseg.errors import RoofsegError
 from roofseg.pipeline.augment import augment
@@ -280,7 +281,7 @@ def adapt(
     out: str | os.PathLike,
     cfg: AdaptConfig,
     progress: bool = True,
-) -> dict:
+) -> Adaptation:
     """Adapt the model at ``model_path`` to ``scenes`` and write it to ``out`` (the input model is
     never changed); return what was done (the card's ``adaptation``)."""
     model_path, out = os.fspath(model_path), Path(out)
@@ -304,15 +305,16 @@ def adapt(
     if "self-train" in cfg.methods:
         claim_work(work, run_fingerprint(base.sha256, scenes, cfg))
         done["pseudo_labels"] = self_train(model, tiles, cfg, work, progress)
-    adaptation = {
-        "method": ",".join(m for m in METHODS if m in cfg.methods),
-        "dropped_tuning": card.postprocess is not None,  # tune the adapted model for its own
-        "input_sha256": base.sha256,
-        "input": os.path.basename(model_path),
-        "scenes": [{"name": name, "tiles": n} for name, n in tiles.per_scene.items()],
-        "settings": asdict(cfg),
-        **done,
-    }
+    adaptation = Adaptation(
+        method=",".join(m for m in METHODS if m in cfg.methods),
+        dropped_tuning=card.postprocess is not None,  # tune the adapted model for its own
+        input=os.path.basename(model_path),
+        input_sha256=base.sha256,
+        scenes=tuple({"name": name, "tiles": n} for name, n in tiles.per_scene.items()),
+        settings=asdict(cfg),
+        bn_batches=done.get("bn_batches"),
+        pseudo_labels=done.get("pseudo_labels"),
+    )
     # tune's choice was made for the model before adaptation: not the adapted model's defaults (its
     # colour matching among them); the base's card keeps it
     adapted = replace(card, adaptation=adaptation, base=base.lineage, postprocess=None)

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from roofseg.contracts.provenance import ColourReference
 from roofseg.contracts.tile import read_records
 from roofseg.pipeline.dataset import shards_of
 from roofseg.raster import colours
@@ -14,7 +15,7 @@ from roofseg.raster import colours
 REFERENCE_TILES = 256  # tiles the reference is taken from, spread over the training shards
 
 
-def tiles_reference(manifest: str | os.PathLike, tiles: int = REFERENCE_TILES) -> dict | None:
+def tiles_reference(manifest: str | os.PathLike, tiles: int = REFERENCE_TILES) -> ColourReference | None:
     """The band quantiles of up to ``tiles`` training tiles of ``manifest`` (valid pixels: those a
     tile does not pad), or None where the split has too few pixels."""
     shards = shards_of(manifest, "train")
@@ -35,5 +36,5 @@ def tiles_reference(manifest: str | os.PathLike, tiles: int = REFERENCE_TILES) -
         return None
 
 
-def quantiles_of(reference: dict) -> np.ndarray:
-    return np.asarray(reference["quantiles"], np.float32)
+def quantiles_of(reference: ColourReference) -> np.ndarray:
+    return np.asarray(reference.quantiles, np.float32)

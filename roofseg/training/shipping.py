@@ -15,7 +15,8 @@ import h5py
 import numpy as np
 
 from roofseg.atomic import temp_path
-from roofseg.contracts.card import read_card, write_model
+from roofseg.contracts.card import ModelCard, read_card, write_model
+from roofseg.contracts.provenance import TrainedOn
 from roofseg.errors import RoofsegError
 
 WEIGHTS = "model.weights.h5"
@@ -87,10 +88,10 @@ MAX_SHIPPED_MB = 50.0  # the most a model kept inside the package may weigh
 
 def ship(
     model: str | os.PathLike, out: str | os.PathLike, manifest: str | os.PathLike | None = None, notes=None
-) -> dict:
+) -> ModelCard:
     """Write ``model`` as a model to ship: float16 weights, its card completed with the colour
     reference of ``manifest``'s training tiles (where the card lacks one) and ``notes`` (the
-    measured figures, a dict kept under ``trained_on["measured"]``). Returns the card written.
+    measured figures, a dict kept as ``trained_on.measured``). Returns the card written.
     A file over :data:`MAX_SHIPPED_MB` is refused."""
     # here, not at the top: TensorFlow only where a reference must be read from tiles
     from roofseg.training.model import check_archive
@@ -103,7 +104,7 @@ def ship(
     if card.colour_reference is None and manifest is not None:
         changes["colour_reference"] = tiles_reference(manifest)
     if notes:
-        changes["trained_on"] = {**(card.trained_on or {}), "measured": notes}
+        changes["trained_on"] = replace(card.trained_on or TrainedOn(), measured=notes)
     card = replace(card, **changes)
     out = Path(out)
 
@@ -113,4 +114,4 @@ def ship(
             raise RoofsegError(out, f"would weigh {size:.3g} MB, more than the {MAX_SHIPPED_MB:g} MB allowed to ship")
 
     write_model(out, card, lambda tmp: shrink(model, tmp), small_enough)
-    return card.to_dict()
+    return card

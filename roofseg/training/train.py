@@ -18,6 +18,7 @@ from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.contracts.augment import AugmentConfig
 from roofseg.contracts.card import Ledger, ModelCard, ledger_of, write_card
 from roofseg.contracts.manifest import read_manifest
+from roofseg.contracts.provenance import TrainedOn
 from roofseg.contracts.sizes import check_tile_size, model_gsd
 from roofseg.contracts.targets import TARGETS
 from roofseg.errors import RoofsegError, first_line
@@ -260,10 +261,10 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
                 drop_optimizer_state(self.filepath)
                 if self.card is not None:
                     steps = int(self.model.optimizer.iterations.numpy())
-                    trained_on = {**self.card.trained_on, "steps": steps}
+                    trained_on = replace(self.card.trained_on, steps=steps)
                     if self.ledger is not None:
                         cpu = self.clock.seconds() if self.clock else 0.0
-                        trained_on["ledger"] = model_ledger(self.ledger, steps, cpu)
+                        trained_on = replace(trained_on, ledger=model_ledger(self.ledger, steps, cpu))
                     write_card(self.filepath, replace(self.card, trained_on=trained_on))
                 os.replace(self.filepath, final)
                 # said here, with the final name: Keras would name the temporary file
@@ -294,7 +295,7 @@ def ledger_start(cfg: TrainConfig, manifest, global_batch: int, precision: str, 
     }
 
 
-def model_ledger(start: dict, steps: int, cpu_seconds: float) -> dict:
+def model_ledger(start: dict, steps: int, cpu_seconds: float) -> Ledger:
     """The ledger of a checkpoint ``steps`` into this run: the base's followed by this run."""
     run = {
         "steps": steps,
@@ -304,7 +305,7 @@ def model_ledger(start: dict, steps: int, cpu_seconds: float) -> dict:
         "cpu": start["cpu"],
         "date": start["started"],
     }
-    return Ledger.from_dict(start["base"]).then(run, start["places"]).to_dict()
+    return Ledger.from_dict(start["base"]).then(run, start["places"])
 
 
 def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
@@ -316,23 +317,22 @@ def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
     span = manifest.gsd_range
     if span and cfg.widen_gsd and base is not None and base.card is not None and base.card.gsd_range:
         span = (min(span[0], base.card.gsd_range[0]), max(span[1], base.card.gsd_range[1]))  # both ranges
-    trained_on = {
-        "scenes": manifest.training_scenes,
-        "tiles": manifest.splits["train"].tiles if "train" in manifest.splits else 0,
-        "gsd_m": sorted({round(j["gsd_m"], 4) for j in manifest.jobs if j.get("gsd_m")}),
-        "steps": 0,  # set at each checkpoint: the steps this run had trained
-        "augment": cfg.augment.to_dict(),
-        "licence": cfg.data_licence,
-    }
-    reviews = [{"scene": j["id"], **j["review"]} for j in manifest.jobs if j.get("review")]
-    if reviews:  # it learnt from a mapper's decisions: which store (by SHA-256), how many of each
-        trained_on["reviews"] = reviews
+    trained_on = TrainedOn(
+        scenes=tuple(manifest.training_scenes),
+        tiles=manifest.splits["train"].tiles if "train" in manifest.splits else 0,
+        gsd_m=tuple(sorted({round(j["gsd_m"], 4) for j in manifest.jobs if j.get("gsd_m")})),
+        steps=0,  # set at each checkpoint: the steps this run had trained
+        augment=cfg.augment.to_dict(),
+        licence=cfg.data_licence,
+        # it learnt from a mapper's decisions: which store (by SHA-256), how many of each
+        reviews=tuple({"scene": j["id"], **j["review"]} for j in manifest.jobs if j.get("review")),
+    )
     return ModelCard(
         gsd_m=model_gsd(manifest.gsd_m, manifest.tile_size, size),
         gsd_range_m=tuple(model_gsd(g, manifest.tile_size, size) for g in span) if span else None,
         precision=cfg.precision if cfg.precision in ("float32", "bfloat16", "float16") else "float32",
         trained_on=trained_on,
-        colour_reference=tiles_reference(cfg.manifest) if trained_on["tiles"] else None,
+        colour_reference=tiles_reference(cfg.manifest) if trained_on.tiles else None,
         tile_size=size,
         bands=tuple(manifest.bands),
         dtypes=tuple(manifest.dtypes),

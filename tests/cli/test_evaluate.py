@@ -72,7 +72,7 @@ def test_evaluate_matches_a_scene_with_the_table_predict_makes_of_it(manifest, s
     write_card(model, ModelCard(gsd_m=0.3, tile_size=64, colour_reference=reference))
     tables = scene_tables(model, manifest, "test", 8, None)
     assert tables
-    options = PredictOptions(tile=64, colour_reference=tuple(map(tuple, reference["quantiles"])))
+    options = PredictOptions(tile=64, colour_reference=reference.quantiles)
     with Scene(sample_scene["image"]) as scene:
         predicted = colour_table(scene, options)
     for table in tables.values():  # the sample is one scene: every split's table is predict's

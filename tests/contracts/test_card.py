@@ -7,7 +7,17 @@ import zipfile
 
 import pytest
 
-from roofseg.contracts.card import CARD_FILE, Lineage, ModelCard, PostProcess, Tuning, read_card, write_card
+from roofseg.contracts.card import (
+    CARD_FILE,
+    Lineage,
+    ModelCard,
+    PostProcess,
+    Tuning,
+    ledger_of,
+    read_card,
+    write_card,
+)
+from roofseg.contracts.provenance import Adaptation, ColourReference, Ledger, TrainedOn, TuneScores
 from roofseg.errors import RoofsegError
 
 
@@ -29,12 +39,12 @@ def test_a_card_written_by_this_release_reads_back_equal(tmp_path):
         outputs=("roof", "contact"),
         contact_px=3,
         base=Lineage("base.keras", "ab" * 32, {"format": "roofseg-model/1", "gsd_m": 0.15}),
-        postprocess=Tuning(PostProcess(0.6, 0.4, 10.0, True), "object-f1", {"object_f1": 0.7}, ("s0",)),
+        postprocess=Tuning(PostProcess(0.6, 0.4, 10.0, True), "object-f1", TuneScores(object_f1=0.7), ("s0",)),
         gsd_range_m=(0.075, 0.3),
         precision="bfloat16",
-        trained_on={"scenes": ["a", "b"], "steps": 10},
-        colour_reference={"quantiles": [[0.0, 1.0]] * 3},
-        adaptation={"method": "bn"},
+        trained_on=TrainedOn(scenes=("a", "b"), steps=10, ledger=Ledger(steps=960, places={"a@0.30m": 4})),
+        colour_reference=ColourReference(((0.0, 1.0),) * 3, 2, 5, 900),
+        adaptation=Adaptation("bn", settings={"match_colours": True}, bn_batches=3),
     )
     path = archive(tmp_path / "m.keras")
     write_card(path, card)
@@ -90,3 +100,32 @@ def test_the_cli_says_a_newer_card_in_one_line(tmp_path, run_cli):
     path = archive(tmp_path / "new.keras", {"format": "roofseg-model/9"})
     line = one_error_line(run_cli("export", path, tmp_path / "m.onnx", "--layout", "deepness"))
     assert str(path) in line and "newer roofseg" in line
+
+
+def test_the_provenance_of_a_card_3_reads_as_typed_records_and_keeps_what_it_does_not_know(tmp_path):
+    """A card of roofseg-model/3 (before ledgers and reviews) as a release of then wrote it."""
+    old = {
+        "format": "roofseg-model/3",
+        "gsd_m": 0.3,
+        "outputs": ["roof", "contact"],
+        "trained_on": {"scenes": ["a"], "tiles": 40, "gsd_m": [0.3], "steps": 700, "licence": "CC BY 4.0",
+                       "measured": {"pixel_iou": 0.5}, "colour": "kept"},
+        "colour_reference": {"levels": 3, "quantiles": [[0, 100, 255]] * 3, "tiles": 4, "pixels": 1000},
+        "adaptation": {"method": "bn", "settings": {"match_colours": True}, "scenes": [{"name": "x", "tiles": 8}],
+                       "bn_batches": 1},
+        "postprocess": {"threshold": 0.6, "contact_cut": 0.3, "min_area": 5.0, "regularize": False,
+                        "scores": {"pixel_iou": 0.6, "object_f1": 0.4, "matched": 4, "predicted": 10, "true": 10}},
+    }  # fmt: skip
+    card = read_card(archive(tmp_path / "old.keras", old))
+    assert card.trained_on.steps == 700 and card.trained_on.ledger is None and card.trained_on.reviews == ()
+    assert card.trained_on.measured == {"pixel_iou": 0.5} and card.trained_on.extra == {"colour": "kept"}
+    assert ledger_of(card).steps == 700  # a card of before ledgers counts its run's steps
+    assert card.colour_quantiles() == ((0.0, 100.0, 255.0),) * 3 and card.colour_reference.pixels == 1000
+    assert card.adaptation.match_colours and card.adaptation.windows == 8 and card.adaptation.bn_batches == 1
+    assert card.postprocess.scores == TuneScores(0.6, 0.4, 4, 10, 10)
+    again = card.to_dict()
+    assert again["trained_on"]["colour"] == "kept" and "ledger" not in again["trained_on"]
+    assert ModelCard.from_dict(again) == card
+    newer = {**old, "format": "roofseg-model/99"}
+    with pytest.raises(RoofsegError, match="newer roofseg"):
+        read_card(archive(tmp_path / "new.keras", newer))

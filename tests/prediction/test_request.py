@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import rasterio
 
 from roofseg.contracts.card import ModelCard, PostProcess, Tuning, read_card, write_card
+from roofseg.contracts.provenance import Adaptation, ColourReference
 from roofseg.errors import RoofsegError
 from roofseg.prediction.request import PredictRequest, colour_default, resolve
 
 
-def _reference() -> dict:
+def _reference() -> ColourReference:
     from roofseg.raster import colours
 
     ramp = np.full((64, 64, 3), 20, np.uint8) + np.arange(64, dtype=np.uint8)[:, None, None]
@@ -23,7 +26,7 @@ PLAIN = ModelCard(gsd_m=0.3, tile_size=64, gsd_range_m=(0.2, 0.4), colour_refere
 TUNED = ModelCard(
     **{**PLAIN.__dict__, "postprocess": Tuning(PostProcess(0.3, 0.4, 10.0, True), "object-f1", match_colours=True)}
 )
-ADAPTED = ModelCard(**{**PLAIN.__dict__, "adaptation": {"method": "bn", "settings": {"match_colours": True}}})
+ADAPTED = replace(PLAIN, adaptation=Adaptation("bn", settings={"match_colours": True}))
 TUNED_UNMATCHED = ModelCard(**{**PLAIN.__dict__, "postprocess": Tuning(PostProcess(0.6, None, 2.0, False))})
 
 

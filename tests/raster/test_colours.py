@@ -16,7 +16,7 @@ def test_matching_carries_a_scenes_quantiles_onto_the_reference():
         .astype(np.uint8)
     )
     reference = colours.reference([bright])
-    table = colours.matching_table(colours.band_quantiles(dark.reshape(-1, 3)), np.asarray(reference["quantiles"]))
+    table = colours.matching_table(colours.band_quantiles(dark.reshape(-1, 3)), np.asarray(reference.quantiles))
     matched = colours.apply_table(dark, table)
     for band in range(3):
         q = np.linspace(0.05, 0.95, 7)

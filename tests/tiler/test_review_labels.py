@@ -128,6 +128,6 @@ def test_training_on_a_review_honours_its_known_mask_and_the_card_records_the_re
                      "--strategy", "default")  # fmt: skip
     assert result.code == 0, result.err
     card = read_card(tmp_path / "run" / "best.keras")
-    (review,) = card.trained_on["reviews"]
+    (review,) = card.trained_on.reviews
     assert review["store"] == str(store) and review["accept"] == 2 and review["reject"] == 1
     assert len(review["sha256"]) == 64

@@ -105,9 +105,9 @@ def test_adapt_writes_a_new_model_with_its_card_and_never_changes_the_input(mode
     assert digest(model_file) == before
     card = read_card(out)
     done = card.adaptation
-    assert done["method"] == "bn,self-train" and done["input_sha256"] == before
-    assert done["scenes"] == [{"name": "city.tif", "tiles": 8}, {"name": "small.tif", "tiles": 1}]
-    assert done["settings"]["steps"] == 2
+    assert done.method == "bn,self-train" and done.input_sha256 == before
+    assert done.scenes == ({"name": "city.tif", "tiles": 8}, {"name": "small.tif", "tiles": 1})
+    assert done.settings["steps"] == 2 and set(done.pseudo_labels) == {"roof", "ground", "left_out"}
     assert card.base.sha256 == before and card.gsd_m == 0.5
     assert load_model(out).predict(np.zeros((1, 64, 64, 3), np.float32), verbose=0).shape == (1, 64, 64, 1)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no checkpoint left
@@ -126,7 +126,7 @@ def test_a_city_of_small_chips_adapts_on_the_windows_of_the_run(model_file, tmp_
     out = tmp_path / "city.keras"
     result = run_cli("adapt", model_file, str(chips / "*.tif"), "-o", out, "--quiet")
     assert result.code == 0, result.err
-    assert sum(s["tiles"] for s in read_card(out).adaptation["scenes"]) == 9
+    assert read_card(out).adaptation.windows == 9
 
 
 def test_adapt_reads_the_bands_predict_is_told(model_file, tmp_path, run_cli):
@@ -138,7 +138,7 @@ def test_adapt_reads_the_bands_predict_is_told(model_file, tmp_path, run_cli):
         out = tmp_path / f"{bands.replace(',', '')}.keras"
         result = run_cli("adapt", model_file, scene, "-o", out, "--bands", bands, "--quiet")
         assert result.code == 0, result.err
-        assert read_card(out).adaptation["settings"]["bands"] == [int(b) for b in bands.split(",")]
+        assert read_card(out).adaptation.settings["bands"] == [int(b) for b in bands.split(",")]
         means[bands] = load_model(out, compile=False).get_layer("bn").moving_mean.numpy()
     assert not np.allclose(means["1,2,3"], means["3,2,1"])  # the statistics of other inputs
 

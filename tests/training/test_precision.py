@@ -74,7 +74,7 @@ def test_a_bfloat16_run_records_it_and_its_model_predicts_in_float32(manifest, t
     run = tmp_path / "run"
     assert json.loads((run / "config.json").read_text())["precision"] == "bfloat16"
     card = read_card(run / "best.keras")
-    assert card.precision == "bfloat16" and card.trained_on["steps"] == 2
+    assert card.precision == "bfloat16" and card.trained_on.steps == 2
     with zipfile.ZipFile(run / "best.keras") as zf:
         saved = zf.read("config.json").decode()
     assert '"name": "mixed_bfloat16"' not in saved and '"name": "float32"' in saved
@@ -116,5 +116,5 @@ def test_train_with_its_defaults_on_an_amx_cpu_trains_in_bfloat16(manifest, tmp_
     assert len(history) == 2 and "val_iou_score" in history[0]  # the epoch ended and its metrics were read
     from roofseg.contracts.card import read_card
 
-    ledger = read_card(run / "best.keras").trained_on["ledger"]
+    ledger = read_card(run / "best.keras").trained_on.ledger.to_dict()
     assert ledger["steps"] == 1 and ledger["runs"][0]["precision"] == "bfloat16"

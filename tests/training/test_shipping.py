@@ -11,6 +11,7 @@ import pytest
 
 from roofseg import sources
 from roofseg.contracts.card import ModelCard, read_card, write_card
+from roofseg.contracts.provenance import TrainedOn
 from roofseg.errors import RoofsegError
 from roofseg.training.model import load_model
 from roofseg.training.shipping import WEIGHTS, expand, ship
@@ -24,7 +25,7 @@ def trained(tmp_path):
     model = tiny_keras(seed=4)
     path = tmp_path / "best.keras"
     model.save(path)
-    write_card(path, ModelCard(gsd_m=0.3, tile_size=64, trained_on={"scenes": ["a"], "steps": 7}))
+    write_card(path, ModelCard(gsd_m=0.3, tile_size=64, trained_on=TrainedOn(scenes=("a",), steps=7)))
     return path
 
 
@@ -54,10 +55,10 @@ def test_a_shipped_model_is_float16_and_predicts_as_the_original_once_expanded(t
     card = ship(trained, out, manifest, notes={"pixel_iou": 0.5})
     assert weight_dtypes(out) == {"float16"}
     back = read_card(out)
-    assert back.trained_on["measured"] == {"pixel_iou": 0.5} and back.trained_on["steps"] == 7
+    assert back.trained_on.measured == {"pixel_iou": 0.5} and back.trained_on.steps == 7
     ref = back.colour_reference
-    assert card["colour_reference"] == ref and len(ref["quantiles"]) == 3 and len(ref["quantiles"][0]) == 101
-    assert ref["tiles"] > 0 and all(np.diff(q).min() >= 0 for q in ref["quantiles"])
+    assert card.colour_reference == ref and len(ref.quantiles) == 3 and len(ref.quantiles[0]) == 101
+    assert ref.tiles > 0 and all(np.diff(q).min() >= 0 for q in ref.quantiles)
     expanded = tmp_path / "expanded.keras"
     expand(out, expanded)
     assert weight_dtypes(expanded) == {"float32"}
@@ -123,8 +124,8 @@ def test_the_shipped_base_is_small_says_what_it_learnt_from_and_predicts(tmp_pat
     assert file_mb(sources.SHIPPED) <= MAX_SHIPPED_MB and weight_dtypes(sources.SHIPPED) == {"float16"}
     card = read_card(sources.SHIPPED)
     trained = card.trained_on
-    assert "OpenAerialMap" in trained["licence"] and "OpenStreetMap" in trained["licence"]
-    assert trained["steps"] > 0 and len(trained["scenes"]) > 1 and len(trained["gsd_m"]) > 1
+    assert "OpenAerialMap" in trained.licence and "OpenStreetMap" in trained.licence
+    assert trained.steps > 0 and len(trained.scenes) > 1 and len(trained.gsd_m) > 1
     assert card.gsd_range[0] < card.gsd_range[1] and card.colour_reference and card.precision == "float32"
     monkeypatch.setenv("ROOFSEG_CACHE", str(tmp_path))
     model = load_model(sources.model_file("base"), compile=False)

@@ -259,17 +259,18 @@ def test_cosine_warms_up_then_decays_to_a_hundredth_over_the_planned_steps():
 
 def test_the_ledger_adds_each_run_to_the_bases():
     from roofseg.contracts.card import Ledger, Lineage, ModelCard, ledger_of
+    from roofseg.contracts.provenance import TrainedOn
     from roofseg.training.train import model_ledger
 
-    older = ModelCard(trained_on={"steps": 700})
-    old = ModelCard(trained_on={"steps": 250}, base=Lineage("best.keras", "0" * 64, older.to_dict()))
+    older = ModelCard(trained_on=TrainedOn(steps=700))
+    old = ModelCard(trained_on=TrainedOn(steps=250), base=Lineage("best.keras", "0" * 64, older.to_dict()))
     assert ledger_of(old).steps == 950 and ledger_of(None) == Ledger()  # before ledgers: its lineage's steps
     start = {"base": ledger_of(old).to_dict(), "global_batch": 8, "precision": "float32",
              "cpu": {"cores": 2, "flags": []}, "places": {"a@0.15m": 40}, "started": "2026-12-05"}  # fmt: skip
-    ledger = Ledger.from_dict(model_ledger(start, 1500, 7200.0))
+    ledger = model_ledger(start, 1500, 7200.0)
     assert ledger.steps == 2450 and ledger.tiles_seen == 1500 * 8 and ledger.cpu_hours == 2.0
     assert ledger.places == {"a@0.15m": 40} and [r["steps"] for r in ledger.runs] == [700, 250, 1500]
-    again = Ledger.from_dict(model_ledger({**start, "base": ledger.to_dict()}, 100, 360.0))
+    again = model_ledger({**start, "base": ledger.to_dict()}, 100, 360.0)
     assert again.steps == 2550 and len(again.runs) == 4
 
 
@@ -327,7 +328,7 @@ def test_the_full_phase_goes_on_from_the_frozen_phases_steps(manifest, tmp_path)
     from roofseg.contracts.card import read_card
 
     card = read_card(tmp_path / "run" / "best.keras")
-    assert card.trained_on["steps"] in (2, 4) and card.trained_on["ledger"]["steps"] == card.trained_on["steps"]
+    assert card.trained_on.steps in (2, 4) and card.trained_on.ledger.steps == card.trained_on.steps
 
 
 @pytest.mark.slow

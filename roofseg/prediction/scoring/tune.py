@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials
 from roofseg.contracts.card import MIN_AREA, ModelCard, PostProcess, Tuning, read_card, write_model
+from roofseg.contracts.provenance import TuneScores
 from roofseg.errors import RoofsegError, RoofsegWarning
 from roofseg.prediction.rasters.engines import load_predictor
 from roofseg.prediction.rasters.inference import Inference
@@ -297,7 +298,7 @@ def tune(
     tuning = Tuning(
         best,
         chosen_objective,
-        table["pooled"]["chosen"],
+        TuneScores.from_dict(table["pooled"]["chosen"]),
         tuple(s.id for s in scenes),
         options.colour_reference is not None,
     )

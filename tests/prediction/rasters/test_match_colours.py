@@ -23,7 +23,7 @@ def test_a_dark_scene_matched_to_a_bright_reference_is_predicted_as_bright(tmp_p
     dark = rng.normal(50, 10, (3, 300, 300)).clip(0, 255).astype(np.uint8)
     scene = write_tif(tmp_path / "dark.tif", dark)
     bright = rng.normal(180, 10, (100, 100, 3)).clip(0, 255).astype(np.uint8)
-    reference = tuple(tuple(q) for q in colours.reference([bright])["quantiles"])
+    reference = colours.reference([bright]).quantiles
     opts = PredictOptions(tile=64, overlap=16, dtype="float32")
     predict_scene(brightness, scene, tmp_path / "as_is.tif", opts, progress=False)
     predict_scene(
