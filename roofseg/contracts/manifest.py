@@ -4,7 +4,11 @@ Format history:
 
 - ``roofseg-tiles/1``: the splits, shards, targets, jobs and parameters.
 - ``roofseg-tiles/2``: ``known``, whether the tiles carry a mask of the pixels whose label is known
-  (tiles of a review; see roofseg.contracts.tile, layout 2); earlier: false.
+  (tiles of a review; see roofseg.contracts.tile, layout 2); earlier: false. A job's ``review``
+  (the store it was tiled from, its SHA-256 and counts); earlier: none.
+
+Each job is a :class:`Job`; every key of it may be missing from an earlier manifest (its default
+is set in :meth:`Job.from_dict`), and keys it does not know are kept in ``extra``.
 """
 
 from __future__ import annotations
@@ -52,27 +56,103 @@ _NOT_PLACE = re.compile(r"^(z\d+|block\d+|\d+|image|chip|tile)$", re.IGNORECASE)
 _NOT_PLACE_FOLDER = re.compile(r"^(images?|chips?|scenes?([-_].*)?|val[-_].*|train[-_].*|tiles?|masks?|data)$")
 
 
-def place_of(job: dict) -> str:
+@dataclass(frozen=True)
+class Job:
+    """What one tiling job did: a scene (at one GSD), or a batch of folder images."""
+
+    id: str
+    tiles: dict[str, int] = field(default_factory=dict)  # tiles written per split
+    skipped: dict[str, int] = field(default_factory=dict)  # windows skipped, by reason
+    split: str | None = None  # "block", "image" (folder jobs), or the split the whole scene went to
+    image: str | None = None  # the scene (scene jobs)
+    labels: str | None = None
+    images: tuple[str, ...] = ()  # the images (folder jobs)
+    width: int | None = None  # the scene as tiled (resampled to gsd_m), px
+    height: int | None = None
+    crs: str | None = None
+    dtype: str | None = None
+    bands: tuple[int, ...] = ()
+    gsd_m: float | None = None  # the ground pixel size it was tiled at
+    source_gsd_m: float | None = None  # the scene's own
+    place: str | None = None  # the place it shows, where the job states it (see place_of)
+    review: dict | None = None  # tiled from a review: store, sha256, accept, reject, skip
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def tiles_in(self, split: str) -> int:
+        return int(self.tiles.get(split, 0))
+
+    def to_dict(self) -> dict:
+        out = {
+            "id": self.id,
+            "split": self.split,
+            "tiles": dict(self.tiles),
+            "skipped": dict(self.skipped),
+        }
+        if self.images:
+            out["images"] = list(self.images)
+        else:
+            out.update(
+                image=self.image,
+                labels=self.labels,
+                width=self.width,
+                height=self.height,
+                crs=self.crs,
+                dtype=self.dtype,
+                bands=list(self.bands),
+                gsd_m=self.gsd_m,
+                source_gsd_m=self.source_gsd_m,
+            )
+        if self.place is not None:
+            out["place"] = self.place
+        if self.review is not None:
+            out["review"] = dict(self.review)
+        return {**out, **self.extra}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Job:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(
+            id=str(data.get("id") or ""),
+            tiles={str(k): int(v) for k, v in (data.get("tiles") or {}).items()},
+            skipped={str(k): int(v) for k, v in (data.get("skipped") or {}).items()},
+            split=data.get("split"),
+            image=data.get("image"),
+            labels=data.get("labels"),
+            images=tuple(str(i) for i in data.get("images") or ()),
+            width=int(data["width"]) if data.get("width") is not None else None,
+            height=int(data["height"]) if data.get("height") is not None else None,
+            crs=data.get("crs"),
+            dtype=data.get("dtype"),
+            bands=tuple(int(b) for b in data.get("bands") or ()),
+            gsd_m=float(data["gsd_m"]) if data.get("gsd_m") else None,
+            source_gsd_m=float(data["source_gsd_m"]) if data.get("source_gsd_m") else None,
+            place=data.get("place"),
+            review=dict(data["review"]) if data.get("review") else None,
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+def place_of(job: Job) -> str:
     """The place a tiling job's scene shows, for drawing tiles balanced by place: the ``place``
     the job states, else the scene's name without its GSD, zoom, block and tile numbers
     (``hot_data2_z20_block1@0.15m`` → ``hot_data2``, ``OAM-1238448-1046528-21`` → ``OAM``), else
     (a name of numbers alone) the nearest folder named for a place."""
-    if job.get("place"):
-        return str(job["place"])
-    name = str(job.get("id", "")).split("@", 1)[0]
+    if job.place:
+        return str(job.place)
+    name = job.id.split("@", 1)[0]
     words = [w for w in re.split(r"[-_.]", name) if w and not _NOT_PLACE.match(w)]
     if words:
         return "_".join(words)
-    image = job.get("image") or (job.get("images") or [""])[0]
+    image = job.image or (job.images or ("",))[0]
     for folder in PurePosixPath(str(image)).parents:
         if folder.name and not _NOT_PLACE_FOLDER.match(folder.name):
             return folder.name
     return name or "unnamed"
 
 
-def group_of(job: dict) -> str:
+def group_of(job: Job) -> str:
     """A job's place and ground pixel size: what a balanced draw gives equal shares to."""
-    gsd = job.get("gsd_m")
+    gsd = job.gsd_m
     return f"{place_of(job)}@{gsd:.2f}m" if gsd else place_of(job)
 
 
@@ -92,7 +172,7 @@ class Manifest:
     contact_px: int = 0
     contact_kind: str | None = None  # the border target's kind (outline, between); None: between (older tilings)
     known: bool = False  # the tiles carry a known mask: the pixels outside it have no label (a review's tiles)
-    jobs: tuple[dict, ...] = ()  # what each scene or folder job did: id, bands, gsd_m, tiles per split, skipped, ...
+    jobs: tuple[Job, ...] = ()  # what each scene or folder job did
     params: dict = field(default_factory=dict)  # the tiling parameters
 
     def __post_init__(self):
@@ -107,30 +187,30 @@ class Manifest:
     @property
     def bands(self) -> list[tuple[int, ...]]:
         """The band choices of the scenes, each once, sorted."""
-        return sorted({tuple(j["bands"]) for j in self.jobs if j.get("bands")})
+        return sorted({j.bands for j in self.jobs if j.bands})
 
     @property
     def dtypes(self) -> list[str]:
         """The data types of the scenes, each once, sorted."""
-        return sorted({j["dtype"] for j in self.jobs if j.get("dtype")})
+        return sorted({j.dtype for j in self.jobs if j.dtype})
 
     @property
     def gsd_range(self) -> tuple[float, float] | None:
         """The finest and coarsest ground pixel size of the scenes that gave training tiles."""
-        gsds = [j["gsd_m"] for j in self.jobs if j.get("gsd_m") and (j.get("tiles") or {}).get("train")]
+        gsds = [j.gsd_m for j in self.jobs if j.gsd_m and j.tiles_in("train")]
         return (min(gsds), max(gsds)) if gsds else None
 
     @property
     def training_scenes(self) -> list[str]:
         """The ids of the jobs (scenes, or a scene at one GSD) that gave training tiles."""
-        return [j["id"] for j in self.jobs if (j.get("tiles") or {}).get("train")]
+        return [j.id for j in self.jobs if j.tiles_in("train")]
 
     def groups(self, split: str = "train") -> dict[str, list[Shard]]:
         """The shards of ``split`` by place and GSD (:func:`group_of`), each group in shard order.
         A shard belongs to the job whose id its file is named by (the tiler names shards so)."""
         by_job = {}
         for job in self.jobs:
-            by_job[str(job.get("id", ""))] = group_of(job)
+            by_job[job.id] = group_of(job)
         out: dict[str, list[Shard]] = {}
         for shard in self.splits[split].shards if split in self.splits else ():
             stem = PurePosixPath(shard.path).name.rsplit("-", 1)[0]
@@ -170,7 +250,7 @@ class Manifest:
             "contact_px": self.contact_px,
             "contact_kind": self.contact_kind,
             "known": self.known,
-            "jobs": [dict(j) for j in self.jobs],
+            "jobs": [j.to_dict() for j in self.jobs],
             "params": self.params,
         }
 
@@ -201,7 +281,7 @@ class Manifest:
                 contact_px=int(data.get("contact_px") or 0),
                 contact_kind=data.get("contact_kind"),
                 known=bool(data.get("known", False)),
-                jobs=tuple(data.get("jobs") or ()),
+                jobs=tuple(Job.from_dict(j) for j in data.get("jobs") or ()),
                 params=dict(data.get("params") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -16,7 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, write_json
-from roofseg.contracts.manifest import MANIFEST_FILE, Manifest, Shard, Split, write_manifest
+from roofseg.contracts.manifest import MANIFEST_FILE, Job, Manifest, Shard, Split, write_manifest
 from roofseg.contracts.targets import TARGETS
 from roofseg.errors import RoofsegError
 from roofseg.locks import folder_lock
@@ -391,6 +391,6 @@ def build_manifest(results: list[JobResult], params: TileParams, split_mode: str
         contact_px=params.contact_px,
         contact_kind=params.contact_kind if params.contact_px else None,
         known=any("review" in r.info for r in results),
-        jobs=tuple({"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped} for r in results),
+        jobs=tuple(Job.from_dict({"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped}) for r in results),
         params=params.fingerprint(),
     )

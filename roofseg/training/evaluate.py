@@ -54,18 +54,17 @@ def scene_tables(model_path, manifest, split: str, batch_size: int, tile_size: i
     reference = np.asarray(card.colour_quantiles(model_path), np.float32)
     size = tile_size or card.tile_size
     tiled = read_manifest(manifest)
-    in_split = {j["id"] for j in tiled.jobs if (j.get("tiles") or {}).get(split)}
+    in_split = {j.id for j in tiled.jobs if j.tiles_in(split)}
     tables: dict[bytes, np.ndarray] = {}
     for job in tiled.jobs:
-        if job["id"] not in in_split or not job.get("image"):
+        if job.id not in in_split or not job.image:
             continue
-        bands = tuple(job["bands"]) if job.get("bands") else None
         params = tiled.params
         # at the GSD the tiles were cut at: Scene reads the scene as it is where that is its own
-        with Scene(job["image"], bands, job.get("gsd_m"), params.get("pixel_size"), params.get("nodata")) as scene:
+        with Scene(job.image, job.bands or None, job.gsd_m, params.get("pixel_size"), params.get("nodata")) as scene:
             table = colours.scene_table(scene.read, scene.height, scene.width, size, reference)
         if table is not None:
-            tables[job["id"].encode()] = table
+            tables[job.id.encode()] = table
     if len(tables) < len(in_split):  # folder jobs: their tiles' own quantiles
         tables = {**_tile_tables(manifest, split, batch_size, tile_size, reference), **tables}
     return tables

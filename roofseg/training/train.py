@@ -320,12 +320,12 @@ def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
     trained_on = TrainedOn(
         scenes=tuple(manifest.training_scenes),
         tiles=manifest.splits["train"].tiles if "train" in manifest.splits else 0,
-        gsd_m=tuple(sorted({round(j["gsd_m"], 4) for j in manifest.jobs if j.get("gsd_m")})),
+        gsd_m=tuple(sorted({round(j.gsd_m, 4) for j in manifest.jobs if j.gsd_m})),
         steps=0,  # set at each checkpoint: the steps this run had trained
         augment=cfg.augment.to_dict(),
         licence=cfg.data_licence,
         # it learnt from a mapper's decisions: which store (by SHA-256), how many of each
-        reviews=tuple({"scene": j["id"], **j["review"]} for j in manifest.jobs if j.get("review")),
+        reviews=tuple({"scene": j.id, **j.review} for j in manifest.jobs if j.review),
     )
     return ModelCard(
         gsd_m=model_gsd(manifest.gsd_m, manifest.tile_size, size),
@@ -426,7 +426,7 @@ def data_warnings(manifest_path: str, batch: int) -> list[str]:
     """What to say of a validation split too small, or from a single scene, to choose a model by."""
     manifest = read_manifest(manifest_path)
     val = manifest.splits["val"].tiles if "val" in manifest.splits else 0
-    scenes = [j["id"] for j in manifest.jobs if (j.get("tiles") or {}).get("val")]
+    scenes = [j.id for j in manifest.jobs if j.tiles_in("val")]
     lines = []
     if 0 < val < FEW_VAL_TILES:
         lines.append(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from roofseg.contracts.manifest import Manifest, Shard, Split, read_manifest, write_manifest
+from roofseg.contracts.manifest import Job, Manifest, Shard, Split, read_manifest, write_manifest
 from roofseg.errors import RoofsegError
 
 
@@ -21,7 +21,7 @@ def test_a_manifest_reads_back_equal_and_keeps_its_json_form(tmp_path):
         gsd_m=0.3,
         targets=("roof", "contact"),
         contact_px=3,
-        jobs=({"id": "s0", "bands": [1, 2, 3], "tiles": {"train": 3}},),
+        jobs=(Job("s0", bands=(1, 2, 3), tiles={"train": 3}, gsd_m=0.3, review={"accept": 2}),),
         params={"size": 64},
     )
     write_manifest(tmp_path / "manifest.json", manifest)
@@ -62,7 +62,7 @@ def test_a_missing_split_a_newer_format_and_a_broken_file_are_one_line(tmp_path)
 def test_a_jobs_place_is_its_name_without_zoom_block_tile_numbers_and_gsd(job, place):
     from roofseg.contracts.manifest import place_of
 
-    assert place_of(job) == place
+    assert place_of(Job.from_dict(job)) == place
 
 
 def test_shards_group_by_place_and_gsd():
@@ -70,7 +70,30 @@ def test_shards_group_by_place_and_gsd():
 
     shards = (Shard("train/a_z20_block0-00000.tfrecord", 5), Shard("train/a_z19_block0-00000.tfrecord", 2))
     shards += (Shard("train/b-1-2-00000.tfrecord", 1), Shard("train/b-1-3-00000.tfrecord", 1))
-    jobs = ({"id": "a_z20_block0", "gsd_m": 0.15}, {"id": "a_z19_block0", "gsd_m": 0.3})
-    jobs += ({"id": "b-1-2", "gsd_m": 0.3}, {"id": "b-1-3", "gsd_m": 0.3})
+    jobs = (Job("a_z20_block0", gsd_m=0.15), Job("a_z19_block0", gsd_m=0.3), Job("b-1-2", gsd_m=0.3))
+    jobs += (Job("b-1-3", gsd_m=0.3),)
     groups = Manifest({"train": Split(9, 0.1, shards)}, jobs=jobs).groups()
     assert {g: [s.tiles for s in v] for g, v in groups.items()} == {"a@0.15m": [5], "a@0.30m": [2], "b@0.30m": [1, 1]}
+
+
+def test_a_manifest_of_tiles_1_reads_its_jobs_as_typed_records_and_keeps_unknown_keys(tmp_path):
+    old = {
+        "format": "roofseg-tiles/1",
+        "splits": {"train": {"tiles": 2, "shards": [{"path": "train/s-00000.tfrecord", "tiles": 2}]}},
+        "jobs": [
+            {"id": "s", "image": "/d/s.tif", "bands": [3, 2, 1], "gsd_m": 0.3, "tiles": {"train": 2}, "note": "x"},
+            {"id": "folder-0", "images": ["/d/a.png"], "split": "image", "tiles": {"val": 1}},
+        ],
+    }
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(old))
+    manifest = read_manifest(path)
+    scene, folder = manifest.jobs
+    assert scene.bands == (3, 2, 1) and scene.tiles_in("train") == 2 and scene.review is None
+    assert scene.extra == {"note": "x"} and not manifest.known
+    assert folder.images == ("/d/a.png",) and folder.tiles_in("train") == 0
+    assert manifest.training_scenes == ["s"] and manifest.gsd_range == (0.3, 0.3)
+    write_manifest(path, manifest)
+    again = json.loads(path.read_text())
+    assert again["jobs"][0]["note"] == "x" and again["format"] == "roofseg-tiles/2"
+    assert read_manifest(path) == manifest

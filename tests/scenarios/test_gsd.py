@@ -203,14 +203,14 @@ def test_a_base_takes_tiles_within_a_quarter_of_its_range_and_refuses_others(tmp
     import pytest
 
     from roofseg.contracts.card import ModelCard
-    from roofseg.contracts.manifest import Manifest
+    from roofseg.contracts.manifest import Job, Manifest
     from roofseg.errors import RoofsegError
     from roofseg.training.finetune import Base, check_base
 
     base = Base("base.keras", "0" * 64, ModelCard(gsd_m=0.15, gsd_range_m=(0.075, 0.3)))
 
     def tiles(*gsds):
-        jobs = tuple({"id": str(g), "gsd_m": g, "tiles": {"train": 1}} for g in gsds)
+        jobs = tuple(Job(str(g), gsd_m=g, tiles={"train": 1}) for g in gsds)
         return Manifest(splits={}, gsd_m=gsds[0], jobs=jobs)
 
     check_base(base, tiles(0.1, 0.3), "m.json", 0.1)
