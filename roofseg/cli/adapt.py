@@ -55,9 +55,10 @@ from roofseg.cli.options import (
 @click.option("--lr", "learning_rate", default=1e-4, show_default=True, type=FiniteRange(0, min_open=True))
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(1), help="Windows per batch.")
 @click.option(
-    "--match-colours",
-    is_flag=True,
-    help="Match each scene's colours to the model's training tiles first (predict with --match-colours then too).",
+    "--match-colours/--no-match-colours",
+    default=None,
+    help="Match each scene's colours to the model's training tiles first. Default: as predict would for MODEL "
+    "(as its tune or an earlier adapt chose; else not). The adapted model is then predicted alike.",
 )
 @bands_opt
 @stac_options
@@ -97,9 +98,9 @@ def adapt(
     """
     # here, not at the top: keeps --help fast
     from roofseg.atomic import check_outputs
+    from roofseg.prediction.adapt import AdaptConfig
+    from roofseg.prediction.adapt import adapt as run
     from roofseg.scenes import scene_files
-    from roofseg.training.adapt import AdaptConfig
-    from roofseg.training.adapt import adapt as run
 
     paths = [path for _, path in scene_files(list(scenes), stac_choice(stac_asset, stac_labels))]
     check_outputs([Path(out)], [model, *paths], overwrite)

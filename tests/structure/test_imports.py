@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("roofseg.prediction.rasters",),
     ("roofseg.prediction.vector",),
     ("roofseg.prediction.request",),
-    ("roofseg.prediction.scoring",),
+    ("roofseg.prediction.scoring", "roofseg.prediction.adapt"),
     ("roofseg.prediction.job",),
     ("roofseg.prediction.beam",),
     ("roofseg.prediction.many", "roofseg.prediction"),

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from roofseg.contracts.card import ModelCard, read_card, write_card
-from roofseg.training.adapt import AdaptConfig, adapt_batch_norm, pseudo_labels, self_train, target_tiles
+from roofseg.prediction.adapt import AdaptConfig, adapt_batch_norm, pseudo_labels, self_train, target_tiles
+from roofseg.prediction.request import resolve
 from roofseg.training.model import load_model
 
 from conftest import one_error_line, write_tif
@@ -48,7 +49,7 @@ def digest(path) -> str:
 
 def test_batch_norm_statistics_become_those_of_the_target_windows(model_file, tmp_path):
     model = load_model(model_file, compile=False)
-    tiles = target_tiles([str(city(tmp_path))], read_card(model_file), AdaptConfig(tiles_per_scene=16))
+    tiles = target_tiles([str(city(tmp_path))], resolve(read_card(model_file)).options, AdaptConfig(tiles_per_scene=16))
     assert len(tiles.images) == 16 and tiles.per_scene == {"city.tif": 16}
     before = model.get_layer("bn").moving_mean.numpy().copy()
     adapt_batch_norm(model, tiles.images, batch=4, progress=False)
@@ -67,7 +68,7 @@ def test_pseudo_labels_leave_out_the_band_around_the_threshold():
         def predict(self, x, batch_size, verbose):
             return np.array([0.05, 0.3, 0.5, 0.7, 0.95], np.float32).reshape(1, 1, 5, 1)
 
-    from roofseg.training.adapt import TargetTiles
+    from roofseg.prediction.adapt import TargetTiles
 
     tiles = TargetTiles(np.zeros((1, 1, 5, 3), np.uint8), np.array([[[True, True, True, True, False]]]), {})
     labels = pseudo_labels(Fixed(), tiles, 0.1, 0.9, 1)
@@ -78,7 +79,7 @@ def test_pseudo_labels_leave_out_the_band_around_the_threshold():
 def test_self_training_resumes_from_its_checkpoint(model_file, tmp_path):
     model = load_model(model_file, compile=False)
     cfg = AdaptConfig(methods=("self-train",), tiles_per_scene=8, steps=4, batch=4, low=0.4, high=0.6)
-    tiles = target_tiles([str(city(tmp_path))], read_card(model_file), cfg)
+    tiles = target_tiles([str(city(tmp_path))], resolve(read_card(model_file)).options, cfg)
     work = tmp_path / "work"
     self_train(model, tiles, AdaptConfig(**{**cfg.__dict__, "steps": 2}), work, progress=False)  # killed after 2
     after_two = [w.copy() for w in model.get_weights()]
@@ -148,7 +149,7 @@ def test_a_resume_of_another_run_starts_again_and_says_so(model_file, tmp_path, 
     scene and thresholds into the same output must not train on that work."""
     import shutil
 
-    from roofseg.training import adapt as adapting
+    from roofseg.prediction import adapt as adapting
 
     other = tmp_path / "other.keras"
     bn_model(seed=1).save(other)
@@ -164,4 +165,31 @@ def test_a_resume_of_another_run_starts_again_and_says_so(model_file, tmp_path, 
     done = adapting.adapt(other, [str(second)], out, cfg2, progress=False)
     assert "another adapt run" in capsys.readouterr().out
     fresh = adapting.adapt(other, [str(second)], tmp_path / "fresh.keras", cfg2, progress=False)
-    assert done["pseudo_labels"] == fresh["pseudo_labels"]  # the labels of this run, not the killed one's
+    assert done.pseudo_labels == fresh.pseudo_labels  # the labels of this run, not the killed one's
+
+
+def test_adapt_reads_windows_as_predict_would_for_the_model_colour_matching_included(model_file, tmp_path, run_cli):
+    """A model tuned with --match-colours is predicted with its scenes matched: adapt reads its
+    windows through the same front door, so its statistics are those of matched windows, and it
+    records the choice (say --no-match-colours for the other)."""
+    from dataclasses import replace
+
+    from roofseg.contracts.card import PostProcess, Tuning
+    from roofseg.raster import colours
+
+    rng = np.random.default_rng(0)
+    bright = rng.integers(150, 255, (64, 64, 3), dtype=np.uint8)
+    tuned = tmp_path / "tuned.keras"
+    tuned.write_bytes(model_file.read_bytes())
+    card = replace(read_card(model_file), colour_reference=colours.reference([bright]))
+    write_card(tuned, card.with_tuning(Tuning(PostProcess(), "object-f1", match_colours=True)))
+    scene = city(tmp_path, level=60)  # darker than the training tiles
+    means = {}
+    for flag in ((), ("--no-match-colours",)):
+        out = tmp_path / f"adapted{len(flag)}.keras"
+        result = run_cli("adapt", tuned, scene, "-o", out, "--quiet", *flag)
+        assert result.code == 0, result.err
+        assert read_card(out).adaptation.match_colours is (not flag)
+        means[flag] = load_model(out, compile=False).get_layer("bn").moving_mean.numpy()
+    assert not np.allclose(means[()], means[("--no-match-colours",)])  # matched windows, other statistics
+    assert resolve(read_card(tmp_path / "adapted0.keras")).options.colour_reference is not None

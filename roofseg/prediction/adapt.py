@@ -9,8 +9,10 @@ Two methods, alone or chained (``bn,self-train``):
   trains on them for a bounded number of steps (flips and rotations, masked cross-entropy and
   Dice), from a checkpoint it resumes after a kill.
 
-Windows are read as ``predict`` reads a scene (at the model's GSD where the scene lies outside the
-range it was trained on), optionally colour-matched to the card's reference first.
+Windows are read as ``predict`` reads a scene, through the same front door
+(:func:`roofseg.prediction.request.resolve`): the model's tile size, its GSD where the scene lies
+outside the range it was trained on, the bands asked, and colour matching as asked, else as the
+model's own history says (a model tuned or adapted with matching is adapted with it).
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path
 from roofseg.contracts.augment import AugmentConfig
 from roofseg.contracts.card import ModelCard, write_model
 from roofseg.contracts.provenance import Adaptation
-from roofseg.contracts.sizes import reading_gsd
 from roofseg.errors import RoofsegError
 from roofseg.pipeline.augment import augment
+from roofseg.prediction.options import PredictOptions
+from roofseg.prediction.rasters.predict import scene_gsd
+from roofseg.prediction.request import PredictRequest, resolve
 from roofseg.raster import colours
-from roofseg.raster.scene import Scene, native_gsd
+from roofseg.raster.scene import Scene
 from roofseg.raster.windows import tile_grid
 from roofseg.scenes import file_signature
 from roofseg.terminal import terminal
@@ -57,7 +61,7 @@ class AdaptConfig:
     low: float = 0.1  # self-train: below this probability a pixel is taken as ground
     high: float = 0.9  # self-train: above this, as roof; in between it is left out
     learning_rate: float = 1e-4
-    match_colours: bool = False  # windows matched to the card's colour reference first
+    match_colours: bool | None = None  # windows matched to the card's colour reference first (None: as predict would)
     seed: int = 0
     bands: tuple[int, ...] | None = None  # the scenes' bands, as predict --bands picks them
 
@@ -79,11 +83,10 @@ class TargetTiles:
     per_scene: dict[str, int]
 
 
-def _scene_windows(
-    path: str, card: ModelCard, count: int, seed: int, reference, bands=None
-) -> tuple[np.ndarray, np.ndarray]:
-    size = card.tile_size
-    with Scene(path, bands, reading_gsd(native_gsd(path), card.gsd_range)) as scene:
+def _scene_windows(path: str, options: PredictOptions, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    size = options.tile
+    reference = None if options.colour_reference is None else np.asarray(options.colour_reference, np.float32)
+    with Scene(path, options.bands, scene_gsd(path, options)) as scene:
         # whole windows only: the scene's edge, padded, would teach statistics of reflections
         grid = [t for t in tile_grid(scene.height, scene.width, size, size) if t.height == t.width == size]
         order = np.random.default_rng(seed).permutation(len(grid))
@@ -107,22 +110,23 @@ def _scene_windows(
     )
 
 
-def target_tiles(scenes: list[str], card: ModelCard, cfg: AdaptConfig) -> TargetTiles:
-    """Up to ``cfg.tiles_per_scene`` windows of each scene (mostly-nodata windows skipped). The
-    run needs :data:`MIN_TILES` usable windows in all, however many scenes give them (a city of
-    256 px chips gives one window each); a scene that gives none is said in one line and left out."""
-    reference = np.asarray(card.colour_quantiles(), np.float32) if cfg.match_colours else None
+def target_tiles(scenes: list[str], options: PredictOptions, cfg: AdaptConfig) -> TargetTiles:
+    """Up to ``cfg.tiles_per_scene`` windows of each scene, read as ``options`` (:func:`resolve`'s)
+    tell predict to read it (mostly-nodata windows skipped). The run needs :data:`MIN_TILES` usable
+    windows in all, however many scenes give them (a city of 256 px chips gives one window each); a
+    scene that gives none is said in one line and left out."""
     images, valid, per_scene = [], [], {}
     empty = []
+    size = options.tile
     for k, path in enumerate(scenes):
-        img, val = _scene_windows(path, card, cfg.tiles_per_scene, cfg.seed + k, reference, cfg.bands)
+        img, val = _scene_windows(path, options, cfg.tiles_per_scene, cfg.seed + k)
         if not len(img):
             empty.append(path)
             continue
         images.append(img)
         valid.append(val)
         per_scene[os.path.basename(path)] = len(img)
-    why = f"no usable window of {card.tile_size} px (smaller than one, or over {MAX_NODATA:.0%} nodata in each)"
+    why = f"no usable window of {size} px (smaller than one, or over {MAX_NODATA:.0%} nodata in each)"
     if not images and len(scenes) == 1:
         raise RoofsegError(scenes[0], why)
     for path in empty:
@@ -131,7 +135,7 @@ def target_tiles(scenes: list[str], card: ModelCard, cfg: AdaptConfig) -> Target
     if total < MIN_TILES:
         raise RoofsegError(
             scenes[0] if len(scenes) == 1 else None,
-            f"the scenes give {total} usable windows of {card.tile_size} px, fewer than {MIN_TILES}: too few for "
+            f"the scenes give {total} usable windows of {size} px, fewer than {MIN_TILES}: too few for "
             "stable statistics; give larger scenes, or more",
         )
     return TargetTiles(np.concatenate(images), np.concatenate(valid), per_scene)
@@ -292,9 +296,11 @@ def adapt(
     check_archive(model_path)  # before any scene is read
     base = read_base(model_path)
     card = base.card or ModelCard()
-    if cfg.match_colours:
-        card.colour_quantiles(model_path)  # refused here, before any scene is read, where the card has none
-    tiles = target_tiles(scenes, card, cfg)
+    # the windows predict would feed the model, decided where predict decides them (a card without
+    # the colour reference asked for is refused there, before any scene is read)
+    options = resolve(card, PredictRequest(bands=cfg.bands, match_colours=cfg.match_colours), model_path).options
+    cfg = replace(cfg, match_colours=options.colour_reference is not None)  # recorded as decided
+    tiles = target_tiles(scenes, options, cfg)
     model = load_model(model_path, compile=False)
     done: dict = {}
     if "bn" in cfg.methods:
