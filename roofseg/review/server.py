@@ -14,6 +14,7 @@ import hmac
 import json
 import mimetypes
 import secrets
+import sys
 import tempfile
 import threading
 from http import HTTPStatus
@@ -100,16 +101,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes -------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        try:
-            self._get()
-        except Exception as exc:  # noqa: BLE001 — one bad request never stops the review
-            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
+        self._answer(self._get)
 
     def do_POST(self) -> None:  # noqa: N802
+        self._answer(self._post)
+
+    def _answer(self, route) -> None:
         try:
-            self._post()
-        except Exception as exc:  # noqa: BLE001
-            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
+            route()
+        except ConnectionError:  # the browser left (a tile of a view it moved away from): nobody to answer
+            self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 — one bad request never stops the review
+            try:
+                self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
+            except ConnectionError:
+                self.close_connection = True
 
     def _get(self) -> None:
         url = urlparse(self.path)
@@ -186,6 +192,11 @@ class ReviewServer(ThreadingHTTPServer):
     """A :class:`Review` served over HTTP at ``host``:``port`` (0: a free port)."""
 
     daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # a client gone while its request was read is no fault; anything else is said as http.server says it
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def __init__(self, review: Review, host: str = "127.0.0.1", port: int = 0):
         self.review = review

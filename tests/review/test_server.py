@@ -182,3 +182,50 @@ def test_map_tiles_show_16_bit_imagery_with_the_stretch_the_model_sees(tmp_path)
         means.append(np.asarray(Image.open(io.BytesIO(tiles.png(20, t.x, t.y))).convert("L")).mean())
     tiles.close()
     assert means[0] < 60 and means[1] > 190, means
+
+
+def test_a_tile_the_browser_cancels_is_no_error_and_tiles_render_side_by_side(served, capfd):
+    """Leaflet cancels the tiles of a view it leaves (every next building moves the map): a client
+    gone is no fault, said nowhere; and a view's tiles render on readers of their own, not in turn."""
+    import socket
+    import struct
+    import threading
+
+    import morecantile
+
+    server = served()
+    tiles = server.review.tiles[0]
+    lon, lat = (tiles.bounds[0] + tiles.bounds[2]) / 2, (tiles.bounds[1] + tiles.bounds[3]) / 2
+    t = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, 20)
+    path = f"/tiles/0/20/{t.x}/{t.y}.png?token={server.review.token}"
+    for _ in range(5):
+        with socket.create_connection(server.server_address[:2]) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # gone at once (RST)
+    assert call(server, f"/tiles/0/20/{t.x}/{t.y}.png")[0] == 200  # the server goes on
+    assert "Traceback" not in capfd.readouterr().err
+    # two requests at once hold two readers at once (two asked for: a one-core machine gets one)
+    from roofseg.review.tiles import SceneTiles
+
+    tiles = SceneTiles(tiles.path, readers=2)
+    held, release = [], threading.Event()
+    real = tiles._render
+
+    def slow(reader, *args):
+        held.append(reader)
+        release.wait(5)
+        return real(reader, *args)
+
+    tiles._render = slow
+    threads = [threading.Thread(target=tiles.png, args=(20, t.x, t.y)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for _ in range(100):
+        if len(held) == 2:
+            break
+        threading.Event().wait(0.05)
+    release.set()
+    for thread in threads:
+        thread.join()
+    tiles.close()
+    assert len(held) == 2 and held[0] is not held[1]
