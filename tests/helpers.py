@@ -106,3 +106,18 @@ def blank_keras():
     model = keras.Model(inp, conv(inp))
     conv.set_weights([np.zeros((1, 1, 3, 1)), np.array([-10.0])])
     return model
+
+
+def review_pair(tmp_path, boxes, confidences) -> tuple[Path, Path]:
+    """A 256 px random scene (0.5 m, UTM 33N) and the footprints ``boxes`` (shapely, in its CRS) with
+    their ``confidences``, as predict writes them (GeoPackage: id, area_m2, confidence)."""
+    import fiona
+
+    rng = np.random.default_rng(0)
+    scene = write_tif(tmp_path / "city.tif", rng.integers(30, 220, (3, 256, 256), dtype=np.uint8))
+    schema = {"geometry": "Polygon", "properties": {"id": "int", "area_m2": "float", "confidence": "float"}}
+    path = tmp_path / "city.gpkg"
+    with fiona.open(path, "w", driver="GPKG", schema=schema, crs="EPSG:32633", SPATIAL_INDEX="NO") as dst:
+        for i, (b, c) in enumerate(zip(boxes, confidences), 1):
+            dst.write({"geometry": mapping(b), "properties": {"id": i, "area_m2": b.area, "confidence": c}})
+    return scene, path

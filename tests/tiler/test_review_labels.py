@@ -13,17 +13,14 @@ from shapely.geometry import box
 from roofseg.contracts.tile import read_records
 
 from conftest import write_tif
+from helpers import review_pair
 
 
 @pytest.fixture
 def reviewed(tmp_path):
     """A 256 px scene (0.5 m), four footprints and a store: #0 and #3 accepted, #1 rejected, #2 skipped."""
-    import fiona
-
     from roofseg.review.store import DecisionStore
 
-    rng = np.random.default_rng(0)
-    scene = write_tif(tmp_path / "city.tif", rng.integers(30, 220, (3, 256, 256), dtype=np.uint8))
     x0, y0 = 500_000, 5_000_000
     boxes = [
         box(x0 + 10, y0 - 30, x0 + 25, y0 - 15),
@@ -31,11 +28,7 @@ def reviewed(tmp_path):
         box(x0 + 60, y0 - 60, x0 + 80, y0 - 40),
         box(x0 + 100, y0 - 110, x0 + 115, y0 - 100),
     ]
-    schema = {"geometry": "Polygon", "properties": {"confidence": "float"}}
-    footprints = tmp_path / "city.gpkg"
-    with fiona.open(footprints, "w", driver="GPKG", schema=schema, crs="EPSG:32633", SPATIAL_INDEX="NO") as dst:
-        for b in boxes:
-            dst.write({"geometry": b.__geo_interface__, "properties": {"confidence": 0.5}})
+    scene, footprints = review_pair(tmp_path, boxes, (0.5,) * 4)
     store = DecisionStore(tmp_path / "city.review.sqlite", [str(footprints)])
     for key, decision in (("0:0", "accept"), ("0:1", "reject"), ("0:2", "skip"), ("0:3", "accept")):
         store.decide(key, decision)
