@@ -215,7 +215,8 @@ def train(
     """Train the ResNet34 U-Net on the train/val splits of MANIFEST.
 
     Adam, Dice loss (default), IoU and F1 metrics; the best model by val_loss is kept as best.keras;
-    the learning rate drops on plateaus; training stops early when val_loss stalls. A killed run
+    the learning rate drops on plateaus; training stops early when val_loss stalls. Tiles without a
+    validation split (tile --val 0) train all the same, by the training loss instead. A killed run
     started again with the same OUTPUT resumes from its last finished epoch.
     """
     # here, not at the top: keeps --help fast
@@ -260,9 +261,12 @@ def train(
     )
     summary = run_train(cfg, verbose=2 if quiet else "auto", overwrite=overwrite)
     if summary:
-        click.echo(
-            f"best epoch {summary['best_epoch']}: val_loss {summary['best_val_loss']:.4f}, "
-            f"val IoU {summary['best_val_iou']:.4f}"
-        )
+        if summary["best_val_loss"] is not None:
+            click.echo(
+                f"best epoch {summary['best_epoch']}: val_loss {summary['best_val_loss']:.4f}, "
+                f"val IoU {summary['best_val_iou']:.4f}"
+            )
+        else:
+            click.echo(f"best epoch {summary['best_epoch']} (no validation split): loss {summary['best_loss']:.4f}")
         click.echo(f"model: {summary['model']}")
         click.echo(f"curves: {Path(out_dir) / 'curves.png'}, samples: {Path(out_dir) / 'samples.png'}")

@@ -12,10 +12,12 @@ from roofseg.figures import pyplot, save_png
 
 
 def read_history(csv_path: str | os.PathLike) -> dict[str, list[float]]:
-    """Columns of Keras' CSVLogger file as lists of floats, keyed by name."""
+    """Columns of Keras' CSVLogger file as lists of floats, keyed by name. A column Keras filled
+    with ``NA`` (its validation columns, in a run without a validation split) is left out."""
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0].keys() if rows else [])}
+    names = [k for k in (rows[0].keys() if rows else []) if all(r[k] not in (None, "", "NA") for r in rows)]
+    return {k: [float(r[k]) for r in rows] for k in names}
 
 
 def plot_curves(history: dict[str, list[float]], out_png: str | os.PathLike) -> None:

@@ -68,7 +68,8 @@ def read_rows(history_csv: str | os.PathLike, before_epoch: int | None = None) -
     """The rows of a CSVLogger file (as floats), those of epochs before ``before_epoch`` only if given."""
     try:
         with open(history_csv, newline="") as f:
-            rows = [{k: float(v) for k, v in r.items() if v not in (None, "")} for r in csv.DictReader(f)]
+            # NA: a value Keras had not (the validation columns of a run without a validation split)
+            rows = [{k: float(v) for k, v in r.items() if v not in (None, "", "NA")} for r in csv.DictReader(f)]
     except FileNotFoundError:
         return []
     return [r for r in rows if before_epoch is None or r.get("epoch", math.inf) < before_epoch]
@@ -101,9 +102,11 @@ class ResumeMonitors(keras.callbacks.Callback):
     lets EarlyStopping restore the best epoch even if it came before the resume.
     """
 
-    def __init__(self, history_csv: str | os.PathLike, checkpoint, early_stopping, plateau, best_weights=None):
+    def __init__(
+        self, history_csv: str | os.PathLike, checkpoint, early_stopping, plateau, best_weights=None, monitor="val_loss"
+    ):
         super().__init__()
-        self.history_csv, self.best_weights = history_csv, best_weights
+        self.history_csv, self.best_weights, self.monitor = history_csv, best_weights, monitor
         self.checkpoint, self.early_stopping, self.plateau = checkpoint, early_stopping, plateau
         self.restored: MonitorState | None = None
         self._first = True
@@ -112,12 +115,12 @@ class ResumeMonitors(keras.callbacks.Callback):
         if not self._first:
             return
         self._first = False
-        rows = [r for r in read_rows(self.history_csv, epoch) if "val_loss" in r and "lr" in r]
+        rows = [r for r in read_rows(self.history_csv, epoch) if self.monitor in r and "lr" in r]
         if not rows:
             return
         p = self.plateau
         state = replay(
-            [r["val_loss"] for r in rows], [r["lr"] for r in rows], p.factor, p.patience, p.min_lr, p.min_delta
+            [r[self.monitor] for r in rows], [r["lr"] for r in rows], p.factor, p.patience, p.min_lr, p.min_delta
         )
         self.checkpoint.best = state.best
         es = self.early_stopping

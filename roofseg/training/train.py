@@ -191,18 +191,19 @@ def _callbacks(
     best_weights,
     card: ModelCard,
     ledger: dict | None = None,
+    monitor: str = "val_loss",
 ) -> list:
     out = _output_dir(run, chief)
     plateau = keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr, verbose=1
+        monitor=monitor, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr, verbose=1
     )
     stopping = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True, verbose=1
+        monitor=monitor, patience=cfg.early_stopping_patience, restore_best_weights=True, verbose=1
     )
     clock = CpuClock(run / "backup" / "cpu.json", chief)
     checkpoint = AtomicCheckpoint(
         str(out / "best.keras"),
-        monitor="val_loss",
+        monitor=monitor,
         save_best_only=True,
         verbose=0,
         card=card,
@@ -215,7 +216,7 @@ def _callbacks(
         stopping,
         checkpoint,
         # after the monitors: it sets their state at the first epoch, once fit knows where it resumes
-        resume.ResumeMonitors(run / "history.csv", checkpoint, stopping, plateau, best_weights),
+        resume.ResumeMonitors(run / "history.csv", checkpoint, stopping, plateau, best_weights, monitor),
         resume.ResumableCSVLogger(str(out / "history.csv"), truncate=chief),
         keras.callbacks.TensorBoard(str(out / "logs"), histogram_freq=0, write_graph=False, update_freq="epoch"),
         *(extra or []),
@@ -384,7 +385,13 @@ def train(
     """
     run = ensure_writable_dir(cfg.out_dir)
     shards = shards_of(cfg.manifest, "train")
-    shards_of(cfg.manifest, "val")  # fail now, not after an epoch, if there is no validation split
+    if has_validation(cfg.manifest):
+        shards_of(cfg.manifest, "val")  # fail now, not after an epoch, if its shards cannot be listed
+    else:
+        print(
+            "roofseg: warning: the tiles hold no validation split: the model of the lowest training loss is "
+            "kept (best.keras), not one chosen on unseen tiles; tile with --val to hold some out"
+        )
     size = cfg.tile_size or shards.tile_size
     if not size:
         raise RoofsegError(cfg.manifest, "the shards do not say their tile size: give --tile-size")
@@ -422,6 +429,15 @@ def train(
 FEW_VAL_TILES = 16
 
 
+def has_validation(source: str) -> bool:
+    """Whether the tiles hold a validation split: a manifest's ``val`` with tiles (a glob of shards
+    is taken to hold one, as every split of it is the same files)."""
+    if not os.fspath(source).endswith(".json"):
+        return True
+    split = read_manifest(source).splits.get("val")
+    return bool(split and split.tiles)
+
+
 def data_warnings(manifest_path: str, batch: int) -> list[str]:
     """What to say of a validation split too small, or from a single scene, to choose a model by."""
     manifest = read_manifest(manifest_path)
@@ -452,6 +468,7 @@ class Plan:
     momentum: float
     contact: bool
     small: bool = False  # fewer training tiles than a global batch: the split is repeated within a batch
+    monitor: str = "val_loss"  # what chooses best.keras and drives the monitors (loss: no validation split)
 
 
 def _plan(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, shards) -> Plan:
@@ -476,7 +493,8 @@ def _plan(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, shards)
             "roofseg: a second output learns the borders between buildings (splits touching buildings); "
             f"the loss is the roof's {cfg.loss} loss plus the borders' cross-entropy and Dice"
         )
-    return Plan(cfg, run, strategy, chief, size, global_batch, steps, momentum, contact, small)
+    monitor = "val_loss" if has_validation(cfg.manifest) else "loss"
+    return Plan(cfg, run, strategy, chief, size, global_batch, steps, momentum, contact, small, monitor)
 
 
 def prepare_folder(plan: Plan, overwrite: bool) -> tuple[dict, bool]:
@@ -529,6 +547,8 @@ def datasets(plan: Plan) -> tuple:
         contact=plan.contact,
         balance=cfg.balance,
     )
+    if plan.monitor != "val_loss":  # no validation split
+        return train_ds, None, steps_per_epoch
     val_ds = make_dataset(cfg.manifest, "val", plan.global_batch, plan.size, training=False, contact=plan.contact)
     if cfg.validation_steps:
         val_ds = val_ds.repeat()
@@ -564,7 +584,7 @@ def fit_phases(plan: Plan, model, encoder, rate, fit: dict, train_ds, callbacks,
     cfg, run, chief = plan.cfg, plan.run, plan.chief
 
     def callbacks_of(phase: str) -> list:
-        return _callbacks(cfg, run, phase, chief, callbacks, _best_weights(run), card, ledger)
+        return _callbacks(cfg, run, phase, chief, callbacks, _best_weights(run), card, ledger, plan.monitor)
 
     frozen_done = run / "backup" / "frozen-phase-done.weights.h5"
     first = min(cfg.freeze_encoder_epochs, cfg.epochs) if cfg.freeze_encoder_epochs > 0 else 0
@@ -593,10 +613,14 @@ def summarise(run: Path) -> dict:
     """Step 6: curves.png and summary.json (the best epoch and its scores) from the run's history."""
     log = reports.read_history(run / "history.csv")
     reports.plot_curves(log, run / "curves.png")
-    best = int(np.argmin(log["val_loss"])) if log.get("val_loss") else None
+    # the epoch best.keras holds: lowest validation loss, or lowest training loss without a validation split
+    monitor = "val_loss" if log.get("val_loss") else "loss"
+    best = int(np.argmin(log[monitor])) if log.get(monitor) else None
     summary = {
         "best_epoch": None if best is None else int(log["epoch"][best]) + 1,
-        "best_val_loss": None if best is None else log["val_loss"][best],
+        "chosen_by": monitor,
+        "best_loss": None if best is None else log[monitor][best],
+        "best_val_loss": None if best is None or "val_loss" not in log else log["val_loss"][best],
         "best_val_iou": None if best is None or "val_iou_score" not in log else log["val_iou_score"][best],
         "epochs_run": len(log.get("epoch", [])),
         "model": str(run / "best.keras"),
@@ -628,12 +652,16 @@ def _train(
     card = model_card(cfg, plan.contact, base)  # once a run: its colour reference reads the training tiles
     ledger = ledger_start(cfg, read_manifest(cfg.manifest), plan.global_batch, cfg.precision, base)
     fit = dict(
-        validation_data=val_ds, steps_per_epoch=steps_per_epoch, validation_steps=cfg.validation_steps, verbose=verbose
+        validation_data=val_ds,
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=cfg.validation_steps if val_ds is not None else None,
+        verbose=verbose,
     )
     fit_phases(plan, model, encoder, rate, fit, train_ds, callbacks, card, ledger)
     # Every worker predicts the samples: under a multi-worker strategy reading the batch-norm
     # statistics is a collective operation, which waits for all workers.
-    _write_samples(model, cfg.manifest, size, cfg.samples, _output_dir(run, chief) / "samples.png", plan.contact)
+    split = "val" if plan.monitor == "val_loss" else "train"
+    _write_samples(model, cfg.manifest, size, cfg.samples, _output_dir(run, chief) / "samples.png", plan.contact, split)
     if not chief:
         shutil.rmtree(_output_dir(run, chief), ignore_errors=True)
         with contextlib.suppress(OSError):  # the last worker out removes the empty folder
@@ -642,11 +670,13 @@ def _train(
     return summarise(run)
 
 
-def _write_samples(model, manifest: str, size: int, count: int, out_png: Path, contact: bool) -> None:
-    """samples.png: validation tiles that hold roofs (the first ``count`` of them; empty ones only
-    where too few hold any), with their truth and prediction."""
+def _write_samples(
+    model, manifest: str, size: int, count: int, out_png: Path, contact: bool, split: str = "val"
+) -> None:
+    """samples.png: tiles of ``split`` (validation, where there is one) that hold roofs (the first
+    ``count`` of them; empty ones only where too few hold any), with their truth and prediction."""
     roofed, empty = [], []
-    for images, masks in make_dataset(manifest, "val", 32, size, training=False, contact=contact):
+    for images, masks in make_dataset(manifest, split, 32, size, training=False, contact=contact):
         for image, mask in zip(images.numpy(), masks.numpy()):
             (roofed if mask[..., 0].any() else empty).append((image, mask))
         if len(roofed) >= count:

@@ -239,7 +239,8 @@ def test_evaluate_names_a_broken_shard(resumed, broken_copy, run_cli, damage):
     else:
         data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
     shard.write_bytes(bytes(data))
-    line = one_error_line(run_cli("evaluate", run / "best.keras", manifest, "--split", "test"))
+    # --quiet: the error line alone, whether or not an earlier test in this process took the terminal
+    line = one_error_line(run_cli("evaluate", run / "best.keras", manifest, "--split", "test", "--quiet"))
     assert shard.name in line
 
 

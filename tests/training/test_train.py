@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -355,3 +356,34 @@ def test_a_block_of_fewer_tiles_than_a_batch_trains_drawing_them_again(tmp_path,
     assert f"the training split has {tiles} tiles, fewer than a global batch of 8" in result.out
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
     assert len(history) == 3  # a header and two epochs, of one step each
+
+
+@pytest.mark.slow
+def test_tiles_without_a_validation_split_train_keeping_the_lowest_training_loss(tmp_path, run_cli):
+    """A mapper's one reviewed block is better all trained on than half held out: without a
+    validation split, best.keras is the epoch of the lowest training loss, and the run says so."""
+    from shapely.geometry import box
+
+    from roofseg.contracts.card import read_card
+
+    from conftest import write_geojson, write_tif
+
+    rng = np.random.default_rng(0)
+    scene = write_tif(tmp_path / "block.tif", rng.integers(30, 220, (3, 128, 128), dtype=np.uint8))
+    x0, y0 = 500_000, 5_000_000
+    write_geojson(tmp_path / "block.geojson", [box(x0 + 8 * k + 2, y0 - 50, x0 + 8 * k + 7, y0 - 10) for k in range(7)])
+    out = tmp_path / "tiles"
+    result = run_cli("tile", scene, "--labels", tmp_path / "block.geojson", "-o", out, "--tile-size", "64",
+                     "--val", "0", "--test", "0", "--quiet")  # fmt: skip
+    assert result.code == 0, result.err
+    result = run_cli("train", out / "manifest.json", "-o", tmp_path / "run", "--encoder-weights", "none",
+                     "--epochs", "3", "--steps-per-epoch", "2", "--batch", "2", "--strategy", "default",
+                     "--quiet")  # fmt: skip
+    assert result.code == 0, result.err
+    assert "no validation split" in result.out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    losses = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / "run" / "history.csv"))]
+    assert summary["chosen_by"] == "loss" and summary["best_val_loss"] is None
+    assert summary["best_epoch"] == 1 + int(np.argmin(losses)) and summary["best_loss"] == pytest.approx(min(losses))
+    assert read_card(tmp_path / "run" / "best.keras").trained_on.steps == 2 * summary["best_epoch"]
+    assert (tmp_path / "run" / "samples.png").exists()
