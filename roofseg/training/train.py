@@ -385,9 +385,10 @@ def train(
     """
     run = ensure_writable_dir(cfg.out_dir)
     shards = shards_of(cfg.manifest, "train")
-    if has_validation(cfg.manifest):
-        shards_of(cfg.manifest, "val")  # fail now, not after an epoch, if its shards cannot be listed
-    else:
+    if has_validation(cfg.manifest) or validation_asked(cfg.manifest):
+        # fail now, not after an epoch, where the tiling asked for a validation split and got none
+        shards_of(cfg.manifest, "val")
+    else:  # tiled with --val 0: trained on every tile, by the training loss
         print(
             "roofseg: warning: the tiles hold no validation split: the model of the lowest training loss is "
             "kept (best.keras), not one chosen on unseen tiles; tile with --val to hold some out"
@@ -436,6 +437,13 @@ def has_validation(source: str) -> bool:
         return True
     split = read_manifest(source).splits.get("val")
     return bool(split and split.tiles)
+
+
+def validation_asked(source: str) -> bool:
+    """Whether the tiling that wrote ``source`` asked for a validation split (``tile --val`` above 0)."""
+    if not os.fspath(source).endswith(".json"):
+        return True
+    return float(read_manifest(source).params.get("val", 0) or 0) > 0
 
 
 def data_warnings(manifest_path: str, batch: int) -> list[str]:
