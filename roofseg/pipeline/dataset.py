@@ -63,6 +63,15 @@ def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
     return ShardSet(files, "GZIP" if files[0].endswith(".gz") else None, None, None)
 
 
+def _optional_channel(stored: tf.Tensor, shape: tf.Tensor, absent: int) -> tf.Tensor:
+    """A uint8 (h, w, 1) target a tile may carry (its bytes, empty where it has none), else ``absent`` everywhere."""
+    return tf.cond(
+        tf.strings.length(stored) > 0,
+        lambda: tf.reshape(tf.io.decode_raw(stored, tf.uint8), tf.concat([shape, [1]], 0)),
+        lambda: tf.fill(tf.concat([shape, [1]], 0), tf.constant(absent, tf.uint8)),
+    )
+
+
 def decode(serialized: tf.Tensor, size: int | None, resize: bool, contact: bool = False, known: bool = False) -> dict:
     """One serialized tile → image (size, size, 3) float in [0, 1], mask (size, size, 1) in {0, 1}, and metadata.
 
@@ -75,21 +84,9 @@ def decode(serialized: tf.Tensor, size: int | None, resize: bool, contact: bool 
     image = tf.reshape(tf.io.decode_raw(ex["image"], tf.uint8), tf.concat([shape, [3]], 0))
     mask = tf.reshape(tf.io.decode_raw(ex["mask"], tf.uint8), tf.concat([shape, [1]], 0))
     if contact:
-        stored = tf.strings.length(ex["contact"]) > 0
-        border = tf.cond(
-            stored,
-            lambda: tf.reshape(tf.io.decode_raw(ex["contact"], tf.uint8), tf.concat([shape, [1]], 0)),
-            lambda: tf.zeros_like(mask),
-        )
-        mask = tf.concat([mask, border], -1)
+        mask = tf.concat([mask, _optional_channel(ex["contact"], shape, 0)], -1)
     if known:
-        stored = tf.strings.length(ex["known"]) > 0
-        labelled = tf.cond(
-            stored,
-            lambda: tf.reshape(tf.io.decode_raw(ex["known"], tf.uint8), tf.concat([shape, [1]], 0)),
-            lambda: tf.ones_like(mask[..., :1]),
-        )
-        mask = tf.concat([mask, labelled], -1)
+        mask = tf.concat([mask, _optional_channel(ex["known"], shape, 1)], -1)
     channels = (2 if contact else 1) + int(known)
     image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 → [0, 1]
     mask = tf.cast(mask > 0, tf.float32)

@@ -29,8 +29,8 @@ from roofseg.raster.components import scene_components
 from roofseg.raster.osm import is_building, read_osm_buildings
 from roofseg.raster.reviewed import ReviewLabels
 from roofseg.raster.scene import Scene, open_raster
-from roofseg.raster.shapes import POLYGONAL, ShapeIndex, bbox
-from roofseg.raster.windows import grid_bounds, tile_transform
+from roofseg.raster.shapes import POLYGONAL, FootprintLabels, bbox
+from roofseg.raster.windows import grid_bounds
 from roofseg.scenes import is_remote, suffix_of
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".osm", ".pbf")
@@ -165,7 +165,7 @@ class MaskLabels:
             Path(self._components_path).unlink(missing_ok=True)
 
 
-class VectorLabels:
+class VectorLabels(FootprintLabels):
     """Polygon footprints (GeoJSON, GeoPackage, Shapefile, …) burned onto the scene's grid.
 
     Footprints in another CRS are reprojected to the scene's; windows are burned through a
@@ -185,8 +185,7 @@ class VectorLabels:
                 RoofsegWarning,
                 stacklevel=2,
             )
-        self.index = ShapeIndex(geoms)
-        self.transform = scene.transform
+        super().__init__(geoms, scene.transform)
         left, bottom, right, top = grid_bounds(scene.transform, scene.height, scene.width)
         if geoms and not self.index.hits(left, bottom, right, top).any():
             fx0, fy0 = self.index.bboxes[:, :2].min(axis=0)
@@ -198,22 +197,6 @@ class VectorLabels:
                 f"the scene at {_lonlat(scene.crs, (left, bottom, right, top))}; if the file's CRS is wrong, "
                 "state the right one with --labels-crs EPSG:…",
             )
-
-    @property
-    def geoms(self) -> list[dict]:
-        """The footprints in the scene's CRS."""
-        return self.index.geoms
-
-    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
-        return self.index.burn(tile_transform(self.transform, row, col), height, width)
-
-    def instances(self, row: int, col: int, height: int, width: int) -> np.ndarray:
-        """Each footprint burned with its own id (1, 2, …): touching buildings stay apart."""
-        ids = np.arange(1, len(self.geoms) + 1)
-        return self.index.burn(tile_transform(self.transform, row, col), height, width, values=ids, dtype="int32")
-
-    def close(self) -> None:
-        pass
 
 
 OSM_SUFFIXES = (".osm", ".pbf")

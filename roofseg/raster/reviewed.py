@@ -17,7 +17,7 @@ from rasterio.warp import transform_geom
 from roofseg.contracts.review import ACCEPT, REJECT, read_review
 from roofseg.errors import RoofsegError, first_line
 from roofseg.raster.scene import Scene
-from roofseg.raster.shapes import POLYGONAL, ShapeIndex
+from roofseg.raster.shapes import POLYGONAL, FootprintLabels, ShapeIndex
 from roofseg.raster.windows import grid_bounds, tile_transform
 
 
@@ -43,9 +43,9 @@ def _reviewed_shapes(files: tuple[str, ...], wanted: dict[tuple[int, int], str],
     return out
 
 
-class ReviewLabels:
+class ReviewLabels(FootprintLabels):
     """The accepted buildings of a review as roof, the rejected ones as known ground, the rest
-    unknown; the same questions :class:`roofseg.raster.labels.VectorLabels` answers, plus :meth:`known`."""
+    unknown: the footprints' questions (the accepted ones'), plus :meth:`known`."""
 
     def __init__(self, path: str | os.PathLike, scene: Scene):
         self.path = os.fspath(path)
@@ -58,8 +58,7 @@ class ReviewLabels:
                 self.path, "holds no accepted or rejected building yet: review some first (roofseg review)"
             )
         shapes = _reviewed_shapes(review.files, wanted, scene.crs)
-        self.transform = scene.transform
-        self.roofs = ShapeIndex(shapes[ACCEPT])
+        super().__init__(shapes[ACCEPT], scene.transform)
         self.decided = ShapeIndex(shapes[ACCEPT] + shapes[REJECT])
         left, bottom, right, top = grid_bounds(scene.transform, scene.height, scene.width)
         if not self.decided.hits(left, bottom, right, top).any():
@@ -68,22 +67,6 @@ class ReviewLabels:
             )
         self.counts = {ACCEPT: len(shapes[ACCEPT]), REJECT: len(shapes[REJECT])}
 
-    @property
-    def geoms(self) -> list[dict]:
-        """The accepted buildings in the scene's CRS."""
-        return self.roofs.geoms
-
-    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
-        return self.roofs.burn(tile_transform(self.transform, row, col), height, width)
-
-    def instances(self, row: int, col: int, height: int, width: int) -> np.ndarray:
-        """Each accepted building burned with its own id (1, 2, …)."""
-        ids = np.arange(1, len(self.roofs.geoms) + 1)
-        return self.roofs.burn(tile_transform(self.transform, row, col), height, width, values=ids, dtype="int32")
-
     def known(self, row: int, col: int, height: int, width: int) -> np.ndarray:
         """0/1 uint8: 1 where a decision says what the pixel is (an accepted or rejected building)."""
         return self.decided.burn(tile_transform(self.transform, row, col), height, width)
-
-    def close(self) -> None:
-        pass

@@ -385,10 +385,8 @@ def train(
     """
     run = ensure_writable_dir(cfg.out_dir)
     shards = shards_of(cfg.manifest, "train")
-    if has_validation(cfg.manifest) or validation_asked(cfg.manifest):
-        # fail now, not after an epoch, where the tiling asked for a validation split and got none
-        shards_of(cfg.manifest, "val")
-    else:  # tiled with --val 0: trained on every tile, by the training loss
+    validates = validation_split(cfg.manifest)
+    if not validates:  # tiled with --val 0: trained on every tile, by the training loss
         print(
             "roofseg: warning: the tiles hold no validation split: the model of the lowest training loss is "
             "kept (best.keras), not one chosen on unseen tiles; tile with --val to hold some out"
@@ -417,7 +415,9 @@ def train(
         with shard_faults_named(cfg.manifest, ("train", "val")):
             try:
                 with policy(precision):
-                    return _train(cfg, run, strategy, chief, size, weights, shards, verbose, callbacks, overwrite, base)
+                    return _train(
+                        cfg, run, strategy, chief, size, weights, shards, verbose, callbacks, overwrite, base, validates
+                    )
             except (tf.errors.OpError, OSError) as exc:
                 if not _is_write_failure(exc):
                     raise
@@ -430,20 +430,18 @@ def train(
 FEW_VAL_TILES = 16
 
 
-def has_validation(source: str) -> bool:
-    """Whether the tiles hold a validation split: a manifest's ``val`` with tiles (a glob of shards
-    is taken to hold one, as every split of it is the same files)."""
-    if not os.fspath(source).endswith(".json"):
-        return True
-    split = read_manifest(source).splits.get("val")
-    return bool(split and split.tiles)
-
-
-def validation_asked(source: str) -> bool:
-    """Whether the tiling that wrote ``source`` asked for a validation split (``tile --val`` above 0)."""
-    if not os.fspath(source).endswith(".json"):
-        return True
-    return float(read_manifest(source).params.get("val", 0) or 0) > 0
+def validation_split(source: str) -> bool:
+    """Whether a run on ``source`` validates: True where the tiles hold a validation split (a glob
+    of shards is taken to, as every split of it is the same files), False where they were cut with
+    ``tile --val 0``; a RoofsegError naming the fix (``--split-block``) where the tiling asked for
+    one and got none. Said now, not after an epoch."""
+    if os.fspath(source).endswith(".json"):
+        manifest = read_manifest(source)
+        split = manifest.splits.get("val")
+        if not (split and split.tiles) and not float(manifest.params.get("val", 0) or 0) > 0:
+            return False
+    shards_of(source, "val")  # the split's shards (or the refusal of an empty one)
+    return True
 
 
 def data_warnings(manifest_path: str, batch: int) -> list[str]:
@@ -479,7 +477,7 @@ class Plan:
     monitor: str = "val_loss"  # what chooses best.keras and drives the monitors (loss: no validation split)
 
 
-def _plan(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, shards) -> Plan:
+def _plan(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, shards, validates: bool = True) -> Plan:
     """Step 1: the global batch, an epoch's steps and the batch norms' momentum, said once."""
     global_batch = cfg.batch_size * strategy.num_replicas_in_sync
     small = shards.tiles is not None and shards.tiles < global_batch
@@ -501,7 +499,7 @@ def _plan(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, shards)
             "roofseg: a second output learns the borders between buildings (splits touching buildings); "
             f"the loss is the roof's {cfg.loss} loss plus the borders' cross-entropy and Dice"
         )
-    monitor = "val_loss" if has_validation(cfg.manifest) else "loss"
+    monitor = "val_loss" if validates else "loss"
     return Plan(cfg, run, strategy, chief, size, global_batch, steps, momentum, contact, small, monitor)
 
 
@@ -649,9 +647,10 @@ def _train(
     callbacks,
     overwrite: bool = False,
     base=None,
+    validates: bool = True,
 ) -> dict:
     """The run, as named steps: plan, run folder, data, model, phases, samples and summary."""
-    plan = _plan(cfg, run, strategy, chief, size, shards)
+    plan = _plan(cfg, run, strategy, chief, size, shards, validates)
     record, resuming = prepare_folder(plan, overwrite)
     train_ds, val_ds, steps_per_epoch = datasets(plan)
     model, encoder, rate = build(plan, weights, base)
