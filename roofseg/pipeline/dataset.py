@@ -205,6 +205,7 @@ def make_dataset(
     contact: bool = False,
     balance: str = "none",
     known: bool | None = None,
+    replicas: int = 1,
 ) -> tf.data.Dataset:
     """Batches of (image, mask) — or (image, mask, meta) with ``with_meta`` — for one split.
 
@@ -217,7 +218,8 @@ def make_dataset(
     default ``"device"`` leaves that to the training step (see roofseg.training.model). Val and
     test are never augmented. ``contact``: masks get a second channel, the contact target.
     ``known`` (default: as the manifest says): masks get a last channel, 1 where the label is
-    known (see :func:`decode`). The
+    known (see :func:`decode`). ``replicas`` (evaluation): the model replicas a batch is split
+    among; no batch is smaller than that (see :func:`replica_batches`). The
     batch count is known from the manifest (Keras' progress bar shows it from the first epoch).
 
     ``roof_share`` (training only): tiles with roofs make up this share of the tiles drawn, on
@@ -258,7 +260,10 @@ def make_dataset(
     elif repeat:
         ds = ds.repeat()
     drop = training and data_service is None
-    ds = ds.batch(batch_size, drop_remainder=drop, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if not training and not repeat and data_service is None and replicas > 1 and shards.tiles:
+        ds = replica_batches(ds, shards.tiles, batch_size, replicas)
+    else:
+        ds = ds.batch(batch_size, drop_remainder=drop, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     if with_meta:
         ds = ds.map(lambda d: (d["image"], d["mask"], {k: d[k] for k in META_KEYS}))
     else:
@@ -279,3 +284,22 @@ def make_dataset(
     # Each worker reads every shard and keeps its share of records: works with any number of shards.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def replica_batches(ds: tf.data.Dataset, tiles: int, batch_size: int, replicas: int) -> tf.data.Dataset:
+    """Batches of ``batch_size`` of the ``tiles`` tiles of ``ds``, none smaller than ``replicas``.
+
+    A distribution strategy splits each batch among its replicas; a replica given no tile (the
+    last batch of a split holding fewer tiles than there are replicas) fails in its batch norms.
+    A short last batch therefore joins the batch before it; a split of fewer tiles than
+    replicas is read that many times over in one batch, which leaves its loss and its summed
+    pixel counts' ratios as they are.
+    """
+    if tiles < replicas:
+        copies = -(-replicas // tiles)
+        return ds.repeat(copies).batch(tiles * copies)
+    last = tiles % batch_size
+    if tiles <= batch_size or not 0 < last < replicas:
+        return ds.batch(batch_size)
+    head = tiles - batch_size - last
+    return ds.take(head).batch(batch_size).concatenate(ds.skip(head).batch(batch_size + last))

@@ -555,7 +555,10 @@ def datasets(plan: Plan) -> tuple:
     )
     if plan.monitor != "val_loss":  # no validation split
         return train_ds, None, steps_per_epoch
-    val_ds = make_dataset(cfg.manifest, "val", plan.global_batch, plan.size, training=False, contact=plan.contact)
+    replicas = plan.strategy.num_replicas_in_sync
+    val_ds = make_dataset(
+        cfg.manifest, "val", plan.global_batch, plan.size, training=False, contact=plan.contact, replicas=replicas
+    )
     if cfg.validation_steps:
         val_ds = val_ds.repeat()
     return train_ds, val_ds, steps_per_epoch
@@ -690,5 +693,8 @@ def _write_samples(
             break
     chosen = (roofed + empty)[:count]
     images, masks = np.stack([c[0] for c in chosen]), np.stack([c[1] for c in chosen])
-    probs = model.predict(images, verbose=0)
+    # one batch, and each of the strategy's replicas given a tile: a replica given none fails in its batch norms
+    copies = -(-model.distribute_strategy.num_replicas_in_sync // len(images))
+    feed = np.concatenate([images] * copies)
+    probs = model.predict(feed, batch_size=len(feed), verbose=0)[: len(images)]
     reports.plot_samples(images, masks, probs, out_png)

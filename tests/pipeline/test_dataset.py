@@ -223,3 +223,16 @@ def test_a_draw_by_place_follows_the_shares(tmp_path):
     ds = make_dataset(manifest, "train", 50, training=True, seed=1, balance="place")
     small = [float(np.mean(images.numpy()[:, 0, 0, 0] > 0.5)) for images, _ in ds.take(8)]
     assert 0.35 < np.mean(small) < 0.65  # drawn as tiles come: 2 of 32, about 0.06
+
+
+@pytest.mark.parametrize("tiles, batch", [(1, 4), (3, 4), (5, 4), (9, 4), (8, 4), (2, 8)])
+def test_no_evaluation_batch_leaves_a_replica_without_a_tile(tiles, batch):
+    """Each tile is read as often as every other, and no batch is smaller than the two replicas."""
+    from roofseg.pipeline.dataset import replica_batches
+
+    batches = [b.numpy().tolist() for b in replica_batches(tf.data.Dataset.range(tiles), tiles, batch, 2)]
+    assert all(len(b) >= 2 for b in batches)
+    seen = np.bincount([t for b in batches for t in b], minlength=tiles)
+    assert seen.min() == seen.max() >= 1 and len(seen) == tiles
+    if tiles >= 2:  # read once where the split can feed every replica
+        assert seen.max() == 1

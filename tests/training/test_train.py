@@ -387,3 +387,30 @@ def test_tiles_without_a_validation_split_train_keeping_the_lowest_training_loss
     assert summary["best_epoch"] == 1 + int(np.argmin(losses)) and summary["best_loss"] == pytest.approx(min(losses))
     assert read_card(tmp_path / "run" / "best.keras").trained_on.steps == 2 * summary["best_epoch"]
     assert (tmp_path / "run" / "samples.png").exists()
+
+
+@pytest.mark.slow
+def test_a_validation_split_of_fewer_tiles_than_replicas_validates(tmp_path, run_cli):
+    """Under the mirrored strategy (two logical CPUs here) a batch is split among the replicas; a
+    validation split of one tile gave one replica nothing and crashed in its batch norms at the
+    first validation. Every replica now gets a tile, and the score is the split's."""
+    from shapely.geometry import box
+
+    from conftest import write_geojson, write_tif
+
+    rng = np.random.default_rng(0)
+    scene = write_tif(tmp_path / "block.tif", rng.integers(30, 220, (3, 128, 128), dtype=np.uint8))
+    x0, y0 = 500_000, 5_000_000
+    write_geojson(tmp_path / "block.geojson", [box(x0 + 8 * k + 2, y0 - 50, x0 + 8 * k + 7, y0 - 10) for k in range(7)])
+    out = tmp_path / "tiles"
+    result = run_cli("tile", scene, "--labels", tmp_path / "block.geojson", "-o", out, "--tile-size", "64",
+                     "--split-block", "64", "--val", "0.25", "--test", "0", "--quiet")  # fmt: skip
+    assert result.code == 0, result.err
+    assert json.loads((out / "manifest.json").read_text())["splits"]["val"]["tiles"] == 1
+    result = run_cli("train", out / "manifest.json", "-o", tmp_path / "run", "--encoder-weights", "none",
+                     "--epochs", "1", "--steps-per-epoch", "1", "--batch", "2", "--strategy", "mirrored",
+                     "--quiet")  # fmt: skip
+    assert result.code == 0, result.err
+    assert "2 replicas" in result.out
+    history = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    assert len(history) == 1 and np.isfinite(float(history[0]["val_loss"]))
