@@ -62,6 +62,14 @@ FINE_TUNE_LR = 1e-3
 )
 @click.option("--loss", type=click.Choice(["dice", "bce", "bce_dice"]), default="dice", help="Loss function.")
 @click.option(
+    "--contact-weight",
+    default=1.0,
+    show_default=True,
+    type=FiniteRange(0, min_open=True),
+    help="Where the tiles carry contact borders: their loss (cross-entropy and Dice) is added to the roof's "
+    "times this.",
+)
+@click.option(
     "--lr",
     "learning_rate",
     default=None,
@@ -185,6 +193,7 @@ def train(
     encoder_weights,
     freeze_encoder_epochs,
     loss,
+    contact_weight,
     learning_rate,
     epochs,
     batch_size,
@@ -232,6 +241,7 @@ def train(
         encoder_weights=encoder_weights,
         freeze_encoder_epochs=freeze_encoder_epochs,
         loss=loss,
+        contact_weight=contact_weight,
         learning_rate=learning_rate,
         epochs=epochs,
         batch_size=batch_size,

@@ -14,7 +14,7 @@ _F = sm.base.functional
 _SUB = sm.losses.dice_loss.submodules  # the backend/layers/models/utils sm's functions expect
 
 
-CONTACT_WEIGHT = 1.0  # the contact borders' loss, added to the roof's
+CONTACT_WEIGHT = 1.0  # the contact borders' loss, added to the roof's (train --contact-weight)
 
 
 def _dice(y_true, y_pred, known=None):
@@ -43,9 +43,9 @@ def split_known(y_true, y_pred):
     return y_true, None
 
 
-def _roof_and_contact(loss, y_true, y_pred):
+def _roof_and_contact(loss, y_true, y_pred, weight: float = CONTACT_WEIGHT):
     """``loss`` of the roof channel, plus cross-entropy and Dice of the contact channel where the
-    model has one (weighted by CONTACT_WEIGHT): the roof's term stays what a roof-only model's is.
+    model has one (times ``weight``): the roof's term stays what a roof-only model's is.
     Pixels a known mask leaves out (see :func:`split_known`) count in neither."""
     y_true, known = split_known(y_true, y_pred)
     if y_pred.shape[-1] == 1:
@@ -54,7 +54,7 @@ def _roof_and_contact(loss, y_true, y_pred):
     # pixel contact as for marking none, and a model trained on it marked whole roofs contact,
     # leaving no cores to split; cross-entropy charges every false border.
     contact = _bce_dice(y_true[..., 1:], y_pred[..., 1:], known)
-    return loss(y_true[..., :1], y_pred[..., :1], known) + CONTACT_WEIGHT * contact
+    return loss(y_true[..., :1], y_pred[..., :1], known) + weight * contact
 
 
 @keras.saving.register_keras_serializable("roofseg")
@@ -75,6 +75,27 @@ def bce_dice_loss(y_true, y_pred):
     """Binary cross-entropy plus Dice loss of the roof (segmentation-models' bce_dice_loss; plus the
     contact borders' loss)."""
     return _roof_and_contact(_bce_dice, y_true, y_pred)
+
+
+_ROOF = {"dice": _dice, "bce": _bce, "bce_dice": _bce_dice}
+
+
+@keras.saving.register_keras_serializable("roofseg")
+class RoofContactLoss(keras.losses.Loss):
+    """The roof's ``roof`` loss (dice, bce or bce_dice) plus the contact borders' loss times
+    ``contact_weight``: :func:`dice_loss` and its kin with another weight on the borders."""
+
+    def __init__(self, roof: str = "dice", contact_weight: float = CONTACT_WEIGHT, name: str | None = None, **kwargs):
+        if roof not in _ROOF:
+            raise ValueError(f"roof loss must be one of {sorted(_ROOF)}, got {roof!r}")
+        super().__init__(name=name or f"{roof}_loss", **kwargs)
+        self.roof, self.contact_weight = roof, float(contact_weight)
+
+    def call(self, y_true, y_pred):
+        return _roof_and_contact(_ROOF[self.roof], y_true, y_pred, self.contact_weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "roof": self.roof, "contact_weight": self.contact_weight}
 
 
 class _PixelCounts(keras.metrics.BinaryIoU):
@@ -134,6 +155,13 @@ class PixelF1(_PixelCounts):
 
 
 LOSSES = {"dice": dice_loss, "bce": bce_loss, "bce_dice": bce_dice_loss}
+
+
+def loss_of(name: str, contact_weight: float = CONTACT_WEIGHT):
+    """The loss ``name`` (a key of LOSSES) with the contact borders weighted ``contact_weight``:
+    the registered function itself at the default weight, so the models it trains load in
+    releases that predate the weight."""
+    return LOSSES[name] if contact_weight == CONTACT_WEIGHT else RoofContactLoss(name, contact_weight)
 
 
 def metrics() -> list:

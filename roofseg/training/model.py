@@ -144,9 +144,15 @@ def set_trainable(layers: list, trainable: bool) -> None:
         layer.trainable = trainable
 
 
-def compile_model(model: keras.Model, loss: str = "dice", learning_rate: float = 1e-4) -> None:
-    """Adam, the chosen loss, IoU and F1 at threshold 0.5."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses.LOSSES[loss], metrics=losses.metrics())
+def compile_model(
+    model: keras.Model, loss: str = "dice", learning_rate: float = 1e-4, contact_weight: float = losses.CONTACT_WEIGHT
+) -> None:
+    """Adam, the chosen loss (its contact borders' term times ``contact_weight``), IoU and F1 at threshold 0.5."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=losses.loss_of(loss, contact_weight),
+        metrics=losses.metrics(),
+    )
 
 
 WEIGHTS = "model.weights.h5"

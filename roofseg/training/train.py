@@ -51,6 +51,7 @@ class TrainConfig:
     encoder_weights: str = "imagenet"
     freeze_encoder_epochs: int = 0
     loss: str = "dice"
+    contact_weight: float = 1.0  # the contact borders' loss is added to the roof's times this
     learning_rate: float = 1e-4
     epochs: int = 50
     batch_size: int = 16  # per replica
@@ -498,6 +499,7 @@ def _plan(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, shards,
         print(
             "roofseg: a second output learns the borders between buildings (splits touching buildings); "
             f"the loss is the roof's {cfg.loss} loss plus the borders' cross-entropy and Dice"
+            + (f" times {cfg.contact_weight:g}" if cfg.contact_weight != 1 else "")
         )
     monitor = "val_loss" if validates else "loss"
     return Plan(cfg, run, strategy, chief, size, global_batch, steps, momentum, contact, small, monitor)
@@ -583,7 +585,7 @@ def build(plan: Plan, weights: str | None, base=None) -> tuple:
             model.augment_config = cfg.augment
             model.augment_seed = cfg.seed
         rate = learning_rate(cfg, cfg.epochs * plan.steps)
-        compile_model(model, cfg.loss, rate)
+        compile_model(model, cfg.loss, rate, cfg.contact_weight)
     return model, encoder, rate
 
 
@@ -608,7 +610,7 @@ def fit_phases(plan: Plan, model, encoder, rate, fit: dict, train_ds, callbacks,
         if first < cfg.epochs:
             with plan.strategy.scope():
                 set_trainable(encoder, True)
-                compile_model(model, cfg.loss, rate)
+                compile_model(model, cfg.loss, rate, cfg.contact_weight)
                 # a new optimizer counts from 0: it goes on from the frozen phase's steps, so a schedule
                 # does not warm up again and the card counts every step (a resume restores it anyway)
                 model.optimizer.iterations.assign(first * plan.steps)
