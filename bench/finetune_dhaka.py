@@ -29,7 +29,7 @@ from pathlib import Path
 from dhaka import DHAKA, dhaka_blocks, score_model
 from real import roofseg
 
-TILE = ["--tile-size", "256", "--overlap", "128", "--contact-px", "3", "--contact-kind", "outline",
+TILE = ["--tile-size", "256", "--overlap", "128", "--contact-kind", "outline",
         "--split-by", "block", "--val", "0", "--test", "0", "--quiet"]  # fmt: skip
 TRAIN = ["--batch", "8", "--schedule", "cosine", "--warmup-steps", "20", "--loss", "bce_dice",
          "--patience", "100", "--seed", "0", "--quiet"]  # fmt: skip
@@ -42,11 +42,12 @@ def tune(model: str, scene: Path, labels: Path, out: Path) -> Path:
     return out
 
 
-def train_arm(arm: str, tiles: Path, work: Path, steps: int, epochs: int) -> Path:
+def train_arm(arm: str, tiles: Path, steps: int, epochs: int) -> Path:
     """Train one arm (``START:LR[+OPTION=VALUE...]``) on ``tiles``; its best.keras."""
     head, *options = arm.split("+")
     start, lr = head.split(":")
-    run = work / ("run-" + "".join(c if c.isalnum() or c in "-." else "_" for c in arm.removesuffix(".keras")))
+    name = "".join(c if c.isalnum() or c in "-." else "_" for c in arm.removesuffix(".keras"))
+    run = tiles.parent / f"{tiles.name.replace('tiles', 'run', 1)}-{name}"
     if (run / "summary.json").exists():  # trained in an earlier run of this benchmark
         return run / "best.keras"
     init = ["--encoder-weights", "none"] if start == "random" else ["--init-from", start]
@@ -60,6 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default="base", help="the model 'base' stands for in the arms and the first rows")
     ap.add_argument("--arms", default="base:3e-4,random:1e-3")
+    ap.add_argument("--contact-px", type=int, default=3, help="the width of the border targets (tile --contact-px)")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "roofseg-bench" / "finetune-dhaka")
@@ -71,22 +73,24 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     (scene, labels), held_out = dhaka_blocks([0])[0], dhaka_blocks([1])
     t0 = time.perf_counter()
-    tiles = work / "tiles"
+    tiles = work / ("tiles" if args.contact_px == 3 else f"tiles-contact{args.contact_px}")
     if not (tiles / "manifest.json").exists():
-        roofseg("tile", str(scene), "--labels", str(labels), "-o", str(tiles), *TILE)
+        roofseg("tile", str(scene), "--labels", str(labels), "-o", str(tiles), *TILE, "--contact-px",
+                str(args.contact_px))  # fmt: skip
     models = {"the base as it is": args.base}
     for arm in args.arms.split(","):
         head, *options = arm.split("+")
         start, lr = head.split(":")
-        name = ", ".join([f"{start}, lr {lr}", *(o.replace("=", " ") for o in options)])
-        models[name] = str(train_arm(arm.replace(start, args.base, 1) if start == "base" else arm, tiles, work,
-                                     args.steps, args.epochs))  # fmt: skip
-    rows = {}
+        borders = [] if args.contact_px == 3 else [f"borders {args.contact_px} px"]
+        name = ", ".join([f"{start}, lr {lr}", *borders, *(o.replace("=", " ") for o in options)])
+        arm = arm.replace(start, args.base, 1) if start == "base" else arm
+        models[name] = str(train_arm(arm, tiles, args.steps, args.epochs))
+    rows, scored = {}, Path(tempfile.mkdtemp(dir=work, prefix="scored-"))  # this run's own predictions
     for name, model in models.items():
         tag = name.replace(" ", "_").replace(",", "")
         tuned = tune(model, scene, labels, work / f"{tag}-tuned.keras")
         for label, m in ((name, model), (f"{name}, tuned on block0", str(tuned))):
-            s = score_model(m, held_out, work)
+            s = score_model(m, held_out, scored)
             rows[label] = {k: s[k] for k in ("pixel_iou", "object_f1", "matched", "true", "predicted", "longest_way")}
             print(f"{label}: pixel IoU {s['pixel_iou']:.3f}, object F1 {s['object_f1']:.3f} "
                   f"({s['matched']}/{s['true']}/{s['predicted']})", flush=True)  # fmt: skip
