@@ -41,9 +41,10 @@ def tune(model, inputs, out, labels, labels_crs, objective, match_colours, json_
 
     INPUTS are scenes with labels, named as for roofseg tile (labels beside each scene, --labels,
     .txt lists, STAC). Each scene is predicted once (at the model's GSD); the threshold, the
-    contact cut that splits touching buildings, the smallest building area and regular outlines
-    on/off are then searched on the kept probabilities. roofseg predict with OUT uses the chosen
-    values as its defaults (options given on its command line win).
+    seeding of touching buildings (a contact cut, or the depth of the peaks that seed them), the
+    smallest building area and regular outlines on/off are then searched on the kept
+    probabilities. roofseg predict with OUT uses the chosen values as its defaults (options
+    given on its command line win).
     """
     # here, not at the top: keeps --help fast
     from roofseg.atomic import write_json
@@ -63,6 +64,8 @@ def tune(model, inputs, out, labels, labels_crs, objective, match_colours, json_
 
     def setting(p: dict) -> str:
         cut = "" if p["contact_cut"] is None else f", contact cut {p['contact_cut']:g}"
+        if p.get("seed_depth") is not None:
+            cut = f", buildings seeded at peaks {p['seed_depth']:g} deep"
         outlines = "on" if p["regularize"] else "off"
         return f"threshold {p['threshold']:g}{cut}, min area {p['min_area']:g} m², regular outlines {outlines}"
 

@@ -17,6 +17,10 @@ Format history:
   card with a contact output); ``trained_on.ledger``, the training the weights have had in all, across
   the runs that continued each other (see :class:`Ledger`; earlier: this run's ``steps`` only);
   ``trained_on.reviews``, the review stores it learnt from.
+- ``roofseg-model/5``: ``postprocess.seed_depth``, touching buildings seeded at the peaks of
+  roof × (1 − contact) that deep (see :mod:`roofseg.prediction.vector.instances`); absent or None:
+  at the cores below ``contact_cut``, the rule of every earlier card. A release before it would
+  seed such a card's buildings at cores, so it refuses the card as newer.
 
 ``trained_on``, ``colour_reference``, ``adaptation`` and ``postprocess.scores`` are typed records
 (:mod:`roofseg.contracts.provenance`, with their own history).
@@ -42,7 +46,7 @@ from roofseg.contracts.versions import stamp, version_of
 from roofseg.errors import RoofsegError
 
 NAME = "roofseg-model"
-VERSION = 4
+VERSION = 5
 CARD_FILE = "roofseg.json"  # the card's name inside the .keras zip archive
 INPUT = "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph"
 
@@ -60,6 +64,8 @@ class PostProcess:
     contact_cut: float | None = 0.5  # None: the model has no contact output
     min_area: float = MIN_AREA
     regularize: bool = False
+    # touching buildings seeded at peaks of roof x (1 - contact) this deep; None: at the cores below contact_cut
+    seed_depth: float | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,11 @@ class Tuning:
     @classmethod
     def from_dict(cls, data: dict) -> Tuning:
         choice = PostProcess(
-            float(data["threshold"]), data.get("contact_cut"), float(data["min_area"]), bool(data["regularize"])
+            float(data["threshold"]),
+            data.get("contact_cut"),
+            float(data["min_area"]),
+            bool(data["regularize"]),
+            data.get("seed_depth"),  # cards before 2026-12 seeded at cores alone
         )
         return cls(
             choice,

@@ -63,7 +63,7 @@ def card_options(card: ModelCard | None, native: bool = False, **stated) -> Pred
 
 def tuned_defaults(card: ModelCard | None, stated: dict) -> dict:
     """Footprint options from ``roofseg tune``'s choice in ``card``, where ``stated`` (the caller's
-    options: threshold, min_area, regularize, contact_cut; None for not stated) does not say
+    options: threshold, min_area, regularize, contact_cut, seed_depth; None for not stated) does not say
     otherwise. Without a tuned card, ``stated`` as it is."""
     tuned = card.postprocess.choice if card and card.postprocess else None
     if tuned is None:
@@ -73,6 +73,7 @@ def tuned_defaults(card: ModelCard | None, stated: dict) -> dict:
         "min_area": tuned.min_area,
         "regularize": tuned.regularize,
         "contact_cut": tuned.contact_cut,
+        "seed_depth": tuned.seed_depth,
     }
     return {k: chosen[k] if stated.get(k) is None else stated[k] for k in chosen}
 

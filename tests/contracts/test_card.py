@@ -39,7 +39,7 @@ def test_a_card_written_by_this_release_reads_back_equal(tmp_path):
         outputs=("roof", "contact"),
         contact_px=3,
         base=Lineage("base.keras", "ab" * 32, {"format": "roofseg-model/1", "gsd_m": 0.15}),
-        postprocess=Tuning(PostProcess(0.6, 0.4, 10.0, True), "object-f1", TuneScores(object_f1=0.7), ("s0",)),
+        postprocess=Tuning(PostProcess(0.6, None, 10.0, True, 0.1), "object-f1", TuneScores(object_f1=0.7), ("s0",)),
         gsd_range_m=(0.075, 0.3),
         precision="bfloat16",
         trained_on=TrainedOn(scenes=("a", "b"), steps=10, ledger=Ledger(steps=960, places={"a@0.30m": 4})),
@@ -67,7 +67,7 @@ def test_a_card_of_an_earlier_release_reads_with_its_defaults(tmp_path):
     assert card.tile_size == 256 and card.outputs == ("roof",) and not card.has_contact
     assert card.postprocess.choice == PostProcess(0.55, None, 4.0, False) and card.postprocess.scenes == ()
     assert card.gsd_range == (0.3, 0.3) and card.precision == "float32" and card.colour_reference is None
-    assert card.to_dict()["format"] == "roofseg-model/4"  # written again, it is this release's
+    assert card.to_dict()["format"] == "roofseg-model/5"  # written again, it is this release's
     unstamped = read_card(archive(tmp_path / "unstamped.keras", {"gsd_m": 0.5}))
     assert unstamped.gsd_m == 0.5 and unstamped.tile_size == 256
 
@@ -79,7 +79,7 @@ def test_a_model_without_a_card_or_no_archive_has_none(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "stamp, said", [("roofseg-model/5", "newer roofseg"), ("something-else/1", "not a roofseg-model")]
+    "stamp, said", [("roofseg-model/6", "newer roofseg"), ("something-else/1", "not a roofseg-model")]
 )
 def test_a_newer_or_foreign_card_is_refused_in_one_line_naming_the_file(tmp_path, stamp, said):
     path = archive(tmp_path / "new.keras", {"format": stamp, "gsd_m": 0.3})
@@ -123,6 +123,7 @@ def test_the_provenance_of_a_card_3_reads_as_typed_records_and_keeps_what_it_doe
     assert card.colour_quantiles() == ((0.0, 100.0, 255.0),) * 3 and card.colour_reference.pixels == 1000
     assert card.adaptation.match_colours and card.adaptation.windows == 8 and card.adaptation.bn_batches == 1
     assert card.postprocess.scores == TuneScores(0.6, 0.4, 4, 10, 10)
+    assert card.postprocess.choice.seed_depth is None  # seeded at cores, the rule of every card before 5
     again = card.to_dict()
     assert again["trained_on"]["colour"] == "kept" and "ledger" not in again["trained_on"]
     assert ModelCard.from_dict(again) == card

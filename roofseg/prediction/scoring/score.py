@@ -200,6 +200,7 @@ def evaluate_scene(
         made.contact_cut if made is not None and threshold is None else None,
         base.min_area if min_area is None else min_area,
         base.regularize if regularize is None else regularize,
+        made.seed_depth if made is not None and threshold is None else None,
     )
     with Scene(prediction, bands=(1,)) as grid, tempfile.TemporaryDirectory() as tmp:
         ds = grid.ds

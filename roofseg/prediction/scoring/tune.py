@@ -46,6 +46,8 @@ from roofseg.tiler.inputs import scene_inputs
 
 THRESHOLDS = tuple(round(float(t), 2) for t in np.arange(0.2, 0.81, 0.05))
 CONTACT_CUTS = (0.3, 0.4, 0.5, 0.6, 0.7)
+#: the depths of the peaks that seed buildings (see roofseg.prediction.vector.instances), tried beside the cuts
+SEED_DEPTHS = (0.03, 0.06, 0.1, 0.15, 0.2, 0.3)
 MIN_AREAS = tuple(sorted({0.0, 2.0, MIN_AREA, 10.0, 20.0}))
 ROWS = 512
 OBJECTIVES = ("object-f1", "pixel-iou")
@@ -168,10 +170,13 @@ class SceneScorer:
 
 
 def threshold_and_cut(contact: bool, objective: str) -> list[PostProcess]:
-    """The first step's candidates: every threshold (and contact cut), at the default smallest area
-    and outlines. Pixel IoU depends on the threshold alone."""
-    cuts = CONTACT_CUTS if contact and objective == "object-f1" else ((0.5,) if contact else (None,))
-    return [PostProcess(t, c) for t, c in itertools.product(THRESHOLDS, cuts)]
+    """The first step's candidates: every threshold, and how touching buildings are seeded (each
+    contact cut, each peak depth), at the default smallest area and outlines. Pixel IoU depends on
+    the threshold alone."""
+    if not (contact and objective == "object-f1"):
+        return [PostProcess(t, 0.5 if contact else None) for t in THRESHOLDS]
+    seeds = [(c, None) for c in CONTACT_CUTS] + [(None, d) for d in SEED_DEPTHS]
+    return [PostProcess(t, c, seed_depth=d) for t, (c, d) in itertools.product(THRESHOLDS, seeds)]
 
 
 def area_and_outline(chosen: PostProcess, objective: str) -> list[PostProcess]:
@@ -279,6 +284,7 @@ def tune(
                 round(pooled[s].score(chosen_objective), 6),
                 s == default,
                 -abs(s.threshold - 0.5),
+                s.seed_depth is None,
                 -abs((s.contact_cut or 0.5) - 0.5),
                 s.min_area == default.min_area,
                 not s.regularize,

@@ -51,6 +51,7 @@ class VectorOptions:
     separate: bool = True  # split touching buildings where the prediction has a contact band
     min_confidence: float = 0.0  # buildings whose mean roof probability is lower are left out
     contact_cut: float | None = None  # contact probability from which a pixel splits buildings (None: the threshold)
+    seed_depth: float | None = None  # buildings seeded at peaks this deep instead (see prediction.vector.instances)
     existing: str | None = None  # buildings already mapped (a vector file or OSM extract): left out
     existing_overlap: float = 0.3  # share of a predicted building's area covered by mapped ones from which it is mapped
     existing_crs: str | None = None  # the CRS of the file of mapped buildings, where it states none or a wrong one
@@ -58,7 +59,7 @@ class VectorOptions:
 
     def postprocess(self, threshold: float) -> PostProcess:
         """What turns the prediction into these footprints, at roof ``threshold``."""
-        return PostProcess(threshold, self.contact_cut, self.min_area, self.regularize)
+        return PostProcess(threshold, self.contact_cut, self.min_area, self.regularize, self.seed_depth)
 
 
 @dataclass(frozen=True)
@@ -144,12 +145,12 @@ def buildings(
     confidence: bool = True,
 ) -> Iterator[Building]:
     """The buildings of one prediction under ``post``: the polygons of its ``binary`` raster (the
-    roof at ``post.threshold``), split along the prediction's contact band at ``post.contact_cut``
-    (the threshold where None) unless ``separate`` is off, outlines regularized or not, and those
-    under ``post.min_area`` m² left out. The one function that makes the footprints ``predict``
-    writes, ``tune`` scores and ``evaluate-scene`` counts."""
+    roof at ``post.threshold``), split along the prediction's contact band (seeded at its peaks of
+    ``post.seed_depth``, or its cores below ``post.contact_cut``: the threshold where None) unless
+    ``separate`` is off, outlines regularized or not, and those under ``post.min_area`` m² left out.
+    The one function that makes the footprints ``predict`` writes, ``tune`` scores and ``evaluate-scene`` counts."""
     cut = post.threshold if post.contact_cut is None else post.contact_cut
-    contact = contact_band(os.fspath(prediction), cut) if separate else None
+    contact = contact_band(os.fspath(prediction), cut, post.seed_depth) if separate else None
     probability = probability_band(prediction) if confidence else None
     return polygons(binary, post.min_area, post.regularize, contact, probability)
 
@@ -247,7 +248,12 @@ def _split(region: shapely.Geometry, ds, borders, contact: ContactBand, min_area
         return [region]
     # a core smaller than a quarter of the smallest building kept is noise, not a building
     min_core = max(4, round(0.25 * min_area / (area_of(region) / pixels)))
-    labels = split_region(inside, borders.read(contact.band, window=window), contact.cut, min_core)
+    band = borders.read(contact.band, window=window)
+    if contact.depth is None:
+        labels = split_region(inside, band, contact.cut, min_core)
+    else:  # peaks are read in probabilities
+        roof = borders.read(contact.roof_band, window=window) / contact.scale
+        labels = split_region(inside, band / contact.scale, contact.cut, min_core, roof, contact.depth)
     if labels.max() < 2:
         return [region]
     pieces: dict[int, list] = {}

@@ -314,3 +314,42 @@ def test_a_building_that_leaves_the_window_and_comes_back_gets_no_contact_inside
     whole = components(noise)
     pairs = set(zip(ids[noise > 0].tolist(), whole[noise > 0].tolist()))
     assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})  # the same partition
+
+
+def test_peaks_part_touching_buildings_whose_borders_no_single_cut_finds():
+    """Two pairs of touching buildings: one where the model is sure (contact 0.3 inside, 0.45 on
+    the shared wall) and one where it is not (0.5 inside, 0.65 on the wall). No contact cut parts
+    both pairs: one that parts the first leaves the second without cores. Peaks of
+    roof × (1 − contact) 0.1 deep part both, along the walls."""
+    from roofseg.prediction.scoring.tune import CONTACT_CUTS
+
+    region = np.zeros((16, 40), bool)
+    region[:, 2:38] = True
+    roof = np.where(region, 0.9, 0.0).astype(np.float32)
+    pairs = []
+    for inside, wall in ((0.3, 0.45), (0.5, 0.65)):
+        contact = np.full(region.shape, inside, np.float32)
+        contact[:, 19:21] = wall
+        pairs.append(contact)
+
+    for cut in CONTACT_CUTS:
+        assert sum(split_region(region, contact, cut, 4).max() for contact in pairs) < 4
+    for contact in pairs:
+        labels = split_region(region, contact, 0.5, 4, roof, 0.1)
+        left, right = labels[:, 2:19], labels[:, 21:38]
+        assert labels.max() == 2 and len(np.unique(left)) == len(np.unique(right)) == 1 and left[0, 0] != right[0, 0]
+        assert (labels[~region] == 0).all() and (labels[region] > 0).all()
+
+
+def test_a_peak_whose_building_would_be_noise_seeds_nothing():
+    region = np.zeros((20, 40), bool)
+    region[4:16, 2:38] = True
+    contact = np.full(region.shape, 0.2, np.float32)
+    contact[4:16, 19:21] = 0.8  # one wall: two buildings
+    contact[8:13, 28:33] = 0.6  # a ring of contact around a 3 x 3 px speck the model is sure of
+    contact[9:12, 29:32] = 0.0
+    roof = np.where(region, 0.9, 0.0).astype(np.float32)
+    assert split_region(region, contact, 0.5, 4, roof, 0.05).max() == 3  # the speck's basin: 25 px
+    labels = split_region(region, contact, 0.5, 30, roof, 0.05)
+    assert labels.max() == 2 and (labels[region] > 0).all()
+    assert (labels[4:16, 21:38] == labels[4, 37]).all()  # the speck's pixels went to its building
