@@ -20,7 +20,9 @@ Format history:
 - ``roofseg-model/5``: ``postprocess.seed_depth``, touching buildings seeded at the peaks of
   roof × (1 − contact) that deep (see :mod:`roofseg.prediction.vector.instances`); absent or None:
   at the cores below ``contact_cut``, the rule of every earlier card. A release before it would
-  seed such a card's buildings at cores, so it refuses the card as newer.
+  seed such a card's buildings at cores, so it refuses the card as newer. ``postprocess.from_base``:
+  the choice came with the base the model was fine-tuned from (``train --init-from``), not from
+  ``tune`` on the model itself (earlier: False).
 
 ``trained_on``, ``colour_reference``, ``adaptation`` and ``postprocess.scores`` are typed records
 (:mod:`roofseg.contracts.provenance`, with their own history).
@@ -77,6 +79,7 @@ class Tuning:
     scores: TuneScores | None = None  # the pooled scores of the choice
     scenes: tuple[str, ...] = ()
     match_colours: bool = False  # the scenes' colours were matched to the card's reference (predict does too)
+    from_base: bool = False  # chosen for the base this model was fine-tuned from, until it is tuned itself
 
     def to_dict(self) -> dict:
         return {
@@ -85,7 +88,13 @@ class Tuning:
             "scores": self.scores.to_dict() if self.scores else None,
             "scenes": list(self.scenes),
             "match_colours": self.match_colours,
+            "from_base": self.from_base,
         }
+
+    def inherited(self) -> Tuning:
+        """This choice as a model fine-tuned from this one starts with: the post-processing alone
+        (its scores and scenes were the base's)."""
+        return Tuning(self.choice, self.objective, match_colours=self.match_colours, from_base=True)
 
     @classmethod
     def from_dict(cls, data: dict) -> Tuning:
@@ -102,6 +111,7 @@ class Tuning:
             TuneScores.from_dict(data.get("scores")),
             tuple(data.get("scenes") or ()),
             bool(data.get("match_colours", False)),
+            bool(data.get("from_base", False)),
         )
 
 

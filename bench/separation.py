@@ -1,0 +1,108 @@
+"""Which part limits the separation of touching buildings (run by hand): the model's roof, its
+borders, or the post-processing.
+
+    python bench/separation.py MODEL [--scene SCENE.tif:LABELS.geojson ...] [--contact-px 3]
+
+Each scene (default: Dhaka's three blocks) is predicted once with ``MODEL``; then the prediction's
+roof and border bands are swapped for the truth's (roof: the footprints; borders: the outline
+targets ``tile --contact-kind outline --contact-px N`` makes of them) and every combination is
+scored as ``roofseg evaluate-scene`` scores (object F1 at IoU ≥ 0.5, pooled over the scenes), at
+the model card's post-processing and at peaks 0.03–0.3 deep. Truth + truth is the ceiling of the
+post-processing on these labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from dhaka import DHAKA, ROOT, dhaka_blocks
+
+DEPTHS = (None, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3)
+
+
+def truth_bands(prediction: Path, labels: Path, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """The true roof and outline border (0/255 uint8) on ``prediction``'s grid."""
+    from roofseg.raster.labels import open_labels
+    from roofseg.raster.scene import Scene
+    from roofseg.tiler.targets import outline_border
+
+    with Scene(prediction, bands=(1,)) as grid:
+        truth = open_labels(labels, grid)
+        instances = truth.instances(0, 0, grid.ds.height, grid.ds.width)
+        truth.close()
+    return (instances > 0).astype(np.uint8) * 255, outline_border(instances, radius).astype(np.uint8) * 255
+
+
+def scores(raster: Path, labels: Path, post) -> tuple[int, int, int]:
+    """(predicted, true, matched) buildings of ``raster`` under ``post``."""
+    from roofseg.contracts.tags import read_tags
+    from roofseg.prediction.scoring.score import evaluate_scene
+
+    with rasterio.open(raster, "r+") as ds:
+        tags = dataclasses.replace(read_tags(ds), postprocess=post)
+        ds.update_tags(**tags.to_gdal())
+    o = evaluate_scene(raster, labels)["objects"]
+    return o["predicted"], o["true"], o["matched"]
+
+
+def main() -> None:
+    from roofseg.contracts.card import PostProcess, read_card
+    from roofseg.sources import model_file
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model")
+    ap.add_argument("--scene", action="append", default=[], help="SCENE:LABELS, instead of Dhaka's blocks")
+    ap.add_argument("--contact-px", type=int, default=3)
+    args = ap.parse_args()
+    if args.scene:
+        scenes = [tuple(Path(p) for p in s.split(":", 1)) for s in args.scene]
+    elif not DHAKA.exists():
+        raise SystemExit(f"{DHAKA} is absent: nothing to measure")
+    else:
+        scenes = dhaka_blocks([0, 1, 2])
+    card = read_card(model_file(args.model))
+    tuned = card.postprocess.choice if card and card.postprocess else PostProcess()
+    posts = {"the card's": tuned} | {
+        f"peaks {d}": dataclasses.replace(tuned, contact_cut=None, seed_depth=d) for d in DEPTHS if d is not None
+    }
+    table: dict[tuple[str, str], np.ndarray] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for scene, labels in scenes:
+            out = Path(tmp) / f"{scene.stem}.tif"
+            cmd = [sys.executable, "-m", "roofseg.cli", "predict", args.model, str(scene), str(out), "--quiet"]
+            subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+            with rasterio.open(out) as ds:
+                model, profile, gdal_tags = ds.read(), ds.profile, ds.tags()
+            roof, border = truth_bands(out, labels, args.contact_px)
+            for bands, (r, b) in {
+                "model roof, model borders": (model[0], model[1]),
+                "model roof, true borders": (model[0], border),
+                "true roof, model borders": (roof, model[1]),
+                "true roof, true borders": (roof, border),
+            }.items():
+                mixed = Path(tmp) / "mixed.tif"
+                with rasterio.open(mixed, "w", **profile) as dst:
+                    dst.write(np.stack([r, b]).astype(profile["dtype"]))
+                    dst.update_tags(**gdal_tags)
+                for name, post in posts.items():
+                    key = (bands, name)
+                    table[key] = table.get(key, np.zeros(3, int)) + np.array(scores(mixed, labels, post))
+    print(f"object F1 pooled over {len(scenes)} scene(s) (matched/predicted); borders {args.contact_px} px")
+    print("| roof, borders | " + " | ".join(posts) + " |\n|---|" + "---|" * len(posts))
+    for bands in dict.fromkeys(b for b, _ in table):
+        cells = []
+        for name in posts:
+            predicted, true, matched = table[(bands, name)]
+            cells.append(f"{2 * matched / max(predicted + true, 1):.3f} ({matched}/{predicted})")
+        print(f"| {bands} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
