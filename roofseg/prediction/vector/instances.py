@@ -12,8 +12,8 @@ DSB winners, and of solaris). Two seed rules (``roofseg tune`` chooses):
 - peaks (``depth``): each peak of roof × (1 − contact) that rises at least ``depth`` above the
   saddle to any higher peak seeds a building (the h-maxima of morphological reconstruction,
   skimage.morphology.h_maxima). The depth is relative, so a faint border between two tin roofs
-  still parts them; on Dhaka block1 it found twice the buildings the best cut found from the
-  same prediction (README, "The base model").
+  still parts them: on Dhaka, from one fine-tuned model's predictions, peaks 0.06 deep matched
+  258 buildings and cores below 0.5 matched 87 (``bench/separation.py``).
 """
 
 from __future__ import annotations
