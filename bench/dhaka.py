@@ -31,6 +31,23 @@ def dhaka_blocks(blocks: list[int]) -> list[tuple[Path, Path]]:
     ]
 
 
+def train_and_held_out() -> tuple[tuple[Path, Path], list[tuple[Path, Path]]]:
+    """Block0 (the block a fine-tune learns from) and [block1] (the block it is scored on), or exit
+    saying the data is absent."""
+    if not DHAKA.exists():
+        raise SystemExit(f"{DHAKA} is absent: nothing to measure")
+    return dhaka_blocks([0])[0], dhaka_blocks([1])
+
+
+def scenes_or_dhaka(specs: list[str], blocks: list[int]) -> list[tuple[Path, Path]]:
+    """The scenes ``SCENE:LABELS`` of ``specs``, else Dhaka's ``blocks`` (or exit saying Dhaka is absent)."""
+    if specs:
+        return [tuple(Path(p) for p in s.split(":", 1)) for s in specs]
+    if not DHAKA.exists():
+        raise SystemExit(f"{DHAKA} is absent: nothing to measure")
+    return dhaka_blocks(blocks)
+
+
 def score_model(model: str, scenes: list[tuple[Path, Path]], work: Path, extra: list[str] = ()) -> dict:
     """Predict and score ``scenes`` (scene, labels) with ``model``; return pooled and per-scene scores
     and the longest outline written (nodes of the .osm's longest way)."""
@@ -71,12 +88,7 @@ def main() -> None:
     ap.add_argument("--predict-args", default="", help="more options for roofseg predict, as one string")
     ap.add_argument("--scene", action="append", default=[], help="SCENE:LABELS, instead of Dhaka's blocks")
     args = ap.parse_args()
-    if args.scene:
-        scenes = [tuple(Path(p) for p in s.split(":", 1)) for s in args.scene]
-    elif not DHAKA.exists():
-        raise SystemExit(f"{DHAKA} is absent: nothing to measure")
-    else:
-        scenes = dhaka_blocks([int(b) for b in args.blocks.split(",")])
+    scenes = scenes_or_dhaka(args.scene, [int(b) for b in args.blocks.split(",")])
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:

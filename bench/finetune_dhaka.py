@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dhaka import DHAKA, dhaka_blocks, score_model
+from dhaka import score_model, train_and_held_out
 from real import roofseg
 
 TILE = ["--tile-size", "256", "--overlap", "128", "--contact-kind", "outline",
@@ -83,11 +83,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "roofseg-bench" / "finetune-dhaka")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    if not DHAKA.exists():
-        raise SystemExit(f"{DHAKA} is absent: nothing to measure")
+    (scene, labels), held_out = train_and_held_out()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    (scene, labels), held_out = dhaka_blocks([0])[0], dhaka_blocks([1])
     t0 = time.perf_counter()
     tiles = work / ("tiles" if args.contact_px == 3 else f"tiles-contact{args.contact_px}")
     if not (tiles / "manifest.json").exists():

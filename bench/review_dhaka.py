@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dhaka import DHAKA, dhaka_blocks, score_model
+from dhaka import score_model, train_and_held_out
 from real import roofseg
 
 TILE = ["--tile-size", "256", "--overlap", "128", "--contact-px", "3", "--contact-kind", "outline",
@@ -113,11 +113,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "roofseg-bench" / "review-dhaka")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    if not DHAKA.exists():
-        raise SystemExit(f"{DHAKA} is absent: nothing to measure")
+    (scene, labels), held_out = train_and_held_out()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    (scene, labels), held_out = dhaka_blocks([0])[0], dhaka_blocks([1])
     t0 = time.perf_counter()
     footprints, decisions = simulated_review(args.model, scene, labels, work, args.reviewer)
     accepted = sum(d == "accept" for _, d in decisions)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from dhaka import DHAKA, ROOT, dhaka_blocks
+from dhaka import ROOT, scenes_or_dhaka
 
 DEPTHS = (None, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3)
 
@@ -61,12 +61,7 @@ def main() -> None:
     ap.add_argument("--scene", action="append", default=[], help="SCENE:LABELS, instead of Dhaka's blocks")
     ap.add_argument("--contact-px", type=int, default=3)
     args = ap.parse_args()
-    if args.scene:
-        scenes = [tuple(Path(p) for p in s.split(":", 1)) for s in args.scene]
-    elif not DHAKA.exists():
-        raise SystemExit(f"{DHAKA} is absent: nothing to measure")
-    else:
-        scenes = dhaka_blocks([0, 1, 2])
+    scenes = scenes_or_dhaka(args.scene, [0, 1, 2])
     card = read_card(model_file(args.model))
     tuned = card.postprocess.choice if card and card.postprocess else PostProcess()
     posts = {"the card's": tuned} | {

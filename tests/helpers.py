@@ -12,7 +12,7 @@ from shapely.geometry import box, mapping
 from roofseg.contracts.card import ModelCard, read_card, write_card
 from roofseg.tiler.run import tile
 
-from conftest import write_tif
+from conftest import write_geojson, write_tif
 
 
 def read_card_dict(path) -> dict | None:
@@ -121,3 +121,15 @@ def review_pair(tmp_path, boxes, confidences) -> tuple[Path, Path]:
         for i, (b, c) in enumerate(zip(boxes, confidences), 1):
             dst.write({"geometry": mapping(b), "properties": {"id": i, "area_m2": b.area, "confidence": c}})
     return scene, path
+
+
+def houses_block(tmp_path, width: int = 128, houses: int = 7) -> tuple[Path, Path]:
+    """A random 128 px high block (0.5 m, UTM 33N) and a row of ``houses`` narrow footprints on it:
+    a mapper's small labelled block, as (block.tif, block.geojson)."""
+    rng = np.random.default_rng(0)
+    scene = write_tif(tmp_path / "block.tif", rng.integers(30, 220, (3, 128, width), dtype=np.uint8))
+    x0, y0 = 500_000, 5_000_000
+    labels = write_geojson(
+        tmp_path / "block.geojson", [box(x0 + 8 * k + 2, y0 - 50, x0 + 8 * k + 7, y0 - 10) for k in range(houses)]
+    )
+    return scene, labels

@@ -335,15 +335,9 @@ def test_the_full_phase_goes_on_from_the_frozen_phases_steps(manifest, tmp_path)
 @pytest.mark.slow
 def test_a_block_of_fewer_tiles_than_a_batch_trains_drawing_them_again(tmp_path, run_cli):
     """A mapper's first labelled block is often small: 6 training tiles for a batch of 8 train."""
-    from shapely.geometry import box
+    from helpers import houses_block
 
-    from conftest import write_geojson, write_tif
-
-    rng = np.random.default_rng(0)
-    scene = write_tif(tmp_path / "block.tif", rng.integers(30, 220, (3, 128, 256), dtype=np.uint8))
-    x0, y0 = 500_000, 5_000_000
-    houses = [box(x0 + 8 * k + 2, y0 - 50, x0 + 8 * k + 7, y0 - 10) for k in range(15)]
-    write_geojson(tmp_path / "block.geojson", houses)
+    scene, _ = houses_block(tmp_path, 256, 15)
     out = tmp_path / "tiles"
     result = run_cli("tile", scene, "--labels", tmp_path / "block.geojson", "-o", out, "--tile-size", "64",
                      "--split-block", "64", "--val", "0.25", "--test", "0", "--quiet")  # fmt: skip
@@ -362,16 +356,11 @@ def test_a_block_of_fewer_tiles_than_a_batch_trains_drawing_them_again(tmp_path,
 def test_tiles_without_a_validation_split_train_keeping_the_lowest_training_loss(tmp_path, run_cli):
     """A mapper's one reviewed block is better all trained on than half held out: without a
     validation split, best.keras is the epoch of the lowest training loss, and the run says so."""
-    from shapely.geometry import box
-
     from roofseg.contracts.card import read_card
 
-    from conftest import write_geojson, write_tif
+    from helpers import houses_block
 
-    rng = np.random.default_rng(0)
-    scene = write_tif(tmp_path / "block.tif", rng.integers(30, 220, (3, 128, 128), dtype=np.uint8))
-    x0, y0 = 500_000, 5_000_000
-    write_geojson(tmp_path / "block.geojson", [box(x0 + 8 * k + 2, y0 - 50, x0 + 8 * k + 7, y0 - 10) for k in range(7)])
+    scene, _ = houses_block(tmp_path)
     out = tmp_path / "tiles"
     result = run_cli("tile", scene, "--labels", tmp_path / "block.geojson", "-o", out, "--tile-size", "64",
                      "--val", "0", "--test", "0", "--quiet")  # fmt: skip
@@ -394,14 +383,9 @@ def test_a_validation_split_of_fewer_tiles_than_replicas_validates(tmp_path, run
     """Under the mirrored strategy (two logical CPUs here) a batch is split among the replicas; a
     validation split of one tile gave one replica nothing and crashed in its batch norms at the
     first validation. Every replica now gets a tile, and the score is the split's."""
-    from shapely.geometry import box
+    from helpers import houses_block
 
-    from conftest import write_geojson, write_tif
-
-    rng = np.random.default_rng(0)
-    scene = write_tif(tmp_path / "block.tif", rng.integers(30, 220, (3, 128, 128), dtype=np.uint8))
-    x0, y0 = 500_000, 5_000_000
-    write_geojson(tmp_path / "block.geojson", [box(x0 + 8 * k + 2, y0 - 50, x0 + 8 * k + 7, y0 - 10) for k in range(7)])
+    scene, _ = houses_block(tmp_path)
     out = tmp_path / "tiles"
     result = run_cli("tile", scene, "--labels", tmp_path / "block.geojson", "-o", out, "--tile-size", "64",
                      "--split-block", "64", "--val", "0.25", "--test", "0", "--quiet")  # fmt: skip
