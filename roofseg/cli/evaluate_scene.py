@@ -15,7 +15,7 @@ from roofseg.cli.options import CONTEXT, FiniteRange, json_opt, labels_crs_opt, 
     default=None,
     type=FiniteRange(0, 1),
     help="Probability from which a pixel is roof. Default: the one the raster's footprints were made with (its "
-    "tags, where predict --vector wrote them; the contact cut too), else 0.5.",
+    "tags, where predict --vector wrote them; how buildings were seeded too), else 0.5.",
 )
 @click.option(
     "--iou",

@@ -211,7 +211,7 @@ def predict(
     are complete, so a killed run resumes. With --runner beam the scenes are the elements of an
     Apache Beam pipeline, the model loaded once per worker.
 
-    A model tuned by `roofseg tune` carries its chosen threshold, contact cut, --min-area and
+    A model tuned by `roofseg tune` carries its chosen threshold, seeding, --min-area and
     --regularize: they are the defaults here; options given on the command line win.
 
     Scenes are read window by window with the tiler's reader (same band choice, one-band replication

@@ -186,7 +186,7 @@ def evaluate_scene(
     touching buildings split along the prediction's contact band when it has one (unless
     ``separate`` is False).
 
-    The threshold, smallest area, outlines and contact cut are those the raster was made with (its
+    The threshold, smallest area, outlines and seeding are those the raster was made with (its
     tags, where ``roofseg predict --vector`` wrote footprints from it), unless given here; else
     ``defaults``. Objects are counted where the pixels are: true footprints are clipped to the
     raster's extent and to its valid pixels, and pieces under :data:`TRUE_MIN_AREA` m² left out.

@@ -3,8 +3,9 @@
 Each scene is predicted once; the probabilities are kept and post-processings are scored on them
 against the scene's labels, with the very function that makes ``roofseg predict``'s footprints
 (:func:`roofseg.prediction.vector.vectorize.buildings`), so the scores are those of what predict
-writes with the choice. The search goes in two steps: the threshold and the contact cut (at the
-default smallest area and outlines), then the smallest area and the outlines at the chosen cut;
+writes with the choice. The search goes in two steps: the threshold and how touching buildings are
+seeded (a contact cut, or a depth of peaks; at the default smallest area and outlines), then the
+smallest area and the outlines at that choice;
 the smallest area also sets how small a building's core may be when touching buildings are split,
 so each is traced anew. The best (pooled over the scenes, by object F1 at IoU ≥ 0.5 or by pixel IoU)
 goes into a copy of the model's card, which ``roofseg predict`` takes as its defaults.
