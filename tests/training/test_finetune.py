@@ -185,7 +185,7 @@ def test_a_fine_tune_of_a_tuned_base_starts_with_its_post_processing(base, manif
 
     from roofseg.contracts.card import PostProcess, TuneScores, Tuning, read_card, write_card
     from roofseg.prediction.request import PredictRequest, resolve_model
-    from roofseg.training.train import TrainConfig, train
+    from roofseg.training.train import TrainConfig, inherited_tuning, train
 
     tuned_base = tmp_path / "tuned-base.keras"
     shutil.copy(base, tuned_base)
@@ -198,5 +198,7 @@ def test_a_fine_tune_of_a_tuned_base_starts_with_its_post_processing(base, manif
     assert card.postprocess == Tuning(choice, "object-f1", None, (), from_base=True)
     vectors = resolve_model(str(tmp_path / "run" / "best.keras"), PredictRequest(vector="gpkg")).vectors
     assert (vectors.seed_depth, vectors.min_area, vectors.regularize) == (0.15, 5.0, True)
-    train(TrainConfig(out_dir=str(tmp_path / "roof"), contact=False, **common), verbose=0)
-    assert read_card(tmp_path / "roof" / "best.keras").postprocess is None
+    base_card = read_card(tuned_base)
+    assert inherited_tuning(base_card, False, None) is None  # a roof-only model: no borders to seed by
+    assert inherited_tuning(base_card, True, "between") is None  # borders of another kind
+    assert inherited_tuning(read_card(base), True, base_card.contact_kind) is None  # an untuned base
