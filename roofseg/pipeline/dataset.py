@@ -291,9 +291,9 @@ def replica_batches(ds: tf.data.Dataset, tiles: int, batch_size: int, replicas: 
 
     A distribution strategy splits each batch among its replicas; a replica given no tile (the
     last batch of a split holding fewer tiles than there are replicas) fails in its batch norms.
-    A short last batch therefore joins the batch before it; a split of fewer tiles than
-    replicas is read that many times over in one batch, which leaves its loss and its summed
-    pixel counts' ratios as they are.
+    A short last batch therefore joins the batch before it, in the same pass over the tiles; a
+    split of fewer tiles than replicas is read that many times over in one batch, which leaves
+    its loss and its summed pixel counts' ratios as they are.
     """
     if tiles < replicas:
         copies = -(-replicas // tiles)
@@ -301,5 +301,13 @@ def replica_batches(ds: tf.data.Dataset, tiles: int, batch_size: int, replicas: 
     last = tiles % batch_size
     if tiles <= batch_size or not 0 < last < replicas:
         return ds.batch(batch_size)
-    head = tiles - batch_size - last
-    return ds.take(head).batch(batch_size).concatenate(ds.skip(head).batch(batch_size + last))
+    full = tiles // batch_size  # the last full batch takes the short one in
+
+    def batch_of(i, _):
+        return tf.minimum(i // batch_size, full - 1)
+
+    return ds.enumerate().group_by_window(
+        batch_of,
+        lambda _, window: window.map(lambda i, tile: tile).batch(batch_size + last),
+        window_size_func=lambda b: tf.where(b == full - 1, tf.constant(batch_size + last, tf.int64), batch_size),
+    )

@@ -225,7 +225,7 @@ def test_a_draw_by_place_follows_the_shares(tmp_path):
     assert 0.35 < np.mean(small) < 0.65  # drawn as tiles come: 2 of 32, about 0.06
 
 
-@pytest.mark.parametrize("tiles, batch", [(1, 4), (3, 4), (5, 4), (9, 4), (8, 4), (2, 8)])
+@pytest.mark.parametrize("tiles, batch", [(1, 4), (3, 4), (5, 4), (9, 4), (17, 4), (8, 4), (2, 8)])
 def test_no_evaluation_batch_leaves_a_replica_without_a_tile(tiles, batch):
     """Each tile is read as often as every other, and no batch is smaller than the two replicas."""
     from roofseg.pipeline.dataset import replica_batches

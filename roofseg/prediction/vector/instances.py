@@ -76,6 +76,7 @@ def split_region(
     fewer than two seeds the region stays whole.
     """
 
+    labels = None
     if depth is not None:
         if roof is None:
             raise ValueError("peaks need the roof probability")
@@ -83,14 +84,19 @@ def split_region(
         seeds, n = ndimage.label(h_maxima(height, depth).astype(bool) & region, structure=np.ones((3, 3)))
         flood = -height
         if n > 1:  # a peak whose basin is under min_core pixels is noise: its pixels go to its neighbours
-            basins = np.bincount(watershed(flood, seeds, mask=region, connectivity=2).ravel(), minlength=n + 1)
-            seeds, n = _keep(seeds, n, basins >= min_core)
+            labels = watershed(flood, seeds, mask=region, connectivity=2)
+            kept = np.bincount(labels.ravel(), minlength=n + 1) >= min_core
+            if not kept[1:].all():  # flooded again without them; else the first flood stands
+                seeds, n = _keep(seeds, n, kept)
+                labels = None
     else:
         seeds, n = _cores(region, contact, cut, min_core)
         flood = contact.astype(np.float32)
     if n < 2:
         return region.astype(np.int32)
-    labels = watershed(flood, seeds, mask=region, connectivity=2).astype(np.int32)
+    if labels is None:
+        labels = watershed(flood, seeds, mask=region, connectivity=2)
+    labels = labels.astype(np.int32)
     orphans = region & (labels == 0)
     if orphans.any():
         nearest = ndimage.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
