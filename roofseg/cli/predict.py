@@ -119,7 +119,8 @@ from roofseg.cli.options import (
     type=FiniteRange(0, min_open=True),
     help="Ground pixel size in metres to predict at: scenes are read resampled to it, window by window, and the "
     "result is written back on each scene's own grid. Default: a scene inside the GSD range the model was trained "
-    "on (recorded in its file) is read at its own GSD, one outside at the range's nearest end.",
+    "on (recorded in its file) is read at its own GSD, one outside at the range's nearest end; a model tuned by "
+    "roofseg tune to read coarse scenes at its own GSD reads those at it.",
 )
 @click.option(
     "--native",
@@ -212,12 +213,13 @@ def predict(
     Apache Beam pipeline, the model loaded once per worker.
 
     A model tuned by `roofseg tune` carries its chosen threshold, seeding, --min-area and
-    --regularize: they are the defaults here; options given on the command line win.
+    --regularize, and whether scenes coarser than its own GSD are read at it: they are the
+    defaults here; options given on the command line win.
 
     Scenes are read window by window with the tiler's reader (same band choice, one-band replication
-    and percentile stretch), at their own ground pixel size inside the range the model was trained on,
-    else at the range's nearest end (see --gsd, --native); MODEL may be `base`, the model that ships
-    with roofseg, or a URL pinned by #sha256=HEX;
+    and percentile stretch), at their own ground pixel size inside the range the model was trained on
+    (up to its own GSD where tune chose so), else at the range's nearest end (see --gsd, --native);
+    MODEL may be `base`, the model that ships with roofseg, or a URL pinned by #sha256=HEX;
     overlapping windows are blended so no seam shows, edge windows are reflect-padded and cropped.
     Outputs keep the scene's CRS, transform and size, are tiled and DEFLATE-compressed, and mark
     the scene's nodata in their mask band.

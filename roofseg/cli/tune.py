@@ -40,11 +40,13 @@ def tune(model, inputs, out, labels, labels_crs, objective, match_colours, json_
     """Choose MODEL's post-processing on labelled scenes of your area; write it into a copy, OUT.
 
     INPUTS are scenes with labels, named as for roofseg tile (labels beside each scene, --labels,
-    .txt lists, STAC). Each scene is predicted once (at the model's GSD); the threshold, the
-    seeding of touching buildings (a contact cut, or the depth of the peaks that seed them), the
-    smallest building area and regular outlines on/off are then searched on the kept
-    probabilities. roofseg predict with OUT uses the chosen values as its defaults (options
-    given on its command line win).
+    .txt lists, STAC). Each scene is predicted as predict reads it (inside the model's trained GSD
+    range at its own GSD), and a scene coarser than the model's own GSD once more at that GSD;
+    the threshold, the seeding of touching buildings (a contact cut, or the depth of the peaks
+    that seed them), the smallest building area and regular outlines on/off are then searched on
+    the kept probabilities of each reading. roofseg predict with OUT uses the chosen values, and
+    reads coarser scenes at the model's GSD where that scored better, as its defaults (options
+    given on its command line win: --gsd, --native).
     """
     # here, not at the top: keeps --help fast
     from roofseg.atomic import write_json
@@ -71,6 +73,12 @@ def tune(model, inputs, out, labels, labels_crs, objective, match_colours, json_
 
     click.echo(f"defaults: {setting(default)}")
     click.echo(f"chosen:   {setting(chosen)}  (by {table['objective']}, pooled)")
+    if len(table["readings"]) > 1:
+        own, cap = table["readings"]["None"], table["max_gsd"]
+        coarse = next(v for k, v in table["readings"].items() if k != "None")
+        said = f"scenes coarser than {cap:g} m read at {cap:g} m" if cap else "scenes read at their own GSD"
+        key = "object_f1" if table["objective"] == "object-f1" else "pixel_iou"
+        click.echo(f"reading:  {said} (at best: {own[key]:.3f} at their own, {coarse[key]:.3f} at the model's)")
     rows = [(sid, s) for sid, s in table["scenes"].items()] + [("pooled", table["pooled"])]
     width = max(len(r[0]) for r in rows)
     click.echo(f"{'scene':<{width}}  {'pixel IoU':>19}  {'object F1':>19}  {'buildings (matched/predicted/true)':>34}")

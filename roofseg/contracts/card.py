@@ -23,6 +23,11 @@ Format history:
   seed such a card's buildings at cores, so it refuses the card as newer. ``postprocess.from_base``:
   the choice came with the base the model was fine-tuned from (``train --init-from``), not from
   ``tune`` on the model itself (earlier: False).
+- ``roofseg-model/6``: ``postprocess.max_gsd``, the coarsest ground pixel size predict reads a scene
+  at (a coarser one resampled to it), which ``tune`` chose between the trained range's coarse end
+  and the model's own GSD; absent or None: the trained range's coarse end, the rule of every earlier
+  card. A release before it would read such a card's coarse scenes at their own GSD, so it refuses
+  the card as newer.
 
 ``trained_on``, ``colour_reference``, ``adaptation`` and ``postprocess.scores`` are typed records
 (:mod:`roofseg.contracts.provenance`, with their own history).
@@ -42,13 +47,13 @@ from typing import Any
 from roofseg import __version__
 from roofseg.atomic import temp_path
 from roofseg.contracts.provenance import Adaptation, ColourReference, Ledger, TrainedOn, TuneScores
-from roofseg.contracts.sizes import DEFAULT_TILE_SIZE
+from roofseg.contracts.sizes import DEFAULT_TILE_SIZE, capped_range
 from roofseg.contracts.targets import TARGETS
 from roofseg.contracts.versions import stamp, version_of
 from roofseg.errors import RoofsegError
 
 NAME = "roofseg-model"
-VERSION = 5
+VERSION = 6
 CARD_FILE = "roofseg.json"  # the card's name inside the .keras zip archive
 INPUT = "RGB uint8 windows, scaled to [0, 1] (x / 255) in the model's graph"
 
@@ -80,6 +85,7 @@ class Tuning:
     scenes: tuple[str, ...] = ()
     match_colours: bool = False  # the scenes' colours were matched to the card's reference (predict does too)
     from_base: bool = False  # chosen for the base this model was fine-tuned from, until it is tuned itself
+    max_gsd: float | None = None  # m: a scene coarser than this is read resampled to it; None: the trained range's end
 
     def to_dict(self) -> dict:
         return {
@@ -89,11 +95,13 @@ class Tuning:
             "scenes": list(self.scenes),
             "match_colours": self.match_colours,
             "from_base": self.from_base,
+            "max_gsd": self.max_gsd,
         }
 
     def inherited(self) -> Tuning:
         """This choice as a model fine-tuned from this one starts with: the post-processing alone
-        (its scores and scenes were the base's)."""
+        (its scores and scenes were the base's; it reads scenes over its own trained range)."""
+        # not max_gsd: it was chosen around the base's own GSD, and a fine-tune has learnt at its tiles' GSD
         return Tuning(self.choice, self.objective, match_colours=self.match_colours, from_base=True)
 
     @classmethod
@@ -112,6 +120,7 @@ class Tuning:
             tuple(data.get("scenes") or ()),
             bool(data.get("match_colours", False)),
             bool(data.get("from_base", False)),
+            float(data["max_gsd"]) if data.get("max_gsd") else None,  # cards before 2026-12: the range's end
         )
 
 
@@ -183,6 +192,14 @@ class ModelCard:
         if self.gsd_range_m:
             return self.gsd_range_m
         return (self.gsd_m, self.gsd_m) if self.gsd_m else None
+
+    @property
+    def reading_range(self) -> tuple[float, float] | None:
+        """The GSDs predict reads scenes at, finest first: the trained range, its coarse end lowered
+        to ``tune``'s ``max_gsd`` where it chose one (a scene outside is read at the nearest end)."""
+        span = self.gsd_range
+        cap = self.postprocess.max_gsd if self.postprocess else None
+        return capped_range(span, cap) if span else None
 
     def colour_quantiles(self, model: str | os.PathLike | None = None) -> tuple[tuple[float, ...], ...]:
         """The band quantiles ``--match-colours`` matches scenes to, or a RoofsegError naming

@@ -60,6 +60,14 @@ def nearest_end(gsd: float, span: tuple[float, float]) -> float:
     return min(max(gsd, span[0]), span[1])
 
 
+def capped_range(span: tuple[float, float], coarsest: float | None) -> tuple[float, float]:
+    """``span`` (finest, coarsest) with its coarse end lowered to ``coarsest`` (None: as it is); a
+    ``coarsest`` finer than the whole span leaves one GSD, ``coarsest`` itself."""
+    if coarsest is None:
+        return span
+    return (min(span[0], coarsest), min(span[1], coarsest))
+
+
 def reading_gsd(gsd: float | None, span: tuple[float, float] | None) -> float | None:
     """The ground pixel size a scene of ``gsd`` m is read at for a model trained on ``span``: None
     (its own) inside the range, else the nearest end (None where either is unknown)."""

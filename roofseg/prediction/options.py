@@ -47,8 +47,9 @@ class PredictOptions:
 def card_options(card: ModelCard | None, native: bool = False, **stated) -> PredictOptions:
     """The options a model is predicted with by default: windows of the size it was trained on,
     overlapping by :func:`~roofseg.contracts.sizes.default_overlap`; a scene inside the GSD range it
-    was trained on read at its own GSD, one outside at the range's nearest end (``native``: every
-    scene at its own). ``stated`` (any :class:`PredictOptions` field) wins. The tile size and
+    reads at (:attr:`~roofseg.contracts.card.ModelCard.reading_range`: the range it was trained on, up
+    to ``tune``'s coarsest) read at its own GSD, one outside at the range's nearest end (``native``:
+    every scene at its own). ``stated`` (any :class:`PredictOptions` field) wins. The tile size and
     overlap are checked."""
     card = card or ModelCard()
     tile = check_tile_size(stated.pop("tile", None) or card.tile_size, "--tile-size")
@@ -57,7 +58,7 @@ def card_options(card: ModelCard | None, native: bool = False, **stated) -> Pred
     if overlap >= tile:
         raise RoofsegError("--overlap", f"must be smaller than --tile-size ({tile})")
     gsd = stated.pop("gsd", None)
-    span = stated.pop("gsd_range", None if gsd or native else card.gsd_range)
+    span = stated.pop("gsd_range", None if gsd or native else card.reading_range)
     return PredictOptions(tile=tile, overlap=overlap, gsd=gsd, gsd_range=span, **stated)
 
 

@@ -8,7 +8,8 @@ The defaults, in the order they are decided:
 
 - windows of the tile size the model was trained on, overlapping by a quarter (at most 64 px);
   a scene inside the GSD range it was trained on read at its own GSD, one outside at the range's
-  nearest end (``gsd``: every scene at that; ``native``: every scene at its own);
+  nearest end, and one coarser than the model's own GSD at that where ``roofseg tune`` chose so
+  (``gsd``: every scene at that; ``native``: every scene at its own);
 - the footprints' threshold, seeding (contact cut or peak depth), smallest area and outlines as
   ``roofseg tune`` chose (or the base a fine-tuned model started from)
   (in the card), else 0.5, the threshold, :data:`MIN_AREA` m² and the traced outlines;

@@ -67,7 +67,7 @@ def test_a_card_of_an_earlier_release_reads_with_its_defaults(tmp_path):
     assert card.tile_size == 256 and card.outputs == ("roof",) and not card.has_contact
     assert card.postprocess.choice == PostProcess(0.55, None, 4.0, False) and card.postprocess.scenes == ()
     assert card.gsd_range == (0.3, 0.3) and card.precision == "float32" and card.colour_reference is None
-    assert card.to_dict()["format"] == "roofseg-model/5"  # written again, it is this release's
+    assert card.to_dict()["format"] == "roofseg-model/6"  # written again, it is this release's
     unstamped = read_card(archive(tmp_path / "unstamped.keras", {"gsd_m": 0.5}))
     assert unstamped.gsd_m == 0.5 and unstamped.tile_size == 256
 
@@ -79,7 +79,7 @@ def test_a_model_without_a_card_or_no_archive_has_none(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "stamp, said", [("roofseg-model/6", "newer roofseg"), ("something-else/1", "not a roofseg-model")]
+    "stamp, said", [("roofseg-model/7", "newer roofseg"), ("something-else/1", "not a roofseg-model")]
 )
 def test_a_newer_or_foreign_card_is_refused_in_one_line_naming_the_file(tmp_path, stamp, said):
     path = archive(tmp_path / "new.keras", {"format": stamp, "gsd_m": 0.3})
@@ -124,9 +124,23 @@ def test_the_provenance_of_a_card_3_reads_as_typed_records_and_keeps_what_it_doe
     assert card.adaptation.match_colours and card.adaptation.windows == 8 and card.adaptation.bn_batches == 1
     assert card.postprocess.scores == TuneScores(0.6, 0.4, 4, 10, 10)
     assert card.postprocess.choice.seed_depth is None  # seeded at cores, the rule of every card before 5
+    assert card.postprocess.max_gsd is None and card.reading_range == (0.3, 0.3)  # read as before 6
     again = card.to_dict()
     assert again["trained_on"]["colour"] == "kept" and "ledger" not in again["trained_on"]
     assert ModelCard.from_dict(again) == card
     newer = {**old, "format": "roofseg-model/99"}
     with pytest.raises(RoofsegError, match="newer roofseg"):
         read_card(archive(tmp_path / "new.keras", newer))
+
+
+def test_a_tuned_coarsest_gsd_narrows_the_range_predict_reads_at_and_survives_a_round_trip():
+    from roofseg.contracts.card import Tuning
+
+    tuned = Tuning(PostProcess(0.55, None, seed_depth=0.15), "object-f1", max_gsd=0.15)
+    card = ModelCard(gsd_m=0.15, gsd_range_m=(0.07, 1.0), outputs=("roof", "contact"), postprocess=tuned)
+    assert card.gsd_range == (0.07, 1.0)  # what it was trained on stays as it was
+    assert card.reading_range == (0.07, 0.15)  # a 0.3 m scene is read at 0.15 m
+    assert card.with_tuning(None).reading_range == (0.07, 1.0)
+    again = ModelCard.from_dict(card.to_dict())
+    assert again == card and again.postprocess.max_gsd == 0.15
+    assert tuned.inherited().max_gsd is None  # a fine-tune learnt at its own tiles' GSD: read over its range

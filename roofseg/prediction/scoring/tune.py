@@ -1,6 +1,7 @@
 """`roofseg tune`: choose the post-processing of a model on labelled scenes of a new area.
 
-Each scene is predicted once; the probabilities are kept and post-processings are scored on them
+Each scene is predicted as predict reads it, and a scene coarser than the model's own GSD once more
+at that GSD (:func:`reading_caps`); the probabilities are kept and post-processings are scored on them
 against the scene's labels, with the very function that makes ``roofseg predict``'s footprints
 (:func:`roofseg.prediction.vector.vectorize.buildings`), so the scores are those of what predict
 writes with the choice. The search goes in two steps: the threshold and how touching buildings are
@@ -8,7 +9,8 @@ seeded (a contact cut, or a depth of peaks; at the default smallest area and out
 smallest area and the outlines at that choice;
 the smallest area also sets how small a building's core may be when touching buildings are split,
 so each is traced anew. The best (pooled over the scenes, by object F1 at IoU ≥ 0.5 or by pixel IoU)
-goes into a copy of the model's card, which ``roofseg predict`` takes as its defaults.
+goes into a copy of the model's card, with the reading it was found at (``max_gsd``), which
+``roofseg predict`` takes as its defaults.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from tqdm import tqdm
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials
 from roofseg.contracts.card import MIN_AREA, ModelCard, PostProcess, Tuning, read_card, write_model
 from roofseg.contracts.provenance import TuneScores
+from roofseg.contracts.sizes import capped_range
 from roofseg.errors import RoofsegError, RoofsegWarning
 from roofseg.prediction.rasters.engines import load_predictor
 from roofseg.prediction.rasters.inference import Inference
-from roofseg.prediction.rasters.predict import predict_scene
-from roofseg.prediction.request import PredictRequest, resolve
+from roofseg.prediction.rasters.predict import predict_scene, scene_gsd
+from roofseg.prediction.request import PredictRequest, colour_default, resolve
 from roofseg.prediction.scoring.score import TRUE_MIN_AREA, match_objects, true_polygons
 from roofseg.prediction.vector.vectorize import binary_raster, buildings, roof_cut
 from roofseg.raster.labels import VectorLabels, open_labels
@@ -187,6 +190,100 @@ def area_and_outline(chosen: PostProcess, objective: str) -> list[PostProcess]:
     return [replace(chosen, min_area=a, regularize=r) for a, r in itertools.product(MIN_AREAS, (False, True))]
 
 
+def reading_caps(card: ModelCard, options, scene_images: Sequence[str]) -> list[float | None]:
+    """The coarsest GSDs tune tries reading the scenes at: the range predict reads at as it is
+    (None), and the model's own GSD (its card's ``gsd_m``, the training tiles' median) where that
+    lies inside the range and some scene would be read coarser than it, so the two readings differ.
+    A run at a stated GSD (``options.gsd``) or at each scene's own (no range) tries nothing else."""
+    own = card.gsd_m
+    if options.gsd or not options.gsd_range or not own or not options.gsd_range[0] <= own < options.gsd_range[1]:
+        return [None]
+    capped = replace(options, gsd_range=capped_range(options.gsd_range, own))
+    if all(scene_gsd(image, capped) == scene_gsd(image, options) for image in scene_images):
+        return [None]
+    return [None, own]
+
+
+class Search:
+    """The scores of post-processings on the scenes predicted one way (one reading): per scene and
+    pooled, each setting scored once."""
+
+    def __init__(self, scorers: dict[str, SceneScorer]):
+        self.scorers = scorers
+        self.per_scene: dict[str, dict[PostProcess, Counts]] = {sid: {} for sid in scorers}
+        self.pooled: dict[PostProcess, Counts] = {}
+
+    def score(self, settings: list[PostProcess], progress: bool) -> None:
+        for post in tqdm(settings, desc="tuning: scoring", unit="setting", disable=not progress, file=terminal()):
+            if post in self.pooled:
+                continue
+            self.pooled[post] = Counts()
+            for sid, scorer in self.scorers.items():
+                self.per_scene[sid][post] = scorer(post)
+                self.pooled[post] += self.per_scene[sid][post]
+
+
+def predict_readings(
+    infer: Inference, scenes, options, caps: list[float | None], objective: str, labels_crs, work: Path, progress: bool
+) -> dict[float | None, Search]:
+    """A :class:`Search` of the scenes for each coarsest GSD of ``caps``, each scene predicted once per
+    GSD it is read at (a scene read alike under two caps is predicted and scored once)."""
+    searches, made = {}, {}
+    for cap in caps:
+        read = replace(options, gsd_range=capped_range(options.gsd_range, cap)) if cap else options
+        scorers = {}
+        for scene in tqdm(scenes, desc="tuning: predicting", unit="scene", disable=not progress, file=terminal()):
+            key = (scene.id, scene_gsd(scene.image, read))
+            if key not in made:
+                prediction = work / f"{scene.id}@{key[1] or 'own'}.tif"
+                predict_scene(infer, scene.image, prediction, read, progress=False)
+                made[key] = SceneScorer(prediction, scene.labels, objective, labels_crs, work)
+            scorers[scene.id] = made[key]
+        searches[cap] = Search(scorers)
+    return searches
+
+
+def checked_objective(scenes, searches: dict[float | None, Search], objective: str | None) -> str:
+    """What the choice maximises (``objective``, else object F1 unless a mask labels a scene), set
+    on every scorer; a RoofsegError where no scene's labels hold a building, a warning for each
+    scene without one and where object F1 is asked of a mask."""
+    scorers = searches[None].scorers
+    if not any(scorer.roof_pixels for scorer in scorers.values()):
+        raise RoofsegError(
+            scenes[0].labels if len(scenes) == 1 else None,
+            "the labels hold no building on the scenes' valid pixels: tune chooses by how well buildings are "
+            "found, so it needs scenes with labelled buildings",
+        )
+    for s in scenes:
+        if not scorers[s.id].roof_pixels:
+            warnings.warn(
+                f"{s.labels}: holds no building on {s.image}: scored as a scene without buildings",
+                RoofsegWarning,
+                stacklevel=3,
+            )
+    chosen = objective or "object-f1"
+    masks = [s.labels for s in scenes if not scorers[s.id].vector]
+    if masks and objective is None:
+        chosen = "pixel-iou"
+        warnings.warn(
+            f"{masks[0]}: a mask raster counts touching buildings as one, so object F1 would reward "
+            "leaving them joined: the choice is made by pixel IoU",
+            RoofsegWarning,
+            stacklevel=3,
+        )
+    elif masks and chosen == "object-f1":
+        warnings.warn(
+            f"{masks[0]}: a mask raster counts touching buildings as one, so object F1 rewards leaving "
+            "them joined; --objective pixel-iou does not",
+            RoofsegWarning,
+            stacklevel=3,
+        )
+    for search in searches.values():
+        for scorer in search.scorers.values():
+            scorer.objective = chosen
+    return chosen
+
+
 def tune(
     model: str | os.PathLike,
     entries: Sequence[str],
@@ -210,7 +307,9 @@ def tune(
     each scene's colours matched to the card's reference, as ``predict --match-colours`` does (the
     tuned card then has predict do so by default); None: as predict would by default, from the
     model's history (an adapted model, as it was adapted). The scenes are read as predict reads
-    them (:func:`roofseg.prediction.request.resolve`)."""
+    them (:func:`roofseg.prediction.request.resolve`) over the model's trained GSD range, and, where
+    some scene is coarser than the model's own GSD, also at that GSD (:func:`reading_caps`): the
+    reading that scores better goes into the card as ``max_gsd``, the coarsest GSD predict reads at."""
     if objective is not None and objective not in OBJECTIVES:
         raise RoofsegError(None, f"unknown objective {objective!r} ({', '.join(OBJECTIVES)})")
     model, out = os.fspath(model), Path(out)
@@ -220,69 +319,27 @@ def tune(
     remove_stale_partials(out.parent, out.name)  # what a killed tune left
     scenes = scene_inputs(entries, labels)
     card = read_card(model) or ModelCard()
-    options = options or resolve(card, PredictRequest(match_colours=match_colours), model).options
+    if options is None:  # over the trained range (an earlier tune's coarsest GSD is chosen anew), colours as predict
+        matches = colour_default(card) if match_colours is None else match_colours
+        options = resolve(card.with_tuning(None), PredictRequest(match_colours=matches), model).options
     if infer is None:
         infer = load_predictor(model, options.engine, options.precision)
     if not isinstance(infer, Inference):
         infer = Inference(infer, options.devices, options.tta)
     contact = infer.channels > 1
     default = PostProcess(0.5, 0.5 if contact else None, MIN_AREA, False)
+    caps = reading_caps(card, options, [s.image for s in scenes])
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        predictions = {}
-        for scene in tqdm(scenes, desc="tuning: predicting", unit="scene", disable=not progress, file=terminal()):
-            predictions[scene.id] = Path(tmp) / f"{scene.id}.tif"
-            predict_scene(infer, scene.image, predictions[scene.id], options, progress=False)
-        chosen_objective = objective or "object-f1"
-        scorers = {
-            s.id: SceneScorer(predictions[s.id], s.labels, chosen_objective, labels_crs, Path(tmp)) for s in scenes
-        }
-        if not any(scorer.roof_pixels for scorer in scorers.values()):
-            raise RoofsegError(
-                scenes[0].labels if len(scenes) == 1 else None,
-                "the labels hold no building on the scenes' valid pixels: tune chooses by how well buildings are "
-                "found, so it needs scenes with labelled buildings",
-            )
-        for s in scenes:
-            if not scorers[s.id].roof_pixels:
-                warnings.warn(
-                    f"{s.labels}: holds no building on {s.image}: scored as a scene without buildings",
-                    RoofsegWarning,
-                    stacklevel=2,
-                )
-        masks = [s.labels for s in scenes if not scorers[s.id].vector]
-        if masks and objective is None:
-            chosen_objective = "pixel-iou"
-            warnings.warn(
-                f"{masks[0]}: a mask raster counts touching buildings as one, so object F1 would reward "
-                "leaving them joined: the choice is made by pixel IoU",
-                RoofsegWarning,
-                stacklevel=2,
-            )
-            for scorer in scorers.values():
-                scorer.objective = chosen_objective
-        elif masks and chosen_objective == "object-f1":
-            warnings.warn(
-                f"{masks[0]}: a mask raster counts touching buildings as one, so object F1 rewards leaving "
-                "them joined; --objective pixel-iou does not",
-                RoofsegWarning,
-                stacklevel=2,
-            )
-        per_scene: dict[str, dict[PostProcess, Counts]] = {sid: {} for sid in scorers}
-        pooled: dict[PostProcess, Counts] = {}
-
-        def score(settings: list[PostProcess]) -> None:
-            for post in tqdm(settings, desc="tuning: scoring", unit="setting", disable=not progress, file=terminal()):
-                if post in pooled:
-                    continue
-                pooled[post] = Counts()
-                for sid, scorer in scorers.items():
-                    per_scene[sid][post] = scorer(post)
-                    pooled[post] += per_scene[sid][post]
+        asked = objective or "object-f1"
+        searches = predict_readings(infer, scenes, options, caps, asked, labels_crs, Path(tmp), progress)
+        chosen_objective = checked_objective(scenes, searches, objective)
 
         # ties go to the setting closest to the defaults: the search must earn a change
-        def preference(s: PostProcess) -> tuple:
+        def preference(item: tuple[float | None, PostProcess]) -> tuple:
+            cap, s = item
             return (
-                round(pooled[s].score(chosen_objective), 6),
+                round(searches[cap].pooled[s].score(chosen_objective), 6),
+                cap is None,
                 s == default,
                 -abs(s.threshold - 0.5),
                 s.seed_depth is None,
@@ -291,16 +348,29 @@ def tune(
                 not s.regularize,
             )
 
-        score([default, *threshold_and_cut(contact, chosen_objective)])
-        first = max(pooled, key=preference)
-        score(area_and_outline(first, chosen_objective))
-        best = max(pooled, key=preference)
+        def candidates() -> list[tuple[float | None, PostProcess]]:
+            return [(cap, post) for cap, search in searches.items() for post in search.pooled]
+
+        for search in searches.values():
+            search.score([default, *threshold_and_cut(contact, chosen_objective)], progress)
+        cap, first = max(candidates(), key=preference)
+        searches[cap].score(area_and_outline(first, chosen_objective), progress)
+        cap, best = max(candidates(), key=preference)
+    before, after = searches[None], searches[cap]
     table = {
         "objective": chosen_objective,
         "default": asdict(default),
         "chosen": asdict(best),
-        "scenes": {sid: {"default": _scores(c[default]), "chosen": _scores(c[best])} for sid, c in per_scene.items()},
-        "pooled": {"default": _scores(pooled[default]), "chosen": _scores(pooled[best])},
+        "max_gsd": cap,
+        "readings": {
+            str(c): _scores(max((s.pooled[p] for p in s.pooled), key=lambda n: n.score(chosen_objective)))
+            for c, s in searches.items()
+        },
+        "scenes": {
+            sid: {"default": _scores(before.per_scene[sid][default]), "chosen": _scores(after.per_scene[sid][best])}
+            for sid in before.scorers
+        },
+        "pooled": {"default": _scores(before.pooled[default]), "chosen": _scores(after.pooled[best])},
     }
     tuning = Tuning(
         best,
@@ -308,6 +378,7 @@ def tune(
         TuneScores.from_dict(table["pooled"]["chosen"]),
         tuple(s.id for s in scenes),
         options.colour_reference is not None,
+        max_gsd=cap,
     )
     write_model(out, card.with_tuning(tuning), lambda tmp: shutil.copyfile(model, tmp))
     return table

@@ -170,3 +170,50 @@ def test_evaluate_scene_splits_with_the_post_processing_the_raster_was_made_with
     assert done.code == 0, done.err
     with fiona.open(tmp_path / "p.gpkg") as written:
         assert json.loads((tmp_path / "s.json").read_text())["objects"]["predicted"] == len(written)
+
+
+def wide_roofs_only(batch: np.ndarray) -> np.ndarray:
+    """A predictor that sees roofs (red) at least 6 px wide only: a morphological opening drops
+    narrower ones, as a model trained on large-looking roofs misses small-looking ones."""
+    from scipy import ndimage
+
+    roof = batch[..., 0] > 0.5
+    opened = np.stack([ndimage.binary_opening(r, np.ones((6, 6), bool)) for r in roof])
+    return opened[..., None].astype(np.float32)
+
+
+@pytest.mark.parametrize("side, chosen", [(4, 0.5), (10, None)])
+def test_tune_reads_coarse_scenes_at_the_models_own_gsd_where_that_finds_more_buildings(
+    tmp_path, side, chosen, run_cli
+):
+    """A model of 0.5 m trained over 0.5-2 m: a 1 m scene of 4 px roofs is read at 0.5 m (8 px: found),
+    where its own 1 m loses every roof; with roofs of 10 px both find them, and tune keeps the range."""
+    from roofseg.contracts.card import ModelCard, read_card, write_card
+    from roofseg.prediction.rasters.predict import scene_gsd
+    from roofseg.prediction.request import PredictRequest, resolve
+    from roofseg.prediction.scoring.tune import tune
+
+    coarse = Affine(1.0, 0, 500_000, 0, -1.0, 5_000_000)
+    data = np.zeros((3, 96, 96), np.uint8)
+    roofs = []
+    for r in range(8, 96 - side, 20):
+        for c in range(8, 96 - side, 20):
+            data[0, r : r + side, c : c + side] = 255
+            x, y = coarse @ (c, r)
+            roofs.append(box(x, y - side, x + side, y))
+    scene = write_tif(tmp_path / "coarse.tif", data, transform=coarse)
+    write_geojson(tmp_path / "coarse.geojson", roofs)
+    model = tmp_path / "m.keras"
+    tiny_keras().save(model)
+    write_card(model, ModelCard(gsd_m=0.5, gsd_range_m=(0.5, 2.0), tile_size=64))
+
+    table = tune(model, [str(scene)], tmp_path / "tuned.keras", progress=False, infer=wide_roofs_only)
+    assert table["max_gsd"] == chosen
+    assert table["readings"]["None"]["object_f1"] == (0.0 if side == 4 else 1.0)
+    assert table["pooled"]["chosen"]["object_f1"] == 1.0
+    card = read_card(tmp_path / "tuned.keras")
+    assert card.postprocess.max_gsd == chosen and card.gsd_range == (0.5, 2.0)
+    read = resolve(card, PredictRequest()).options
+    assert scene_gsd(scene, read) == chosen  # predict reads the scene as tune chose
+    assert scene_gsd(scene, resolve(card, PredictRequest(native=True)).options) is None  # --native wins
+    assert scene_gsd(scene, resolve(card, PredictRequest(gsd=2.0)).options) == 2.0  # and --gsd
