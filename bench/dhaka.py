@@ -3,13 +3,15 @@ IoU and object F1, and the longest outline an .osm gets.
 
     python bench/dhaka.py MODEL [MODEL ...] [--blocks 0,1,2] [--json OUT.json]
     python bench/dhaka.py MODEL --scene SCENE.tif:LABELS.geojson [--scene ...]   # other scenes alike
+    python bench/dhaka.py MODEL --gsds card,native,0.15,0.1                       # read at each GSD
 
 Each model predicts every block as ``roofseg predict MODEL SCENE OUT.tif --vector OUT.gpkg`` does
 (the card's defaults, tune's choice where it has one), and the footprints are scored as
 ``roofseg evaluate-scene`` scores them; the counts are pooled over the blocks (pixels: true and
 false positives and negatives; buildings: predicted, true, matched at IoU >= 0.5). Models are
 measured one after the other in one run, so their figures compare. ``MODEL`` is a .keras file or
-``base``.
+``base``. ``--gsds``: each model once per reading (``card``: as its card says, ``native``: every
+scene at its own GSD, a number: every scene at that GSD).
 """
 
 from __future__ import annotations
@@ -87,14 +89,19 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--predict-args", default="", help="more options for roofseg predict, as one string")
     ap.add_argument("--scene", action="append", default=[], help="SCENE:LABELS, instead of Dhaka's blocks")
+    ap.add_argument("--gsds", default="card", help="readings, comma-separated: card, native, or a GSD in metres")
     args = ap.parse_args()
     scenes = scenes_or_dhaka(args.scene, [int(b) for b in args.blocks.split(",")])
+    readings = {"card": [], "native": ["--native"]}
+    runs = [(m, g) for m in args.models for g in args.gsds.split(",")]
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for model in args.models:
-            out[model] = score_model(model, scenes, Path(tmp), args.predict_args.split())
-            s = out[model]
-            line = f"{model}: pixel IoU {s['pixel_iou']:.3f}, object F1 {s['object_f1']:.3f} "
+        for model, gsd in runs:
+            name = model if args.gsds == "card" else f"{model} @ {gsd}"
+            extra = [*args.predict_args.split(), *readings.get(gsd, ["--gsd", gsd])]
+            out[name] = score_model(model, scenes, Path(tmp), extra)
+            s = out[name]
+            line = f"{name}: pixel IoU {s['pixel_iou']:.3f}, object F1 {s['object_f1']:.3f} "
             line += f"({s['matched']} of {s['true']} buildings matched, {s['predicted']} predicted; "
             line += f"longest .osm way {s['longest_way']} nodes)"
             print(line, flush=True)

@@ -131,6 +131,7 @@ class SceneScorer:
         self.prediction, self.objective, self.work = prediction, objective, work
         self.labels_path, self.labels_crs = labels_path, labels_crs
         self._truth: list | None = None
+        self._scored: dict[PostProcess, Counts] = {}
         with self._labels() as (labels, _):
             self.vector = isinstance(labels, VectorLabels)
             self.pixels = pixel_counts_by_threshold(str(prediction), labels, THRESHOLDS)
@@ -162,6 +163,11 @@ class SceneScorer:
         return self._truth
 
     def __call__(self, post: PostProcess) -> Counts:
+        if post not in self._scored:  # a scene read alike in two readings is scored once for both
+            self._scored[post] = self._score(post)
+        return Counts(**asdict(self._scored[post]))
+
+    def _score(self, post: PostProcess) -> Counts:
         counts = Counts(**asdict(self.pixels[post.threshold]))
         if self.objective == "object-f1":
             binary = self.work / f"{self.prediction.stem}_{post.threshold}.tif"

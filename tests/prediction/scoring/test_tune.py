@@ -217,3 +217,41 @@ def test_tune_reads_coarse_scenes_at_the_models_own_gsd_where_that_finds_more_bu
     assert scene_gsd(scene, read) == chosen  # predict reads the scene as tune chose
     assert scene_gsd(scene, resolve(card, PredictRequest(native=True)).options) is None  # --native wins
     assert scene_gsd(scene, resolve(card, PredictRequest(gsd=2.0)).options) == 2.0  # and --gsd
+
+
+def test_a_scene_read_alike_in_both_readings_is_predicted_and_traced_once(tmp_path, monkeypatch):
+    """A 0.5 m scene beside a 1 m one: only the 1 m scene is read anew at the model's 0.5 m, and no
+    prediction's footprints are traced twice for one setting."""
+    from collections import Counter
+
+    import roofseg.prediction.scoring.tune as tuning
+    from roofseg.contracts.card import ModelCard, write_card
+
+    coarse = Affine(1.0, 0, 500_000, 0, -1.0, 5_000_000)
+    scenes = []
+    for name, transform in (("coarse", coarse), ("fine", T)):
+        data = np.zeros((3, 64, 64), np.uint8)
+        data[0, 8:20, 8:20] = 255
+        scenes.append(str(write_tif(tmp_path / f"{name}.tif", data, transform=transform)))
+        x, y = transform @ (8, 8)
+        write_geojson(tmp_path / f"{name}.geojson", [box(x, y - 12 * transform.a, x + 12 * transform.a, y)])
+    model = tmp_path / "m.keras"
+    tiny_keras().save(model)
+    write_card(model, ModelCard(gsd_m=0.5, gsd_range_m=(0.5, 2.0), tile_size=64))
+    traced, predicted = Counter(), Counter()
+    real_buildings, real_predict = tuning.buildings, tuning.predict_scene
+
+    def counting_buildings(prediction, binary, post, **kw):
+        traced[(prediction.name, post)] += 1
+        return real_buildings(prediction, binary, post, **kw)
+
+    def counting_predict(infer, image, out, options, **kw):
+        predicted[image] += 1
+        return real_predict(infer, image, out, options, **kw)
+
+    monkeypatch.setattr(tuning, "buildings", counting_buildings)
+    monkeypatch.setattr(tuning, "predict_scene", counting_predict)
+    table = tuning.tune(model, scenes, tmp_path / "tuned.keras", progress=False, infer=wide_roofs_only)
+    assert set(table["readings"]) == {"None", "0.5"}  # the coarse scene made two readings
+    assert predicted == {scenes[0]: 2, scenes[1]: 1}
+    assert traced and max(traced.values()) == 1
