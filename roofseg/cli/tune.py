@@ -34,9 +34,15 @@ from roofseg.cli.options import CONTEXT, ModelSource, json_opt, labels_crs_opt, 
     "predicting, as predict --match-colours does; the tuned model then has predict match them by default. "
     "Default: as predict would (a model adapted with --match-colours: on).",
 )
+@click.option(
+    "--reading-only",
+    is_flag=True,
+    help="Keep MODEL's post-processing (its tuned choice, else the defaults) and choose only how scenes coarser "
+    "than the model's GSD are read: at their own GSD or resampled to the model's.",
+)
 @json_opt
 @quiet_opt
-def tune(model, inputs, out, labels, labels_crs, objective, match_colours, json_out, quiet) -> None:
+def tune(model, inputs, out, labels, labels_crs, objective, match_colours, reading_only, json_out, quiet) -> None:
     """Choose MODEL's post-processing on labelled scenes of your area; write it into a copy, OUT.
 
     INPUTS are scenes with labels, named as for roofseg tile (labels beside each scene, --labels,
@@ -61,6 +67,7 @@ def tune(model, inputs, out, labels, labels_crs, objective, match_colours, json_
         progress=not quiet,
         labels_crs=labels_crs,
         match_colours=match_colours,
+        reading_only=reading_only,
     )
     chosen, default = table["chosen"], table["default"]
 
@@ -71,8 +78,9 @@ def tune(model, inputs, out, labels, labels_crs, objective, match_colours, json_
         outlines = "on" if p["regularize"] else "off"
         return f"threshold {p['threshold']:g}{cut}, min area {p['min_area']:g} m², regular outlines {outlines}"
 
-    click.echo(f"defaults: {setting(default)}")
-    click.echo(f"chosen:   {setting(chosen)}  (by {table['objective']}, pooled)")
+    click.echo(f"{'kept' if reading_only else 'defaults'}: {setting(default)}")
+    if not reading_only:
+        click.echo(f"chosen:   {setting(chosen)}  (by {table['objective']}, pooled)")
     if len(table["readings"]) > 1:
         own, cap = table["readings"]["None"], table["max_gsd"]
         coarse = next(v for k, v in table["readings"].items() if k != "None")

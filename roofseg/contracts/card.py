@@ -26,8 +26,9 @@ Format history:
 - ``roofseg-model/6``: ``postprocess.max_gsd``, the coarsest ground pixel size predict reads a scene
   at (a coarser one resampled to it), which ``tune`` chose between the trained range's coarse end
   and the model's own GSD; absent or None: the trained range's coarse end, the rule of every earlier
-  card. A release before it would read such a card's coarse scenes at their own GSD, so it refuses
-  the card as newer.
+  card. ``postprocess.reading_scenes``: the scenes ``tune --reading-only`` chose it on, where they
+  are not the choice's ``scenes`` (earlier: none). A release before it would read such a card's
+  coarse scenes at their own GSD, so it refuses the card as newer.
 
 ``trained_on``, ``colour_reference``, ``adaptation`` and ``postprocess.scores`` are typed records
 (:mod:`roofseg.contracts.provenance`, with their own history).
@@ -86,6 +87,7 @@ class Tuning:
     match_colours: bool = False  # the scenes' colours were matched to the card's reference (predict does too)
     from_base: bool = False  # chosen for the base this model was fine-tuned from, until it is tuned itself
     max_gsd: float | None = None  # m: a scene coarser than this is read resampled to it; None: the trained range's end
+    reading_scenes: tuple[str, ...] = ()  # where max_gsd was chosen apart from the choice (tune --reading-only)
 
     def to_dict(self) -> dict:
         return {
@@ -96,6 +98,7 @@ class Tuning:
             "match_colours": self.match_colours,
             "from_base": self.from_base,
             "max_gsd": self.max_gsd,
+            "reading_scenes": list(self.reading_scenes),
         }
 
     def inherited(self) -> Tuning:
@@ -121,6 +124,7 @@ class Tuning:
             bool(data.get("match_colours", False)),
             bool(data.get("from_base", False)),
             float(data["max_gsd"]) if data.get("max_gsd") else None,  # cards before 2026-12: the range's end
+            tuple(data.get("reading_scenes") or ()),
         )
 
 

@@ -302,6 +302,7 @@ def tune(
     work_dir: str | os.PathLike | None = None,
     infer=None,
     match_colours: bool | None = None,
+    reading_only: bool = False,
 ) -> dict:
     """Choose the post-processing of ``model`` on the labelled scenes ``entries`` (named as ``tile``
     names them) and write ``out``: ``model`` with the choice in its card. Returns the table: per
@@ -315,7 +316,10 @@ def tune(
     model's history (an adapted model, as it was adapted). The scenes are read as predict reads
     them (:func:`roofseg.prediction.request.resolve`) over the model's trained GSD range, and, where
     some scene is coarser than the model's own GSD, also at that GSD (:func:`reading_caps`): the
-    reading that scores better goes into the card as ``max_gsd``, the coarsest GSD predict reads at."""
+    reading that scores better goes into the card as ``max_gsd``, the coarsest GSD predict reads at.
+    ``reading_only``: the card's post-processing (its tuned choice, else the defaults) is kept and
+    only the reading is chosen, at it; the card records the scenes it was chosen on
+    (``reading_scenes``)."""
     if objective is not None and objective not in OBJECTIVES:
         raise RoofsegError(None, f"unknown objective {objective!r} ({', '.join(OBJECTIVES)})")
     model, out = os.fspath(model), Path(out)
@@ -334,7 +338,15 @@ def tune(
         infer = Inference(infer, options.devices, options.tta)
     contact = infer.channels > 1
     default = PostProcess(0.5, 0.5 if contact else None, MIN_AREA, False)
+    if reading_only:  # the post-processing stays the card's: only the reading is searched, at it
+        default = card.postprocess.choice if card.postprocess else default
     caps = reading_caps(card, options, [s.image for s in scenes])
+    if reading_only and len(caps) == 1:
+        raise RoofsegError(
+            scenes[0].image if len(scenes) == 1 else None,
+            f"no scene is read coarser than the model's own GSD ({card.gsd_m or 'unknown'} m) within its trained "
+            "range: --reading-only has no reading to choose",
+        )
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         asked = objective or "object-f1"
         searches = predict_readings(infer, scenes, options, caps, asked, labels_crs, Path(tmp), progress)
@@ -358,9 +370,10 @@ def tune(
             return [(cap, post) for cap, search in searches.items() for post in search.pooled]
 
         for search in searches.values():
-            search.score([default, *threshold_and_cut(contact, chosen_objective)], progress)
+            search.score([default, *([] if reading_only else threshold_and_cut(contact, chosen_objective))], progress)
         cap, first = max(candidates(), key=preference)
-        searches[cap].score(area_and_outline(first, chosen_objective), progress)
+        if not reading_only:
+            searches[cap].score(area_and_outline(first, chosen_objective), progress)
         cap, best = max(candidates(), key=preference)
     before, after = searches[None], searches[cap]
     table = {
@@ -368,6 +381,7 @@ def tune(
         "default": asdict(default),
         "chosen": asdict(best),
         "max_gsd": cap,
+        "reading_only": reading_only,
         "readings": {
             str(c): _scores(max((s.pooled[p] for p in s.pooled), key=lambda n: n.score(chosen_objective)))
             for c, s in searches.items()
@@ -378,14 +392,12 @@ def tune(
         },
         "pooled": {"default": _scores(before.pooled[default]), "chosen": _scores(after.pooled[best])},
     }
-    tuning = Tuning(
-        best,
-        chosen_objective,
-        TuneScores.from_dict(table["pooled"]["chosen"]),
-        tuple(s.id for s in scenes),
-        options.colour_reference is not None,
-        max_gsd=cap,
-    )
+    scores = TuneScores.from_dict(table["pooled"]["chosen"])
+    if reading_only and card.postprocess:  # the post-processing's record kept; where the reading was chosen beside it
+        tuning = replace(card.postprocess, max_gsd=cap, reading_scenes=tuple(s.id for s in scenes))
+    else:
+        scene_ids = tuple(s.id for s in scenes)
+        tuning = Tuning(best, chosen_objective, scores, scene_ids, options.colour_reference is not None, max_gsd=cap)
     write_model(out, card.with_tuning(tuning), lambda tmp: shutil.copyfile(model, tmp))
     return table
 

@@ -3,6 +3,8 @@ card, and taken by predict as its defaults."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
+
 import numpy as np
 import pytest
 from affine import Affine
@@ -182,31 +184,44 @@ def wide_roofs_only(batch: np.ndarray) -> np.ndarray:
     return opened[..., None].astype(np.float32)
 
 
+COARSE = Affine(1.0, 0, 500_000, 0, -1.0, 5_000_000)
+
+
+def coarse_roofs(folder, side: int):
+    """A 1 m scene of square roofs ``side`` px wide, 20 px apart, with their footprints."""
+    data = np.zeros((3, 96, 96), np.uint8)
+    roofs = []
+    for r in range(8, 96 - side, 20):
+        for c in range(8, 96 - side, 20):
+            data[0, r : r + side, c : c + side] = 255
+            x, y = COARSE @ (c, r)
+            roofs.append(box(x, y - side, x + side, y))
+    write_geojson(folder / "coarse.geojson", roofs)
+    return write_tif(folder / "coarse.tif", data, transform=COARSE)
+
+
+def half_metre_model(folder, tuning=None):
+    """A model file whose card says 0.5 m, trained over 0.5-2 m, 64 px windows (and ``tuning``)."""
+    from roofseg.contracts.card import ModelCard, write_card
+
+    model = folder / "m.keras"
+    tiny_keras().save(model)
+    write_card(model, ModelCard(gsd_m=0.5, gsd_range_m=(0.5, 2.0), tile_size=64, postprocess=tuning))
+    return model
+
+
 @pytest.mark.parametrize("side, chosen", [(4, 0.5), (10, None)])
 def test_tune_reads_coarse_scenes_at_the_models_own_gsd_where_that_finds_more_buildings(
     tmp_path, side, chosen, run_cli
 ):
     """A model of 0.5 m trained over 0.5-2 m: a 1 m scene of 4 px roofs is read at 0.5 m (8 px: found),
     where its own 1 m loses every roof; with roofs of 10 px both find them, and tune keeps the range."""
-    from roofseg.contracts.card import ModelCard, read_card, write_card
+    from roofseg.contracts.card import read_card
     from roofseg.prediction.rasters.predict import scene_gsd
     from roofseg.prediction.request import PredictRequest, resolve
     from roofseg.prediction.scoring.tune import tune
 
-    coarse = Affine(1.0, 0, 500_000, 0, -1.0, 5_000_000)
-    data = np.zeros((3, 96, 96), np.uint8)
-    roofs = []
-    for r in range(8, 96 - side, 20):
-        for c in range(8, 96 - side, 20):
-            data[0, r : r + side, c : c + side] = 255
-            x, y = coarse @ (c, r)
-            roofs.append(box(x, y - side, x + side, y))
-    scene = write_tif(tmp_path / "coarse.tif", data, transform=coarse)
-    write_geojson(tmp_path / "coarse.geojson", roofs)
-    model = tmp_path / "m.keras"
-    tiny_keras().save(model)
-    write_card(model, ModelCard(gsd_m=0.5, gsd_range_m=(0.5, 2.0), tile_size=64))
-
+    scene, model = coarse_roofs(tmp_path, side), half_metre_model(tmp_path)
     table = tune(model, [str(scene)], tmp_path / "tuned.keras", progress=False, infer=wide_roofs_only)
     assert table["max_gsd"] == chosen
     assert table["readings"]["None"]["object_f1"] == (0.0 if side == 4 else 1.0)
@@ -255,3 +270,24 @@ def test_a_scene_read_alike_in_both_readings_is_predicted_and_traced_once(tmp_pa
     assert set(table["readings"]) == {"None", "0.5"}  # the coarse scene made two readings
     assert predicted == {scenes[0]: 2, scenes[1]: 1}
     assert traced and max(traced.values()) == 1
+
+
+def test_tune_reading_only_keeps_the_cards_choice_and_chooses_the_reading_at_it(tmp_path, run_cli):
+    from roofseg.contracts.card import PostProcess, Tuning, read_card
+    from roofseg.contracts.provenance import TuneScores
+    from roofseg.errors import RoofsegError
+    from roofseg.prediction.scoring.tune import tune
+
+    choice = PostProcess(0.6, None, 1.0, True)
+    earlier = Tuning(choice, "object-f1", TuneScores(0.5, 0.4, 4, 10, 10), ("elsewhere",))
+    scene, model = coarse_roofs(tmp_path, 4), half_metre_model(tmp_path, earlier)
+    table = tune(model, [str(scene)], tmp_path / "t.keras", progress=False, infer=wide_roofs_only, reading_only=True)
+    assert table["max_gsd"] == 0.5 and table["chosen"] == table["default"] == asdict(choice)
+    tuned = read_card(tmp_path / "t.keras").postprocess
+    assert tuned == replace(earlier, max_gsd=0.5, reading_scenes=("coarse",))  # the choice's record kept
+
+    fine = write_tif(tmp_path / "fine.tif", np.zeros((3, 64, 64), np.uint8), transform=T)
+    write_geojson(tmp_path / "fine.geojson", [box(500_004, 4_999_990, 500_008, 4_999_996)])
+    with pytest.raises(RoofsegError, match="no reading to choose"):
+        tune(model, [str(fine)], tmp_path / "u.keras", progress=False, infer=wide_roofs_only, reading_only=True)
+    assert not (tmp_path / "u.keras").exists()
