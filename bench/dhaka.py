@@ -4,6 +4,7 @@ IoU and object F1, and the longest outline an .osm gets.
     python bench/dhaka.py MODEL [MODEL ...] [--blocks 0,1,2] [--json OUT.json]
     python bench/dhaka.py MODEL --scene SCENE.tif:LABELS.geojson [--scene ...]   # other scenes alike
     python bench/dhaka.py MODEL --gsds card,native,0.15,0.1                       # read at each GSD
+    python bench/dhaka.py A.keras B.keras --choice-of base      # each with base's tuned choice and reading
 
 Each model predicts every block as ``roofseg predict MODEL SCENE OUT.tif --vector OUT.gpkg`` does
 (the card's defaults, tune's choice where it has one), and the footprints are scored as
@@ -78,6 +79,20 @@ def score_model(model: str, scenes: list[tuple[Path, Path]], work: Path, extra: 
             "matched": matched, "longest_way": longest, "scenes": rows}  # fmt: skip
 
 
+def with_choice_of(model: str, source: str, work: Path) -> str:
+    """A copy of ``model`` in ``work`` whose card has ``source``'s tuned choice, its reading included."""
+    import shutil
+
+    from roofseg.contracts.card import read_card, write_card
+    from roofseg.sources import model_file
+
+    path = Path(model_file(model))
+    out = work / f"{path.parent.name}-{path.stem}.keras"
+    shutil.copy(path, out)
+    write_card(out, read_card(out).with_tuning(read_card(model_file(source)).postprocess))
+    return str(out)
+
+
 def _counts(o: dict) -> dict:
     return {k: o[k] for k in ("predicted", "true", "matched")}
 
@@ -90,6 +105,7 @@ def main() -> None:
     ap.add_argument("--predict-args", default="", help="more options for roofseg predict, as one string")
     ap.add_argument("--scene", action="append", default=[], help="SCENE:LABELS, instead of Dhaka's blocks")
     ap.add_argument("--gsds", default="card", help="readings, comma-separated: card, native, or a GSD in metres")
+    ap.add_argument("--choice-of", default=None, help="score each model with this model's tuned choice (and reading)")
     args = ap.parse_args()
     scenes = scenes_or_dhaka(args.scene, [int(b) for b in args.blocks.split(",")])
     readings = {"card": [], "native": ["--native"]}
@@ -99,7 +115,8 @@ def main() -> None:
         for model, gsd in runs:
             name = model if args.gsds == "card" else f"{model} @ {gsd}"
             extra = [*args.predict_args.split(), *readings.get(gsd, ["--gsd", gsd])]
-            out[name] = score_model(model, scenes, Path(tmp), extra)
+            scored = with_choice_of(model, args.choice_of, Path(tmp)) if args.choice_of else model
+            out[name] = score_model(scored, scenes, Path(tmp), extra)
             s = out[name]
             line = f"{name}: pixel IoU {s['pixel_iou']:.3f}, object F1 {s['object_f1']:.3f} "
             line += f"({s['matched']} of {s['true']} buildings matched, {s['predicted']} predicted; "
