@@ -196,6 +196,11 @@ def area_and_outline(chosen: PostProcess, objective: str) -> list[PostProcess]:
     return [replace(chosen, min_area=a, regularize=r) for a, r in itertools.product(MIN_AREAS, (False, True))]
 
 
+def capped_options(options, cap: float | None):
+    """``options`` reading scenes no coarser than ``cap`` (None: as they are)."""
+    return replace(options, gsd_range=capped_range(options.gsd_range, cap)) if cap else options
+
+
 def reading_caps(card: ModelCard, options, scene_images: Sequence[str]) -> list[float | None]:
     """The coarsest GSDs tune tries reading the scenes at: the range predict reads at as it is
     (None), and the model's own GSD (its card's ``gsd_m``, the training tiles' median) where that
@@ -204,7 +209,7 @@ def reading_caps(card: ModelCard, options, scene_images: Sequence[str]) -> list[
     own = card.gsd_m
     if options.gsd or not options.gsd_range or not own or not options.gsd_range[0] <= own < options.gsd_range[1]:
         return [None]
-    capped = replace(options, gsd_range=capped_range(options.gsd_range, own))
+    capped = capped_options(options, own)
     if all(scene_gsd(image, capped) == scene_gsd(image, options) for image in scene_images):
         return [None]
     return [None, own]
@@ -236,7 +241,7 @@ def predict_readings(
     GSD it is read at (a scene read alike under two caps is predicted and scored once)."""
     searches, made = {}, {}
     for cap in caps:
-        read = replace(options, gsd_range=capped_range(options.gsd_range, cap)) if cap else options
+        read = capped_options(options, cap)
         scorers = {}
         for scene in tqdm(scenes, desc="tuning: predicting", unit="scene", disable=not progress, file=terminal()):
             key = (scene.id, scene_gsd(scene.image, read))
@@ -332,6 +337,15 @@ def tune(
     if options is None:  # over the trained range (an earlier tune's coarsest GSD is chosen anew), colours as predict
         matches = colour_default(card) if match_colours is None else match_colours
         options = resolve(card.with_tuning(None), PredictRequest(match_colours=matches), model).options
+    # before the model is loaded: a run with nothing to choose is refused at once
+    caps = reading_caps(card, options, [s.image for s in scenes])
+    if reading_only and len(caps) == 1:
+        raise RoofsegError(
+            scenes[0].image if len(scenes) == 1 else None,
+            f"no scene is read coarser than the model's own GSD ({f'{card.gsd_m:.3g} m' if card.gsd_m else 'unknown'}) "
+            "within its trained range: --reading-only has no reading to choose; give it coarser labelled scenes, "
+            "or tune without --reading-only",
+        )
     if infer is None:
         infer = load_predictor(model, options.engine, options.precision)
     if not isinstance(infer, Inference):
@@ -340,13 +354,6 @@ def tune(
     default = PostProcess(0.5, 0.5 if contact else None, MIN_AREA, False)
     if reading_only:  # the post-processing stays the card's: only the reading is searched, at it
         default = card.postprocess.choice if card.postprocess else default
-    caps = reading_caps(card, options, [s.image for s in scenes])
-    if reading_only and len(caps) == 1:
-        raise RoofsegError(
-            scenes[0].image if len(scenes) == 1 else None,
-            f"no scene is read coarser than the model's own GSD ({card.gsd_m or 'unknown'} m) within its trained "
-            "range: --reading-only has no reading to choose",
-        )
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         asked = objective or "object-f1"
         searches = predict_readings(infer, scenes, options, caps, asked, labels_crs, Path(tmp), progress)
