@@ -9,7 +9,7 @@ from roofseg.cli.options import CONTEXT, ModelSource, json_opt, labels_crs_opt, 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("model", type=ModelSource())
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1)
 @model_output_opt("tuned model: MODEL with the chosen post-processing in its card")
 @click.option(
     "--labels",
@@ -40,9 +40,20 @@ from roofseg.cli.options import CONTEXT, ModelSource, json_opt, labels_crs_opt, 
     help="Keep MODEL's post-processing (its tuned choice, else the defaults) and choose only how scenes coarser "
     "than the model's GSD are read: at their own GSD or resampled to the model's.",
 )
+@click.option(
+    "--held-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="MANIFEST",
+    help="Tune on the validation blocks of this tile manifest (roofseg tile --split-by block) that no training tile "
+    "came from, instead of INPUTS: a model's own training places flatter borders it cannot see elsewhere. Blocks "
+    "another scene of the manifest trained on (the same place at another zoom) and mask-labelled scenes are left out.",
+)
 @json_opt
 @quiet_opt
-def tune(model, inputs, out, labels, labels_crs, objective, match_colours, reading_only, json_out, quiet) -> None:
+def tune(
+    model, inputs, out, labels, labels_crs, objective, match_colours, reading_only, held_out, json_out, quiet
+) -> None:
     """Choose MODEL's post-processing on labelled scenes of your area; write it into a copy, OUT.
 
     INPUTS are scenes with labels, named as for roofseg tile (labels beside each scene, --labels,
@@ -54,6 +65,8 @@ def tune(model, inputs, out, labels, labels_crs, objective, match_colours, readi
     reads coarser scenes at the model's GSD where that scored better, as its defaults (options
     given on its command line win: --gsd, --native).
     """
+    if not inputs and not held_out:
+        raise click.UsageError("give labelled scenes (INPUTS) or --held-out MANIFEST")
     # here, not at the top: keeps --help fast
     from roofseg.atomic import write_json
     from roofseg.prediction.scoring.tune import tune as run
@@ -68,6 +81,7 @@ def tune(model, inputs, out, labels, labels_crs, objective, match_colours, readi
         labels_crs=labels_crs,
         match_colours=match_colours,
         reading_only=reading_only,
+        held_out=held_out,
     )
     chosen, default = table["chosen"], table["default"]
 
@@ -87,6 +101,12 @@ def tune(model, inputs, out, labels, labels_crs, objective, match_colours, readi
         said = f"scenes coarser than {cap:g} m read at {cap:g} m" if cap else "scenes read at their own GSD"
         key = "object_f1" if table["objective"] == "object-f1" else "pixel_iou"
         click.echo(f"reading:  {said} (at best: {own[key]:.3f} at their own, {coarse[key]:.3f} at the model's)")
+    if table.get("reading_kept"):
+        cap = table["max_gsd"]
+        click.echo(
+            f"reading:  kept as chosen on {', '.join(table['reading_kept'])} (scenes coarser than {cap:g} m read at "
+            f"{cap:g} m): no scene here is coarser than the model's GSD"
+        )
     rows = [(sid, s) for sid, s in table["scenes"].items()] + [("pooled", table["pooled"])]
     width = max(len(r[0]) for r in rows)
     click.echo(f"{'scene':<{width}}  {'pixel IoU':>19}  {'object F1':>19}  {'buildings (matched/predicted/true)':>34}")

@@ -46,6 +46,7 @@ from roofseg.prediction.vector.vectorize import binary_raster, buildings, roof_c
 from roofseg.raster.labels import VectorLabels, open_labels
 from roofseg.raster.scene import Scene
 from roofseg.terminal import terminal
+from roofseg.tiler.heldout import held_out_scenes
 from roofseg.tiler.inputs import scene_inputs
 
 THRESHOLDS = tuple(round(float(t), 2) for t in np.arange(0.2, 0.81, 0.05))
@@ -308,9 +309,12 @@ def tune(
     infer=None,
     match_colours: bool | None = None,
     reading_only: bool = False,
+    held_out: str | os.PathLike | None = None,
 ) -> dict:
     """Choose the post-processing of ``model`` on the labelled scenes ``entries`` (named as ``tile``
-    names them) and write ``out``: ``model`` with the choice in its card. Returns the table: per
+    names them), or on the held-out blocks of the tile manifest ``held_out`` (its validation
+    blocks no training tile came from, :mod:`roofseg.tiler.heldout`), and write ``out``:
+    ``model`` with the choice in its card. Returns the table: per
     scene and pooled, the defaults' and the chosen scores. ``objective``: object-f1 or pixel-iou;
     None chooses object F1 where every scene has footprints, pixel IoU where a mask raster labels
     one (its touching buildings are one region: object F1 would reward leaving them joined).
@@ -327,6 +331,25 @@ def tune(
     (``reading_scenes``)."""
     if objective is not None and objective not in OBJECTIVES:
         raise RoofsegError(None, f"unknown objective {objective!r} ({', '.join(OBJECTIVES)})")
+    if held_out is not None:
+        if entries or labels:
+            raise RoofsegError(held_out, "tune takes labelled scenes or a tile manifest's held-out blocks, not both")
+        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+            blocks, block_labels = held_out_scenes(held_out, Path(tmp) / "held-out")
+            return tune(
+                model,
+                blocks,
+                out,
+                block_labels,
+                objective,
+                options=options,
+                progress=progress,
+                labels_crs=labels_crs,
+                work_dir=tmp,
+                infer=infer,
+                match_colours=match_colours,
+                reading_only=reading_only,
+            )
     model, out = os.fspath(model), Path(out)
     if out.exists() and os.path.samefile(out, model):
         raise RoofsegError(out, "is the input model; tune writes a copy (choose another output)")
@@ -399,14 +422,27 @@ def tune(
         },
         "pooled": {"default": _scores(before.pooled[default]), "chosen": _scores(after.pooled[best])},
     }
-    scores = TuneScores.from_dict(table["pooled"]["chosen"])
+    scene_ids = tuple(s.id for s in scenes)
     if reading_only and card.postprocess:  # the post-processing's record kept; where the reading was chosen beside it
-        tuning = replace(card.postprocess, max_gsd=cap, reading_scenes=tuple(s.id for s in scenes))
+        tuning = replace(card.postprocess, max_gsd=cap, reading_scenes=scene_ids)
     else:
-        scene_ids = tuple(s.id for s in scenes)
+        scores = TuneScores.from_dict(table["pooled"]["chosen"])
         tuning = Tuning(best, chosen_objective, scores, scene_ids, options.colour_reference is not None, max_gsd=cap)
+        if len(caps) == 1:
+            tuning = kept_reading(tuning, card.postprocess, table)
     write_model(out, card.with_tuning(tuning), lambda tmp: shutil.copyfile(model, tmp))
     return table
+
+
+def kept_reading(tuning: Tuning, earlier: Tuning | None, table: dict) -> Tuning:
+    """``tuning`` made where no scene was read coarser than the model's GSD, so none could choose
+    the reading: the ``earlier`` choice's reading stands, with the scenes it was chosen on (said
+    in ``table``)."""
+    if earlier is None or earlier.max_gsd is None:
+        return tuning
+    where = earlier.reading_scenes or earlier.scenes
+    table.update(max_gsd=earlier.max_gsd, reading_kept=list(where))
+    return replace(tuning, max_gsd=earlier.max_gsd, reading_scenes=where)
 
 
 def _scores(c: Counts) -> dict:

@@ -291,3 +291,26 @@ def test_tune_reading_only_keeps_the_cards_choice_and_chooses_the_reading_at_it(
     with pytest.raises(RoofsegError, match="no reading to choose"):
         tune(model, [str(fine)], tmp_path / "u.keras", progress=False, infer=wide_roofs_only, reading_only=True)
     assert not (tmp_path / "u.keras").exists()
+
+
+def test_tuning_on_scenes_no_coarser_than_the_model_keeps_the_reading_chosen_before(tmp_path, run_cli):
+    """No scene here is read coarser than the model's 0.5 m, so none can choose how coarse scenes
+    are read: the card's earlier choice (read at 0.5 m, chosen on "coarse") stands."""
+    from roofseg.contracts.card import PostProcess, Tuning, read_card
+    from roofseg.contracts.provenance import TuneScores
+    from roofseg.prediction.scoring.tune import tune
+
+    earlier = Tuning(PostProcess(0.6, None, 1.0, True), "object-f1", TuneScores(0.5, 0.4, 4, 10, 10), ("elsewhere",))
+    model = half_metre_model(tmp_path, replace(earlier, max_gsd=0.5, reading_scenes=("coarse",)))
+    data = np.zeros((3, 64, 64), np.uint8)
+    data[0, 8:20, 8:20] = 255
+    fine = write_tif(tmp_path / "fine.tif", data, transform=T)
+    x, y = T @ (8, 8)
+    write_geojson(tmp_path / "fine.geojson", [box(x, y - 6, x + 6, y)])
+    table = tune(model, [str(fine)], tmp_path / "t.keras", progress=False, infer=wide_roofs_only)
+    assert set(table["readings"]) == {"None"}
+    tuned = read_card(tmp_path / "t.keras").postprocess
+    assert tuned.scenes == ("fine",) and tuned.max_gsd == 0.5 and tuned.reading_scenes == ("coarse",)
+    assert table["max_gsd"] == 0.5
+    said = run_cli("tune", model, fine, "-o", tmp_path / "u.keras", "--quiet")
+    assert said.code == 0 and "reading:  kept as chosen on coarse" in said.out
