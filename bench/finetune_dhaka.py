@@ -3,7 +3,9 @@
     python bench/finetune_dhaka.py [--arms base:3e-4,random:1e-3] [--steps 30 --epochs 10] [--json OUT]
 
 Each arm is ``START:LR[+OPTION=VALUE...]`` (START: ``base``, a .keras file, or ``random``; each
-``+OPTION=VALUE`` one more ``roofseg train --OPTION VALUE``, e.g. ``base:3e-4+contact-weight=4``).
+``+OPTION=VALUE`` one more ``roofseg train --OPTION VALUE``, e.g. ``base:3e-4+contact-weight=4``;
+``+tile.OPTION=VALUE`` one more ``roofseg tile --OPTION VALUE`` for that arm's tiles, e.g.
+``base:3e-4+tile.gsd=0.148``: block0 cut at the GSD the base reads it at).
 Every arm trains on the tiles of `more-places/dhaka_z19_block0` cut with
 ``--val 0`` (the whole block trains: a mapper's one labelled block) for the same steps of 8×256²,
 as a user would:
@@ -58,9 +60,22 @@ def with_base_choice(model: str, base: str, work: Path) -> Path:
     return out
 
 
+def arm_tiles(arm: str, tiles: Path, scene: Path, labels: Path, contact_px: int) -> Path:
+    """The tiles ``arm`` trains on: ``tiles``, or block0 cut anew with the arm's ``tile.`` options."""
+    options = [o.removeprefix("tile.") for o in arm.split("+")[1:] if o.startswith("tile.")]
+    if options:
+        tiles = tiles.with_name(tiles.name + "-" + "-".join(o.replace("=", "") for o in options))
+    if not (tiles / "manifest.json").exists():
+        more = [a for o in options for a in (f"--{o.split('=')[0]}", o.split("=", 1)[1])]
+        roofseg("tile", str(scene), "--labels", str(labels), "-o", str(tiles), *TILE, "--contact-px",
+                str(contact_px), *more)  # fmt: skip
+    return tiles
+
+
 def train_arm(arm: str, tiles: Path, steps: int, epochs: int) -> Path:
     """Train one arm (``START:LR[+OPTION=VALUE...]``) on ``tiles``; its best.keras."""
     head, *options = arm.split("+")
+    options = [o for o in options if not o.startswith("tile.")]
     start, lr = head.split(":")
     name = "".join(c if c.isalnum() or c in "-." else "_" for c in arm.removesuffix(".keras"))
     run = tiles.parent / f"{tiles.name.replace('tiles', 'run', 1)}-{name}"
@@ -88,9 +103,6 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     tiles = work / ("tiles" if args.contact_px == 3 else f"tiles-contact{args.contact_px}")
-    if not (tiles / "manifest.json").exists():
-        roofseg("tile", str(scene), "--labels", str(labels), "-o", str(tiles), *TILE, "--contact-px",
-                str(args.contact_px))  # fmt: skip
     models = {"the base as it is": args.base}
     for arm in args.arms.split(","):
         head, *options = arm.split("+")
@@ -98,7 +110,8 @@ def main() -> None:
         borders = [] if args.contact_px == 3 else [f"borders {args.contact_px} px"]
         name = ", ".join([f"{start}, lr {lr}", *borders, *(o.replace("=", " ") for o in options)])
         arm = arm.replace(start, args.base, 1) if start == "base" else arm
-        models[name] = str(train_arm(arm, tiles, args.steps, args.epochs))
+        cut = arm_tiles(arm, tiles, scene, labels, args.contact_px)
+        models[name] = str(train_arm(arm, cut, args.steps, args.epochs))
     rows, scored = {}, Path(tempfile.mkdtemp(dir=work, prefix="scored-"))  # this run's own predictions
     for name, model in models.items():
         tag = name.replace(" ", "_").replace(",", "")
