@@ -207,6 +207,7 @@ def tile(
     """
     # here, not at the top: keeps --help fast
     from roofseg.raster.windows import stride_for
+    from roofseg.tiler.heldout import shared_ground
     from roofseg.tiler.run import tile as run_tile
     from roofseg.tiler.shards import COMPRESSIONS
     from roofseg.tiler.split import split_warnings
@@ -261,4 +262,6 @@ def tile(
         click.echo(f"{name}: {s.tiles} tiles in {len(s.shards)} shards, roof fraction {s.roof_fraction:.3f}")
     click.echo(f"manifest: {out_dir.rstrip('/')}/manifest.json")
     for line in split_warnings(manifest, {"val": val_fraction, "test": test_fraction}, split_block):
+        click.echo(f"roofseg: warning: {line}", err=True)
+    for line in shared_ground(manifest):
         click.echo(f"roofseg: warning: {line}", err=True)

@@ -1,13 +1,13 @@
 """The blocks of a tile manifest's scenes that no training tile came from, as scenes to score on.
 
 ``tile --split-by block`` draws each ``split_block``-pixel square of a scene into train, val or
-test. A model's post-processing chosen on the blocks it trained on favours what only a trained
-place shows (sharp borders: cores, where a place it never saw needs peaks); chosen on its
-validation blocks, it is chosen on pixels it never learnt from, of the same places.
+test (``--split-by scene``: each whole scene). A model's post-processing chosen on the blocks it
+trained on favours what only a trained place shows (sharp borders: cores, where a place it never
+saw needs peaks); chosen on its validation blocks, it is chosen on pixels it never learnt from.
 
 A block counts as held out only where no other scene of the manifest that gave training tiles
-covers any of it: the same place is often tiled twice, as files of two zoom levels, and each
-file's blocks are drawn on its own.
+covers it: the same place is often tiled twice, as files of two zoom levels, and each file's
+blocks are drawn on their own. ``tile`` says so when it happens (:func:`shared_ground`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import rasterio
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
@@ -69,51 +70,90 @@ def _footprint(ds) -> object | None:
         return None
 
 
-def held_out_blocks(
-    manifest: Manifest, split: str = "val", source: str | os.PathLike | None = None
-) -> list[HeldOutBlock]:
-    """The ``split`` blocks of the manifest's block-split scenes labelled by footprints, each as
-    a window of its scene, those that overlap another scene with training tiles left out.
-    ``source``: the manifest's file, named in errors."""
+@dataclass(frozen=True)
+class SplitBlock:
+    """A block of a held-out split (a whole scene, where scenes were split whole), and the first
+    scene that gave training tiles and covers it, if any."""
+
+    block: HeldOutBlock
+    labelled: bool  # by footprints (a mask joins touching buildings: no object score)
+    under: str | None = None
+
+
+def split_blocks(manifest: Manifest, split: str = "val") -> list[SplitBlock]:
+    """Every ``split`` block of the manifest's scenes, as a window of its scene, with the scene
+    that gave training tiles over it (another file of the same ground), if any."""
     params = manifest.params or {}
-    if manifest.split_mode != "block" or not params.get("split_block"):
-        raise RoofsegError(
-            source, "was tiled with whole scenes as splits: it has no held-out blocks (tile with --split-by block)"
-        )
-    block = int(params["split_block"])
     scene_jobs = [j for j in manifest.jobs if j.image]
     footprints: dict[str, object | None] = {}
-    candidates = []
+    held = []
     for job in scene_jobs:
         try:
-            with warnings.catch_warnings(), rasterio.open(job.image) as ds:
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)  # a declared pixel size
+                ds = rasterio.open(job.image)
+            with ds:
                 footprints[job.id] = _footprint(ds)
-                if job.split == "block" and job.tiles_in(split) and _vector_labels(job):
-                    candidates.append((job, ds.height, ds.width, _grid_shape(job, ds, params), ds.transform, ds.crs))
+                if job.tiles_in(split):
+                    held.extend((job, w, name, ds.transform, ds.crs) for w, name in _windows(job, ds, params, split))
         except rasterio.errors.RasterioIOError as e:
             raise RoofsegError(job.image, f"cannot be read to find its held-out blocks ({e})") from None
     out = []
-    for job, height, width, (grid_h, grid_w), transform, crs in candidates:
-        grid = BlockSplit(grid_h, grid_w, block, float(params["val"]), float(params["test"]), int(params["seed"]))
-        sy, sx = height / grid_h, width / grid_w  # source pixels per grid pixel
-        others = [
-            footprints[j.id]
-            for j in scene_jobs
-            if j.image != job.image and j.tiles_in("train") and footprints.get(j.id) is not None
-        ]
-        for r in range(grid.rows):
-            for c in range(grid.cols):
-                if grid.grid[r, c] != split:
-                    continue
-                rows = (math.floor(r * block * sy), min(height, math.ceil(min((r + 1) * block, grid_h) * sy)))
-                cols = (math.floor(c * block * sx), min(width, math.ceil(min((c + 1) * block, grid_w) * sx)))
-                window = Window(cols[0], rows[0], cols[1] - cols[0], rows[1] - rows[0])
-                here = _window_footprint(window, transform, crs)
-                if here is not None and any(here.intersection(o).area > _SLIVER * here.area for o in others):
-                    continue  # the same ground was trained on from another file
-                out.append(HeldOutBlock(f"{job.id}-{split}-r{r}c{c}", job.image, job.labels, window))
+    for job, window, name, transform, crs in held:
+        here = _window_footprint(window, transform, crs)
+        under = None
+        if here is not None:
+            trained = (j for j in scene_jobs if j.image != job.image and j.tiles_in("train"))
+            under = next((j.id for j in trained if _covers(footprints.get(j.id), here)), None)
+        block = HeldOutBlock(f"{job.id}-{name}", job.image, job.labels, window)
+        out.append(SplitBlock(block, _vector_labels(job), under))
     return out
+
+
+def _covers(footprint, here) -> bool:
+    return footprint is not None and here.intersection(footprint).area > _SLIVER * here.area
+
+
+def _windows(job: Job, ds, params: dict, split: str) -> list[tuple[Window, str]]:
+    """The source pixel windows of ``job``'s ``split`` blocks (its whole scene where it went to
+    ``split`` whole), each with its name (the split, and the block's row and column)."""
+    if job.split != "block":
+        return [(Window(0, 0, ds.width, ds.height), split)] if job.split == split else []
+    block = int(params["split_block"])
+    grid_h, grid_w = _grid_shape(job, ds, params)
+    grid = BlockSplit(grid_h, grid_w, block, float(params["val"]), float(params["test"]), int(params["seed"]))
+    sy, sx = ds.height / grid_h, ds.width / grid_w  # source pixels per grid pixel
+    out = []
+    for r, c in zip(*np.nonzero(grid.grid == split)):
+        rows = (math.floor(r * block * sy), min(ds.height, math.ceil(min((r + 1) * block, grid_h) * sy)))
+        cols = (math.floor(c * block * sx), min(ds.width, math.ceil(min((c + 1) * block, grid_w) * sx)))
+        out.append((Window(cols[0], rows[0], cols[1] - cols[0], rows[1] - rows[0]), f"{split}-r{r}c{c}"))
+    return out
+
+
+def held_out_blocks(manifest: Manifest, split: str = "val") -> list[HeldOutBlock]:
+    """The ``split`` blocks (or whole scenes) labelled by footprints that no scene with training
+    tiles covers."""
+    return [b.block for b in split_blocks(manifest, split) if b.labelled and b.under is None]
+
+
+def shared_ground(manifest: Manifest) -> list[str]:
+    """What to say of held-out splits whose ground another file trained on, one line per split."""
+    lines = []
+    for split in ("val", "test"):
+        try:
+            blocks = split_blocks(manifest, split)
+        except RoofsegError:  # a scene no longer readable: the tiles are written; nothing to judge by
+            return lines
+        shared = [b for b in blocks if b.under]
+        if shared:
+            first = shared[0]
+            lines.append(
+                f"{len(shared)} of the {len(blocks)} {split} blocks lie on ground another scene gave training tiles "
+                f"of ({first.block.name} under {first.under}: the same place in another file), so {split} scores "
+                "flatter the model there; tile each place from one file (tile --gsds for several GSDs)"
+            )
+    return lines
 
 
 def _window_footprint(window: Window, transform, crs) -> object | None:
@@ -153,12 +193,12 @@ def held_out_scenes(
 ) -> tuple[list[str], list[str]]:
     """Write the held-out blocks of the tile manifest ``manifest`` into ``folder``, as scenes;
     return their paths and their labels, in order (as ``tune`` takes scenes)."""
-    blocks = held_out_blocks(read_manifest(manifest), split, manifest)
+    blocks = held_out_blocks(read_manifest(manifest), split)
     if not blocks:
         raise RoofsegError(
             manifest,
             f"has no {split} block to score on: none of its {split} blocks is labelled by footprints and off every "
-            "scene that gave training tiles (tile with --split-by block and a --val share)",
+            "scene that gave training tiles (tile with a --val share)",
         )
     Path(folder).mkdir(parents=True, exist_ok=True)
     return [str(write_block(b, folder)) for b in blocks], [b.labels for b in blocks]

@@ -59,7 +59,11 @@ def tiled(tmp_path, run_cli, *extra) -> tuple:
         "--quiet",
         *extra,
     )
-    assert run_cli("tile", listing, "-o", out, *args).code == 0
+    result = run_cli("tile", listing, "-o", out, *args)
+    assert result.code == 0
+    # one of the 8 val blocks (4 of A, 4 of C) lies under B, which trained: tile says val flatters there
+    said = [line for line in result.err.splitlines() if "lie on ground another scene" in line]
+    assert len(said) == 1 and "1 of the 8 val blocks" in said[0] and "a-val-r1c3 under b" in said[0]
     return out / "manifest.json", a
 
 
@@ -109,7 +113,25 @@ def test_tune_on_held_out_blocks_records_them_and_refuses_a_manifest_without_any
         run_cli("tile", tmp_path / "a.tif", "-o", whole, "--tile-size", 64, "--split-by", "scene", "--quiet").code == 0
     )
     result = run_cli("tune", model, "--held-out", whole / "manifest.json", "-o", tmp_path / "u.keras")
-    assert result.code == 1 and "no held-out blocks" in result.err and len(result.err.strip().splitlines()) == 1
+    assert result.code == 1 and "no val block to score on" in result.err and len(result.err.strip().splitlines()) == 1
     assert not (tmp_path / "u.keras").exists()
     result = run_cli("tune", model, "-o", tmp_path / "u.keras")
     assert result.code == 1 and "--held-out" in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_scenes_split_whole_are_held_out_whole_unless_another_file_trained_on_their_ground(tmp_path, run_cli):
+    from roofseg.contracts.manifest import read_manifest
+    from roofseg.tiler.heldout import held_out_blocks, split_blocks
+
+    far = [Affine(0.5, 0, 500_000 + 1000 * k, 0, -0.5, 5_000_000) for k in range(6)]
+    scenes = [roofs_scene(tmp_path, f"s{k}", t, 128) for k, t in enumerate(far)]
+    twin = roofs_scene(tmp_path, "twin", Affine(1.0, 0, 502_000, 0, -1.0, 5_000_000), 64)  # s2 at 1 m
+    out = tmp_path / "tiles"
+    args = ("--tile-size", 64, "--split-by", "scene", "--val", 0.3, "--test", 0, "--quiet")
+    result = run_cli("tile", *scenes, twin, "-o", out, *args)
+    assert result.code == 0 and "1 of the 2 val blocks" in result.err and "s2-val under twin" in result.err
+    manifest = read_manifest(out / "manifest.json")
+    assert {j.id for j in manifest.jobs if j.split == "val"} == {"s2", "s4"}  # seed 0 draws these; twin trains
+    assert {b.block.name: b.under for b in split_blocks(manifest)} == {"s2-val": "twin", "s4-val": None}
+    (held,) = held_out_blocks(manifest)
+    assert held.name == "s4-val" and (held.window.width, held.window.height) == (128, 128)
