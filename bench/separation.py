@@ -1,14 +1,16 @@
 """Which part limits the separation of touching buildings (run by hand): the model's roof, its
 borders, or the post-processing.
 
-    python bench/separation.py MODEL [--scene SCENE.tif:LABELS.geojson ...] [--contact-px 3]
+    python bench/separation.py MODEL [--scene SCENE.tif:LABELS.geojson ...] [--contact-px 3] [--cuts 0.3,0.5]
+        [--thresholds 0.3,0.4]
 
 Each scene (default: Dhaka's three blocks) is predicted once with ``MODEL``; then the prediction's
 roof and border bands are swapped for the truth's (roof: the footprints; borders: the outline
 targets ``tile --contact-kind outline --contact-px N`` makes of them) and every combination is
 scored as ``roofseg evaluate-scene`` scores (object F1 at IoU ≥ 0.5, pooled over the scenes), at
-the model card's post-processing and at peaks 0.03–0.3 deep. Truth + truth is the ceiling of the
-post-processing on these labels.
+the model card's post-processing and at peaks 0.03–0.3 deep (and at cores below each of
+``--cuts``, and the card's seeding at each roof threshold of ``--thresholds``). Truth + truth is
+the ceiling of the post-processing on these labels.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def main() -> None:
     ap.add_argument("model")
     ap.add_argument("--scene", action="append", default=[], help="SCENE:LABELS, instead of Dhaka's blocks")
     ap.add_argument("--contact-px", type=int, default=3)
+    ap.add_argument("--cuts", default="", help="contact cuts to score cores at too, comma-separated (e.g. 0.3,0.5)")
+    ap.add_argument("--thresholds", default="", help="roof thresholds to score the card's seeding at too")
     args = ap.parse_args()
     scenes = scenes_or_dhaka(args.scene, [0, 1, 2])
     card = read_card(model_file(args.model))
@@ -67,6 +71,9 @@ def main() -> None:
     posts = {"the card's": tuned} | {
         f"peaks {d}": dataclasses.replace(tuned, contact_cut=None, seed_depth=d) for d in DEPTHS if d is not None
     }
+    cores = {c: dataclasses.replace(tuned, contact_cut=float(c), seed_depth=None) for c in _listed(args.cuts)}
+    posts |= {f"cores {c}": post for c, post in cores.items()}
+    posts |= {f"threshold {t}": dataclasses.replace(tuned, threshold=float(t)) for t in _listed(args.thresholds)}
     table: dict[tuple[str, str], np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for scene, labels in scenes:
@@ -97,6 +104,10 @@ def main() -> None:
             predicted, true, matched = table[(bands, name)]
             cells.append(f"{2 * matched / max(predicted + true, 1):.3f} ({matched}/{predicted})")
         print(f"| {bands} | " + " | ".join(cells) + " |")
+
+
+def _listed(text: str) -> list[str]:
+    return [v for v in text.split(",") if v]
 
 
 if __name__ == "__main__":
