@@ -26,7 +26,21 @@ def temp_path(path: str | os.PathLike, keep_suffix: bool = False) -> Path:
     choose a format by them.
     """
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}{''.join(path.suffixes) if keep_suffix else ''}")
+    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}{extensions(path.name) if keep_suffix else ''}")
+
+
+def extensions(name: str) -> str:
+    """The extensions that end ``name`` (``.weights.h5``, ``.tif``): the dotted parts at its end
+    that look like one (up to 8 letters or digits). A name with dots of its own
+    (``run-0.148-a.tif``) keeps ``.tif``: Path.suffixes would give ``.148-a.tif`` and make a
+    temporary's name almost twice the output's, past the file system's 255 bytes for long names."""
+    parts = name.split(".")[1:]
+    kept = []
+    for part in reversed(parts):
+        if not (0 < len(part) <= 8 and part.isalnum()):
+            break
+        kept.append(part)
+    return "".join(f".{p}" for p in reversed(kept))
 
 
 @contextlib.contextmanager

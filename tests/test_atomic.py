@@ -42,3 +42,14 @@ def test_every_temporary_left_by_a_dead_run_is_removed_by_the_next(tmp_path):
     assert left, "the dead run left no temporary: the test proves nothing"
     remove_stale_partials(out)
     assert sorted(p.name for p in out.iterdir()) == ["m.keras"], left
+
+
+def test_a_temporary_keeps_the_outputs_extensions_not_every_dotted_part_of_its_name(tmp_path):
+    from roofseg.atomic import temp_path
+
+    for name, ends in [("m.weights.h5", ".partial.weights.h5"), ("best.keras", ".partial.keras"), ("a", ".partial")]:
+        assert temp_path(tmp_path / name, keep_suffix=True).name.endswith(ends)
+    dotted = "run-gsd0.148-contact-px6-" + "x" * 150 + "_lr0.0003_block1.tif"
+    tmp = temp_path(tmp_path / dotted, keep_suffix=True).name
+    assert tmp.endswith(".partial.tif") and len(tmp) < len(dotted) + 30
+    assert remove_stale_partials(tmp_path, dotted) == 0  # its own, found by the output's name: a live run's

@@ -16,7 +16,7 @@ from roofseg.prediction.rasters.predict import predict_scene
 from roofseg.prediction.rasters.stitch import BandAccumulator, taper
 
 from conftest import outputs_of, write_tif
-from helpers import mean_model
+from helpers import mean_model, tiny_keras
 
 
 @pytest.fixture(scope="module")
@@ -340,3 +340,19 @@ def test_average_precision_ranks_buildings_by_confidence():
     assert average_precision(precision, recall) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
     _, p, r = precision_recall(predicted, [0.7, 0.9, 0.8], truth)  # the false alarm ranked first costs
     assert average_precision(p, r) < 0.8
+
+
+def test_a_long_output_name_with_dots_is_written_when_the_scene_is_read_at_another_gsd(tmp_path, run_cli):
+    """Read at the model's GSD, predict writes a temporary on the model's grid; its name once
+    repeated every dotted part of the output's, past 255 bytes ("File name too long")."""
+    from roofseg.contracts.card import ModelCard, write_card
+
+    model = tmp_path / "m.keras"
+    tiny_keras().save(model)
+    write_card(model, ModelCard(gsd_m=0.25, gsd_range_m=(0.25, 0.25), tile_size=64))
+    scene = write_tif(tmp_path / "s.tif", np.full((3, 96, 96), 120, np.uint8))  # 0.5 m: read at 0.25 m
+    out = tmp_path / ("run-gsd0.148-contact-px6-" + "x" * 150 + "_lr0.0003_block1.tif")
+    result = run_cli("predict", model, scene, out, "--quiet")
+    assert result.code == 0, result.err
+    with rasterio.open(out) as ds:
+        assert ds.shape == (96, 96)
