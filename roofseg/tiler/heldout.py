@@ -39,8 +39,8 @@ _SLIVER = 0.01
 
 @dataclass(frozen=True)
 class HeldOutBlock:
-    """A square of a scene that no training tile came from: its source pixel window, and the
-    scene's footprints (clipped to the window when it is scored)."""
+    """A block of a scene's held-out split (a square of ``split_block`` px, or the whole scene):
+    its source pixel window, and the scene's footprints (clipped to the window when scored)."""
 
     name: str  # the scene's id, the split, and the block's row and column in its grid
     image: str
@@ -56,7 +56,8 @@ def _vector_labels(job: Job) -> bool:
 
 def _grid_shape(job: Job, ds, params: dict) -> tuple[int, int]:
     """(height, width) of the grid the job's blocks were drawn on (see ``tiler.tile.block_split``)."""
-    split_gsd = params.get("split_gsd")
+    # tiled at several GSDs (tile --gsd 0.15,0.3), the blocks lie on the finest one's grid
+    split_gsd = params.get("split_gsd") or min(params.get("gsds") or [0]) or None
     if split_gsd:
         return resampled_shape(ds, float(split_gsd), job.image) or (ds.height, ds.width)
     return int(job.height or ds.height), int(job.width or ds.width)
@@ -134,7 +135,11 @@ def _windows(job: Job, ds, params: dict, split: str) -> list[tuple[Window, str]]
 def held_out_blocks(manifest: Manifest, split: str = "val") -> list[HeldOutBlock]:
     """The ``split`` blocks (or whole scenes) labelled by footprints that no scene with training
     tiles covers."""
-    return [b.block for b in split_blocks(manifest, split) if b.labelled and b.under is None]
+    kept = {}
+    for b in split_blocks(manifest, split):
+        if b.labelled and b.under is None:  # a scene tiled at several GSDs has one set of blocks: kept once
+            kept.setdefault((b.block.image, tuple(b.block.window.flatten())), b.block)
+    return list(kept.values())
 
 
 def shared_ground(manifest: Manifest) -> list[str]:

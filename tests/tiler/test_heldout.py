@@ -135,3 +135,20 @@ def test_scenes_split_whole_are_held_out_whole_unless_another_file_trained_on_th
     assert {b.block.name: b.under for b in split_blocks(manifest)} == {"s2-val": "twin", "s4-val": None}
     (held,) = held_out_blocks(manifest)
     assert held.name == "s4-val" and (held.window.width, held.window.height) == (128, 128)
+
+
+def test_a_scene_tiled_at_two_gsds_gives_each_held_out_block_once(tmp_path, run_cli):
+    from roofseg.contracts.manifest import read_manifest
+    from roofseg.tiler.heldout import held_out_blocks, split_blocks
+
+    a = roofs_scene(tmp_path, "a", A, 256)
+    out = tmp_path / "tiles"
+    args = ("--tile-size", 32, "--split-by", "block", "--split-block", 64, "--val", 0.25, "--test", 0, "--seed", 1)
+    assert run_cli("tile", a, "-o", out, "--gsd", "0.5,1", *args, "--quiet").code == 0
+    manifest = read_manifest(out / "manifest.json")
+    assert all(j.tiles_in("val") for j in manifest.jobs) and len(manifest.jobs) == 2
+    assert len(split_blocks(manifest)) == 8  # a job per GSD, the same four blocks each (64 px of 0.5 m)
+    blocks = held_out_blocks(manifest)
+    assert sorted((int(b.window.row_off), int(b.window.col_off)) for b in blocks) == [
+        (0, 64), (64, 192), (128, 128), (192, 0)
+    ]  # fmt: skip
