@@ -45,7 +45,7 @@ from roofseg.cli.options import CONTEXT, ModelSource, json_opt, labels_crs_opt, 
     type=click.Path(dir_okay=False),
     default=None,
     metavar="MANIFEST",
-    help="Tune on the validation blocks of this tile manifest (roofseg tile --split-by block) that no training tile "
+    help="Tune on the validation blocks (or whole validation scenes) of this tile manifest that no training tile "
     "came from, instead of INPUTS: a model's own training places flatter borders it cannot see elsewhere. Blocks "
     "another scene of the manifest trained on (the same place at another zoom) and mask-labelled scenes are left out.",
 )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,8 @@ from shapely.geometry import box
 from roofseg.contracts.manifest import Job, Manifest, read_manifest
 from roofseg.errors import RoofsegError
 from roofseg.raster.labels import VECTOR_SUFFIXES
-from roofseg.raster.scene import resampled_shape
+from roofseg.raster.scene import open_raster, resampled_shape
+from roofseg.scenes import suffix_of
 from roofseg.tiler.split import BlockSplit
 
 #: the footprints' common frame when scenes' extents are compared
@@ -50,8 +50,7 @@ class HeldOutBlock:
 
 def _vector_labels(job: Job) -> bool:
     """The job's labels are footprints (a mask joins touching buildings: no object score)."""
-    labels = (job.labels or "").lower()
-    return labels.endswith(VECTOR_SUFFIXES + (".osm.pbf",))
+    return bool(job.labels) and suffix_of(job.labels) in VECTOR_SUFFIXES  # as open_labels tells them
 
 
 def _grid_shape(job: Job, ds, params: dict) -> tuple[int, int]:
@@ -76,38 +75,35 @@ class SplitBlock:
     """A block of a held-out split (a whole scene, where scenes were split whole), and the first
     scene that gave training tiles and covers it, if any."""
 
+    split: str
     block: HeldOutBlock
     labelled: bool  # by footprints (a mask joins touching buildings: no object score)
     under: str | None = None
 
 
-def split_blocks(manifest: Manifest, split: str = "val") -> list[SplitBlock]:
-    """Every ``split`` block of the manifest's scenes, as a window of its scene, with the scene
-    that gave training tiles over it (another file of the same ground), if any."""
+def split_blocks(manifest: Manifest, splits: tuple[str, ...] = ("val",)) -> list[SplitBlock]:
+    """Every block of the ``splits`` of the manifest's scenes, as a window of its scene, with the
+    scene that gave training tiles over it (another file of the same ground), if any. Each
+    scene's header is read once."""
     params = manifest.params or {}
     scene_jobs = [j for j in manifest.jobs if j.image]
     footprints: dict[str, object | None] = {}
     held = []
     for job in scene_jobs:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)  # a declared pixel size
-                ds = rasterio.open(job.image)
-            with ds:
-                footprints[job.id] = _footprint(ds)
-                if job.tiles_in(split):
-                    held.extend((job, w, name, ds.transform, ds.crs) for w, name in _windows(job, ds, params, split))
-        except rasterio.errors.RasterioIOError as e:
-            raise RoofsegError(job.image, f"cannot be read to find its held-out blocks ({e})") from None
+        with open_raster(job.image, "a scene of the manifest") as ds:
+            footprints[job.id] = _footprint(ds)
+            for split in (s for s in splits if job.tiles_in(s)):
+                windows = _windows(job, ds, params, split)
+                held.extend((split, job, w, name, ds.transform, ds.crs) for w, name in windows)
     out = []
-    for job, window, name, transform, crs in held:
+    for split, job, window, name, transform, crs in held:
         here = _window_footprint(window, transform, crs)
         under = None
         if here is not None:
             trained = (j for j in scene_jobs if j.image != job.image and j.tiles_in("train"))
             under = next((j.id for j in trained if _covers(footprints.get(j.id), here)), None)
         block = HeldOutBlock(f"{job.id}-{name}", job.image, job.labels, window)
-        out.append(SplitBlock(block, _vector_labels(job), under))
+        out.append(SplitBlock(split, block, _vector_labels(job), under))
     return out
 
 
@@ -136,7 +132,7 @@ def held_out_blocks(manifest: Manifest, split: str = "val") -> list[HeldOutBlock
     """The ``split`` blocks (or whole scenes) labelled by footprints that no scene with training
     tiles covers."""
     kept = {}
-    for b in split_blocks(manifest, split):
+    for b in split_blocks(manifest, (split,)):
         if b.labelled and b.under is None:  # a scene tiled at several GSDs has one set of blocks: kept once
             kept.setdefault((b.block.image, tuple(b.block.window.flatten())), b.block)
     return list(kept.values())
@@ -144,19 +140,20 @@ def held_out_blocks(manifest: Manifest, split: str = "val") -> list[HeldOutBlock
 
 def shared_ground(manifest: Manifest) -> list[str]:
     """What to say of held-out splits whose ground another file trained on, one line per split."""
+    try:
+        every = split_blocks(manifest, ("val", "test"))
+    except RoofsegError:  # a scene no longer readable: the tiles are written; nothing to judge by
+        return []
     lines = []
     for split in ("val", "test"):
-        try:
-            blocks = split_blocks(manifest, split)
-        except RoofsegError:  # a scene no longer readable: the tiles are written; nothing to judge by
-            return lines
+        blocks = [b for b in every if b.split == split]
         shared = [b for b in blocks if b.under]
         if shared:
             first = shared[0]
             lines.append(
                 f"{len(shared)} of the {len(blocks)} {split} blocks lie on ground another scene gave training tiles "
                 f"of ({first.block.name} under {first.under}: the same place in another file), so {split} scores "
-                "flatter the model there; tile each place from one file (tile --gsds for several GSDs)"
+                "flatter the model there; tile each place from one file (tile --gsd 0.15,0.3 for several GSDs)"
             )
     return lines
 
@@ -173,7 +170,7 @@ def _window_footprint(window: Window, transform, crs) -> object | None:
 def write_block(block: HeldOutBlock, folder: str | os.PathLike) -> Path:
     """Write ``block``'s pixels as a GeoTIFF named for it in ``folder``; return its path."""
     path = Path(folder) / f"{block.name}.tif"
-    with rasterio.open(block.image) as src:
+    with open_raster(block.image, "a scene of the manifest") as src:
         data = src.read(window=block.window)
         profile = src.profile.copy()
         profile.update(

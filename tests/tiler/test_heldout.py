@@ -64,6 +64,7 @@ def tiled(tmp_path, run_cli, *extra) -> tuple:
     # one of the 8 val blocks (4 of A, 4 of C) lies under B, which trained: tile says val flatters there
     said = [line for line in result.err.splitlines() if "lie on ground another scene" in line]
     assert len(said) == 1 and "1 of the 8 val blocks" in said[0] and "a-val-r1c3 under b" in said[0]
+    assert "tile --gsd 0.15,0.3" in said[0]  # the option as tile names it
     return out / "manifest.json", a
 
 
