@@ -41,7 +41,7 @@ $(BASE_WORK)/scenes.txt:
 
 base-tiles: $(STAMP) $(BASE_WORK)/scenes.txt
 	$(BIN)/roofseg tile $(BASE_WORK)/scenes.txt -o $(BASE_WORK)/tiles --tile-size 256 --overlap 128 --split-by block \
-		--split-block 1024 --val 0.15 --test 0 --contact-px 3 --contact-kind outline --pixel-size 1 --nodata 255 \
+		--split-block 1024 --val 0.15 --test 0 --contact-m 0.9 --contact-kind outline --pixel-size 1 --nodata 255 \
 		--quiet $(BASE_TILE_ARGS)
 
 base: base-tiles

@@ -86,6 +86,14 @@ from roofseg.cli.options import (
     "the model learns to split touching buildings. 0: roof only.",
 )
 @click.option(
+    "--contact-m",
+    default=None,
+    type=FiniteRange(1e-3, 100.0),
+    help="The border target's width in metres of ground instead of px: drawn at each scene's ground pixel size "
+    "(at least 1 px), so scenes of different GSDs, and the zooms training draws, teach one band. Overrides "
+    "--contact-px.",
+)
+@click.option(
     "--contact-kind",
     type=click.Choice(["outline", "between"]),
     default="outline",
@@ -163,6 +171,7 @@ def tile(
     bands,
     gsd,
     contact_px,
+    contact_m,
     contact_kind,
     pixel_size,
     nodata,
@@ -240,6 +249,7 @@ def tile(
         gsd=gsd[0] if len(gsd) == 1 else None,
         gsds=gsd if len(gsd) > 1 else (),
         contact_px=contact_px,
+        contact_m=contact_m,
         contact_kind=contact_kind,
         pixel_size=pixel_size,
         nodata=nodata,

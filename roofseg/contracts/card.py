@@ -28,7 +28,9 @@ Format history:
   and the model's own GSD; absent or None: the trained range's coarse end, the rule of every earlier
   card. ``postprocess.reading_scenes``: the scenes ``tune --reading-only`` chose it on, where they
   are not the choice's ``scenes`` (earlier: none). A release before it would read such a card's
-  coarse scenes at their own GSD, so it refuses the card as newer.
+  coarse scenes at their own GSD, so it refuses the card as newer. ``contact_m``: the border
+  target's width in metres where the tiles drew it so (``tile --contact-m``; then ``contact_px`` is
+  None), a record of training only: an earlier release keeps it as an unknown key and predicts the same.
 
 ``trained_on``, ``colour_reference``, ``adaptation`` and ``postprocess.scores`` are typed records
 (:mod:`roofseg.contracts.provenance`, with their own history).
@@ -170,6 +172,7 @@ class ModelCard:
     input: str = INPUT
     outputs: tuple[str, ...] = TARGETS[:1]  # what each output channel holds
     contact_px: int | None = None  # the distance contact targets were drawn at
+    contact_m: float | None = None  # ... or their width in metres, drawn in each scene's px (tile --contact-m)
     contact_kind: str | None = None  # outline or between (see roofseg.tiler.targets); None: no contact output
     base: Lineage | None = None  # the model it was fine-tuned from
     postprocess: Tuning | None = None  # roofseg tune's choice
@@ -231,6 +234,7 @@ class ModelCard:
             "input": self.input,
             "outputs": list(self.outputs),
             "contact_px": self.contact_px,
+            "contact_m": self.contact_m,
             "contact_kind": self.contact_kind,
             "base": self.base.to_dict() if self.base else None,
             "postprocess": self.postprocess.to_dict() if self.postprocess else None,
@@ -260,6 +264,7 @@ class ModelCard:
             "input",
             "outputs",
             "contact_px",
+            "contact_m",
             "contact_kind",
             "base",
             "postprocess",
@@ -282,6 +287,7 @@ class ModelCard:
                 input=data.get("input") or INPUT,
                 outputs=tuple(data.get("outputs") or TARGETS[:1]),
                 contact_px=data.get("contact_px"),
+                contact_m=float(data["contact_m"]) if data.get("contact_m") else None,
                 contact_kind=data.get("contact_kind"),
                 base=Lineage(base["file"], base["sha256"], base.get("card")) if base else None,
                 postprocess=Tuning.from_dict(tuned) if tuned else None,

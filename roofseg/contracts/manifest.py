@@ -5,7 +5,9 @@ Format history:
 - ``roofseg-tiles/1``: the splits, shards, targets, jobs and parameters.
 - ``roofseg-tiles/2``: ``known``, whether the tiles carry a mask of the pixels whose label is known
   (tiles of a review; see roofseg.contracts.tile, layout 2); earlier: false. A job's ``review``
-  (the store it was tiled from, its SHA-256 and counts); earlier: none.
+  (the store it was tiled from, its SHA-256 and counts); earlier: none. ``contact_m``: the border
+  target's width in metres, drawn in each scene's px (``tile --contact-m``); absent or None: every
+  scene's band is ``contact_px`` px wide.
 
 Each job is a :class:`Job`; every key of it may be missing from an earlier manifest (its default
 is set in :meth:`Job.from_dict`), and keys it does not know are kept in ``extra``.
@@ -170,6 +172,7 @@ class Manifest:
     gsd_m: float | None = None  # the training tiles' median ground pixel size
     targets: tuple[str, ...] = TARGETS[:1]
     contact_px: int = 0
+    contact_m: float | None = None  # the border band in metres, drawn in each scene's px (tile --contact-m)
     contact_kind: str | None = None  # the border target's kind (outline, between); None: between (older tilings)
     known: bool = False  # the tiles carry a known mask: the pixels outside it have no label (a review's tiles)
     jobs: tuple[Job, ...] = ()  # what each scene or folder job did
@@ -248,6 +251,7 @@ class Manifest:
             "gsd_m": self.gsd_m,
             "targets": list(self.targets),
             "contact_px": self.contact_px,
+            "contact_m": self.contact_m,
             "contact_kind": self.contact_kind,
             "known": self.known,
             "jobs": [j.to_dict() for j in self.jobs],
@@ -279,6 +283,7 @@ class Manifest:
                 gsd_m=float(data["gsd_m"]) if data.get("gsd_m") else None,
                 targets=tuple(data.get("targets") or TARGETS[:1]),
                 contact_px=int(data.get("contact_px") or 0),
+                contact_m=float(data["contact_m"]) if data.get("contact_m") else None,
                 contact_kind=data.get("contact_kind"),
                 known=bool(data.get("known", False)),
                 jobs=tuple(Job.from_dict(j) for j in data.get("jobs") or ()),

@@ -25,6 +25,13 @@ CONTACT_PX = 3
 CONTACT_KINDS = ("outline", "between")
 
 
+def band_px(contact_m: float, gsd_m: float) -> int:
+    """The border band's width in px on a grid of ``gsd_m`` metres per pixel: ``contact_m`` metres
+    of ground, at least 1 px (tile --contact-m). A band of fixed metres is the same band on every
+    scene of a tiling and under the training's zoom augmentation; a fixed px width is not."""
+    return max(1, round(contact_m / gsd_m))
+
+
 def disk(radius: int) -> np.ndarray:
     """The structuring element of a disk of ``radius`` px (OpenCV's ellipse of 2r + 1 px)."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -24,7 +24,7 @@ from roofseg.readahead import read_ahead
 from roofseg.tiler.inputs import FolderItem, SceneInput
 from roofseg.tiler.shards import ShardWriter
 from roofseg.tiler.split import BlockSplit
-from roofseg.tiler.targets import CONTACT_KINDS, CONTACT_PX, contact_target
+from roofseg.tiler.targets import CONTACT_KINDS, CONTACT_PX, band_px, contact_target
 
 Progress = Callable[[int], None]
 
@@ -50,9 +50,28 @@ class TileParams:
     gsds: tuple[float, ...] = ()  # several: each scene tiled once at each (a job per scene and GSD)
     split_gsd: float | None = None  # with gsds: the GSD split_block is measured at (blocks on the scene's own grid)
     contact_px: int = CONTACT_PX  # border targets: drawn this many px wide (0: none)
+    contact_m: float | None = None  # border targets this many metres wide, in px at each scene's GSD (over contact_px)
     contact_kind: str = CONTACT_KINDS[0]  # outline (every building's edge band) or between (contacts only)
     pixel_size: float | None = None  # metres: the pixel size of images without georeference (declared)
     nodata: float | None = None  # no data of images without georeference (a pixel with every band at it)
+
+    @property
+    def has_contact(self) -> bool:
+        """Whether tiles carry a border target."""
+        return bool(self.contact_px or self.contact_m)
+
+    def at_gsd(self, gsd_m: float | None, source: str) -> TileParams:
+        """These parameters for a grid of ``gsd_m`` metres per pixel: with ``contact_m``, its
+        border band in that grid's px; a RoofsegError naming ``source`` if its GSD is unknown."""
+        if not self.contact_m:
+            return self
+        if not gsd_m:
+            raise RoofsegError(
+                source,
+                "has no ground pixel size to draw the border band in metres at: declare one (--pixel-size) "
+                "or give the band in px (--contact-px)",
+            )
+        return replace(self, contact_px=band_px(self.contact_m, gsd_m))
 
     def fingerprint(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -242,6 +261,8 @@ def tile_scene(
             Scene(job.image, params.bands, params.gsd, params.pixel_size, params.nodata) as scene,
             band_cache(scene, params.size),
         ):
+            gsd_m = ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width)
+            params = params.at_gsd(gsd_m, job.image)
             labels = open_labels(job.labels, scene, params.labels_crs, params.ignore_non_polygons)
             # windows are read by a thread while this one encodes and writes the previous ones;
             # closing() stops and joins that thread, even when a write fails, before labels close
@@ -264,7 +285,7 @@ def tile_scene(
                 "crs": scene.crs.to_string() if scene.crs else None,
                 "dtype": scene.dtype,
                 "bands": list(scene.bands),
-                "gsd_m": ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width),
+                "gsd_m": gsd_m,
                 "source_gsd_m": ground_pixel_size(
                     scene.crs, scene.source.transform, scene.source.height, scene.source.width
                 ),
@@ -327,7 +348,10 @@ def tile_folder(
             ):
                 result.skipped["empty"] += 1
                 continue
-            m = params.contact_px  # a mask image's instances are its connected regions
+            # a mask image's instances are its connected regions; resized to one tile, its pixels
+            # are (original side / tile side) times the declared pixel size
+            gsd_m = params.pixel_size * max(h, w) / params.size if params.pixel_size else None
+            m = params.at_gsd(gsd_m, item.image).contact_px
             contact = contact_target(components(np.pad(mask, m)), m, m, params.contact_kind) if m else None
             # The tile's transform maps its pixels back onto the original image's pixel grid.
             writers.write(

@@ -308,3 +308,55 @@ def test_labels_without_a_building_in_every_scene_are_one_line_and_no_tiles(samp
     line = one_error_line(run_cli("tile", sample_scene["image"], "--labels", empty, "-o", out, "--tile-size", 64))
     assert "empty.osm" in line and "holds no building" in line
     assert not (out / "manifest.json").exists() and not list(out.rglob("*.tfrecord"))
+
+
+def _one_building_at(folder: Path, gsd: float) -> tuple[Path, Path]:
+    """A 64 m square scene at ``gsd`` m/px with one 20 m square building in its middle."""
+    from shapely.geometry import box
+
+    from conftest import write_geojson
+
+    n = round(64 / gsd)
+    image = write_tif(
+        folder / f"s{n}.tif", np.full((3, n, n), 90, np.uint8), rasterio.Affine(gsd, 0, 500_000, 0, -gsd, 5_000_064)
+    )
+    labels = write_geojson(folder / f"s{n}.geojson", [box(500_022, 5_000_022, 500_042, 5_000_042)])
+    return image, labels
+
+
+def _border_m2(out: Path) -> float:
+    """The ground area (m²) the tiles' border targets cover, each pixel once (tiles do not overlap)."""
+    return sum(float(r["contact"].sum()) * abs(r["transform"][0]) ** 2 for r in records_of(out))
+
+
+def test_a_border_band_in_metres_covers_the_same_ground_at_every_gsd(tmp_path):
+    (tmp_path / "scenes").mkdir()
+    fine, coarse = _one_building_at(tmp_path / "scenes", 0.25), _one_building_at(tmp_path / "scenes", 0.5)
+    area = {}
+    for name, (image, labels) in {"fine": fine, "coarse": coarse}.items():
+        for band in ("px", "m"):
+            params = TileParams(size=64, stride=64, max_nodata=1.0, val=0, test=0, contact_px=2, contact_kind="outline")
+            if band == "m":
+                params = TileParams(**{**params.__dict__, "contact_m": 1.0})
+            out = tmp_path / f"{name}-{band}"
+            manifest = tile([str(image)], out, params, labels=[str(labels)], progress=False)
+            area[name, band] = _border_m2(out)
+    # 1 m inside a 20 m square's edge: 20² - 18² = 76 m² (the disk's corners take a little)
+    assert area["fine", "m"] == pytest.approx(76, rel=0.1) and area["coarse", "m"] == pytest.approx(76, rel=0.1)
+    assert area["fine", "px"] == pytest.approx(area["coarse", "px"] / 2, rel=0.1)  # 2 px: half the ground when finer
+    assert manifest["contact_m"] == 1.0 and manifest["contact_px"] == 0 and manifest["targets"] == ["roof", "contact"]
+
+
+def test_a_border_band_in_metres_on_a_scene_without_ground_pixel_size_is_one_line(tmp_path, run_cli):
+    from conftest import one_error_line
+
+    write_tif(tmp_path / "plain.tif", np.full((3, 64, 64), 90, np.uint8), crs=None)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 20:40] = 1
+    write_tif(tmp_path / "plain_mask.tif", mask, crs=None)
+    out = tmp_path / "t"
+    line = one_error_line(
+        run_cli("tile", tmp_path / "plain.tif", "-o", out, "--tile-size", 64, "--contact-m", 0.9, "--quiet")
+    )
+    assert "plain.tif" in line and "ground pixel size" in line and "--contact-px" in line
+    assert not (out / "manifest.json").exists() and not list(out.rglob("*.tfrecord"))
