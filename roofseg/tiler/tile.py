@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -13,7 +14,7 @@ import numpy as np
 
 from roofseg.atomic import file_sha256
 from roofseg.contracts.tile import TileRecord
-from roofseg.errors import RoofsegError
+from roofseg.errors import RoofsegError, RoofsegWarning
 from roofseg.raster.components import components
 from roofseg.raster.ground import ground_pixel_size
 from roofseg.raster.labels import open_labels
@@ -263,7 +264,11 @@ def tile_scene(
         ):
             gsd_m = ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width)
             params = params.at_gsd(gsd_m, job.image)
-            labels = open_labels(job.labels, scene, params.labels_crs, params.ignore_non_polygons)
+            with warnings.catch_warnings():
+                # what a scene's labels warn of (no building, a CRS assumed) the plan said once:
+                # it opens every scene's labels before any job runs (run._plan_scenes)
+                warnings.simplefilter("ignore", RoofsegWarning)
+                labels = open_labels(job.labels, scene, params.labels_crs, params.ignore_non_polygons)
             # windows are read by a thread while this one encodes and writes the previous ones;
             # closing() stops and joins that thread, even when a write fails, before labels close
             records = read_ahead(_scene_records(scene, labels, job.id, split, params, result.skipped, grid_rows))

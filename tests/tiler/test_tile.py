@@ -360,3 +360,17 @@ def test_a_border_band_in_metres_on_a_scene_without_ground_pixel_size_is_one_lin
     )
     assert "plain.tif" in line and "ground pixel size" in line and "--contact-px" in line
     assert not (out / "manifest.json").exists() and not list(out.rglob("*.tfrecord"))
+
+
+def test_what_a_scenes_labels_warn_of_is_said_once(sample_scene, tmp_path, run_cli):
+    empty = tmp_path / "empty.osm"
+    empty.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6"><node id="-1" lat="0" lon="0"/></osm>\n'
+    )
+    (tmp_path / "list.txt").write_text(
+        f"{sample_scene['image']} {sample_scene['labels']}\n{sample_scene['image']} {empty}\n"
+    )
+    result = run_cli("tile", tmp_path / "list.txt", "-o", tmp_path / "t", "--tile-size", 128, "--quiet")
+    assert result.code == 0, result.err
+    said = [ln for ln in result.err.splitlines() if "holds no building" in ln]
+    assert len(said) == 1 and said[0].startswith("roofseg: warning: "), result.err
