@@ -26,9 +26,10 @@ from shapely.geometry import box
 from roofseg.contracts.manifest import Job, Manifest, read_manifest
 from roofseg.errors import RoofsegError
 from roofseg.raster.labels import VECTOR_SUFFIXES
-from roofseg.raster.scene import open_raster, resampled_shape
+from roofseg.raster.scene import open_raster
 from roofseg.scenes import suffix_of
 from roofseg.tiler.split import BlockSplit
+from roofseg.tiler.tile import split_grid
 
 #: the footprints' common frame when scenes' extents are compared
 _LONLAT = "EPSG:4326"
@@ -54,12 +55,10 @@ def _vector_labels(job: Job) -> bool:
 
 
 def _grid_shape(job: Job, ds, params: dict) -> tuple[int, int]:
-    """(height, width) of the grid the job's blocks were drawn on (see ``tiler.tile.block_split``)."""
+    """(height, width) of the grid the job's blocks were drawn on (``tiler.tile.split_grid``)."""
     # tiled at several GSDs (tile --gsd 0.15,0.3), the blocks lie on the finest one's grid
     split_gsd = params.get("split_gsd") or min(params.get("gsds") or [0]) or None
-    if split_gsd:
-        return resampled_shape(ds, float(split_gsd), job.image) or (ds.height, ds.width)
-    return int(job.height or ds.height), int(job.width or ds.width)
+    return split_grid(ds, int(job.height or ds.height), int(job.width or ds.width), split_gsd, job.image)
 
 
 def _footprint(ds) -> object | None:

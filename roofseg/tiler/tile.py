@@ -136,16 +136,24 @@ def grid_row_count(height: int, params: TileParams) -> int:
     return len(offsets(height, params.size, params.stride))
 
 
+def split_grid(source, height: int, width: int, split_gsd: float | None, path: str) -> tuple[int, int]:
+    """(height, width) of the grid a scene's split blocks are drawn on: its own ``height`` ×
+    ``width``, or, tiled at several GSDs, the finest one's (``split_gsd``) over the ``source``
+    dataset's extent."""
+    if not split_gsd:
+        return height, width
+    return resampled_shape(source, split_gsd, path) or (source.height, source.width)
+
+
 def block_split(scene: Scene, params: TileParams) -> BlockSplit:
     """The scene's split blocks. Tiled at one of several GSDs, the blocks are ``split_block``
     pixels of the finest (``split_gsd``) wide, at every GSD the same blocks drawn into the same
     splits: a place is never train at one resolution and val at another."""
     if not params.split_gsd:
         return BlockSplit(scene.height, scene.width, params.split_block, params.val, params.test, params.seed)
-    src = scene.source
     # the blocks lie on the grid of the finest GSD; the tiles' grid maps onto it exactly (both
     # span the scene's extent), so each GSD sees the same blocks, drawn into the same splits
-    finest = resampled_shape(src, params.split_gsd, scene.path) or (src.height, src.width)
+    finest = split_grid(scene.source, scene.height, scene.width, params.split_gsd, scene.path)
     scale = (finest[0] / scene.height, finest[1] / scene.width)
     return BlockSplit(*finest, params.split_block, params.val, params.test, params.seed, scale)
 
