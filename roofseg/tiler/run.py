@@ -21,6 +21,7 @@ from roofseg.contracts.targets import TARGETS
 from roofseg.errors import RoofsegError
 from roofseg.locks import folder_lock
 from roofseg.outputs import RemoteFolder, is_object_store
+from roofseg.raster.ground import ground_pixel_size
 from roofseg.raster.labels import open_labels
 from roofseg.raster.scene import Scene
 from roofseg.raster.windows import tile_grid
@@ -200,6 +201,8 @@ def _plan_scenes(scenes: list[inp.SceneInput], params: TileParams, split_by: str
                 if not getattr(labels, "geoms", True):
                     without.append(s.labels)
                 labels.close()
+                # a band in metres needs the scene's ground pixel size: refused here, before any tile is written
+                job_params.at_gsd(ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width), s.image)
                 windows = len(tile_grid(scene.height, scene.width, job_params.size, job_params.stride))
                 rows = grid_row_count(scene.height, job_params)
             job = s if job_id == s.id else replace(s, id=job_id)

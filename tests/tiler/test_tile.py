@@ -347,7 +347,9 @@ def test_a_border_band_in_metres_covers_the_same_ground_at_every_gsd(tmp_path):
     assert manifest["contact_m"] == 1.0 and manifest["contact_px"] == 0 and manifest["targets"] == ["roof", "contact"]
 
 
-def test_a_border_band_in_metres_on_a_scene_without_ground_pixel_size_is_one_line(tmp_path, run_cli):
+def test_a_border_band_in_metres_on_a_scene_without_ground_pixel_size_is_one_line_before_any_tile(
+    sample_scene, tmp_path, run_cli
+):
     from conftest import one_error_line
 
     write_tif(tmp_path / "plain.tif", np.full((3, 64, 64), 90, np.uint8), crs=None)
@@ -356,9 +358,11 @@ def test_a_border_band_in_metres_on_a_scene_without_ground_pixel_size_is_one_lin
     write_tif(tmp_path / "plain_mask.tif", mask, crs=None)
     out = tmp_path / "t"
     line = one_error_line(
-        run_cli("tile", tmp_path / "plain.tif", "-o", out, "--tile-size", 64, "--contact-m", 0.9, "--quiet")
-    )
+        run_cli("tile", sample_scene["image"], tmp_path / "plain.tif", "-o", out, "--tile-size", 64,
+                "--contact-m", 0.9, "--quiet")
+    )  # fmt: skip
     assert "plain.tif" in line and "ground pixel size" in line and "--contact-px" in line
+    # refused while the scenes are checked: the georeferenced scene before it wrote nothing either
     assert not (out / "manifest.json").exists() and not list(out.rglob("*.tfrecord"))
 
 
