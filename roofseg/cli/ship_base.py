@@ -26,8 +26,16 @@ from roofseg.cli.options import CONTEXT, ModelSource, overwrite_opt
     default=None,
     help="A JSON file of measured figures (bench/finetune.py --json) kept in the card.",
 )
+@click.option(
+    "--postprocess-of",
+    type=ModelSource(),
+    default=None,
+    help="Keep the post-processing this model was tuned to (roofseg tune: threshold, seeding, reading of coarse "
+    "scenes), e.g. base, when MODEL continues it on the same tiles; MODEL's card marks it as the base's until "
+    "MODEL is tuned itself.",
+)
 @overwrite_opt
-def ship_base(model, output, manifest, measured, overwrite) -> None:
+def ship_base(model, output, manifest, measured, postprocess_of, overwrite) -> None:
     """Write MODEL as a base to ship inside roofseg or to share: float16 weights (half the size;
     predictions within about 1e-3), its card completed. Every command that takes a model takes it
     back in float32. At most 50 MB. To ship it with roofseg, copy OUTPUT to roofseg/models/base.keras.
@@ -46,7 +54,7 @@ def ship_base(model, output, manifest, measured, overwrite) -> None:
             notes = json.loads(Path(measured).read_text())
         except ValueError as exc:
             raise RoofsegError(measured, f"is not JSON ({exc})") from None
-    card = ship(model, output, manifest, notes)
+    card = ship(model, output, manifest, notes, postprocess_of)
     trained = card.trained_on or TrainedOn()
     ledger = ledger_of(card)
     click.echo(

@@ -109,6 +109,12 @@ class Tuning:
         # not max_gsd: it was chosen around the base's own GSD, and a fine-tune has learnt at its tiles' GSD
         return Tuning(self.choice, self.objective, match_colours=self.match_colours, from_base=True)
 
+    def continued(self) -> Tuning:
+        """This choice as a continuation of the model (the same tiles, more steps) keeps it: the
+        whole choice, its reading of coarse scenes too, marked as the base's (not scored on the new
+        weights) until the continuation is tuned itself."""
+        return replace(self, scores=None, from_base=True)
+
     @classmethod
     def from_dict(cls, data: dict) -> Tuning:
         choice = PostProcess(

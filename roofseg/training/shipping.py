@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from roofseg.atomic import temp_path
-from roofseg.contracts.card import ModelCard, read_card, write_model
+from roofseg.contracts.card import ModelCard, Tuning, read_card, write_model
 from roofseg.contracts.provenance import TrainedOn
 from roofseg.errors import RoofsegError
 
@@ -79,6 +79,17 @@ def expand(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     _rewrite(src, dst, np.float32, zipfile.ZIP_STORED)
 
 
+def _tuning_of(source: str | os.PathLike, card: ModelCard) -> Tuning:
+    """The choice ``source`` was tuned to, for a model of ``card``; a RoofsegError naming ``source``
+    where it has none, or where its output is not the model's (a cut of other borders means nothing)."""
+    theirs = read_card(source)
+    if theirs is None or theirs.postprocess is None:
+        raise RoofsegError(source, "was never tuned (roofseg tune): it has no post-processing to keep")
+    if theirs.has_contact != card.has_contact or (card.has_contact and theirs.contact_kind != card.contact_kind):
+        raise RoofsegError(source, "learnt other outputs than the model: its post-processing does not fit it")
+    return theirs.postprocess.continued()
+
+
 def file_mb(path: str | os.PathLike) -> float:
     return os.path.getsize(path) / 1e6
 
@@ -87,12 +98,17 @@ MAX_SHIPPED_MB = 50.0  # the most a model kept inside the package may weigh
 
 
 def ship(
-    model: str | os.PathLike, out: str | os.PathLike, manifest: str | os.PathLike | None = None, notes=None
+    model: str | os.PathLike,
+    out: str | os.PathLike,
+    manifest: str | os.PathLike | None = None,
+    notes=None,
+    postprocess_of: str | os.PathLike | None = None,
 ) -> ModelCard:
     """Write ``model`` as a model to ship: float16 weights, its card completed with the colour
-    reference of ``manifest``'s training tiles (where the card lacks one) and ``notes`` (the
-    measured figures, a dict kept as ``trained_on.measured``). Returns the card written.
-    A file over :data:`MAX_SHIPPED_MB` is refused."""
+    reference of ``manifest``'s training tiles (where the card lacks one), ``notes`` (the
+    measured figures, a dict kept as ``trained_on.measured``) and the post-processing the model
+    ``postprocess_of`` was tuned to (:meth:`Tuning.continued`: a continuation of a tuned base keeps
+    its choice). Returns the card written. A file over :data:`MAX_SHIPPED_MB` is refused."""
     # here, not at the top: TensorFlow only where a reference must be read from tiles
     from roofseg.training.model import check_archive
     from roofseg.training.reference import tiles_reference
@@ -105,6 +121,8 @@ def ship(
         changes["colour_reference"] = tiles_reference(manifest)
     if notes:
         changes["trained_on"] = replace(card.trained_on or TrainedOn(), measured=notes)
+    if postprocess_of is not None:
+        changes["postprocess"] = _tuning_of(postprocess_of, card)
     card = replace(card, **changes)
     out = Path(out)
 

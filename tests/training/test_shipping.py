@@ -131,3 +131,31 @@ def test_the_shipped_base_is_small_says_what_it_learnt_from_and_predicts(tmp_pat
     model = load_model(sources.model_file("base"), compile=False)
     out = model.predict(np.zeros((1, 64, 64, 3), np.float32), verbose=0)
     assert out.shape == (1, 64, 64, 2) and out.dtype == np.float32
+
+
+def test_a_shipped_continuation_keeps_the_choice_its_base_was_tuned_to(trained, tmp_path, run_cli):
+    from roofseg.contracts.card import PostProcess, Tuning
+    from roofseg.contracts.provenance import TuneScores
+
+    from conftest import one_error_line
+
+    tuned = tmp_path / "tuned.keras"
+    tiny_keras(seed=5).save(tuned)
+    chosen = Tuning(
+        PostProcess(0.55, None, 5.0, True, 0.15),
+        "object-f1",
+        scores=TuneScores(0.6, 0.5, 10, 20, 20),
+        scenes=("a",),
+        max_gsd=0.148,
+        reading_scenes=("b",),
+    )
+    write_card(tuned, ModelCard(gsd_m=0.3, tile_size=64, postprocess=chosen))
+    out = tmp_path / "shipped.keras"
+    result = run_cli("ship-base", trained, out, "--postprocess-of", tuned)
+    assert result.code == 0, result.err
+    kept = read_card(out).postprocess
+    # the whole choice, the reading of coarse scenes too; not the other model's scores
+    assert kept.choice == chosen.choice and kept.max_gsd == 0.148 and kept.reading_scenes == ("b",)
+    assert kept.from_base and kept.scores is None
+    line = one_error_line(run_cli("ship-base", trained, tmp_path / "x.keras", "--postprocess-of", trained))
+    assert "best.keras" in line and "never tuned" in line and not (tmp_path / "x.keras").exists()
