@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 import h5py
-from tf_keras.src.saving import saving_lib as sl
 
 from roofseg._tf import keras, sm, tf
 from roofseg.atomic import TMP_SUFFIX, file_sha256
@@ -19,6 +18,10 @@ from roofseg.errors import RoofsegError, first_line
 from roofseg.pipeline.augment import augment
 from roofseg.training import losses
 from roofseg.training.precision import float32_config
+
+# Keras' own loader of .keras archives, reached through roofseg._tf: imported from tf_keras
+# directly, TensorFlow would load before roofseg._tf quiets its native start-up logs
+sl = keras.src.saving.saving_lib
 
 BACKBONE = "resnet34"
 IMAGENET_FILE = "resnet34_imagenet_1000_no_top.h5"

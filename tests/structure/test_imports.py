@@ -206,6 +206,25 @@ def test_every_import_inside_a_function_says_why():
     assert [where for where, _, explained in local if not explained] == []
 
 
+def tensorflow_importers(root: Path = ROOT) -> list[str]:
+    """The modules other than roofseg._tf that import TensorFlow or tf-keras themselves."""
+    out = []
+    for name, path in modules(root).items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            if name != "roofseg._tf" and any(n.split(".")[0] in ("tensorflow", "tf_keras") for n in names):
+                out.append(f"{name}:{node.lineno}")
+    return out
+
+
+def test_only_roofseg_tf_imports_tensorflow():
+    # imported anywhere else first, TensorFlow loads before roofseg._tf sets its environment and
+    # quiets its native start-up logs (ship-base printed oneDNN's and CUDA's lines)
+    assert tensorflow_importers() == []
+
+
 def test_the_checks_catch_a_circle_and_a_backward_arrow(tmp_path):
     pkg = tmp_path / "roofseg"
     (pkg / "raster").mkdir(parents=True)
