@@ -67,8 +67,9 @@ def arm_tiles(arm: str, tiles: Path, scene: Path, labels: Path, contact_px: int)
         tiles = tiles.with_name(tiles.name + "-" + "-".join(o.replace("=", "") for o in options))
     if not (tiles / "manifest.json").exists():
         more = [a for o in options for a in (f"--{o.split('=')[0]}", o.split("=", 1)[1])]
-        roofseg("tile", str(scene), "--labels", str(labels), "-o", str(tiles), *TILE, "--contact-px",
-                str(contact_px), *more)  # fmt: skip
+        # the arm's own band (tile.contact-m or tile.contact-px), else --contact-px: tile takes one of them
+        band = [] if {"--contact-m", "--contact-px"} & set(more) else ["--contact-px", str(contact_px)]
+        roofseg("tile", str(scene), "--labels", str(labels), "-o", str(tiles), *TILE, *band, *more)
     return tiles
 
 

@@ -22,6 +22,18 @@ from roofseg.cli.options import (
     tile_size_opt,
     xyz_options,
 )
+from roofseg.contracts.targets import CONTACT_M, CONTACT_PX
+
+
+def border_band(contact_m: float | None, contact_px: int | None) -> dict:
+    """TileParams' border band from --contact-m and --contact-px (neither: the library's default)."""
+    if contact_m is not None and contact_px is not None:
+        raise click.UsageError("give the border band in metres (--contact-m) or in px (--contact-px), not both")
+    if contact_px is not None:
+        return {"contact_px": contact_px, "contact_m": None}
+    if contact_m is not None:
+        return {"contact_px": None, "contact_m": contact_m}  # asked in metres: a scene without a GSD is refused
+    return {}
 
 
 @click.command(context_settings=CONTEXT)
@@ -79,19 +91,20 @@ from roofseg.cli.options import (
     "at every GSD. Default: each scene's own.",
 )
 @click.option(
-    "--contact-px",
-    default=3,
-    type=click.IntRange(0),
-    help="Also store each tile's border target, this many px wide (footprints; a mask's separate regions), from which "
-    "the model learns to split touching buildings. 0: roof only.",
-)
-@click.option(
     "--contact-m",
     default=None,
     type=FiniteRange(1e-3, 100.0),
-    help="The border target's width in metres of ground instead of px: drawn at each scene's ground pixel size "
-    "(at least 1 px), so scenes of different GSDs, and the zooms training draws, teach one band. Overrides "
-    "--contact-px.",
+    help=f"Also store each tile's border target, this many metres of ground wide, drawn in each scene's own pixels "
+    "(at least 1 px), from which the model learns to split touching buildings (footprints; a mask's separate "
+    "regions); scenes of different GSDs, and the zooms training draws, teach one band. A scene without a ground "
+    f"pixel size is refused (declare one with --pixel-size). Default: {CONTACT_M:g} m, and {CONTACT_PX} px on "
+    "scenes without a ground pixel size.",
+)
+@click.option(
+    "--contact-px",
+    default=None,
+    type=click.IntRange(0),
+    help="The border target this many px wide on every scene, instead of metres. 0: roof only.",
 )
 @click.option(
     "--contact-kind",
@@ -170,8 +183,8 @@ def tile(
     overlap,
     bands,
     gsd,
-    contact_px,
     contact_m,
+    contact_px,
     contact_kind,
     pixel_size,
     nodata,
@@ -248,8 +261,7 @@ def tile(
         ignore_non_polygons=ignore_non_polygons,
         gsd=gsd[0] if len(gsd) == 1 else None,
         gsds=gsd if len(gsd) > 1 else (),
-        contact_px=contact_px,
-        contact_m=contact_m,
+        **border_band(contact_m, contact_px),
         contact_kind=contact_kind,
         pixel_size=pixel_size,
         nodata=nodata,

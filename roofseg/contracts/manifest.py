@@ -6,8 +6,9 @@ Format history:
 - ``roofseg-tiles/2``: ``known``, whether the tiles carry a mask of the pixels whose label is known
   (tiles of a review; see roofseg.contracts.tile, layout 2); earlier: false. A job's ``review``
   (the store it was tiled from, its SHA-256 and counts); earlier: none. ``contact_m``: the border
-  target's width in metres, drawn in each scene's px (``tile --contact-m``); absent or None: every
-  scene's band is ``contact_px`` px wide.
+  target's width in metres, drawn in each scene's px (``tile --contact-m``), and ``contact_px``
+  px on a scene without a ground pixel size (0: none was allowed); absent or None: every scene's
+  band is ``contact_px`` px wide.
 
 Each job is a :class:`Job`; every key of it may be missing from an earlier manifest (its default
 is set in :meth:`Job.from_dict`), and keys it does not know are kept in ``extra``.

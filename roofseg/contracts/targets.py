@@ -4,3 +4,9 @@ output channels (its card's ``outputs``) and the bands of a prediction raster.""
 ROOF = "roof"
 CONTACT = "contact"  # pixels where two buildings meet (see roofseg.tiler.targets)
 TARGETS = (ROOF, CONTACT)
+
+#: the border band's width in metres of ground (tile --contact-m), drawn in each scene's pixels:
+#: what parted Dhaka's small houses (a band of 0.44 m lost most of them; README, "The base model")
+CONTACT_M = 0.9
+#: ... and in pixels where a scene has no ground pixel size, or where it is asked in px (tile --contact-px)
+CONTACT_PX = 3

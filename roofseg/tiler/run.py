@@ -391,8 +391,8 @@ def build_manifest(results: list[JobResult], params: TileParams, split_mode: str
         gsd_m=training_gsd(results),
         # each tile's targets: "roof" (its mask), and "contact" where buildings meet (tile --contact-px)
         targets=TARGETS if params.has_contact else TARGETS[:1],
-        contact_px=params.contact_px if params.has_contact and not params.contact_m else 0,
-        contact_m=params.contact_m,
+        contact_px=(params.contact_px or 0) if params.has_contact else 0,  # 0: the band is in metres on every scene
+        contact_m=params.contact_m if params.has_contact else None,
         contact_kind=params.contact_kind if params.has_contact else None,
         known=any("review" in r.info for r in results),
         jobs=tuple(Job.from_dict({"id": r.id, **r.info, "tiles": r.tiles, "skipped": r.skipped}) for r in results),

@@ -19,8 +19,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-#: a pixel is contact where two footprints come within this many pixels of it (tile --contact-px)
-CONTACT_PX = 3
 #: the kinds of border target (see the module's docstring); the first is what tile writes by default
 CONTACT_KINDS = ("outline", "between")
 

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from roofseg.atomic import file_sha256
+from roofseg.contracts.targets import CONTACT_M, CONTACT_PX
 from roofseg.contracts.tile import TileRecord
 from roofseg.errors import RoofsegError, RoofsegWarning
 from roofseg.raster.components import components
@@ -25,7 +26,7 @@ from roofseg.readahead import read_ahead
 from roofseg.tiler.inputs import FolderItem, SceneInput
 from roofseg.tiler.shards import ShardWriter
 from roofseg.tiler.split import BlockSplit
-from roofseg.tiler.targets import CONTACT_KINDS, CONTACT_PX, band_px, contact_target
+from roofseg.tiler.targets import CONTACT_KINDS, band_px, contact_target
 
 Progress = Callable[[int], None]
 
@@ -50,8 +51,10 @@ class TileParams:
     gsd: float | None = None  # metres: scenes and labels resampled to this ground pixel size first
     gsds: tuple[float, ...] = ()  # several: each scene tiled once at each (a job per scene and GSD)
     split_gsd: float | None = None  # with gsds: the GSD split_block is measured at (blocks on the scene's own grid)
-    contact_px: int = CONTACT_PX  # border targets: drawn this many px wide (0: none)
-    contact_m: float | None = None  # border targets this many metres wide, in px at each scene's GSD (over contact_px)
+    # border targets: contact_m metres wide in each scene's px, and contact_px px where a scene has
+    # no GSD (None: refused there); without contact_m, contact_px px everywhere; contact_px 0: roof only
+    contact_px: int | None = CONTACT_PX
+    contact_m: float | None = CONTACT_M
     contact_kind: str = CONTACT_KINDS[0]  # outline (every building's edge band) or between (contacts only)
     pixel_size: float | None = None  # metres: the pixel size of images without georeference (declared)
     nodata: float | None = None  # no data of images without georeference (a pixel with every band at it)
@@ -59,20 +62,23 @@ class TileParams:
     @property
     def has_contact(self) -> bool:
         """Whether tiles carry a border target."""
-        return bool(self.contact_px or self.contact_m)
+        return self.contact_px != 0 and bool(self.contact_px or self.contact_m)
 
     def at_gsd(self, gsd_m: float | None, source: str) -> TileParams:
-        """These parameters for a grid of ``gsd_m`` metres per pixel: with ``contact_m``, its
-        border band in that grid's px; a RoofsegError naming ``source`` if its GSD is unknown."""
-        if not self.contact_m:
+        """These parameters for a grid of ``gsd_m`` metres per pixel (None: unknown): with
+        ``contact_m``, its border band in that grid's px, or ``contact_px`` where the GSD is
+        unknown; a RoofsegError naming ``source`` where neither gives a band."""
+        if not self.contact_m or not self.has_contact:
             return self
-        if not gsd_m:
+        if gsd_m:
+            return replace(self, contact_px=band_px(self.contact_m, gsd_m))
+        if self.contact_px is None:
             raise RoofsegError(
                 source,
                 "has no ground pixel size to draw the border band in metres at: declare one (--pixel-size) "
                 "or give the band in px (--contact-px)",
             )
-        return replace(self, contact_px=band_px(self.contact_m, gsd_m))
+        return self
 
     def fingerprint(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}

@@ -261,3 +261,22 @@ def test_predict_chooses_an_overlap_that_fits_a_small_window(sample_scene, tmp_p
         "predict", model, sample_scene["image"], tmp_path / "p.tif", "--tile-size", 64, "--engine", "tf", "--quiet"
     )
     assert done.code == 0, done.err
+
+
+def test_the_border_band_is_in_metres_by_default_in_px_when_asked_and_never_both(sample_scene, tmp_path, run_cli):
+    def manifest_of(name: str, *band) -> dict:
+        out = tmp_path / name
+        result = run_cli("tile", sample_scene["image"], "-o", out, "--tile-size", 128, "--quiet", *band)
+        assert result.code == 0, result.err
+        return json.loads((out / "manifest.json").read_text())
+
+    default = manifest_of("default")  # the sample's 0.3 m pixels: 0.9 m is 3 px
+    assert default["contact_m"] == 0.9 and default["targets"] == ["roof", "contact"]
+    in_px = manifest_of("px", "--contact-px", 5)
+    assert in_px["contact_m"] is None and in_px["contact_px"] == 5
+    roof_only = manifest_of("roof", "--contact-px", 0)
+    assert roof_only["targets"] == ["roof"] and roof_only["contact_m"] is None
+    line = one_error_line(
+        run_cli("tile", sample_scene["image"], "-o", tmp_path / "both", "--contact-m", 1, "--contact-px", 3)
+    )
+    assert "not both" in line and not (tmp_path / "both").exists()

@@ -335,9 +335,8 @@ def test_a_border_band_in_metres_covers_the_same_ground_at_every_gsd(tmp_path):
     area = {}
     for name, (image, labels) in {"fine": fine, "coarse": coarse}.items():
         for band in ("px", "m"):
-            params = TileParams(size=64, stride=64, max_nodata=1.0, val=0, test=0, contact_px=2, contact_kind="outline")
-            if band == "m":
-                params = TileParams(**{**params.__dict__, "contact_m": 1.0})
+            width = {"contact_px": 2, "contact_m": None} if band == "px" else {"contact_px": None, "contact_m": 1.0}
+            params = TileParams(size=64, stride=64, max_nodata=1.0, val=0, test=0, contact_kind="outline", **width)
             out = tmp_path / f"{name}-{band}"
             manifest = tile([str(image)], out, params, labels=[str(labels)], progress=False)
             area[name, band] = _border_m2(out)

@@ -172,7 +172,8 @@ def test_the_model_file_remembers_how_it_was_trained_and_predict_warns_of_anothe
     card = read_model_card(run / "best.keras")
     assert abs(card["gsd_m"] - 0.3) < 0.005  # the sample's 0.3 m pixels, measured on the ground
     assert card["tile_size"] == 64 and card["bands"] == [[1, 2, 3]] and "percentile" in card["scaling"]
-    assert card["outputs"] == ["roof", "contact"] and card["contact_px"] == 3  # the tiles carried contact targets
+    assert card["outputs"] == ["roof", "contact"]  # the tiles carried contact targets, 0.9 m wide (tile's default)
+    assert card["contact_m"] == 0.9 and card["contact_px"] is None
     coarse = write_sample(tmp_path / "coarse", size=128, pixel=0.6, seed=5, progress=False)["image"]
     # by default the scene is read at the model's 0.3 m, and the prediction lands on its own 0.6 m grid
     result = run_cli(

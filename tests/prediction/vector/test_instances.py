@@ -73,7 +73,9 @@ def test_tiles_carry_the_contact_targets_of_the_whole_scene_from_footprints_and_
     ):
         ids[r0:r1, c0:c1] = i
     want = contact_border(ids, 3)
-    params = TileParams(size=64, stride=64, val=0.0, test=0.0, max_nodata=1.0, contact_kind="between")
+    params = TileParams(
+        size=64, stride=64, val=0.0, test=0.0, max_nodata=1.0, contact_px=3, contact_m=None, contact_kind="between"
+    )
     manifest = tile([str(image)], tmp_path / "tiles", params, labels=[vector], split_by="scene", progress=False)
     assert manifest["targets"] == ["roof", "contact"] and manifest["contact_px"] == 3
     assert manifest["contact_kind"] == "between"
