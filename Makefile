@@ -22,6 +22,9 @@ BASE_STEPS  ?= 100
 BASE_EPOCHS ?= 20
 BASE_LR     ?= 3e-4
 BASE_INIT   ?= base
+# the model whose tuned post-processing (and reading of coarse scenes) the new base keeps: a
+# continuation keeps its base's until it is tuned itself (empty: none; run roofseg tune on it)
+BASE_CHOICE ?= $(BASE_INIT)
 # ImageNet weights where the Keras cache has them (this machine cannot download them), else random
 BASE_WEIGHTS ?= $(if $(wildcard $(or $(KERAS_HOME),$(HOME)/.keras)/models/resnet34_imagenet_1000_no_top.h5),imagenet,none)
 BASE_LICENCE ?= imagery (c) OpenAerialMap contributors CC BY 4.0; footprints (c) OpenStreetMap contributors ODbL; Massachusetts Buildings (Mnih 2013)
@@ -50,7 +53,7 @@ base: base-tiles
 		--balance place --loss bce_dice --widen-gsd --validation-steps 30 --batch 8 --steps-per-epoch $(BASE_STEPS) --epochs $(BASE_EPOCHS) \
 		--patience 1000 --data-licence "$(BASE_LICENCE)" $(BASE_AUGMENT) $(BASE_TRAIN_ARGS)
 	$(BIN)/roofseg ship-base $(BASE_WORK)/run/best.keras $(BASE_WORK)/base.keras --manifest $(BASE_WORK)/tiles/manifest.json \
-		--overwrite $(if $(BASE_MEASURED),--measured $(BASE_MEASURED))
+		--overwrite $(if $(BASE_MEASURED),--measured $(BASE_MEASURED)) $(if $(BASE_CHOICE),--postprocess-of $(BASE_CHOICE))
 	@echo "base model: $(BASE_WORK)/base.keras (copy it to roofseg/models/base.keras to ship it)"
 
 .PHONY: install demo test bench base base-tiles clean
