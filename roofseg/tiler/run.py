@@ -389,7 +389,7 @@ def build_manifest(results: list[JobResult], params: TileParams, split_mode: str
         tiles=all_tiles,
         roof_fraction=all_roof / (all_tiles * area) if all_tiles else 0.0,
         gsd_m=training_gsd(results),
-        # each tile's targets: "roof" (its mask), and "contact" where buildings meet (tile --contact-px)
+        # each tile's targets: "roof" (its mask), and "contact", its border band (tile --contact-m, --contact-px)
         targets=TARGETS if params.has_contact else TARGETS[:1],
         contact_px=(params.contact_px or 0) if params.has_contact else 0,  # 0: the band is in metres on every scene
         contact_m=params.contact_m if params.has_contact else None,
