@@ -96,9 +96,9 @@ def border_band(contact_m: float | None, contact_px: int | None) -> dict:
     type=FiniteRange(1e-3, 100.0),
     help=f"Also store each tile's border target, this many metres of ground wide, drawn in each scene's own pixels "
     "(at least 1 px), from which the model learns to split touching buildings (footprints; a mask's separate "
-    "regions); scenes of different GSDs, and the zooms training draws, teach one band. A scene without a ground "
-    f"pixel size is refused (declare one with --pixel-size). Default: {CONTACT_M:g} m, and {CONTACT_PX} px on "
-    "scenes without a ground pixel size.",
+    "regions); scenes of different GSDs, and the zooms training draws, teach one band. Given, a scene without a "
+    f"ground pixel size is refused (declare one with --pixel-size). Default: {CONTACT_M:g} m, and {CONTACT_PX} px "
+    "on scenes without a ground pixel size.",
 )
 @click.option(
     "--contact-px",

@@ -377,3 +377,20 @@ def test_what_a_scenes_labels_warn_of_is_said_once(sample_scene, tmp_path, run_c
     assert result.code == 0, result.err
     said = [ln for ln in result.err.splitlines() if "holds no building" in ln]
     assert len(said) == 1 and said[0].startswith("roofseg: warning: "), result.err
+
+
+def test_a_border_band_in_metres_on_a_folder_without_pixel_size_is_refused(tmp_path):
+    from roofseg.errors import RoofsegError
+
+    root = tmp_path / "kaggle"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(2):
+        mask = np.zeros((64, 64), np.uint8)
+        mask[16:32, 16:32] = 255
+        cv2.imwrite(str(root / "images" / f"t{i}.png"), np.full((64, 64, 3), 90, np.uint8))
+        cv2.imwrite(str(root / "masks" / f"t{i}.png"), mask)
+    params = TileParams(size=64, stride=64, val=0, test=0, contact_px=None, contact_m=0.9)
+    with pytest.raises(RoofsegError, match="ground pixel size"):
+        tile([str(root)], tmp_path / "o", params, progress=False)
+    assert not list((tmp_path / "o").rglob("*.tfrecord"))
