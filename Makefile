@@ -25,6 +25,8 @@ BASE_INIT   ?= base
 # the model whose tuned post-processing (and reading of coarse scenes) the new base keeps: a
 # continuation keeps its base's until it is tuned itself (empty: none; run roofseg tune on it)
 BASE_CHOICE ?= $(BASE_INIT)
+# the checkpoint shipped: best (lowest validation loss) or last (the latest epoch: the most steps)
+BASE_CHECKPOINT ?= best
 # ImageNet weights where the Keras cache has them (this machine cannot download them), else random
 BASE_WEIGHTS ?= $(if $(wildcard $(or $(KERAS_HOME),$(HOME)/.keras)/models/resnet34_imagenet_1000_no_top.h5),imagenet,none)
 BASE_LICENCE ?= imagery (c) OpenAerialMap contributors CC BY 4.0; footprints (c) OpenStreetMap contributors ODbL; Massachusetts Buildings (Mnih 2013)
@@ -52,7 +54,7 @@ base: base-tiles
 		$(if $(BASE_INIT),--init-from $(BASE_INIT)) --lr $(BASE_LR) --schedule cosine --warmup-steps 100 \
 		--balance place --loss bce_dice --widen-gsd --validation-steps 30 --batch 8 --steps-per-epoch $(BASE_STEPS) --epochs $(BASE_EPOCHS) \
 		--patience 1000 --data-licence "$(BASE_LICENCE)" $(BASE_AUGMENT) $(BASE_TRAIN_ARGS)
-	$(BIN)/roofseg ship-base $(BASE_WORK)/run/best.keras $(BASE_WORK)/base.keras --manifest $(BASE_WORK)/tiles/manifest.json \
+	$(BIN)/roofseg ship-base $(BASE_WORK)/run/$(BASE_CHECKPOINT).keras $(BASE_WORK)/base.keras --manifest $(BASE_WORK)/tiles/manifest.json \
 		--overwrite $(if $(BASE_MEASURED),--measured $(BASE_MEASURED)) $(if $(BASE_CHOICE),--postprocess-of $(BASE_CHOICE))
 	@echo "base model: $(BASE_WORK)/base.keras (copy it to roofseg/models/base.keras to ship it)"
 

@@ -30,7 +30,7 @@ FINE_TUNE_LR = 1e-3
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Run folder: config.json, best.keras, history.csv, curves.png, samples.png, logs/.",
+    help="Run folder: config.json, best.keras, last.keras, history.csv, curves.png, samples.png, logs/.",
 )
 @click.option(
     "--init-from",
@@ -223,10 +223,11 @@ def train(
 ) -> None:
     """Train the ResNet34 U-Net on the train/val splits of MANIFEST.
 
-    Adam, Dice loss (default), IoU and F1 metrics; the best model by val_loss is kept as best.keras;
-    the learning rate drops on plateaus; training stops early when val_loss stalls. Tiles without a
-    validation split (tile --val 0) train all the same, by the training loss instead. A killed run
-    started again with the same OUTPUT resumes from its last finished epoch.
+    Adam, Dice loss (default), IoU and F1 metrics; the best model by val_loss is kept as best.keras,
+    the latest epoch's as last.keras; the learning rate drops on plateaus; training stops early when
+    val_loss stalls. Tiles without a validation split (tile --val 0) train all the same, by the
+    training loss instead. A killed run started again with the same OUTPUT resumes from its last
+    finished epoch.
     """
     # here, not at the top: keeps --help fast
     from roofseg.training.train import TrainConfig

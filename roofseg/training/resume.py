@@ -34,7 +34,7 @@ class MonitorState:
 
 def replay(
     val_losses: Sequence[float],
-    lrs: Sequence[float],
+    lrs: Sequence[float | None],
     lr_factor: float,
     lr_patience: int,
     min_lr: float,
@@ -44,6 +44,7 @@ def replay(
 
     The rules of tf-keras' callbacks as roofseg configures them (mode min, EarlyStopping with
     min_delta 0 and no baseline, ReduceLROnPlateau without cooldown), replayed epoch by epoch.
+    A learning rate of None is an epoch whose rate a schedule set (no plateau cut to replay).
     """
     best, best_epoch, stop_wait = math.inf, -1, 0
     p_best, p_wait = math.inf, 0
@@ -58,7 +59,7 @@ def replay(
             p_best, p_wait = value, 0
         else:
             p_wait += 1
-            if p_wait >= lr_patience and lr > np.float32(min_lr):
+            if p_wait >= lr_patience and lr is not None and lr > np.float32(min_lr):
                 lr = max(lr * lr_factor, min_lr)
                 p_wait = 0
     return MonitorState(best, best_epoch, stop_wait, p_best, p_wait, lr)
@@ -115,12 +116,14 @@ class ResumeMonitors(keras.callbacks.Callback):
         if not self._first:
             return
         self._first = False
-        rows = [r for r in read_rows(self.history_csv, epoch) if self.monitor in r and "lr" in r]
+        # no "lr" column where a schedule sets the rate (only ReduceLROnPlateau logs it): the best
+        # epoch is still to be remembered, there is just no plateau cut to replay
+        rows = [r for r in read_rows(self.history_csv, epoch) if self.monitor in r]
         if not rows:
             return
         p = self.plateau
         state = replay(
-            [r[self.monitor] for r in rows], [r["lr"] for r in rows], p.factor, p.patience, p.min_lr, p.min_delta
+            [r[self.monitor] for r in rows], [r.get("lr") for r in rows], p.factor, p.patience, p.min_lr, p.min_delta
         )
         self.checkpoint.best = state.best
         es = self.early_stopping

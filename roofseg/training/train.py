@@ -211,9 +211,15 @@ def _callbacks(
         ledger=ledger,
         clock=clock,
     )
+    # the weights at the end of the latest epoch, whether or not they are the best: a long run
+    # stopped or finished keeps the weights with the most steps (best.keras is chosen by validation)
+    last = AtomicCheckpoint(
+        str(out / "last.keras"), monitor=monitor, save_best_only=False, verbose=0, card=card, ledger=ledger, clock=clock
+    )
     return [
         clock,
         *([plateau] if cfg.schedule == "plateau" else []),  # a schedule sets the rate itself
+        last,  # before EarlyStopping: its stop puts the best epoch's weights back into the model
         stopping,
         checkpoint,
         # after the monitors: it sets their state at the first epoch, once fit knows where it resumes
@@ -269,11 +275,11 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
                         trained_on = replace(trained_on, ledger=model_ledger(self.ledger, steps, cpu))
                     write_card(self.filepath, replace(self.card, trained_on=trained_on))
                 os.replace(self.filepath, final)
-                # said here, with the final name: Keras would name the temporary file
-                print(
-                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous:.5f} to {self.best:.5f}, "
-                    f"saved {final}"
-                )
+                if self.save_best_only:  # said here, with the final name: Keras would name the temporary file
+                    print(
+                        f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous:.5f} to {self.best:.5f}, "
+                        f"saved {final}"
+                    )
             elif self.save_best_only and self.best == previous:
                 print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {previous:.5f}")
         finally:
@@ -649,6 +655,7 @@ def summarise(run: Path) -> dict:
         "best_val_iou": None if best is None or "val_iou_score" not in log else log["val_iou_score"][best],
         "epochs_run": len(log.get("epoch", [])),
         "model": str(run / "best.keras"),
+        "last": str(run / "last.keras"),  # the latest epoch's weights (the most steps)
     }
     write_json(run / "summary.json", summary)
     return summary

@@ -70,6 +70,29 @@ def test_replay_gives_the_state_keras_callbacks_reach(values, lr_patience, stop_
     assert state.lr == pytest.approx(float(keras.backend.get_value(model.optimizer.lr)), rel=1e-6)
 
 
+def test_a_resume_under_a_learning_rate_schedule_remembers_the_best_epoch(tmp_path):
+    """A run with --schedule cosine logs no "lr" column (only ReduceLROnPlateau puts it in the
+    logs): its resume still knows the best val_loss, so best.keras is not replaced by a worse epoch."""
+    from roofseg._tf import keras
+    from roofseg.training.resume import ResumeMonitors
+
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,loss,val_loss\n0,1.9,1.6\n1,1.7,1.42\n2,1.6,1.5\n")
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=100)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
+    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), save_best_only=True)
+    stopping = keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)
+    plateau = keras.callbacks.ReduceLROnPlateau(patience=2)
+    monitors = ResumeMonitors(history, checkpoint, stopping, plateau)
+    for cb in (checkpoint, stopping, plateau, monitors):
+        cb.set_model(model)
+        cb.on_train_begin()
+    monitors.on_epoch_begin(3)
+    assert checkpoint.best == 1.42 and (stopping.best, stopping.best_epoch, stopping.wait) == (1.42, 1, 1)
+    assert model.optimizer._learning_rate is schedule  # the schedule keeps setting the rate
+
+
 class Crash(Exception):
     pass
 
@@ -142,6 +165,25 @@ def test_best_keras_is_the_best_epoch_and_logged_scores_equal_evaluate(resumed, 
     # IoU and F1 are counted over the whole split in both (not averaged over batches)
     assert scores["iou"] == pytest.approx(best["val_iou_score"], abs=0.01)
     assert scores["f1"] == pytest.approx(best["val_f1_score"], abs=0.01)
+
+
+def test_last_keras_holds_the_latest_epoch_and_every_step_of_a_resumed_run(resumed, manifest):
+    """A long run shipped at a milestone wants its weights with the most steps, not only those
+    validation chose: last.keras is the last epoch's, its ledger counts the killed run's steps too."""
+    from roofseg.contracts.card import read_card
+    from roofseg.training.evaluate import evaluate
+    from roofseg.training.resume import read_rows
+
+    run, _, _, summary, _ = resumed
+    assert summary["last"] == str(run / "last.keras")
+    last = read_rows(run / "history.csv")[-1]
+    scores = evaluate(run / "last.keras", manifest, "val", batch_size=4)
+    # relative: a few steps in, the losses are large (2 to 6) and apart by far more than this
+    assert scores["loss"] == pytest.approx(last["val_loss"], rel=0.01)
+    steps = {name: read_card(run / name).trained_on.ledger.steps for name in ("best.keras", "last.keras")}
+    epochs = summary["best_epoch"], int(last["epoch"]) + 1
+    # 6 steps an epoch (the frozen first epoch's included): the best's epoch and the last's
+    assert (steps["best.keras"], steps["last.keras"]) == (6 * epochs[0], 6 * epochs[1])
 
 
 def test_resuming_with_other_settings_is_refused(resumed):
