@@ -148,6 +148,21 @@ class Lineage:
         return asdict(self)
 
 
+def lineage_of(file: str, sha256: str, card: ModelCard | dict | None) -> Lineage:
+    """What a model made from the base ``file`` records of it: its name, digest and card (a
+    ModelCard, or a dict as a card stores its base's). Where that card keeps a ledger, the card of
+    the base's own base is left out (its name and digest stay): the ledger already holds every run
+    behind the weights, and each generation would otherwise carry all the cards before it. A card
+    of before ledgers keeps its base's card, which is where :func:`ledger_of` finds the earlier
+    runs' steps."""
+    if card is None:
+        return Lineage(file, sha256, None)
+    out = card.to_dict() if isinstance(card, ModelCard) else dict(card)
+    if (out.get("trained_on") or {}).get("ledger") and out.get("base"):
+        out["base"] = {**out["base"], "card": None}
+    return Lineage(file, sha256, out)
+
+
 def ledger_of(card: ModelCard | dict | None) -> Ledger:
     """The ledger of ``card``. A card of before ledgers counts its run's steps and those of the
     bases its lineage records (each card keeps its base's card), the runs oldest first."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from roofseg.contracts.card import Lineage, ModelCard, read_card
+from roofseg.contracts.card import Lineage, ModelCard, lineage_of, read_card
 from roofseg.contracts.manifest import Manifest
 from roofseg.contracts.sizes import describe_range, nearest_end, off_range
 from roofseg.errors import RoofsegError
@@ -34,7 +34,7 @@ class Base:
     @property
     def lineage(self) -> Lineage:
         """What the new model's card says of where it came from."""
-        return Lineage(os.path.basename(self.path), self.sha256, self.card.to_dict() if self.card else None)
+        return lineage_of(os.path.basename(self.path), self.sha256, self.card)
 
 
 def read_base(path: str | os.PathLike) -> Base:

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from roofseg.atomic import temp_path
-from roofseg.contracts.card import ModelCard, Tuning, read_card, write_model
+from roofseg.contracts.card import ModelCard, Tuning, lineage_of, read_card, write_model
 from roofseg.contracts.provenance import TrainedOn
 from roofseg.errors import RoofsegError
 
@@ -123,6 +123,8 @@ def ship(
         changes["trained_on"] = replace(card.trained_on or TrainedOn(), measured=notes)
     if postprocess_of is not None:
         changes["postprocess"] = _tuning_of(postprocess_of, card)
+    if card.base is not None:  # one generation of cards (a run of before lineage_of kept them all)
+        changes["base"] = lineage_of(card.base.file, card.base.sha256, card.base.card)
     card = replace(card, **changes)
     out = Path(out)
 

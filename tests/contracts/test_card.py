@@ -14,6 +14,7 @@ from roofseg.contracts.card import (
     PostProcess,
     Tuning,
     ledger_of,
+    lineage_of,
     read_card,
     write_card,
 )
@@ -144,3 +145,22 @@ def test_a_tuned_coarsest_gsd_narrows_the_range_predict_reads_at_and_survives_a_
     again = ModelCard.from_dict(card.to_dict())
     assert again == card and again.postprocess.max_gsd == 0.15
     assert tuned.inherited().max_gsd is None  # a fine-tune learnt at its own tiles' GSD: read over its range
+
+
+def test_a_lineage_keeps_one_generation_of_cards_where_the_ledger_holds_the_rest():
+    """A base made of bases: each new model records its base's card, not every card before it
+    (five generations had made a 48 kB card); the ledger still counts every run."""
+    first = ModelCard(trained_on=TrainedOn(steps=700))  # before ledgers: its steps are in its card alone
+    second = ModelCard(trained_on=TrainedOn(steps=250), base=Lineage("a.keras", "1" * 64, first.to_dict()))
+    ledger = Ledger(950, 0, 0.0, {}, ({"steps": 700}, {"steps": 250}))
+    third = ModelCard(
+        trained_on=TrainedOn(steps=100, ledger=ledger.then({"steps": 100, "global_batch": 8, "cpu_hours": 0.1}, {})),
+        base=Lineage("b.keras", "2" * 64, second.to_dict()),
+    )
+    kept = lineage_of("c.keras", "3" * 64, third)
+    assert (kept.file, kept.sha256) == ("c.keras", "3" * 64)
+    assert kept.card["base"] == {"file": "b.keras", "sha256": "2" * 64, "card": None}  # one generation
+    assert ledger_of(kept.card).steps == 1050 == ledger_of(third).steps
+    old = lineage_of("b.keras", "2" * 64, second)  # no ledger: its base's card is where its steps are
+    assert old.card["base"]["card"] == first.to_dict() and ledger_of(old.card).steps == 950
+    assert lineage_of("x.keras", "4" * 64, None) == Lineage("x.keras", "4" * 64, None)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from roofseg import sources
-from roofseg.contracts.card import ModelCard, read_card, write_card
-from roofseg.contracts.provenance import TrainedOn
+from roofseg.contracts.card import Lineage, ModelCard, ledger_of, read_card, write_card
+from roofseg.contracts.provenance import Ledger, TrainedOn
 from roofseg.errors import RoofsegError
 from roofseg.training.model import load_model
 from roofseg.training.shipping import WEIGHTS, expand, ship
@@ -35,6 +35,24 @@ def weight_dtypes(path) -> set[str]:
         found = set()
         h5["layers"].visititems(lambda n, o: found.add(str(o.dtype)) if isinstance(o, h5py.Dataset) else None)
     return found
+
+
+def test_a_shipped_card_keeps_one_generation_of_its_bases_cards(tmp_path):
+    """A run that continued a base of bases carried every card before it (48 kB after five
+    generations): shipped, the base's card keeps only the name and digest of its own base."""
+    oldest = ModelCard(trained_on=TrainedOn(steps=700)).to_dict()
+    ledger = Ledger(950, 7600, 1.0, {"a": 40}, ({"steps": 700}, {"steps": 250}))
+    base = ModelCard(trained_on=TrainedOn(steps=250, ledger=ledger), base=Lineage("old.keras", "1" * 64, oldest))
+    path = tmp_path / "best.keras"
+    tiny_keras(seed=4).save(path)
+    run_ledger = ledger.then({"steps": 100, "global_batch": 8, "cpu_hours": 0.5}, {"a": 40})
+    write_card(path, ModelCard(trained_on=TrainedOn(steps=100, ledger=run_ledger),
+                               base=Lineage("base.keras", "2" * 64, base.to_dict())))  # fmt: skip
+    ship(path, tmp_path / "shipped.keras")
+    card = read_card(tmp_path / "shipped.keras")
+    assert (card.base.file, card.base.sha256) == ("base.keras", "2" * 64)
+    assert card.base.card["base"] == {"file": "old.keras", "sha256": "1" * 64, "card": None}
+    assert card.base.card["trained_on"]["ledger"]["steps"] == 950 and ledger_of(card).steps == 1050
 
 
 def test_values_beyond_float16_are_kept_as_they_are(tmp_path):
