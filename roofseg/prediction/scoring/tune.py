@@ -381,47 +381,8 @@ def tune(
         asked = objective or "object-f1"
         searches = predict_readings(infer, scenes, options, caps, asked, labels_crs, Path(tmp), progress)
         chosen_objective = checked_objective(scenes, searches, objective)
-
-        # ties go to the setting closest to the defaults: the search must earn a change
-        def preference(item: tuple[float | None, PostProcess]) -> tuple:
-            cap, s = item
-            return (
-                round(searches[cap].pooled[s].score(chosen_objective), 6),
-                cap is None,
-                s == default,
-                -abs(s.threshold - 0.5),
-                s.seed_depth is None,
-                -abs((s.contact_cut or 0.5) - 0.5),
-                s.min_area == default.min_area,
-                not s.regularize,
-            )
-
-        def candidates() -> list[tuple[float | None, PostProcess]]:
-            return [(cap, post) for cap, search in searches.items() for post in search.pooled]
-
-        for search in searches.values():
-            search.score([default, *([] if reading_only else threshold_and_cut(contact, chosen_objective))], progress)
-        cap, first = max(candidates(), key=preference)
-        if not reading_only:
-            searches[cap].score(area_and_outline(first, chosen_objective), progress)
-        cap, best = max(candidates(), key=preference)
-    before, after = searches[None], searches[cap]
-    table = {
-        "objective": chosen_objective,
-        "default": asdict(default),
-        "chosen": asdict(best),
-        "max_gsd": cap,
-        "reading_only": reading_only,
-        "readings": {
-            str(c): _scores(max((s.pooled[p] for p in s.pooled), key=lambda n: n.score(chosen_objective)))
-            for c, s in searches.items()
-        },
-        "scenes": {
-            sid: {"default": _scores(before.per_scene[sid][default]), "chosen": _scores(after.per_scene[sid][best])}
-            for sid in before.scorers
-        },
-        "pooled": {"default": _scores(before.pooled[default]), "chosen": _scores(after.pooled[best])},
-    }
+        cap, best = choose(searches, default, contact, chosen_objective, reading_only, progress)
+    table = tune_table(searches, default, cap, best, chosen_objective, reading_only)
     scene_ids = tuple(s.id for s in scenes)
     if reading_only and card.postprocess:  # the post-processing's record kept; where the reading was chosen beside it
         tuning = replace(card.postprocess, max_gsd=cap, reading_scenes=scene_ids)
@@ -432,6 +393,72 @@ def tune(
             tuning = kept_reading(tuning, card.postprocess, table)
     write_model(out, card.with_tuning(tuning), lambda tmp: shutil.copyfile(model, tmp))
     return table
+
+
+def choose(
+    searches: dict[float | None, Search],
+    default: PostProcess,
+    contact: bool,
+    objective: str,
+    reading_only: bool,
+    progress: bool,
+) -> tuple[float | None, PostProcess]:
+    """The reading (its coarsest GSD, None: as predict reads) and post-processing that score best,
+    pooled, by ``objective``: the threshold and seeding of touching buildings first, then the
+    smallest area and outlines at that choice (``reading_only``: ``default`` alone, at each reading).
+    Ties go to the setting closest to the defaults: the search must earn a change."""
+
+    def preference(item: tuple[float | None, PostProcess]) -> tuple:
+        cap, s = item
+        return (
+            round(searches[cap].pooled[s].score(objective), 6),
+            cap is None,
+            s == default,
+            -abs(s.threshold - 0.5),
+            s.seed_depth is None,
+            -abs((s.contact_cut or 0.5) - 0.5),
+            s.min_area == default.min_area,
+            not s.regularize,
+        )
+
+    def best() -> tuple[float | None, PostProcess]:
+        return max(((cap, post) for cap, search in searches.items() for post in search.pooled), key=preference)
+
+    for search in searches.values():
+        search.score([default, *([] if reading_only else threshold_and_cut(contact, objective))], progress)
+    cap, first = best()
+    if not reading_only:
+        searches[cap].score(area_and_outline(first, objective), progress)
+    return best()
+
+
+def tune_table(
+    searches: dict[float | None, Search],
+    default: PostProcess,
+    cap: float | None,
+    chosen: PostProcess,
+    objective: str,
+    reading_only: bool,
+) -> dict:
+    """What tune returns (and the CLI prints): the defaults' and the chosen scores, per scene and
+    pooled, and each reading's best."""
+    before, after = searches[None], searches[cap]
+    return {
+        "objective": objective,
+        "default": asdict(default),
+        "chosen": asdict(chosen),
+        "max_gsd": cap,
+        "reading_only": reading_only,
+        "readings": {
+            str(c): _scores(max((s.pooled[p] for p in s.pooled), key=lambda n: n.score(objective)))
+            for c, s in searches.items()
+        },
+        "scenes": {
+            sid: {"default": _scores(before.per_scene[sid][default]), "chosen": _scores(after.per_scene[sid][chosen])}
+            for sid in before.scorers
+        },
+        "pooled": {"default": _scores(before.pooled[default]), "chosen": _scores(after.pooled[chosen])},
+    }
 
 
 def kept_reading(tuning: Tuning, earlier: Tuning | None, table: dict) -> Tuning:
