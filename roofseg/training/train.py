@@ -7,16 +7,14 @@ import errno
 import json
 import os
 import shutil
-import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from roofseg._tf import keras, tf
 from roofseg.atomic import ensure_writable_dir, remove_stale_partials, temp_path, write_json
-from roofseg.contracts.augment import AugmentConfig
-from roofseg.contracts.card import Ledger, ModelCard, Tuning, ledger_of, write_card
+from roofseg.contracts.card import ModelCard, Tuning
 from roofseg.contracts.manifest import read_manifest
 from roofseg.contracts.provenance import TrainedOn
 from roofseg.contracts.sizes import check_tile_size, model_gsd
@@ -27,59 +25,20 @@ from roofseg.pipeline.check import shard_faults_named
 from roofseg.pipeline.dataset import make_dataset, shards_of
 from roofseg.raster.scaling import SCALING_RULE
 from roofseg.training import reports, resume
+from roofseg.training.checkpoints import ledger_start, run_callbacks
+from roofseg.training.config import TrainConfig
 from roofseg.training.finetune import check_base, read_base, transfer_weights
 from roofseg.training.model import (
     bn_momentum,
     build_model,
     compile_model,
-    drop_optimizer_state,
     load_model,
     resolve_encoder_weights,
     set_trainable,
 )
-from roofseg.training.precision import choose_precision, cpu_flags, policy
+from roofseg.training.precision import choose_precision, policy
 from roofseg.training.reference import tiles_reference
 from roofseg.training.strategy import describe, is_chief, make_strategy
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on; saved as the run's config.json."""
-
-    manifest: str
-    out_dir: str
-    encoder_weights: str = "imagenet"
-    freeze_encoder_epochs: int = 0
-    loss: str = "dice"
-    contact_weight: float = 1.0  # the contact borders' loss is added to the roof's times this
-    learning_rate: float = 1e-4
-    epochs: int = 50
-    batch_size: int = 16  # per replica
-    tile_size: int | None = None  # model input size; default the manifest's
-    steps_per_epoch: int | None = None  # default: one pass over the training split
-    validation_steps: int | None = None
-    strategy: str = "mirrored"
-    devices: list[str] | None = None
-    mixed_precision: bool = False  # mixed_float16 on GPUs (older than precision; wins over it)
-    precision: str = "auto"  # auto, float32 or bfloat16 (see roofseg.training.precision)
-    augment_on: str = "device"
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    lr_factor: float = 0.2
-    lr_patience: int = 5
-    min_lr: float = 1e-6
-    early_stopping_patience: int = 10
-    shuffle_buffer: int = 256
-    samples: int = 4
-    seed: int = 0
-    data_service: str | None = None  # grpc://HOST:PORT of a tf.data service that reads and batches the training split
-    roof_share: float | None = None  # draw training tiles so this share holds roof (None: as they come)
-    contact: bool = True  # learn the contact borders between buildings too, where the tiles carry them
-    init_from: str | None = None  # a roofseg model (.keras) whose every weight is the starting point
-    schedule: str = "plateau"  # plateau (cut by lr_factor when val_loss stalls) or cosine (warm-up, then decay)
-    warmup_steps: int = 0  # cosine: steps of linear warm-up from lr/100 to lr
-    balance: str = "none"  # none, or place: every place and GSD of the manifest drawn in equal shares
-    widen_gsd: bool = False  # --init-from a base on tiles at GSDs beyond its range (the new card has the new range)
-    data_licence: str | None = None  # the training data's licences, stated in the model's card
 
 
 def _output_dir(run: Path, chief: bool) -> Path:
@@ -157,81 +116,6 @@ def learning_rate(cfg: TrainConfig, total_steps: int):
     )
 
 
-class CpuClock(keras.callbacks.Callback):
-    """The CPU time (user + system, every thread) the run has used, across the processes of a
-    resumed run: kept in the backup at each epoch's end, so the ledger counts a killed run's too."""
-
-    def __init__(self, path: Path, chief: bool):
-        super().__init__()
-        self.path, self.chief = path, chief
-        self.before = 0.0
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            self.before = float(json.loads(path.read_text())["cpu_seconds"])
-        self.start = self._now()
-
-    @staticmethod
-    def _now() -> float:
-        t = os.times()
-        return t.user + t.system
-
-    def seconds(self) -> float:
-        return self.before + self._now() - self.start
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.chief:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_json(self.path, {"cpu_seconds": self.seconds()})
-
-
-def _callbacks(
-    cfg: TrainConfig,
-    run: Path,
-    phase: str,
-    chief: bool,
-    extra: list | None,
-    best_weights,
-    card: ModelCard,
-    ledger: dict | None = None,
-    monitor: str = "val_loss",
-) -> list:
-    out = _output_dir(run, chief)
-    plateau = keras.callbacks.ReduceLROnPlateau(
-        monitor=monitor, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr, verbose=1
-    )
-    stopping = keras.callbacks.EarlyStopping(
-        monitor=monitor, patience=cfg.early_stopping_patience, restore_best_weights=True, verbose=1
-    )
-    clock = CpuClock(run / "backup" / "cpu.json", chief)
-    checkpoint = AtomicCheckpoint(
-        str(out / "best.keras"),
-        monitor=monitor,
-        save_best_only=True,
-        verbose=0,
-        card=card,
-        ledger=ledger,
-        clock=clock,
-    )
-    # the weights at the end of the latest epoch, whether or not they are the best: a long run
-    # stopped or finished keeps the weights with the most steps (best.keras is chosen by validation)
-    last = AtomicCheckpoint(
-        str(out / "last.keras"), monitor=monitor, save_best_only=False, verbose=0, card=card, ledger=ledger, clock=clock
-    )
-    return [
-        clock,
-        *([plateau] if cfg.schedule == "plateau" else []),  # a schedule sets the rate itself
-        last,  # before EarlyStopping: its stop puts the best epoch's weights back into the model
-        stopping,
-        checkpoint,
-        # after the monitors: it sets their state at the first epoch, once fit knows where it resumes
-        resume.ResumeMonitors(run / "history.csv", checkpoint, stopping, plateau, best_weights, monitor),
-        resume.ResumableCSVLogger(str(out / "history.csv"), truncate=chief),
-        keras.callbacks.TensorBoard(str(out / "logs"), histogram_freq=0, write_graph=False, update_freq="epoch"),
-        *(extra or []),
-        # last: an epoch is backed up only once it is logged; a kill in between runs it again
-        keras.callbacks.BackupAndRestore(str(run / "backup" / phase)),
-    ]
-
-
 def _save_atomically(path: Path, save) -> None:
     """``save(tmp)`` to a temporary name with ``path``'s suffixes (Keras picks the format by them), then rename."""
     tmp = temp_path(path, keep_suffix=True)
@@ -240,80 +124,6 @@ def _save_atomically(path: Path, save) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint that writes under a temporary name and renames: a kill or a full disk while
-    saving leaves the previous best.keras, never a truncated one. ``card`` goes into the file."""
-
-    def __init__(
-        self,
-        *args,
-        card: ModelCard | None = None,
-        ledger: dict | None = None,
-        clock: CpuClock | None = None,
-        **kwargs,
-    ):
-        super().__init__(*args, **kwargs)
-        self.card = card
-        self.ledger = ledger  # the base's ledger, this run's global batch and places (see model_ledger)
-        self.clock = clock
-
-    def _save_model(self, epoch, batch, logs):
-        final = self.filepath
-        previous = self.best
-        self.filepath = str(temp_path(final, keep_suffix=True))
-        try:
-            super()._save_model(epoch, batch, logs)
-            if os.path.exists(self.filepath):
-                drop_optimizer_state(self.filepath)
-                if self.card is not None:
-                    steps = int(self.model.optimizer.iterations.numpy())
-                    trained_on = replace(self.card.trained_on, steps=steps)
-                    if self.ledger is not None:
-                        cpu = self.clock.seconds() if self.clock else 0.0
-                        trained_on = replace(trained_on, ledger=model_ledger(self.ledger, steps, cpu))
-                    write_card(self.filepath, replace(self.card, trained_on=trained_on))
-                os.replace(self.filepath, final)
-                if self.save_best_only:  # said here, with the final name: Keras would name the temporary file
-                    print(
-                        f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous:.5f} to {self.best:.5f}, "
-                        f"saved {final}"
-                    )
-            elif self.save_best_only and self.best == previous:
-                print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {previous:.5f}")
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(self.filepath)
-            self.filepath = final
-
-
-def ledger_start(cfg: TrainConfig, manifest, global_batch: int, precision: str, base=None) -> dict:
-    """What the ledger of this run's checkpoints is made of: the base's ledger (its card's), this
-    run's global batch, precision and CPU, and the training tiles of each place and GSD."""
-    places = {g: sum(s.tiles for s in shards) for g, shards in manifest.groups("train").items()}
-    flags = sorted(f for f in cpu_flags() if f.startswith(("amx", "avx512_bf16", "avx512f")))
-    return {
-        "base": ledger_of(base.card if base is not None else None).to_dict(),
-        "global_batch": global_batch,
-        "precision": precision,
-        "cpu": {"cores": os.cpu_count(), "flags": flags},
-        "places": places,
-        "started": time.strftime("%Y-%m-%d"),
-    }
-
-
-def model_ledger(start: dict, steps: int, cpu_seconds: float) -> Ledger:
-    """The ledger of a checkpoint ``steps`` into this run: the base's followed by this run."""
-    run = {
-        "steps": steps,
-        "global_batch": start["global_batch"],
-        "cpu_hours": round(cpu_seconds / 3600, 3),
-        "precision": start["precision"],
-        "cpu": start["cpu"],
-        "date": start["started"],
-    }
-    return Ledger.from_dict(start["base"]).then(run, start["places"])
 
 
 def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
@@ -615,7 +425,8 @@ def fit_phases(plan: Plan, model, encoder, rate, fit: dict, train_ds, callbacks,
     cfg, run, chief = plan.cfg, plan.run, plan.chief
 
     def callbacks_of(phase: str) -> list:
-        return _callbacks(cfg, run, phase, chief, callbacks, _best_weights(run), card, ledger, plan.monitor)
+        out = _output_dir(run, chief)
+        return run_callbacks(cfg, run, out, phase, chief, callbacks, _best_weights(run), card, ledger, plan.monitor)
 
     frozen_done = run / "backup" / "frozen-phase-done.weights.h5"
     first = min(cfg.freeze_encoder_epochs, cfg.epochs) if cfg.freeze_encoder_epochs > 0 else 0
@@ -683,7 +494,7 @@ def _train(
     if chief and not resuming:
         write_json(run / "config.json", record)  # once the model builds: a failed start leaves no run behind
     card = model_card(cfg, plan.contact, base)  # once a run: its colour reference reads the training tiles
-    ledger = ledger_start(cfg, read_manifest(cfg.manifest), plan.global_batch, cfg.precision, base)
+    ledger = ledger_start(read_manifest(cfg.manifest), plan.global_batch, cfg.precision, base)
     fit = dict(
         validation_data=val_ds,
         steps_per_epoch=steps_per_epoch,

@@ -262,7 +262,7 @@ def test_cosine_warms_up_then_decays_to_a_hundredth_over_the_planned_steps():
 def test_the_ledger_adds_each_run_to_the_bases():
     from roofseg.contracts.card import Ledger, Lineage, ModelCard, ledger_of
     from roofseg.contracts.provenance import TrainedOn
-    from roofseg.training.train import model_ledger
+    from roofseg.training.checkpoints import model_ledger
 
     older = ModelCard(trained_on=TrainedOn(steps=700))
     old = ModelCard(trained_on=TrainedOn(steps=250), base=Lineage("best.keras", "0" * 64, older.to_dict()))
