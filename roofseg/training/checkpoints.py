@@ -100,7 +100,8 @@ def run_callbacks(
 
 class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that writes under a temporary name and renames: a kill or a full disk while
-    saving leaves the previous best.keras, never a truncated one. ``card`` goes into the file."""
+    saving leaves the file as it was (best.keras, or last.keras), never a truncated one. ``card``
+    goes into the file."""
 
     def __init__(
         self,

@@ -212,7 +212,8 @@ def train(
 
     A folder that holds a finished run (its best.keras, nothing to resume) is refused unless
     ``overwrite``; even then its best.keras stays until the new run's first checkpoint replaces
-    it. ``callbacks`` are added to the run's own (checkpoint, plateau, early stopping, backup, logs).
+    it (its last.keras goes at once). ``callbacks`` are added to the run's own (checkpoint,
+    plateau, early stopping, backup, logs).
     """
     run = ensure_writable_dir(cfg.out_dir)
     shards = shards_of(cfg.manifest, "train")
@@ -352,8 +353,9 @@ def prepare_folder(plan: Plan, overwrite: bool) -> tuple[dict, bool]:
             "holds a finished run (best.keras); train into another -o, or give --overwrite "
             "to train afresh here (best.keras is kept until the new run has a better one)",
         )
-    elif plan.chief:  # best.keras stays until the new run's first checkpoint replaces it
-        for stale in ("history.csv", "curves.png", "samples.png", "summary.json", "config.json"):
+    elif plan.chief:  # best.keras stays until the new run's first checkpoint replaces it; last.keras
+        # is the latest epoch of this run, which the old one's is not
+        for stale in ("history.csv", "curves.png", "samples.png", "summary.json", "config.json", "last.keras"):
             (run / stale).unlink(missing_ok=True)
         shutil.rmtree(run / "logs", ignore_errors=True)
     return record, resuming

@@ -223,6 +223,7 @@ def test_a_finished_run_is_kept_unless_overwrite_and_its_model_survives_an_inter
 
     run, _ = trained
     before = (run / "best.keras").read_bytes()
+    assert (run / "last.keras").exists()
     refused = run_cli("train", manifest, "-o", run, "--encoder-weights", "none", "--epochs", 1, "--quiet")
     assert refused.code == 1 and "holds a finished run" in refused.err and "--overwrite" in refused.err
     assert len(refused.err.strip().splitlines()) == 1
@@ -246,6 +247,7 @@ def test_a_finished_run_is_kept_unless_overwrite_and_its_model_survives_an_inter
     with pytest.raises(KeyboardInterrupt):
         train(cfg, verbose=0, callbacks=[CtrlC()], overwrite=True)
     assert (run / "best.keras").read_bytes() == before  # the last good model is still there
+    assert not (run / "last.keras").exists()  # the old run's latest epoch is not this run's
 
 
 def test_cosine_warms_up_then_decays_to_a_hundredth_over_the_planned_steps():
