@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from roofseg.cli.options import (
@@ -22,7 +24,11 @@ from roofseg.cli.options import (
     tile_size_opt,
     xyz_options,
 )
+from roofseg.contracts.manifest import Manifest
 from roofseg.contracts.targets import CONTACT_M, CONTACT_PX
+
+if TYPE_CHECKING:
+    from roofseg.tiler.tile import TileParams
 
 
 def border_band(contact_m: float | None, contact_px: int | None) -> dict:
@@ -228,15 +234,40 @@ def tile(
     Writes OUTPUT/{train,val,test}/*.tfrecord and OUTPUT/manifest.json (written last).
     """
     # here, not at the top: keeps --help fast
-    from roofseg.raster.windows import stride_for
-    from roofseg.tiler.heldout import shared_ground
     from roofseg.tiler.run import tile as run_tile
+
+    params = tile_params(
+        tile_size, stride, overlap, bands, gsd, contact_m, contact_px, contact_kind, pixel_size, nodata, max_nodata,
+        keep_empty, val_fraction, test_fraction, split_block, shard_mb, compress, seed, labels_crs,
+        ignore_non_polygons,
+    )  # fmt: skip
+    manifest = run_tile(
+        list(resolved_inputs(inputs, bbox, zoom)),
+        out_dir,
+        params,
+        labels=list(labels),
+        prefer=prefer,
+        split_by=split_by,
+        workers=workers,
+        overwrite=overwrite,
+        progress=not quiet,
+        stac=stac_choice(stac_asset, stac_labels),
+        runner=runner,
+        beam_options=beam_options,
+    )
+    report(manifest, out_dir, val_fraction, test_fraction, split_block)
+
+
+def tile_params(
+    tile_size, stride, overlap, bands, gsd, contact_m, contact_px, contact_kind, pixel_size, nodata, max_nodata,
+    keep_empty, val_fraction, test_fraction, split_block, shard_mb, compress, seed, labels_crs, ignore_non_polygons,
+) -> TileParams:  # fmt: skip
+    """The TileParams of tile's options (a stride that would skip pixels is refused as --stride's)."""
+    # here, not at the top: keeps --help fast
+    from roofseg.raster.windows import stride_for
     from roofseg.tiler.shards import COMPRESSIONS
-    from roofseg.tiler.split import split_warnings
     from roofseg.tiler.tile import TileParams
 
-    band_tuple = parsed_bands(bands)
-    inputs = resolved_inputs(inputs, bbox, zoom)
     try:
         step = stride or stride_for(tile_size, overlap)
     except ValueError as exc:
@@ -245,12 +276,12 @@ def tile(
         raise click.BadParameter(
             f"stride {step} is larger than the tile size {tile_size}: pixels would be missed", param_hint="--stride"
         )
-    params = TileParams(
+    return TileParams(
         size=tile_size,
         stride=step,
         max_nodata=max_nodata,
         keep_empty=keep_empty,
-        bands=band_tuple,
+        bands=parsed_bands(bands),
         shard_bytes=int(shard_mb * 1e6),
         compression=COMPRESSIONS[compress],
         val=val_fraction,
@@ -266,20 +297,14 @@ def tile(
         pixel_size=pixel_size,
         nodata=nodata,
     )
-    manifest = run_tile(
-        list(inputs),
-        out_dir,
-        params,
-        labels=list(labels),
-        prefer=prefer,
-        split_by=split_by,
-        workers=workers,
-        overwrite=overwrite,
-        progress=not quiet,
-        stac=stac_choice(stac_asset, stac_labels),
-        runner=runner,
-        beam_options=beam_options,
-    )
+
+
+def report(manifest: Manifest, out_dir: str, val_fraction: float, test_fraction: float, split_block: int) -> None:
+    """Each split's tiles, the manifest's path, and warnings on the splits and on ground shared across them."""
+    # here, not at the top: keeps --help fast
+    from roofseg.tiler.heldout import shared_ground
+    from roofseg.tiler.split import split_warnings
+
     for name, s in manifest.splits.items():
         click.echo(f"{name}: {s.tiles} tiles in {len(s.shards)} shards, roof fraction {s.roof_fraction:.3f}")
     click.echo(f"manifest: {out_dir.rstrip('/')}/manifest.json")
