@@ -18,6 +18,8 @@ BASE_SCENES ?= $(wildcard $(BASE_HOT)/scenes/*_image.tif $(BASE_HOT)/scenes-othe
 BASE_CHIPS  ?= $(BASE_HOT)/kampala-chips
 BASE_MASS   ?= $(BASE_DATA)/massachusetts-buildings-sample
 BASE_WORK   ?= base-build
+BASE_TILES  ?= $(BASE_WORK)/tiles
+BASE_RUN    ?= $(BASE_WORK)/run
 BASE_STEPS  ?= 100
 BASE_EPOCHS ?= 20
 BASE_LR     ?= 3e-4
@@ -45,20 +47,23 @@ $(BASE_WORK)/scenes.txt:
 	) > $@.tmp && mv $@.tmp $@
 
 base-tiles: $(STAMP) $(BASE_WORK)/scenes.txt
-	$(BIN)/roofseg tile $(BASE_WORK)/scenes.txt -o $(BASE_WORK)/tiles --tile-size 256 --overlap 128 --split-by block \
+	$(BIN)/roofseg tile $(BASE_WORK)/scenes.txt -o $(BASE_TILES) --tile-size 256 --overlap 128 --split-by block \
 		--split-block 1024 --val 0.15 --test 0 --contact-m 0.9 --contact-kind outline --pixel-size 1 --nodata 255 \
 		--quiet $(BASE_TILE_ARGS)
 
-base: base-tiles
-	$(BIN)/roofseg train $(BASE_WORK)/tiles/manifest.json -o $(BASE_WORK)/run --encoder-weights $(BASE_WEIGHTS) \
+# the training of make base alone, on BASE_TILES into BASE_RUN (bench/recipe.py runs its arms through it)
+base-train: $(STAMP)
+	$(BIN)/roofseg train $(BASE_TILES)/manifest.json -o $(BASE_RUN) --encoder-weights $(BASE_WEIGHTS) \
 		$(if $(BASE_INIT),--init-from $(BASE_INIT)) --lr $(BASE_LR) --schedule cosine --warmup-steps 100 \
 		--balance place --loss bce_dice --widen-gsd --validation-steps 30 --batch 8 --steps-per-epoch $(BASE_STEPS) --epochs $(BASE_EPOCHS) \
 		--patience 1000 --data-licence "$(BASE_LICENCE)" $(BASE_AUGMENT) $(BASE_TRAIN_ARGS)
-	$(BIN)/roofseg ship-base $(BASE_WORK)/run/$(BASE_CHECKPOINT).keras $(BASE_WORK)/base.keras --manifest $(BASE_WORK)/tiles/manifest.json \
+
+base: base-tiles base-train
+	$(BIN)/roofseg ship-base $(BASE_RUN)/$(BASE_CHECKPOINT).keras $(BASE_WORK)/base.keras --manifest $(BASE_TILES)/manifest.json \
 		--overwrite $(if $(BASE_MEASURED),--measured $(BASE_MEASURED)) $(if $(BASE_CHOICE),--postprocess-of $(BASE_CHOICE))
 	@echo "base model: $(BASE_WORK)/base.keras (copy it to roofseg/models/base.keras to ship it)"
 
-.PHONY: install demo test bench base base-tiles clean
+.PHONY: install demo test bench base base-tiles base-train clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,0 +1,119 @@
+"""The base's recipe, part by part, at a real budget (run by hand; resumable, across sessions):
+
+    python bench/recipe.py --tiles BASE_TILES [--work DIR] [--steps 1500] [--only today,plateau] [--score-only]
+
+Every arm continues the same start (``--start``, default the shipped base) with ``make base``'s
+recipe (``make base-train``, its seed, batch 8 of 256 px, tiles drawn in equal shares per place and
+GSD) for the same number of steps, changing one part:
+
+- today: the recipe as ``make base`` runs it (warm-up and cosine decay, BCE + Dice, border weight 1,
+  flips, rotation, brightness, contrast, scale, colour, blur and JPEG);
+- plateau: the rate cut on plateaus of the validation loss instead of the schedule;
+- dice: Dice alone; borders4: the border loss weighted 4 (the separation loss);
+- histogram: + randomized histogram matching (the one augmentation part the recipe leaves off);
+- no-scale, no-colour, no-noise: each augmentation part taken off again.
+
+An arm's run lives in ``DIR/ARM`` (a killed arm resumes where it stopped; a finished one is not run
+again). Each arm's latest epoch (``last.keras``: every arm at the same steps) is then scored side by
+side in one run, with the start's post-processing and reading (``bench/dhaka.py --choice-of``), on
+Dhaka (never trained on) and on dense Kampala (a training place). ``--tiles``: the folder ``make
+base-tiles`` made. The start's SHA-256 is kept in ``DIR``: arms of another start are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+from dhaka import ROOT, dhaka_blocks, score_model, with_choice_of
+
+HOT = ROOT.parent / "shared" / "data" / "hotosm-ramp-sample" / "scenes"
+KAMPALA = (HOT / "hot_data2_z20_block1_image.tif", HOT / "hot_data2_z20_block1_labels_3857.geojson")
+ARMS = {  # options appended to make base's (click keeps an option's last value)
+    "today": "",
+    "histogram": "--histogram-match 0.5",
+    "plateau": "--schedule plateau",
+    "dice": "--loss dice",
+    "borders4": "--contact-weight 4",
+    "no-scale": "--scale 0",
+    "no-colour": "--hue 0 --saturation 0 --gain 0 --gamma 0",
+    "no-noise": "--blur 0 --jpeg 0",
+}
+EPOCH_STEPS = 100
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pin_start(start: str, work: Path) -> str:
+    """The start's SHA-256, written to ``work`` on the first run; exit if a later run's start differs."""
+    from roofseg.sources import model_file
+
+    digest = sha256(Path(model_file(start)))
+    pin = work / "start.sha256"
+    if pin.exists() and pin.read_text().split()[0] != digest:
+        raise SystemExit(f"{pin}: the arms in {work} started from another model; use another --work")
+    pin.write_text(f"{digest}  {start}\n")
+    return digest
+
+
+def finished(run: Path, epochs: int) -> bool:
+    history = run / "history.csv"
+    return history.exists() and len(history.read_text().splitlines()) - 1 >= epochs
+
+
+def train_arm(name: str, tiles: Path, run: Path, start: str, epochs: int) -> None:
+    """``make base-train`` with the arm's options (it resumes a killed run by itself)."""
+    cmd = ["make", "-s", "base-train", f"BASE_TILES={tiles}", f"BASE_RUN={run}", f"BASE_INIT={start}"]
+    cmd += [f"BASE_STEPS={EPOCH_STEPS}", f"BASE_EPOCHS={epochs}", f"BASE_TRAIN_ARGS=--quiet {ARMS[name]}"]
+    print(f"{name}: {' '.join(cmd)}", flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tiles", type=Path, required=True, help="the folder of make base-tiles (manifest.json)")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "roofseg-bench" / "recipe")
+    ap.add_argument("--start", default="base", help="the model every arm continues (.keras or base)")
+    ap.add_argument("--steps", type=int, default=1500, help="steps of 8 tiles of 256 px per arm")
+    ap.add_argument("--only", default=",".join(ARMS), help="comma-separated arms, run in this order")
+    ap.add_argument("--score-only", action="store_true", help="score the arms already finished; train none")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    names = args.only.split(",")
+    if unknown := [n for n in names if n not in ARMS]:
+        raise SystemExit(f"unknown arms {unknown}; the arms: {', '.join(ARMS)}")
+    epochs = -(-args.steps // EPOCH_STEPS)
+    args.work.mkdir(parents=True, exist_ok=True)
+    digest = pin_start(args.start, args.work)
+    if not args.score_only:
+        for name in names:
+            if not finished(args.work / name, epochs):
+                train_arm(name, args.tiles.resolve(), (args.work / name).resolve(), args.start, epochs)
+    done = [n for n in names if finished(args.work / n, epochs)]
+    print(f"start {args.start} (sha256 {digest[:12]}), {epochs * EPOCH_STEPS} steps per arm; scored: {done}")
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in done:
+            model = with_choice_of(str(args.work / name / "last.keras"), args.start, Path(tmp))
+            d = score_model(model, dhaka_blocks([0, 1, 2]), Path(tmp))
+            k = score_model(model, [KAMPALA], Path(tmp))
+            out[name] = {"options": ARMS[name], "dhaka": d, "kampala": k}
+            row = f"| {name} | {ARMS[name] or '(make base)'} | {d['pixel_iou']:.3f} | {d['object_f1']:.3f} "
+            row += f"({d['matched']} / {d['predicted']}) | {k['pixel_iou']:.3f} / {k['object_f1']:.3f} |"
+            print(row, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
