@@ -58,7 +58,8 @@ base-train: $(STAMP)
 		--balance place --loss bce_dice --widen-gsd --validation-steps 30 --batch 8 --steps-per-epoch $(BASE_STEPS) --epochs $(BASE_EPOCHS) \
 		--patience 1000 --data-licence "$(BASE_LICENCE)" $(BASE_AUGMENT) $(BASE_TRAIN_ARGS)
 
-base: base-tiles base-train
+base: base-tiles  # then its training, in order even under make -j
+	$(MAKE) --no-print-directory base-train
 	$(BIN)/roofseg ship-base $(BASE_RUN)/$(BASE_CHECKPOINT).keras $(BASE_WORK)/base.keras --manifest $(BASE_TILES)/manifest.json \
 		--overwrite $(if $(BASE_MEASURED),--measured $(BASE_MEASURED)) $(if $(BASE_CHOICE),--postprocess-of $(BASE_CHOICE))
 	@echo "base model: $(BASE_WORK)/base.keras (copy it to roofseg/models/base.keras to ship it)"
