@@ -23,13 +23,12 @@ base-tiles`` made. The start's SHA-256 is kept in ``DIR``: arms of another start
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import tempfile
 from pathlib import Path
 
-from dhaka import ROOT, dhaka_blocks, score_model, with_choice_of
+from dhaka import ROOT, scenes_or_dhaka, score_model, with_choice_of
 
 HOT = ROOT.parent / "shared" / "data" / "hotosm-ramp-sample" / "scenes"
 KAMPALA = (HOT / "hot_data2_z20_block1_image.tif", HOT / "hot_data2_z20_block1_labels_3857.geojson")
@@ -46,19 +45,12 @@ ARMS = {  # options appended to make base's (click keeps an option's last value)
 EPOCH_STEPS = 100
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def pin_start(start: str, work: Path) -> str:
     """The start's SHA-256, written to ``work`` on the first run; exit if a later run's start differs."""
+    from roofseg.atomic import file_sha256
     from roofseg.sources import model_file
 
-    digest = sha256(Path(model_file(start)))
+    digest = file_sha256(model_file(start))
     pin = work / "start.sha256"
     if pin.exists() and pin.read_text().split()[0] != digest:
         raise SystemExit(f"{pin}: the arms in {work} started from another model; use another --work")
@@ -76,7 +68,8 @@ def train_arm(name: str, tiles: Path, run: Path, start: str, epochs: int) -> Non
     cmd = ["make", "-s", "base-train", f"BASE_TILES={tiles}", f"BASE_RUN={run}", f"BASE_INIT={start}"]
     cmd += [f"BASE_STEPS={EPOCH_STEPS}", f"BASE_EPOCHS={epochs}", f"BASE_TRAIN_ARGS=--quiet {ARMS[name]}"]
     print(f"{name}: {' '.join(cmd)}", flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    if subprocess.run(cmd, cwd=ROOT).returncode != 0:  # train has said why, in one line
+        raise SystemExit(f"arm {name} stopped; its run {run} resumes when this command is run again")
 
 
 def main() -> None:
@@ -93,6 +86,7 @@ def main() -> None:
     if unknown := [n for n in names if n not in ARMS]:
         raise SystemExit(f"unknown arms {unknown}; the arms: {', '.join(ARMS)}")
     epochs = -(-args.steps // EPOCH_STEPS)
+    dhaka = scenes_or_dhaka([], [0, 1, 2])  # before hours of training: exit now if Dhaka is absent
     args.work.mkdir(parents=True, exist_ok=True)
     digest = pin_start(args.start, args.work)
     if not args.score_only:
@@ -105,7 +99,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in done:
             model = with_choice_of(str(args.work / name / "last.keras"), args.start, Path(tmp))
-            d = score_model(model, dhaka_blocks([0, 1, 2]), Path(tmp))
+            d = score_model(model, dhaka, Path(tmp))
             k = score_model(model, [KAMPALA], Path(tmp))
             out[name] = {"options": ARMS[name], "dhaka": d, "kampala": k}
             row = f"| {name} | {ARMS[name] or '(make base)'} | {d['pixel_iou']:.3f} | {d['object_f1']:.3f} "
