@@ -15,9 +15,11 @@ GSD) for the same number of steps, changing one part:
 
 An arm's run lives in ``DIR/ARM`` (a killed arm resumes where it stopped; a finished one is not run
 again). Each arm's latest epoch (``last.keras``: every arm at the same steps) is then scored side by
-side in one run, with the start's post-processing and reading (``bench/dhaka.py --choice-of``), on
-Dhaka (never trained on) and on dense Kampala (a training place). ``--tiles``: the folder ``make
-base-tiles`` made. The start's SHA-256 is kept in ``DIR``: arms of another start are refused.
+side in one run with the start itself, with the start's post-processing and reading
+(``bench/dhaka.py --choice-of``), on Dhaka (never trained on) and on dense Kampala (a training
+place). ``--tiles``: the folder ``make base-tiles`` made. The start's SHA-256 is kept in ``DIR``:
+arms of another start are refused. Arms compared are trained at one precision (bfloat16 with AMX,
+else float32, as ``auto`` chose on the folder's first run and kept in ``DIR/precision``).
 """
 
 from __future__ import annotations
@@ -58,15 +60,28 @@ def pin_start(start: str, work: Path) -> str:
     return digest
 
 
+def pin_precision(work: Path) -> str:
+    """The precision every arm in ``work`` trains in: the one ``auto`` chose on the first run (bfloat16
+    with AMX, else float32), kept so that arms trained on another kind of machine still compare."""
+    from roofseg.training.precision import choose_precision
+
+    pin = work / "precision"
+    if not pin.exists():
+        precision, why = choose_precision("auto")
+        pin.write_text(f"{precision}\n# {why}\n")
+    return pin.read_text().split()[0]
+
+
 def finished(run: Path, epochs: int) -> bool:
     history = run / "history.csv"
     return history.exists() and len(history.read_text().splitlines()) - 1 >= epochs
 
 
-def train_arm(name: str, tiles: Path, run: Path, start: str, epochs: int) -> None:
+def train_arm(name: str, tiles: Path, run: Path, start: str, epochs: int, precision: str) -> None:
     """``make base-train`` with the arm's options (it resumes a killed run by itself)."""
     cmd = ["make", "-s", "base-train", f"BASE_TILES={tiles}", f"BASE_RUN={run}", f"BASE_INIT={start}"]
-    cmd += [f"BASE_STEPS={EPOCH_STEPS}", f"BASE_EPOCHS={epochs}", f"BASE_TRAIN_ARGS=--quiet {ARMS[name]}"]
+    cmd += [f"BASE_STEPS={EPOCH_STEPS}", f"BASE_EPOCHS={epochs}"]
+    cmd += [f"BASE_TRAIN_ARGS=--quiet --precision {precision} {ARMS[name]}"]
     print(f"{name}: {' '.join(cmd)}", flush=True)
     if subprocess.run(cmd, cwd=ROOT).returncode != 0:  # train has said why, in one line
         raise SystemExit(f"arm {name} stopped; its run {run} resumes when this command is run again")
@@ -89,20 +104,26 @@ def main() -> None:
     dhaka = scenes_or_dhaka([], [0, 1, 2])  # before hours of training: exit now if Dhaka is absent
     args.work.mkdir(parents=True, exist_ok=True)
     digest = pin_start(args.start, args.work)
+    precision = pin_precision(args.work)
     if not args.score_only:
         for name in names:
             if not finished(args.work / name, epochs):
-                train_arm(name, args.tiles.resolve(), (args.work / name).resolve(), args.start, epochs)
+                run = (args.work / name).resolve()
+                train_arm(name, args.tiles.resolve(), run, args.start, epochs, precision)
     done = [n for n in names if finished(args.work / n, epochs)]
-    print(f"start {args.start} (sha256 {digest[:12]}), {epochs * EPOCH_STEPS} steps per arm; scored: {done}")
+    print(f"start {args.start} (sha256 {digest[:12]}), {epochs * EPOCH_STEPS} steps per arm in {precision}")
+    print(f"scored: the start and {done}", flush=True)
+    # the start is scored in the same run as its arms: figures of one run only are compared
+    models = {"start": args.start, **{n: str(args.work / n / "last.keras") for n in done}}
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in done:
-            model = with_choice_of(str(args.work / name / "last.keras"), args.start, Path(tmp))
+        for name, path in models.items():
+            model = with_choice_of(path, args.start, Path(tmp))
             d = score_model(model, dhaka, Path(tmp))
             k = score_model(model, [KAMPALA], Path(tmp))
-            out[name] = {"options": ARMS[name], "dhaka": d, "kampala": k}
-            row = f"| {name} | {ARMS[name] or '(make base)'} | {d['pixel_iou']:.3f} | {d['object_f1']:.3f} "
+            options = ARMS.get(name, f"(the start, {args.start})")
+            out[name] = {"options": options, "dhaka": d, "kampala": k}
+            row = f"| {name} | {options or '(make base)'} | {d['pixel_iou']:.3f} | {d['object_f1']:.3f} "
             row += f"({d['matched']} / {d['predicted']}) | {k['pixel_iou']:.3f} / {k['object_f1']:.3f} |"
             print(row, flush=True)
     if args.json:
