@@ -48,11 +48,13 @@ EPOCH_STEPS = 100
 
 
 def pin_start(start: str, work: Path) -> str:
-    """The start's SHA-256, written to ``work`` on the first run; exit if a later run's start differs."""
+    """The start's SHA-256, written to ``work`` on the first run; exit if a later run's start differs.
+    ``base`` is pinned by the file that ships, not by its float32 copy in the cache, whose bytes
+    differ from one expansion to the next."""
+    from roofseg import sources
     from roofseg.atomic import file_sha256
-    from roofseg.sources import model_file
 
-    digest = file_sha256(model_file(start))
+    digest = file_sha256(sources.SHIPPED if start == sources.BASE else sources.model_file(start))
     pin = work / "start.sha256"
     if pin.exists() and pin.read_text().split()[0] != digest:
         raise SystemExit(f"{pin}: the arms in {work} started from another model; use another --work")
