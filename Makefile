@@ -33,6 +33,9 @@ BASE_CHECKPOINT ?= best
 BASE_WEIGHTS ?= $(if $(wildcard $(or $(KERAS_HOME),$(HOME)/.keras)/models/resnet34_imagenet_1000_no_top.h5),imagenet,none)
 BASE_LICENCE ?= imagery (c) OpenAerialMap contributors CC BY 4.0; footprints (c) OpenStreetMap contributors ODbL; Massachusetts Buildings (Mnih 2013)
 BASE_TILE_ARGS ?=
+# the border loss's weight (train --contact-weight): 4 led 1 on every Dhaka block and on dense Kampala
+# at 1,500 steps from the shipped base (bench/recipe.py, 2026-12-06)
+BASE_CONTACT_WEIGHT ?= 4
 # the augmentation the shipped base was trained with (roofseg.contracts.augment.CITIES); empty: the defaults
 BASE_AUGMENT ?= --scale 0.3 --hue 0.03 --saturation 0.3 --gain 0.1 --gamma 0.3 --blur 0.2 --jpeg 0.2
 BASE_TRAIN_ARGS ?=
@@ -55,7 +58,7 @@ base-tiles: $(STAMP) $(BASE_WORK)/scenes.txt
 base-train: $(STAMP)
 	$(BIN)/roofseg train $(BASE_TILES)/manifest.json -o $(BASE_RUN) --encoder-weights $(BASE_WEIGHTS) \
 		$(if $(BASE_INIT),--init-from $(BASE_INIT)) --lr $(BASE_LR) --schedule cosine --warmup-steps 100 \
-		--balance place --loss bce_dice --widen-gsd --validation-steps 30 --batch 8 --steps-per-epoch $(BASE_STEPS) --epochs $(BASE_EPOCHS) \
+		--balance place --loss bce_dice --contact-weight $(BASE_CONTACT_WEIGHT) --widen-gsd --validation-steps 30 --batch 8 --steps-per-epoch $(BASE_STEPS) --epochs $(BASE_EPOCHS) \
 		--patience 1000 --data-licence "$(BASE_LICENCE)" $(BASE_AUGMENT) $(BASE_TRAIN_ARGS)
 
 base: base-tiles  # then its training, in order even under make -j

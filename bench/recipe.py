@@ -6,10 +6,10 @@ Every arm continues the same start (``--start``, default the shipped base) with 
 recipe (``make base-train``, its seed, batch 8 of 256 px, tiles drawn in equal shares per place and
 GSD) for the same number of steps, changing one part:
 
-- today: the recipe as ``make base`` runs it (warm-up and cosine decay, BCE + Dice, border weight 1,
+- today: the recipe as ``make base`` runs it (warm-up and cosine decay, BCE + Dice, border weight 4,
   flips, rotation, brightness, contrast, scale, colour, blur and JPEG);
 - plateau: the rate cut on plateaus of the validation loss instead of the schedule;
-- dice: Dice alone; borders4: the border loss weighted 4 (the separation loss);
+- dice: Dice alone; borders1: the border loss weighted 1 (``make base``'s until 4 won this bench);
 - histogram: + randomized histogram matching (the one augmentation part the recipe leaves off);
 - no-scale, no-colour, no-noise: each augmentation part taken off again.
 
@@ -17,9 +17,10 @@ An arm's run lives in ``DIR/ARM`` (a killed arm resumes where it stopped; a fini
 again). Each arm's latest epoch (``last.keras``: every arm at the same steps) is then scored side by
 side in one run with the start itself, with the start's post-processing and reading
 (``bench/dhaka.py --choice-of``), on Dhaka (never trained on) and on dense Kampala (a training
-place). ``--tiles``: the folder ``make base-tiles`` made. The start's SHA-256 is kept in ``DIR``:
-arms of another start are refused. Arms compared are trained at one precision (bfloat16 with AMX,
-else float32, as ``auto`` chose on the folder's first run and kept in ``DIR/precision``).
+place). ``--tiles``: the folder ``make base-tiles`` made. The start's SHA-256 and ``make
+base-train``'s command are kept in ``DIR``: arms of another start or recipe are refused. Arms
+compared are trained at one precision (bfloat16 with AMX, else float32, as ``auto`` chose on the
+folder's first run and kept in ``DIR/precision``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ ARMS = {  # options appended to make base's (click keeps an option's last value)
     "histogram": "--histogram-match 0.5",
     "plateau": "--schedule plateau",
     "dice": "--loss dice",
-    "borders4": "--contact-weight 4",
+    "borders1": "--contact-weight 1",
     "no-scale": "--scale 0",
     "no-colour": "--hue 0 --saturation 0 --gain 0 --gamma 0",
     "no-noise": "--blur 0 --jpeg 0",
@@ -47,19 +48,31 @@ ARMS = {  # options appended to make base's (click keeps an option's last value)
 EPOCH_STEPS = 100
 
 
+def pin(path: Path, value: str, what: str) -> None:
+    """Write ``value`` to ``path`` on the first run; exit if a later run's differs (arms compare
+    only if they share it)."""
+    if path.exists() and path.read_text() != value:
+        raise SystemExit(f"{path}: the arms in {path.parent} had {what}; use another --work")
+    path.write_text(value)
+
+
 def pin_start(start: str, work: Path) -> str:
-    """The start's SHA-256, written to ``work`` on the first run; exit if a later run's start differs.
-    ``base`` is pinned by the file that ships, not by its float32 copy in the cache, whose bytes
-    differ from one expansion to the next."""
+    """The start's SHA-256, pinned in ``work``. ``base`` is pinned by the file that ships, not by
+    its float32 copy in the cache, whose bytes differ from one expansion to the next."""
     from roofseg import sources
     from roofseg.atomic import file_sha256
 
     digest = file_sha256(sources.SHIPPED if start == sources.BASE else sources.model_file(start))
-    pin = work / "start.sha256"
-    if pin.exists() and pin.read_text().split()[0] != digest:
-        raise SystemExit(f"{pin}: the arms in {work} started from another model; use another --work")
-    pin.write_text(f"{digest}  {start}\n")
+    pin(work / "start.sha256", f"{digest}  {start}\n", "another start")
     return digest
+
+
+def pin_recipe(work: Path, start: str, epochs: int, precision: str) -> None:
+    """``make base-train``'s command (``make -n``, the arm's options left out), pinned in ``work``:
+    a change to ``make base``'s recipe makes the arms already trained another experiment."""
+    cmd = arm_command("today", Path("TILES"), Path("RUN"), start, epochs, precision)
+    recipe = subprocess.run([*cmd, "-n"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    pin(work / "recipe", recipe, "another recipe (make base-train has changed since)")
 
 
 def pin_precision(work: Path) -> str:
@@ -79,11 +92,16 @@ def finished(run: Path, epochs: int) -> bool:
     return history.exists() and len(history.read_text().splitlines()) - 1 >= epochs
 
 
-def train_arm(name: str, tiles: Path, run: Path, start: str, epochs: int, precision: str) -> None:
-    """``make base-train`` with the arm's options (it resumes a killed run by itself)."""
+def arm_command(name: str, tiles: Path, run: Path, start: str, epochs: int, precision: str) -> list[str]:
+    """``make base-train`` with the arm's options."""
     cmd = ["make", "-s", "base-train", f"BASE_TILES={tiles}", f"BASE_RUN={run}", f"BASE_INIT={start}"]
     cmd += [f"BASE_STEPS={EPOCH_STEPS}", f"BASE_EPOCHS={epochs}"]
-    cmd += [f"BASE_TRAIN_ARGS=--quiet --precision {precision} {ARMS[name]}"]
+    return cmd + [f"BASE_TRAIN_ARGS=--quiet --precision {precision} {ARMS[name]}"]
+
+
+def train_arm(name: str, tiles: Path, run: Path, start: str, epochs: int, precision: str) -> None:
+    """Train one arm (``make base-train`` resumes a killed run by itself)."""
+    cmd = arm_command(name, tiles, run, start, epochs, precision)
     print(f"{name}: {' '.join(cmd)}", flush=True)
     if subprocess.run(cmd, cwd=ROOT).returncode != 0:  # train has said why, in one line
         raise SystemExit(f"arm {name} stopped; its run {run} resumes when this command is run again")
@@ -107,6 +125,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     digest = pin_start(args.start, args.work)
     precision = pin_precision(args.work)
+    pin_recipe(args.work, args.start, epochs, precision)
     if not args.score_only:
         for name in names:
             if not finished(args.work / name, epochs):
