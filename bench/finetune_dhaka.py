@@ -17,8 +17,8 @@ as a user would:
 and is scored on block1 (559 buildings, never trained on) as `bench/dhaka.py` scores: pixel IoU and
 object F1 of predict's footprints as trained, with the base's tuned choice (what ``train
 --init-from`` gives a fine-tuned model), and with ``tune``'s choice made on block0 (``--no-tune``:
-not). The base as it is, and tuned on block0, are the first rows. The issue's goals: block1 object F1 ≥ 0.55, pixel IoU
-never below the base as it is, and ≥ 0.10 above the random-weights arm in both.
+not). The base as it is, and tuned on block0, are the first rows. The issue's goals: block1 object
+F1 ≥ 0.55, pixel IoU never below the base as it is, and ≥ 0.10 above the random-weights arm in both.
 """
 
 from __future__ import annotations

@@ -80,11 +80,11 @@ def pin_precision(work: Path) -> str:
     with AMX, else float32), kept so that arms trained on another kind of machine still compare."""
     from roofseg.training.precision import choose_precision
 
-    pin = work / "precision"
-    if not pin.exists():
+    path = work / "precision"
+    if not path.exists():
         precision, why = choose_precision("auto")
-        pin.write_text(f"{precision}\n# {why}\n")
-    return pin.read_text().split()[0]
+        path.write_text(f"{precision}\n# {why}\n")
+    return path.read_text().split()[0]
 
 
 def finished(run: Path, epochs: int) -> bool:
