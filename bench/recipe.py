@@ -71,7 +71,9 @@ def pin_recipe(work: Path, start: str, epochs: int, precision: str) -> None:
     """``make base-train``'s command (``make -n``, the arm's options left out), pinned in ``work``:
     a change to ``make base``'s recipe makes the arms already trained another experiment."""
     cmd = arm_command("today", Path("TILES"), Path("RUN"), start, epochs, precision)
-    recipe = subprocess.run([*cmd, "-n"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    # the venv's stamp assumed up to date: else -n would print the install too, whenever setup.cfg is newer
+    cmd += ["-n", "--assume-old", ".venv/.installed-stamp"]
+    recipe = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     pin(work / "recipe", recipe, "another recipe (make base-train has changed since)")
 
 
