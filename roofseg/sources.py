@@ -108,11 +108,11 @@ def shipped_base() -> str:
             SHIPPED, "this roofseg was installed without its base model; reinstall it, or build one with `make base`"
         )
     # here, not at the top: TensorFlow only when a model is used
-    from roofseg.training.shipping import expand
+    from roofseg.training.shipping import expand, expanded_from
 
     sha = file_sha256(SHIPPED)
     final = cache_dir() / "base" / f"base-{sha[:16]}.keras"
-    if final.is_file():
+    if final.is_file() and expanded_from(final):  # an expansion of before it named its source is made again
         return str(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(final.parent)  # what a killed expansion left

@@ -19,6 +19,7 @@ from roofseg.contracts.sizes import describe_range, nearest_end, off_range
 from roofseg.errors import RoofsegError
 from roofseg.raster.scaling import SCALING_RULE
 from roofseg.training.model import model_digest
+from roofseg.training.shipping import expanded_from
 
 HEAD = "final_conv"  # segmentation-models' last convolution: one filter per output channel
 
@@ -30,11 +31,12 @@ class Base:
     path: str
     sha256: str
     card: ModelCard | None
+    name: str = ""  # the file it is known by, where not the path's own name
 
     @property
     def lineage(self) -> Lineage:
         """What the new model's card says of where it came from."""
-        return lineage_of(os.path.basename(self.path), self.sha256, self.card)
+        return lineage_of(self.name or os.path.basename(self.path), self.sha256, self.card)
 
 
 def read_base(path: str | os.PathLike) -> Base:
@@ -43,6 +45,9 @@ def read_base(path: str | os.PathLike) -> Base:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise RoofsegError(path, "no such model file (--init-from)")
+    if shipped := expanded_from(path):  # the shipped base: known by the file that ships
+        name, sha = shipped
+        return Base(path, sha, read_card(path), name)
     return Base(path, model_digest(path), read_card(path))
 
 

@@ -5,6 +5,7 @@ predictions to about 1e-3)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import zipfile
@@ -14,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from roofseg.atomic import temp_path
+from roofseg.atomic import file_sha256, temp_path
 from roofseg.contracts.card import ModelCard, Tuning, lineage_of, read_card, write_model
 from roofseg.contracts.provenance import TrainedOn
 from roofseg.errors import RoofsegError
@@ -74,9 +75,28 @@ def shrink(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     _rewrite(src, dst, np.float16, zipfile.ZIP_DEFLATED)
 
 
+EXPANDED_FROM = "roofseg-expanded-from.json"  # inside an expansion: the shipped file it was made from
+
+
 def expand(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Write a shrunk model ``src`` to ``dst`` with float32 weights again, as Keras loads them."""
+    """Write a shrunk model ``src`` to ``dst`` with float32 weights again, as Keras loads them,
+    naming ``src`` inside (:func:`expanded_from`)."""
     _rewrite(src, dst, np.float32, zipfile.ZIP_STORED)
+    origin = {"file": os.path.basename(src), "sha256": file_sha256(src)}
+    with zipfile.ZipFile(dst, "a") as zf:
+        zf.writestr(EXPANDED_FROM, json.dumps(origin))
+
+
+def expanded_from(path: str | os.PathLike) -> tuple[str, str] | None:
+    """The file name and SHA-256 of the shipped model ``path`` was expanded from, or None (not an
+    expansion). A model started from an expansion records that file: the expansion's own bytes
+    differ from one expansion to the next, so its digest could be checked nowhere else."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            origin = json.loads(zf.read(EXPANDED_FROM))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return origin["file"], origin["sha256"]
 
 
 def _tuning_of(source: str | os.PathLike, card: ModelCard) -> Tuning:

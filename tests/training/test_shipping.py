@@ -14,7 +14,7 @@ from roofseg.contracts.card import Lineage, ModelCard, ledger_of, read_card, wri
 from roofseg.contracts.provenance import Ledger, TrainedOn
 from roofseg.errors import RoofsegError
 from roofseg.training.model import load_model
-from roofseg.training.shipping import WEIGHTS, expand, ship
+from roofseg.training.shipping import EXPANDED_FROM, WEIGHTS, expand, ship
 
 from helpers import tiny_keras
 
@@ -103,6 +103,36 @@ def test_base_names_the_shipped_model_expanded_once_into_the_cache(trained, tmp_
         16,
         1,
     )
+
+
+def test_a_model_started_from_base_names_the_shipped_file_not_its_expansion(trained, tmp_path, monkeypatch):
+    """The cache's float32 copy differs byte for byte from one expansion to the next: what a
+    fine-tune's lineage (and adapt's run) knows ``base`` by is the file that ships, checkable anywhere."""
+    import hashlib
+    import shutil
+
+    from roofseg.training.finetune import read_base
+
+    shipped = tmp_path / "pkg" / "base.keras"
+    shipped.parent.mkdir()
+    ship(trained, shipped)
+    monkeypatch.setattr(sources, "SHIPPED", shipped)
+    monkeypatch.setenv("ROOFSEG_CACHE", str(tmp_path / "cache"))
+    want = hashlib.sha256(shipped.read_bytes()).hexdigest()
+    first = read_base(sources.model_file("base"))
+    shutil.rmtree(tmp_path / "cache")
+    again = read_base(sources.model_file("base"))
+    assert first.sha256 == again.sha256 == want
+    assert first.lineage.file == "base.keras" and first.lineage.sha256 == want
+    assert read_base(trained).sha256 == hashlib.sha256(trained.read_bytes()).hexdigest()  # any other model is itself
+    # an expansion of before it named its source is made again, not taken as its own base
+    old = tmp_path / "old.keras"
+    with zipfile.ZipFile(sources.model_file("base")) as zin, zipfile.ZipFile(old, "w") as zout:
+        for info in zin.infolist():
+            if info.filename != EXPANDED_FROM:
+                zout.writestr(info, zin.read(info))
+    os.replace(old, sources.model_file("base"))
+    assert read_base(sources.model_file("base")).sha256 == want
 
 
 def test_no_shipped_base_is_said_in_one_line(tmp_path, monkeypatch):
