@@ -11,7 +11,9 @@ GSD) for the same number of steps, changing one part:
 - plateau: the rate cut on plateaus of the validation loss instead of the schedule;
 - dice: Dice alone; borders1: the border loss weighted 1 (``make base``'s until 4 won this bench);
 - histogram: + randomized histogram matching (the one augmentation part the recipe leaves off);
-- no-scale, no-colour, no-noise: each augmentation part taken off again.
+- no-scale, no-colour, no-noise: each augmentation part taken off again;
+- tiles512: tiles of 512 px (overlap 256), 2 a step (the same pixels as 8 of 256 px): more context
+  around each roof; cut once from the scenes ``--tiles`` was made of into ``DIR/tiles512-tiles``.
 
 An arm's run lives in ``DIR/ARM`` (a killed arm resumes where it stopped; a finished one is not run
 again). Each arm's latest epoch (``last.keras``: every arm at the same steps) is then scored side by
@@ -44,6 +46,10 @@ ARMS = {  # options appended to make base's (click keeps an option's last value)
     "no-scale": "--scale 0",
     "no-colour": "--hue 0 --saturation 0 --gain 0 --gamma 0",
     "no-noise": "--blur 0 --jpeg 0",
+    "tiles512": "--batch 2",  # the same pixels a step as 8 of 256 px
+}
+TILE_ARMS = {  # arms trained on tiles of their own, cut by make base-tiles with these options
+    "tiles512": "--tile-size 512 --overlap 256",
 }
 EPOCH_STEPS = 100
 
@@ -101,6 +107,23 @@ def arm_command(name: str, tiles: Path, run: Path, start: str, epochs: int, prec
     return cmd + [f"BASE_TRAIN_ARGS=--quiet --precision {precision} {ARMS[name]}"]
 
 
+def arm_tiles(name: str, tiles: Path, work: Path) -> Path:
+    """The tiles ``name`` trains on: ``tiles``, or its own cut by ``make base-tiles`` from the scenes
+    ``tiles`` was made of (its folder's ``scenes.txt``), once."""
+    if name not in TILE_ARMS:
+        return tiles
+    own = (work / f"{name}-tiles").resolve()
+    if not (own / "manifest.json").exists():
+        if not (tiles.parent / "scenes.txt").exists():
+            raise SystemExit(f"arm {name}: {tiles.parent / 'scenes.txt'} is absent: which scenes to cut?")
+        cmd = ["make", "-s", "base-tiles", f"BASE_WORK={tiles.parent}", f"BASE_TILES={own}"]
+        cmd += [f"BASE_TILE_ARGS={TILE_ARMS[name]}"]
+        print(f"{name}: {' '.join(cmd)}", flush=True)
+        if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+            raise SystemExit(f"arm {name}: its tiles could not be cut (above)")
+    return own
+
+
 def train_arm(name: str, tiles: Path, run: Path, start: str, epochs: int, precision: str) -> None:
     """Train one arm (``make base-train`` resumes a killed run by itself)."""
     cmd = arm_command(name, tiles, run, start, epochs, precision)
@@ -132,7 +155,8 @@ def main() -> None:
         for name in names:
             if not finished(args.work / name, epochs):
                 run = (args.work / name).resolve()
-                train_arm(name, args.tiles.resolve(), run, args.start, epochs, precision)
+                tiles = arm_tiles(name, args.tiles.resolve(), args.work)
+                train_arm(name, tiles, run, args.start, epochs, precision)
     done = [n for n in names if finished(args.work / n, epochs)]
     print(f"start {args.start} (sha256 {digest[:12]}), {epochs * EPOCH_STEPS} steps per arm in {precision}")
     print(f"scored: the start and {done}", flush=True)
