@@ -60,11 +60,12 @@ from roofseg.cli.options import (
 @click.option("--loss", type=click.Choice(["dice", "bce", "bce_dice"]), default="dice", help="Loss function.")
 @click.option(
     "--contact-weight",
-    default=1.0,
+    default=4.0,
     show_default=True,
     type=FiniteRange(0, min_open=True),
     help="Where the tiles carry contact borders: their loss (cross-entropy and Dice) is added to the roof's "
-    "times this.",
+    "times this. 4 against 1: more buildings matched continuing the base (dense Kampala object F1 0.73 "
+    "against 0.65), fine-tuning it on Dhaka, and in the demo (0.97 against 0.94).",
 )
 @click.option(
     "--lr",

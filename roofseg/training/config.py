@@ -16,7 +16,7 @@ class TrainConfig:
     encoder_weights: str = "imagenet"
     freeze_encoder_epochs: int = 0
     loss: str = "dice"
-    contact_weight: float = 1.0  # the contact borders' loss is added to the roof's times this
+    contact_weight: float = 4.0  # the contact borders' loss is added to the roof's times this
     learning_rate: float = 1e-4
     epochs: int = 50
     batch_size: int = 16  # per replica
