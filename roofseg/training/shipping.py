@@ -94,9 +94,9 @@ def expanded_from(path: str | os.PathLike) -> tuple[str, str] | None:
     try:
         with zipfile.ZipFile(path) as zf:
             origin = json.loads(zf.read(EXPANDED_FROM))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return str(origin["file"]), str(origin["sha256"])
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
         return None
-    return origin["file"], origin["sha256"]
 
 
 def _tuning_of(source: str | os.PathLike, card: ModelCard) -> Tuning:
