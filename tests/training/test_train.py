@@ -63,7 +63,7 @@ def test_best_checkpoint_reloads_and_predicts_identically(trained, manifest, tmp
     np.testing.assert_array_equal(load_model(tmp_path / "again.keras").predict(x, verbose=0), first)
     # the checkpoint is the best epoch's model: it scores the validation loss logged for that epoch
     scores = evaluate(run / "best.keras", manifest, "val", batch_size=4)
-    assert scores["loss"] == pytest.approx(summary["best_val_loss"], abs=2e-3)
+    assert scores["loss"] == pytest.approx(summary["best_val_loss"], rel=1e-3)  # the loss is ~6 (borders x4)
     assert 0.0 <= scores["iou"] <= 1.0 and sum(scores["pixels"].values()) == scores["tiles"] * 64 * 64
 
 
