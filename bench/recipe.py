@@ -63,12 +63,12 @@ def pin(path: Path, value: str, what: str) -> None:
 
 
 def pin_start(start: str, work: Path) -> str:
-    """The start's SHA-256, pinned in ``work``. ``base`` is pinned by the file that ships, not by
-    its float32 copy in the cache, whose bytes differ from one expansion to the next."""
-    from roofseg import sources
-    from roofseg.atomic import file_sha256
+    """The start's SHA-256, pinned in ``work``: the digest a model trained from it records
+    (``read_base``: ``base`` by the file that ships, not by its float32 copy in the cache)."""
+    from roofseg.sources import model_file
+    from roofseg.training.finetune import read_base
 
-    digest = file_sha256(sources.SHIPPED if start == sources.BASE else sources.model_file(start))
+    digest = read_base(model_file(start)).sha256
     pin(work / "start.sha256", f"{digest}  {start}\n", "another start")
     return digest
 
