@@ -10,6 +10,9 @@ GSD) for the same number of steps, changing one part:
   flips, rotation, brightness, contrast, scale, colour, blur and JPEG);
 - plateau: the rate cut on plateaus of the validation loss instead of the schedule;
 - dice: Dice alone; borders1: the border loss weighted 1 (``make base``'s until 4 won this bench);
+- focal: the borders' cross-entropy replaced by focal loss (``--contact-loss focal_dice``);
+- gaps: the roof's cross-entropy on the ground between nearly touching buildings weighed 10 (the
+  U-Net paper's w0, ``--gap-weight 10``);
 - histogram: + randomized histogram matching (the one augmentation part the recipe leaves off);
 - no-scale, no-colour, no-noise: each augmentation part taken off again;
 - tiles512: tiles of 512 px (overlap 256), 2 a step (the same pixels as 8 of 256 px): more context
@@ -43,6 +46,8 @@ ARMS = {  # options appended to make base's (click keeps an option's last value)
     "plateau": "--schedule plateau",
     "dice": "--loss dice",
     "borders1": "--contact-weight 1",
+    "focal": "--contact-loss focal_dice",  # the borders' cross-entropy replaced by focal loss
+    "gaps": "--gap-weight 10",  # the U-Net paper's w0: the ground between nearly touching buildings
     "no-scale": "--scale 0",
     "no-colour": "--hue 0 --saturation 0 --gain 0 --gamma 0",
     "no-noise": "--blur 0 --jpeg 0",

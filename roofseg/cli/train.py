@@ -68,6 +68,22 @@ from roofseg.cli.options import (
     "against 0.65), fine-tuning it on Dhaka, and in the demo (0.97 against 0.94).",
 )
 @click.option(
+    "--contact-loss",
+    type=click.Choice(["bce_dice", "focal_dice"]),
+    default="bce_dice",
+    show_default=True,
+    help="The contact borders' loss: cross-entropy and Dice, or focal loss (gamma 2: the hard pixels, "
+    "faint borders, carry it) and Dice.",
+)
+@click.option(
+    "--gap-weight",
+    default=1.0,
+    show_default=True,
+    type=FiniteRange(1),
+    help="Where the tiles carry borders: the roof's cross-entropy on the ground in gaps narrower than the "
+    "band between two buildings counts this many times (the U-Net paper's weight map; --loss bce or bce_dice).",
+)
+@click.option(
     "--lr",
     "learning_rate",
     default=1e-4,
@@ -194,6 +210,8 @@ def train(
     freeze_encoder_epochs,
     loss,
     contact_weight,
+    contact_loss,
+    gap_weight,
     learning_rate,
     epochs,
     batch_size,
@@ -240,6 +258,8 @@ def train(
         freeze_encoder_epochs=freeze_encoder_epochs,
         loss=loss,
         contact_weight=contact_weight,
+        contact_loss=contact_loss,
+        gap_weight=gap_weight,
         learning_rate=learning_rate,
         epochs=epochs,
         batch_size=batch_size,

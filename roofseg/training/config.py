@@ -17,6 +17,8 @@ class TrainConfig:
     freeze_encoder_epochs: int = 0
     loss: str = "dice"
     contact_weight: float = 4.0  # the contact borders' loss is added to the roof's times this
+    contact_loss: str = "bce_dice"  # the contact borders' loss: bce_dice or focal_dice
+    gap_weight: float = 1.0  # the roof's cross-entropy on the ground between nearly touching buildings, times this
     learning_rate: float = 1e-4
     epochs: int = 50
     batch_size: int = 16  # per replica

@@ -23,16 +23,38 @@ def _dice(y_true, y_pred, known=None):
     return 1.0 - _F.f_score(y_true, y_pred, beta=1, per_image=False, threshold=None, **_SUB)
 
 
-def _bce(y_true, y_pred, known=None):
+def _bce(y_true, y_pred, known=None, weight=None):
+    """Mean cross-entropy over the known pixels, each times its ``weight`` (None: 1)."""
     pixels = keras.losses.binary_crossentropy(y_true, y_pred)
+    if weight is not None:
+        pixels = pixels * tf.cast(weight[..., 0], pixels.dtype)
     if known is None:
         return tf.reduce_mean(pixels)
-    weight = tf.cast(known[..., 0], pixels.dtype)  # the mean over the known pixels alone
+    counted = tf.cast(known[..., 0], pixels.dtype)  # the mean over the known pixels alone
+    return tf.reduce_sum(pixels * counted) / tf.maximum(tf.reduce_sum(counted), 1.0)
+
+
+def _bce_dice(y_true, y_pred, known=None, weight=None):
+    return _bce(y_true, y_pred, known, weight) + _dice(y_true, y_pred, known)
+
+
+FOCAL_GAMMA = 2.0  # Lin et al.'s (RetinaNet) gamma: a pixel predicted right with p = 0.9 counts 1/100
+
+
+def _focal(y_true, y_pred, known=None, gamma: float = FOCAL_GAMMA):
+    """Mean focal loss: cross-entropy times (1 − p_t)^gamma, so pixels already right count little
+    and the hard ones (faint borders) carry the term."""
+    p = tf.clip_by_value(y_pred, keras.backend.epsilon(), 1.0 - keras.backend.epsilon())
+    p_t = y_true * p + (1.0 - y_true) * (1.0 - p)
+    pixels = tf.reduce_mean(-tf.pow(1.0 - p_t, gamma) * tf.math.log(p_t), axis=-1)
+    if known is None:
+        return tf.reduce_mean(pixels)
+    weight = tf.cast(known[..., 0], pixels.dtype)
     return tf.reduce_sum(pixels * weight) / tf.maximum(tf.reduce_sum(weight), 1.0)
 
 
-def _bce_dice(y_true, y_pred, known=None):
-    return _bce(y_true, y_pred, known) + _dice(y_true, y_pred, known)
+def _focal_dice(y_true, y_pred, known=None):
+    return _focal(y_true, y_pred, known) + _dice(y_true, y_pred, known)
 
 
 def split_known(y_true, y_pred):
@@ -43,18 +65,33 @@ def split_known(y_true, y_pred):
     return y_true, None
 
 
-def _roof_and_contact(loss, y_true, y_pred, weight: float = CONTACT_WEIGHT):
-    """``loss`` of the roof channel, plus cross-entropy and Dice of the contact channel where the
-    model has one (times ``weight``): the roof's term stays what a roof-only model's is.
-    Pixels a known mask leaves out (see :func:`split_known`) count in neither."""
+def gap_weights(y_true, gap_weight: float):
+    """(n, h, w, 1): ``gap_weight`` on the ground of the border target (no roof, yet border: a gap
+    narrower than the band between two buildings), 1 elsewhere. The U-Net paper's weight map,
+    which charges the roof's cross-entropy most where two buildings nearly touch, read from the
+    targets the tiles carry instead of distances to the two nearest buildings."""
+    gaps = (1.0 - y_true[..., :1]) * y_true[..., 1:2]
+    return 1.0 + (gap_weight - 1.0) * gaps
+
+
+def _roof_and_contact(loss, y_true, y_pred, weight: float = CONTACT_WEIGHT, border=_bce_dice, gap_weight: float = 1.0):
+    """``loss`` of the roof channel, plus ``border`` (cross-entropy and Dice) of the contact
+    channel where the model has one (times ``weight``): the roof's term stays what a roof-only
+    model's is, but for the ground in gaps between buildings, whose roof cross-entropy counts
+    ``gap_weight`` times (:func:`gap_weights`). Pixels a known mask leaves out (see
+    :func:`split_known`) count in neither."""
     y_true, known = split_known(y_true, y_pred)
     if y_pred.shape[-1] == 1:
         return loss(y_true, y_pred, known)
     # Contact borders are a few pixels in a thousand. Dice alone is about as low for marking every
     # pixel contact as for marking none, and a model trained on it marked whole roofs contact,
     # leaving no cores to split; cross-entropy charges every false border.
-    contact = _bce_dice(y_true[..., 1:], y_pred[..., 1:], known)
-    return loss(y_true[..., :1], y_pred[..., :1], known) + weight * contact
+    contact = border(y_true[..., 1:], y_pred[..., 1:], known)
+    if gap_weight == 1.0:
+        roof = loss(y_true[..., :1], y_pred[..., :1], known)
+    else:
+        roof = loss(y_true[..., :1], y_pred[..., :1], known, gap_weights(y_true, gap_weight))
+    return roof + weight * contact
 
 
 @keras.saving.register_keras_serializable("roofseg")
@@ -78,24 +115,58 @@ def bce_dice_loss(y_true, y_pred):
 
 
 _ROOF = {"dice": _dice, "bce": _bce, "bce_dice": _bce_dice}
+_WEIGHABLE = ("bce", "bce_dice")  # the roof losses with a cross-entropy a gap weight can weigh
+
+
+def check_gap_weight(roof: str, gap_weight: float) -> None:
+    """A ValueError where ``gap_weight`` cannot apply: it weighs the roof's cross-entropy, which
+    Dice alone has not."""
+    if gap_weight != 1.0 and roof not in _WEIGHABLE:
+        raise ValueError(f"a gap weight weighs the roof's cross-entropy: the {roof} loss has none (use bce_dice)")
+
+
+#: the contact borders' loss (train --contact-loss); the first is the default
+CONTACT_LOSSES = {"bce_dice": _bce_dice, "focal_dice": _focal_dice}
+CONTACT_LOSS = "bce_dice"
 
 
 @keras.saving.register_keras_serializable("roofseg")
 class RoofContactLoss(keras.losses.Loss):
-    """The roof's ``roof`` loss (dice, bce or bce_dice) plus the contact borders' loss times
-    ``contact_weight``: :func:`dice_loss` and its kin with another weight on the borders."""
+    """The roof's ``roof`` loss (dice, bce or bce_dice) plus the contact borders' ``contact`` loss
+    (bce_dice or focal_dice) times ``contact_weight``: :func:`dice_loss` and its kin with another
+    weight or loss on the borders."""
 
-    def __init__(self, roof: str = "dice", contact_weight: float = CONTACT_WEIGHT, name: str | None = None, **kwargs):
+    def __init__(
+        self,
+        roof: str = "dice",
+        contact_weight: float = CONTACT_WEIGHT,
+        name: str | None = None,
+        contact: str = CONTACT_LOSS,
+        gap_weight: float = 1.0,
+        **kwargs,
+    ):
         if roof not in _ROOF:
             raise ValueError(f"roof loss must be one of {sorted(_ROOF)}, got {roof!r}")
+        if contact not in CONTACT_LOSSES:
+            raise ValueError(f"contact loss must be one of {sorted(CONTACT_LOSSES)}, got {contact!r}")
+        check_gap_weight(roof, gap_weight)
         super().__init__(name=name or f"{roof}_loss", **kwargs)
-        self.roof, self.contact_weight = roof, float(contact_weight)
+        self.roof, self.contact_weight, self.contact = roof, float(contact_weight), contact
+        self.gap_weight = float(gap_weight)
 
     def call(self, y_true, y_pred):
-        return _roof_and_contact(_ROOF[self.roof], y_true, y_pred, self.contact_weight)
+        return _roof_and_contact(
+            _ROOF[self.roof], y_true, y_pred, self.contact_weight, CONTACT_LOSSES[self.contact], self.gap_weight
+        )
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "roof": self.roof, "contact_weight": self.contact_weight}
+        return {
+            **super().get_config(),
+            "roof": self.roof,
+            "contact_weight": self.contact_weight,
+            "contact": self.contact,
+            "gap_weight": self.gap_weight,
+        }
 
 
 class _PixelCounts(keras.metrics.BinaryIoU):
@@ -157,11 +228,14 @@ class PixelF1(_PixelCounts):
 LOSSES = {"dice": dice_loss, "bce": bce_loss, "bce_dice": bce_dice_loss}
 
 
-def loss_of(name: str, contact_weight: float = CONTACT_WEIGHT):
-    """The loss ``name`` (a key of LOSSES) with the contact borders weighted ``contact_weight``:
-    the registered function itself at the default weight, so the models it trains load in
-    releases that predate the weight."""
-    return LOSSES[name] if contact_weight == CONTACT_WEIGHT else RoofContactLoss(name, contact_weight)
+def loss_of(name: str, contact_weight: float = CONTACT_WEIGHT, contact: str = CONTACT_LOSS, gap_weight: float = 1.0):
+    """The loss ``name`` (a key of LOSSES) with the contact borders' ``contact`` loss weighted
+    ``contact_weight`` and the gaps between buildings ``gap_weight`` (:func:`gap_weights`): the
+    registered function itself at the defaults, so the models it trains load in releases that
+    predate them."""
+    if contact_weight == CONTACT_WEIGHT and contact == CONTACT_LOSS and gap_weight == 1.0:
+        return LOSSES[name]
+    return RoofContactLoss(name, contact_weight, contact=contact, gap_weight=gap_weight)
 
 
 def metrics() -> list:

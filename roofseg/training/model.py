@@ -148,12 +148,18 @@ def set_trainable(layers: list, trainable: bool) -> None:
 
 
 def compile_model(
-    model: keras.Model, loss: str = "dice", learning_rate: float = 1e-4, contact_weight: float = losses.CONTACT_WEIGHT
+    model: keras.Model,
+    loss: str = "dice",
+    learning_rate: float = 1e-4,
+    contact_weight: float = losses.CONTACT_WEIGHT,
+    contact_loss: str = losses.CONTACT_LOSS,
+    gap_weight: float = 1.0,
 ) -> None:
-    """Adam, the chosen loss (its contact borders' term times ``contact_weight``), IoU and F1 at threshold 0.5."""
+    """Adam, the chosen loss (its contact borders' ``contact_loss`` term times ``contact_weight``,
+    the gaps between buildings weighed ``gap_weight``), IoU and F1 at threshold 0.5."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=losses.loss_of(loss, contact_weight),
+        loss=losses.loss_of(loss, contact_weight, contact_loss, gap_weight),
         metrics=losses.metrics(),
     )
 

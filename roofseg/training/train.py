@@ -28,6 +28,7 @@ from roofseg.training import reports, resume
 from roofseg.training.checkpoints import ledger_start, run_callbacks
 from roofseg.training.config import TrainConfig
 from roofseg.training.finetune import check_base, read_base, transfer_weights
+from roofseg.training.losses import check_gap_weight
 from roofseg.training.model import (
     bn_momentum,
     build_model,
@@ -48,6 +49,8 @@ def _output_dir(run: Path, chief: bool) -> Path:
 
 #: settings a resumed run may change: how long it goes on, and how patiently
 RESUMABLE = {"epochs", "early_stopping_patience", "lr_patience", "min_lr", "samples", "data_service"}
+#: settings added in a later release, and what a run started before them used
+PREDATED = {"contact_weight": 1.0, "contact_loss": "bce_dice", "gap_weight": 1.0}
 
 
 def resolve_precision(cfg: TrainConfig, run: Path) -> tuple[str, str]:
@@ -83,6 +86,7 @@ def check_same_run(run: Path, record: dict) -> None:
             path,
             f"the run has a backup to resume but no readable config; start afresh with another -o (or delete {run})",
         ) from None
+    saved = {**PREDATED, **saved}  # a run that predates a setting resumes where the setting is what it used
     differ = [
         f"{k}: {saved.get(k)!r} then, {v!r} now" for k, v in record.items() if k not in RESUMABLE and saved.get(k) != v
     ]
@@ -215,6 +219,10 @@ def train(
     it (its last.keras goes at once). ``callbacks`` are added to the run's own (checkpoint,
     plateau, early stopping, backup, logs).
     """
+    try:  # before any folder is made: a setting that cannot apply is one line
+        check_gap_weight(cfg.loss, cfg.gap_weight)
+    except ValueError as exc:
+        raise RoofsegError(None, f"--gap-weight {cfg.gap_weight:g}: {exc}") from None
     run = ensure_writable_dir(cfg.out_dir)
     shards = shards_of(cfg.manifest, "train")
     validates = validation_split(cfg.manifest)
@@ -329,8 +337,11 @@ def _plan(cfg: TrainConfig, run: Path, strategy, chief: bool, size: int, shards,
     if contact:
         print(
             "roofseg: a second output learns the borders between buildings (splits touching buildings); "
-            f"the loss is the roof's {cfg.loss} loss plus the borders' cross-entropy and Dice"
+            f"the loss is the roof's {cfg.loss} loss plus the borders' "
+            + ("focal loss" if cfg.contact_loss == "focal_dice" else "cross-entropy")
+            + " and Dice"
             + (f" times {cfg.contact_weight:g}" if cfg.contact_weight != 1 else "")
+            + (f"; the ground between near buildings weighs {cfg.gap_weight:g}" if cfg.gap_weight != 1 else "")
         )
     monitor = "val_loss" if validates else "loss"
     return Plan(cfg, run, strategy, chief, size, global_batch, steps, momentum, contact, small, monitor)
@@ -417,7 +428,7 @@ def build(plan: Plan, weights: str | None, base=None) -> tuple:
             model.augment_config = cfg.augment
             model.augment_seed = cfg.seed
         rate = learning_rate(cfg, cfg.epochs * plan.steps)
-        compile_model(model, cfg.loss, rate, cfg.contact_weight)
+        compile_model(model, cfg.loss, rate, cfg.contact_weight, cfg.contact_loss, cfg.gap_weight)
     return model, encoder, rate
 
 
@@ -443,7 +454,7 @@ def fit_phases(plan: Plan, model, encoder, rate, fit: dict, train_ds, callbacks,
         if first < cfg.epochs:
             with plan.strategy.scope():
                 set_trainable(encoder, True)
-                compile_model(model, cfg.loss, rate, cfg.contact_weight)
+                compile_model(model, cfg.loss, rate, cfg.contact_weight, cfg.contact_loss, cfg.gap_weight)
                 # a new optimizer counts from 0: it goes on from the frozen phase's steps, so a schedule
                 # does not warm up again and the card counts every step (a resume restores it anyway)
                 model.optimizer.iterations.assign(first * plan.steps)

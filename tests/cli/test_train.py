@@ -22,3 +22,12 @@ def test_a_manifest_of_a_newer_roofseg_is_one_line(tmp_path, run_cli):
     manifest.write_text(json.dumps({"format": "roofseg-tiles/7", "splits": {}}))
     line = one_error_line(run_cli("train", manifest, "-o", tmp_path / "run", "--encoder-weights", "none"))
     assert str(manifest) in line and "newer roofseg" in line
+
+
+def test_a_gap_weight_with_dice_alone_is_one_line_and_writes_no_run(manifest, tmp_path, run_cli):
+    from conftest import one_error_line
+
+    args = ("train", manifest, "-o", tmp_path / "run", "--encoder-weights", "none", "--epochs", 1)
+    line = one_error_line(run_cli(*args, "--loss", "dice", "--gap-weight", 10))
+    assert "--gap-weight 10" in line and "dice" in line and "bce_dice" in line
+    assert not (tmp_path / "run").exists()

@@ -384,3 +384,18 @@ def test_train_onto_a_file_size_limit_ends_in_one_line_and_leaves_no_half_file(m
     assert not (run / "best.keras").exists() or limit_mb > 100
     leftovers = [p.name for p in run.rglob("*") if p.is_file() and ("partial" in p.name or "_temp" in str(p))]
     assert leftovers == []
+
+
+def test_a_run_started_before_a_setting_existed_resumes_where_it_keeps_what_the_run_used(tmp_path):
+    import json
+
+    from roofseg.errors import RoofsegError
+    from roofseg.training.train import check_same_run
+
+    record = {"loss": "bce_dice", "contact_weight": 1.0, "contact_loss": "bce_dice", "epochs": 20}
+    older = {"loss": "bce_dice", "epochs": 10}  # config.json of a release before both settings
+    (tmp_path / "config.json").write_text(json.dumps(older))
+    check_same_run(tmp_path, record)  # resumes: the weight and the borders' loss are what it used
+    for key, other in (("contact_loss", "focal_dice"), ("contact_weight", 4.0)):
+        with pytest.raises(RoofsegError, match=f"{key}: '?[a-z_0-9.]+'? then"):
+            check_same_run(tmp_path, {**record, key: other})
