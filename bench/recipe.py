@@ -13,6 +13,8 @@ GSD) for the same number of steps, changing one part:
 - focal: the borders' cross-entropy replaced by focal loss (``--contact-loss focal_dice``);
 - gaps: the roof's cross-entropy on the ground between nearly touching buildings weighed 10 (the
   U-Net paper's w0, ``--gap-weight 10``);
+- distance: borders graded by the distance to each building's edge (``tile --contact-kind
+  distance``: a distance head in the border channel), cut once into ``DIR/distance-tiles``;
 - histogram: + randomized histogram matching (the one augmentation part the recipe leaves off);
 - no-scale, no-colour, no-noise: each augmentation part taken off again;
 - tiles512: tiles of 512 px (overlap 256), 2 a step (the same pixels as 8 of 256 px): more context
@@ -48,6 +50,7 @@ ARMS = {  # options appended to make base's (click keeps an option's last value)
     "borders1": "--contact-weight 1",
     "focal": "--contact-loss focal_dice",  # the borders' cross-entropy replaced by focal loss
     "gaps": "--gap-weight 10",  # the U-Net paper's w0: the ground between nearly touching buildings
+    "distance": "",  # make base's training on tiles of graded borders (TILE_ARMS)
     "no-scale": "--scale 0",
     "no-colour": "--hue 0 --saturation 0 --gain 0 --gamma 0",
     "no-noise": "--blur 0 --jpeg 0",
@@ -55,6 +58,7 @@ ARMS = {  # options appended to make base's (click keeps an option's last value)
 }
 TILE_ARMS = {  # arms trained on tiles of their own, cut by make base-tiles with these options
     "tiles512": "--tile-size 512 --overlap 256",
+    "distance": "--contact-kind distance",
 }
 EPOCH_STEPS = 100
 

@@ -114,10 +114,11 @@ def border_band(contact_m: float | None, contact_px: int | None) -> dict:
 )
 @click.option(
     "--contact-kind",
-    type=click.Choice(["outline", "between"]),
+    type=click.Choice(["outline", "between", "distance"]),
     default="outline",
     help="outline: every building's edge band plus where buildings meet (cores stay apart: what splits dense "
-    "blocks); between: only where two buildings meet (the targets of roofseg 0.1's base).",
+    "blocks); between: only where two buildings meet (the targets of roofseg 0.1's base); distance: the "
+    "outline band graded by the distance to the building's edge (1 there, 0 at twice the band inside).",
 )
 @click.option(
     "--pixel-size",

@@ -194,7 +194,7 @@ class ModelCard:
     outputs: tuple[str, ...] = TARGETS[:1]  # what each output channel holds
     contact_px: int | None = None  # the distance contact targets were drawn at
     contact_m: float | None = None  # ... or their width in metres, drawn in each scene's px (tile --contact-m)
-    contact_kind: str | None = None  # outline or between (see roofseg.tiler.targets); None: no contact output
+    contact_kind: str | None = None  # outline, between or distance (see roofseg.tiler.targets); None: no contact output
     base: Lineage | None = None  # the model it was fine-tuned from
     postprocess: Tuning | None = None  # roofseg tune's choice
     roofseg: str | None = __version__  # the release that made the model (None: before cards said so)

@@ -10,3 +10,8 @@ TARGETS = (ROOF, CONTACT)
 CONTACT_M = 0.9
 #: ... and in pixels where a scene has no ground pixel size, or where it is asked in px (tile --contact-px)
 CONTACT_PX = 3
+
+#: the kinds of border target (see roofseg.tiler.targets); the first is what tile writes by default
+CONTACT_KINDS = ("outline", "between", "distance")
+#: the kinds whose target is graded, stored 0–255 and read as a fraction (the others: 0/1)
+GRADED_KINDS = ("distance",)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from roofseg._tf import tf
 from roofseg.contracts.augment import AugmentConfig
 from roofseg.contracts.manifest import read_manifest
+from roofseg.contracts.targets import GRADED_KINDS
 from roofseg.contracts.tile import FEATURES
 from roofseg.errors import RoofsegError
 from roofseg.pipeline.augment import augment
@@ -28,6 +29,7 @@ class ShardSet:
     counts: list[int] | None = None  # records in each file, as the manifest promises
     contact: bool = False  # the tiles carry contact targets (manifest "targets")
     known: bool = False  # the tiles carry known masks (manifest "known")
+    graded: bool = False  # their contact targets are graded, 0–255 (manifest "contact_kind")
 
 
 def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
@@ -56,6 +58,7 @@ def shards_of(source: str | os.PathLike, split: str = "train") -> ShardSet:
             [p.tiles for p in info.shards],
             manifest.has_contact,
             manifest.known,
+            manifest.contact_kind in GRADED_KINDS,
         )
     files = sorted(tf.io.gfile.glob(source))
     if not files:
@@ -72,12 +75,21 @@ def _optional_channel(stored: tf.Tensor, shape: tf.Tensor, absent: int) -> tf.Te
     )
 
 
-def decode(serialized: tf.Tensor, size: int | None, resize: bool, contact: bool = False, known: bool = False) -> dict:
+def decode(
+    serialized: tf.Tensor,
+    size: int | None,
+    resize: bool,
+    contact: bool = False,
+    known: bool = False,
+    graded: bool = False,
+) -> dict:
     """One serialized tile → image (size, size, 3) float in [0, 1], mask (size, size, 1) in {0, 1}, and metadata.
 
     ``contact``: the mask has a second channel, the tile's contact target (zeros for a tile
-    stored without one). ``known``: the mask has a last channel more, 1 where the label is known
-    (ones for a tile stored without a known mask); the losses and metrics leave the rest out.
+    stored without one); ``graded``: that target is stored 0–255 and read as a fraction in
+    [0, 1] (else any stored value above 0 is 1). ``known``: the mask has a last channel more, 1
+    where the label is known (ones for a tile stored without a known mask); the losses and
+    metrics leave the rest out.
     """
     ex = tf.io.parse_single_example(serialized, FEATURES)
     shape = tf.stack([ex["height"], ex["width"]])
@@ -89,7 +101,12 @@ def decode(serialized: tf.Tensor, size: int | None, resize: bool, contact: bool 
         mask = tf.concat([mask, _optional_channel(ex["known"], shape, 1)], -1)
     channels = (2 if contact else 1) + int(known)
     image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 → [0, 1]
-    mask = tf.cast(mask > 0, tf.float32)
+    binary = tf.cast(mask > 0, tf.float32)
+    if contact and graded:  # the border channel keeps its grades
+        fraction = tf.cast(mask, tf.float32) / 255.0
+        mask = tf.concat([binary[..., :1], fraction[..., 1:2], binary[..., 2:]], -1)
+    else:
+        mask = binary
     if resize:
         image = tf.image.resize(image, [size, size], method="bilinear")
         mask = tf.image.resize(mask, [size, size], method="nearest")
@@ -253,7 +270,9 @@ def make_dataset(
             # shuffled while still serialized uint8: a quarter of the memory of decoded float tiles
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(
-        lambda s: decode(s, size, resize, contact, known), num_parallel_calls=AUTOTUNE, deterministic=deterministic
+        lambda s: decode(s, size, resize, contact, known, shards.graded),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=deterministic,
     )
     if training and roof_share is not None:
         ds = balanced(ds, roof_share, seed)

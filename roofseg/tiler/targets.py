@@ -10,7 +10,13 @@ Two kinds of border target (the manifest's and the card's ``contact_kind``):
   the roof inside it are the buildings' cores, one per building even where walls are shared: the
   "footprint minus border" seeds of the SpaceNet and Open Cities winners.
 
-A model that learns either can split the roof it finds into one region per building (see
+- ``distance``: the outline band graded by the distance to the building's own edge: 1 at the
+  edge, falling linearly to 0 at twice the band's width inside, and 1 where buildings meet. Roof
+  × (1 − border) then rises to each building's middle, as a distance head's output does (the
+  distance transforms of the DSB 2018 and SpaceNet 6 winners), in the border channel itself.
+  Stored as 0–255 (the other kinds as 0/1).
+
+A model that learns any of them can split the roof it finds into one region per building (see
 :mod:`roofseg.prediction.vector.instances`), the same way: cores are the roof below the cut.
 """
 
@@ -19,8 +25,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-#: the kinds of border target (see the module's docstring); the first is what tile writes by default
-CONTACT_KINDS = ("outline", "between")
+from roofseg.contracts.targets import CONTACT_KINDS
 
 
 def band_px(contact_m: float, gsd_m: float) -> int:
@@ -66,12 +71,35 @@ def outline_border(instances: np.ndarray, radius: int) -> np.ndarray:
     return edge | contact_border(instances, radius)
 
 
+def distance_border(instances: np.ndarray, radius: int) -> np.ndarray:
+    """Float32 (h, w) in [0, 1]: inside each building, 1 − d / (2 × ``radius``), d the distance in
+    px to its own edge (0 beyond 2 × ``radius``); 1 on :func:`contact_border`'s pixels; 0 on ground.
+    A building's edge pixels are those with a 4-neighbour of another id or ground; every way out
+    of a building crosses its own edge, so the distance to the nearest edge pixel of any
+    building is the distance to its own."""
+    if radius <= 0 or instances.max(initial=0) == 0:
+        return np.zeros(instances.shape, np.float32)
+    ids = np.pad(instances, 1, mode="edge")
+    core = instances > 0
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        core &= ids[dy : dy + instances.shape[0], dx : dx + instances.shape[1]] == instances
+    # distance of each core pixel to the nearest pixel outside every core (an edge, or ground)
+    distance = cv2.distanceTransform(core.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    graded = np.clip(1.0 - distance / (2.0 * radius), 0.0, 1.0).astype(np.float32)
+    graded[instances == 0] = 0.0
+    graded[contact_border(instances, radius)] = 1.0
+    return graded
+
+
 def contact_target(instances: np.ndarray, radius: int, margin: int, kind: str = "between") -> np.ndarray:
-    """The 0/1 uint8 border target (``kind``: outline or between) of a window read with ``margin``
-    px of context on each side, cropped to the window: a border at the window's edge depends on
-    buildings just outside it."""
+    """The uint8 border target (``kind``: outline or between, 0/1; distance, 0–255) of a window read
+    with ``margin`` px of context on each side, cropped to the window: a border at the window's
+    edge depends on buildings just outside it."""
     if kind not in CONTACT_KINDS:
         raise ValueError(f"contact kind must be one of {CONTACT_KINDS}, got {kind!r}")
-    border = (outline_border if kind == "outline" else contact_border)(instances, radius)
     h, w = instances.shape
+    if kind == "distance":
+        graded = distance_border(instances, radius)[margin : h - margin, margin : w - margin]
+        return np.round(graded * 255).astype(np.uint8)
+    border = (outline_border if kind == "outline" else contact_border)(instances, radius)
     return border[margin : h - margin, margin : w - margin].astype(np.uint8)

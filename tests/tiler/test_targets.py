@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from roofseg.tiler.targets import contact_border, contact_target, outline_border
+from roofseg.tiler.targets import contact_border, contact_target, distance_border, outline_border
 
 
 def _block() -> np.ndarray:
@@ -43,3 +43,19 @@ def test_contact_target_takes_its_kind_and_crops_its_margin():
     np.testing.assert_array_equal(contact_target(ids, 2, 2, "between"), contact_border(ids, 2)[2:-2, 2:-2])
     with pytest.raises(ValueError, match="contact kind"):
         contact_target(ids, 2, 2, "edges")
+
+
+def test_distance_grades_the_outline_band_so_each_building_peaks_at_its_middle():
+    ids = _block()
+    graded = distance_border(ids, 2)
+    assert (graded[(ids == 0) & ~contact_border(ids, 2)] == 0).all()  # ground stays 0 but in gaps
+    lone = graded[45:55, 75:85]  # 10 x 10: edge 1, then 0.75, 0.5, 0.25 and 0 from 4 px in
+    np.testing.assert_allclose(lone[5, :5], [1.0, 0.75, 0.5, 0.25, 0.0])
+    assert (graded[20, 23:27] == 1).all()  # a shared wall: 1 on both sides, as outline's
+    assert ((graded == 1) == (outline_border(ids, 1) | contact_border(ids, 2))).all()  # 1: the edge, or between
+    # roof x (1 - border): one highest region inside each building, nowhere across a wall
+    inner = (ids > 0) & (graded == graded[ids > 0].min())
+    peaks, n = ndimage.label(inner)
+    assert n == 4 and all(len(set(np.unique(ids[peaks == k]))) == 1 for k in range(1, n + 1))
+    stored = contact_target(np.pad(ids, 2), 2, 2, "distance")
+    assert stored.dtype == np.uint8 and stored.max() == 255 and set(np.unique(stored)) >= {0, 64, 128, 191, 255}

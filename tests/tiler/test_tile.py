@@ -394,3 +394,24 @@ def test_a_border_band_in_metres_on_a_folder_without_pixel_size_is_refused(tmp_p
     with pytest.raises(RoofsegError, match="ground pixel size"):
         tile([str(root)], tmp_path / "o", params, progress=False)
     assert not list((tmp_path / "o").rglob("*.tfrecord"))
+
+
+def test_graded_borders_are_read_back_as_fractions_and_other_kinds_as_zero_or_one(tmp_path):
+    from roofseg.pipeline.dataset import make_dataset
+
+    (tmp_path / "scenes").mkdir()
+    image, labels = _one_building_at(tmp_path / "scenes", 0.25)
+    read = {}
+    for kind in ("outline", "distance"):
+        params = TileParams(size=64, stride=64, max_nodata=1.0, val=0, test=0, contact_kind=kind, contact_m=1.0)
+        manifest = tile([str(image)], tmp_path / kind, params, labels=[str(labels)], progress=False)
+        assert manifest["contact_kind"] == kind
+        _, masks = next(
+            iter(make_dataset(tmp_path / kind / "manifest.json", "train", 64, contact=True, training=False))
+        )
+        read[kind] = masks.numpy()[..., 1]
+    outline, distance = read["outline"], read["distance"]
+    assert set(np.unique(outline)) == {0.0, 1.0}
+    grades = np.unique(distance)
+    assert grades.min() == 0 and grades.max() == 1 and len(grades) > 4  # 1 m band at 0.25 m: 8 grades
+    assert (distance[outline == 1] >= 0.49).all()  # the outline band lies in the graded band's upper half
