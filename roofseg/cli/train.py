@@ -17,6 +17,10 @@ from roofseg.cli.options import (
     seed_opt,
     tile_size_opt,
 )
+from roofseg.training.config import TrainConfig
+
+#: the library's defaults, the options' own: decided once, in TrainConfig, for every caller
+DEFAULTS = TrainConfig(manifest="", out_dir="")
 
 
 @click.command(context_settings=CONTEXT)
@@ -47,20 +51,20 @@ from roofseg.cli.options import (
 )
 @click.option(
     "--encoder-weights",
-    default="imagenet",
+    default=DEFAULTS.encoder_weights,
     help="imagenet (the Keras cache file resnet34_imagenet_1000_no_top.h5 under $KERAS_HOME/models or "
     "~/.keras/models), none (random), or PATH to an .h5 of encoder weights.",
 )
 @click.option(
     "--freeze-encoder-epochs",
-    default=0,
+    default=DEFAULTS.freeze_encoder_epochs,
     type=click.IntRange(0),
     help="Train the decoder alone for this many epochs first, then everything.",
 )
-@click.option("--loss", type=click.Choice(["dice", "bce", "bce_dice"]), default="dice", help="Loss function.")
+@click.option("--loss", type=click.Choice(["dice", "bce", "bce_dice"]), default=DEFAULTS.loss, help="Loss function.")
 @click.option(
     "--contact-weight",
-    default=4.0,
+    default=DEFAULTS.contact_weight,
     show_default=True,
     type=FiniteRange(0, min_open=True),
     help="Where the tiles carry contact borders: their loss (cross-entropy and Dice) is added to the roof's "
@@ -70,14 +74,14 @@ from roofseg.cli.options import (
 @click.option(
     "--contact-loss",
     type=click.Choice(["bce_dice", "focal_dice"]),
-    default="bce_dice",
+    default=DEFAULTS.contact_loss,
     show_default=True,
     help="The contact borders' loss: cross-entropy and Dice, or focal loss (gamma 2: the hard pixels, "
     "faint borders, carry it) and Dice.",
 )
 @click.option(
     "--gap-weight",
-    default=1.0,
+    default=DEFAULTS.gap_weight,
     show_default=True,
     type=FiniteRange(1),
     help="Where the tiles carry borders: the roof's cross-entropy on the ground in gaps narrower than the "
@@ -86,7 +90,7 @@ from roofseg.cli.options import (
 @click.option(
     "--lr",
     "learning_rate",
-    default=1e-4,
+    default=DEFAULTS.learning_rate,
     show_default=True,
     type=FiniteRange(0, min_open=True),
     help="Adam learning rate, from scratch and for a fine-tune (--init-from) alike. Fine-tuning the shipped base "
@@ -95,7 +99,10 @@ from roofseg.cli.options import (
     "IoU from the base's 0.44 to 0.24.",
 )
 @click.option(
-    "--epochs", default=50, type=click.IntRange(1), help="Most epochs to train (early stopping may end sooner)."
+    "--epochs",
+    default=DEFAULTS.epochs,
+    type=click.IntRange(1),
+    help="Most epochs to train (early stopping may end sooner).",
 )
 @batch_opt
 @tile_size_opt
@@ -114,7 +121,7 @@ from roofseg.cli.options import (
 @click.option(
     "--strategy",
     type=click.Choice(["mirrored", "default", "multiworker"]),
-    default="mirrored",
+    default=DEFAULTS.strategy,
     help="mirrored: all visible GPUs of this machine; default: one device; multiworker: MultiWorkerMirroredStrategy "
     "set up by TF_CONFIG.",
 )
@@ -129,7 +136,7 @@ from roofseg.cli.options import (
 @click.option(
     "--precision",
     type=click.Choice(["auto", "float32", "bfloat16"]),
-    default="auto",
+    default=DEFAULTS.precision,
     help="Arithmetic of the training step. auto: bfloat16 (Keras mixed_bfloat16) on a CPU with AMX or a GPU of "
     "compute capability 8.0+, where it measured 2x float32; float32 elsewhere (AVX512_BF16 without AMX measured "
     "1.0x; no bfloat16 arithmetic, many times slower). The sigmoid, loss and metrics stay float32; best.keras "
@@ -150,7 +157,7 @@ from roofseg.cli.options import (
 @click.option(
     "--balance",
     type=click.Choice(["none", "place"]),
-    default="none",
+    default=DEFAULTS.balance,
     help="place: every place and GSD of the manifest gets an equal share of the training tiles drawn (a place is "
     "a scene's name without zoom, block and tile numbers: hot_data2_z20_block1 is hot_data2), so one large "
     "scene does not drown small places; an epoch keeps one pass's number of steps.",
@@ -158,16 +165,19 @@ from roofseg.cli.options import (
 @click.option(
     "--schedule",
     type=click.Choice(["plateau", "cosine"]),
-    default="plateau",
+    default=DEFAULTS.schedule,
     help="plateau: --lr, cut by --lr-factor when val_loss stalls; cosine: a warm-up (--warmup-steps) to --lr, "
     "then a cosine decay to --lr/100 over the planned epochs x steps (a budget known in advance).",
 )
 @click.option(
-    "--warmup-steps", default=0, type=click.IntRange(0), help="With --schedule cosine: steps of linear warm-up."
+    "--warmup-steps",
+    default=DEFAULTS.warmup_steps,
+    type=click.IntRange(0),
+    help="With --schedule cosine: steps of linear warm-up.",
 )
 @click.option(
     "--contact/--no-contact",
-    default=True,
+    default=DEFAULTS.contact,
     help="Where the tiles carry contact targets (tile --contact-px), a second output learns the borders between "
     "buildings, so predict can split touching buildings into one polygon each.",
 )
@@ -180,24 +190,26 @@ from roofseg.cli.options import (
 @click.option(
     "--augment-on",
     type=click.Choice(["device", "host"]),
-    default="device",
+    default=DEFAULTS.augment_on,
     help="device: augment inside the training step (on the GPU, each replica); host: in the tf.data graph.",
 )
 @augment_options
 @click.option(
     "--lr-patience",
-    default=5,
+    default=DEFAULTS.lr_patience,
     type=click.IntRange(1),
     help="ReduceLROnPlateau: epochs without val_loss improvement before the rate is cut by 5.",
 )
-@click.option("--min-lr", default=1e-6, type=FiniteRange(0), help="ReduceLROnPlateau: lowest learning rate.")
+@click.option("--min-lr", default=DEFAULTS.min_lr, type=FiniteRange(0), help="ReduceLROnPlateau: lowest learning rate.")
 @click.option(
     "--patience",
-    default=10,
+    default=DEFAULTS.early_stopping_patience,
     type=click.IntRange(1),
     help="EarlyStopping: epochs without val_loss improvement before stopping (best weights restored).",
 )
-@click.option("--shuffle-buffer", default=256, type=click.IntRange(1), help="Tiles in the shuffle buffer.")
+@click.option(
+    "--shuffle-buffer", default=DEFAULTS.shuffle_buffer, type=click.IntRange(1), help="Tiles in the shuffle buffer."
+)
 @seed_opt
 @overwrite_opt
 @click.option("--quiet", is_flag=True, help="No Keras progress bar (one line per epoch).")
@@ -248,7 +260,6 @@ def train(
     finished epoch.
     """
     # here, not at the top: keeps --help fast
-    from roofseg.training.train import TrainConfig
     from roofseg.training.train import train as run_train
 
     cfg = TrainConfig(

@@ -31,3 +31,24 @@ def test_a_gap_weight_with_dice_alone_is_one_line_and_writes_no_run(manifest, tm
     line = one_error_line(run_cli(*args, "--loss", "dice", "--gap-weight", 10))
     assert "--gap-weight 10" in line and "dice" in line and "bce_dice" in line
     assert not (tmp_path / "run").exists()
+
+
+def test_every_option_of_a_run_setting_defaults_to_the_librarys_setting():
+    import dataclasses
+
+    import click
+
+    from roofseg.cli.train import train
+    from roofseg.training.config import TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    named = {"patience": "early_stopping_patience"}
+    compared, ctx = 0, click.Context(train)
+    for param in train.params:
+        field = fields.get(named.get(param.name, param.name))
+        if field is None or field.default is dataclasses.MISSING or param.required:
+            continue
+        default = param.get_default(ctx)
+        assert default == field.default, (param.name, default, field.default)
+        compared += 1
+    assert compared >= 20
