@@ -7,7 +7,8 @@ borders, or the post-processing.
 Each scene (default: Dhaka's three blocks) is predicted once with ``MODEL``; then the prediction's
 roof and border bands are swapped for the truth's (roof: the footprints; borders: the outline
 targets ``tile --contact-kind outline --contact-px N`` makes of them) and every combination is
-scored as ``roofseg evaluate-scene`` scores (object F1 at IoU ≥ 0.5, pooled over the scenes), at
+scored as ``roofseg evaluate-scene`` scores (object F1 at IoU ≥ 0.5, pooled over the scenes;
+``--contact-kind distance``: the true borders graded as ``tile --contact-kind distance`` grades them), at
 the model card's post-processing and at peaks 0.03–0.3 deep (and at cores below each of
 ``--cuts``, and the card's seeding at each roof threshold of ``--thresholds``). Truth + truth is
 the ceiling of the post-processing on these labels.
@@ -26,20 +27,23 @@ import numpy as np
 import rasterio
 from dhaka import ROOT, scenes_or_dhaka
 
+from roofseg.contracts.targets import CONTACT_KINDS, GRADED_KINDS
+
 DEPTHS = (None, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3)
 
 
-def truth_bands(prediction: Path, labels: Path, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """The true roof and outline border (0/255 uint8) on ``prediction``'s grid."""
+def truth_bands(prediction: Path, labels: Path, radius: int, kind: str = "outline") -> tuple[np.ndarray, np.ndarray]:
+    """The true roof (0/255 uint8) and border of ``kind`` (0–255) on ``prediction``'s grid."""
     from roofseg.raster.labels import open_labels
     from roofseg.raster.scene import Scene
-    from roofseg.tiler.targets import outline_border
+    from roofseg.tiler.targets import contact_target
 
     with Scene(prediction, bands=(1,)) as grid:
         truth = open_labels(labels, grid)
         instances = truth.instances(0, 0, grid.ds.height, grid.ds.width)
         truth.close()
-    return (instances > 0).astype(np.uint8) * 255, outline_border(instances, radius).astype(np.uint8) * 255
+    border = contact_target(instances, radius, 0, kind)
+    return (instances > 0).astype(np.uint8) * 255, border if kind in GRADED_KINDS else border * 255
 
 
 def scores(raster: Path, labels: Path, post) -> tuple[int, int, int]:
@@ -62,6 +66,7 @@ def main() -> None:
     ap.add_argument("model")
     ap.add_argument("--scene", action="append", default=[], help="SCENE:LABELS, instead of Dhaka's blocks")
     ap.add_argument("--contact-px", type=int, default=3)
+    ap.add_argument("--contact-kind", choices=CONTACT_KINDS, default="outline", help="the true borders' kind")
     ap.add_argument("--cuts", default="", help="contact cuts to score cores at too, comma-separated (e.g. 0.3,0.5)")
     ap.add_argument("--thresholds", default="", help="roof thresholds to score the card's seeding at too")
     args = ap.parse_args()
@@ -82,7 +87,7 @@ def main() -> None:
             subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
             with rasterio.open(out) as ds:
                 model, profile, gdal_tags = ds.read(), ds.profile, ds.tags()
-            roof, border = truth_bands(out, labels, args.contact_px)
+            roof, border = truth_bands(out, labels, args.contact_px, args.contact_kind)
             for bands, (r, b) in {
                 "model roof, model borders": (model[0], model[1]),
                 "model roof, true borders": (model[0], border),
@@ -96,7 +101,10 @@ def main() -> None:
                 for name, post in posts.items():
                     key = (bands, name)
                     table[key] = table.get(key, np.zeros(3, int)) + np.array(scores(mixed, labels, post))
-    print(f"object F1 pooled over {len(scenes)} scene(s) (matched/predicted); borders {args.contact_px} px")
+    print(
+        f"object F1 pooled over {len(scenes)} scene(s) (matched/predicted); "
+        f"true borders {args.contact_kind}, {args.contact_px} px"
+    )
     print("| roof, borders | " + " | ".join(posts) + " |\n|---|" + "---|" * len(posts))
     for bands in dict.fromkeys(b for b, _ in table):
         cells = []

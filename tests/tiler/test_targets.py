@@ -51,11 +51,24 @@ def test_distance_grades_the_outline_band_so_each_building_peaks_at_its_middle()
     assert (graded[(ids == 0) & ~contact_border(ids, 2)] == 0).all()  # ground stays 0 but in gaps
     lone = graded[45:55, 75:85]  # 10 x 10: edge 1, then 0.75, 0.5, 0.25 and 0 from 4 px in
     np.testing.assert_allclose(lone[5, :5], [1.0, 0.75, 0.5, 0.25, 0.0])
-    assert (graded[20, 23:27] == 1).all()  # a shared wall: 1 on both sides, as outline's
-    assert ((graded == 1) == (outline_border(ids, 1) | contact_border(ids, 2))).all()  # 1: the edge, or between
+    # a shared wall is a ridge one edge wide, not a band: 1 on its two edge pixels, graded beside
+    np.testing.assert_allclose(graded[20, 21:29], [0.25, 0.5, 0.75, 1.0, 1.0, 0.75, 0.5, 0.25])
+    ground_between = (ids == 0) & contact_border(ids, 2)
+    assert ((graded == 1) == (outline_border(ids, 1) | ground_between)).all()  # 1: an edge, or a narrow gap
     # roof x (1 - border): one highest region inside each building, nowhere across a wall
     inner = (ids > 0) & (graded == graded[ids > 0].min())
     peaks, n = ndimage.label(inner)
     assert n == 4 and all(len(set(np.unique(ids[peaks == k]))) == 1 for k in range(1, n + 1))
     stored = contact_target(np.pad(ids, 2), 2, 2, "distance")
     assert stored.dtype == np.uint8 and stored.max() == 255 and set(np.unique(stored)) >= {0, 64, 128, 191, 255}
+
+
+def test_distance_keeps_the_middle_of_a_house_narrower_than_the_band_between_two_neighbours():
+    ids = np.zeros((30, 40), np.int32)
+    ids[5:25, 5:15], ids[5:25, 15:21], ids[5:25, 21:31] = 1, 2, 3  # the middle house: 6 px wide
+    graded = distance_border(ids, 4)  # a band of 4 px from each wall would cover it whole
+    assert contact_border(ids, 4)[15, 15:21].all()
+    middle = graded[15, 15:21]
+    assert middle.min() < 1 and middle.argmin() in (2, 3)  # still a peak of roof x (1 - border) of its own
+    peaks, n = ndimage.label((ids > 0) & (1 - graded > 0.2))
+    assert n == 3
