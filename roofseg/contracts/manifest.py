@@ -174,9 +174,7 @@ class Manifest:
     targets: tuple[str, ...] = TARGETS[:1]
     contact_px: int = 0
     contact_m: float | None = None  # the border band in metres, drawn in each scene's px (tile --contact-m)
-    contact_kind: str | None = (
-        None  # the border target's kind (outline, between, distance); None: between (older tilings)
-    )
+    contact_kind: str | None = None  # outline, between or distance (the border target); None: between (older tilings)
     known: bool = False  # the tiles carry a known mask: the pixels outside it have no label (a review's tiles)
     jobs: tuple[Job, ...] = ()  # what each scene or folder job did
     params: dict = field(default_factory=dict)  # the tiling parameters

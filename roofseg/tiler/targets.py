@@ -1,7 +1,7 @@
 """Training targets derived from building instances: the roof itself and the borders where a
 cut between buildings belongs.
 
-Two kinds of border target (the manifest's and the card's ``contact_kind``):
+Three kinds of border target (the manifest's and the card's ``contact_kind``):
 
 - ``between``: only where two buildings touch or nearly touch (solaris' and ramp's contact masks).
   A few pixels in a thousand: the base trained on it never rose above 0.063 and split nothing.
@@ -12,10 +12,9 @@ Two kinds of border target (the manifest's and the card's ``contact_kind``):
 
 - ``distance``: the outline band graded by the distance to the building's own edge: 1 at the
   edge (a shared wall too), falling linearly to 0 at twice the band's width inside, and 1 on the
-  ground of narrow gaps between buildings. Roof
-  × (1 − border) then rises to each building's middle, as a distance head's output does (the
-  distance transforms of the DSB 2018 and SpaceNet 6 winners), in the border channel itself.
-  Stored as 0–255 (the other kinds as 0/1).
+  ground of narrow gaps between buildings. Roof × (1 − border) then rises to each building's
+  middle, as a distance head's output does (the distance transforms of the DSB 2018 and
+  SpaceNet 6 winners), in the border channel itself. Stored as 0–255 (the other kinds as 0/1).
 
 A model that learns any of them can split the roof it finds into one region per building (see
 :mod:`roofseg.prediction.vector.instances`), the same way: cores are the roof below the cut.

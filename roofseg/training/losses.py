@@ -23,15 +23,20 @@ def _dice(y_true, y_pred, known=None):
     return 1.0 - _F.f_score(y_true, y_pred, beta=1, per_image=False, threshold=None, **_SUB)
 
 
+def _mean_over_known(pixels, known=None):
+    """The mean of per-pixel losses ``pixels`` (n, h, w) over the pixels ``known`` marks (None: all)."""
+    if known is None:
+        return tf.reduce_mean(pixels)
+    counted = tf.cast(known[..., 0], pixels.dtype)
+    return tf.reduce_sum(pixels * counted) / tf.maximum(tf.reduce_sum(counted), 1.0)
+
+
 def _bce(y_true, y_pred, known=None, weight=None):
     """Mean cross-entropy over the known pixels, each times its ``weight`` (None: 1)."""
     pixels = keras.losses.binary_crossentropy(y_true, y_pred)
     if weight is not None:
         pixels = pixels * tf.cast(weight[..., 0], pixels.dtype)
-    if known is None:
-        return tf.reduce_mean(pixels)
-    counted = tf.cast(known[..., 0], pixels.dtype)  # the mean over the known pixels alone
-    return tf.reduce_sum(pixels * counted) / tf.maximum(tf.reduce_sum(counted), 1.0)
+    return _mean_over_known(pixels, known)
 
 
 def _bce_dice(y_true, y_pred, known=None, weight=None):
@@ -46,11 +51,7 @@ def _focal(y_true, y_pred, known=None, gamma: float = FOCAL_GAMMA):
     and the hard ones (faint borders) carry the term."""
     p = tf.clip_by_value(y_pred, keras.backend.epsilon(), 1.0 - keras.backend.epsilon())
     p_t = y_true * p + (1.0 - y_true) * (1.0 - p)
-    pixels = tf.reduce_mean(-tf.pow(1.0 - p_t, gamma) * tf.math.log(p_t), axis=-1)
-    if known is None:
-        return tf.reduce_mean(pixels)
-    weight = tf.cast(known[..., 0], pixels.dtype)
-    return tf.reduce_sum(pixels * weight) / tf.maximum(tf.reduce_sum(weight), 1.0)
+    return _mean_over_known(tf.reduce_mean(-tf.pow(1.0 - p_t, gamma) * tf.math.log(p_t), axis=-1), known)
 
 
 def _focal_dice(y_true, y_pred, known=None):
