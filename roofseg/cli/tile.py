@@ -25,7 +25,7 @@ from roofseg.cli.options import (
     xyz_options,
 )
 from roofseg.contracts.manifest import Manifest
-from roofseg.contracts.targets import CONTACT_M, CONTACT_PX
+from roofseg.contracts.targets import CONTACT_KINDS, CONTACT_M, CONTACT_PX
 
 if TYPE_CHECKING:
     from roofseg.tiler.tile import TileParams
@@ -114,8 +114,8 @@ def border_band(contact_m: float | None, contact_px: int | None) -> dict:
 )
 @click.option(
     "--contact-kind",
-    type=click.Choice(["outline", "between", "distance"]),
-    default="outline",
+    type=click.Choice(CONTACT_KINDS),
+    default=CONTACT_KINDS[0],
     help="outline: every building's edge band plus where buildings meet (cores stay apart: what splits dense "
     "blocks); between: only where two buildings meet (the targets of roofseg 0.1's base); distance: the "
     "outline band graded by the distance to the building's edge (1 there, 0 at twice the band inside).",

@@ -17,7 +17,7 @@ from roofseg.cli.options import (
     seed_opt,
     tile_size_opt,
 )
-from roofseg.training.config import TrainConfig
+from roofseg.training.config import CONTACT_LOSSES, ROOF_LOSSES, TrainConfig
 
 #: the library's defaults, the options' own: decided once, in TrainConfig, for every caller
 DEFAULTS = TrainConfig(manifest="", out_dir="")
@@ -61,7 +61,7 @@ DEFAULTS = TrainConfig(manifest="", out_dir="")
     type=click.IntRange(0),
     help="Train the decoder alone for this many epochs first, then everything.",
 )
-@click.option("--loss", type=click.Choice(["dice", "bce", "bce_dice"]), default=DEFAULTS.loss, help="Loss function.")
+@click.option("--loss", type=click.Choice(ROOF_LOSSES), default=DEFAULTS.loss, help="Loss function.")
 @click.option(
     "--contact-weight",
     default=DEFAULTS.contact_weight,
@@ -73,7 +73,7 @@ DEFAULTS = TrainConfig(manifest="", out_dir="")
 )
 @click.option(
     "--contact-loss",
-    type=click.Choice(["bce_dice", "focal_dice"]),
+    type=click.Choice(CONTACT_LOSSES),
     default=DEFAULTS.contact_loss,
     show_default=True,
     help="The contact borders' loss: cross-entropy and Dice, or focal loss (gamma 2: the hard pixels, "

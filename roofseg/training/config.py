@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 
 from roofseg.contracts.augment import AugmentConfig
 
+#: the roof's losses and the contact borders' (the keys of ``losses.LOSSES`` and ``losses.CONTACT_LOSSES``,
+#: named here, where the CLI can read them without importing TensorFlow)
+ROOF_LOSSES = ("dice", "bce", "bce_dice")
+CONTACT_LOSSES = ("bce_dice", "focal_dice")
+
 
 @dataclass
 class TrainConfig:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from roofseg._tf import keras, tf
-from roofseg.training.losses import LOSSES, RoofContactLoss, loss_of
+from roofseg.training import config
+from roofseg.training.losses import CONTACT_LOSSES, LOSSES, RoofContactLoss, loss_of
 
 
 def _pair(seed: int = 0):
@@ -71,6 +72,13 @@ def test_the_focal_border_loss_is_focal_plus_dice_of_the_borders_alone(name):
     )
     dice = _dice_by_hand(np.ones(16), np.full(16, 0.9))
     assert focal - dice == pytest.approx((bce - dice) / 100, rel=1e-3)
+
+
+def test_the_losses_named_for_the_cli_are_the_losses_there_are():
+    # the CLI's choices come from the config (no TensorFlow import for --help); a loss added on one side only
+    # would be offered and fail, or exist and never be offered
+    assert set(config.ROOF_LOSSES) == set(LOSSES)
+    assert set(config.CONTACT_LOSSES) == set(CONTACT_LOSSES)
 
 
 def test_an_unknown_border_loss_is_refused():
