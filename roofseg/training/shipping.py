@@ -105,8 +105,12 @@ def _tuning_of(source: str | os.PathLike, card: ModelCard) -> Tuning:
     theirs = read_card(source)
     if theirs is None or theirs.postprocess is None:
         raise RoofsegError(source, "was never tuned (roofseg tune): it has no post-processing to keep")
-    if theirs.has_contact != card.has_contact or (card.has_contact and theirs.contact_kind != card.contact_kind):
-        raise RoofsegError(source, "learnt other outputs than the model: its post-processing does not fit it")
+    if not theirs.tuning_fits(card.has_contact, card.contact_kind):
+        raise RoofsegError(
+            source,
+            "learnt other outputs than the model (or borders of another kind, cut at a value): "
+            "its post-processing does not fit it",
+        )
     return theirs.postprocess.continued()
 
 

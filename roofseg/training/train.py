@@ -170,12 +170,11 @@ def model_card(cfg: TrainConfig, contact: bool = False, base=None) -> ModelCard:
 
 def inherited_tuning(base: ModelCard | None, contact: bool, contact_kind: str | None) -> Tuning | None:
     """The post-processing a model fine-tuned from ``base`` starts with: the base's tuned choice,
-    where the base was tuned and its contact output learnt what the new model's learns; tune the
-    new model to choose its own. On Dhaka block1 a fine-tune of the shipped base found 91
-    buildings with its base's choice and 32 with the defaults (README, "Fine-tune for your area")."""
-    if base is None or base.postprocess is None or base.has_contact != contact:
-        return None
-    if contact and base.contact_kind != contact_kind:  # borders of another kind: their cut means another thing
+    where the base was tuned and that choice fits the new model's outputs (ModelCard.tuning_fits:
+    peaks seed borders of any kind, a cut only its own); tune the new model to choose its own. On
+    Dhaka block1 a fine-tune of the shipped base found 91 buildings with its base's choice and 32
+    with the defaults (README, "Fine-tune for your area")."""
+    if base is None or not base.tuning_fits(contact, contact_kind):
         return None
     return base.postprocess.inherited()
 

@@ -200,5 +200,9 @@ def test_a_fine_tune_of_a_tuned_base_starts_with_its_post_processing(base, manif
     assert (vectors.seed_depth, vectors.min_area, vectors.regularize) == (0.15, 5.0, True)
     base_card = read_card(tuned_base)
     assert inherited_tuning(base_card, False, None) is None  # a roof-only model: no borders to seed by
-    assert inherited_tuning(base_card, True, "between") is None  # borders of another kind
+    # peaks are a relative depth: they seed graded borders as they seed outlines; a cut of other borders does not
+    assert inherited_tuning(base_card, True, "distance") == Tuning(choice, "object-f1", None, (), from_base=True)
+    cut = base_card.with_tuning(Tuning(PostProcess(0.55, 0.4, 5.0, True), "object-f1"))
+    assert inherited_tuning(cut, True, base_card.contact_kind).choice.contact_cut == 0.4
+    assert inherited_tuning(cut, True, "distance") is None
     assert inherited_tuning(read_card(base), True, base_card.contact_kind) is None  # an untuned base

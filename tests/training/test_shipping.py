@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from dataclasses import replace
 
 import h5py
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from roofseg import sources
 from roofseg.contracts.card import Lineage, ModelCard, ledger_of, read_card, write_card
 from roofseg.contracts.provenance import Ledger, TrainedOn
+from roofseg.contracts.targets import TARGETS
 from roofseg.errors import RoofsegError
 from roofseg.training.model import load_model
 from roofseg.training.shipping import EXPANDED_FROM, WEIGHTS, expand, ship
@@ -207,3 +209,12 @@ def test_a_shipped_continuation_keeps_the_choice_its_base_was_tuned_to(trained, 
     assert kept.from_base and kept.scores is None
     line = one_error_line(run_cli("ship-base", trained, tmp_path / "x.keras", "--postprocess-of", trained))
     assert "best.keras" in line and "never tuned" in line and not (tmp_path / "x.keras").exists()
+    # a cut of another kind of borders means another thing there; peaks seed any kind (the choice above)
+    mine = replace(read_card(trained), outputs=TARGETS, contact_kind="outline")
+    write_card(trained, mine)
+    cut = Tuning(PostProcess(0.5, 0.4, 5.0, False), "object-f1")
+    write_card(tuned, replace(mine, contact_kind="distance", postprocess=cut))
+    line = one_error_line(run_cli("ship-base", trained, tmp_path / "y.keras", "--postprocess-of", tuned))
+    assert "tuned.keras" in line and "another kind" in line and not (tmp_path / "y.keras").exists()
+    write_card(tuned, replace(mine, contact_kind="distance", postprocess=chosen))
+    assert run_cli("ship-base", trained, tmp_path / "z.keras", "--postprocess-of", tuned).code == 0
