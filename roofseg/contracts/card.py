@@ -253,7 +253,7 @@ class ModelCard:
             return False
         if has_contact and self.contact_kind != contact_kind:
             # measured: a 1,500-step continuation of the base on graded borders found 212 of Dhaka's
-            # buildings with the base's peaks 0.15, 48 with the defaults' cores (README, "The base model")
+            # buildings with the base's choice (peaks 0.15), 48 with the defaults (cores, coarse scenes read as is)
             return self.postprocess.choice.seed_depth is not None
         return True
 
