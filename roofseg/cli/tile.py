@@ -118,7 +118,8 @@ def border_band(contact_m: float | None, contact_px: int | None) -> dict:
     default=CONTACT_KINDS[0],
     help="outline: every building's edge band plus where buildings meet (cores stay apart: what splits dense "
     "blocks); between: only where two buildings meet (the targets of roofseg 0.1's base); distance: the "
-    "outline band graded by the distance to the building's edge (1 there, 0 at twice the band inside).",
+    "outline band graded by the distance to the building's edge (1 there, 0 at twice the band inside); "
+    "relative: distance, but a building narrower than that falls to 0 at its own middle.",
 )
 @click.option(
     "--pixel-size",

@@ -12,6 +12,6 @@ CONTACT_M = 0.9
 CONTACT_PX = 3
 
 #: the kinds of border target (see roofseg.tiler.targets); the first is what tile writes by default
-CONTACT_KINDS = ("outline", "between", "distance")
+CONTACT_KINDS = ("outline", "between", "distance", "relative")
 #: the kinds whose target is graded, stored 0–255 and read as a fraction (the others: 0/1)
-GRADED_KINDS = ("distance",)
+GRADED_KINDS = ("distance", "relative")

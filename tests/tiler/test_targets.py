@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from roofseg.tiler.targets import contact_border, contact_target, distance_border, outline_border
+from roofseg.tiler.targets import contact_border, contact_target, distance_border, outline_border, relative_border
 
 
 def _block() -> np.ndarray:
@@ -72,3 +72,23 @@ def test_distance_keeps_the_middle_of_a_house_narrower_than_the_band_between_two
     assert middle.min() < 1 and middle.argmin() in (2, 3)  # still a peak of roof x (1 - border) of its own
     peaks, n = ndimage.label((ids > 0) & (1 - graded > 0.2))
     assert n == 3
+
+
+def test_relative_grades_each_house_narrower_than_the_grading_down_to_nothing_at_its_middle():
+    ids = np.zeros((40, 60), np.int32)
+    ids[5:35, 5:11], ids[5:35, 11:15], ids[5:35, 15:45] = 1, 2, 3  # 6 and 4 px wide beside one 30 px wide
+    ids[36:39, 50:53] = 4  # 3 x 3 alone
+    distance, relative = distance_border(ids, 4), relative_border(ids, 4)
+    assert distance[20, 5:11].min() == pytest.approx(0.75) and distance[20, 11:15].min() == pytest.approx(0.875)
+    for house, cols in ((1, slice(5, 11)), (2, slice(11, 15))):  # the small ones: 0 at their middles
+        assert relative[20, cols].min() == 0, house
+    assert relative[37, 51] == 0 and distance[37, 51] > 0.8
+    wide = ids == 3  # wider than the grading: graded as distance grades it
+    np.testing.assert_allclose(relative[wide], distance[wide])
+    assert ((relative == 1) == (distance == 1)).all()  # edges and narrow gaps alike
+    assert (relative <= distance + 1e-6).all()
+    peaks, n = ndimage.label((ids > 0) & (relative < 0.5))  # one middle per house
+    assert n == 4 and all(len(set(np.unique(ids[peaks == k]))) == 1 for k in range(1, n + 1))
+    stored = contact_target(np.pad(ids, 2), 4, 2, "relative")
+    assert stored.dtype == np.uint8
+    np.testing.assert_array_equal(stored, np.round(relative * 255))

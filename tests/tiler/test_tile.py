@@ -402,7 +402,7 @@ def test_graded_borders_are_read_back_as_fractions_and_other_kinds_as_zero_or_on
     (tmp_path / "scenes").mkdir()
     image, labels = _one_building_at(tmp_path / "scenes", 0.25)
     read = {}
-    for kind in ("outline", "distance"):
+    for kind in ("outline", "distance", "relative"):
         params = TileParams(size=64, stride=64, max_nodata=1.0, val=0, test=0, contact_kind=kind, contact_m=1.0)
         manifest = tile([str(image)], tmp_path / kind, params, labels=[str(labels)], progress=False)
         assert manifest["contact_kind"] == kind
@@ -415,3 +415,4 @@ def test_graded_borders_are_read_back_as_fractions_and_other_kinds_as_zero_or_on
     grades = np.unique(distance)
     assert grades.min() == 0 and grades.max() == 1 and len(grades) > 4  # 1 m band at 0.25 m: 8 grades
     assert (distance[outline == 1] >= 0.49).all()  # the outline band lies in the graded band's upper half
+    assert len(np.unique(read["relative"])) > 4 and (read["relative"] <= distance + 1 / 255).all()
