@@ -8,7 +8,7 @@ Each scene (default: Dhaka's three blocks) is predicted once with ``MODEL``; the
 roof and border bands are swapped for the truth's (roof: the footprints; borders: the outline
 targets ``tile --contact-kind outline --contact-px N`` makes of them) and every combination is
 scored as ``roofseg evaluate-scene`` scores (object F1 at IoU ≥ 0.5, pooled over the scenes;
-``--contact-kind distance``: the true borders graded as ``tile --contact-kind distance`` grades them), at
+``--contact-kind distance`` or ``relative``: the true borders graded as ``tile`` grades them), at
 the model card's post-processing and at peaks 0.03–0.3 deep (and at cores below each of
 ``--cuts``, and the card's seeding at each roof threshold of ``--thresholds``). Truth + truth is
 the ceiling of the post-processing on these labels.
@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("model")
     ap.add_argument("--scene", action="append", default=[], help="SCENE:LABELS, instead of Dhaka's blocks")
     ap.add_argument("--contact-px", type=int, default=3)
-    ap.add_argument("--contact-kind", choices=CONTACT_KINDS, default="outline", help="the true borders' kind")
+    ap.add_argument("--contact-kind", choices=CONTACT_KINDS, default=CONTACT_KINDS[0], help="the true borders' kind")
     ap.add_argument("--cuts", default="", help="contact cuts to score cores at too, comma-separated (e.g. 0.3,0.5)")
     ap.add_argument("--thresholds", default="", help="roof thresholds to score the card's seeding at too")
     args = ap.parse_args()
