@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import shapely
+
+POLYGONAL = ("Polygon", "MultiPolygon")
 
 
 def valid_polygonal(geom: shapely.Geometry) -> shapely.Geometry:
-    """``geom`` made valid, keeping only its polygonal parts (a Polygon or a MultiPolygon)."""
-    if geom.is_valid:
-        return geom
-    fixed = shapely.make_valid(geom)
-    if fixed.geom_type in ("Polygon", "MultiPolygon"):
+    """``geom`` made valid, keeping only its polygonal parts (a Polygon or a MultiPolygon). A valid
+    collection is filtered too: a squared outline less its neighbours (or snapped to their corners)
+    can keep a line where they touch, and a line is no footprint (GEOS' coverage simplifier refuses it)."""
+    fixed = geom if geom.is_valid else shapely.make_valid(geom)
+    if fixed.geom_type in POLYGONAL:
         return fixed
-    parts = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type in ("Polygon", "MultiPolygon")]
+    parts = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type in POLYGONAL]
     return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def without_slivers(geom: shapely.Geometry, is_building: Callable[[shapely.Geometry], bool]) -> shapely.Geometry:
+    """``geom`` without the parts that ``is_building`` says are too small to be one: the crumbs a
+    squared outline leaves when its neighbour's area is taken out of it, or a pixel joined at a
+    corner. The largest part stays if none passes. One footprint is then one polygon, as a mapper
+    expects (a MultiPolygon is written to OSM as a relation of several ways)."""
+    if geom.geom_type != "MultiPolygon":
+        return geom
+    parts = sorted(geom.geoms, key=lambda p: p.area, reverse=True)
+    kept = [p for p in parts if is_building(p)] or parts[:1]
+    return kept[0] if len(kept) == 1 else shapely.MultiPolygon(kept)
 
 
 def simplify_outlines(geoms: list[shapely.Geometry], tolerance: float) -> list[shapely.Geometry]:

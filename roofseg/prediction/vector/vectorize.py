@@ -24,11 +24,11 @@ from roofseg.contracts.tags import BINARY, probability_scale, read_tags
 from roofseg.contracts.targets import ROOF, TARGETS
 from roofseg.errors import RoofsegError
 from roofseg.prediction.vector.existing import ExistingBuildings
-from roofseg.prediction.vector.geometry import share_walls, simplify_outlines, valid_polygonal
+from roofseg.prediction.vector.geometry import share_walls, simplify_outlines, valid_polygonal, without_slivers
 from roofseg.prediction.vector.instances import ContactBand, contact_band, split_region
 from roofseg.prediction.vector.osm import MAX_WAY_NODES, STATUS_TAG, OsmWriter
 from roofseg.prediction.vector.regularize import regularize as regular
-from roofseg.raster.ground import GroundArea
+from roofseg.raster.ground import GroundArea, ground_pixel_sides
 from roofseg.raster.windows import covering_window
 
 DRIVERS = {
@@ -214,6 +214,9 @@ def polygons(
         pixel = pixel_size(ds)
         borders = stack.enter_context(rasterio.open(contact.path)) if contact else None
         probs = stack.enter_context(rasterio.open(probability.path)) if probability else None
+        # a part of a building smaller than the smallest building kept (and than 4 px) is a crumb, not a wing
+        sides = ground_pixel_sides(ds.crs, ds.transform, ds.height, ds.width) or (ds.transform.a, ds.transform.e)
+        sliver = max(min_area, 4 * abs(sides[0] * sides[1]))
         for geom, value in shapes(band, mask=band, connectivity=8, transform=ds.transform):
             if value != 1:
                 continue
@@ -228,6 +231,7 @@ def polygons(
                         taken = taken.union(poly)
                 if poly.is_empty:
                     continue
+                poly = without_slivers(poly, lambda part: area_of(part) >= sliver)
                 area = area_of(poly)
                 if area >= min_area:
                     confidence = confidence_of(poly, probs, probability) if probs is not None else None
