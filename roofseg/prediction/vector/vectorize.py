@@ -202,7 +202,8 @@ def polygons(
     GDAL's polygonize reads the band block by block itself, so memory follows the number of
     polygons, not the raster's size; a region is split in a window of its own size. Its
     8-connected rings can touch themselves (invalid in OGC terms): such a region is repaired, as a
-    MultiPolygon where it is two pieces joined at a corner. ``regularize`` straightens each
+    MultiPolygon where it is two pieces joined at a corner; a piece smaller than the smallest
+    building kept (and than 4 px) is a crumb and dropped (:func:`without_slivers`). ``regularize`` straightens each
     outline and squares it where it is rectilinear; the parts of a split region never overlap
     (a part's squared sides stop at the parts before it). With ``probability``, each building's
     confidence is the mean roof probability of its pixels (see :func:`confidence_of`).
