@@ -124,6 +124,15 @@ def relative_border(instances: np.ndarray, radius: int) -> np.ndarray:
     return _with_gaps(graded, instances, radius)
 
 
+#: each kind's border (CONTACT_KINDS, in the same order)
+BORDERS = {
+    "outline": outline_border,
+    "between": contact_border,
+    "distance": distance_border,
+    "relative": relative_border,
+}
+
+
 def contact_target(instances: np.ndarray, radius: int, margin: int, kind: str = "between") -> np.ndarray:
     """The uint8 border target (``kind``: outline or between, 0/1; distance or relative, 0–255) of a window read
     with ``margin`` px of context on each side, cropped to the window: a border at the window's
@@ -131,9 +140,5 @@ def contact_target(instances: np.ndarray, radius: int, margin: int, kind: str = 
     if kind not in CONTACT_KINDS:
         raise ValueError(f"contact kind must be one of {CONTACT_KINDS}, got {kind!r}")
     h, w = instances.shape
-    if kind in GRADED_KINDS:
-        grade = distance_border if kind == "distance" else relative_border
-        graded = grade(instances, radius)[margin : h - margin, margin : w - margin]
-        return np.round(graded * 255).astype(np.uint8)
-    border = (outline_border if kind == "outline" else contact_border)(instances, radius)
-    return border[margin : h - margin, margin : w - margin].astype(np.uint8)
+    border = BORDERS[kind](instances, radius)[margin : h - margin, margin : w - margin]
+    return np.round(border * 255).astype(np.uint8) if kind in GRADED_KINDS else border.astype(np.uint8)

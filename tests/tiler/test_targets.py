@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from roofseg.tiler.targets import contact_border, contact_target, distance_border, outline_border, relative_border
+from roofseg.contracts.targets import CONTACT_KINDS
+from roofseg.tiler.targets import (
+    BORDERS,
+    contact_border,
+    contact_target,
+    distance_border,
+    outline_border,
+    relative_border,
+)
 
 
 def _block() -> np.ndarray:
@@ -43,6 +51,7 @@ def test_contact_target_takes_its_kind_and_crops_its_margin():
     np.testing.assert_array_equal(contact_target(ids, 2, 2, "between"), contact_border(ids, 2)[2:-2, 2:-2])
     with pytest.raises(ValueError, match="contact kind"):
         contact_target(ids, 2, 2, "edges")
+    assert tuple(BORDERS) == CONTACT_KINDS  # every kind the CLI offers has its border, and no other
 
 
 def test_distance_grades_the_outline_band_so_each_building_peaks_at_its_middle():

@@ -8,7 +8,8 @@ from shapely.geometry import shape
 
 from roofseg.prediction.vector.geometry import simplify_outlines, valid_polygonal, without_slivers
 from roofseg.prediction.vector.vectorize import polygons
-from tests.conftest import write_tif
+
+from conftest import write_tif
 
 
 def test_a_valid_collection_of_a_roof_and_a_line_keeps_the_roof():
