@@ -18,6 +18,7 @@ from roofseg.cli.data_service import data_service
 from roofseg.cli.evaluate import evaluate
 from roofseg.cli.evaluate_scene import evaluate_scene
 from roofseg.cli.export import export
+from roofseg.cli.mosaic import mosaic
 from roofseg.cli.options import CONTEXT
 from roofseg.cli.predict import predict
 from roofseg.cli.review import review
@@ -41,6 +42,7 @@ def cli() -> None:
 
 for command in (
     sample,
+    mosaic,
     tile,
     augment_preview,
     train,

@@ -59,7 +59,8 @@ def folder_items(folder: str | Path) -> list[FolderItem]:
     return items
 
 
-def _find_labels(image: Path, prefer: str) -> str:
+def find_labels(image: Path, prefer: str) -> str:
+    """The labels beside ``image`` (see LABEL_RULE), masks or footprints first as ``prefer`` says."""
     base = ROLE.sub("", image.stem)
     folder = image.parent
     masks = [folder / f"{base}_mask{s}" for s in (".tif", ".tiff")]
@@ -94,7 +95,7 @@ def scene_inputs(
                 "a remote scene needs its labels named (--labels, 'IMAGE LABELS' in a .txt list, "
                 "or a STAC labels asset)",
             )
-        lab = lab or _find_labels(Path(img), prefer)
+        lab = lab or find_labels(Path(img), prefer)
         if not is_remote(lab) and not Path(lab).is_file():
             raise RoofsegError(lab, "no such labels file")
         out.append(SceneInput(sid, img, lab))
