@@ -24,7 +24,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 from tqdm import tqdm
 
 from roofseg.atomic import atomic_output
@@ -56,9 +56,9 @@ def cut_roofs(image: Path, labels: Path, rng: np.random.Generator, limit: int = 
             raise RoofsegError(image, f"has {ds.count} band(s): roofs are cut from RGB scenes")
         pixels = np.moveaxis(ds.read([1, 2, 3]), 0, -1)
         to_pixel = ~ds.transform
-        features = [f["geometry"] for f in fc if f["geometry"]]
-        source_crs = fc.crs
-        if source_crs and ds.crs and source_crs != ds.crs:
+        features = [mapping(shape(f["geometry"])) for f in fc if f["geometry"]]
+        source_crs = CRS.from_user_input(fc.crs.to_wkt()) if fc.crs else None
+        if source_crs and ds.crs and source_crs != ds.crs:  # footprints in another CRS than the scene's
             features = [transform_geom(source_crs, ds.crs, g) for g in features]
     patches = []
     for k in rng.permutation(len(features)):
@@ -77,7 +77,7 @@ def cut_roofs(image: Path, labels: Path, rng: np.random.Generator, limit: int = 
         mh, mw = patch.shape[0] // 6, patch.shape[1] // 6
         patch = patch[mh : patch.shape[0] - mh, mw : patch.shape[1] - mw]
         r, g, b = patch.reshape(-1, 3).astype(np.float32).mean(0)
-        if g > r + 5 and g > b + 5 or patch.mean() < 5:
+        if (g > r + 5 and g > b + 5) or patch.mean() < 5:
             continue  # a tree over the roof, or nodata
         patches.append(patch)
         if len(patches) >= limit:

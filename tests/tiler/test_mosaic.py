@@ -5,22 +5,26 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import rasterio
+import shapely.ops
 from affine import Affine
+from pyproj import Transformer
 from shapely.geometry import Polygon, box, shape
 from shapely.ops import unary_union
 
 from roofseg.tiler.inputs import find_labels
 from roofseg.tiler.mosaic import write_mosaics
 
-from conftest import one_error_line, write_geojson, write_tif
+from conftest import UTM, one_error_line, write_geojson, write_tif
 
 PIXEL = 0.1  # metres: the source scene's pixels
 ORIGIN = (500_000.0, 5_000_000.0)
 
 
-def red_roofs_scene(tmp_path, roofs: list[Polygon]):
-    """A 240×240 px scene of green ground with ``roofs`` (local metres) painted red, and their footprints."""
+def red_roofs_scene(tmp_path, roofs: list[Polygon], crs: str | None = None):
+    """A 240×240 px scene of green ground with ``roofs`` (local metres) painted red, and their
+    footprints (in the scene's CRS, or in ``crs``)."""
     image = np.zeros((3, 240, 240), np.uint8)
     image[:] = np.array([70, 110, 60], np.uint8)[:, None, None]
     footprints = []
@@ -30,19 +34,23 @@ def red_roofs_scene(tmp_path, roofs: list[Polygon]):
         x0, y0, x1, y1 = ORIGIN[0] + x0 * PIXEL, ORIGIN[1] - y1 * PIXEL, ORIGIN[0] + x1 * PIXEL, ORIGIN[1] - y0 * PIXEL
         footprints.append(box(x0, y0, x1, y1))
     scene = write_tif(tmp_path / "town_image.tif", image, Affine(PIXEL, 0, ORIGIN[0], 0, -PIXEL, ORIGIN[1]))
-    labels = write_geojson(tmp_path / "town_labels.geojson", footprints)
+    if crs:
+        to_crs = Transformer.from_crs(UTM, crs, always_xy=True).transform
+        footprints = [shapely.ops.transform(to_crs, f) for f in footprints]
+    labels = write_geojson(tmp_path / "town_labels.geojson", footprints, **({"crs": crs} if crs else {}))
     return scene, labels
 
 
-def houses(tmp_path, seed=0):
+def houses(tmp_path, seed=0, crs=None):
     roofs = [box(2 + 6 * i, 2 + 8 * j, 5 + 6 * i, 7 + 8 * j) for i in range(3) for j in range(2)]
-    scene, labels = red_roofs_scene(tmp_path, roofs)
+    scene, labels = red_roofs_scene(tmp_path, roofs, crs)
     (image,) = write_mosaics([(scene, labels)], tmp_path / f"mosaic{seed}", count=1, size=128, seed=seed)
     return image
 
 
-def test_every_house_is_a_pasted_roof_and_neighbours_share_walls(tmp_path):
-    image = houses(tmp_path)
+@pytest.mark.parametrize("crs", [None, "EPSG:4326"])
+def test_every_house_is_a_pasted_roof_and_neighbours_share_walls(tmp_path, crs):
+    image = houses(tmp_path, crs=crs)  # footprints in the scene's CRS, or in degrees
     labels = find_labels(image, "vector")  # tile finds them beside the image
     feats = json.loads(open(labels).read())["features"]
     polygons = [shape(f["geometry"]) for f in feats]
