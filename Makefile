@@ -29,7 +29,7 @@ BASE_INIT   ?= base
 # continuation keeps its base's until it is tuned itself (empty: none; run roofseg tune on it)
 BASE_CHOICE ?= $(BASE_INIT)
 # the checkpoint shipped: last (the latest epoch: the most steps) or best (lowest validation loss); the
-# validation blocks hold no place like Dhaka, and the last three bases shipped were their runs' ends
+# validation blocks hold no place like Dhaka, and the last two bases shipped were their runs' ends
 BASE_CHECKPOINT ?= last
 # scenes of small houses touching on all sides, pasted from real roofs (0: none): with 8, Dhaka's
 # object F1 went 0.295 -> 0.398 at 1,500 steps beside the same run without them (README, "The base model")
