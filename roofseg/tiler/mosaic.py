@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import fiona
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.warp import transform_geom
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 from tqdm import tqdm
 
 from roofseg.atomic import atomic_output
 from roofseg.errors import RoofsegError
 from roofseg.raster.ground import ground_pixel_size
+from roofseg.raster.labels import read_footprints
+from roofseg.raster.scene import Scene
 
 CRS_EPSG = 32636  # a projected CRS in metres; the scenes are of no real place
 ORIGIN = (500_000.0, 100_000.0)
@@ -50,16 +50,11 @@ def cut_roofs(image: Path, labels: Path, rng: np.random.Generator, limit: int = 
     """Up to ``limit`` nearly rectangular roofs of ``image`` (footprints ``labels``, any CRS), at least
     1.5 m across and at most 200 m² (house-sized), each warped axis-aligned in ``image``'s pixels."""
 
-    with rasterio.open(image) as ds, fiona.open(labels) as fc:
-        metres = ground_pixel_size(ds.crs, ds.transform, ds.height, ds.width) or abs(ds.transform.a)
-        if ds.count < 3:
-            raise RoofsegError(image, f"has {ds.count} band(s): roofs are cut from RGB scenes")
-        pixels = np.moveaxis(ds.read([1, 2, 3]), 0, -1)
-        to_pixel = ~ds.transform
-        features = [mapping(shape(f["geometry"])) for f in fc if f["geometry"]]
-        source_crs = CRS.from_user_input(fc.crs.to_wkt()) if fc.crs else None
-        if source_crs and ds.crs and source_crs != ds.crs:  # footprints in another CRS than the scene's
-            features = [transform_geom(source_crs, ds.crs, g) for g in features]
+    with Scene(image) as scene:  # the tiler's reader: uint8 RGB (stretched, one band replicated), nodata 0
+        metres = ground_pixel_size(scene.crs, scene.transform, scene.height, scene.width) or abs(scene.transform.a)
+        pixels, _ = scene.read(0, 0, scene.height, scene.width)
+        to_pixel = ~scene.transform
+        features = read_footprints(str(labels), scene.crs)  # the tiler's labels path: in the scene's CRS
     patches = []
     for k in rng.permutation(len(features)):
         footprint = shape(features[k])
