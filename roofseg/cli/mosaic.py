@@ -34,7 +34,7 @@ def mosaic(
 
     pairs = []
     for scene in scenes:
-        labels = find_labels(Path(scene), "vector")
+        labels = find_labels(Path(scene), "vector", "put the footprints there: mosaic reads them beside each scene")
         if Path(labels).suffix.lower() in (".tif", ".tiff"):
             raise RoofsegError(scene, f"has only a mask beside it ({Path(labels).name}): roofs are cut from footprints")
         pairs.append((Path(scene), Path(labels)))

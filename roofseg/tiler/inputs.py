@@ -59,8 +59,9 @@ def folder_items(folder: str | Path) -> list[FolderItem]:
     return items
 
 
-def find_labels(image: Path, prefer: str) -> str:
-    """The labels beside ``image`` (see LABEL_RULE), masks or footprints first as ``prefer`` says."""
+def find_labels(image: Path, prefer: str, advice: str = "give them with --labels") -> str:
+    """The labels beside ``image`` (see LABEL_RULE), masks or footprints first as ``prefer`` says;
+    where there are none, a RoofsegError ending in ``advice`` (what the command lets the user do)."""
     base = ROLE.sub("", image.stem)
     folder = image.parent
     masks = [folder / f"{base}_mask{s}" for s in (".tif", ".tiff")]
@@ -70,7 +71,7 @@ def find_labels(image: Path, prefer: str) -> str:
     for candidate in ordered:
         if candidate.is_file() and candidate != image:
             return str(candidate)
-    raise RoofsegError(image, f"no labels found beside it ({LABEL_RULE}); give them with --labels")
+    raise RoofsegError(image, f"no labels found beside it ({LABEL_RULE}); {advice}")
 
 
 def scene_inputs(

@@ -89,6 +89,8 @@ def test_the_same_seed_gives_the_same_scene_and_another_seed_another(tmp_path):
 def test_a_scene_without_footprints_or_without_one_roof_is_one_line(tmp_path, run_cli):
     scene, _ = red_roofs_scene(tmp_path, [box(2, 2, 5, 7)])
     (tmp_path / "town_labels.geojson").unlink()
+    line = one_error_line(run_cli("mosaic", scene, "-o", tmp_path / "out", "--quiet"))
+    assert "town_image.tif" in line and "no labels found" in line and "--labels" not in line  # mosaic has none
     write_tif(tmp_path / "town_mask.tif", np.zeros((240, 240), np.uint8))
     line = one_error_line(run_cli("mosaic", scene, "-o", tmp_path / "out", "--quiet"))
     assert "town_image.tif" in line and "mask" in line
