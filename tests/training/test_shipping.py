@@ -177,7 +177,8 @@ def test_the_shipped_base_is_small_says_what_it_learnt_from_and_predicts(tmp_pat
     assert "OpenAerialMap" in trained.licence and "OpenStreetMap" in trained.licence
     assert trained.steps > 0 and len(trained.scenes) > 1 and len(trained.gsd_m) > 1
     assert card.gsd_range[0] < card.gsd_range[1] and card.colour_reference
-    assert card.precision in ("float32", "bfloat16")  # what it trained in; stored float16, it predicts float32
+    # what its last run trained in, as its ledger says; stored float16, it predicts float32 (below)
+    assert card.precision == trained.ledger.runs[-1]["precision"] and card.precision in ("float32", "bfloat16")
     monkeypatch.setenv("ROOFSEG_CACHE", str(tmp_path))
     model = load_model(sources.model_file("base"), compile=False)
     out = model.predict(np.zeros((1, 64, 64, 3), np.float32), verbose=0)
