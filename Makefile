@@ -45,14 +45,16 @@ BASE_CONTACT_WEIGHT ?= 4
 BASE_AUGMENT ?= --scale 0.3 --hue 0.03 --saturation 0.3 --gain 0.1 --gamma 0.3 --blur 0.2 --jpeg 0.2
 BASE_TRAIN_ARGS ?=
 
-$(BASE_WORK)/mosaic/done: | $(STAMP)
-	$(if $(filter-out 0,$(BASE_MOSAICS)),$(BIN)/roofseg mosaic $(BASE_SCENES) -o $(BASE_WORK)/mosaic \
-		--count $(BASE_MOSAICS) --quiet,mkdir -p $(BASE_WORK)/mosaic)
+# one folder per count, so a changed BASE_MOSAICS writes its own settlements instead of reusing the old
+BASE_MOSAIC_DIR := $(BASE_WORK)/mosaic-$(BASE_MOSAICS)
+$(BASE_MOSAIC_DIR)/done: | $(STAMP)
+	$(if $(filter-out 0,$(BASE_MOSAICS)),$(BIN)/roofseg mosaic $(BASE_SCENES) -o $(BASE_MOSAIC_DIR) \
+		--count $(BASE_MOSAICS) --quiet,mkdir -p $(BASE_MOSAIC_DIR))
 	touch $@
 
-$(BASE_WORK)/scenes.txt: $(BASE_WORK)/mosaic/done
+$(BASE_WORK)/scenes.txt: $(BASE_MOSAIC_DIR)/done
 	mkdir -p $(BASE_WORK)
-	( for f in $(abspath $(BASE_SCENES)) $(abspath $(wildcard $(BASE_WORK)/mosaic/*_image.tif)); do echo "$$f"; done; \
+	( for f in $(abspath $(BASE_SCENES)) $(abspath $(wildcard $(BASE_MOSAIC_DIR)/*_image.tif)); do echo "$$f"; done; \
 	  for d in chips val-chips; do l=$$( [ $$d = chips ] && echo labels || echo val-labels ); \
 	    for f in $(abspath $(BASE_CHIPS))/$$d/*.tif; do n=$$(basename $$f .tif); \
 	      echo "$$f $(abspath $(BASE_CHIPS))/$$l/2/$$n.geojson"; done; done; \
