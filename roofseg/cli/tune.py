@@ -69,6 +69,8 @@ def tune(
         raise click.UsageError("give labelled scenes (INPUTS) or --held-out MANIFEST")
     # here, not at the top: keeps --help fast
     from roofseg.atomic import write_json
+    from roofseg.contracts.card import MIN_AREA
+    from roofseg.prediction.scoring.tune import MIN_AREAS, SMALL_SHARE
     from roofseg.prediction.scoring.tune import tune as run
 
     table = run(
@@ -95,6 +97,12 @@ def tune(
     click.echo(f"{'kept' if reading_only else 'defaults'}: {setting(default)}")
     if not reading_only:
         click.echo(f"chosen:   {setting(chosen)}  (by {table['objective']}, pooled)")
+    limit = table.get("min_area_limit")
+    if limit is not None and limit < max(MIN_AREAS):
+        click.echo(
+            f"min area: above {MIN_AREA:g} m² only up to {limit:.3g} m² "
+            f"({SMALL_SHARE:.0%} of the labelled buildings are smaller)"
+        )
     if len(table["readings"]) > 1:
         own, cap = table["readings"]["None"], table["max_gsd"]
         coarse = next(v for k, v in table["readings"].items() if k != "None")

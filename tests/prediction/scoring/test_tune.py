@@ -60,6 +60,46 @@ def test_tune_chooses_the_cut_between_false_alarms_and_roofs_and_predict_takes_i
     assert read_model_card(model) is None or "postprocess" not in read_model_card(model)
 
 
+def houses_and_specks(folder, small_houses: bool):
+    """Four roofs of 10 x 10 m (red 191: probability 0.75 to ``red``) and four unlabelled specks of
+    3 x 3 m as bright; with ``small_houses``, four labelled houses of 2 x 2 m as dark as the ground,
+    which the model misses."""
+    data = np.full((3, 160, 160), 51, np.uint8)
+    roofs = []
+    for r, c in [(10, 10), (10, 90), (90, 10), (90, 90)]:
+        data[0, r : r + 20, c : c + 20] = 191
+        data[0, r + 40 : r + 46, c + 40 : c + 46] = 191  # a speck
+        left, top = T @ (c, r)
+        roofs.append(box(left, top - 10, left + 10, top))
+        if small_houses:
+            left, top = T @ (c + 30, r)
+            roofs.append(box(left, top - 2, left + 2, top))
+    name = "small" if small_houses else "large"
+    image = write_tif(folder / f"{name}.tif", data, transform=T)
+    write_geojson(folder / f"{name}.geojson", roofs)
+    return image
+
+
+@pytest.mark.parametrize("small_houses", [False, True])
+def test_tune_raises_the_smallest_area_only_where_few_labelled_buildings_are_smaller(tmp_path, small_houses):
+    from roofseg.prediction.options import PredictOptions
+    from roofseg.prediction.scoring.tune import tune
+
+    scene = str(houses_and_specks(tmp_path, small_houses))
+    model = tmp_path / "base.keras"
+    tiny_keras().save(model)
+    table = tune(model, [scene], tmp_path / "tuned.keras", options=PredictOptions(tile=64, overlap=16),
+                 progress=False, infer=red)  # fmt: skip
+    if small_houses:
+        # 10 m² would drop the specks and score better here, and drop every house of 4 m² on the next block
+        assert table["chosen"]["min_area"] <= 5.0
+        assert table["min_area_limit"] == pytest.approx(4.0, rel=0.05)  # the houses' 2 x 2 m, said to the user
+        assert table["pooled"]["chosen"]["predicted"] == 8
+    else:
+        assert table["chosen"]["min_area"] in (10.0, 20.0)  # no labelled building is under 10 m²: the specks go
+        assert table["pooled"]["chosen"]["object_f1"] == 1.0
+
+
 def test_predict_takes_the_tuned_values_unless_told_otherwise(tmp_path, run_cli, monkeypatch):
     import json
     import zipfile
