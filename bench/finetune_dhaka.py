@@ -5,7 +5,9 @@
 Each arm is ``START:LR[+OPTION=VALUE...]`` (START: ``base``, a .keras file, or ``random``; each
 ``+OPTION=VALUE`` one more ``roofseg train --OPTION VALUE``, e.g. ``base:3e-4+contact-weight=4``;
 ``+tile.OPTION=VALUE`` one more ``roofseg tile --OPTION VALUE`` for that arm's tiles, e.g.
-``base:3e-4+tile.gsd=0.148``: block0 cut at the GSD the base reads it at).
+``base:3e-4+tile.gsd=0.148``: block0 cut at the GSD the base reads it at; ``+mosaic=N``: block0 and
+N dense settlements pasted from block0's own roofs, ``roofseg mosaic``, cut together, e.g.
+``base:1e-4+mosaic=4+balance=place``).
 Every arm trains on the tiles of `more-places/dhaka_z19_block0` cut with
 ``--val 0`` (the whole block trains: a mapper's one labelled block) for the same steps of 8×256²,
 as a user would:
@@ -61,22 +63,35 @@ def with_base_choice(model: str, base: str, work: Path) -> Path:
 
 
 def arm_tiles(arm: str, tiles: Path, scene: Path, labels: Path, contact_px: int) -> Path:
-    """The tiles ``arm`` trains on: ``tiles``, or block0 cut anew with the arm's ``tile.`` options."""
+    """The tiles ``arm`` trains on: ``tiles``, or block0 cut anew with the arm's ``tile.`` options;
+    with ``mosaic=N``, block0 and N dense settlements pasted from block0's own roofs (``roofseg
+    mosaic``), cut together (train them with ``+balance=place``)."""
     options = [o.removeprefix("tile.") for o in arm.split("+")[1:] if o.startswith("tile.")]
-    if options:
-        tiles = tiles.with_name(tiles.name + "-" + "-".join(o.replace("=", "") for o in options))
+    pasted = [int(o.split("=")[1]) for o in arm.split("+")[1:] if o.startswith("mosaic=")]
+    named = options + [f"mosaic{n}" for n in pasted]
+    if named:
+        tiles = tiles.with_name(tiles.name + "-" + "-".join(o.replace("=", "") for o in named))
     if not (tiles / "manifest.json").exists():
         more = [a for o in options for a in (f"--{o.split('=')[0]}", o.split("=", 1)[1])]
         # the arm's own band (tile.contact-m or tile.contact-px), else --contact-px: tile takes one of them
         band = [] if {"--contact-m", "--contact-px"} & set(more) else ["--contact-px", str(contact_px)]
-        roofseg("tile", str(scene), "--labels", str(labels), "-o", str(tiles), *TILE, *band, *more)
+        listed = [f"{scene} {labels}"]
+        if pasted:
+            folder = tiles.with_name(tiles.name + "-settlements")
+            # mosaic finds block0's footprints beside it, as tile does
+            roofseg("mosaic", str(scene), "-o", str(folder), "--count", str(pasted[0]), "--seed", "1", "--quiet")
+            listed += [f"{i} {i.with_name(i.name.replace('_image.tif', '_labels.geojson'))}"
+                       for i in sorted(folder.glob("*_image.tif"))]  # fmt: skip
+        scenes = tiles.with_name(tiles.name + "-scenes.txt")
+        scenes.write_text("\n".join(listed) + "\n")
+        roofseg("tile", str(scenes), "-o", str(tiles), *TILE, *band, *more)
     return tiles
 
 
 def train_arm(arm: str, tiles: Path, steps: int, epochs: int) -> Path:
     """Train one arm (``START:LR[+OPTION=VALUE...]``) on ``tiles``; its best.keras."""
     head, *options = arm.split("+")
-    options = [o for o in options if not o.startswith("tile.")]
+    options = [o for o in options if not o.startswith(("tile.", "mosaic="))]
     start, lr = head.split(":")
     name = "".join(c if c.isalnum() or c in "-." else "_" for c in arm.removesuffix(".keras"))
     run = tiles.parent / f"{tiles.name.replace('tiles', 'run', 1)}-{name}"
